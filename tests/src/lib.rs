@@ -1,0 +1,2 @@
+#![forbid(unsafe_code)]
+//! Helpers for namespace-based integration tests.
