@@ -13,3 +13,5 @@ pub mod ports;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod wire;
+pub mod neigh;
+pub mod state;
