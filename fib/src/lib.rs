@@ -1,87 +1,151 @@
-//! `fib`: longest-prefix-match forwarding table (poptrie) for IPv4 and IPv6.
+//! `fib`: longest-prefix-match forwarding table for IPv4 and IPv6, a
+//! poptrie (Asai & Ohara, SIGCOMM 2015) with lock-free readers and
+//! incremental updates.
 //!
 //! Knows nothing of packets, ports or BGP: it maps destination addresses to
 //! opaque [`NextHopId`]s.
 //!
-//! PLACEHOLDER INTERNALS: this file currently holds the public API with a
-//! naive per-length map behind it so that dependants compile. The poptrie
-//! replaces the internals (issue 3); the API below is the contract.
+//! * [`Table`]: one immutable version; `lookup`/`lookup_many` are the hot
+//!   path (no allocation, no lock, no atomic read-modify-write).
+//! * [`Fib`]: the RIB plus the published table. [`Fib::load`] gives readers
+//!   the current version (wait-free, via `arc-swap`); [`Fib::apply`] applies
+//!   a batch of changes by rebuilding only the poptrie nodes they affect
+//!   and publishes the result at once, so a lookup sees the whole batch or
+//!   none of it. Old versions stay valid until their last reader lets go.
+//!
+//! See `README.md` for the design and measurements.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+mod chunked;
+pub mod key;
+mod popcnt;
+mod poptrie;
+mod rib;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
 use ipnet::{Ipv4Net, Ipv6Net};
-use std::net::{Ipv4Addr, Ipv6Addr};
+
+pub use key::Key;
+pub use poptrie::Table;
+use poptrie::{Arena, DP_LEAF};
+use rib::{LongTrie, ShortTrie};
 
 /// Opaque value stored per prefix. Values above [`MAX_NEXT_HOP`] are rejected.
 pub type NextHopId = u32;
-/// Largest next-hop id the table can store.
+/// Largest next-hop id the table can store (leaves keep `id + 1` in 31 bits,
+/// 0 meaning "no route"; 24 bits leaves room and is far above any router's
+/// neighbour count).
 pub const MAX_NEXT_HOP: NextHopId = (1 << 24) - 1;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum FibError {
+    /// The prefix has bits set past its length (e.g. `10.0.0.1/8`). Such a
+    /// prefix is rejected, never silently truncated: it usually means the
+    /// caller confused an address with a network.
     #[error("prefix {0} has host bits set")]
     HostBitsSet(String),
     #[error("next-hop id {0} exceeds the maximum {MAX_NEXT_HOP}")]
     NextHopOutOfRange(NextHopId),
 }
 
-/// An address family the FIB can serve: IPv4 (u32 keys) or IPv6 (u128 keys).
+/// An address family the FIB can serve: IPv4 (u32 keys) or IPv6 (u128 keys),
+/// with the width `DIRECT_BITS` of the poptrie's direct-pointing array.
 pub trait Family: Copy + Send + Sync + 'static {
     type Addr: Copy + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync;
     type Net: Copy + Eq + std::hash::Hash + std::fmt::Debug + std::fmt::Display + Send + Sync;
-    type Key: Copy + Eq + std::hash::Hash + Send + Sync;
+    type Key: Key;
     const BITS: u32;
+    /// `s`: the top `s` bits index the direct-pointing array (2^s entries).
+    const DIRECT_BITS: u32;
     fn addr_key(a: Self::Addr) -> Self::Key;
+    fn key_addr(k: Self::Key) -> Self::Addr;
     fn net_parts(n: &Self::Net) -> (Self::Key, u8);
+    fn net_from_parts(k: Self::Key, len: u8) -> Self::Net;
     fn net_has_host_bits(n: &Self::Net) -> bool;
-    fn mask(k: Self::Key, len: u8) -> Self::Key;
-}
-
-#[derive(Clone, Copy, Debug)]
-pub struct V4;
-#[derive(Clone, Copy, Debug)]
-pub struct V6;
-
-impl Family for V4 {
-    type Addr = Ipv4Addr;
-    type Net = Ipv4Net;
-    type Key = u32;
-    const BITS: u32 = 32;
-    fn addr_key(a: Ipv4Addr) -> u32 {
-        u32::from(a)
-    }
-    fn net_parts(n: &Ipv4Net) -> (u32, u8) {
-        (u32::from(n.network()), n.prefix_len())
-    }
-    fn net_has_host_bits(n: &Ipv4Net) -> bool {
-        n.addr() != n.network()
-    }
-    fn mask(k: u32, len: u8) -> u32 {
-        if len == 0 { 0 } else { k & (u32::MAX << (32 - len as u32)) }
+    fn mask(k: Self::Key, len: u8) -> Self::Key {
+        k.mask(len as u32)
     }
 }
 
-impl Family for V6 {
-    type Addr = Ipv6Addr;
-    type Net = Ipv6Net;
-    type Key = u128;
-    const BITS: u32 = 128;
-    fn addr_key(a: Ipv6Addr) -> u128 {
-        u128::from(a)
-    }
-    fn net_parts(n: &Ipv6Net) -> (u128, u8) {
-        (u128::from(n.network()), n.prefix_len())
-    }
-    fn net_has_host_bits(n: &Ipv6Net) -> bool {
-        n.addr() != n.network()
-    }
-    fn mask(k: u128, len: u8) -> u128 {
-        if len == 0 { 0 } else { k & (u128::MAX << (128 - len as u32)) }
-    }
+macro_rules! family {
+    ($(#[$doc:meta])* $name:ident, v4, $s:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name;
+        impl Family for $name {
+            type Addr = Ipv4Addr;
+            type Net = Ipv4Net;
+            type Key = u32;
+            const BITS: u32 = 32;
+            const DIRECT_BITS: u32 = $s;
+            #[inline(always)]
+            fn addr_key(a: Ipv4Addr) -> u32 {
+                u32::from(a)
+            }
+            fn key_addr(k: u32) -> Ipv4Addr {
+                Ipv4Addr::from(k)
+            }
+            fn net_parts(n: &Ipv4Net) -> (u32, u8) {
+                (u32::from(n.network()), n.prefix_len())
+            }
+            fn net_from_parts(k: u32, len: u8) -> Ipv4Net {
+                Ipv4Net::new_assert(Ipv4Addr::from(k), len)
+            }
+            fn net_has_host_bits(n: &Ipv4Net) -> bool {
+                n.addr() != n.network()
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, v6, $s:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name;
+        impl Family for $name {
+            type Addr = Ipv6Addr;
+            type Net = Ipv6Net;
+            type Key = u128;
+            const BITS: u32 = 128;
+            const DIRECT_BITS: u32 = $s;
+            #[inline(always)]
+            fn addr_key(a: Ipv6Addr) -> u128 {
+                u128::from(a)
+            }
+            fn key_addr(k: u128) -> Ipv6Addr {
+                Ipv6Addr::from(k)
+            }
+            fn net_parts(n: &Ipv6Net) -> (u128, u8) {
+                (u128::from(n.network()), n.prefix_len())
+            }
+            fn net_from_parts(k: u128, len: u8) -> Ipv6Net {
+                Ipv6Net::new_assert(Ipv6Addr::from(k), len)
+            }
+            fn net_has_host_bits(n: &Ipv6Net) -> bool {
+                n.addr() != n.network()
+            }
+        }
+    };
 }
+
+family!(
+    /// IPv4 with an 18-bit direct-pointing array (1 MiB; see README for s=16 vs 18).
+    V4, v4, 18
+);
+family!(
+    /// IPv4 with a 16-bit direct-pointing array (for comparison).
+    V4S16, v4, 16
+);
+family!(
+    /// IPv6 with a 16-bit direct-pointing array (global unicast is 2000::/3,
+    /// so most of a wider array would stay empty).
+    V6, v6, 16
+);
+family!(
+    /// IPv6 with an 18-bit direct-pointing array (for comparison).
+    V6S18, v6, 18
+);
 
 /// One route change; a batch of them is applied atomically by [`Fib::apply`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,43 +156,209 @@ pub enum Change<N> {
     Remove(N),
 }
 
-/// An immutable lookup table (one published version).
-pub struct Table<F: Family> {
-    by_len: Vec<HashMap<F::Key, NextHopId>>,
-    len: usize,
+#[inline(always)]
+fn decode(leaf: u32) -> Option<NextHopId> {
+    leaf.checked_sub(1)
 }
 
 impl<F: Family> Table<F> {
+    /// Longest-prefix match.
+    #[inline]
     pub fn lookup(&self, addr: F::Addr) -> Option<NextHopId> {
-        let k = F::addr_key(addr);
-        for l in (0..=F::BITS as usize).rev() {
-            if let Some(v) = self.by_len[l].get(&F::mask(k, l as u8)) {
-                return Some(*v);
-            }
-        }
-        None
+        decode(self.lookup_key(F::addr_key(addr)))
     }
+
+    /// Looks up `addrs[i]` into `out[i]` for `i < min(addrs.len(), out.len())`.
+    #[inline]
     pub fn lookup_many(&self, addrs: &[F::Addr], out: &mut [Option<NextHopId>]) {
         for (a, o) in addrs.iter().zip(out.iter_mut()) {
-            *o = self.lookup(*a);
+            *o = decode(self.lookup_key(F::addr_key(*a)));
         }
     }
+
+    /// Number of routes.
     pub fn len(&self) -> usize {
-        self.len
+        self.routes
     }
+
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.routes == 0
     }
+
+    /// Bytes of the lookup structure (direct-pointing array, nodes and
+    /// leaves, including freed blocks awaiting reuse).
     pub fn memory_bytes(&self) -> usize {
-        self.len * 16
+        self.bytes()
+    }
+}
+
+/// The writer side: RIB and the working copy of the table.
+struct Writer<F: Family> {
+    short: ShortTrie,
+    long: LongTrie<F::Key>,
+    arena: Arena<F>,
+    /// Per direct-pointing slot, the value of the longest prefix of length
+    /// <= s covering it (what the slot's subtree inherits).
+    slot_default: Vec<u32>,
+    routes: usize,
+}
+
+impl<F: Family> Writer<F> {
+    fn new() -> Self {
+        let s = F::DIRECT_BITS;
+        Writer {
+            short: ShortTrie::new(s),
+            long: LongTrie::new(s),
+            arena: Arena::new(),
+            slot_default: vec![0; 1 << s],
+            routes: 0,
+        }
+    }
+
+    /// Rebuilds the whole table into fresh arrays (initial load, huge
+    /// batches, and compaction after heavy churn).
+    fn rebuild_all(&mut self) {
+        let s = F::DIRECT_BITS;
+        self.arena = Arena::new();
+        let slot_default = &mut self.slot_default;
+        self.short.fill(0, 1 << s, &mut |slot, v| slot_default[slot as usize] = v);
+        for slot in 0..(1usize << s) {
+            let root = self.long.roots[slot];
+            let def = self.slot_default[slot];
+            let entry = if root != 0 { self.arena.build_root(&self.long, root, def) } else { DP_LEAF | def };
+            self.arena.table.dp.set(slot, entry);
+        }
+    }
+
+    fn apply(&mut self, changes: &[Change<F::Net>]) {
+        let s = F::DIRECT_BITS;
+        let routes_before = self.routes;
+        let mut short_ranges: Vec<(u32, u32)> = Vec::new();
+        let mut long: Vec<(F::Key, u32)> = Vec::new();
+        for c in changes {
+            let (net, value) = match c {
+                Change::Upsert(n, h) => (n, h + 1),
+                Change::Remove(n) => (n, 0),
+            };
+            let (key, len) = F::net_parts(net);
+            let len = len as u32;
+            let slot = key.bits(0, s);
+            let old = if len <= s {
+                let old = self.short.set(slot, len, value);
+                if old != value {
+                    short_ranges.push((slot, slot + (1 << (s - len))));
+                }
+                old
+            } else {
+                let old = self.long.set(key, len, value);
+                if old != value {
+                    long.push((key, len));
+                }
+                old
+            };
+            match (old, value) {
+                (0, v) if v != 0 => self.routes += 1,
+                (o, 0) if o != 0 => self.routes -= 1,
+                _ => {}
+            }
+        }
+        if short_ranges.is_empty() && long.is_empty() {
+            return;
+        }
+        let short_slots: usize = short_ranges.iter().map(|&(lo, hi)| (hi - lo) as usize).sum();
+        if short_slots > (1 << s) / 4 || long.len() + short_ranges.len() > routes_before / 2 {
+            self.rebuild_all();
+            self.arena.table.routes = self.routes;
+            return;
+        }
+
+        // Slots whose inherited default changed are rebuilt whole.
+        short_ranges.sort_unstable();
+        let mut full_slots: Vec<u32> = Vec::new();
+        let mut i = 0;
+        while i < short_ranges.len() {
+            let (lo, mut hi) = short_ranges[i];
+            i += 1;
+            while i < short_ranges.len() && short_ranges[i].0 <= hi {
+                hi = hi.max(short_ranges[i].1);
+                i += 1;
+            }
+            let slot_default = &mut self.slot_default;
+            self.short.fill(lo, hi, &mut |slot, v| {
+                if slot_default[slot as usize] != v {
+                    slot_default[slot as usize] = v;
+                    full_slots.push(slot);
+                }
+            });
+        }
+        for &slot in &full_slots {
+            let entry = self.arena.table.dp.get(slot as usize);
+            self.arena.free_entry(entry);
+            let root = self.long.roots[slot as usize];
+            let def = self.slot_default[slot as usize];
+            let entry = if root != 0 { self.arena.build_root(&self.long, root, def) } else { DP_LEAF | def };
+            self.arena.table.dp.set(slot as usize, entry);
+        }
+
+        // Long changes, grouped by slot.
+        long.sort_unstable();
+        let mut i = 0;
+        while i < long.len() {
+            let slot = long[i].0.bits(0, s);
+            let mut j = i + 1;
+            while j < long.len() && long[j].0.bits(0, s) == slot {
+                j += 1;
+            }
+            if full_slots.binary_search(&slot).is_err() {
+                self.rebuild_slot(slot, &long[i..j]);
+            }
+            i = j;
+        }
+
+        // Compaction: exact-size free lists keep reuse high under churn, but
+        // if half the arrays are garbage, rebuild into fresh ones.
+        let nodes = self.arena.table.nodes.len();
+        let leaves = self.arena.table.leaves.len();
+        if (nodes > 1 << 16 && self.arena.free_node_count > nodes / 2)
+            || (leaves > 1 << 16 && self.arena.free_leaf_count > leaves / 2)
+        {
+            self.rebuild_all();
+        }
+        self.arena.table.routes = self.routes;
+    }
+
+    fn rebuild_slot(&mut self, slot: u32, touched: &[(F::Key, u32)]) {
+        let root = self.long.roots[slot as usize];
+        let entry = self.arena.table.dp.get(slot as usize);
+        let def = self.slot_default[slot as usize];
+        if root == 0 {
+            self.arena.free_entry(entry);
+            self.arena.table.dp.set(slot as usize, DP_LEAF | def);
+        } else if entry & DP_LEAF != 0 {
+            let index = self.arena.build_root(&self.long, root, def);
+            self.arena.table.dp.set(slot as usize, index);
+        } else {
+            self.arena.rebuild(&self.long, entry, root, F::DIRECT_BITS, def, touched);
+        }
+    }
+
+    fn routes(&self) -> Vec<(F::Net, NextHopId)> {
+        let mut out = Vec::with_capacity(self.routes);
+        self.short.for_each(&mut |prefix, len, value| {
+            let key = if len == 0 { F::Key::default() } else { F::Key::default().or_bits(0, len, prefix) };
+            out.push((F::net_from_parts(key, len as u8), value - 1));
+        });
+        self.long.for_each(&mut |key, len, value| out.push((F::net_from_parts(key, len as u8), value - 1)));
+        out
     }
 }
 
 /// The updatable FIB: a RIB of prefixes plus the published lookup table.
 /// Readers call [`Fib::load`] (lock-free, wait-free) from any thread; one
-/// writer at a time calls [`Fib::apply`].
+/// writer at a time calls [`Fib::apply`] (writers serialise on a mutex that
+/// readers never touch).
 pub struct Fib<F: Family> {
-    rib: Mutex<HashMap<(F::Key, u8), (F::Net, NextHopId)>>,
+    writer: Mutex<Writer<F>>,
     current: ArcSwap<Table<F>>,
 }
 
@@ -137,10 +367,9 @@ pub type Fib6 = Fib<V6>;
 
 impl<F: Family> Fib<F> {
     pub fn new() -> Self {
-        Fib {
-            rib: Mutex::new(HashMap::new()),
-            current: ArcSwap::from_pointee(Table { by_len: vec![HashMap::new(); F::BITS as usize + 1], len: 0 }),
-        }
+        let writer = Writer::new();
+        let table = writer.arena.table.clone();
+        Fib { writer: Mutex::new(writer), current: ArcSwap::from_pointee(table) }
     }
 
     pub fn from_routes(routes: impl IntoIterator<Item = (F::Net, NextHopId)>) -> Result<Self, FibError> {
@@ -150,53 +379,57 @@ impl<F: Family> Fib<F> {
         Ok(fib)
     }
 
-    /// Current table; hold the guard for a batch of lookups.
+    /// Current table; hold the guard for a batch of lookups (and not much
+    /// longer: a held guard keeps that version's memory alive).
+    #[inline]
     pub fn load(&self) -> Guard<Arc<Table<F>>> {
         self.current.load()
     }
 
+    /// Current table as an owned `Arc` (for holding across many batches).
+    pub fn load_full(&self) -> Arc<Table<F>> {
+        self.current.load_full()
+    }
+
     /// Applies a batch atomically: readers see all of it or none of it.
+    /// Within a batch, later changes to the same prefix win. The batch is
+    /// validated first; on error nothing is applied.
     pub fn apply(&self, changes: &[Change<F::Net>]) -> Result<(), FibError> {
         for c in changes {
-            match c {
-                Change::Upsert(n, h) => {
-                    if F::net_has_host_bits(n) {
-                        return Err(FibError::HostBitsSet(n.to_string()));
-                    }
-                    if *h > MAX_NEXT_HOP {
-                        return Err(FibError::NextHopOutOfRange(*h));
-                    }
-                }
-                Change::Remove(n) => {
-                    if F::net_has_host_bits(n) {
-                        return Err(FibError::HostBitsSet(n.to_string()));
-                    }
+            let (n, hop) = match c {
+                Change::Upsert(n, h) => (n, Some(*h)),
+                Change::Remove(n) => (n, None),
+            };
+            if F::net_has_host_bits(n) {
+                return Err(FibError::HostBitsSet(n.to_string()));
+            }
+            if let Some(h) = hop {
+                if h > MAX_NEXT_HOP {
+                    return Err(FibError::NextHopOutOfRange(h));
                 }
             }
         }
-        let mut rib = self.rib.lock().unwrap_or_else(|e| e.into_inner());
-        for c in changes {
-            match c {
-                Change::Upsert(n, h) => {
-                    rib.insert(F::net_parts(n), (*n, *h));
-                }
-                Change::Remove(n) => {
-                    rib.remove(&F::net_parts(n));
-                }
-            }
-        }
-        let mut by_len = vec![HashMap::new(); F::BITS as usize + 1];
-        for ((k, l), (_, h)) in rib.iter() {
-            by_len[*l as usize].insert(*k, *h);
-        }
-        self.current.store(Arc::new(Table { by_len, len: rib.len() }));
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.apply(changes);
+        // Publishing clones chunk pointers only; the chunks are shared.
+        self.current.store(Arc::new(writer.arena.table.clone()));
         Ok(())
     }
 
-    /// Installed routes (a snapshot of the RIB).
+    /// Installed routes (a snapshot of the RIB), sorted by address within
+    /// the short (<= s) and long (> s) prefixes.
     pub fn routes(&self) -> Vec<(F::Net, NextHopId)> {
-        let rib = self.rib.lock().unwrap_or_else(|e| e.into_inner());
-        rib.values().copied().collect()
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.routes()
+    }
+
+    /// Number of installed routes.
+    pub fn len(&self) -> usize {
+        self.load().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

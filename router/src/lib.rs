@@ -15,3 +15,8 @@ pub mod sys;
 pub mod wire;
 pub mod neigh;
 pub mod state;
+pub mod config;
+pub mod routes;
+pub mod control;
+pub mod cli;
+pub mod app;

@@ -1,5 +1,5 @@
 #![forbid(unsafe_code)]
-fn main() {
-    eprintln!("router: not yet wired");
-    std::process::exit(2);
+//! `router`: see `router --help` and `router::cli`.
+fn main() -> std::process::ExitCode {
+    router::cli::main()
 }

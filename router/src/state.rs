@@ -4,6 +4,7 @@
 //! Readers on the forwarding path never lock: the FIB and the next-hop table
 //! are published with arc-swap, the neighbour table is lock-free for readers,
 //! counters are per-thread.
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -24,13 +25,18 @@ pub struct LocalTcpPipe {
     /// Stack -> slow path: packets the stack wants routed and sent.
     pub from_stack_tx: Sender<Vec<u8>>,
     pub from_stack_rx: Receiver<Vec<u8>>,
+    /// Set when no local TCP stack runs (e.g. no `[bgp]` section): the slow
+    /// path then answers TCP to our addresses with a RST (RFC 793) instead
+    /// of queueing it. While false, segments the stack cannot take (channel
+    /// full) are dropped and counted as `queue_full` (TCP retransmits).
+    pub detached: AtomicBool,
 }
 
 impl LocalTcpPipe {
     pub fn new(depth: usize) -> Self {
         let (a, b) = bounded(depth);
         let (c, d) = bounded(depth);
-        LocalTcpPipe { to_stack_tx: a, to_stack_rx: b, from_stack_tx: c, from_stack_rx: d }
+        LocalTcpPipe { to_stack_tx: a, to_stack_rx: b, from_stack_tx: c, from_stack_rx: d, detached: AtomicBool::new(false) }
     }
 }
 

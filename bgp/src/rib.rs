@@ -1,0 +1,897 @@
+//! Adj-RIB-In and Loc-RIB with the RFC 4271 §9.1 decision process and
+//! ECMP (`maximum-paths`, `as-path multipath-relax`).
+//!
+//! Layout (chosen for a million prefixes): one hash map per family from
+//! prefix to `Dest`; a `Dest` holds every peer's path for that prefix —
+//! the union of all Adj-RIBs-In — inline when there is only one. Path
+//! attributes are interned (`Arc<RouteAttrs>`), so the paths of one UPDATE
+//! and identical announcements share one allocation. The next-hop set last
+//! handed to the FIB is interned too and stored as a `u32` per prefix.
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::config::Family;
+use crate::speaker::RouteChange;
+use crate::wire::{Origin, PathAttributes};
+
+/// Index of a peer in the speaker (stable while it has paths in the RIB).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u32);
+
+/// LOCAL_PREF assumed for paths without one (eBGP-learned): RFC 4271
+/// leaves it to configuration; 100 is every implementation's default.
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
+/// FxHash (rustc's hasher). Hand-written for the prefix maps: SipHash costs
+/// noticeably at a million inserts and prefixes are not attacker-chosen
+/// keys in a way that matters more than the max-prefix limit bounds.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// Everything about a path except which peer sent it: the attributes and
+/// the resolved next hop. Interned and shared.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RouteAttrs {
+    pub attrs: PathAttributes,
+    pub next_hop: IpAddr,
+    /// RFC 2545 link-local next hop (IPv6), informational.
+    pub link_local: Option<std::net::Ipv6Addr>,
+}
+
+/// What the decision process needs to know about the peer a path came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub address: IpAddr,
+    pub router_id: Ipv4Addr,
+    pub asn: u32,
+    pub ebgp: bool,
+}
+
+const F_STALE: u8 = 1;
+const F_FILTERED: u8 = 2;
+
+#[derive(Clone, Debug)]
+pub struct Path {
+    pub peer: PeerId,
+    flags: u8,
+    pub attrs: Arc<RouteAttrs>,
+}
+
+impl Path {
+    pub fn stale(&self) -> bool {
+        self.flags & F_STALE != 0
+    }
+    pub fn filtered(&self) -> bool {
+        self.flags & F_FILTERED != 0
+    }
+}
+
+/// One path inline (the common case), several on the heap.
+#[derive(Clone, Debug)]
+enum Paths {
+    One(Path),
+    Many(Vec<Path>),
+}
+
+impl Paths {
+    fn as_slice(&self) -> &[Path] {
+        match self {
+            Paths::One(p) => std::slice::from_ref(p),
+            Paths::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Dest {
+    paths: Paths,
+    /// Next-hop set last sent to the FIB (0 = none).
+    installed: u32,
+}
+
+impl Dest {
+    fn paths(&self) -> &[Path] {
+        self.paths.as_slice()
+    }
+
+    /// Insert or replace the path of `peer`; the previous one if any.
+    fn upsert(&mut self, path: Path) -> Option<Path> {
+        match &mut self.paths {
+            Paths::One(p) if p.peer == path.peer => Some(std::mem::replace(p, path)),
+            Paths::One(p) => {
+                let first = p.clone();
+                self.paths = Paths::Many(vec![first, path]);
+                None
+            }
+            Paths::Many(v) => match v.iter_mut().find(|p| p.peer == path.peer) {
+                Some(p) => Some(std::mem::replace(p, path)),
+                None => {
+                    v.push(path);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Remove the path of `peer` matching `pred`; `Some(removed, now_empty)`.
+    fn remove_if(&mut self, peer: PeerId, pred: impl Fn(&Path) -> bool) -> Option<(Path, bool)> {
+        match &mut self.paths {
+            Paths::One(p) => {
+                if p.peer == peer && pred(p) {
+                    Some((p.clone(), true))
+                } else {
+                    None
+                }
+            }
+            Paths::Many(v) => {
+                let i = v.iter().position(|p| p.peer == peer && pred(p))?;
+                let removed = v.swap_remove(i);
+                if v.len() == 1 {
+                    let only = v.pop()?;
+                    self.paths = Paths::One(only);
+                }
+                Some((removed, false))
+            }
+        }
+    }
+
+    fn set_flags(&mut self, peer: PeerId, set: u8) -> bool {
+        let mut hit = false;
+        let update = |p: &mut Path| {
+            if p.peer == peer {
+                p.flags |= set;
+                true
+            } else {
+                false
+            }
+        };
+        match &mut self.paths {
+            Paths::One(p) => hit |= update(p),
+            Paths::Many(v) => {
+                for p in v.iter_mut() {
+                    hit |= update(p);
+                }
+            }
+        }
+        hit
+    }
+}
+
+/// Per-peer counters kept by the RIB.
+#[derive(Clone, Debug, Default)]
+pub struct PeerRibStats {
+    /// Paths in the Adj-RIB-In (accepted + filtered).
+    pub received: u64,
+    /// Paths that passed the import filter.
+    pub accepted: u64,
+    pub stale: u64,
+}
+
+/// Result of announcing one path.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Announced {
+    New,
+    Replaced,
+}
+
+pub struct Rib {
+    v4: HashMap<Ipv4Net, Dest, FxBuild>,
+    v6: HashMap<Ipv6Net, Dest, FxBuild>,
+    interned: HashSet<Arc<RouteAttrs>, FxBuild>,
+    nh_sets: Vec<Arc<[IpAddr]>>,
+    nh_set_ids: HashMap<Arc<[IpAddr]>, u32, FxBuild>,
+    nh_reach: HashMap<IpAddr, bool, FxBuild>,
+    resolver: Option<Box<dyn Fn(IpAddr) -> bool + Send>>,
+    peers: Vec<Option<PeerInfo>>,
+    stats: Vec<PeerRibStats>,
+    maximum_paths: usize,
+    multipath_relax: bool,
+    local_as: u32,
+    changes: Vec<RouteChange>,
+    interned_since_gc: usize,
+}
+
+impl Rib {
+    pub fn new(local_as: u32, maximum_paths: u8, multipath_relax: bool) -> Rib {
+        Rib {
+            v4: HashMap::default(),
+            v6: HashMap::default(),
+            interned: HashSet::default(),
+            // Id 0 is "nothing installed".
+            nh_sets: vec![Arc::from(Vec::new())],
+            nh_set_ids: HashMap::default(),
+            nh_reach: HashMap::default(),
+            resolver: None,
+            peers: Vec::new(),
+            stats: Vec::new(),
+            maximum_paths: usize::from(maximum_paths.max(1)),
+            multipath_relax,
+            local_as,
+            changes: Vec::new(),
+            interned_since_gc: 0,
+        }
+    }
+
+    pub fn set_peer_info(&mut self, peer: PeerId, info: PeerInfo) {
+        let i = peer.0 as usize;
+        if self.peers.len() <= i {
+            self.peers.resize(i + 1, None);
+            self.stats.resize(i + 1, PeerRibStats::default());
+        }
+        self.peers[i] = Some(info);
+    }
+
+    pub fn peer_info(&self, peer: PeerId) -> Option<&PeerInfo> {
+        self.peers.get(peer.0 as usize).and_then(Option::as_ref)
+    }
+
+    pub fn stats(&self, peer: PeerId) -> PeerRibStats {
+        self.stats.get(peer.0 as usize).cloned().unwrap_or_default()
+    }
+
+    fn stats_mut(&mut self, peer: PeerId) -> &mut PeerRibStats {
+        let i = peer.0 as usize;
+        if self.stats.len() <= i {
+            self.stats.resize(i + 1, PeerRibStats::default());
+            self.peers.resize(i + 1, None);
+        }
+        &mut self.stats[i]
+    }
+
+    pub fn prefix_count(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn set_resolver(&mut self, r: Box<dyn Fn(IpAddr) -> bool + Send>) {
+        self.resolver = Some(r);
+        self.nh_reach.clear();
+    }
+
+    pub fn take_changes(&mut self) -> Vec<RouteChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// Share identical attribute sets.
+    pub fn intern(&mut self, a: RouteAttrs) -> Arc<RouteAttrs> {
+        if let Some(x) = self.interned.get(&a) {
+            return x.clone();
+        }
+        let arc = Arc::new(a);
+        self.interned.insert(arc.clone());
+        self.interned_since_gc += 1;
+        if self.interned_since_gc > 4096 && self.interned_since_gc > self.interned.len() / 2 {
+            self.gc_interned();
+        }
+        arc
+    }
+
+    /// Drop interned sets no path uses any more.
+    pub fn gc_interned(&mut self) {
+        self.interned.retain(|a| Arc::strong_count(a) > 1);
+        self.interned_since_gc = 0;
+    }
+
+    fn reachable(&mut self, nh: IpAddr) -> bool {
+        if let Some(&r) = self.nh_reach.get(&nh) {
+            return r;
+        }
+        let r = self.resolver.as_ref().is_none_or(|f| f(nh));
+        self.nh_reach.insert(nh, r);
+        r
+    }
+
+    pub fn nexthop_reachable(&self, nh: IpAddr) -> bool {
+        self.nh_reach.get(&nh).copied().unwrap_or(true)
+    }
+
+    /// Add or replace `peer`'s path for `prefix`.
+    pub fn announce(&mut self, peer: PeerId, prefix: IpNet, attrs: Arc<RouteAttrs>, filtered: bool) -> Announced {
+        self.reachable(attrs.next_hop);
+        let path = Path { peer, flags: if filtered { F_FILTERED } else { 0 }, attrs };
+        let old = match prefix {
+            IpNet::V4(p) => upsert(&mut self.v4, p, path),
+            IpNet::V6(p) => upsert(&mut self.v6, p, path),
+        };
+        let st = self.stats_mut(peer);
+        match &old {
+            Some(o) => {
+                if o.stale() {
+                    st.stale = st.stale.saturating_sub(1);
+                }
+                if !o.filtered() {
+                    st.accepted = st.accepted.saturating_sub(1);
+                }
+            }
+            None => st.received += 1,
+        }
+        if !filtered {
+            st.accepted += 1;
+        }
+        self.reselect(prefix);
+        if old.is_some() {
+            Announced::Replaced
+        } else {
+            Announced::New
+        }
+    }
+
+    /// Remove `peer`'s path for `prefix`; whether there was one.
+    pub fn withdraw(&mut self, peer: PeerId, prefix: IpNet) -> bool {
+        self.remove_where(peer, prefix, |_| true)
+    }
+
+    fn remove_where(&mut self, peer: PeerId, prefix: IpNet, pred: impl Fn(&Path) -> bool) -> bool {
+        let removed = match prefix {
+            IpNet::V4(p) => remove(&mut self.v4, p, peer, pred),
+            IpNet::V6(p) => remove(&mut self.v6, p, peer, pred),
+        };
+        let Some(old) = removed else { return false };
+        let st = self.stats_mut(peer);
+        st.received = st.received.saturating_sub(1);
+        if !old.filtered() {
+            st.accepted = st.accepted.saturating_sub(1);
+        }
+        if old.stale() {
+            st.stale = st.stale.saturating_sub(1);
+        }
+        self.reselect(prefix);
+        self.cleanup(prefix);
+        true
+    }
+
+    /// Every prefix `peer` has a path for in `family` (or all families).
+    fn peer_prefixes(&self, peer: PeerId, family: Option<Family>, only_stale: bool) -> Vec<IpNet> {
+        let mut out = Vec::new();
+        let want = |p: &Path| p.peer == peer && (!only_stale || p.stale());
+        if family.is_none_or(|f| f == Family::Ipv4Unicast) {
+            out.extend(self.v4.iter().filter(|(_, d)| d.paths().iter().any(want)).map(|(k, _)| IpNet::V4(*k)));
+        }
+        if family.is_none_or(|f| f == Family::Ipv6Unicast) {
+            out.extend(self.v6.iter().filter(|(_, d)| d.paths().iter().any(want)).map(|(k, _)| IpNet::V6(*k)));
+        }
+        out
+    }
+
+    /// Remove all paths of `peer` (optionally one family); the count.
+    pub fn remove_peer(&mut self, peer: PeerId, family: Option<Family>) -> usize {
+        let prefixes = self.peer_prefixes(peer, family, false);
+        for p in &prefixes {
+            self.remove_where(peer, *p, |_| true);
+        }
+        if family.is_none() {
+            *self.stats_mut(peer) = PeerRibStats::default();
+        }
+        prefixes.len()
+    }
+
+    /// RFC 4724 §4.2: mark `peer`'s paths of `family` stale.
+    pub fn mark_stale(&mut self, peer: PeerId, family: Family) -> usize {
+        let mut n = 0;
+        match family {
+            Family::Ipv4Unicast => {
+                for d in self.v4.values_mut() {
+                    if d.paths().iter().any(|p| p.peer == peer && !p.stale()) && d.set_flags(peer, F_STALE) {
+                        n += 1;
+                    }
+                }
+            }
+            Family::Ipv6Unicast => {
+                for d in self.v6.values_mut() {
+                    if d.paths().iter().any(|p| p.peer == peer && !p.stale()) && d.set_flags(peer, F_STALE) {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        self.stats_mut(peer).stale += n as u64;
+        n
+    }
+
+    /// Remove `peer`'s stale paths (of one family or all); the count.
+    pub fn purge_stale(&mut self, peer: PeerId, family: Option<Family>) -> usize {
+        let prefixes = self.peer_prefixes(peer, family, true);
+        for p in &prefixes {
+            self.remove_where(peer, *p, Path::stale);
+        }
+        prefixes.len()
+    }
+
+    /// Re-ask the resolver about every known next hop and reselect the
+    /// prefixes whose paths use one that changed.
+    pub fn revalidate_nexthops(&mut self) {
+        let Some(res) = self.resolver.as_ref() else { return };
+        let changed: HashSet<IpAddr> = self
+            .nh_reach
+            .iter_mut()
+            .filter_map(|(nh, r)| {
+                let now = res(*nh);
+                (now != *r).then(|| {
+                    *r = now;
+                    *nh
+                })
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let uses = |d: &Dest| d.paths().iter().any(|p| changed.contains(&p.attrs.next_hop));
+        let mut prefixes: Vec<IpNet> = self.v4.iter().filter(|(_, d)| uses(d)).map(|(k, _)| IpNet::V4(*k)).collect();
+        prefixes.extend(self.v6.iter().filter(|(_, d)| uses(d)).map(|(k, _)| IpNet::V6(*k)));
+        for p in prefixes {
+            self.reselect(p);
+        }
+    }
+
+    fn dest(&self, prefix: &IpNet) -> Option<&Dest> {
+        match prefix {
+            IpNet::V4(p) => self.v4.get(p),
+            IpNet::V6(p) => self.v6.get(p),
+        }
+    }
+
+    /// Run the decision process for `prefix` and queue a FIB change if the
+    /// selected next-hop set differs from the installed one.
+    fn reselect(&mut self, prefix: IpNet) {
+        let (installed, next_hops) = match self.dest(&prefix) {
+            None => (None, Vec::new()),
+            Some(d) => (Some(d.installed), self.selected_next_hops(d.paths())),
+        };
+        let new_id = if next_hops.is_empty() { 0 } else { self.nh_set_id(next_hops) };
+        let old_id = installed.unwrap_or(0);
+        if new_id == old_id {
+            return;
+        }
+        match prefix {
+            IpNet::V4(p) => {
+                if let Some(d) = self.v4.get_mut(&p) {
+                    d.installed = new_id;
+                }
+            }
+            IpNet::V6(p) => {
+                if let Some(d) = self.v6.get_mut(&p) {
+                    d.installed = new_id;
+                }
+            }
+        }
+        if new_id == 0 {
+            self.changes.push(RouteChange::Remove(prefix));
+        } else {
+            let nhs = self.nh_sets[new_id as usize].to_vec();
+            self.changes.push(RouteChange::Replace { prefix, next_hops: nhs });
+        }
+    }
+
+    fn nh_set_id(&mut self, nhs: Vec<IpAddr>) -> u32 {
+        if let Some(&id) = self.nh_set_ids.get(nhs.as_slice()) {
+            return id;
+        }
+        let arc: Arc<[IpAddr]> = Arc::from(nhs);
+        let id = u32::try_from(self.nh_sets.len()).unwrap_or(u32::MAX);
+        self.nh_sets.push(arc.clone());
+        self.nh_set_ids.insert(arc, id);
+        id
+    }
+
+    fn eligible(&self, p: &Path) -> bool {
+        !p.filtered() && self.nexthop_reachable(p.attrs.next_hop) && self.peer_info(p.peer).is_some()
+    }
+
+    /// Indices (into `paths`) of the best path followed by the other
+    /// multipaths, best first. Empty when nothing is eligible.
+    pub fn select(&self, paths: &[Path]) -> Vec<usize> {
+        let mut cands: Vec<usize> = (0..paths.len()).filter(|&i| self.eligible(&paths[i])).collect();
+        if cands.len() <= 1 {
+            return cands;
+        }
+        cands.sort_by(|&a, &b| self.compare(&paths[a], &paths[b]));
+        let best = &paths[cands[0]];
+        let mut out = vec![cands[0]];
+        for &i in &cands[1..] {
+            if out.len() >= self.maximum_paths {
+                break;
+            }
+            if self.multipath_equal(best, &paths[i]) {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    fn selected_next_hops(&self, paths: &[Path]) -> Vec<IpAddr> {
+        let sel = self.select(paths);
+        let mut nhs: Vec<IpAddr> = sel.iter().map(|&i| paths[i].attrs.next_hop).collect();
+        nhs.sort();
+        nhs.dedup();
+        nhs
+    }
+
+    fn local_pref(&self, p: &Path) -> u32 {
+        p.attrs.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)
+    }
+
+    /// The AS the path was received from, for the MED comparison.
+    fn neighbor_as(&self, p: &Path) -> u32 {
+        p.attrs.attrs.as_path.as_ref().and_then(|a| a.first_as()).unwrap_or(self.local_as)
+    }
+
+    fn ebgp(&self, p: &Path) -> bool {
+        self.peer_info(p.peer).is_some_and(|i| i.ebgp)
+    }
+
+    /// Steps a)–d) of RFC 4271 §9.1.2.2 plus the LOCAL_PREF step of
+    /// §9.1.1 — the part of the comparison that decides multipath
+    /// equality.
+    fn compare_multipath_steps(&self, a: &Path, b: &Path) -> Ordering {
+        // §9.1.1: the degree of preference is LOCAL_PREF; higher wins.
+        self.local_pref(b)
+            .cmp(&self.local_pref(a))
+            // §9.1.2.2 a): "Remove from consideration all routes that are
+            // not tied for having the smallest number of AS numbers present
+            // in their AS_PATH attributes" (an AS_SET counts 1).
+            .then_with(|| a.attrs.attrs.as_path_len().cmp(&b.attrs.attrs.as_path_len()))
+            // b): lowest ORIGIN (IGP < EGP < INCOMPLETE).
+            .then_with(|| {
+                let o = |p: &Path| p.attrs.attrs.origin.unwrap_or(Origin::Incomplete);
+                o(a).cmp(&o(b))
+            })
+            // c): lowest MED, only among routes from the same neighbouring
+            // AS; a missing MED counts as 0 (the lowest).
+            .then_with(|| {
+                if self.neighbor_as(a) == self.neighbor_as(b) {
+                    a.attrs.attrs.med.unwrap_or(0).cmp(&b.attrs.attrs.med.unwrap_or(0))
+                } else {
+                    Ordering::Equal
+                }
+            })
+            // d): "If at least one of the candidate routes was received via
+            // EBGP, remove from consideration all routes that were received
+            // via IBGP."
+            .then_with(|| self.ebgp(b).cmp(&self.ebgp(a)))
+    }
+
+    /// Full §9.1.2.2 order; `Less` = `a` is better.
+    pub fn compare(&self, a: &Path, b: &Path) -> Ordering {
+        self.compare_multipath_steps(a, b)
+            // e) interior cost to the next hop: all next hops here are
+            // directly connected or resolved equally, so this step ties.
+            // f): lowest BGP Identifier (RFC 4456 §9: ORIGINATOR_ID if present).
+            .then_with(|| {
+                let id = |p: &Path| {
+                    p.attrs.attrs.originator_id.or_else(|| self.peer_info(p.peer).map(|i| i.router_id)).unwrap_or(Ipv4Addr::BROADCAST)
+                };
+                id(a).cmp(&id(b))
+            })
+            // RFC 4456 §9: shorter CLUSTER_LIST.
+            .then_with(|| a.attrs.attrs.cluster_list.len().cmp(&b.attrs.attrs.cluster_list.len()))
+            // g): lowest peer address.
+            .then_with(|| {
+                let addr = |p: &Path| self.peer_info(p.peer).map(|i| i.address);
+                addr(a).cmp(&addr(b))
+            })
+            // Stale paths lose a final tie.
+            .then_with(|| a.stale().cmp(&b.stale()))
+    }
+
+    /// Whether `p` may share forwarding with `best`: equal up to and
+    /// including the eBGP/iBGP step, same AS_PATH length (relax) or the
+    /// same AS_PATH (strict).
+    fn multipath_equal(&self, best: &Path, p: &Path) -> bool {
+        if self.compare_multipath_steps(best, p) != Ordering::Equal {
+            return false;
+        }
+        // Without relax, the paths must also agree on the neighbour AS and MED
+        // was compared above only within one AS: require the same AS_PATH.
+        self.multipath_relax || best.attrs.attrs.as_path == p.attrs.attrs.as_path
+    }
+
+    /// Paths of `prefix` with (best, multipath) marks; for the views.
+    pub fn paths_of(&self, prefix: &IpNet) -> Vec<(Path, bool, bool)> {
+        let Some(d) = self.dest(prefix) else { return Vec::new() };
+        let sel = self.select(d.paths());
+        d.paths()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.clone(), sel.first() == Some(&i), sel.len() > 1 && sel.contains(&i)))
+            .collect()
+    }
+
+    /// All prefixes, sorted.
+    pub fn prefixes(&self) -> Vec<IpNet> {
+        let mut v: Vec<IpNet> = self.v4.keys().map(|k| IpNet::V4(*k)).chain(self.v6.keys().map(|k| IpNet::V6(*k))).collect();
+        v.sort();
+        v
+    }
+
+    pub fn contains(&self, prefix: &IpNet) -> bool {
+        self.dest(prefix).is_some()
+    }
+
+    /// The next hops currently installed for `prefix`.
+    pub fn installed(&self, prefix: &IpNet) -> Vec<IpAddr> {
+        self.dest(prefix).map(|d| self.nh_sets[d.installed as usize].to_vec()).unwrap_or_default()
+    }
+}
+
+fn upsert<K: Hash + Eq>(map: &mut HashMap<K, Dest, FxBuild>, key: K, path: Path) -> Option<Path> {
+    match map.get_mut(&key) {
+        Some(d) => d.upsert(path),
+        None => {
+            map.insert(key, Dest { paths: Paths::One(path), installed: 0 });
+            None
+        }
+    }
+}
+
+fn remove<K: Hash + Eq + Copy>(
+    map: &mut HashMap<K, Dest, FxBuild>,
+    key: K,
+    peer: PeerId,
+    pred: impl Fn(&Path) -> bool,
+) -> Option<Path> {
+    let d = map.get_mut(&key)?;
+    let (removed, empty) = d.remove_if(peer, pred)?;
+    if empty {
+        // Keep the entry if a FIB route is installed: reselect() must see
+        // the old `installed` to emit the Remove; it deletes it afterwards.
+        if d.installed == 0 {
+            map.remove(&key);
+        } else {
+            d.paths = Paths::Many(Vec::new());
+        }
+    }
+    Some(removed)
+}
+
+impl Rib {
+    /// Drop entries left without paths once their removal was queued.
+    fn cleanup(&mut self, prefix: IpNet) {
+        match prefix {
+            IpNet::V4(p) => {
+                if self.v4.get(&p).is_some_and(|d| d.paths().is_empty() && d.installed == 0) {
+                    self.v4.remove(&p);
+                }
+            }
+            IpNet::V6(p) => {
+                if self.v6.get(&p).is_some_and(|d| d.paths().is_empty() && d.installed == 0) {
+                    self.v6.remove(&p);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::AsPath;
+
+    fn attrs(rib: &mut Rib, nh: &str, path: &[u32], f: impl FnOnce(&mut PathAttributes)) -> Arc<RouteAttrs> {
+        let mut a = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence(path.to_vec())),
+            next_hop: None,
+            ..Default::default()
+        };
+        f(&mut a);
+        rib.intern(RouteAttrs { attrs: a, next_hop: nh.parse().unwrap(), link_local: None })
+    }
+
+    fn rib_with_peers(n: u32, max_paths: u8, relax: bool) -> Rib {
+        let mut rib = Rib::new(65000, max_paths, relax);
+        for i in 0..n {
+            rib.set_peer_info(
+                PeerId(i),
+                PeerInfo {
+                    address: format!("192.168.10.{}", 100 + i).parse().unwrap(),
+                    router_id: Ipv4Addr::new(10, 0, 0, 10 - i as u8),
+                    asn: 65001,
+                    ebgp: true,
+                },
+            );
+        }
+        rib
+    }
+
+    fn p(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn nh(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ecmp_with_relax() {
+        let mut rib = rib_with_peers(3, 4, true);
+        let pre = p("172.16.1.1/32");
+        let a0 = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        let a1 = attrs(&mut rib, "192.168.10.101", &[65002], |_| {});
+        rib.announce(PeerId(0), pre, a0, false);
+        rib.announce(PeerId(1), pre, a1, false);
+        let ch = rib.take_changes();
+        assert_eq!(
+            ch.last().unwrap(),
+            &RouteChange::Replace { prefix: pre, next_hops: vec![nh("192.168.10.100"), nh("192.168.10.101")] }
+        );
+        // Without relax the different AS paths are not multipath.
+        let mut strict = rib_with_peers(3, 4, false);
+        let a0 = attrs(&mut strict, "192.168.10.100", &[65001], |_| {});
+        let a1 = attrs(&mut strict, "192.168.10.101", &[65002], |_| {});
+        strict.announce(PeerId(0), pre, a0, false);
+        strict.announce(PeerId(1), pre, a1, false);
+        // Peer 1 has the lower router id (10.0.0.9) and wins alone.
+        assert_eq!(strict.installed(&pre), vec![nh("192.168.10.101")]);
+        // Longer path is not multipath even with relax.
+        let a2 = attrs(&mut rib, "192.168.10.102", &[65003, 65004], |_| {});
+        rib.announce(PeerId(2), pre, a2, false);
+        assert_eq!(rib.installed(&pre).len(), 2);
+        assert!(rib.take_changes().is_empty());
+        // Withdraw one: single next hop.
+        rib.withdraw(PeerId(0), pre);
+        assert_eq!(rib.take_changes(), vec![RouteChange::Replace { prefix: pre, next_hops: vec![nh("192.168.10.101")] }]);
+        rib.withdraw(PeerId(1), pre);
+        rib.withdraw(PeerId(2), pre);
+        assert_eq!(
+            rib.take_changes(),
+            vec![RouteChange::Replace { prefix: pre, next_hops: vec![nh("192.168.10.102")] }, RouteChange::Remove(pre)]
+        );
+        assert!(!rib.contains(&pre));
+    }
+
+    #[test]
+    fn maximum_paths_caps_ecmp() {
+        let mut rib = rib_with_peers(3, 2, true);
+        let pre = p("172.16.1.1/32");
+        for i in 0..3 {
+            let a = attrs(&mut rib, &format!("192.168.10.{}", 100 + i), &[65001], |_| {});
+            rib.announce(PeerId(i), pre, a, false);
+        }
+        // Best = lowest router id (peer 2, then peer 1).
+        assert_eq!(rib.installed(&pre), vec![nh("192.168.10.101"), nh("192.168.10.102")]);
+    }
+
+    #[test]
+    fn decision_steps() {
+        let pre = p("10.0.0.0/8");
+        // Each case: (better, worse) attribute tweaks, with peer 0 = worse router id.
+        type Tweak = fn(&mut PathAttributes);
+        let cases: Vec<(&str, Vec<u32>, Tweak, Vec<u32>, Tweak)> = vec![
+            ("local_pref", vec![65001, 1], |a| a.local_pref = Some(200), vec![65001], |_| {}),
+            ("as_path", vec![65001], |_| {}, vec![65001, 2], |_| {}),
+            ("origin", vec![65001], |_| {}, vec![65001], |a| a.origin = Some(Origin::Incomplete)),
+            ("med", vec![65001], |a| a.med = Some(1), vec![65001], |a| a.med = Some(5)),
+        ];
+        for (name, better_path, better, worse_path, worse) in cases {
+            let mut rib = rib_with_peers(2, 1, false);
+            // Peer 1 has the better router id; give peer 0 the better attributes.
+            let a = attrs(&mut rib, "192.168.10.100", &better_path, better);
+            let b = attrs(&mut rib, "192.168.10.101", &worse_path, worse);
+            rib.announce(PeerId(0), pre, a, false);
+            rib.announce(PeerId(1), pre, b, false);
+            assert_eq!(rib.installed(&pre), vec![nh("192.168.10.100")], "step {name}");
+        }
+        // MED is not compared across neighbour ASes: router id decides.
+        let mut rib = rib_with_peers(2, 1, false);
+        let a = attrs(&mut rib, "192.168.10.100", &[65001], |a| a.med = Some(1));
+        let b = attrs(&mut rib, "192.168.10.101", &[65002], |a| a.med = Some(5));
+        rib.announce(PeerId(0), pre, a, false);
+        rib.announce(PeerId(1), pre, b, false);
+        assert_eq!(rib.installed(&pre), vec![nh("192.168.10.101")]);
+        // eBGP over iBGP.
+        let mut rib = rib_with_peers(2, 1, false);
+        let mut info = rib.peer_info(PeerId(1)).unwrap().clone();
+        info.ebgp = false;
+        rib.set_peer_info(PeerId(1), info);
+        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        let b = attrs(&mut rib, "192.168.10.101", &[65001], |_| {});
+        rib.announce(PeerId(0), pre, a, false);
+        rib.announce(PeerId(1), pre, b, false);
+        assert_eq!(rib.installed(&pre), vec![nh("192.168.10.100")]);
+        // Equal router ids: lowest peer address.
+        let mut rib = rib_with_peers(2, 1, false);
+        for i in 0..2 {
+            let mut info = rib.peer_info(PeerId(i)).unwrap().clone();
+            info.router_id = Ipv4Addr::new(1, 1, 1, 1);
+            rib.set_peer_info(PeerId(i), info);
+        }
+        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        let b = attrs(&mut rib, "192.168.10.101", &[65001], |_| {});
+        rib.announce(PeerId(1), pre, b, false);
+        rib.announce(PeerId(0), pre, a, false);
+        assert_eq!(rib.installed(&pre), vec![nh("192.168.10.100")]);
+    }
+
+    #[test]
+    fn unreachable_next_hop_is_ineligible() {
+        let mut rib = rib_with_peers(2, 4, true);
+        rib.set_resolver(Box::new(|nh| nh != "192.168.10.100".parse::<IpAddr>().unwrap()));
+        let pre = p("172.20.0.0/24");
+        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        rib.announce(PeerId(0), pre, a, false);
+        assert!(rib.take_changes().is_empty());
+        rib.set_resolver(Box::new(|_| true));
+        // set_resolver clears the cache; revalidate needs a known next hop.
+        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        rib.announce(PeerId(0), pre, a, false);
+        assert_eq!(rib.installed(&pre), vec![nh("192.168.10.100")]);
+        rib.take_changes();
+        rib.set_resolver(Box::new(|_| true));
+        rib.reachable(nh("192.168.10.100"));
+        rib.resolver = Some(Box::new(|_| false));
+        rib.revalidate_nexthops();
+        assert_eq!(rib.take_changes(), vec![RouteChange::Remove(pre)]);
+    }
+
+    #[test]
+    fn stale_and_filtered() {
+        let mut rib = rib_with_peers(1, 1, false);
+        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        rib.announce(PeerId(0), p("172.20.0.0/24"), a.clone(), false);
+        rib.announce(PeerId(0), p("172.20.1.0/24"), a.clone(), false);
+        rib.announce(PeerId(0), p("10.99.0.0/16"), a.clone(), true);
+        let st = rib.stats(PeerId(0));
+        assert_eq!((st.received, st.accepted), (3, 2));
+        assert_eq!(rib.take_changes().len(), 2);
+        assert_eq!(rib.mark_stale(PeerId(0), Family::Ipv4Unicast), 3);
+        // Re-announce one: no longer stale, no FIB change.
+        rib.announce(PeerId(0), p("172.20.0.0/24"), a, false);
+        assert!(rib.take_changes().is_empty());
+        assert_eq!(rib.stats(PeerId(0)).stale, 2);
+        assert_eq!(rib.purge_stale(PeerId(0), Some(Family::Ipv4Unicast)), 2);
+        assert_eq!(rib.take_changes(), vec![RouteChange::Remove(p("172.20.1.0/24"))]);
+        let st = rib.stats(PeerId(0));
+        assert_eq!((st.received, st.accepted, st.stale), (1, 1, 0));
+        assert_eq!(rib.remove_peer(PeerId(0), None), 1);
+        assert_eq!(rib.prefix_count(), 0);
+    }
+}

@@ -1,0 +1,312 @@
+//! The poptrie proper (Asai & Ohara, SIGCOMM 2015), written from the paper.
+//!
+//! * A direct-pointing array `dp` indexed by the top `s` bits of the key.
+//!   An entry is either a leaf (bit 31 set, low bits = leaf value) or the
+//!   index of the node that covers the slot.
+//! * Internal nodes cover 6 bits each. `vector` bit p says position p is an
+//!   internal node; those children sit contiguously from `base_node`, so
+//!   child p is `base_node + popcount(vector & bits 0..=p) - 1`.
+//! * Leaf compression: `leafvec` bit p is set where a run of equal leaf
+//!   values starts among the non-internal positions; leaf p is
+//!   `leaves[base_leaf + popcount(leafvec & bits 0..=p) - 1]`.
+//!
+//! Leaf values: 0 = no route, otherwise next hop + 1.
+
+use crate::chunked::Chunked;
+use crate::key::Key;
+use crate::popcnt::popcount;
+use crate::Family;
+
+/// Set in a direct-pointing entry that holds a leaf value.
+pub(crate) const DP_LEAF: u32 = 1 << 31;
+
+const NODE_CHUNK: usize = 2048; // 48 KiB
+const LEAF_CHUNK: usize = 8192; // 32 KiB
+const DP_CHUNK: usize = 8192; // 32 KiB
+
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(crate) struct Node {
+    pub(crate) vector: u64,
+    pub(crate) leafvec: u64,
+    pub(crate) base_leaf: u32,
+    pub(crate) base_node: u32,
+}
+
+/// Mask of bits `0..=p`.
+#[inline(always)]
+fn upto(p: u32) -> u64 {
+    u64::MAX >> (63 - p)
+}
+
+/// One immutable, published version of the lookup table.
+#[derive(Clone)]
+pub struct Table<F: Family> {
+    pub(crate) dp: Chunked<u32, DP_CHUNK>,
+    pub(crate) nodes: Chunked<Node, NODE_CHUNK>,
+    pub(crate) leaves: Chunked<u32, LEAF_CHUNK>,
+    pub(crate) routes: usize,
+    pub(crate) _family: std::marker::PhantomData<F>,
+}
+
+impl<F: Family> Table<F> {
+    pub(crate) fn empty() -> Self {
+        let mut dp = Chunked::new();
+        dp.grow(1 << F::DIRECT_BITS);
+        // Chunks start zeroed: make every slot a "no route" leaf.
+        for i in 0..(1usize << F::DIRECT_BITS) {
+            dp.set(i, DP_LEAF);
+        }
+        Table { dp, nodes: Chunked::new(), leaves: Chunked::new(), routes: 0, _family: std::marker::PhantomData }
+    }
+
+    /// The leaf value for `key` (0 = no route).
+    #[inline(always)]
+    pub(crate) fn lookup_key(&self, key: F::Key) -> u32 {
+        let entry = self.dp.get(key.bits(0, F::DIRECT_BITS) as usize);
+        if entry & DP_LEAF != 0 {
+            return entry & !DP_LEAF;
+        }
+        let mut index = entry as usize;
+        let mut depth = F::DIRECT_BITS;
+        loop {
+            let node = self.nodes.get(index);
+            let p = key.bits(depth, 6);
+            if (node.vector >> p) & 1 == 0 {
+                let rank = popcount(node.leafvec & upto(p)) as usize;
+                return self.leaves.get(node.base_leaf as usize + rank - 1);
+            }
+            index = node.base_node as usize + popcount(node.vector & upto(p)) as usize - 1;
+            depth += 6;
+        }
+    }
+
+    /// Bytes of the lookup structure (direct-pointing array, nodes, leaves).
+    pub(crate) fn bytes(&self) -> usize {
+        self.dp.bytes() + self.nodes.bytes() + self.leaves.bytes()
+    }
+}
+
+/// Builds and incrementally rebuilds the poptrie of a [`Table`] from the RIB.
+///
+/// Blocks of nodes and leaves are allocated from per-size free lists (a
+/// node's children and its leaves are each one contiguous block of at most
+/// 64). A freed block may be reused in the same batch: the writes copy the
+/// chunk if a published version still reads it (see `chunked`).
+pub(crate) struct Arena<F: Family> {
+    pub(crate) table: Table<F>,
+    free_nodes: Vec<Vec<u32>>,
+    free_leaves: Vec<Vec<u32>>,
+    pub(crate) free_node_count: usize,
+    pub(crate) free_leaf_count: usize,
+}
+
+/// A change inside the long trie, as (key, prefix length).
+pub(crate) type Touched<K> = (K, u32);
+
+impl<F: Family> Arena<F> {
+    pub(crate) fn new() -> Self {
+        Arena {
+            table: Table::empty(),
+            free_nodes: vec![Vec::new(); 65],
+            free_leaves: vec![Vec::new(); 65],
+            free_node_count: 0,
+            free_leaf_count: 0,
+        }
+    }
+
+    fn alloc_nodes(&mut self, n: u32) -> u32 {
+        if let Some(b) = self.free_nodes[n as usize].pop() {
+            self.free_node_count -= n as usize;
+            return b;
+        }
+        self.table.nodes.grow(n as usize) as u32
+    }
+
+    fn alloc_leaves(&mut self, n: u32) -> u32 {
+        if let Some(b) = self.free_leaves[n as usize].pop() {
+            self.free_leaf_count -= n as usize;
+            return b;
+        }
+        self.table.leaves.grow(n as usize) as u32
+    }
+
+    fn release_nodes(&mut self, base: u32, n: u32) {
+        if n > 0 {
+            self.free_nodes[n as usize].push(base);
+            self.free_node_count += n as usize;
+        }
+    }
+
+    fn release_leaves(&mut self, base: u32, n: u32) {
+        if n > 0 {
+            self.free_leaves[n as usize].push(base);
+            self.free_leaf_count += n as usize;
+        }
+    }
+
+    /// Frees everything below node `index` (not the node itself).
+    pub(crate) fn free_below(&mut self, index: u32) {
+        let node = self.table.nodes.get(index as usize);
+        let children = popcount(node.vector);
+        for r in 0..children {
+            self.free_below(node.base_node + r);
+        }
+        self.release_nodes(node.base_node, children);
+        self.release_leaves(node.base_leaf, popcount(node.leafvec));
+    }
+
+    /// Frees the subtree hanging from a direct-pointing entry.
+    pub(crate) fn free_entry(&mut self, entry: u32) {
+        if entry & DP_LEAF == 0 {
+            self.free_below(entry);
+            self.release_nodes(entry, 1);
+        }
+    }
+
+    /// Compresses 64 leaf values (skipping internal positions) into a
+    /// leafvec and the run values.
+    fn compress(values: &[u32; 64], internal: u64, out: &mut [u32; 64]) -> (u64, u32) {
+        let mut leafvec = 0u64;
+        let mut n = 0u32;
+        let mut prev: Option<u32> = None;
+        for (p, &v) in values.iter().enumerate() {
+            if internal >> p & 1 == 1 {
+                continue;
+            }
+            if prev != Some(v) {
+                leafvec |= 1 << p;
+                out[n as usize] = v;
+                n += 1;
+                prev = Some(v);
+            }
+        }
+        (leafvec, n)
+    }
+
+    fn write_leaves(&mut self, values: &[u32]) -> u32 {
+        let base = self.alloc_leaves(values.len() as u32);
+        for (i, &v) in values.iter().enumerate() {
+            self.table.leaves.set(base as usize + i, v);
+        }
+        base
+    }
+
+    /// Builds the subtree of long-trie node `rnode` (at `depth`) into node
+    /// slot `index`, allocating fresh blocks.
+    pub(crate) fn build(&mut self, rib: &crate::rib::LongTrie<F::Key>, index: u32, rnode: u32, depth: u32, inherited: u32) {
+        let mut values = [0u32; 64];
+        rib.expand(rnode, inherited, &mut values);
+        let internal = rib.nodes[rnode as usize].child_bits;
+        let mut runs = [0u32; 64];
+        let (leafvec, nleaves) = Self::compress(&values, internal, &mut runs);
+        let base_leaf = if nleaves > 0 { self.write_leaves(&runs[..nleaves as usize]) } else { 0 };
+        let children = popcount(internal);
+        let base_node = if children > 0 { self.alloc_nodes(children) } else { 0 };
+        self.table.nodes.set(index as usize, Node { vector: internal, leafvec, base_leaf, base_node });
+        let mut rest = internal;
+        let mut rank = 0;
+        while rest != 0 {
+            let p = rest.trailing_zeros();
+            rest &= rest - 1;
+            let child = rib.nodes[rnode as usize].child(rank);
+            self.build(rib, base_node + rank as u32, child, depth + 6, values[p as usize]);
+            rank += 1;
+        }
+    }
+
+    /// Rebuilds node `index` (at `depth`, for long-trie node `rnode`) after
+    /// the changes `touched` (all inside the node's region, longer than
+    /// `depth`), keeping the subtrees they do not affect in place.
+    pub(crate) fn rebuild(
+        &mut self,
+        rib: &crate::rib::LongTrie<F::Key>,
+        index: u32,
+        rnode: u32,
+        depth: u32,
+        inherited: u32,
+        touched: &[Touched<F::Key>],
+    ) {
+        let old = self.table.nodes.get(index as usize);
+        let mut values = [0u32; 64];
+        rib.expand(rnode, inherited, &mut values);
+        let internal = rib.nodes[rnode as usize].child_bits;
+
+        // Positions whose inherited value may have changed: covered by a
+        // touched prefix that ends in this stride.
+        let mut covered = 0u64;
+        for &(key, len) in touched {
+            if len <= depth + 6 {
+                let rel = len - depth;
+                let lo = key.bits(depth, rel) << (6 - rel);
+                let n = 1u32 << (6 - rel);
+                covered |= (u64::MAX >> (64 - n)) << lo;
+            }
+        }
+
+        let same_shape = internal == old.vector;
+        let children = popcount(internal);
+        let base_node = if same_shape || children == 0 { old.base_node } else { self.alloc_nodes(children) };
+        let mut rest = internal;
+        let mut rank = 0u32;
+        let mut below: Vec<Touched<F::Key>> = Vec::new();
+        while rest != 0 {
+            let p = rest.trailing_zeros();
+            rest &= rest - 1;
+            let rchild = rib.nodes[rnode as usize].child(rank as usize);
+            let new_index = base_node + rank;
+            rank += 1;
+            if old.vector >> p & 1 == 0 {
+                self.build(rib, new_index, rchild, depth + 6, values[p as usize]);
+                continue;
+            }
+            let old_index = old.base_node + popcount(old.vector & upto(p)) - 1;
+            if covered >> p & 1 == 1 {
+                self.free_below(old_index);
+                self.build(rib, new_index, rchild, depth + 6, values[p as usize]);
+                continue;
+            }
+            below.clear();
+            below.extend(touched.iter().filter(|&&(k, l)| l > depth + 6 && k.bits(depth, 6) == p));
+            if !below.is_empty() {
+                let below = std::mem::take(&mut below);
+                self.rebuild(rib, old_index, rchild, depth + 6, values[p as usize], &below);
+            }
+            if !same_shape {
+                let moved = self.table.nodes.get(old_index as usize);
+                self.table.nodes.set(new_index as usize, moved);
+            }
+        }
+        if !same_shape {
+            let mut gone = old.vector & !internal;
+            while gone != 0 {
+                let p = gone.trailing_zeros();
+                gone &= gone - 1;
+                self.free_below(old.base_node + popcount(old.vector & upto(p)) - 1);
+            }
+            self.release_nodes(old.base_node, popcount(old.vector));
+        }
+
+        let mut runs = [0u32; 64];
+        let (leafvec, nleaves) = Self::compress(&values, internal, &mut runs);
+        let unchanged = leafvec == old.leafvec
+            && (0..nleaves).all(|i| self.table.leaves.get((old.base_leaf + i) as usize) == runs[i as usize]);
+        let base_leaf = if unchanged {
+            old.base_leaf
+        } else {
+            self.release_leaves(old.base_leaf, popcount(old.leafvec));
+            if nleaves > 0 {
+                self.write_leaves(&runs[..nleaves as usize])
+            } else {
+                0
+            }
+        };
+        self.table.nodes.set(index as usize, Node { vector: internal, leafvec, base_leaf, base_node });
+    }
+
+    /// Makes a fresh root node for a slot and builds it.
+    pub(crate) fn build_root(&mut self, rib: &crate::rib::LongTrie<F::Key>, rnode: u32, inherited: u32) -> u32 {
+        let index = self.alloc_nodes(1);
+        self.build(rib, index, rnode, F::DIRECT_BITS, inherited);
+        index
+    }
+}

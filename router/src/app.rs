@@ -1,0 +1,154 @@
+//! `router run`: load the config, bind the ports, install routes, start the
+//! dataplane and the control socket, wait for SIGINT/SIGTERM, shut down.
+//!
+//! Nothing starts before the config is fully checked (a config error exits
+//! with status 2 and touches nothing), and shutdown undoes start-up in
+//! reverse order: control socket (and its file), BGP, dataplane.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::cli::{EXIT_CONFIG, EXIT_RUNTIME};
+use crate::config::{Config, ConfigError, PortConfig};
+use crate::control::{self, BuiltinContext, ControlServer, Registry};
+use crate::ports::{PortId, PortInfo};
+use crate::routes::RouteManager;
+use crate::state::Shared;
+use crate::sys::netdev;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A port's kernel interface is missing or unusable.
+    #[error("port {port}: kernel interface {ifname:?}: {message}")]
+    Port { port: String, ifname: String, message: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Config(_) => EXIT_CONFIG,
+            _ => EXIT_RUNTIME,
+        }
+    }
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
+    let what = what.into();
+    move |source| AppError::Io { what, source }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Already initialised (tests) is fine.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Queries the kernel for one port: ifindex, MAC, MTU.
+fn resolve_port(id: PortId, p: &PortConfig) -> Result<PortInfo, AppError> {
+    let fail = |what: &str, e: std::io::Error| AppError::Port {
+        port: p.name.clone(),
+        ifname: p.ifname.clone(),
+        message: if e.raw_os_error() == Some(libc::ENODEV) || e.kind() == std::io::ErrorKind::NotFound {
+            "no such interface (create it, or fix `ifname` in the config)".to_string()
+        } else {
+            format!("cannot read its {what}: {e}")
+        },
+    };
+    let ifindex = netdev::ifindex(&p.ifname).map_err(|e| fail("index", e))?;
+    let mac = netdev::mac(&p.ifname).map_err(|e| fail("MAC address", e))?;
+    let if_mtu = netdev::mtu(&p.ifname).map_err(|e| fail("MTU", e))?;
+    let if_mtu = u16::try_from(if_mtu).unwrap_or(u16::MAX);
+    let mtu = match p.mtu {
+        None => if_mtu,
+        Some(m) if m <= if_mtu => m,
+        Some(m) => {
+            return Err(AppError::Port {
+                port: p.name.clone(),
+                ifname: p.ifname.clone(),
+                message: format!("configured mtu {m} exceeds the interface MTU {if_mtu} (raise it with `ip link set mtu`)"),
+            })
+        }
+    };
+    Ok(PortInfo { id, name: p.name.clone(), ifname: p.ifname.clone(), ifindex, mac, mtu, addrs: p.addresses.clone() })
+}
+
+/// Runs the router until SIGINT or SIGTERM.
+pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> {
+    init_tracing();
+    let started = Instant::now();
+    let cfg = Config::load(config_path)?;
+    // Signals are caught from here on, so a SIGTERM during start-up still
+    // leads to a clean shutdown rather than a half-started process.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(io_err("cannot install signal handlers"))?;
+    let socket_path = socket.unwrap_or_else(|| cfg.router.control_socket.clone());
+
+    let ports = cfg.ports.iter().enumerate().map(|(i, p)| resolve_port(i as PortId, p)).collect::<Result<Vec<_>, _>>()?;
+    for p in &ports {
+        tracing::info!(
+            port = %p.name, ifname = %p.ifname, ifindex = p.ifindex,
+            mac = %format_args!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4], p.mac[5]),
+            mtu = p.mtu, addresses = ?p.addrs, "port"
+        );
+    }
+    for l in &cfg.loopbacks {
+        tracing::info!(loopback = %l.name, addresses = ?l.addresses, "loopback");
+    }
+    let shared = Shared::new(ports, cfg.router.worker_threads);
+
+    let mut rm = RouteManager::new(Arc::clone(&shared));
+    rm.set_connected(&cfg.loopbacks).map_err(|e| AppError::Runtime(format!("installing connected routes: {e}")))?;
+    rm.set_static(&cfg.routes).map_err(|e| AppError::Runtime(format!("installing static routes: {e}")))?;
+    tracing::info!(routes = rm.len(), "FIB ready");
+    let routes = rm.into_handle();
+
+    // TODO(lead): connect the dataplane once `crate::dataplane` lands:
+    //   let dataplane = crate::dataplane::start(Arc::clone(&shared), DataplaneOptions::from(&cfg))
+    //       .map_err(io_err("cannot start the dataplane"))?;
+    // (options: worker count, ICMP rate limit/burst, neighbour timers from cfg.router).
+    tracing::warn!("dataplane not wired in this build: nothing is forwarded");
+
+    let registry = Registry::new();
+    control::register_builtin(
+        &registry,
+        BuiltinContext { shared: Arc::clone(&shared), routes: Arc::clone(&routes), loopbacks: cfg.loopbacks.clone(), started },
+    );
+    // TODO(lead): start BGP when configured:
+    //   let bgp = cfg.bgp.as_ref().map(|_| crate::bgp_io::spawn(Arc::clone(&shared), &cfg, Arc::clone(&routes))).transpose()?;
+    //   and register its `show bgp ...` commands on `registry`.
+
+    let control = ControlServer::start(&socket_path, Arc::clone(&registry))
+        .map_err(io_err(format!("control socket {}", socket_path.display())))?;
+
+    tracing::info!(
+        config = %config_path.display(),
+        ports = shared.ports.len(),
+        loopbacks = cfg.loopbacks.len(),
+        workers = cfg.router.worker_threads,
+        socket = %socket_path.display(),
+        bgp = cfg.bgp.is_some(),
+        "router started"
+    );
+
+    let signal = signals.forever().next();
+    tracing::info!(signal = ?signal, "shutting down");
+
+    control.stop();
+    // TODO(lead): bgp.shutdown(); dataplane.stop();
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,702 @@
+//! BGP transport: the thread that runs the sans-IO [`bgp::Speaker`] over
+//! TCP sockets of a userspace stack (smoltcp).
+//!
+//! The kernel owns no address on the router's ports, so it cannot terminate
+//! BGP's TCP. The slow path hands every IPv4 packet carrying TCP to one of
+//! our addresses to this thread (`LocalTcpPipe::to_stack_*`); a smoltcp
+//! `Interface` (`Medium::Ip`) holding all our addresses turns them into
+//! socket data, and what it emits goes back to the slow path
+//! (`from_stack_*`), which routes it like any locally generated packet.
+//!
+//! One thread owns the interface, the sockets and the speaker:
+//! * a socket always listens on port 179 (any of our addresses); when it
+//!   takes a connection a fresh one replaces it, so any number of peers can
+//!   connect at once — RFC 4271 §8.2.1 has every speaker accept passive
+//!   opens, and Cilium only ever connects outward;
+//! * `Action::Connect` from the speaker opens an active connection;
+//! * bytes read are fed to `Speaker::receive`, `Action::Send` bytes are
+//!   queued and written as the send window allows;
+//! * Loc-RIB changes go to the route manager in batches, one batch per
+//!   loop iteration.
+//!
+//! The loop blocks on the packet and query channels with a timeout of
+//! min(smoltcp's poll delay, the speaker's next timer, 50 ms), and does a
+//! bounded amount of work per iteration.
+pub mod commands;
+pub mod device;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bgp::config::SpeakerConfig;
+use bgp::{Action, ConnId, RouteChange, Speaker};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+use ipnet::{IpNet, Ipv4Net};
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address};
+
+use crate::config::Config;
+use crate::routes::{BgpRouteChange, RouteHandle};
+use crate::state::Shared;
+use device::ChannelDevice;
+
+/// The BGP port (RFC 4271 §8.2.1: "BGP uses TCP port 179").
+pub const BGP_PORT: u16 = 179;
+/// Receive buffer per connection. smoltcp derives the window scale from it
+/// (RFC 7323): 2 MiB gives shift 5, enough to keep a peer sending a full
+/// table at line rate between two reads of ours.
+pub const RX_BUFFER: usize = 2 << 20;
+/// Send buffer per connection (the speaker's output queues behind it).
+pub const TX_BUFFER: usize = 1 << 20;
+/// Longest sleep of the loop when nothing is due.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// Packets moved from the slow path into the stack per iteration.
+const RX_BATCH: usize = 512;
+/// Bytes read from one connection per iteration before the others get a turn.
+const READ_BUDGET: usize = 1 << 20;
+/// Egress rounds per iteration (smoltcp emits one segment per socket per round).
+const EGRESS_ROUNDS: usize = 256;
+/// Connections accepted but not yet established (handshakes in progress).
+const MAX_PENDING_ACCEPTS: usize = 64;
+/// Most bytes queued for one connection beyond its socket buffer; a peer
+/// that does not read for this long is reset (its hold timer would do the
+/// same, later).
+const MAX_OUT_QUEUE: usize = 256 << 20;
+/// How long a closing socket may linger (FIN handshake) before it is aborted.
+const LINGER: Duration = Duration::from_secs(10);
+/// smoltcp gives up on a connection whose data is not acknowledged for this long.
+const TCP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Dynamic source ports for active opens (RFC 6335 §6).
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// Converts the speaker's Loc-RIB changes into the route manager's. The
+/// forwarding plane is IPv4-only: IPv6 prefixes stay in the BGP RIB (shown by
+/// `show bgp routes`) and are not installed; an IPv4 prefix left with no
+/// IPv4 next hop is withdrawn from the FIB.
+fn to_route_manager(changes: Vec<RouteChange>) -> Vec<BgpRouteChange> {
+    changes
+        .into_iter()
+        .filter_map(|c| match c {
+            RouteChange::Replace { prefix: IpNet::V4(prefix), next_hops } => {
+                let v4: Vec<Ipv4Addr> = next_hops
+                    .into_iter()
+                    .filter_map(|h| match h {
+                        IpAddr::V4(a) => Some(a),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                Some(if v4.is_empty() {
+                    BgpRouteChange::Withdraw { prefix }
+                } else {
+                    // The speaker's change does not say iBGP/eBGP; our
+                    // deployments are eBGP (distance 20), which is also what
+                    // FRR uses for the lab's `remote-as external` group.
+                    BgpRouteChange::Announce { prefix, next_hops: v4, internal: false }
+                })
+            }
+            RouteChange::Remove(IpNet::V4(prefix)) => Some(BgpRouteChange::Withdraw { prefix }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the operator commands ask the BGP thread.
+#[derive(Clone, Debug)]
+pub enum Query {
+    Summary,
+    Neighbors(Option<IpAddr>),
+    Routes(Option<IpNet>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Summary(bgp::view::Summary, TransportStats),
+    Neighbors(Vec<bgp::view::NeighborDetail>),
+    Routes(Vec<bgp::view::RouteView>),
+}
+
+/// Counters of the TCP transport, shown with `show bgp summary`.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct TransportStats {
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub packets_out_dropped: u64,
+    pub connections_accepted: u64,
+    pub connections_refused: u64,
+    pub connections_open: u64,
+    pub route_batches: u64,
+    pub route_changes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BgpIoError {
+    #[error("bgp config: {0}")]
+    Config(String),
+    #[error("the router has no IPv4 address to run BGP on")]
+    NoAddress,
+    #[error("spawning the bgp thread: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("the bgp thread is not running")]
+    Gone,
+    #[error("the bgp thread did not answer in time")]
+    Timeout,
+}
+
+/// Asks the BGP thread questions (operator commands); cheap to clone.
+#[derive(Clone)]
+pub struct BgpClient {
+    queries: Sender<(Query, Sender<Reply>)>,
+}
+
+impl BgpClient {
+    /// Asks the BGP thread; answers within `timeout` or fails.
+    pub fn query(&self, q: Query, timeout: Duration) -> Result<Reply, BgpIoError> {
+        let (tx, rx) = bounded(1);
+        self.queries.send_timeout((q, tx), timeout).map_err(|_| BgpIoError::Gone)?;
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => BgpIoError::Timeout,
+            crossbeam_channel::RecvTimeoutError::Disconnected => BgpIoError::Gone,
+        })
+    }
+}
+
+/// Handle to the running BGP thread; stops it when dropped.
+pub struct BgpHandle {
+    pub client: BgpClient,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BgpHandle {
+
+    /// Stops the thread and waits for it.
+    pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for BgpHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts the BGP thread. `cfg.bgp` must be present. Routes go to `routes`,
+/// which also decides which next hops are reachable (connected and static
+/// routes).
+pub fn spawn(shared: Arc<Shared>, cfg: &Config, routes: RouteHandle) -> Result<BgpHandle, BgpIoError> {
+    let bgp_cfg = cfg.bgp.as_ref().ok_or_else(|| BgpIoError::Config("no [bgp] section".into()))?;
+    let speaker_cfg = bgp_cfg.to_speaker_config().map_err(|e| BgpIoError::Config(e.to_string()))?;
+    let addrs: Vec<Ipv4Net> = cfg
+        .ports
+        .iter()
+        .flat_map(|p| p.addresses.iter().copied())
+        .chain(cfg.loopbacks.iter().flat_map(|l| l.addresses.iter().copied()))
+        .collect();
+    if addrs.is_empty() {
+        return Err(BgpIoError::NoAddress);
+    }
+    let mtu = shared.ports.iter().map(|p| usize::from(p.mtu)).filter(|&m| m >= 576).min().unwrap_or(1500);
+    let (qtx, qrx) = bounded(16);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new().name("bgp".into()).spawn(move || {
+        let mut t = Transport::new(shared, speaker_cfg, addrs, mtu, routes, qrx, stop2);
+        t.run();
+    })?;
+    Ok(BgpHandle { client: BgpClient { queries: qtx }, stop, thread: Some(thread) })
+}
+
+/// Starts BGP if the config has a `[bgp]` section and registers its
+/// operator commands (`show bgp ...`) in the control registry. The one call
+/// the application makes.
+pub fn start(
+    shared: Arc<Shared>,
+    cfg: &Config,
+    routes: RouteHandle,
+    registry: &crate::control::Registry,
+) -> Result<Option<BgpHandle>, BgpIoError> {
+    if cfg.bgp.is_none() {
+        return Ok(None);
+    }
+    let h = spawn(shared, cfg, routes.clone())?;
+    commands::register(registry, h.client.clone(), routes);
+    Ok(Some(h))
+}
+
+/// One BGP connection's socket and its queue of bytes not yet in the socket.
+struct Conn {
+    id: ConnId,
+    handle: SocketHandle,
+    /// Active open that the speaker has not been told about yet.
+    connecting: bool,
+    out: VecDeque<u8>,
+    /// The speaker asked to close: flush `out`, then FIN.
+    closing: bool,
+}
+
+struct Transport {
+    shared: Arc<Shared>,
+    speaker: Speaker,
+    iface: Interface,
+    device: ChannelDevice,
+    sockets: SocketSet<'static>,
+    listener: SocketHandle,
+    /// Accepted handshakes not yet established, oldest first.
+    pending: VecDeque<SocketHandle>,
+    conns: Vec<Conn>,
+    /// Sockets on their way out, with the time they must be gone by.
+    lingering: Vec<(SocketHandle, std::time::Instant)>,
+    addrs: Vec<Ipv4Net>,
+    routes: RouteHandle,
+    queries: Receiver<(Query, Sender<Reply>)>,
+    stop: Arc<AtomicBool>,
+    epoch: std::time::Instant,
+    next_port: u16,
+    stats: TransportStats,
+}
+
+fn new_socket() -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; RX_BUFFER]), tcp::SocketBuffer::new(vec![0; TX_BUFFER]));
+    // BGP messages are whole units; KEEPALIVEs must not wait behind Nagle.
+    s.set_nagle_enabled(false);
+    // ACK every segment: a bulk sender's window opens as fast as we read.
+    s.set_ack_delay(None);
+    s.set_timeout(Some(smoltcp::time::Duration::from_millis(TCP_TIMEOUT.as_millis() as u64)));
+    s
+}
+
+fn to_ip(a: IpAddress) -> IpAddr {
+    match a {
+        IpAddress::Ipv4(v4) => IpAddr::V4(v4),
+        #[allow(unreachable_patterns)]
+        IpAddress::Ipv6(v6) => IpAddr::V6(v6),
+    }
+}
+
+impl Transport {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        shared: Arc<Shared>,
+        speaker_cfg: SpeakerConfig,
+        addrs: Vec<Ipv4Net>,
+        mtu: usize,
+        routes: RouteHandle,
+        queries: Receiver<(Query, Sender<Reply>)>,
+        stop: Arc<AtomicBool>,
+    ) -> Transport {
+        let epoch = std::time::Instant::now();
+        let mut device = ChannelDevice::new(shared.local_tcp.from_stack_tx.clone(), mtu);
+        let mut iface = Interface::new(IfaceConfig::new(HardwareAddress::Ip), &mut device, smoltcp::time::Instant::ZERO);
+        iface.update_ip_addrs(|ips| {
+            for a in &addrs {
+                // The interface holds a few addresses (a compile-time
+                // capacity); the rest are covered by AnyIP below.
+                if ips.push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len())).is_err() {
+                    break;
+                }
+            }
+        });
+        // AnyIP with a default route via one of our own addresses: accept
+        // TCP to any of our addresses (the slow path only hands us those) and
+        // emit to any destination (the slow path routes it). smoltcp's own
+        // routing is not used beyond that.
+        iface.set_any_ip(true);
+        let _ = iface.routes_mut().add_default_ipv4_route(addrs[0].addr());
+
+        let mut sockets = SocketSet::new(Vec::new());
+        let listener = Self::make_listener(&mut sockets);
+        let speaker = Speaker::new(speaker_cfg, bgp::time::Instant::ZERO)
+            .expect("config was validated by BgpConfig::to_speaker_config");
+        let mut t = Transport {
+            shared,
+            speaker,
+            iface,
+            device,
+            sockets,
+            listener,
+            pending: VecDeque::new(),
+            conns: Vec::new(),
+            lingering: Vec::new(),
+            addrs,
+            routes: routes.clone(),
+            queries,
+            stop,
+            epoch,
+            next_port: *EPHEMERAL.start() + (std::process::id() % 1000) as u16,
+            stats: TransportStats::default(),
+        };
+        let resolver = routes;
+        t.speaker.set_nexthop_resolver(Box::new(move |a| match a {
+            // A poisoned lock means the route manager panicked; treat the
+            // next hop as unreachable rather than propagate the panic.
+            IpAddr::V4(v4) => resolver.lock().map(|r| r.resolve_next_hop(v4).is_some()).unwrap_or(false),
+            // The forwarding plane is IPv4 only: IPv6 routes are kept in the
+            // RIB but never installed.
+            IpAddr::V6(_) => false,
+        }));
+        t
+    }
+
+    fn make_listener(sockets: &mut SocketSet<'static>) -> SocketHandle {
+        let mut s = new_socket();
+        // Listening on port 179 of every address cannot fail for a fresh socket.
+        let _ = s.listen(IpListenEndpoint { addr: None, port: BGP_PORT });
+        sockets.add(s)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn run(&mut self) {
+        tracing::info!(addresses = self.addrs.len(), "bgp: transport started");
+        while !self.stop.load(Ordering::Relaxed) {
+            self.iteration();
+            let timeout = self.sleep_time();
+            let rx = self.shared.local_tcp.to_stack_rx.clone();
+            let queries = self.queries.clone();
+            select! {
+                recv(rx) -> pkt => if let Ok(p) = pkt { self.device.rx_queue.push_back(p) },
+                recv(queries) -> q => if let Ok((q, reply)) = q { self.answer(q, reply) },
+                default(timeout) => {}
+            }
+        }
+        tracing::info!("bgp: transport stopped");
+    }
+
+    /// How long to sleep: until smoltcp or the speaker has work, at most MAX_SLEEP.
+    fn sleep_time(&mut self) -> Duration {
+        let now_ms = self.now_ms();
+        let mut d = MAX_SLEEP;
+        if let Some(p) = self.iface.poll_delay(smoltcp::time::Instant::from_millis(now_ms as i64), &self.sockets) {
+            d = d.min(Duration::from_micros(p.total_micros()));
+        }
+        if let Some(at) = self.speaker.poll_at() {
+            d = d.min(Duration::from_millis(at.total_millis().saturating_sub(now_ms)));
+        }
+        if !self.device.rx_queue.is_empty() || self.conns.iter().any(|c| !c.out.is_empty()) {
+            d = d.min(Duration::from_millis(1));
+        }
+        d
+    }
+
+    fn iteration(&mut self) {
+        // Move a batch of packets from the slow path into the device.
+        while self.device.rx_queue.len() < RX_BATCH {
+            match self.shared.local_tcp.to_stack_rx.try_recv() {
+                Ok(p) => self.device.rx_queue.push_back(p),
+                Err(_) => break,
+            }
+        }
+        while let Ok((q, reply)) = self.queries.try_recv() {
+            self.answer(q, reply);
+        }
+        let ms = self.now_ms();
+        let snow = smoltcp::time::Instant::from_millis(ms as i64);
+        let bnow = bgp::time::Instant::from_millis(ms);
+        self.iface.poll(snow, &mut self.device, &mut self.sockets);
+
+        self.service_listener(bnow);
+        self.service_conns(bnow);
+        if self.speaker.poll_at().is_some_and(|at| at <= bnow) {
+            self.speaker.poll(bnow);
+        }
+        self.drain_actions(bnow);
+        self.flush_output();
+        self.reap_lingering();
+        let changes = self.speaker.take_route_changes();
+        if !changes.is_empty() {
+            self.stats.route_batches += 1;
+            self.stats.route_changes += changes.len() as u64;
+            let batch = to_route_manager(changes);
+            match self.routes.lock() {
+                Ok(mut rm) => match rm.apply_bgp(batch) {
+                    Ok(out) => {
+                        for r in out.rejected.iter().take(8) {
+                            tracing::warn!(reason = %r, "bgp: route refused by the route manager");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "bgp: installing routes failed"),
+                },
+                Err(_) => tracing::error!("bgp: route manager lock poisoned; routes not installed"),
+            }
+        }
+        // Send what the reads and writes above produced (ACKs, window
+        // updates, data), a bounded number of segments.
+        for _ in 0..EGRESS_ROUNDS {
+            let before = self.device.tx_packets;
+            self.iface.poll_egress(snow, &mut self.device, &mut self.sockets);
+            if self.device.tx_packets == before {
+                break;
+            }
+        }
+        self.stats.packets_in = self.device.rx_packets;
+        self.stats.packets_out = self.device.tx_packets;
+        self.stats.packets_out_dropped = self.device.tx_dropped;
+        self.stats.connections_open = self.conns.len() as u64;
+    }
+
+    /// Hands a listener that took a connection to `pending` and listens anew.
+    fn service_listener(&mut self, now: bgp::time::Instant) {
+        let l = self.sockets.get::<tcp::Socket>(self.listener);
+        if l.state() != tcp::State::Listen {
+            self.pending.push_back(self.listener);
+            self.listener = Self::make_listener(&mut self.sockets);
+            // A flood of half-open connections must not grow without bound.
+            while self.pending.len() > MAX_PENDING_ACCEPTS {
+                if let Some(h) = self.pending.pop_front() {
+                    self.sockets.get_mut::<tcp::Socket>(h).abort();
+                    self.lingering.push((h, std::time::Instant::now()));
+                }
+            }
+        }
+        let mut i = 0;
+        while i < self.pending.len() {
+            let h = self.pending[i];
+            let s = self.sockets.get_mut::<tcp::Socket>(h);
+            match s.state() {
+                tcp::State::SynReceived => i += 1,
+                tcp::State::Established | tcp::State::CloseWait => {
+                    self.pending.remove(i);
+                    let (Some(remote), Some(local)) = (s.remote_endpoint(), s.local_endpoint()) else {
+                        s.abort();
+                        self.lingering.push((h, std::time::Instant::now() + LINGER));
+                        continue;
+                    };
+                    let (remote, local) = (to_ip(remote.addr), to_ip(local.addr));
+                    match self.speaker.accept_inbound(remote, local, now) {
+                        Some(id) => {
+                            tracing::info!(%remote, %local, conn = %id, "bgp: accepted connection");
+                            self.stats.connections_accepted += 1;
+                            self.conns.push(Conn { id, handle: h, connecting: false, out: VecDeque::new(), closing: false });
+                        }
+                        None => {
+                            // RFC 4271 §8.2.1.1-ish: a connection from an
+                            // unconfigured address is refused; reset it.
+                            tracing::info!(%remote, %local, "bgp: refused connection (not a neighbour)");
+                            self.stats.connections_refused += 1;
+                            s.abort();
+                            self.lingering.push((h, std::time::Instant::now() + LINGER));
+                        }
+                    }
+                }
+                _ => {
+                    // Reset or timed out during the handshake.
+                    self.pending.remove(i);
+                    self.sockets.remove(h);
+                }
+            }
+        }
+    }
+
+    fn service_conns(&mut self, now: bgp::time::Instant) {
+        let mut i = 0;
+        while i < self.conns.len() {
+            let c = &mut self.conns[i];
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            if c.connecting {
+                match s.state() {
+                    tcp::State::SynSent | tcp::State::SynReceived => {
+                        i += 1;
+                        continue;
+                    }
+                    tcp::State::Established => {
+                        c.connecting = false;
+                        let local = s.local_endpoint().map(|e| to_ip(e.addr));
+                        if let Some(local) = local {
+                            self.speaker.connected(c.id, local, now);
+                        }
+                    }
+                    _ => {
+                        // Refused (RST) or timed out: tell the speaker, forget it.
+                        let c = self.conns.swap_remove(i);
+                        self.speaker.closed(c.id, now);
+                        self.sockets.remove(c.handle);
+                        continue;
+                    }
+                }
+            }
+            let c = &mut self.conns[i];
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            let mut budget = READ_BUDGET;
+            let id = c.id;
+            while budget > 0 && s.can_recv() {
+                let speaker = &mut self.speaker;
+                let n = s
+                    .recv(|buf| {
+                        let n = buf.len().min(budget);
+                        speaker.receive(id, &buf[..n], now);
+                        (n, n)
+                    })
+                    .unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                budget -= n;
+            }
+            // The peer closed its side (FIN, with everything read) or the
+            // connection is gone (RST, timeout): the session is over.
+            let gone = !s.is_open() || (!s.may_recv() && !s.can_recv());
+            if gone && !c.closing {
+                let c = self.conns.swap_remove(i);
+                tracing::info!(conn = %c.id, "bgp: connection closed by peer");
+                self.speaker.closed(c.id, now);
+                let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+                s.close();
+                self.lingering.push((c.handle, std::time::Instant::now() + LINGER));
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn local_for(&self, remote: IpAddr) -> Option<Ipv4Addr> {
+        let IpAddr::V4(r) = remote else { return None };
+        self.addrs.iter().find(|n| n.trunc().contains(&r)).or_else(|| self.addrs.first()).map(|n| n.addr())
+    }
+
+    fn ephemeral_port(&mut self) -> u16 {
+        let p = self.next_port;
+        self.next_port = if p >= *EPHEMERAL.end() { *EPHEMERAL.start() } else { p + 1 };
+        p
+    }
+
+    fn drain_actions(&mut self, now: bgp::time::Instant) {
+        while let Some(a) = self.speaker.poll_action() {
+            match a {
+                Action::Connect { conn, remote, local, port } => {
+                    let local_v4 = match local {
+                        Some(IpAddr::V4(l)) => Some(l),
+                        Some(IpAddr::V6(_)) => None,
+                        None => self.local_for(remote),
+                    };
+                    let (IpAddr::V4(r), Some(l)) = (remote, local_v4) else {
+                        // IPv6 transport is not available (no IPv6 forwarding yet).
+                        self.speaker.closed(conn, now);
+                        continue;
+                    };
+                    let mut s = new_socket();
+                    let lport = self.ephemeral_port();
+                    let remote_ep = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from(r)), port);
+                    let local_ep = IpListenEndpoint { addr: Some(IpAddress::Ipv4(Ipv4Address::from(l))), port: lport };
+                    match s.connect(self.iface.context(), remote_ep, local_ep) {
+                        Ok(()) => {
+                            tracing::debug!(%remote, local = %l, conn = %conn, "bgp: connecting");
+                            let handle = self.sockets.add(s);
+                            self.conns.push(Conn { id: conn, handle, connecting: true, out: VecDeque::new(), closing: false });
+                        }
+                        Err(e) => {
+                            tracing::warn!(%remote, error = %e, "bgp: cannot connect");
+                            self.speaker.closed(conn, now);
+                        }
+                    }
+                }
+                Action::Send { conn, data } => {
+                    if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                        if c.out.len() + data.len() > MAX_OUT_QUEUE {
+                            tracing::warn!(conn = %conn, "bgp: peer not reading; resetting the connection");
+                            let h = c.handle;
+                            self.conns.retain(|c| c.id != conn);
+                            self.sockets.get_mut::<tcp::Socket>(h).abort();
+                            self.lingering.push((h, std::time::Instant::now()));
+                            self.speaker.closed(conn, now);
+                            continue;
+                        }
+                        c.out.extend(data);
+                    }
+                }
+                Action::Close { conn } => {
+                    if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                        c.closing = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves queued bytes into the sockets; finishes closes whose queue is empty.
+    fn flush_output(&mut self) {
+        let mut i = 0;
+        while i < self.conns.len() {
+            let c = &mut self.conns[i];
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            while !c.out.is_empty() && s.can_send() {
+                let (a, _) = c.out.as_slices();
+                match s.send_slice(a) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        c.out.drain(..n);
+                    }
+                }
+            }
+            if c.closing && (c.out.is_empty() || !s.may_send()) {
+                s.close();
+                let c = self.conns.swap_remove(i);
+                self.lingering.push((c.handle, std::time::Instant::now() + LINGER));
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn reap_lingering(&mut self) {
+        let now = std::time::Instant::now();
+        let sockets = &mut self.sockets;
+        self.lingering.retain(|&(h, deadline)| {
+            let s = sockets.get_mut::<tcp::Socket>(h);
+            let done = matches!(s.state(), tcp::State::Closed | tcp::State::TimeWait);
+            if done {
+                sockets.remove(h);
+                false
+            } else if now >= deadline {
+                s.abort();
+                // Removed next time round, once the RST has been emitted.
+                true
+            } else {
+                true
+            }
+        });
+    }
+
+    fn answer(&mut self, q: Query, reply: Sender<Reply>) {
+        let now = bgp::time::Instant::from_millis(self.now_ms());
+        let r = match q {
+            Query::Summary => Reply::Summary(self.speaker.summary(now), self.stats),
+            Query::Neighbors(a) => Reply::Neighbors(self.speaker.neighbors(now, a)),
+            Query::Routes(p) => Reply::Routes(self.speaker.routes(p)),
+        };
+        let _ = reply.try_send(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_changes_convert_and_ipv6_is_skipped() {
+        let v = to_route_manager(vec![
+            RouteChange::Replace {
+                prefix: "172.20.0.0/24".parse().unwrap(),
+                next_hops: vec!["192.168.10.100".parse().unwrap(), "192.168.10.101".parse().unwrap()],
+            },
+            RouteChange::Remove("172.20.1.0/24".parse().unwrap()),
+            RouteChange::Replace { prefix: "2001:db8::/32".parse().unwrap(), next_hops: vec!["fe80::1".parse().unwrap()] },
+            // An IPv4 prefix with only IPv6 next hops cannot be forwarded: withdraw.
+            RouteChange::Replace { prefix: "172.20.2.0/24".parse().unwrap(), next_hops: vec!["2001:db8::1".parse().unwrap()] },
+        ]);
+        assert_eq!(v.len(), 3);
+        assert!(matches!(&v[0], BgpRouteChange::Announce { next_hops, internal: false, .. } if next_hops.len() == 2));
+        assert!(matches!(&v[1], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.1.0/24"));
+        assert!(matches!(&v[2], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.2.0/24"));
+    }
+}

@@ -1,0 +1,126 @@
+//! The smoltcp [`Device`] of the BGP thread: IPv4 packets (no link header)
+//! in from the slow path, out to the slow path, over the channels of
+//! [`crate::state::LocalTcpPipe`].
+//!
+//! `Medium::Ip`: the slow path already did ARP, Ethernet and the decision
+//! that the packet is for one of our addresses; on the way out it routes
+//! whatever the stack emits like any locally generated packet.
+use std::collections::VecDeque;
+
+use crossbeam_channel::{Sender, TrySendError};
+use smoltcp::phy::{self, Checksum, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// Packets received from the slow path, waiting for the interface to
+/// consume them (bounded by the caller: it moves at most a batch at a time).
+pub struct ChannelDevice {
+    pub rx_queue: VecDeque<Vec<u8>>,
+    tx: Sender<Vec<u8>>,
+    mtu: usize,
+    /// Packets handed to the slow path.
+    pub tx_packets: u64,
+    /// Packets the stack produced while the slow path's queue was full (TCP
+    /// retransmits them; counted so the operator sees it).
+    pub tx_dropped: u64,
+    pub rx_packets: u64,
+}
+
+impl ChannelDevice {
+    pub fn new(tx: Sender<Vec<u8>>, mtu: usize) -> ChannelDevice {
+        ChannelDevice { rx_queue: VecDeque::new(), tx, mtu, tx_packets: 0, tx_dropped: 0, rx_packets: 0 }
+    }
+}
+
+pub struct RxToken(Vec<u8>);
+
+pub struct TxToken<'a> {
+    dev_tx: &'a Sender<Vec<u8>>,
+    tx_packets: &'a mut u64,
+    tx_dropped: &'a mut u64,
+}
+
+impl phy::RxToken for RxToken {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = vec![0u8; len];
+        let r = f(&mut buf);
+        match self.dev_tx.try_send(buf) {
+            Ok(()) => *self.tx_packets += 1,
+            // A full queue behaves like a full NIC ring: the segment is lost
+            // and TCP's retransmission recovers it.
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => *self.tx_dropped += 1,
+        }
+        r
+    }
+}
+
+impl Device for ChannelDevice {
+    type RxToken<'a> = RxToken;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        let pkt = self.rx_queue.pop_front()?;
+        self.rx_packets += 1;
+        Some((
+            RxToken(pkt),
+            TxToken { dev_tx: &self.tx, tx_packets: &mut self.tx_packets, tx_dropped: &mut self.tx_dropped },
+        ))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        // Let the stack keep its segments queued rather than drop them.
+        if self.tx.is_full() {
+            return None;
+        }
+        Some(TxToken { dev_tx: &self.tx, tx_packets: &mut self.tx_packets, tx_dropped: &mut self.tx_dropped })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = self.mtu;
+        let mut cs = ChecksumCapabilities::default();
+        cs.ipv4 = Checksum::Both;
+        // The TCP checksum is computed on transmit but not verified on
+        // receive: segments reach us from AF_PACKET, where a sender in a
+        // neighbouring namespace (veth) hands over CHECKSUM_PARTIAL packets
+        // whose TCP checksum is only a pseudo-header sum, and real NICs have
+        // already verified it (CHECKSUM_UNNECESSARY) — the same trust the
+        // kernel extends to those packets. The IPv4 header checksum is
+        // always complete and is verified.
+        cs.tcp = Checksum::Tx;
+        cs.udp = Checksum::Both;
+        cs.icmpv4 = Checksum::Both;
+        caps.checksum = cs;
+        caps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::{RxToken as _, TxToken as _};
+
+    #[test]
+    fn packets_flow_both_ways_and_full_queue_backpressures() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let mut d = ChannelDevice::new(tx, 1500);
+        assert!(d.receive(Instant::ZERO).is_none());
+        d.rx_queue.push_back(vec![1, 2, 3]);
+        let (r, _t) = d.receive(Instant::ZERO).unwrap();
+        assert_eq!(r.consume(|b| b.to_vec()), vec![1, 2, 3]);
+        let t = d.transmit(Instant::ZERO).unwrap();
+        t.consume(4, |b| b.copy_from_slice(&[9, 9, 9, 9]));
+        assert_eq!(d.tx_packets, 1);
+        // The queue (depth 1) is full now: no token, nothing dropped.
+        assert!(d.transmit(Instant::ZERO).is_none());
+        assert_eq!(rx.recv().unwrap(), vec![9, 9, 9, 9]);
+        assert!(d.transmit(Instant::ZERO).is_some());
+        assert_eq!(d.capabilities().medium, Medium::Ip);
+    }
+}

@@ -1,0 +1,333 @@
+//! Command line: `router run`, `router check`, `router show ...`, `router ping`.
+//!
+//! Exit status: 0 success; 1 a runtime or control-socket error; 2 a config
+//! error (also clap's usage errors).
+//!
+//! `router show WORDS...` sends "show WORDS..." to the control socket and
+//! renders whatever comes back (table, text or JSON), so commands registered
+//! by other modules — `show bgp summary`, `show bgp neighbors ADDR`, `show
+//! bgp routes PREFIX` — need nothing here.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Map, Value};
+
+use crate::config::{Config, DEFAULT_CONTROL_SOCKET};
+use crate::control::{self, Response, Table};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_RUNTIME: u8 = 1;
+pub const EXIT_CONFIG: u8 = 2;
+/// Environment variable naming the control socket for `show`/`ping`.
+pub const SOCKET_ENV: &str = "ROUTER_SOCKET";
+
+#[derive(Debug, Parser)]
+#[command(name = "router", version, about = "Userspace IPv4 router on AF_PACKET with an embedded BGP speaker")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the router with a config file (until SIGINT/SIGTERM).
+    Run {
+        /// Config file (TOML).
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: PathBuf,
+        /// Control socket path (overrides `router.control_socket`).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Check a config file and exit: 0 if valid, 2 with "FILE:LINE:COL: ..." if not.
+    Check {
+        /// Config file (TOML).
+        file: PathBuf,
+    },
+    /// Ask a running router: `show interfaces`, `show route [ADDR|PREFIX]`,
+    /// `show bgp summary`, `show bgp neighbors [ADDR]`, `show bgp routes [PREFIX]`,
+    /// `show version`, `show help`...
+    Show {
+        /// What to show (words of the command).
+        #[arg(required = true, value_name = "WHAT")]
+        what: Vec<String>,
+        /// Print the JSON data instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Check that a running router answers on its control socket.
+    Ping {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// Which router to talk to.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// Control socket path [default: $ROUTER_SOCKET, the config's, or /run/router.sock].
+    #[arg(short = 's', long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Take the control socket path from this config file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+}
+
+impl Target {
+    fn socket(&self) -> Result<PathBuf, u8> {
+        if let Some(s) = &self.socket {
+            return Ok(s.clone());
+        }
+        if let Some(c) = &self.config {
+            return match Config::load(c) {
+                Ok(cfg) => Ok(cfg.router.control_socket),
+                Err(e) => {
+                    eprintln!("{e}");
+                    Err(EXIT_CONFIG)
+                }
+            };
+        }
+        if let Some(s) = std::env::var_os(SOCKET_ENV).filter(|s| !s.is_empty()) {
+            return Ok(PathBuf::from(s));
+        }
+        Ok(PathBuf::from(DEFAULT_CONTROL_SOCKET))
+    }
+}
+
+/// Parses the command line, runs it, returns the exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(run(cli))
+}
+
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Run { config, socket } => match crate::app::run(&config, socket) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprintln!("{e}");
+                e.exit_code()
+            }
+        },
+        Command::Check { file } => check(&file),
+        Command::Show { what, json, target } => {
+            let command = format!("show {}", what.join(" "));
+            ask(&target, &command, json)
+        }
+        Command::Ping { target } => ask(&target, "ping", false),
+    }
+}
+
+fn check(file: &Path) -> u8 {
+    match Config::load(file) {
+        Ok(c) => {
+            println!(
+                "{}: ok ({} ports, {} loopbacks, {} static routes{})",
+                file.display(),
+                c.ports.len(),
+                c.loopbacks.len(),
+                c.routes.len(),
+                if c.bgp.is_some() { ", bgp" } else { "" }
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            EXIT_CONFIG
+        }
+    }
+}
+
+fn ask(target: &Target, command: &str, json: bool) -> u8 {
+    let socket = match target.socket() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match control::call(&socket, command, Map::new(), Duration::from_secs(target.timeout.max(1))) {
+        Ok(resp) if resp.ok => {
+            let out = if json { render_json(&resp) } else { render(&resp) };
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = stdout.write_all(out.as_bytes());
+            EXIT_OK
+        }
+        Ok(resp) => {
+            eprintln!("error: {}", resp.error.as_deref().unwrap_or("request failed"));
+            EXIT_RUNTIME
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_RUNTIME
+        }
+    }
+}
+
+/// `--json`: the data, pretty-printed.
+pub fn render_json(r: &Response) -> String {
+    let mut s = serde_json::to_string_pretty(r.data.as_ref().unwrap_or(&Value::Null)).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Human output: the table, then the text; with neither, the data.
+pub fn render(r: &Response) -> String {
+    let mut out = String::new();
+    if let Some(t) = &r.table {
+        out.push_str(&render_table(t));
+    }
+    if let Some(text) = &r.text {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(text);
+        if !text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    if r.table.is_none() && r.text.is_none() {
+        match &r.data {
+            Some(Value::String(s)) => {
+                out.push_str(s);
+                out.push('\n');
+            }
+            Some(Value::Null) | None => {}
+            Some(v) => out.push_str(&render_json(&Response { data: Some(v.clone()), ..Default::default() })),
+        }
+    }
+    out
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.parse::<f64>().is_ok()
+}
+
+/// Aligned columns, two spaces apart; numeric columns right-aligned.
+pub fn render_table(t: &Table) -> String {
+    let ncols = t.columns.len().max(t.rows.iter().map(Vec::len).max().unwrap_or(0));
+    let cell = |row: &[String], i: usize| row.get(i).map(String::as_str).unwrap_or("").to_string();
+    let mut widths = vec![0usize; ncols];
+    let mut numeric = vec![true; ncols];
+    let mut any = vec![false; ncols];
+    for i in 0..ncols {
+        widths[i] = cell(&t.columns, i).chars().count();
+    }
+    for row in &t.rows {
+        for i in 0..ncols {
+            let c = cell(row, i);
+            widths[i] = widths[i].max(c.chars().count());
+            if !c.is_empty() && c != "-" {
+                any[i] = true;
+                numeric[i] &= is_number(&c);
+            }
+        }
+    }
+    let right: Vec<bool> = (0..ncols).map(|i| numeric[i] && any[i]).collect();
+    let line = |cells: &dyn Fn(usize) -> String| {
+        let mut s = String::new();
+        for i in 0..ncols {
+            let c = cells(i);
+            let pad = widths[i].saturating_sub(c.chars().count());
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if right[i] {
+                s.extend(std::iter::repeat_n(' ', pad));
+                s.push_str(&c);
+            } else {
+                s.push_str(&c);
+                s.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        let mut s = s.trim_end().to_string();
+        s.push('\n');
+        s
+    };
+    let mut out = line(&|i| cell(&t.columns, i));
+    if t.rows.is_empty() {
+        out.push_str("(none)\n");
+    }
+    for row in &t.rows {
+        out.push_str(&line(&|i| cell(row, i)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table(cols: &[&str], rows: &[&[&str]]) -> Table {
+        Table {
+            columns: cols.iter().map(|s| s.to_string()).collect(),
+            rows: rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect(),
+        }
+    }
+
+    #[test]
+    fn tables_are_aligned_numbers_right() {
+        let t = table(
+            &["NAME", "ADDRESSES", "RX-PKTS"],
+            &[&["eth1", "192.168.10.200/24", "5"], &["eth2", "192.168.20.200/24", "12345"], &["loop1", "10.10.1.200/24", "-"]],
+        );
+        assert_eq!(
+            render_table(&t),
+            "NAME   ADDRESSES          RX-PKTS\n\
+             eth1   192.168.10.200/24        5\n\
+             eth2   192.168.20.200/24    12345\n\
+             loop1  10.10.1.200/24           -\n"
+        );
+    }
+
+    #[test]
+    fn empty_cells_and_empty_tables() {
+        let t = table(&["PREFIX", "NEXT-HOP"], &[&["172.16.1.1/32", "via a"], &["", "via b"]]);
+        assert_eq!(render_table(&t), "PREFIX         NEXT-HOP\n172.16.1.1/32  via a\n               via b\n");
+        assert_eq!(render_table(&table(&["A", "B"], &[])), "A  B\n(none)\n");
+        // Unicode widths count characters.
+        let t = table(&["X", "Y"], &[&["é", "1"]]);
+        assert_eq!(render_table(&t), "X  Y\né  1\n");
+    }
+
+    #[test]
+    fn render_prefers_table_then_text_then_data() {
+        let r = Response { ok: true, data: Some(json!("pong")), ..Default::default() };
+        assert_eq!(render(&r), "pong\n");
+        let r = Response { ok: true, data: Some(json!({"a": 1})), ..Default::default() };
+        assert_eq!(render(&r), "{\n  \"a\": 1\n}\n");
+        let r = Response {
+            ok: true,
+            data: Some(json!([1])),
+            table: Some(table(&["A"], &[&["1"]])),
+            text: Some("note".into()),
+            ..Default::default()
+        };
+        assert_eq!(render(&r), "A\n1\n\nnote\n");
+        assert_eq!(render_json(&r), "[\n  1\n]\n");
+    }
+
+    #[test]
+    fn command_line_parses() {
+        let c = Cli::try_parse_from(["router", "show", "bgp", "neighbors", "192.168.10.100", "--json", "-s", "/tmp/x"]).unwrap();
+        match c.command {
+            Command::Show { what, json, target } => {
+                assert_eq!(what, ["bgp", "neighbors", "192.168.10.100"]);
+                assert!(json);
+                assert_eq!(target.socket().unwrap(), PathBuf::from("/tmp/x"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from(["router", "run", "-c", "lab.toml", "--socket", "/tmp/s"]).unwrap();
+        assert!(matches!(c.command, Command::Run { socket: Some(_), .. }));
+        assert!(Cli::try_parse_from(["router", "show"]).is_err());
+        assert!(Cli::try_parse_from(["router", "run"]).is_err());
+    }
+}

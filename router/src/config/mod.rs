@@ -1,0 +1,730 @@
+//! The router's TOML configuration: parsing, validation, and the checked
+//! [`Config`] the rest of the router starts from.
+//!
+//! ```toml
+//! [router]
+//! worker_threads = 2                    # forwarding threads (>= 1)
+//! control_socket = "/run/router.sock"   # `router show ...` talks to this
+//! router_id = "192.168.10.200"          # optional
+//! icmp_rate_limit = 1000                # ICMP errors per second (token bucket)
+//! icmp_burst = 50
+//! [router.neighbour]                    # ARP timers, Linux defaults
+//! reachable_time_ms = 30000
+//!
+//! [[ports]]
+//! name = "eth1"                         # name in the CLI
+//! ifname = "eth1"                       # kernel interface (default: name)
+//! addresses = ["192.168.10.200/24"]
+//! mtu = 1500                            # default: the interface MTU
+//!
+//! [[loopbacks]]                         # addresses with no kernel device
+//! name = "loop1"
+//! addresses = ["10.10.1.200/24"]
+//!
+//! [[routes]]
+//! prefix = "0.0.0.0/0"
+//! via = "10.0.2.2"                      # or ["a", "b"] for ECMP,
+//!                                       # or port = "eth1", blackhole = true,
+//!                                       # unreachable = true
+//! [bgp]                                 # see config::bgp
+//! ```
+//!
+//! Parsing keeps every value that is checked after parsing as
+//! [`toml::Spanned`], so a semantic error (a next hop on no connected subnet,
+//! a duplicate address) names the line and column like a syntax error does.
+//! Addresses are parsed as [`IpNet`]/[`IpAddr`] first so IPv6 gets a clear
+//! "not supported yet" rather than a parse error; dual stack comes later.
+pub mod bgp;
+pub mod error;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use error::{ConfigError, Diagnostic, Problem, Source};
+
+/// Where `router show` and `router run` put the control socket by default.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/router.sock";
+/// Most members of one ECMP static route.
+pub const MAX_ECMP_MEMBERS: usize = 64;
+
+// ---------------------------------------------------------------------------
+// The checked configuration.
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from, as given.
+    pub file: String,
+    pub router: RouterConfig,
+    pub ports: Vec<PortConfig>,
+    pub loopbacks: Vec<LoopbackConfig>,
+    pub routes: Vec<StaticRoute>,
+    /// `[bgp]`, already checked with [`bgp::BgpConfig::to_speaker_config`].
+    pub bgp: Option<bgp::BgpConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    pub worker_threads: usize,
+    pub control_socket: PathBuf,
+    pub router_id: Option<Ipv4Addr>,
+    /// ICMP error messages per second, all destinations together (Linux:
+    /// net.ipv4.icmp_msgs_per_sec = 1000).
+    pub icmp_rate_limit: u32,
+    /// Token bucket depth (Linux: net.ipv4.icmp_msgs_burst = 50).
+    pub icmp_burst: u32,
+    pub neighbour: NeighbourConfig,
+}
+
+/// ARP neighbour timers; defaults are Linux's (`net.ipv4.neigh.default.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighbourConfig {
+    /// How long a confirmed entry stays REACHABLE (base_reachable_time_ms).
+    pub reachable_time_ms: u32,
+    /// Interval between ARP requests for one address (retrans_time_ms); at
+    /// most one request per second is what RFC 1122 §2.3.2.1 asks for.
+    pub retrans_time_ms: u32,
+    /// Requests before resolution fails (mcast_solicit).
+    pub max_probes: u32,
+    /// Packets queued per unresolved address (unres_qlen).
+    pub queue_len: u32,
+    /// Most entries in the table.
+    pub capacity: u32,
+    /// How long an unused STALE entry is kept (gc_stale_time).
+    pub stale_time_ms: u32,
+}
+
+impl Default for NeighbourConfig {
+    fn default() -> Self {
+        NeighbourConfig {
+            reachable_time_ms: 30_000,
+            retrans_time_ms: 1_000,
+            max_probes: 3,
+            queue_len: 3,
+            capacity: 4096,
+            stale_time_ms: 60_000,
+        }
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            worker_threads: 1,
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            router_id: None,
+            icmp_rate_limit: 1000,
+            icmp_burst: 50,
+            neighbour: NeighbourConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    pub name: String,
+    pub ifname: String,
+    /// The router's addresses on this port (address + subnet length).
+    pub addresses: Vec<Ipv4Net>,
+    /// IP MTU; `None`: the interface's MTU.
+    pub mtu: Option<u16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopbackConfig {
+    pub name: String,
+    pub addresses: Vec<Ipv4Net>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticRoute {
+    pub prefix: Ipv4Net,
+    pub target: StaticTarget,
+}
+
+/// A gateway of a static route, with the port whose subnet holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Gateway {
+    /// Index into [`Config::ports`] (= the port's `PortId`).
+    pub port: usize,
+    pub addr: Ipv4Addr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StaticTarget {
+    /// One gateway, or several (ECMP).
+    Via(Vec<Gateway>),
+    /// The prefix is directly on this port (index into [`Config::ports`]).
+    Port(usize),
+    /// Drop silently.
+    Blackhole,
+    /// Drop with ICMP destination unreachable.
+    Unreachable,
+}
+
+impl Config {
+    /// Reads, parses and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses and checks config text; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let src = Source::new(file, text);
+        let raw: RawConfig = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
+        Validator { src: &src }.check(raw)
+    }
+
+    /// Every connected subnet (ports and loopbacks), with the name of the
+    /// interface that holds it.
+    pub fn connected_subnets(&self) -> impl Iterator<Item = (&str, Ipv4Net)> {
+        let ports = self.ports.iter().flat_map(|p| p.addresses.iter().map(move |a| (p.name.as_str(), a.trunc())));
+        let loops = self.loopbacks.iter().flat_map(|l| l.addresses.iter().map(move |a| (l.name.as_str(), a.trunc())));
+        ports.chain(loops)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The file as written (spans kept for the checks below).
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    router: Option<RawRouter>,
+    #[serde(default)]
+    ports: Vec<Spanned<RawPort>>,
+    #[serde(default)]
+    loopbacks: Vec<Spanned<RawLoopback>>,
+    #[serde(default)]
+    routes: Vec<Spanned<RawRoute>>,
+    bgp: Option<bgp::BgpConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouter {
+    worker_threads: Option<Spanned<i64>>,
+    control_socket: Option<Spanned<String>>,
+    router_id: Option<Spanned<String>>,
+    icmp_rate_limit: Option<Spanned<i64>>,
+    icmp_burst: Option<Spanned<i64>>,
+    neighbour: Option<RawNeighbour>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbour {
+    reachable_time_ms: Option<Spanned<i64>>,
+    retrans_time_ms: Option<Spanned<i64>>,
+    max_probes: Option<Spanned<i64>>,
+    queue_len: Option<Spanned<i64>>,
+    capacity: Option<Spanned<i64>>,
+    stale_time_ms: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: Spanned<String>,
+    ifname: Option<Spanned<String>>,
+    addresses: Spanned<Vec<Spanned<String>>>,
+    mtu: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoopback {
+    name: Spanned<String>,
+    addresses: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: Spanned<String>,
+    /// An address, or a list of addresses (ECMP). Kept as a TOML value so
+    /// both shapes get our own error text.
+    via: Option<Spanned<toml::Value>>,
+    port: Option<Spanned<String>>,
+    blackhole: Option<Spanned<bool>>,
+    unreachable: Option<Spanned<bool>>,
+}
+
+// ---------------------------------------------------------------------------
+// Checks.
+
+fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
+    Some(s.span())
+}
+
+/// An interface (port or loopback) address, with where it was written.
+struct OwnedAddr {
+    net: Ipv4Net,
+    iface: usize,
+    field: String,
+    span: Range<usize>,
+}
+
+struct Validator<'a> {
+    src: &'a Source,
+}
+
+impl Validator<'_> {
+    fn err<T>(&self, span: Option<Range<usize>>, field: impl Into<String>, problem: Problem) -> Result<T, ConfigError> {
+        Err(self.src.error(span, field, problem))
+    }
+
+    /// "line N" of a span, for "already used at ..." messages.
+    fn at(&self, field: &str, span: &Range<usize>) -> String {
+        let (line, col) = self.src.position(span.start);
+        format!("`{field}` (line {line}, column {col})")
+    }
+
+    fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let router = self.router(raw.router)?;
+        if raw.ports.is_empty() {
+            return self.err(None, "ports", Problem::Invalid("no [[ports]] configured: the router needs at least one".into()));
+        }
+
+        // Names: ports and loopbacks share one namespace (both are shown by
+        // `router show interfaces` and referenced by name).
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut ifnames: HashMap<String, String> = HashMap::new();
+        let mut owned: Vec<OwnedAddr> = Vec::new();
+        let mut ports = Vec::with_capacity(raw.ports.len());
+        for (i, p) in raw.ports.iter().enumerate() {
+            let p = p.get_ref();
+            let path = format!("ports[{i}]");
+            let name = self.name(&p.name, &format!("{path}.name"), &mut names)?;
+            let ifname = match &p.ifname {
+                Some(ifn) => {
+                    self.ifname(ifn, &format!("{path}.ifname"))?;
+                    ifn.get_ref().clone()
+                }
+                None => {
+                    self.ifname(&p.name, &format!("{path}.name"))?;
+                    name.clone()
+                }
+            };
+            let ifspan = p.ifname.as_ref().map_or(p.name.span(), |s| s.span());
+            let iffield = if p.ifname.is_some() { format!("{path}.ifname") } else { format!("{path}.name") };
+            if let Some(first) = ifnames.get(&ifname) {
+                return self.err(
+                    Some(ifspan),
+                    iffield,
+                    Problem::Invalid(format!("kernel interface {ifname:?} is already used by {first}")),
+                );
+            }
+            ifnames.insert(ifname.clone(), self.at(&iffield, &ifspan));
+            let addresses = self.addresses(&p.addresses, &path, ports.len(), &mut owned)?;
+            let mtu = match &p.mtu {
+                Some(m) => {
+                    let v = *m.get_ref();
+                    if !(68..=65535).contains(&v) {
+                        return self.err(span(m), format!("{path}.mtu"), Problem::BadMtu { value: v });
+                    }
+                    Some(v as u16)
+                }
+                None => None,
+            };
+            ports.push(PortConfig { name, ifname, addresses, mtu });
+        }
+        if ports.len() > usize::from(crate::ports::PortId::MAX) {
+            return self.err(None, "ports", Problem::Invalid("too many ports".into()));
+        }
+        let mut loopbacks = Vec::with_capacity(raw.loopbacks.len());
+        for (i, l) in raw.loopbacks.iter().enumerate() {
+            let l = l.get_ref();
+            let path = format!("loopbacks[{i}]");
+            let name = self.name(&l.name, &format!("{path}.name"), &mut names)?;
+            let addresses = self.addresses(&l.addresses, &path, ports.len() + loopbacks.len(), &mut owned)?;
+            loopbacks.push(LoopbackConfig { name, addresses });
+        }
+        self.owned_addresses(&owned)?;
+
+        let mut routes = Vec::with_capacity(raw.routes.len());
+        let mut seen: HashMap<Ipv4Net, String> = HashMap::new();
+        for (i, r) in raw.routes.iter().enumerate() {
+            let path = format!("routes[{i}]");
+            let route = self.route(r, &path, &ports, &owned)?;
+            let r = r.get_ref();
+            if let Some(first) = seen.get(&route.prefix) {
+                return self.err(
+                    span(&r.prefix),
+                    format!("{path}.prefix"),
+                    Problem::DuplicateRoute { prefix: route.prefix.to_string(), first: first.clone() },
+                );
+            }
+            seen.insert(route.prefix, self.at(&format!("{path}.prefix"), &r.prefix.span()));
+            routes.push(route);
+        }
+
+        if let Some(b) = &raw.bgp {
+            if let Err(e) = b.to_speaker_config() {
+                return self.err(e.span.clone(), e.field.clone(), Problem::Invalid(e.message.clone()));
+            }
+        }
+
+        Ok(Config { file: self.src.file.clone(), router, ports, loopbacks, routes, bgp: raw.bgp })
+    }
+
+    fn int(&self, v: &Option<Spanned<i64>>, field: &str, range: Range<i64>, default: i64) -> Result<i64, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) if range.contains(s.get_ref()) => Ok(*s.get_ref()),
+            Some(s) => self.err(
+                span(s),
+                field,
+                Problem::OutOfRange { value: *s.get_ref(), range: format!("{}..={}", range.start, range.end - 1) },
+            ),
+        }
+    }
+
+    fn router(&self, raw: Option<RawRouter>) -> Result<RouterConfig, ConfigError> {
+        let d = RouterConfig::default();
+        let Some(r) = raw else { return Ok(d) };
+        let worker_threads = match &r.worker_threads {
+            None => d.worker_threads,
+            Some(w) if *w.get_ref() < 1 => {
+                return self.err(span(w), "router.worker_threads", Problem::BadWorkerCount { value: *w.get_ref() })
+            }
+            // More workers than that is a typo, not a machine.
+            Some(w) if *w.get_ref() > 1024 => {
+                return self.err(
+                    span(w),
+                    "router.worker_threads",
+                    Problem::OutOfRange { value: *w.get_ref(), range: "1..=1024".into() },
+                )
+            }
+            Some(w) => *w.get_ref() as usize,
+        };
+        let control_socket = match &r.control_socket {
+            None => d.control_socket,
+            Some(s) if s.get_ref().is_empty() => {
+                return self.err(span(s), "router.control_socket", Problem::Invalid("must not be empty".into()))
+            }
+            // sockaddr_un.sun_path holds 108 bytes including the NUL.
+            Some(s) if s.get_ref().len() > 107 => {
+                return self.err(
+                    span(s),
+                    "router.control_socket",
+                    Problem::Invalid("path longer than 107 bytes (the limit of a Unix socket address)".into()),
+                )
+            }
+            Some(s) => PathBuf::from(s.get_ref()),
+        };
+        let router_id = match &r.router_id {
+            None => None,
+            Some(s) => {
+                let a = self.v4_addr(s, "router.router_id")?;
+                if a.is_unspecified() {
+                    return self.err(span(s), "router.router_id", Problem::Invalid("0.0.0.0 is not a router id".into()));
+                }
+                Some(a)
+            }
+        };
+        const U32: Range<i64> = 0..(u32::MAX as i64 + 1);
+        let icmp_rate_limit = self.int(&r.icmp_rate_limit, "router.icmp_rate_limit", U32, 1000)? as u32;
+        let icmp_burst = self.int(&r.icmp_burst, "router.icmp_burst", 1..(u32::MAX as i64 + 1), 50)? as u32;
+        let dn = NeighbourConfig::default();
+        let neighbour = match &r.neighbour {
+            None => dn,
+            Some(n) => {
+                let f = |v: &Option<Spanned<i64>>, name: &str, range: Range<i64>, default: u32| {
+                    self.int(v, &format!("router.neighbour.{name}"), range, i64::from(default)).map(|v| v as u32)
+                };
+                NeighbourConfig {
+                    reachable_time_ms: f(&n.reachable_time_ms, "reachable_time_ms", 1..3_600_001, dn.reachable_time_ms)?,
+                    // RFC 1122 §2.3.2.1: no more than one ARP request per second per address.
+                    retrans_time_ms: f(&n.retrans_time_ms, "retrans_time_ms", 1000..60_001, dn.retrans_time_ms)?,
+                    max_probes: f(&n.max_probes, "max_probes", 1..101, dn.max_probes)?,
+                    queue_len: f(&n.queue_len, "queue_len", 0..1025, dn.queue_len)?,
+                    capacity: f(&n.capacity, "capacity", 16..1_048_577, dn.capacity)?,
+                    stale_time_ms: f(&n.stale_time_ms, "stale_time_ms", 1000..86_400_001, dn.stale_time_ms)?,
+                }
+            }
+        };
+        Ok(RouterConfig { worker_threads, control_socket, router_id, icmp_rate_limit, icmp_burst, neighbour })
+    }
+
+    fn name(&self, s: &Spanned<String>, field: &str, names: &mut HashMap<String, String>) -> Result<String, ConfigError> {
+        let n = s.get_ref();
+        let ok = !n.is_empty()
+            && n.len() <= 32
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'));
+        if !ok {
+            return self.err(
+                span(s),
+                field,
+                Problem::Invalid(format!("{n:?} is not a valid name (1 to 32 of A-Z a-z 0-9 - _ . : @)")),
+            );
+        }
+        if let Some(first) = names.get(n) {
+            return self.err(span(s), field, Problem::DuplicateName { name: n.clone(), first: first.clone() });
+        }
+        names.insert(n.clone(), self.at(field, &s.span()));
+        Ok(n.clone())
+    }
+
+    /// Linux interface names: 1..=15 bytes (IFNAMSIZ 16 with the NUL), no
+    /// '/', no whitespace, not "." or "..".
+    fn ifname(&self, s: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
+        let n = s.get_ref();
+        let ok = !n.is_empty()
+            && n.len() <= 15
+            && n != "."
+            && n != ".."
+            && !n.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+        if ok {
+            Ok(())
+        } else {
+            self.err(
+                span(s),
+                field,
+                Problem::Invalid(format!("{n:?} is not a valid kernel interface name (1 to 15 bytes, no '/', ':' or spaces)")),
+            )
+        }
+    }
+
+    fn v4_addr(&self, s: &Spanned<String>, field: &str) -> Result<Ipv4Addr, ConfigError> {
+        let v = s.get_ref().trim();
+        match IpAddr::from_str(v) {
+            Ok(IpAddr::V4(a)) => Ok(a),
+            Ok(IpAddr::V6(_)) => self.err(span(s), field, Problem::Ipv6NotSupported { value: v.to_string() }),
+            Err(e) => self.err(span(s), field, Problem::BadAddress { value: v.to_string(), reason: e.to_string() }),
+        }
+    }
+
+    fn v4_net(&self, s: &Spanned<String>, field: &str, bad: fn(String, String) -> Problem) -> Result<Ipv4Net, ConfigError> {
+        let v = s.get_ref().trim();
+        if !v.contains('/') {
+            let hint = if IpAddr::from_str(v).is_ok() { "missing the prefix length (\"/24\")" } else { "no '/'" };
+            return self.err(span(s), field, bad(v.to_string(), hint.to_string()));
+        }
+        match IpNet::from_str(v) {
+            Ok(IpNet::V4(n)) => Ok(n),
+            Ok(IpNet::V6(_)) => self.err(span(s), field, Problem::Ipv6NotSupported { value: v.to_string() }),
+            Err(e) => self.err(span(s), field, bad(v.to_string(), e.to_string())),
+        }
+    }
+
+    fn addresses(
+        &self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        path: &str,
+        iface: usize,
+        owned: &mut Vec<OwnedAddr>,
+    ) -> Result<Vec<Ipv4Net>, ConfigError> {
+        if list.get_ref().is_empty() {
+            return self.err(span(list), format!("{path}.addresses"), Problem::Invalid("needs at least one address".into()));
+        }
+        let mut out = Vec::with_capacity(list.get_ref().len());
+        for (j, a) in list.get_ref().iter().enumerate() {
+            let field = format!("{path}.addresses[{j}]");
+            let net = self.v4_net(a, &field, |value, reason| Problem::BadInterfaceAddress { value, reason })?;
+            let ip = net.addr();
+            let o = ip.octets();
+            // RFC 1122 §3.2.1.3 / RFC 1812 §5.3.7: addresses no interface may hold.
+            let why = if o[0] == 0 {
+                Some("is in 0.0.0.0/8 (\"this network\")")
+            } else if ip.is_loopback() {
+                Some("is a loopback address (127.0.0.0/8)")
+            } else if ip.is_multicast() {
+                Some("is a multicast address")
+            } else if ip.is_broadcast() {
+                Some("is the limited broadcast address")
+            } else if o[0] >= 240 {
+                Some("is in the reserved class E (240.0.0.0/4)")
+            } else if net.prefix_len() < 31 && ip == net.network() {
+                Some("is the network address of its subnet")
+            } else if net.prefix_len() < 31 && ip == net.broadcast() {
+                Some("is the broadcast address of its subnet")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return self.err(span(a), field, Problem::Invalid(format!("{net}: {ip} {why}")));
+            }
+            owned.push(OwnedAddr { net, iface, field, span: a.span() });
+            out.push(net);
+        }
+        Ok(out)
+    }
+
+    /// Duplicate addresses anywhere; overlapping subnets on two interfaces.
+    fn owned_addresses(&self, owned: &[OwnedAddr]) -> Result<(), ConfigError> {
+        for (k, b) in owned.iter().enumerate() {
+            for a in &owned[..k] {
+                if a.net.addr() == b.net.addr() {
+                    return self.err(
+                        Some(b.span.clone()),
+                        b.field.clone(),
+                        Problem::DuplicateAddress { address: b.net.addr().to_string(), first: self.at(&a.field, &a.span) },
+                    );
+                }
+                let (sa, sb) = (a.net.trunc(), b.net.trunc());
+                let overlap = sa.contains(&sb.network()) || sb.contains(&sa.network());
+                // Two addresses of one subnet on one port are fine (a
+                // secondary address); anything else that overlaps is ambiguous.
+                if overlap && !(a.iface == b.iface && sa == sb) {
+                    return self.err(
+                        Some(b.span.clone()),
+                        b.field.clone(),
+                        Problem::OverlappingSubnet {
+                            subnet: sb.to_string(),
+                            other: sa.to_string(),
+                            first: self.at(&a.field, &a.span),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn route(
+        &self,
+        r: &Spanned<RawRoute>,
+        path: &str,
+        ports: &[PortConfig],
+        owned: &[OwnedAddr],
+    ) -> Result<StaticRoute, ConfigError> {
+        let whole = r.span();
+        let r = r.get_ref();
+        let pfield = format!("{path}.prefix");
+        let prefix = self.v4_net(&r.prefix, &pfield, |value, reason| Problem::BadPrefix { value, reason })?;
+        if prefix.addr() != prefix.network() {
+            return self.err(
+                span(&r.prefix),
+                pfield,
+                Problem::HostBitsSet { value: prefix.to_string(), network: prefix.trunc().to_string() },
+            );
+        }
+        let blackhole = r.blackhole.as_ref().filter(|b| *b.get_ref());
+        let unreachable = r.unreachable.as_ref().filter(|b| *b.get_ref());
+        let given: Vec<(&str, Range<usize>)> = [
+            r.via.as_ref().map(|v| ("via", v.span())),
+            r.port.as_ref().map(|v| ("port", v.span())),
+            blackhole.map(|v| ("blackhole", v.span())),
+            unreachable.map(|v| ("unreachable", v.span())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match given.as_slice() {
+            [] => {
+                return self.err(
+                    Some(whole),
+                    path,
+                    Problem::Invalid(format!(
+                        "route {prefix} needs one of `via`, `port`, `blackhole = true` or `unreachable = true`"
+                    )),
+                )
+            }
+            [_] => {}
+            [_, (second, sp), ..] => {
+                return self.err(
+                    Some(sp.clone()),
+                    format!("{path}.{second}"),
+                    Problem::Invalid(format!(
+                        "route {prefix} has both `{}` and `{second}`: give only one of via, port, blackhole, unreachable",
+                        given[0].0
+                    )),
+                )
+            }
+        }
+        let target = if let Some(via) = &r.via {
+            StaticTarget::Via(self.via(via, &format!("{path}.via"), ports, owned)?)
+        } else if let Some(p) = &r.port {
+            match ports.iter().position(|q| &q.name == p.get_ref()) {
+                Some(i) => StaticTarget::Port(i),
+                None => {
+                    let known = ports.iter().map(|q| q.name.as_str()).collect::<Vec<_>>().join(", ");
+                    return self.err(span(p), format!("{path}.port"), Problem::UnknownPort { name: p.get_ref().clone(), known });
+                }
+            }
+        } else if blackhole.is_some() {
+            StaticTarget::Blackhole
+        } else {
+            StaticTarget::Unreachable
+        };
+        Ok(StaticRoute { prefix, target })
+    }
+
+    fn via(
+        &self,
+        via: &Spanned<toml::Value>,
+        field: &str,
+        ports: &[PortConfig],
+        owned: &[OwnedAddr],
+    ) -> Result<Vec<Gateway>, ConfigError> {
+        let strings: Vec<&str> = match via.get_ref() {
+            toml::Value::String(s) => vec![s.as_str()],
+            toml::Value::Array(items) if !items.is_empty() => {
+                let mut v = Vec::with_capacity(items.len());
+                for it in items {
+                    match it.as_str() {
+                        Some(s) => v.push(s),
+                        None => {
+                            return self.err(span(via), field, Problem::Invalid("every `via` entry must be an address string".into()))
+                        }
+                    }
+                }
+                v
+            }
+            _ => {
+                return self.err(
+                    span(via),
+                    field,
+                    Problem::Invalid("must be an address (\"192.168.10.100\") or a non-empty list of addresses (ECMP)".into()),
+                )
+            }
+        };
+        if strings.len() > MAX_ECMP_MEMBERS {
+            return self.err(span(via), field, Problem::Invalid(format!("at most {MAX_ECMP_MEMBERS} ECMP next hops")));
+        }
+        let mut gws: Vec<Gateway> = Vec::with_capacity(strings.len());
+        for s in strings {
+            let a = self.v4_addr(&Spanned::new(via.span(), s.to_string()), field)?;
+            // A next hop must be a neighbour: on the subnet of a port (not a
+            // loopback, which has no link to send on), and not ourselves.
+            if let Some(o) = owned.iter().find(|o| o.net.addr() == a) {
+                return self.err(
+                    span(via),
+                    field,
+                    Problem::Invalid(format!("next hop {a} is the router's own address ({})", self.at(&o.field, &o.span))),
+                );
+            }
+            let port = ports.iter().position(|p| p.addresses.iter().any(|n| n.trunc().contains(&a)));
+            let Some(port) = port else {
+                return self.err(span(via), field, Problem::NextHopNotConnected { next_hop: a.to_string() });
+            };
+            if let Some(n) = ports[port].addresses.iter().find(|n| n.prefix_len() < 31 && n.trunc().contains(&a)) {
+                if a == n.network() || a == n.broadcast() {
+                    return self.err(
+                        span(via),
+                        field,
+                        Problem::Invalid(format!("next hop {a} is the network or broadcast address of {}", n.trunc())),
+                    );
+                }
+            }
+            let gw = Gateway { port, addr: a };
+            if gws.contains(&gw) {
+                return self.err(span(via), field, Problem::Invalid(format!("next hop {a} is listed twice")));
+            }
+            gws.push(gw);
+        }
+        Ok(gws)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,623 @@
+//! Forwarding tests with byte fixtures and a mock TX sink.
+use super::*;
+use crate::ports::PortInfo;
+use crate::wire::vnet::{VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4};
+use ipnet::Ipv4Net;
+use proptest::prelude::*;
+
+const MAC0: MacAddr = [2, 0, 0, 0, 0, 0xa0];
+const MAC1: MacAddr = [2, 0, 0, 0, 0, 0xa1];
+const HOST_A: MacAddr = [2, 0, 0, 0, 0, 0x64]; // 192.168.10.100 on port 0
+const HOST_B: MacAddr = [2, 0, 0, 0, 0, 0xc8]; // 192.168.20.100 on port 1
+const HOST_C: MacAddr = [2, 0, 0, 0, 0, 0xc9]; // 192.168.20.101 on port 1
+const HOST_D: MacAddr = [2, 0, 0, 0, 0, 0x65]; // 192.168.10.101 on port 0
+
+fn a(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+fn n(s: &str) -> Ipv4Net {
+    s.parse().unwrap()
+}
+
+struct Sent {
+    port: PortId,
+    frame: Vec<u8>,
+    vnet: Option<VnetHdr>,
+}
+
+#[derive(Default)]
+struct MockSink {
+    sent: Vec<Sent>,
+    punted: Vec<(Punt, PortId, Vec<u8>)>,
+    full: bool,
+}
+
+impl TxSink for MockSink {
+    fn frame_capacity(&self, _port: PortId) -> usize {
+        65536 + 14
+    }
+    fn send(&mut self, port: PortId, fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>)) -> bool {
+        if self.full {
+            return false;
+        }
+        let mut buf = vec![0xeeu8; self.frame_capacity(port)];
+        let (len, vnet) = fill(&mut buf);
+        if len == 0 {
+            return false;
+        }
+        buf.truncate(len);
+        self.sent.push(Sent { port, frame: buf, vnet });
+        true
+    }
+    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], _meta: &RxMeta) -> bool {
+        if self.full {
+            return false;
+        }
+        self.punted.push((why, in_port, frame.to_vec()));
+        true
+    }
+}
+
+fn shared_with(mtu1: u16) -> Arc<Shared> {
+    let ports = vec![
+        PortInfo {
+            id: 0,
+            name: "eth1".into(),
+            ifname: "eth1".into(),
+            ifindex: 2,
+            mac: MAC0,
+            mtu: 1500,
+            addrs: vec![n("192.168.10.200/24")],
+        },
+        PortInfo {
+            id: 1,
+            name: "eth2".into(),
+            ifname: "eth2".into(),
+            ifindex: 3,
+            mac: MAC1,
+            mtu: mtu1,
+            addrs: vec![n("192.168.20.200/24")],
+        },
+    ];
+    let shared = Shared::new(ports, 1);
+    let hops = vec![
+        NextHop::Connected { port: 0 },                            // 0
+        NextHop::Connected { port: 1 },                            // 1
+        NextHop::Gateway { port: 1, gw: a("192.168.20.100") },     // 2
+        NextHop::Local,                                            // 3
+        NextHop::Unreachable,                                      // 4
+        NextHop::Blackhole,                                        // 5
+        NextHop::Multipath(vec![(1, a("192.168.20.100")), (1, a("192.168.20.101")), (0, a("192.168.10.101"))].into()), // 6
+    ];
+    shared.nexthops.store(Arc::new(NextHopTable { entries: hops }));
+    shared
+        .fib
+        .apply(&[
+            fib::Change::Upsert(n("192.168.10.0/24"), 0),
+            fib::Change::Upsert(n("192.168.20.0/24"), 1),
+            fib::Change::Upsert(n("172.20.2.0/24"), 2),
+            fib::Change::Upsert(n("192.168.10.200/32"), 3),
+            fib::Change::Upsert(n("192.168.20.200/32"), 3),
+            fib::Change::Upsert(n("10.10.1.200/32"), 3),
+            fib::Change::Upsert(n("10.10.1.0/24"), 4),
+            fib::Change::Upsert(n("10.99.0.0/16"), 5),
+            fib::Change::Upsert(n("10.50.0.0/16"), 6),
+        ])
+        .unwrap();
+    {
+        let w = shared.neigh.writer().unwrap();
+        w.upsert(0, a("192.168.10.100"), HOST_A, NeighState::Reachable);
+        w.upsert(0, a("192.168.10.101"), HOST_D, NeighState::Reachable);
+        w.upsert(1, a("192.168.20.100"), HOST_B, NeighState::Reachable);
+        w.upsert(1, a("192.168.20.101"), HOST_C, NeighState::Stale);
+        w.upsert(1, a("192.168.20.66"), [0; 6], NeighState::Failed);
+    }
+    shared
+}
+
+fn setup(mtu1: u16, icmp: IcmpRateLimit) -> (Forwarder, MockSink) {
+    let shared = shared_with(mtu1);
+    let f = Forwarder::new(shared, 0, FwdOptions { icmp, ..FwdOptions::default() });
+    (f, MockSink::default())
+}
+
+fn fwd() -> (Forwarder, MockSink) {
+    setup(1500, IcmpRateLimit::default())
+}
+
+/// An Ethernet/IPv4 frame from HOST_A to port 0 with `l4` as payload.
+fn ip_frame(src: &str, dst: &str, ttl: u8, df: bool, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 14 + 20 + l4.len()];
+    EthernetRepr { dst: MAC0, src: HOST_A, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
+    crate::wire::ipv4::Ipv4Repr {
+        src: a(src),
+        dst: a(dst),
+        protocol: proto,
+        ttl,
+        dscp_ecn: 0,
+        ident: 0x4242,
+        dont_frag: df,
+        payload_len: l4.len(),
+    }
+    .emit(&mut f[14..])
+    .unwrap();
+    f[34..].copy_from_slice(l4);
+    f
+}
+
+fn udp(sport: u16, dport: u16, len: usize) -> Vec<u8> {
+    let mut u = vec![0u8; 8 + len];
+    u[0..2].copy_from_slice(&sport.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&((8 + len) as u16).to_be_bytes());
+    for (i, b) in u[8..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    u
+}
+
+fn echo_req() -> Vec<u8> {
+    let mut e = vec![0u8; 8 + 4];
+    crate::wire::icmp::Icmpv4Repr::EchoRequest { ident: 7, seq: 1, data: b"ping" }.emit(&mut e).unwrap();
+    e
+}
+
+use crate::wire::ethernet::EthernetRepr;
+
+fn run(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8], meta: &RxMeta) {
+    let b = f.begin_batch(Instant::now());
+    f.process(&b, 0, frame, meta, s);
+}
+
+fn drops(f: &Forwarder, port: usize, r: DropReason) -> u64 {
+    f.shared().counters.totals(port).drops[r.name()]
+}
+
+fn parse_icmp(frame: &[u8]) -> (Ipv4Packet<&[u8]>, u8, u8) {
+    let ip = Ipv4Packet::new_checked(&frame[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(ip.protocol(), protocol::ICMP);
+    let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+    assert!(icmp.verify_checksum());
+    let (t, c) = (icmp.msg_type(), icmp.code());
+    (ip, t, c)
+}
+
+#[test]
+fn forwards_with_ttl_decrement_and_mac_rewrite() {
+    let (mut f, mut s) = fwd();
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, true, protocol::UDP, &udp(1000, 80, 100));
+    frame.extend_from_slice(&[0u8; 6]); // Ethernet padding is trimmed
+    let orig = frame.clone();
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.sent.len(), 1);
+    let out = &s.sent[0];
+    assert_eq!(out.port, 1);
+    assert_eq!(out.frame.len(), orig.len() - 6);
+    assert_eq!(&out.frame[0..6], &HOST_B);
+    assert_eq!(&out.frame[6..12], &MAC1);
+    let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
+    assert_eq!(ip.ttl(), 63);
+    assert!(ip.verify_checksum());
+    let mut copy = out.frame[14..34].to_vec();
+    Ipv4Packet::new_unchecked(&mut copy[..]).fill_checksum();
+    assert_eq!(Ipv4Packet::new_unchecked(&copy[..]).checksum(), ip.checksum(), "incremental == full");
+    assert_eq!(&out.frame[34..], &orig[34..orig.len() - 6]);
+    let t0 = f.shared().counters.totals(0);
+    let t1 = f.shared().counters.totals(1);
+    assert_eq!((t0.rx_packets, t1.tx_packets), (1, 1));
+    assert_eq!(t1.tx_bytes, out.frame.len() as u64);
+}
+
+#[test]
+fn connected_destination_uses_its_own_mac() {
+    let (mut f, mut s) = fwd();
+    let mut frame = ip_frame("192.168.10.100", "192.168.20.101", 64, false, protocol::UDP, &udp(1, 2, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(&s.sent[0].frame[0..6], &HOST_C, "STALE entries are used");
+}
+
+#[test]
+fn ttl_expiry_sends_time_exceeded_quoting_header() {
+    let (mut f, mut s) = fwd();
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::UDP, &udp(33434, 33435, 32));
+    let orig = frame.clone();
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.sent.len(), 1);
+    let out = &s.sent[0];
+    assert_eq!(out.port, 0);
+    assert_eq!(&out.frame[0..6], &HOST_A);
+    assert_eq!(&out.frame[6..12], &MAC0);
+    let (ip, t, c) = parse_icmp(&out.frame);
+    assert_eq!((t, c), (msg::TIME_EXCEEDED, 0));
+    assert_eq!(ip.src(), a("192.168.10.200"));
+    assert_eq!(ip.dst(), a("192.168.10.100"));
+    let quote = &ip.payload()[8..];
+    assert_eq!(quote, &orig[14..], "whole (short) datagram quoted, TTL as received");
+    assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 1);
+}
+
+#[test]
+fn no_route_unreachable_and_blackhole() {
+    let (mut f, mut s) = fwd();
+    let mut frame = ip_frame("192.168.10.100", "8.8.8.8", 64, false, protocol::UDP, &udp(1, 2, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    let (_, t, c) = parse_icmp(&s.sent[0].frame);
+    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::NET));
+    let mut frame = ip_frame("192.168.10.100", "10.10.1.5", 64, false, protocol::UDP, &udp(1, 2, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    let (_, t, c) = parse_icmp(&s.sent[1].frame);
+    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
+    let mut frame = ip_frame("192.168.10.100", "10.99.1.1", 64, false, protocol::UDP, &udp(1, 2, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.sent.len(), 2, "blackhole is silent");
+    assert_eq!(drops(&f, 0, DropReason::NoRoute), 3);
+}
+
+#[test]
+fn df_over_mtu_gets_frag_needed_with_mtu() {
+    let (mut f, mut s) = setup(1400, IcmpRateLimit::default());
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, true, protocol::UDP, &udp(1, 2, 1472));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.sent.len(), 1);
+    let (ip, t, c) = parse_icmp(&s.sent[0].frame);
+    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::FRAG_NEEDED));
+    assert_eq!(Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu(), 1400);
+    assert_eq!(ip.src(), a("192.168.10.200"), "sourced from the port the error leaves by");
+    assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
+}
+
+#[test]
+fn fragments_without_df() {
+    let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
+    let payload = udp(1, 2, 2392); // 2400 bytes of IP payload
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &payload);
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.sent.len(), 3);
+    let mut data = Vec::new();
+    for (i, out) in s.sent.iter().enumerate() {
+        assert_eq!(out.port, 1);
+        assert_eq!(&out.frame[0..6], &HOST_B);
+        let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert!(ip.total_len() as usize <= 1000);
+        assert_eq!(ip.ttl(), 63);
+        assert_eq!(ip.ident(), 0x4242);
+        assert!(!ip.dont_frag());
+        assert_eq!(ip.frag_offset(), data.len());
+        assert_eq!(ip.more_frags(), i < 2);
+        if i < 2 {
+            assert_eq!(ip.payload().len() % 8, 0);
+        }
+        data.extend_from_slice(ip.payload());
+    }
+    assert_eq!(data, payload);
+    assert_eq!(f.shared().counters.totals(1).tx_packets, 3);
+    // Policy "drop": counted, nothing sent.
+    let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
+    f.opts.fragment = FragmentPolicy::Drop;
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &payload);
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert!(s.sent.is_empty());
+    assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
+}
+
+#[test]
+fn fragmenting_a_fragment_keeps_offsets_and_mf() {
+    let (mut f, mut s) = setup(576, IcmpRateLimit::default());
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &[7u8; 1000]);
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
+        ip.set_flags_offset(false, true, 800);
+        ip.fill_checksum();
+    }
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.sent.len(), 2);
+    for (i, out) in s.sent.iter().enumerate() {
+        let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
+        assert!(ip.more_frags(), "original MF kept on the last piece");
+        assert_eq!(ip.frag_offset(), 800 + i * 552);
+    }
+}
+
+#[test]
+fn fragmentation_completes_partial_checksum() {
+    let (mut f, mut s) = setup(600, IcmpRateLimit::default());
+    let mut l4 = udp(1, 2, 992);
+    let ph = checksum::fold(checksum::pseudo_header_sum([192, 168, 10, 100], [172, 20, 2, 249], 17, l4.len() as u32));
+    l4[6..8].copy_from_slice(&ph.to_be_bytes());
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &l4);
+    let vnet = VnetHdr { flags: VNET_F_NEEDS_CSUM, csum_start: 34, csum_offset: 6, ..Default::default() };
+    run(&mut f, &mut s, &mut frame, &RxMeta { vnet: Some(vnet), ..Default::default() });
+    let mut data = Vec::new();
+    for out in &s.sent {
+        assert!(out.vnet.is_none());
+        data.extend_from_slice(Ipv4Packet::new_checked(&out.frame[14..]).unwrap().payload());
+    }
+    let u = pnet_packet::udp::UdpPacket::new(&data).unwrap();
+    let want = pnet_packet::udp::ipv4_checksum(&u, &a("192.168.10.100"), &a("172.20.2.249"));
+    assert_eq!(u.get_checksum(), want);
+}
+
+#[test]
+fn partial_checksum_passes_with_vnet_or_completes_without() {
+    let mut l4 = udp(5, 6, 20);
+    let ph = checksum::fold(checksum::pseudo_header_sum([192, 168, 10, 100], [172, 20, 2, 249], 17, l4.len() as u32));
+    l4[6..8].copy_from_slice(&ph.to_be_bytes());
+    let frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &l4);
+    let vnet = VnetHdr { flags: VNET_F_NEEDS_CSUM, csum_start: 34, csum_offset: 6, ..Default::default() };
+    let (mut f, mut s) = fwd();
+    run(&mut f, &mut s, &mut frame.clone(), &RxMeta { vnet: Some(vnet), ..Default::default() });
+    assert_eq!(s.sent[0].vnet, Some(vnet));
+    assert_eq!(&s.sent[0].frame[40..42], &ph.to_be_bytes(), "left for the kernel");
+    for meta in [RxMeta { vnet: Some(vnet), ..Default::default() }, RxMeta { csum_not_ready: true, ..Default::default() }] {
+        let (mut f, mut s) = fwd();
+        f.opts.tx_vnet = false;
+        run(&mut f, &mut s, &mut frame.clone(), &meta);
+        assert_eq!(s.sent[0].vnet, None);
+        let u = pnet_packet::udp::UdpPacket::new(&s.sent[0].frame[34..]).unwrap();
+        assert_eq!(u.get_checksum(), pnet_packet::udp::ipv4_checksum(&u, &a("192.168.10.100"), &a("172.20.2.249")));
+    }
+}
+
+#[test]
+fn gso_superframe_passes_whole_with_vnet_header() {
+    let (mut f, mut s) = setup(1500, IcmpRateLimit::default());
+    let mut tcp = vec![0u8; 20 + 20000];
+    tcp[12] = 5 << 4;
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, true, protocol::TCP, &tcp);
+    let vnet = VnetHdr {
+        flags: VNET_F_NEEDS_CSUM,
+        gso_type: VNET_GSO_TCPV4,
+        hdr_len: 54,
+        gso_size: 1448,
+        csum_start: 34,
+        csum_offset: 16,
+    };
+    let meta = RxMeta { vnet: Some(vnet), ..Default::default() };
+    run(&mut f, &mut s, &mut frame, &meta);
+    assert_eq!(s.sent.len(), 1);
+    assert_eq!(s.sent[0].vnet, Some(vnet));
+    assert_eq!(s.sent[0].frame.len(), frame.len());
+    // Segments that would not fit a 1400-byte MTU: frag needed (DF).
+    let (mut f, mut s) = setup(1400, IcmpRateLimit::default());
+    run(&mut f, &mut s, &mut frame.clone(), &meta);
+    let (ip, t, c) = parse_icmp(&s.sent[0].frame);
+    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::FRAG_NEEDED));
+    assert_eq!(Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu(), 1400);
+}
+
+#[test]
+fn martians_dropped() {
+    for (src, dst) in [
+        ("127.0.0.1", "172.20.2.249"),
+        ("0.1.2.3", "172.20.2.249"),
+        ("240.0.0.1", "172.20.2.249"),
+        ("224.0.0.1", "172.20.2.249"),
+        ("192.168.10.255", "172.20.2.249"),
+        ("192.168.10.100", "255.255.255.255"),
+        ("192.168.10.100", "224.0.0.5"),
+        ("192.168.10.100", "239.1.1.1"),
+        ("192.168.10.100", "127.0.0.1"),
+        ("192.168.10.100", "0.0.0.0"),
+        ("192.168.10.100", "250.0.0.1"),
+    ] {
+        let (mut f, mut s) = fwd();
+        let mut frame = ip_frame(src, dst, 1, false, protocol::UDP, &udp(1, 2, 3));
+        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        assert!(s.sent.is_empty() && s.punted.is_empty(), "{src} -> {dst}");
+        assert_eq!(drops(&f, 0, DropReason::Martian), 1, "{src} -> {dst}");
+    }
+    let (mut f, mut s) = fwd();
+    let mut frame = ip_frame("192.168.10.100", "192.168.20.255", 64, false, protocol::UDP, &udp(1, 2, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert!(s.sent.is_empty());
+    assert_eq!(drops(&f, 0, DropReason::NotForUs), 1, "directed broadcast not forwarded");
+}
+
+#[test]
+fn bad_headers_dropped() {
+    let good = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &udp(1, 2, 10));
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    let mut c = good.clone();
+    c[24] ^= 0x40; // checksum
+    cases.push(c);
+    let mut c = good.clone();
+    c[14] = 0x44; // IHL 4
+    Ipv4Packet::new_unchecked(&mut c[14..]).fill_checksum();
+    cases.push(c);
+    cases.push(good[..14 + 19].to_vec()); // short
+    let mut c = good.clone();
+    c[16..18].copy_from_slice(&2000u16.to_be_bytes()); // total length > frame
+    Ipv4Packet::new_unchecked(&mut c[14..34]).fill_checksum();
+    cases.push(c);
+    let mut c = good.clone();
+    c[14] = 0x65; // version 6
+    cases.push(c);
+    cases.push(good[..10].to_vec()); // not even Ethernet
+    for (i, mut c) in cases.into_iter().enumerate() {
+        let (mut f, mut s) = fwd();
+        run(&mut f, &mut s, &mut c, &RxMeta::default());
+        assert!(s.sent.is_empty(), "case {i}");
+        assert_eq!(drops(&f, 0, DropReason::BadHeader), 1, "case {i}");
+    }
+}
+
+#[test]
+fn foreign_mac_and_broadcast_ip_not_forwarded() {
+    let (mut f, mut s) = fwd();
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &udp(1, 2, 3));
+    frame[5] = 0x99;
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    frame[0..6].copy_from_slice(&ethernet::BROADCAST);
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert!(s.sent.is_empty());
+    assert_eq!(drops(&f, 0, DropReason::NotForUs), 2);
+    let mut t = frame.clone();
+    t[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    t[0..6].copy_from_slice(&MAC0);
+    run(&mut f, &mut s, &mut t, &RxMeta::default());
+    assert_eq!(drops(&f, 0, DropReason::NotForUs), 3);
+    // Truncated by the ring: never forwarded.
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &udp(1, 2, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta { truncated: true, ..Default::default() });
+    assert!(s.sent.is_empty());
+    assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
+}
+
+#[test]
+fn arp_goes_to_slow_path() {
+    let (mut f, mut s) = fwd();
+    let mut frame = vec![0u8; 42];
+    EthernetRepr { dst: ethernet::BROADCAST, src: HOST_A, ethertype: ethertype::ARP }.emit(&mut frame).unwrap();
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.punted.len(), 1);
+    assert_eq!(s.punted[0].0, Punt::Arp);
+    s.full = true;
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(drops(&f, 0, DropReason::QueueFull), 1);
+}
+
+#[test]
+fn echo_request_to_us_is_answered() {
+    for dst in ["192.168.10.200", "192.168.20.200", "10.10.1.200"] {
+        let (mut f, mut s) = fwd();
+        let mut frame = ip_frame("192.168.10.100", dst, 64, false, protocol::ICMP, &echo_req());
+        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        assert_eq!(s.sent.len(), 1, "{dst}");
+        let out = &s.sent[0];
+        assert_eq!(out.port, 0);
+        assert_eq!(&out.frame[0..6], &HOST_A);
+        let (ip, t, c) = parse_icmp(&out.frame);
+        assert_eq!((t, c), (msg::ECHO_REPLY, 0));
+        assert_eq!(ip.src(), a(dst));
+        assert_eq!(ip.dst(), a("192.168.10.100"));
+        let icmp = Icmpv4Packet::new_unchecked(ip.payload());
+        assert_eq!((icmp.echo_ident(), icmp.echo_seq(), icmp.data()), (7, 1, &b"ping"[..]));
+    }
+}
+
+#[test]
+fn local_udp_tcp_and_other_protocols() {
+    let (mut f, mut s) = fwd();
+    let mut frame = ip_frame("192.168.10.100", "192.168.10.200", 64, false, protocol::UDP, &udp(1, 53, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    let (_, t, c) = parse_icmp(&s.sent[0].frame);
+    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::PORT));
+    let mut frame = ip_frame("192.168.10.100", "192.168.10.200", 64, false, 47, &[0u8; 8]);
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    let (_, t, c) = parse_icmp(&s.sent[1].frame);
+    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::PROTOCOL));
+    let mut frame = ip_frame("192.168.10.100", "192.168.10.200", 64, false, protocol::TCP, &[0u8; 20]);
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.punted.len(), 1);
+    assert_eq!(s.punted[0].0, Punt::LocalTcp);
+    assert_eq!(drops(&f, 0, DropReason::LocalUnsupported), 2);
+}
+
+#[test]
+fn no_icmp_error_about_icmp_error_or_fragment() {
+    let (mut f, mut s) = fwd();
+    let mut unreachable = vec![0u8; 8 + 28];
+    unreachable[0] = msg::DST_UNREACHABLE;
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::ICMP, &unreachable);
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert!(s.sent.is_empty());
+    assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 1);
+    // An echo request is not an error: it does get time exceeded.
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::ICMP, &echo_req());
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.sent.len(), 1);
+    // Non-first fragment: none.
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::UDP, &[0u8; 16]);
+    Ipv4Packet::new_unchecked(&mut frame[14..]).set_flags_offset(false, false, 8);
+    Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(s.sent.len(), 1);
+}
+
+#[test]
+fn icmp_errors_rate_limited() {
+    let (mut f, mut s) = setup(1500, IcmpRateLimit { per_sec: 1, burst: 2 });
+    let b = f.begin_batch(Instant::now());
+    for _ in 0..5 {
+        let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::UDP, &udp(1, 2, 3));
+        f.process(&b, 0, &mut frame, &RxMeta::default(), &mut s);
+    }
+    assert_eq!(s.sent.len(), 2);
+    assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 5);
+}
+
+#[test]
+fn ecmp_same_flow_same_member_and_spread() {
+    let (mut f, mut s) = fwd();
+    let mut seen = std::collections::HashSet::new();
+    for sport in 0..64u16 {
+        let mut first = None;
+        for _ in 0..3 {
+            let mut frame = ip_frame("192.168.10.100", "10.50.1.1", 64, false, protocol::UDP, &udp(sport, 80, 4));
+            run(&mut f, &mut s, &mut frame, &RxMeta::default());
+            let out = s.sent.pop().unwrap();
+            let member = (out.port, out.frame[5]);
+            assert_eq!(*first.get_or_insert(member), member, "flow {sport} moved");
+        }
+        seen.insert(first.unwrap());
+    }
+    assert_eq!(seen.len(), 3, "64 flows use all three members: {seen:?}");
+}
+
+#[test]
+fn neighbour_miss_punts_and_failed_answers_host_unreachable() {
+    let (mut f, mut s) = fwd();
+    let mut frame = ip_frame("192.168.10.100", "192.168.20.77", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let orig = frame.clone();
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert!(s.sent.is_empty());
+    assert_eq!(s.punted.len(), 1);
+    assert_eq!(s.punted[0].0, Punt::Resolve { port: 1, next_hop: a("192.168.20.77") });
+    assert_eq!(s.punted[0].2, orig, "handed over unmodified");
+    let mut frame = ip_frame("192.168.10.100", "192.168.20.66", 64, false, protocol::UDP, &udp(1, 2, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    let (_, t, c) = parse_icmp(&s.sent[0].frame);
+    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
+    assert_eq!(drops(&f, 0, DropReason::NeighUnresolved), 1);
+}
+
+#[test]
+fn tx_ring_full_counts_queue_full() {
+    let (mut f, mut s) = fwd();
+    s.full = true;
+    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &udp(1, 2, 3));
+    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    assert_eq!(drops(&f, 1, DropReason::QueueFull), 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..1600), gso in any::<bool>(), gso_size in any::<u16>(), cs in any::<u16>(), co in any::<u16>()) {
+        let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
+        let vnet = gso.then_some(VnetHdr { flags: VNET_F_NEEDS_CSUM, gso_type: VNET_GSO_TCPV4, hdr_len: 0, gso_size, csum_start: cs, csum_offset: co });
+        run(&mut f, &mut s, &mut bytes, &RxMeta { vnet, ..Default::default() });
+    }
+
+    #[test]
+    fn mutated_valid_frames_never_panic(idx in proptest::collection::vec((0usize..1200, any::<u8>()), 1..8), len in 0usize..1200, dst in 0u8..6) {
+        let dsts = ["172.20.2.249", "192.168.10.200", "10.50.0.1", "192.168.20.77", "8.8.8.8", "10.10.1.3"];
+        let (mut f, mut s) = setup(576, IcmpRateLimit::default());
+        let mut frame = ip_frame("192.168.10.100", dsts[dst as usize], 64, false, protocol::UDP, &udp(1, 2, len));
+        for (i, v) in idx {
+            if i < frame.len() && i >= 14 {
+                frame[i] = v;
+            }
+        }
+        Ipv4Packet::new_unchecked(&mut frame[14..34]).fill_checksum();
+        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        for out in &s.sent {
+            let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
+            prop_assert!(ip.verify_checksum());
+            prop_assert!(out.port == 0 || ip.total_len() <= 576);
+        }
+    }
+}

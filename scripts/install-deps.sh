@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs what the lab, the tests and the benchmarks need, if missing.
+# Idempotent: checks first, runs `apt-get update` at most once, installs only
+# what is absent. Needs root to install; under CI=true anything still missing
+# afterwards is an error. The Rust toolchain is not installed here (no
+# rustup mirror is reachable): without cargo the script fails with a message.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+# command-to-check : Debian package
+NEEDS=(
+    "ip:iproute2"
+    "ss:iproute2"
+    "ping:iputils-ping"
+    "iperf3:iperf3"
+    "curl:curl"
+    "socat:socat"
+    "python3:python3"
+    "tcpdump:tcpdump"
+    "ethtool:ethtool"
+    "traceroute:traceroute"
+    "sysctl:procps"
+    "pkill:procps"
+    "sha256sum:coreutils"
+    "timeout:coreutils"
+    "gobgpd:gobgpd"
+    "gobgp:gobgpd"
+    "bird:bird2"
+    "birdc:bird2"
+    "/usr/lib/frr/bgpd:frr"
+    "vtysh:frr"
+)
+
+have() {
+    if [[ "$1" == /* ]]; then [[ -x "$1" ]]; else command -v "$1" >/dev/null 2>&1; fi
+}
+
+missing_pkgs() {
+    local entry cmd pkg
+    for entry in "${NEEDS[@]}"; do
+        cmd=${entry%%:*}
+        pkg=${entry#*:}
+        have "$cmd" || echo "$pkg"
+    done | sort -u
+}
+
+mapfile -t missing < <(missing_pkgs)
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        die "missing packages: ${missing[*]} — rerun as root (sudo $0) to install them"
+    fi
+    command -v apt-get >/dev/null 2>&1 || die "missing packages: ${missing[*]} and no apt-get to install them"
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq || warn "apt-get update failed"
+    # One package at a time so one unavailable package does not block the rest.
+    for pkg in "${missing[@]}"; do
+        timeout 900 apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null \
+            || warn "could not install $pkg"
+    done
+    # The Debian services of these daemons are not wanted: tests and the lab
+    # start their own instances inside namespaces.
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        for svc in bird frr gobgpd iperf3; do
+            systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        done
+    fi
+fi
+
+mapfile -t still < <(missing_pkgs)
+if ((${#still[@]})); then
+    if is_ci; then
+        die "still missing after install: ${still[*]}"
+    fi
+    warn "still missing: ${still[*]} (tests that need them will be skipped loudly)"
+fi
+
+find_cargo
+log "dependencies ok ($(cargo --version))"
