@@ -16,6 +16,9 @@ pub mod time;
 pub mod view;
 pub mod wire;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{ConfigError, Family, RemoteAs, SpeakerConfig};
 pub use speaker::{Action, ConnId, RouteChange, Speaker};
 pub use time::Instant;

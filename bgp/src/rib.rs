@@ -74,6 +74,75 @@ impl Hasher for FxHasher {
 
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 
+const SHARD_BITS: u32 = 6;
+
+/// A hash map split into 64 independently growing shards. One big table
+/// doubles all at once, holding old and new arrays together — at a million
+/// prefixes that transient was a third of the peak memory; a shard's
+/// resize costs 1/64 of it. The shard comes from hash bits (32..38) that
+/// hashbrown uses for neither the bucket index (low bits) nor the control
+/// tag (top 7 bits).
+pub struct ShardedMap<K, V> {
+    shards: Vec<HashMap<K, V, FxBuild>>,
+    len: usize,
+}
+
+impl<K: Hash + Eq, V> Default for ShardedMap<K, V> {
+    fn default() -> Self {
+        ShardedMap { shards: (0..1 << SHARD_BITS).map(|_| HashMap::default()).collect(), len: 0 }
+    }
+}
+
+impl<K: Hash + Eq, V> ShardedMap<K, V> {
+    fn shard(&self, k: &K) -> usize {
+        let mut h = FxHasher::default();
+        k.hash(&mut h);
+        ((h.finish() >> 32) & ((1 << SHARD_BITS) - 1)) as usize
+    }
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.shards[self.shard(k)].get(k)
+    }
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let i = self.shard(k);
+        self.shards[i].get_mut(k)
+    }
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        let i = self.shard(&k);
+        let old = self.shards[i].insert(k, v);
+        if old.is_none() {
+            self.len += 1;
+        }
+        old
+    }
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        let i = self.shard(k);
+        let old = self.shards[i].remove(k);
+        if old.is_some() {
+            self.len -= 1;
+            if self.shards[i].capacity() > 64 && self.shards[i].len() * 4 < self.shards[i].capacity() {
+                // Give memory back after mass withdrawals.
+                self.shards[i].shrink_to_fit();
+            }
+        }
+        old
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.shards.iter().flat_map(|s| s.iter())
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.shards.iter().flat_map(|s| s.keys())
+    }
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.shards.iter_mut().flat_map(|s| s.values_mut())
+    }
+}
+
 /// Everything about a path except which peer sent it: the attributes and
 /// the resolved next hop. Interned and shared.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -221,8 +290,8 @@ pub enum Announced {
 }
 
 pub struct Rib {
-    v4: HashMap<Ipv4Net, Dest, FxBuild>,
-    v6: HashMap<Ipv6Net, Dest, FxBuild>,
+    v4: ShardedMap<Ipv4Net, Dest>,
+    v6: ShardedMap<Ipv6Net, Dest>,
     interned: HashSet<Arc<RouteAttrs>, FxBuild>,
     nh_sets: Vec<Arc<[IpAddr]>>,
     nh_set_ids: HashMap<Arc<[IpAddr]>, u32, FxBuild>,
@@ -240,8 +309,8 @@ pub struct Rib {
 impl Rib {
     pub fn new(local_as: u32, maximum_paths: u8, multipath_relax: bool) -> Rib {
         Rib {
-            v4: HashMap::default(),
-            v6: HashMap::default(),
+            v4: ShardedMap::default(),
+            v6: ShardedMap::default(),
             interned: HashSet::default(),
             // Id 0 is "nothing installed".
             nh_sets: vec![Arc::from(Vec::new())],
@@ -662,7 +731,7 @@ impl Rib {
     }
 }
 
-fn upsert<K: Hash + Eq>(map: &mut HashMap<K, Dest, FxBuild>, key: K, path: Path) -> Option<Path> {
+fn upsert<K: Hash + Eq>(map: &mut ShardedMap<K, Dest>, key: K, path: Path) -> Option<Path> {
     match map.get_mut(&key) {
         Some(d) => d.upsert(path),
         None => {
@@ -673,7 +742,7 @@ fn upsert<K: Hash + Eq>(map: &mut HashMap<K, Dest, FxBuild>, key: K, path: Path)
 }
 
 fn remove<K: Hash + Eq + Copy>(
-    map: &mut HashMap<K, Dest, FxBuild>,
+    map: &mut ShardedMap<K, Dest>,
     key: K,
     peer: PeerId,
     pred: impl Fn(&Path) -> bool,
@@ -805,7 +874,8 @@ mod tests {
         let pre = p("10.0.0.0/8");
         // Each case: (better, worse) attribute tweaks, with peer 0 = worse router id.
         type Tweak = fn(&mut PathAttributes);
-        let cases: Vec<(&str, Vec<u32>, Tweak, Vec<u32>, Tweak)> = vec![
+        type Case = (&'static str, Vec<u32>, Tweak, Vec<u32>, Tweak);
+        let cases: Vec<Case> = vec![
             ("local_pref", vec![65001, 1], |a| a.local_pref = Some(200), vec![65001], |_| {}),
             ("as_path", vec![65001], |_| {}, vec![65001, 2], |_| {}),
             ("origin", vec![65001], |_| {}, vec![65001], |a| a.origin = Some(Origin::Incomplete)),

@@ -24,6 +24,9 @@ const NODE_CHUNK: usize = 2048; // 48 KiB
 const LEAF_CHUNK: usize = 8192; // 32 KiB
 const DP_CHUNK: usize = 8192; // 32 KiB
 
+/// Lookups interleaved per group in `lookup_many`.
+pub(crate) const GROUP: usize = 16;
+
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub(crate) struct Node {
     pub(crate) vector: u64,
@@ -77,6 +80,46 @@ impl<F: Family> Table<F> {
             }
             index = node.base_node as usize + popcount(node.vector & upto(p)) as usize - 1;
             depth += 6;
+        }
+    }
+
+    /// Looks up `keys` into `out` (leaf values) level by level across the
+    /// group: first every direct-pointing entry, then every first-level
+    /// node, and so on, then every leaf. The loads of one level are
+    /// independent of each other, so the CPU overlaps their cache misses
+    /// instead of waiting out one lookup's chain of dependent loads (and a
+    /// mispredicted "leaf or node" branch no longer stalls the others).
+    #[inline]
+    pub(crate) fn lookup_group(&self, keys: &[F::Key; GROUP], out: &mut [u32; GROUP]) {
+        let mut cur = [0u32; GROUP];
+        for i in 0..GROUP {
+            cur[i] = self.dp.get(keys[i].bits(0, F::DIRECT_BITS) as usize);
+        }
+        let mut pending = 0u32; // lanes still inside the trie
+        for (i, &c) in cur.iter().enumerate() {
+            pending |= ((c & DP_LEAF == 0) as u32) << i;
+        }
+        let mut at_leaf = 0u32; // lanes whose `cur` is an index into `leaves`
+        let mut depth = F::DIRECT_BITS;
+        while pending != 0 {
+            let mut lanes = pending;
+            while lanes != 0 {
+                let i = lanes.trailing_zeros() as usize;
+                lanes &= lanes - 1;
+                let node = self.nodes.get(cur[i] as usize);
+                let p = keys[i].bits(depth, 6);
+                if (node.vector >> p) & 1 == 0 {
+                    cur[i] = node.base_leaf + popcount(node.leafvec & upto(p)) - 1;
+                    pending &= !(1 << i);
+                    at_leaf |= 1 << i;
+                } else {
+                    cur[i] = node.base_node + popcount(node.vector & upto(p)) - 1;
+                }
+            }
+            depth += 6;
+        }
+        for i in 0..GROUP {
+            out[i] = if at_leaf >> i & 1 == 1 { self.leaves.get(cur[i] as usize) } else { cur[i] & !DP_LEAF };
         }
     }
 

@@ -3,7 +3,9 @@
 //!
 //! Nothing starts before the config is fully checked (a config error exits
 //! with status 2 and touches nothing), and shutdown undoes start-up in
-//! reverse order: control socket (and its file), BGP, dataplane.
+//! reverse order: control socket (and its file), BGP, dataplane. (Every
+//! handle also stops its threads when dropped, so an error half-way through
+//! start-up unwinds what was started.)
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,8 +14,11 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::{EXIT_CONFIG, EXIT_RUNTIME};
-use crate::config::{Config, ConfigError, PortConfig};
+use crate::config::{Config, ConfigError, PortConfig, RouterConfig};
 use crate::control::{self, BuiltinContext, ControlServer, Registry};
+use crate::dataplane::{self, DataplaneOptions};
+use crate::icmp::IcmpRateLimit;
+use crate::neigh::NeighOptions;
 use crate::ports::{PortId, PortInfo};
 use crate::routes::RouteManager;
 use crate::state::Shared;
@@ -25,7 +30,11 @@ pub enum AppError {
     Config(#[from] ConfigError),
     /// A port's kernel interface is missing or unusable.
     #[error("port {port}: kernel interface {ifname:?}: {message}")]
-    Port { port: String, ifname: String, message: String },
+    Port {
+        port: String,
+        ifname: String,
+        message: String,
+    },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -55,7 +64,33 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Already initialised (tests) is fine.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The dataplane settings the config controls; the rest keep their defaults.
+pub fn dataplane_options(r: &RouterConfig) -> DataplaneOptions {
+    let n = &r.neighbour;
+    DataplaneOptions {
+        icmp: IcmpRateLimit {
+            per_sec: r.icmp_rate_limit,
+            burst: r.icmp_burst,
+        },
+        neigh: NeighOptions {
+            reachable_ms: u64::from(n.reachable_time_ms),
+            retrans_ms: u64::from(n.retrans_time_ms),
+            mcast_probes: u8::try_from(n.mcast_probes).unwrap_or(u8::MAX),
+            ucast_probes: u8::try_from(n.ucast_probes).unwrap_or(u8::MAX),
+            unres_qlen: n.queue_len as usize,
+            failed_hold_ms: u64::from(n.failed_hold_ms),
+            gc_stale_ms: u64::from(n.stale_time_ms),
+        },
+        ..DataplaneOptions::default()
+    }
 }
 
 /// Queries the kernel for one port: ifindex, MAC, MTU.
@@ -63,7 +98,9 @@ fn resolve_port(id: PortId, p: &PortConfig) -> Result<PortInfo, AppError> {
     let fail = |what: &str, e: std::io::Error| AppError::Port {
         port: p.name.clone(),
         ifname: p.ifname.clone(),
-        message: if e.raw_os_error() == Some(libc::ENODEV) || e.kind() == std::io::ErrorKind::NotFound {
+        message: if e.raw_os_error() == Some(libc::ENODEV)
+            || e.kind() == std::io::ErrorKind::NotFound
+        {
             "no such interface (create it, or fix `ifname` in the config)".to_string()
         } else {
             format!("cannot read its {what}: {e}")
@@ -84,7 +121,20 @@ fn resolve_port(id: PortId, p: &PortConfig) -> Result<PortInfo, AppError> {
             })
         }
     };
-    Ok(PortInfo { id, name: p.name.clone(), ifname: p.ifname.clone(), ifindex, mac, mtu, addrs: p.addresses.clone() })
+    // A down interface is no start-up error (it may come up later), but
+    // nothing passes until it does.
+    if let Ok(false) = netdev::is_up(&p.ifname) {
+        tracing::warn!(port = %p.name, ifname = %p.ifname, "interface is down");
+    }
+    Ok(PortInfo {
+        id,
+        name: p.name.clone(),
+        ifname: p.ifname.clone(),
+        ifindex,
+        mac,
+        mtu,
+        addrs: p.addresses.clone(),
+    })
 }
 
 /// Runs the router until SIGINT or SIGTERM.
@@ -94,10 +144,19 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     let cfg = Config::load(config_path)?;
     // Signals are caught from here on, so a SIGTERM during start-up still
     // leads to a clean shutdown rather than a half-started process.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(io_err("cannot install signal handlers"))?;
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(io_err("cannot install signal handlers"))?;
     let socket_path = socket.unwrap_or_else(|| cfg.router.control_socket.clone());
+    // Refuse early if another router owns the control socket.
+    control::prepare_path(&socket_path)
+        .map_err(io_err(format!("control socket {}", socket_path.display())))?;
 
-    let ports = cfg.ports.iter().enumerate().map(|(i, p)| resolve_port(i as PortId, p)).collect::<Result<Vec<_>, _>>()?;
+    let ports = cfg
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| resolve_port(i as PortId, p))
+        .collect::<Result<Vec<_>, _>>()?;
     for p in &ports {
         tracing::info!(
             port = %p.name, ifname = %p.ifname, ifindex = p.ifindex,
@@ -111,25 +170,30 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     let shared = Shared::new(ports, cfg.router.worker_threads);
 
     let mut rm = RouteManager::new(Arc::clone(&shared));
-    rm.set_connected(&cfg.loopbacks).map_err(|e| AppError::Runtime(format!("installing connected routes: {e}")))?;
-    rm.set_static(&cfg.routes).map_err(|e| AppError::Runtime(format!("installing static routes: {e}")))?;
+    rm.set_connected(&cfg.loopbacks)
+        .map_err(|e| AppError::Runtime(format!("installing connected routes: {e}")))?;
+    rm.set_static(&cfg.routes)
+        .map_err(|e| AppError::Runtime(format!("installing static routes: {e}")))?;
     tracing::info!(routes = rm.len(), "FIB ready");
     let routes = rm.into_handle();
 
-    // TODO(lead): connect the dataplane once `crate::dataplane` lands:
-    //   let dataplane = crate::dataplane::start(Arc::clone(&shared), DataplaneOptions::from(&cfg))
-    //       .map_err(io_err("cannot start the dataplane"))?;
-    // (options: worker count, ICMP rate limit/burst, neighbour timers from cfg.router).
-    tracing::warn!("dataplane not wired in this build: nothing is forwarded");
+    // Opens every socket before any thread starts: a failure starts nothing.
+    let dataplane = dataplane::start(Arc::clone(&shared), dataplane_options(&cfg.router))
+        .map_err(io_err("cannot start the dataplane"))?;
 
     let registry = Registry::new();
     control::register_builtin(
         &registry,
-        BuiltinContext { shared: Arc::clone(&shared), routes: Arc::clone(&routes), loopbacks: cfg.loopbacks.clone(), started },
+        BuiltinContext {
+            shared: Arc::clone(&shared),
+            routes: Arc::clone(&routes),
+            loopbacks: cfg.loopbacks.clone(),
+            started,
+        },
     );
-    // TODO(lead): start BGP when configured:
-    //   let bgp = cfg.bgp.as_ref().map(|_| crate::bgp_io::spawn(Arc::clone(&shared), &cfg, Arc::clone(&routes))).transpose()?;
-    //   and register its `show bgp ...` commands on `registry`.
+    // BGP (when `[bgp]` is configured) registers its `show bgp ...` commands.
+    let bgp = crate::bgp_io::start(Arc::clone(&shared), &cfg, Arc::clone(&routes), &registry)
+        .map_err(|e| AppError::Runtime(format!("cannot start BGP: {e}")))?;
 
     let control = ControlServer::start(&socket_path, Arc::clone(&registry))
         .map_err(io_err(format!("control socket {}", socket_path.display())))?;
@@ -148,7 +212,10 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     tracing::info!(signal = ?signal, "shutting down");
 
     control.stop();
-    // TODO(lead): bgp.shutdown(); dataplane.stop();
+    if let Some(mut bgp) = bgp {
+        bgp.shutdown();
+    }
+    dataplane.stop();
     tracing::info!("stopped");
     Ok(())
 }

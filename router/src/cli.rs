@@ -25,7 +25,11 @@ pub const EXIT_CONFIG: u8 = 2;
 pub const SOCKET_ENV: &str = "ROUTER_SOCKET";
 
 #[derive(Debug, Parser)]
-#[command(name = "router", version, about = "Userspace IPv4 router on AF_PACKET with an embedded BGP speaker")]
+#[command(
+    name = "router",
+    version,
+    about = "Userspace IPv4 router on AF_PACKET with an embedded BGP speaker"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -151,16 +155,28 @@ fn ask(target: &Target, command: &str, json: bool) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match control::call(&socket, command, Map::new(), Duration::from_secs(target.timeout.max(1))) {
+    match control::call(
+        &socket,
+        command,
+        Map::new(),
+        Duration::from_secs(target.timeout.max(1)),
+    ) {
         Ok(resp) if resp.ok => {
-            let out = if json { render_json(&resp) } else { render(&resp) };
+            let out = if json {
+                render_json(&resp)
+            } else {
+                render(&resp)
+            };
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth a message.
             let _ = stdout.write_all(out.as_bytes());
             EXIT_OK
         }
         Ok(resp) => {
-            eprintln!("error: {}", resp.error.as_deref().unwrap_or("request failed"));
+            eprintln!(
+                "error: {}",
+                resp.error.as_deref().unwrap_or("request failed")
+            );
             EXIT_RUNTIME
         }
         Err(e) => {
@@ -172,7 +188,8 @@ fn ask(target: &Target, command: &str, json: bool) -> u8 {
 
 /// `--json`: the data, pretty-printed.
 pub fn render_json(r: &Response) -> String {
-    let mut s = serde_json::to_string_pretty(r.data.as_ref().unwrap_or(&Value::Null)).unwrap_or_default();
+    let mut s =
+        serde_json::to_string_pretty(r.data.as_ref().unwrap_or(&Value::Null)).unwrap_or_default();
     s.push('\n');
     s
 }
@@ -199,7 +216,10 @@ pub fn render(r: &Response) -> String {
                 out.push('\n');
             }
             Some(Value::Null) | None => {}
-            Some(v) => out.push_str(&render_json(&Response { data: Some(v.clone()), ..Default::default() })),
+            Some(v) => out.push_str(&render_json(&Response {
+                data: Some(v.clone()),
+                ..Default::default()
+            })),
         }
     }
     out
@@ -211,14 +231,16 @@ fn is_number(s: &str) -> bool {
 
 /// Aligned columns, two spaces apart; numeric columns right-aligned.
 pub fn render_table(t: &Table) -> String {
-    let ncols = t.columns.len().max(t.rows.iter().map(Vec::len).max().unwrap_or(0));
+    let ncols = t
+        .columns
+        .len()
+        .max(t.rows.iter().map(Vec::len).max().unwrap_or(0));
     let cell = |row: &[String], i: usize| row.get(i).map(String::as_str).unwrap_or("").to_string();
-    let mut widths = vec![0usize; ncols];
+    let mut widths: Vec<usize> = (0..ncols)
+        .map(|i| cell(&t.columns, i).chars().count())
+        .collect();
     let mut numeric = vec![true; ncols];
     let mut any = vec![false; ncols];
-    for i in 0..ncols {
-        widths[i] = cell(&t.columns, i).chars().count();
-    }
     for row in &t.rows {
         for i in 0..ncols {
             let c = cell(row, i);
@@ -268,7 +290,10 @@ mod tests {
     fn table(cols: &[&str], rows: &[&[&str]]) -> Table {
         Table {
             columns: cols.iter().map(|s| s.to_string()).collect(),
-            rows: rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect(),
+            rows: rows
+                .iter()
+                .map(|r| r.iter().map(|s| s.to_string()).collect())
+                .collect(),
         }
     }
 
@@ -276,7 +301,11 @@ mod tests {
     fn tables_are_aligned_numbers_right() {
         let t = table(
             &["NAME", "ADDRESSES", "RX-PKTS"],
-            &[&["eth1", "192.168.10.200/24", "5"], &["eth2", "192.168.20.200/24", "12345"], &["loop1", "10.10.1.200/24", "-"]],
+            &[
+                &["eth1", "192.168.10.200/24", "5"],
+                &["eth2", "192.168.20.200/24", "12345"],
+                &["loop1", "10.10.1.200/24", "-"],
+            ],
         );
         assert_eq!(
             render_table(&t),
@@ -289,8 +318,14 @@ mod tests {
 
     #[test]
     fn empty_cells_and_empty_tables() {
-        let t = table(&["PREFIX", "NEXT-HOP"], &[&["172.16.1.1/32", "via a"], &["", "via b"]]);
-        assert_eq!(render_table(&t), "PREFIX         NEXT-HOP\n172.16.1.1/32  via a\n               via b\n");
+        let t = table(
+            &["PREFIX", "NEXT-HOP"],
+            &[&["172.16.1.1/32", "via a"], &["", "via b"]],
+        );
+        assert_eq!(
+            render_table(&t),
+            "PREFIX         NEXT-HOP\n172.16.1.1/32  via a\n               via b\n"
+        );
         assert_eq!(render_table(&table(&["A", "B"], &[])), "A  B\n(none)\n");
         // Unicode widths count characters.
         let t = table(&["X", "Y"], &[&["é", "1"]]);
@@ -299,9 +334,17 @@ mod tests {
 
     #[test]
     fn render_prefers_table_then_text_then_data() {
-        let r = Response { ok: true, data: Some(json!("pong")), ..Default::default() };
+        let r = Response {
+            ok: true,
+            data: Some(json!("pong")),
+            ..Default::default()
+        };
         assert_eq!(render(&r), "pong\n");
-        let r = Response { ok: true, data: Some(json!({"a": 1})), ..Default::default() };
+        let r = Response {
+            ok: true,
+            data: Some(json!({"a": 1})),
+            ..Default::default()
+        };
         assert_eq!(render(&r), "{\n  \"a\": 1\n}\n");
         let r = Response {
             ok: true,
@@ -316,7 +359,17 @@ mod tests {
 
     #[test]
     fn command_line_parses() {
-        let c = Cli::try_parse_from(["router", "show", "bgp", "neighbors", "192.168.10.100", "--json", "-s", "/tmp/x"]).unwrap();
+        let c = Cli::try_parse_from([
+            "router",
+            "show",
+            "bgp",
+            "neighbors",
+            "192.168.10.100",
+            "--json",
+            "-s",
+            "/tmp/x",
+        ])
+        .unwrap();
         match c.command {
             Command::Show { what, json, target } => {
                 assert_eq!(what, ["bgp", "neighbors", "192.168.10.100"]);
@@ -325,8 +378,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let c = Cli::try_parse_from(["router", "run", "-c", "lab.toml", "--socket", "/tmp/s"]).unwrap();
-        assert!(matches!(c.command, Command::Run { socket: Some(_), .. }));
+        let c =
+            Cli::try_parse_from(["router", "run", "-c", "lab.toml", "--socket", "/tmp/s"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Run {
+                socket: Some(_),
+                ..
+            }
+        ));
         assert!(Cli::try_parse_from(["router", "show"]).is_err());
         assert!(Cli::try_parse_from(["router", "run"]).is_err());
     }

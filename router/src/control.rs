@@ -41,6 +41,24 @@ pub const MAX_REQUEST: usize = 64 * 1024;
 pub const MAX_CLIENTS: usize = 16;
 /// A connection with no progress for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The server's bounds; [`Limits::default`] uses the constants above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_clients: usize,
+    pub max_request: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_clients: MAX_CLIENTS,
+            max_request: MAX_REQUEST,
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
+
 /// Most bytes a client accepts in one response line.
 pub const MAX_RESPONSE: usize = 1 << 30;
 
@@ -65,7 +83,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(columns: &[&str]) -> Table {
-        Table { columns: columns.iter().map(|c| c.to_string()).collect(), rows: Vec::new() }
+        Table {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
     pub fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
@@ -88,7 +109,11 @@ pub struct Response {
 
 impl Response {
     pub fn error(msg: impl Into<String>) -> Response {
-        Response { ok: false, error: Some(msg.into()), ..Default::default() }
+        Response {
+            ok: false,
+            error: Some(msg.into()),
+            ..Default::default()
+        }
     }
 }
 
@@ -122,7 +147,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn data(data: Value) -> Reply {
-        Reply { data, ..Default::default() }
+        Reply {
+            data,
+            ..Default::default()
+        }
     }
     pub fn with_table(mut self, t: Table) -> Reply {
         self.table = Some(t);
@@ -157,21 +185,32 @@ fn normalize(command: &str) -> String {
 impl Registry {
     pub fn new() -> Arc<Registry> {
         let r = Arc::new(Registry::default());
-        let weak = Arc::downgrade(&r);
-        r.register("help", "list the commands", move |_| {
-            let Some(reg) = weak.upgrade() else { return Err("shutting down".into()) };
-            let cmds = reg.commands();
-            let mut t = Table::new(&["COMMAND", "DESCRIPTION"]);
-            for (c, h) in &cmds {
-                t.row(vec![c.clone(), h.clone()]);
-            }
-            let data = cmds.into_iter().map(|(c, h)| json!({"command": c, "help": h})).collect();
-            Ok(Reply::data(Value::Array(data)).with_table(t))
+        // `help`, and `show help` so `router show help` works too.
+        for name in ["help", "show help"] {
+            let weak = Arc::downgrade(&r);
+            r.register(name, "list the commands", move |_| {
+                let Some(reg) = weak.upgrade() else {
+                    return Err("shutting down".into());
+                };
+                let cmds = reg.commands();
+                let mut t = Table::new(&["COMMAND", "DESCRIPTION"]);
+                for (c, h) in &cmds {
+                    t.row(vec![c.clone(), h.clone()]);
+                }
+                let data = cmds
+                    .into_iter()
+                    .map(|(c, h)| json!({"command": c, "help": h}))
+                    .collect();
+                Ok(Reply::data(Value::Array(data)).with_table(t))
+            });
+        }
+        r.register("ping", "check that the router answers", |_| {
+            Ok(Reply::data(json!("pong")).with_text("pong"))
         });
-        r.register("ping", "check that the router answers", |_| Ok(Reply::data(json!("pong")).with_text("pong")));
         r.register("show version", "program version", |_| {
             let v = env!("CARGO_PKG_VERSION");
-            Ok(Reply::data(json!({"name": "router", "version": v})).with_text(format!("router {v}")))
+            Ok(Reply::data(json!({"name": "router", "version": v}))
+                .with_text(format!("router {v}")))
         });
         r
     }
@@ -182,7 +221,13 @@ impl Registry {
         F: Fn(&Request) -> CommandResult + Send + Sync + 'static,
     {
         let mut m = self.commands.write().unwrap_or_else(|e| e.into_inner());
-        m.insert(normalize(command), Entry { help: help.to_string(), handler: Arc::new(handler) });
+        m.insert(
+            normalize(command),
+            Entry {
+                help: help.to_string(),
+                handler: Arc::new(handler),
+            },
+        );
     }
 
     pub fn unregister(&self, command: &str) {
@@ -207,7 +252,10 @@ impl Registry {
             })
         };
         let Some((command, n, handler)) = found else {
-            return Response::error(format!("unknown command `{}` (try `help`)", words.join(" ")));
+            return Response::error(format!(
+                "unknown command `{}` (try `help`)",
+                words.join(" ")
+            ));
         };
         let mut args = req.args;
         let mut rest: Vec<String> = words[n..].iter().map(|w| w.to_string()).collect();
@@ -223,10 +271,20 @@ impl Registry {
             }
             Some(_) => return Response::error("`args.words` must be a list"),
         }
-        let request = Request { command, words: rest, args };
+        let request = Request {
+            command,
+            words: rest,
+            args,
+        };
         // A bug in one handler must not take the control socket down.
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request))) {
-            Ok(Ok(r)) => Response { ok: true, data: Some(r.data), table: r.table, text: r.text, error: None },
+            Ok(Ok(r)) => Response {
+                ok: true,
+                data: Some(r.data),
+                table: r.table,
+                text: r.text,
+                error: None,
+            },
             Ok(Err(e)) => Response::error(e),
             Err(_) => {
                 tracing::error!(command = %request.command, "control handler panicked");
@@ -277,9 +335,22 @@ impl ControlServer {
     /// Binds `path` (removing a stale socket left by a dead router, refusing
     /// a live one or a non-socket file), sets mode 0660 and starts serving.
     pub fn start(path: &Path, registry: Arc<Registry>) -> io::Result<ControlServer> {
+        Self::start_with(path, registry, Limits::default())
+    }
+
+    /// [`ControlServer::start`] with other bounds.
+    pub fn start_with(
+        path: &Path,
+        registry: Arc<Registry>,
+        limits: Limits,
+    ) -> io::Result<ControlServer> {
         prepare_path(path)?;
-        let mut listener = UnixListener::bind(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind control socket {}: {e}", path.display())))?;
+        let mut listener = UnixListener::bind(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot bind control socket {}: {e}", path.display()),
+            )
+        })?;
         // The socket is created with the umask's mode (connecting needs write
         // permission, which the default umask withholds from others), then
         // opened to the group.
@@ -287,15 +358,22 @@ impl ControlServer {
         let meta = std::fs::metadata(path)?;
         let identity = (meta.dev(), meta.ino());
         let poll = Poll::new()?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("control".into())
-            .spawn(move || serve(poll, listener, registry, stop2))?;
+            .spawn(move || serve(poll, listener, registry, stop2, limits))?;
         tracing::info!(path = %path.display(), "control socket listening");
-        Ok(ControlServer { path: path.to_path_buf(), identity, stop, waker, thread: Some(thread) })
+        Ok(ControlServer {
+            path: path.to_path_buf(),
+            identity,
+            stop,
+            waker,
+            thread: Some(thread),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -334,8 +412,11 @@ impl Drop for ControlServer {
 }
 
 /// Makes `path` free to bind: creates the parent directory, removes a stale
-/// socket, refuses a live one or anything that is not a socket.
-fn prepare_path(path: &Path) -> io::Result<()> {
+/// socket, refuses a live one (another router) or anything that is not a
+/// socket. [`ControlServer::start`] calls it; `router run` also calls it
+/// before opening any port, so a second router on the same socket starts
+/// nothing.
+pub fn prepare_path(path: &Path) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -344,12 +425,18 @@ fn prepare_path(path: &Path) -> io::Result<()> {
         Err(e) => Err(e),
         Ok(m) if !m.file_type().is_socket() => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a socket; not removing it", path.display()),
+            format!(
+                "{} exists and is not a socket; not removing it",
+                path.display()
+            ),
         )),
         Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
             Ok(_) => Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
-                format!("{}: another router is listening on this control socket", path.display()),
+                format!(
+                    "{}: another router is listening on this control socket",
+                    path.display()
+                ),
             )),
             Err(_) => {
                 tracing::info!(path = %path.display(), "removing stale control socket");
@@ -359,12 +446,22 @@ fn prepare_path(path: &Path) -> io::Result<()> {
     }
 }
 
-fn serve(mut poll: Poll, listener: UnixListener, registry: Arc<Registry>, stop: Arc<AtomicBool>) {
+fn serve(
+    mut poll: Poll,
+    listener: UnixListener,
+    registry: Arc<Registry>,
+    stop: Arc<AtomicBool>,
+    limits: Limits,
+) {
     let mut events = Events::with_capacity(64);
     let mut clients: HashMap<Token, Client> = HashMap::new();
     let mut next_token = FIRST_CLIENT;
+    // Wake at least this often to close idle connections.
+    let tick = limits
+        .idle_timeout
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
     while !stop.load(Ordering::Acquire) {
-        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
+        if let Err(e) = poll.poll(&mut events, Some(tick)) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -374,10 +471,18 @@ fn serve(mut poll: Poll, listener: UnixListener, registry: Arc<Registry>, stop: 
         for ev in events.iter() {
             match ev.token() {
                 WAKER => {}
-                LISTENER => accept_all(&poll, &listener, &mut clients, &mut next_token),
+                LISTENER => accept_all(
+                    &poll,
+                    &listener,
+                    &mut clients,
+                    &mut next_token,
+                    limits.max_clients,
+                ),
                 t => {
-                    let Some(c) = clients.get_mut(&t) else { continue };
-                    let keep = drive(c, &registry, ev.is_readable(), ev.is_writable());
+                    let Some(c) = clients.get_mut(&t) else {
+                        continue;
+                    };
+                    let keep = drive(c, &registry, ev.is_readable(), limits.max_request);
                     let keep = keep && update_interest(&poll, t, c);
                     if !keep {
                         if let Some(mut c) = clients.remove(&t) {
@@ -389,7 +494,7 @@ fn serve(mut poll: Poll, listener: UnixListener, registry: Arc<Registry>, stop: 
         }
         let now = Instant::now();
         clients.retain(|_, c| {
-            let alive = now.duration_since(c.last_progress) < IDLE_TIMEOUT;
+            let alive = now.duration_since(c.last_progress) < limits.idle_timeout;
             if !alive {
                 let _ = poll.registry().deregister(&mut c.stream);
             }
@@ -398,20 +503,31 @@ fn serve(mut poll: Poll, listener: UnixListener, registry: Arc<Registry>, stop: 
     }
 }
 
-fn accept_all(poll: &Poll, listener: &UnixListener, clients: &mut HashMap<Token, Client>, next_token: &mut usize) {
+fn accept_all(
+    poll: &Poll,
+    listener: &UnixListener,
+    clients: &mut HashMap<Token, Client>,
+    next_token: &mut usize,
+    max_clients: usize,
+) {
     loop {
         match listener.accept() {
             Ok((mut stream, _)) => {
-                if clients.len() >= MAX_CLIENTS {
+                if clients.len() >= max_clients {
                     // Best effort: tell the client why, then close.
-                    let mut line = serde_json::to_vec(&Response::error("too many control connections")).unwrap_or_default();
+                    let mut line =
+                        serde_json::to_vec(&Response::error("too many control connections"))
+                            .unwrap_or_default();
                     line.push(b'\n');
                     let _ = stream.write(&line);
                     continue;
                 }
                 let token = Token(*next_token);
                 *next_token = next_token.wrapping_add(1).max(FIRST_CLIENT);
-                if let Err(e) = poll.registry().register(&mut stream, token, Interest::READABLE) {
+                if let Err(e) = poll
+                    .registry()
+                    .register(&mut stream, token, Interest::READABLE)
+                {
                     tracing::warn!("control socket: cannot register client: {e}");
                     continue;
                 }
@@ -440,7 +556,7 @@ fn accept_all(poll: &Poll, listener: &UnixListener, clients: &mut HashMap<Token,
 
 /// Reads requests, answers complete lines, writes what it can. Returns
 /// false when the connection should be closed.
-fn drive(c: &mut Client, registry: &Registry, readable: bool, writable: bool) -> bool {
+fn drive(c: &mut Client, registry: &Registry, readable: bool, max_request: usize) -> bool {
     if readable && !c.close_after_flush {
         let mut buf = [0u8; 4096];
         loop {
@@ -461,9 +577,12 @@ fn drive(c: &mut Client, registry: &Registry, readable: bool, writable: bool) ->
                         }
                         respond(c, &registry.dispatch_line(line));
                     }
-                    if c.inbuf.len() > MAX_REQUEST {
+                    if c.inbuf.len() > max_request {
                         c.inbuf.clear();
-                        respond(c, &Response::error(format!("request longer than {MAX_REQUEST} bytes")));
+                        respond(
+                            c,
+                            &Response::error(format!("request longer than {max_request} bytes")),
+                        );
                         c.close_after_flush = true;
                         break;
                     }
@@ -474,7 +593,7 @@ fn drive(c: &mut Client, registry: &Registry, readable: bool, writable: bool) ->
             }
         }
     }
-    let _ = writable; // Always try to flush: the socket may have room.
+    // Always try to flush (not only on WRITABLE): the socket may have room.
     while c.written < c.outbuf.len() {
         match c.stream.write(&c.outbuf[c.written..]) {
             Ok(0) => return false,
@@ -501,7 +620,9 @@ fn respond(c: &mut Client, r: &Response) {
     match serde_json::to_writer(&mut c.outbuf, r) {
         Ok(()) => c.outbuf.push(b'\n'),
         Err(e) => {
-            let mut line = serde_json::to_vec(&Response::error(format!("cannot encode response: {e}"))).unwrap_or_default();
+            let mut line =
+                serde_json::to_vec(&Response::error(format!("cannot encode response: {e}")))
+                    .unwrap_or_default();
             line.push(b'\n');
             c.outbuf.extend_from_slice(&line);
         }
@@ -514,9 +635,15 @@ fn update_interest(poll: &Poll, token: Token, c: &mut Client) -> bool {
     if want_writable == c.writable_registered {
         return true;
     }
-    let interest = if want_writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+    let interest = if want_writable {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
     c.writable_registered = want_writable;
-    poll.registry().reregister(&mut c.stream, token, interest).is_ok()
+    poll.registry()
+        .reregister(&mut c.stream, token, interest)
+        .is_ok()
 }
 
 // ---------------------------------------------------------------------------
@@ -537,13 +664,24 @@ pub enum ClientError {
 }
 
 /// Sends one request and waits for its response.
-pub fn call(path: &Path, command: &str, args: Map<String, Value>, timeout: Duration) -> Result<Response, ClientError> {
-    let stream = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
+pub fn call(
+    path: &Path,
+    command: &str,
+    args: Map<String, Value>,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
+    let stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(|source| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let mut line = serde_json::to_vec(&WireRequest { command: command.to_string(), args })
-        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let mut line = serde_json::to_vec(&WireRequest {
+        command: command.to_string(),
+        args,
+    })
+    .map_err(|e| ClientError::Protocol(e.to_string()))?;
     line.push(b'\n');
     // A server that refuses the connection (too many clients) answers and
     // closes without reading: read its answer even if the write failed.
@@ -580,14 +718,43 @@ pub struct BuiltinContext {
 pub fn register_builtin(reg: &Registry, ctx: BuiltinContext) {
     let ctx = Arc::new(ctx);
     let c = Arc::clone(&ctx);
-    reg.register("show interfaces", "ports and loopbacks: addresses, MTU, packet counters, drops by reason", move |_| {
-        Ok(show_interfaces(&c.shared, &c.loopbacks))
-    });
+    reg.register(
+        "show interfaces",
+        "ports and loopbacks: addresses, MTU, packet counters, drops by reason",
+        move |_| Ok(show_interfaces(&c.shared, &c.loopbacks)),
+    );
     let c = Arc::clone(&ctx);
     reg.register(
         "show route",
         "FIB routes with source and next hops; `show route ADDR` the route used for ADDR, `show route PREFIX` one prefix",
         move |req| show_route(&c.routes, req),
+    );
+    let c = Arc::clone(&ctx);
+    reg.register(
+        "show route summary",
+        "number of routes by source",
+        move |_| {
+            let s = c.routes.lock().unwrap_or_else(|e| e.into_inner()).summary();
+            let mut t = Table::new(&["SOURCE", "ROUTES"]);
+            for (name, n) in [
+                ("connected", s.connected),
+                ("local", s.local),
+                ("static", s.static_routes),
+                ("bgp", s.bgp),
+                ("total", s.fib_routes),
+            ] {
+                t.row(vec![name.into(), n.to_string()]);
+            }
+            let text = format!(
+                "{} BGP routes held, {} next-hop ids",
+                s.bgp_stored, s.next_hops
+            );
+            Ok(
+                Reply::data(serde_json::to_value(&s).map_err(|e| e.to_string())?)
+                    .with_table(t)
+                    .with_text(text),
+            )
+        },
     );
     let c = Arc::clone(&ctx);
     reg.register("show uptime", "time since start", move |_| {
@@ -607,20 +774,51 @@ pub fn format_duration(secs: u64) -> String {
 }
 
 fn mac_string(m: &[u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 fn join<T: ToString>(items: &[T]) -> String {
-    items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn show_interfaces(shared: &Shared, loopbacks: &[LoopbackConfig]) -> Reply {
-    let totals: Vec<_> = shared.ports.iter().map(|p| shared.counters.totals(p.id as usize)).collect();
+    let totals: Vec<_> = shared
+        .ports
+        .iter()
+        .map(|p| shared.counters.totals(p.id as usize))
+        .collect();
     // Only drop reasons that happened get a column; --json has all.
-    let reasons: Vec<DropReason> =
-        DropReason::ALL.into_iter().filter(|r| totals.iter().any(|t| t.drops.get(r.name()).copied().unwrap_or(0) > 0)).collect();
-    let mut cols = vec!["NAME", "IFNAME", "MAC", "MTU", "ADDRESSES", "RX-PKTS", "RX-BYTES", "TX-PKTS", "TX-BYTES", "DROPS"];
-    let upper: Vec<String> = reasons.iter().map(|r| r.name().to_uppercase().replace('_', "-")).collect();
+    let reasons: Vec<DropReason> = DropReason::ALL
+        .into_iter()
+        .filter(|r| {
+            totals
+                .iter()
+                .any(|t| t.drops.get(r.name()).copied().unwrap_or(0) > 0)
+        })
+        .collect();
+    let mut cols = vec![
+        "NAME",
+        "IFNAME",
+        "MAC",
+        "MTU",
+        "ADDRESSES",
+        "RX-PKTS",
+        "RX-BYTES",
+        "TX-PKTS",
+        "TX-BYTES",
+        "DROPS",
+    ];
+    let upper: Vec<String> = reasons
+        .iter()
+        .map(|r| r.name().to_uppercase().replace('_', "-"))
+        .collect();
     cols.extend(upper.iter().map(String::as_str));
     let mut t = Table::new(&cols);
     let mut data = Vec::new();
@@ -638,7 +836,11 @@ pub fn show_interfaces(shared: &Shared, loopbacks: &[LoopbackConfig]) -> Reply {
             tot.tx_bytes.to_string(),
             drops.to_string(),
         ];
-        row.extend(reasons.iter().map(|r| tot.drops.get(r.name()).copied().unwrap_or(0).to_string()));
+        row.extend(
+            reasons
+                .iter()
+                .map(|r| tot.drops.get(r.name()).copied().unwrap_or(0).to_string()),
+        );
         t.row(row);
         data.push(json!({
             "name": p.name, "kind": "port", "ifname": p.ifname, "ifindex": p.ifindex, "mac": mac_string(&p.mac),
@@ -647,7 +849,13 @@ pub fn show_interfaces(shared: &Shared, loopbacks: &[LoopbackConfig]) -> Reply {
         }));
     }
     for l in loopbacks {
-        let mut row = vec![l.name.clone(), "(loopback)".into(), "-".into(), "-".into(), join(&l.addresses)];
+        let mut row = vec![
+            l.name.clone(),
+            "(loopback)".into(),
+            "-".into(),
+            "-".into(),
+            join(&l.addresses),
+        ];
         row.extend(std::iter::repeat_n("-".to_string(), cols.len() - row.len()));
         t.row(row);
         data.push(json!({"name": l.name, "kind": "loopback", "addresses": l.addresses}));
@@ -663,21 +871,35 @@ fn show_route(routes: &RouteHandle, req: &Request) -> CommandResult {
     let entries = match req.word(0) {
         None => rm.routes(),
         Some(w) if w.contains('/') => {
-            let p: ipnet::Ipv4Net = w.parse().map_err(|e| format!("{w:?} is not an IPv4 prefix: {e}"))?;
+            let p: ipnet::Ipv4Net = w
+                .parse()
+                .map_err(|e| format!("{w:?} is not an IPv4 prefix: {e}"))?;
             rm.route(&p.trunc()).into_iter().collect()
         }
         Some(w) => {
-            let a: std::net::Ipv4Addr = w.parse().map_err(|e| format!("{w:?} is not an IPv4 address or prefix: {e}"))?;
+            let a: std::net::Ipv4Addr = w
+                .parse()
+                .map_err(|e| format!("{w:?} is not an IPv4 address or prefix: {e}"))?;
             rm.lookup(a).into_iter().collect()
         }
     };
     drop(rm);
     let mut t = Table::new(&["PREFIX", "SOURCE", "DIST", "NEXT-HOP", "PORT"]);
     for e in &entries {
-        let first = vec![e.prefix.to_string(), e.source.name().to_string(), e.distance.to_string()];
+        let first = vec![
+            e.prefix.to_string(),
+            e.source.name().to_string(),
+            e.distance.to_string(),
+        ];
         let blank = || vec![String::new(), String::new(), String::new()];
         match e.kind {
-            "connected" => t.row([first, vec!["directly connected".into(), port_cell(&e.next_hops[0].port)]].concat()),
+            "connected" => t.row(
+                [
+                    first,
+                    vec!["directly connected".into(), port_cell(&e.next_hops[0].port)],
+                ]
+                .concat(),
+            ),
             "gateway" | "multipath" => {
                 let n = e.next_hops.len();
                 for (i, h) in e.next_hops.iter().enumerate() {
@@ -715,8 +937,11 @@ mod tests {
     fn temp_socket(tag: &str) -> (PathBuf, PathBuf) {
         use std::sync::atomic::AtomicUsize;
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir()
-            .join(format!("router-ctl-{}-{}-{tag}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let dir = std::env::temp_dir().join(format!(
+            "router-ctl-{}-{}-{tag}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         (dir.join("ctl.sock"), dir)
     }
@@ -738,15 +963,26 @@ mod tests {
         shared.counters.port(1, 0).rx(60);
         shared.counters.port(0, 0).drop(DropReason::NoRoute);
         let mut rm = RouteManager::new(shared.clone());
-        let loops = vec![LoopbackConfig { name: "loop1".into(), addresses: vec!["10.10.1.200/24".parse().unwrap()] }];
+        let loops = vec![LoopbackConfig {
+            name: "loop1".into(),
+            addresses: vec!["10.10.1.200/24".parse().unwrap()],
+        }];
         rm.set_connected(&loops).unwrap();
         rm.apply_bgp([crate::routes::BgpRouteChange::Announce {
             prefix: "172.16.1.1/32".parse().unwrap(),
-            next_hops: vec!["192.168.10.100".parse().unwrap(), "192.168.10.101".parse().unwrap()],
+            next_hops: vec![
+                "192.168.10.100".parse().unwrap(),
+                "192.168.10.101".parse().unwrap(),
+            ],
             internal: false,
         }])
         .unwrap();
-        BuiltinContext { shared, routes: rm.into_handle(), loopbacks: loops, started: Instant::now() }
+        BuiltinContext {
+            shared,
+            routes: rm.into_handle(),
+            loopbacks: loops,
+            started: Instant::now(),
+        }
     }
 
     fn ask(path: &Path, cmd: &str) -> Response {
@@ -757,20 +993,41 @@ mod tests {
     fn dispatch_matches_longest_command_and_passes_words() {
         let reg = Registry::new();
         reg.register("show bgp", "x", |_| Ok(Reply::data(json!("short"))));
-        reg.register("show bgp neighbors", "x", |r| Ok(Reply::data(json!(r.words))));
-        let r = reg.dispatch(WireRequest { command: "  show  bgp neighbors 10.0.0.1 ".into(), args: Map::new() });
+        reg.register("show bgp neighbors", "x", |r| {
+            Ok(Reply::data(json!(r.words)))
+        });
+        let r = reg.dispatch(WireRequest {
+            command: "  show  bgp neighbors 10.0.0.1 ".into(),
+            args: Map::new(),
+        });
         assert!(r.ok);
         assert_eq!(r.data, Some(json!(["10.0.0.1"])));
         let mut args = Map::new();
         args.insert("words".into(), json!(["a", 5]));
-        let r = reg.dispatch(WireRequest { command: "show bgp neighbors x".into(), args });
+        let r = reg.dispatch(WireRequest {
+            command: "show bgp neighbors x".into(),
+            args,
+        });
         assert_eq!(r.data, Some(json!(["x", "a", "5"])));
-        assert_eq!(reg.dispatch(WireRequest { command: "show bgp".into(), args: Map::new() }).data, Some(json!("short")));
-        let r = reg.dispatch(WireRequest { command: "show nothing".into(), args: Map::new() });
+        assert_eq!(
+            reg.dispatch(WireRequest {
+                command: "show bgp".into(),
+                args: Map::new()
+            })
+            .data,
+            Some(json!("short"))
+        );
+        let r = reg.dispatch(WireRequest {
+            command: "show nothing".into(),
+            args: Map::new(),
+        });
         assert!(!r.ok);
         assert!(r.error.unwrap().contains("unknown command `show nothing`"));
         reg.register("boom", "panics", |_| panic!("bug"));
-        let r = reg.dispatch(WireRequest { command: "boom".into(), args: Map::new() });
+        let r = reg.dispatch(WireRequest {
+            command: "boom".into(),
+            args: Map::new(),
+        });
         assert_eq!(r.error.as_deref(), Some("internal error in `boom`"));
         reg.register("fail", "errors", |_| Err("nope".into()));
         let r = reg.dispatch_line(br#"{"command":"fail"}"#);
@@ -809,11 +1066,21 @@ mod tests {
 
         let r = ask(&path, "show route");
         let d = r.data.unwrap();
-        let ecmp = d.as_array().unwrap().iter().find(|e| e["prefix"] == "172.16.1.1/32").unwrap();
+        let ecmp = d
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["prefix"] == "172.16.1.1/32")
+            .unwrap();
         assert_eq!(ecmp["source"], "bgp");
         assert_eq!(ecmp["next_hops"].as_array().unwrap().len(), 2);
         let t = r.table.unwrap();
-        assert!(t.rows.iter().any(|row| row[3] == "via 192.168.10.101 (ecmp 2/2)"));
+        assert!(t
+            .rows
+            .iter()
+            .any(|row| row[3] == "via 192.168.10.101 (ecmp 2/2)"));
+        let r = ask(&path, "show route summary");
+        assert_eq!(r.data.unwrap()["bgp"], 1);
         let r = ask(&path, "show route 172.16.1.1");
         assert_eq!(r.data.unwrap()[0]["prefix"], "172.16.1.1/32");
         let r = ask(&path, "show route 10.10.1.0/24");
@@ -825,7 +1092,8 @@ mod tests {
             use std::os::unix::net::UnixStream as S;
             let s = S::connect(&path).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            (&s).write_all(b"{\"command\":\"ping\"}\n\n{\"command\":\"show uptime\"}\n").unwrap();
+            (&s).write_all(b"{\"command\":\"ping\"}\n\n{\"command\":\"show uptime\"}\n")
+                .unwrap();
             let mut lines = BufReader::new(&s).lines();
             assert!(lines.next().unwrap().unwrap().contains("pong"));
             assert!(lines.next().unwrap().unwrap().contains("seconds"));
@@ -840,12 +1108,20 @@ mod tests {
             assert!(line.contains("request longer than"), "{line}");
         }
         // A registration after start is served.
-        reg.register("show bgp summary", "test", |_| Ok(Reply::data(json!({"peers": 0}))));
-        assert_eq!(ask(&path, "show bgp summary").data, Some(json!({"peers": 0})));
+        reg.register("show bgp summary", "test", |_| {
+            Ok(Reply::data(json!({"peers": 0})))
+        });
+        assert_eq!(
+            ask(&path, "show bgp summary").data,
+            Some(json!({"peers": 0}))
+        );
 
         server.stop();
         assert!(!path.exists(), "socket removed on stop");
-        assert!(matches!(call(&path, "ping", Map::new(), Duration::from_secs(1)), Err(ClientError::Connect { .. })));
+        assert!(matches!(
+            call(&path, "ping", Map::new(), Duration::from_secs(1)),
+            Err(ClientError::Connect { .. })
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -853,16 +1129,55 @@ mod tests {
     fn bounded_clients() {
         let (path, dir) = temp_socket("max");
         let server = ControlServer::start(&path, Registry::new()).unwrap();
-        let held: Vec<_> = (0..MAX_CLIENTS).map(|_| std::os::unix::net::UnixStream::connect(&path).unwrap()).collect();
-        // Let the server accept them all.
-        std::thread::sleep(Duration::from_millis(200));
+        // Fill every slot; a ping answered on each proves it was accepted.
+        let held: Vec<_> = (0..MAX_CLIENTS)
+            .map(|_| {
+                let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                (&s).write_all(b"{\"command\":\"ping\"}\n").unwrap();
+                let mut line = String::new();
+                BufReader::new(&s).read_line(&mut line).unwrap();
+                assert!(line.contains("pong"), "{line}");
+                s
+            })
+            .collect();
         let r = call(&path, "ping", Map::new(), Duration::from_secs(5)).unwrap();
         assert_eq!(r.error.as_deref(), Some("too many control connections"));
         drop(held);
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(ask(&path, "ping").ok);
+        // Slots free up once the server sees the connections close.
+        let mut ok = false;
+        for _ in 0..100 {
+            if call(&path, "ping", Map::new(), Duration::from_secs(5)).is_ok_and(|r| r.ok) {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(ok, "a slot became free");
         drop(server);
         assert!(!path.exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn idle_connections_are_closed() {
+        let (path, dir) = temp_socket("idle");
+        let limits = Limits {
+            idle_timeout: Duration::from_millis(100),
+            ..Limits::default()
+        };
+        let server = ControlServer::start_with(&path, Registry::new(), limits).unwrap();
+        let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // A partial request, then silence: the server hangs up.
+        (&s).write_all(b"{\"comm").unwrap();
+        let t0 = Instant::now();
+        let mut buf = Vec::new();
+        let n = (&s).read_to_end(&mut buf).unwrap();
+        assert_eq!(n, 0, "closed without an answer");
+        assert!(t0.elapsed() < Duration::from_secs(4));
+        assert!(ask(&path, "ping").ok);
+        server.stop();
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -69,7 +69,11 @@ pub trait TxSink {
     /// Transmits one frame on `port`: `fill` writes it into the buffer and
     /// returns its length (0 cancels) and an optional vnet header. False if
     /// nothing was queued (ring full, or cancelled).
-    fn send(&mut self, port: PortId, fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>)) -> bool;
+    fn send(
+        &mut self,
+        port: PortId,
+        fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>),
+    ) -> bool;
     /// Hands a frame to the slow path; false if its queue is full.
     fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &RxMeta) -> bool;
 }
@@ -87,7 +91,11 @@ pub struct FwdOptions {
 
 impl Default for FwdOptions {
     fn default() -> Self {
-        FwdOptions { fragment: FragmentPolicy::Fragment, icmp: IcmpRateLimit::default(), tx_vnet: true }
+        FwdOptions {
+            fragment: FragmentPolicy::Fragment,
+            icmp: IcmpRateLimit::default(),
+            tx_vnet: true,
+        }
     }
 }
 
@@ -112,7 +120,10 @@ pub struct Batch {
 /// Where a packet leaves: port and the neighbour to hand it to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Egress {
-    Out { port: PortId, next_hop: Ipv4Addr },
+    Out {
+        port: PortId,
+        next_hop: Ipv4Addr,
+    },
     Local,
     Blackhole,
     /// ICMP destination unreachable with this code.
@@ -168,11 +179,28 @@ impl Forwarder {
                     .iter()
                     .map(|n| (n.addr(), u32::from(n.network()), n.prefix_len()))
                     .collect();
-                let broadcasts = p.addrs.iter().filter(|n| n.prefix_len() <= 30).map(|n| n.broadcast()).collect();
-                PortView { mac: p.mac, mtu: p.mtu as usize, addrs, broadcasts }
+                let broadcasts = p
+                    .addrs
+                    .iter()
+                    .filter(|n| n.prefix_len() <= 30)
+                    .map(|n| n.broadcast())
+                    .collect();
+                PortView {
+                    mac: p.mac,
+                    mtu: p.mtu as usize,
+                    addrs,
+                    broadcasts,
+                }
             })
             .collect();
-        Forwarder { icmp_bucket: TokenBucket::new(opts.icmp), shared, thread, ports, opts, ip_ident: thread as u16 * 7919 }
+        Forwarder {
+            icmp_bucket: TokenBucket::new(opts.icmp),
+            shared,
+            thread,
+            ports,
+            opts,
+            ip_ident: thread as u16 * 7919,
+        }
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -195,7 +223,9 @@ impl Forwarder {
 
     /// True if `a` is one of the router's port addresses.
     pub fn is_port_address(&self, port: PortId, a: Ipv4Addr) -> bool {
-        self.ports.get(port as usize).is_some_and(|p| p.addrs.iter().any(|x| x.0 == a))
+        self.ports
+            .get(port as usize)
+            .is_some_and(|p| p.addrs.iter().any(|x| x.0 == a))
     }
 
     /// Source address for a packet leaving `port` towards `toward`: the
@@ -210,6 +240,29 @@ impl Forwarder {
             .map(|x| x.0)
     }
 
+    /// True if `a` lies in one of `port`'s connected subnets.
+    pub fn on_link(&self, port: PortId, a: Ipv4Addr) -> bool {
+        let t = u32::from(a);
+        self.ports.get(port as usize).is_some_and(|p| {
+            p.addrs
+                .iter()
+                .any(|(_, net, len)| *len > 0 && t & (u32::MAX << (32 - *len as u32)) == *net)
+        })
+    }
+
+    /// Number of ports.
+    pub fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// The router's addresses on `port`.
+    pub fn port_addresses(&self, port: PortId) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.ports
+            .get(port as usize)
+            .into_iter()
+            .flat_map(|p| p.addrs.iter().map(|x| x.0))
+    }
+
     pub fn port_mac(&self, port: PortId) -> Option<MacAddr> {
         self.ports.get(port as usize).map(|p| p.mac)
     }
@@ -220,10 +273,18 @@ impl Forwarder {
 
     /// Route lookup for `dst`, with `hash` picking an ECMP member.
     pub fn route(&self, b: &Batch, dst: Ipv4Addr, hash: u32) -> Egress {
-        let Some(id) = b.fib.lookup(dst) else { return Egress::Unreachable(unreach::NET) };
+        let Some(id) = b.fib.lookup(dst) else {
+            return Egress::Unreachable(unreach::NET);
+        };
         match b.nexthops.get(id) {
-            Some(NextHop::Connected { port }) => Egress::Out { port: *port, next_hop: dst },
-            Some(NextHop::Gateway { port, gw }) => Egress::Out { port: *port, next_hop: *gw },
+            Some(NextHop::Connected { port }) => Egress::Out {
+                port: *port,
+                next_hop: dst,
+            },
+            Some(NextHop::Gateway { port, gw }) => Egress::Out {
+                port: *port,
+                next_hop: *gw,
+            },
             Some(NextHop::Local) => Egress::Local,
             Some(NextHop::Blackhole) => Egress::Blackhole,
             Some(NextHop::Unreachable) => Egress::Unreachable(unreach::HOST),
@@ -243,8 +304,17 @@ impl Forwarder {
 
     /// Processes one received frame. `frame` is the ring buffer (modified in
     /// place: TTL, checksum).
-    pub fn process<S: TxSink>(&mut self, b: &Batch, in_port: PortId, frame: &mut [u8], meta: &RxMeta, sink: &mut S) {
-        let Some(port_mac) = self.ports.get(in_port as usize).map(|p| p.mac) else { return };
+    pub fn process<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &mut [u8],
+        meta: &RxMeta,
+        sink: &mut S,
+    ) {
+        let Some(port_mac) = self.ports.get(in_port as usize).map(|p| p.mac) else {
+            return;
+        };
         self.counters(in_port).rx(frame.len());
         if meta.truncated || meta.wire_len as usize > frame.len() {
             // Larger than a ring slot: we do not hold the whole frame.
@@ -334,7 +404,10 @@ impl Forwarder {
                 self.counters(in_port).drop(DropReason::NoRoute);
                 self.icmp_error(b, in_port, frame, msg::DST_UNREACHABLE, code, 0, sink);
             }
-            Egress::Out { port: out_port, next_hop } => {
+            Egress::Out {
+                port: out_port,
+                next_hop,
+            } => {
                 // RFC 1812 §5.3.1: a packet whose TTL would reach 0 is not
                 // forwarded; time exceeded goes back to the source.
                 if ttl <= 1 {
@@ -348,10 +421,26 @@ impl Forwarder {
                     }
                     Some(n) if n.state == NeighState::Failed => {
                         self.counters(in_port).drop(DropReason::NeighUnresolved);
-                        self.icmp_error(b, in_port, frame, msg::DST_UNREACHABLE, unreach::HOST, 0, sink);
+                        self.icmp_error(
+                            b,
+                            in_port,
+                            frame,
+                            msg::DST_UNREACHABLE,
+                            unreach::HOST,
+                            0,
+                            sink,
+                        );
                     }
                     _ => {
-                        if !sink.punt(Punt::Resolve { port: out_port, next_hop }, in_port, frame, meta) {
+                        if !sink.punt(
+                            Punt::Resolve {
+                                port: out_port,
+                                next_hop,
+                            },
+                            in_port,
+                            frame,
+                            meta,
+                        ) {
                             self.counters(in_port).drop(DropReason::QueueFull);
                         }
                     }
@@ -367,7 +456,7 @@ impl Forwarder {
     /// Flow hash of a validated packet; ports only for unfragmented TCP/UDP
     /// (fragments all hash alike so they stay on one path).
     #[inline]
-    fn packet_hash<T: AsRef<[u8]>>(&self, ip: &Ipv4Packet<T>) -> u32 {
+    pub fn packet_hash<T: AsRef<[u8]>>(&self, ip: &Ipv4Packet<T>) -> u32 {
         let proto = ip.protocol();
         let mut ports = 0;
         if !ip.is_fragment() && (proto == protocol::TCP || proto == protocol::UDP) {
@@ -394,7 +483,9 @@ impl Forwarder {
         dst_mac: MacAddr,
         sink: &mut S,
     ) {
-        let Some(out) = self.ports.get(out_port as usize) else { return };
+        let Some(out) = self.ports.get(out_port as usize) else {
+            return;
+        };
         let (src_mac, mtu) = (out.mac, out.mtu);
         let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
             self.counters(in_port).drop(DropReason::BadHeader);
@@ -416,7 +507,15 @@ impl Forwarder {
             if seg > mtu {
                 self.counters(in_port).drop(DropReason::Mtu);
                 if df {
-                    self.icmp_error(b, in_port, frame, msg::DST_UNREACHABLE, unreach::FRAG_NEEDED, mtu as u16, sink);
+                    self.icmp_error(
+                        b,
+                        in_port,
+                        frame,
+                        msg::DST_UNREACHABLE,
+                        unreach::FRAG_NEEDED,
+                        mtu as u16,
+                        sink,
+                    );
                 }
                 return;
             }
@@ -428,7 +527,15 @@ impl Forwarder {
             // RFC 1191 / RFC 1812 §5.2.6.
             if df {
                 self.counters(in_port).drop(DropReason::Mtu);
-                self.icmp_error(b, in_port, frame, msg::DST_UNREACHABLE, unreach::FRAG_NEEDED, mtu as u16, sink);
+                self.icmp_error(
+                    b,
+                    in_port,
+                    frame,
+                    msg::DST_UNREACHABLE,
+                    unreach::FRAG_NEEDED,
+                    mtu as u16,
+                    sink,
+                );
                 return;
             }
             if self.opts.fragment == FragmentPolicy::Drop {
@@ -462,7 +569,9 @@ impl Forwarder {
         }
         let src: &[u8] = frame;
         let sent = sink.send(out_port, |buf| {
-            let Some(buf) = buf.get_mut(..flen) else { return (0, None) };
+            let Some(buf) = buf.get_mut(..flen) else {
+                return (0, None);
+            };
             buf.copy_from_slice(src);
             buf[0..6].copy_from_slice(&dst_mac);
             buf[6..12].copy_from_slice(&src_mac);
@@ -499,7 +608,11 @@ impl Forwarder {
         let mut pos = 0;
         while pos < payload.len() {
             let first = pos == 0;
-            let this_hl = if first { hl } else { ipv4::MIN_HEADER_LEN + later_opts_len };
+            let this_hl = if first {
+                hl
+            } else {
+                ipv4::MIN_HEADER_LEN + later_opts_len
+            };
             // Fragment data is a multiple of 8 bytes except in the last one.
             let room = mtu.saturating_sub(this_hl) & !7;
             if room == 0 || base_off + pos > 0xffff * 8 {
@@ -519,7 +632,9 @@ impl Forwarder {
             let later_opts = &opts_buf[..later_opts_len];
             let offset = base_off + pos;
             let sent = sink.send(out_port, |buf| {
-                let Some(buf) = buf.get_mut(..flen) else { return (0, None) };
+                let Some(buf) = buf.get_mut(..flen) else {
+                    return (0, None);
+                };
                 buf[0..6].copy_from_slice(&dst_mac);
                 buf[6..12].copy_from_slice(&src_mac);
                 buf[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
@@ -545,7 +660,14 @@ impl Forwarder {
     }
 
     /// Packets addressed to one of our addresses.
-    fn local_delivery<S: TxSink>(&mut self, b: &Batch, in_port: PortId, frame: &mut [u8], meta: &RxMeta, sink: &mut S) {
+    fn local_delivery<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &mut [u8],
+        meta: &RxMeta,
+        sink: &mut S,
+    ) {
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         if ip.is_fragment() {
             // No reassembly for the router's own traffic.
@@ -577,12 +699,28 @@ impl Forwarder {
             protocol::UDP => {
                 // RFC 1122 §4.1.3.1: no listener → port unreachable.
                 self.counters(in_port).drop(DropReason::LocalUnsupported);
-                self.icmp_error(b, in_port, frame, msg::DST_UNREACHABLE, unreach::PORT, 0, sink);
+                self.icmp_error(
+                    b,
+                    in_port,
+                    frame,
+                    msg::DST_UNREACHABLE,
+                    unreach::PORT,
+                    0,
+                    sink,
+                );
             }
             _ => {
                 // RFC 1122 §3.2.2.1: unknown transport → protocol unreachable.
                 self.counters(in_port).drop(DropReason::LocalUnsupported);
-                self.icmp_error(b, in_port, frame, msg::DST_UNREACHABLE, unreach::PROTOCOL, 0, sink);
+                self.icmp_error(
+                    b,
+                    in_port,
+                    frame,
+                    msg::DST_UNREACHABLE,
+                    unreach::PROTOCOL,
+                    0,
+                    sink,
+                );
             }
         }
     }
@@ -591,9 +729,17 @@ impl Forwarder {
     /// `in_port` from `prev_hop_mac`) leaves, and to which MAC. A reply that
     /// leaves by the ingress port goes to the frame's previous hop, which
     /// routed the packet to us and can route the answer back.
-    fn reply_path(&self, b: &Batch, in_port: PortId, prev_hop_mac: MacAddr, dst: Ipv4Addr) -> Option<(PortId, MacAddr, Ipv4Addr)> {
+    pub fn reply_path(
+        &self,
+        b: &Batch,
+        in_port: PortId,
+        prev_hop_mac: MacAddr,
+        dst: Ipv4Addr,
+    ) -> Option<(PortId, MacAddr, Ipv4Addr)> {
         let hash = flow_hash(u32::from(dst), 0, 0, 0);
-        let Egress::Out { port, next_hop } = self.route(b, dst, hash) else { return None };
+        let Egress::Out { port, next_hop } = self.route(b, dst, hash) else {
+            return None;
+        };
         let mac = if port == in_port {
             prev_hop_mac
         } else {
@@ -605,7 +751,7 @@ impl Forwarder {
         Some((port, mac, next_hop))
     }
 
-    fn next_ident(&mut self) -> u16 {
+    pub fn next_ident(&mut self) -> u16 {
         self.ip_ident = self.ip_ident.wrapping_add(1);
         self.ip_ident
     }
@@ -614,10 +760,25 @@ impl Forwarder {
         let prev = EthernetFrame::new_unchecked(frame).src();
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let icmp = Icmpv4Packet::new_unchecked(ip.payload());
-        let Some((port, mac, _)) = self.reply_path(b, in_port, prev, ip.src()) else { return };
-        let Some(src_mac) = self.port_mac(port) else { return };
-        let h = IcmpHeaders { src_mac, dst_mac: mac, src_ip: ip.dst(), dst_ip: ip.src(), ident: self.next_ident() };
-        let (tos, ident, seq, data) = (ip.dscp_ecn(), icmp.echo_ident(), icmp.echo_seq(), icmp.data());
+        let Some((port, mac, _)) = self.reply_path(b, in_port, prev, ip.src()) else {
+            return;
+        };
+        let Some(src_mac) = self.port_mac(port) else {
+            return;
+        };
+        let h = IcmpHeaders {
+            src_mac,
+            dst_mac: mac,
+            src_ip: ip.dst(),
+            dst_ip: ip.src(),
+            ident: self.next_ident(),
+        };
+        let (tos, ident, seq, data) = (
+            ip.dscp_ecn(),
+            icmp.echo_ident(),
+            icmp.echo_seq(),
+            icmp.data(),
+        );
         let mut len = 0;
         let sent = sink.send(port, |buf| {
             len = icmp::build_echo_reply(buf, &h, tos, ident, seq, data).unwrap_or(0);
@@ -643,7 +804,9 @@ impl Forwarder {
         sink: &mut S,
     ) {
         let eth = EthernetFrame::new_unchecked(frame);
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else { return };
+        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+            return;
+        };
         let src = ip.src();
         let s = u32::from(src);
         // Never about: non-first fragments, packets to (link or IP)
@@ -668,10 +831,22 @@ impl Forwarder {
         if !self.icmp_bucket.allow(b.now) {
             return;
         }
-        let Some((port, mac, next_hop)) = self.reply_path(b, in_port, eth.src(), src) else { return };
-        let Some(src_ip) = self.source_address(port, next_hop) else { return };
-        let Some(src_mac) = self.port_mac(port) else { return };
-        let h = IcmpHeaders { src_mac, dst_mac: mac, src_ip, dst_ip: src, ident: self.next_ident() };
+        let Some((port, mac, next_hop)) = self.reply_path(b, in_port, eth.src(), src) else {
+            return;
+        };
+        let Some(src_ip) = self.source_address(port, next_hop) else {
+            return;
+        };
+        let Some(src_mac) = self.port_mac(port) else {
+            return;
+        };
+        let h = IcmpHeaders {
+            src_mac,
+            dst_mac: mac,
+            src_ip,
+            dst_ip: src,
+            ident: self.next_ident(),
+        };
         let offending = &frame[ethernet::HEADER_LEN..];
         let mut len = 0;
         let sent = sink.send(port, |buf| {
@@ -691,14 +866,21 @@ impl Forwarder {
 pub fn complete_checksum(frame: &mut [u8], meta: &RxMeta) -> bool {
     if let Some(v) = meta.vnet {
         if v.needs_csum() {
-            return checksum::complete_partial(frame, v.csum_start as usize, v.csum_offset as usize).is_ok();
+            return checksum::complete_partial(
+                frame,
+                v.csum_start as usize,
+                v.csum_offset as usize,
+            )
+            .is_ok();
         }
         return true;
     }
     if !meta.csum_not_ready {
         return true;
     }
-    let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN.min(frame.len())..]) else { return false };
+    let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN.min(frame.len())..]) else {
+        return false;
+    };
     if ip.is_fragment() {
         return true;
     }
@@ -712,4 +894,4 @@ pub fn complete_checksum(frame: &mut [u8], meta: &RxMeta) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,7 +11,8 @@ use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
 /// RFC 1812 §4.3.2.3: an error quotes as much of the offending datagram as
 /// fits in 576 bytes of IP datagram.
 pub const MAX_ERROR_IP_LEN: usize = 576;
-pub const MAX_QUOTE: usize = MAX_ERROR_IP_LEN - ipv4::MIN_HEADER_LEN - crate::wire::icmp::HEADER_LEN;
+pub const MAX_QUOTE: usize =
+    MAX_ERROR_IP_LEN - ipv4::MIN_HEADER_LEN - crate::wire::icmp::HEADER_LEN;
 /// RFC 1812 §4.3.2.5: errors are sent with precedence 6 (internetwork
 /// control), as Linux does.
 const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
@@ -28,7 +29,10 @@ pub struct IcmpRateLimit {
 
 impl Default for IcmpRateLimit {
     fn default() -> Self {
-        IcmpRateLimit { per_sec: 1000, burst: 50 }
+        IcmpRateLimit {
+            per_sec: 1000,
+            burst: 50,
+        }
     }
 }
 
@@ -46,7 +50,12 @@ pub struct TokenBucket {
 impl TokenBucket {
     pub fn new(limit: IcmpRateLimit) -> Self {
         let max_micro = limit.burst as u64 * 1_000_000;
-        TokenBucket { micro_tokens: max_micro, max_micro, per_sec: limit.per_sec as u64, last: None }
+        TokenBucket {
+            micro_tokens: max_micro,
+            max_micro,
+            per_sec: limit.per_sec as u64,
+            last: None,
+        }
     }
     /// Takes one token if available.
     pub fn allow(&mut self, now: Instant) -> bool {
@@ -80,7 +89,13 @@ fn emit_ip_icmp(out: &mut [u8], h: &IcmpHeaders, tos: u8, icmp: &Icmpv4Repr) -> 
     let icmp_len = icmp.buffer_len();
     let total = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + icmp_len;
     let out = out.get_mut(..total)?;
-    EthernetRepr { dst: h.dst_mac, src: h.src_mac, ethertype: ethernet::ethertype::IPV4 }.emit(out).ok()?;
+    EthernetRepr {
+        dst: h.dst_mac,
+        src: h.src_mac,
+        ethertype: ethernet::ethertype::IPV4,
+    }
+    .emit(out)
+    .ok()?;
     let ip = Ipv4Repr {
         src: h.src_ip,
         dst: h.dst_ip,
@@ -92,7 +107,8 @@ fn emit_ip_icmp(out: &mut [u8], h: &IcmpHeaders, tos: u8, icmp: &Icmpv4Repr) -> 
         payload_len: icmp_len,
     };
     ip.emit(&mut out[ethernet::HEADER_LEN..]).ok()?;
-    icmp.emit(&mut out[ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN..]).ok()?;
+    icmp.emit(&mut out[ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN..])
+        .ok()?;
     Some(total)
 }
 
@@ -112,7 +128,11 @@ pub fn build_error(
     let quote = &offending[..quote_len];
     let repr = match msg_type {
         crate::wire::icmp::msg::TIME_EXCEEDED => Icmpv4Repr::TimeExceeded { code, quote },
-        _ => Icmpv4Repr::DstUnreachable { code, next_hop_mtu, quote },
+        _ => Icmpv4Repr::DstUnreachable {
+            code,
+            next_hop_mtu,
+            quote,
+        },
     };
     emit_ip_icmp(out, h, TOS_INTERNETWORK_CONTROL, &repr)
 }
@@ -120,7 +140,14 @@ pub fn build_error(
 /// Builds an echo reply carrying the request's identifier, sequence number
 /// and data (RFC 792), with the request's TOS (RFC 1812 §4.3.3.4... Linux
 /// copies it too).
-pub fn build_echo_reply(out: &mut [u8], h: &IcmpHeaders, tos: u8, ident: u16, seq: u16, data: &[u8]) -> Option<usize> {
+pub fn build_echo_reply(
+    out: &mut [u8],
+    h: &IcmpHeaders,
+    tos: u8,
+    ident: u16,
+    seq: u16,
+    data: &[u8],
+) -> Option<usize> {
     emit_ip_icmp(out, h, tos, &Icmpv4Repr::EchoReply { ident, seq, data })
 }
 
@@ -132,7 +159,10 @@ mod tests {
 
     #[test]
     fn bucket_burst_then_rate() {
-        let mut b = TokenBucket::new(IcmpRateLimit { per_sec: 10, burst: 3 });
+        let mut b = TokenBucket::new(IcmpRateLimit {
+            per_sec: 10,
+            burst: 3,
+        });
         let t = Instant::now();
         assert!(b.allow(t) && b.allow(t) && b.allow(t));
         assert!(!b.allow(t));
@@ -176,9 +206,22 @@ mod tests {
         assert!(icmp.verify_checksum());
         assert_eq!((icmp.msg_type(), icmp.code()), (11, 0));
         assert_eq!(&icmp.data()[..20], &orig[..20]);
-        let n = build_error(&mut out, &h, msg::DST_UNREACHABLE, unreach::FRAG_NEEDED, 1400, &orig[..1500]).unwrap();
+        let n = build_error(
+            &mut out,
+            &h,
+            msg::DST_UNREACHABLE,
+            unreach::FRAG_NEEDED,
+            1400,
+            &orig[..1500],
+        )
+        .unwrap();
         let ip = Ipv4Packet::new_checked(&out[14..n]).unwrap();
-        assert_eq!(Icmpv4Packet::new_checked(ip.payload()).unwrap().next_hop_mtu(), 1400);
+        assert_eq!(
+            Icmpv4Packet::new_checked(ip.payload())
+                .unwrap()
+                .next_hop_mtu(),
+            1400
+        );
         assert!(build_error(&mut out[..100], &h, 3, 0, 0, &orig).is_none());
         assert!(build_error(&mut out, &h, 3, 0, 0, &orig[..10]).is_none());
     }

@@ -45,7 +45,10 @@ impl NeighState {
     }
     /// The link-layer address may be used to transmit.
     pub fn is_usable(self) -> bool {
-        matches!(self, NeighState::Reachable | NeighState::Stale | NeighState::Probe)
+        matches!(
+            self,
+            NeighState::Reachable | NeighState::Stale | NeighState::Probe
+        )
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -119,9 +122,20 @@ impl NeighTable {
         let capacity = capacity.clamp(1, 1 << 20);
         let n = (capacity * 2).next_power_of_two();
         let slots = (0..n)
-            .map(|_| Slot { seq: AtomicU32::new(0), key: AtomicU64::new(0), val: AtomicU64::new(0), used: AtomicBool::new(false) })
+            .map(|_| Slot {
+                seq: AtomicU32::new(0),
+                key: AtomicU64::new(0),
+                val: AtomicU64::new(0),
+                used: AtomicBool::new(false),
+            })
             .collect();
-        NeighTable { slots, mask: n - 1, max_entries: capacity, len: AtomicU32::new(0), writer_taken: AtomicBool::new(false) }
+        NeighTable {
+            slots,
+            mask: n - 1,
+            max_entries: capacity,
+            len: AtomicU32::new(0),
+            writer_taken: AtomicBool::new(false),
+        }
     }
 
     pub fn capacity(&self) -> usize {
@@ -191,7 +205,7 @@ impl NeighTable {
             if let Some((k, v)) = self.read_slot(s) {
                 if k & KEY_VALID != 0 {
                     if let Some(h) = unpack(v) {
-                        out.push(((k >> 32) as u16 & 0xffff, Ipv4Addr::from(k as u32), h));
+                        out.push(((k >> 32) as u16, Ipv4Addr::from(k as u32), h));
                     }
                 }
             }
@@ -281,7 +295,9 @@ impl NeighWriter<'_> {
     /// without tombstones).
     pub fn remove(&self, port: PortId, ip: Ipv4Addr) -> bool {
         let t = self.t;
-        let Ok(mut hole) = self.find(make_key(port, ip)) else { return false };
+        let Ok(mut hole) = self.find(make_key(port, ip)) else {
+            return false;
+        };
         let mut j = hole;
         for _ in 0..=t.mask {
             j = (j + 1) & t.mask;
@@ -292,7 +308,11 @@ impl NeighWriter<'_> {
             let home = t.home(k);
             // The entry at j may move into the hole unless its home lies
             // cyclically in (hole, j].
-            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
             if !stays {
                 let v = t.slots[j].val.load(Ordering::Relaxed);
                 let used = t.slots[j].used.load(Ordering::Relaxed);
@@ -348,11 +368,24 @@ impl Default for NeighOptions {
 pub enum NeighAction<P> {
     /// Send an ARP request for `ip` on `port`, broadcast or (re-probe)
     /// unicast to `unicast`.
-    Solicit { port: PortId, ip: Ipv4Addr, unicast: Option<MacAddr> },
+    Solicit {
+        port: PortId,
+        ip: Ipv4Addr,
+        unicast: Option<MacAddr>,
+    },
     /// The address resolved: transmit these queued packets to `mac`.
-    Flush { port: PortId, ip: Ipv4Addr, mac: MacAddr, packets: VecDeque<P> },
+    Flush {
+        port: PortId,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        packets: VecDeque<P>,
+    },
     /// Resolution failed: answer these with ICMP host unreachable.
-    Failed { port: PortId, ip: Ipv4Addr, packets: VecDeque<P> },
+    Failed {
+        port: PortId,
+        ip: Ipv4Addr,
+        packets: VecDeque<P>,
+    },
     /// A queued packet was pushed out by a newer one (count it).
     Overflow(P),
 }
@@ -401,7 +434,11 @@ pub struct NeighCache<'a, P> {
 
 impl<'a, P> NeighCache<'a, P> {
     pub fn new(opts: NeighOptions, writer: NeighWriter<'a>) -> Self {
-        NeighCache { opts, writer, entries: HashMap::new() }
+        NeighCache {
+            opts,
+            writer,
+            entries: HashMap::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -430,7 +467,14 @@ impl<'a, P> NeighCache<'a, P> {
     }
 
     /// A packet needs `ip` on `port` resolved.
-    pub fn resolve(&mut self, port: PortId, ip: Ipv4Addr, pkt: P, now: Instant, out: &mut Vec<NeighAction<P>>) -> Resolve<P> {
+    pub fn resolve(
+        &mut self,
+        port: PortId,
+        ip: Ipv4Addr,
+        pkt: P,
+        now: Instant,
+        out: &mut Vec<NeighAction<P>>,
+    ) -> Resolve<P> {
         if let Some(e) = self.entries.get_mut(&(port, ip)) {
             return match e.state {
                 s if s.is_usable() => Resolve::Send(e.mac, pkt),
@@ -464,13 +508,25 @@ impl<'a, P> NeighCache<'a, P> {
                 pending,
             },
         );
-        out.push(NeighAction::Solicit { port, ip, unicast: None });
+        out.push(NeighAction::Solicit {
+            port,
+            ip,
+            unicast: None,
+        });
         Resolve::Queued
     }
 
     /// Learns from an ARP packet's sender (RFC 826: "merge" if the sender is
     /// already known; add it if the request is for us).
-    pub fn learn(&mut self, port: PortId, ip: Ipv4Addr, mac: MacAddr, seen: ArpSeen, now: Instant, out: &mut Vec<NeighAction<P>>) {
+    pub fn learn(
+        &mut self,
+        port: PortId,
+        ip: Ipv4Addr,
+        mac: MacAddr,
+        seen: ArpSeen,
+        now: Instant,
+        out: &mut Vec<NeighAction<P>>,
+    ) {
         if mac == [0; 6] || crate::wire::ethernet::is_multicast(&mac) {
             return;
         }
@@ -512,7 +568,12 @@ impl<'a, P> NeighCache<'a, P> {
         let e = &self.entries[&key];
         self.publish(port, ip, e);
         if !packets.is_empty() {
-            out.push(NeighAction::Flush { port, ip, mac, packets });
+            out.push(NeighAction::Flush {
+                port,
+                ip,
+                mac,
+                packets,
+            });
         }
     }
 
@@ -525,7 +586,11 @@ impl<'a, P> NeighCache<'a, P> {
         for (&(port, ip), e) in self.entries.iter_mut() {
             match e.state {
                 NeighState::Incomplete | NeighState::Probe if now >= e.next_probe => {
-                    let limit = if e.state == NeighState::Incomplete { o.mcast_probes } else { o.ucast_probes };
+                    let limit = if e.state == NeighState::Incomplete {
+                        o.mcast_probes
+                    } else {
+                        o.ucast_probes
+                    };
                     if e.probes < limit {
                         e.probes += 1;
                         e.next_probe = now + retrans;
@@ -539,7 +604,9 @@ impl<'a, P> NeighCache<'a, P> {
                         out.push(NeighAction::Failed { port, ip, packets });
                     }
                 }
-                NeighState::Reachable if now.saturating_duration_since(e.updated) >= Self::ms(o.reachable_ms) => {
+                NeighState::Reachable
+                    if now.saturating_duration_since(e.updated) >= Self::ms(o.reachable_ms) =>
+                {
                     e.state = NeighState::Stale;
                     e.updated = now;
                     republish.push((port, ip));
@@ -552,12 +619,18 @@ impl<'a, P> NeighCache<'a, P> {
                         e.probes = 1;
                         e.next_probe = now + retrans;
                         republish.push((port, ip));
-                        out.push(NeighAction::Solicit { port, ip, unicast: Some(e.mac) });
+                        out.push(NeighAction::Solicit {
+                            port,
+                            ip,
+                            unicast: Some(e.mac),
+                        });
                     } else if now.saturating_duration_since(e.updated) >= Self::ms(o.gc_stale_ms) {
                         remove.push((port, ip));
                     }
                 }
-                NeighState::Failed if now.saturating_duration_since(e.updated) >= Self::ms(o.failed_hold_ms) => {
+                NeighState::Failed
+                    if now.saturating_duration_since(e.updated) >= Self::ms(o.failed_hold_ms) =>
+                {
                     remove.push((port, ip));
                 }
                 _ => {}
@@ -576,7 +649,12 @@ impl<'a, P> NeighCache<'a, P> {
 
     /// Forgets everything learnt on `port` (e.g. the port went down).
     pub fn flush_port(&mut self, port: PortId) {
-        let keys: Vec<_> = self.entries.keys().filter(|k| k.0 == port).copied().collect();
+        let keys: Vec<_> = self
+            .entries
+            .keys()
+            .filter(|k| k.0 == port)
+            .copied()
+            .collect();
         for k in keys {
             self.entries.remove(&k);
             self.writer.remove(k.0, k.1);
@@ -687,14 +765,26 @@ mod tests {
         let mut c = NeighCache::new(opts(), t.writer().unwrap());
         let now = Instant::now();
         let mut out = Vec::new();
-        assert!(matches!(c.resolve(0, ip(1), 1, now, &mut out), Resolve::Queued));
-        assert!(matches!(out.as_slice(), [NeighAction::Solicit { unicast: None, .. }]));
+        assert!(matches!(
+            c.resolve(0, ip(1), 1, now, &mut out),
+            Resolve::Queued
+        ));
+        assert!(matches!(
+            out.as_slice(),
+            [NeighAction::Solicit { unicast: None, .. }]
+        ));
         out.clear();
         for p in 2..=5 {
-            assert!(matches!(c.resolve(0, ip(1), p, now, &mut out), Resolve::Queued));
+            assert!(matches!(
+                c.resolve(0, ip(1), p, now, &mut out),
+                Resolve::Queued
+            ));
         }
         // unres_qlen = 3: packets 1 and 2 pushed out, no new request sent.
-        assert!(matches!(out.as_slice(), [NeighAction::Overflow(1), NeighAction::Overflow(2)]));
+        assert!(matches!(
+            out.as_slice(),
+            [NeighAction::Overflow(1), NeighAction::Overflow(2)]
+        ));
         out.clear();
         // Within the retransmit interval no second request.
         c.tick(now + Duration::from_millis(500), &mut out);
@@ -708,8 +798,17 @@ mod tests {
             }
             o => panic!("{o:?}"),
         }
-        assert_eq!(t.lookup(0, ip(1)).unwrap(), NeighHit { mac: MAC, state: NeighState::Reachable });
-        assert!(matches!(c.resolve(0, ip(1), 9, now, &mut out), Resolve::Send(MAC, 9)));
+        assert_eq!(
+            t.lookup(0, ip(1)).unwrap(),
+            NeighHit {
+                mac: MAC,
+                state: NeighState::Reachable
+            }
+        );
+        assert!(matches!(
+            c.resolve(0, ip(1), 9, now, &mut out),
+            Resolve::Send(MAC, 9)
+        ));
     }
 
     #[test]
@@ -745,7 +844,10 @@ mod tests {
             c2.tick(t0 + Duration::from_millis(ms), &mut out);
         }
         assert_eq!(t.lookup(0, ip(2)).unwrap().state, NeighState::Failed);
-        assert!(matches!(c2.resolve(0, ip(2), 8, t0, &mut out), Resolve::Unreachable(8)));
+        assert!(matches!(
+            c2.resolve(0, ip(2), 8, t0, &mut out),
+            Resolve::Unreachable(8)
+        ));
     }
 
     #[test]
@@ -766,9 +868,22 @@ mod tests {
         assert_eq!(t.lookup(0, ip(1)).unwrap().state, NeighState::Stale); // marks used
         out.clear();
         c.tick(t0 + Duration::from_secs(32), &mut out);
-        assert!(matches!(out.as_slice(), [NeighAction::Solicit { unicast: Some(MAC), .. }]));
+        assert!(matches!(
+            out.as_slice(),
+            [NeighAction::Solicit {
+                unicast: Some(MAC),
+                ..
+            }]
+        ));
         assert_eq!(t.lookup(0, ip(1)).unwrap().state, NeighState::Probe);
-        c.learn(0, ip(1), MAC, ArpSeen::Reply, t0 + Duration::from_secs(32), &mut out);
+        c.learn(
+            0,
+            ip(1),
+            MAC,
+            ArpSeen::Reply,
+            t0 + Duration::from_secs(32),
+            &mut out,
+        );
         assert_eq!(c.state(0, ip(1)), Some(NeighState::Reachable));
         // Unused stale entries are collected.
         c.tick(t0 + Duration::from_secs(70), &mut out);

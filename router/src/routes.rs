@@ -88,7 +88,11 @@ impl RouteSource {
 pub enum BgpRouteChange {
     /// Install or replace the route to `prefix` via these next hops (several:
     /// ECMP). `internal`: learned over iBGP (distance 200 instead of 20).
-    Announce { prefix: Ipv4Net, next_hops: Vec<Ipv4Addr>, internal: bool },
+    Announce {
+        prefix: Ipv4Net,
+        next_hops: Vec<Ipv4Addr>,
+        internal: bool,
+    },
     /// Remove the BGP route to `prefix` (no-op if absent).
     Withdraw { prefix: Ipv4Net },
 }
@@ -99,7 +103,9 @@ pub enum BgpRouteChange {
 pub enum BgpReject {
     #[error("{prefix} has host bits set")]
     HostBitsSet { prefix: Ipv4Net },
-    #[error("{prefix} is inside connected subnet {connected}: BGP never overrides connected routes")]
+    #[error(
+        "{prefix} is inside connected subnet {connected}: BGP never overrides connected routes"
+    )]
     Connected { prefix: Ipv4Net, connected: Ipv4Net },
     #[error("{prefix} has no next hop")]
     NoNextHop { prefix: Ipv4Net },
@@ -137,6 +143,21 @@ pub struct RouteEntry {
     /// The interface that owns a connected/local route (ports and loopbacks).
     pub interface: Option<String>,
     pub nexthop_id: fib::NextHopId,
+}
+
+/// Route counts (installed in the FIB unless said otherwise).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RouteSummary {
+    pub fib_routes: usize,
+    pub connected: usize,
+    pub local: usize,
+    #[serde(rename = "static")]
+    pub static_routes: usize,
+    pub bgp: usize,
+    /// BGP routes held, installed or not (a better route, or no next hop).
+    pub bgp_stored: usize,
+    /// Next-hop table slots (ids ever allocated).
+    pub next_hops: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +210,12 @@ struct NextHopIds {
 
 impl NextHopIds {
     /// The id for `nh`, creating (or reviving, or reusing a rested) one.
-    fn intern(&mut self, nh: &NextHop, publication: u64, now: Instant) -> Result<fib::NextHopId, RouteError> {
+    fn intern(
+        &mut self,
+        nh: &NextHop,
+        publication: u64,
+        now: Instant,
+    ) -> Result<fib::NextHopId, RouteError> {
         if let Some(&id) = self.by_value.get(nh) {
             return Ok(id);
         }
@@ -223,7 +249,9 @@ impl NextHopIds {
                 None => {
                     self.resting.pop_front();
                 }
-                Some((seq, at)) if publication >= seq + 2 && now.duration_since(at) >= ID_REUSE_GRACE => {
+                Some((seq, at))
+                    if publication >= seq + 2 && now.duration_since(at) >= ID_REUSE_GRACE =>
+                {
                     self.resting.pop_front();
                     self.released[id as usize] = None;
                     return Some(id);
@@ -302,9 +330,19 @@ impl RouteManager {
             for a in &p.addrs {
                 let subnet = a.trunc();
                 if a.prefix_len() < 32 {
-                    self.add_base(subnet, RouteSource::Connected, NextHop::Connected { port: p.id }, Some(&p.name));
+                    self.add_base(
+                        subnet,
+                        RouteSource::Connected,
+                        NextHop::Connected { port: p.id },
+                        Some(&p.name),
+                    );
                 }
-                self.add_base(host(a.addr()), RouteSource::Local, NextHop::Local, Some(&p.name));
+                self.add_base(
+                    host(a.addr()),
+                    RouteSource::Local,
+                    NextHop::Local,
+                    Some(&p.name),
+                );
                 self.protected.push(subnet);
             }
         }
@@ -312,9 +350,19 @@ impl RouteManager {
             for a in &l.addresses {
                 let subnet = a.trunc();
                 if a.prefix_len() < 32 {
-                    self.add_base(subnet, RouteSource::Connected, NextHop::Unreachable, Some(&l.name));
+                    self.add_base(
+                        subnet,
+                        RouteSource::Connected,
+                        NextHop::Unreachable,
+                        Some(&l.name),
+                    );
                 }
-                self.add_base(host(a.addr()), RouteSource::Local, NextHop::Local, Some(&l.name));
+                self.add_base(
+                    host(a.addr()),
+                    RouteSource::Local,
+                    NextHop::Local,
+                    Some(&l.name),
+                );
                 self.protected.push(subnet);
             }
         }
@@ -327,7 +375,9 @@ impl RouteManager {
         self.retain_base(|c| c.source != RouteSource::Static);
         for r in routes {
             let nh = match &r.target {
-                StaticTarget::Via(gws) => multipath(gws.iter().map(|g| (g.port as PortId, g.addr)).collect()),
+                StaticTarget::Via(gws) => {
+                    multipath(gws.iter().map(|g| (g.port as PortId, g.addr)).collect())
+                }
                 StaticTarget::Port(p) => Some(NextHop::Connected { port: *p as PortId }),
                 StaticTarget::Blackhole => Some(NextHop::Blackhole),
                 StaticTarget::Unreachable => Some(NextHop::Unreachable),
@@ -341,17 +391,25 @@ impl RouteManager {
     }
 
     /// Applies BGP route changes (one publication for the whole batch).
-    pub fn apply_bgp(&mut self, changes: impl IntoIterator<Item = BgpRouteChange>) -> Result<BgpApplyOutcome, RouteError> {
+    pub fn apply_bgp(
+        &mut self,
+        changes: impl IntoIterator<Item = BgpRouteChange>,
+    ) -> Result<BgpApplyOutcome, RouteError> {
         let mut out = BgpApplyOutcome::default();
         for c in changes {
             match c {
-                BgpRouteChange::Announce { prefix, next_hops, internal } => {
+                BgpRouteChange::Announce {
+                    prefix,
+                    next_hops,
+                    internal,
+                } => {
                     if prefix.addr() != prefix.network() {
                         out.rejected.push(BgpReject::HostBitsSet { prefix });
                         continue;
                     }
                     if let Some(&connected) = self.protected.iter().find(|c| c.contains(&prefix)) {
-                        out.rejected.push(BgpReject::Connected { prefix, connected });
+                        out.rejected
+                            .push(BgpReject::Connected { prefix, connected });
                         continue;
                     }
                     let mut hops = next_hops;
@@ -362,7 +420,11 @@ impl RouteManager {
                         continue;
                     }
                     let set = self.intern_set(hops.into_boxed_slice());
-                    let distance = if internal { DISTANCE_IBGP } else { DISTANCE_EBGP };
+                    let distance = if internal {
+                        DISTANCE_IBGP
+                    } else {
+                        DISTANCE_EBGP
+                    };
                     self.bgp.insert(prefix, BgpEntry { set, distance });
                     self.pending.insert(prefix);
                     out.announced += 1;
@@ -398,7 +460,9 @@ impl RouteManager {
     /// Whether the BGP route for `prefix` is the one in the FIB (false when
     /// a connected/static route wins or its next hops do not resolve).
     pub fn bgp_installed(&self, prefix: &Ipv4Net) -> bool {
-        self.installed.get(prefix).is_some_and(|i| i.source == RouteSource::Bgp)
+        self.installed
+            .get(prefix)
+            .is_some_and(|i| i.source == RouteSource::Bgp)
     }
 
     /// How a BGP next hop resolves through connected and static routes:
@@ -414,7 +478,11 @@ impl RouteManager {
 
     /// Every route in the FIB with its source and next hop(s), sorted by prefix.
     pub fn routes(&self) -> Vec<RouteEntry> {
-        let mut out: Vec<RouteEntry> = self.installed.iter().map(|(p, i)| self.entry(*p, i)).collect();
+        let mut out: Vec<RouteEntry> = self
+            .installed
+            .iter()
+            .map(|(p, i)| self.entry(*p, i))
+            .collect();
         out.sort_by_key(|e| (u32::from(e.prefix.network()), e.prefix.prefix_len()));
         out
     }
@@ -426,7 +494,28 @@ impl RouteManager {
 
     /// The route the FIB uses for `addr` (longest match), like `ip route get`.
     pub fn lookup(&self, addr: Ipv4Addr) -> Option<RouteEntry> {
-        (0..=32u8).rev().find_map(|len| self.route(&Ipv4Net::new(addr, len).ok()?.trunc()))
+        (0..=32u8)
+            .rev()
+            .find_map(|len| self.route(&Ipv4Net::new(addr, len).ok()?.trunc()))
+    }
+
+    /// Route counts by source, for `show route summary`.
+    pub fn summary(&self) -> RouteSummary {
+        let mut s = RouteSummary {
+            fib_routes: self.installed.len(),
+            bgp_stored: self.bgp.len(),
+            next_hops: self.ids.entries.len(),
+            ..RouteSummary::default()
+        };
+        for i in self.installed.values() {
+            match i.source {
+                RouteSource::Connected => s.connected += 1,
+                RouteSource::Local => s.local += 1,
+                RouteSource::Static => s.static_routes += 1,
+                RouteSource::Bgp => s.bgp += 1,
+            }
+        }
+        s
     }
 
     /// Number of FIB routes.
@@ -444,11 +533,29 @@ impl RouteManager {
         let nh = &self.ids.entries[i.id as usize];
         let port_name = |p: PortId| self.shared.ports.get(p as usize).map(|p| p.name.clone());
         let (kind, next_hops) = match nh {
-            NextHop::Connected { port } => ("connected", vec![RouteHop { port: port_name(*port), via: None }]),
-            NextHop::Gateway { port, gw } => ("gateway", vec![RouteHop { port: port_name(*port), via: Some(*gw) }]),
-            NextHop::Multipath(m) => {
-                ("multipath", m.iter().map(|(p, gw)| RouteHop { port: port_name(*p), via: Some(*gw) }).collect())
-            }
+            NextHop::Connected { port } => (
+                "connected",
+                vec![RouteHop {
+                    port: port_name(*port),
+                    via: None,
+                }],
+            ),
+            NextHop::Gateway { port, gw } => (
+                "gateway",
+                vec![RouteHop {
+                    port: port_name(*port),
+                    via: Some(*gw),
+                }],
+            ),
+            NextHop::Multipath(m) => (
+                "multipath",
+                m.iter()
+                    .map(|(p, gw)| RouteHop {
+                        port: port_name(*p),
+                        via: Some(*gw),
+                    })
+                    .collect(),
+            ),
             NextHop::Local => ("local", vec![]),
             NextHop::Blackhole => ("blackhole", vec![]),
             NextHop::Unreachable => ("unreachable", vec![]),
@@ -456,17 +563,46 @@ impl RouteManager {
         let interface = self
             .base
             .get(&prefix)
-            .and_then(|cs| cs.iter().find(|c| c.source == i.source && c.distance == i.distance))
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.source == i.source && c.distance == i.distance)
+            })
             .and_then(|c| c.interface.clone());
-        RouteEntry { prefix, source: i.source, distance: i.distance, kind, next_hops, interface, nexthop_id: i.id }
+        RouteEntry {
+            prefix,
+            source: i.source,
+            distance: i.distance,
+            kind,
+            next_hops,
+            interface,
+            nexthop_id: i.id,
+        }
     }
 
-    fn add_base(&mut self, prefix: Ipv4Net, source: RouteSource, next_hop: NextHop, interface: Option<&str>) {
-        let distance = if source == RouteSource::Static { DISTANCE_STATIC } else { DISTANCE_CONNECTED };
+    fn add_base(
+        &mut self,
+        prefix: Ipv4Net,
+        source: RouteSource,
+        next_hop: NextHop,
+        interface: Option<&str>,
+    ) {
+        let distance = if source == RouteSource::Static {
+            DISTANCE_STATIC
+        } else {
+            DISTANCE_CONNECTED
+        };
         let list = self.base.entry(prefix).or_default();
         // Two addresses of one subnet on one port give one connected route.
-        if !list.iter().any(|c| c.source == source && c.next_hop == next_hop) {
-            list.push(Candidate { source, distance, next_hop, interface: interface.map(str::to_string) });
+        if !list
+            .iter()
+            .any(|c| c.source == source && c.next_hop == next_hop)
+        {
+            list.push(Candidate {
+                source,
+                distance,
+                next_hop,
+                interface: interface.map(str::to_string),
+            });
         }
         self.pending.insert(prefix);
     }
@@ -513,8 +649,12 @@ impl RouteManager {
     fn resolve_addr(&self, addr: Ipv4Addr) -> Vec<(PortId, Ipv4Addr)> {
         // Longest match among base routes, never the default route.
         for len in (1..=32u8).rev() {
-            let Ok(net) = Ipv4Net::new(addr, len) else { continue };
-            let Some(c) = self.best_base(&net.trunc()) else { continue };
+            let Ok(net) = Ipv4Net::new(addr, len) else {
+                continue;
+            };
+            let Some(c) = self.best_base(&net.trunc()) else {
+                continue;
+            };
             return match &c.next_hop {
                 NextHop::Connected { port } => vec![(*port, addr)],
                 NextHop::Gateway { port, gw } => vec![(*port, *gw)],
@@ -530,8 +670,10 @@ impl RouteManager {
         if let Some(r) = self.resolved.get(&set) {
             return r.clone();
         }
-        let mut members: Vec<(PortId, Ipv4Addr)> =
-            self.bgp_sets[set as usize].iter().flat_map(|a| self.resolve_addr(*a)).collect();
+        let mut members: Vec<(PortId, Ipv4Addr)> = self.bgp_sets[set as usize]
+            .iter()
+            .flat_map(|a| self.resolve_addr(*a))
+            .collect();
         members.sort_unstable();
         members.dedup();
         members.truncate(MAX_MULTIPATH);
@@ -542,7 +684,9 @@ impl RouteManager {
 
     /// The winning route of a prefix: (source, distance, next hop).
     fn select(&mut self, prefix: &Ipv4Net) -> Option<(RouteSource, u8, NextHop)> {
-        let base = self.best_base(prefix).map(|c| (c.source, c.distance, c.next_hop.clone()));
+        let base = self
+            .best_base(prefix)
+            .map(|c| (c.source, c.distance, c.next_hop.clone()));
         let bgp = self.bgp.get(prefix).copied();
         match (base, bgp) {
             (Some(b), Some(g)) if b.1 <= g.distance => Some(b),
@@ -575,14 +719,23 @@ impl RouteManager {
                             continue;
                         }
                     };
-                    if have.is_some_and(|h| h.id == id && h.source == source && h.distance == distance) {
+                    if have
+                        .is_some_and(|h| h.id == id && h.source == source && h.distance == distance)
+                    {
                         continue;
                     }
                     self.ids.acquire(id);
                     if let Some(h) = have {
                         released.push(h.id);
                     }
-                    self.installed.insert(prefix, Installed { id, source, distance });
+                    self.installed.insert(
+                        prefix,
+                        Installed {
+                            id,
+                            source,
+                            distance,
+                        },
+                    );
                     if have.map(|h| h.id) != Some(id) {
                         batch.push(fib::Change::Upsert(prefix, id));
                     }
@@ -598,10 +751,16 @@ impl RouteManager {
         }
         // Superset first: every id the batch uses is in the published table.
         if self.ids.dirty {
-            self.shared.nexthops.store(Arc::new(NextHopTable { entries: self.ids.entries.clone() }));
+            self.shared.nexthops.store(Arc::new(NextHopTable {
+                entries: self.ids.entries.clone(),
+            }));
             self.ids.dirty = false;
         }
-        let result = if batch.is_empty() { Ok(()) } else { self.shared.fib.apply(&batch) };
+        let result = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.shared.fib.apply(&batch)
+        };
         self.publications += 1;
         // Only now may ids fall out of use: the FIB no longer references them.
         for id in released {
@@ -612,7 +771,11 @@ impl RouteManager {
             return Err(e);
         }
         if !batch.is_empty() {
-            tracing::debug!(changes = batch.len(), routes = self.installed.len(), "FIB published");
+            tracing::debug!(
+                changes = batch.len(),
+                routes = self.installed.len(),
+                "FIB published"
+            );
         }
         Ok(batch.len())
     }
@@ -628,7 +791,10 @@ fn multipath(mut members: Vec<(PortId, Ipv4Addr)>) -> Option<NextHop> {
     members.dedup();
     match members.as_slice() {
         [] => None,
-        [(port, gw)] => Some(NextHop::Gateway { port: *port, gw: *gw }),
+        [(port, gw)] => Some(NextHop::Gateway {
+            port: *port,
+            gw: *gw,
+        }),
         _ => Some(NextHop::Multipath(members.into_boxed_slice())),
     }
 }
@@ -662,14 +828,25 @@ mod tests {
     /// loop1 10.10.1.200/24.
     fn lab() -> (Arc<Shared>, RouteManager) {
         let shared = Shared::new(
-            vec![port(0, "eth0", "10.0.2.15/24"), port(1, "eth1", "192.168.10.200/24"), port(2, "eth2", "192.168.20.200/24")],
+            vec![
+                port(0, "eth0", "10.0.2.15/24"),
+                port(1, "eth1", "192.168.10.200/24"),
+                port(2, "eth2", "192.168.20.200/24"),
+            ],
             1,
         );
         let mut rm = RouteManager::new(shared.clone());
-        rm.set_connected(&[LoopbackConfig { name: "loop1".into(), addresses: vec![net("10.10.1.200/24")] }]).unwrap();
+        rm.set_connected(&[LoopbackConfig {
+            name: "loop1".into(),
+            addresses: vec![net("10.10.1.200/24")],
+        }])
+        .unwrap();
         rm.set_static(&[StaticRoute {
             prefix: net("0.0.0.0/0"),
-            target: StaticTarget::Via(vec![Gateway { port: 0, addr: ip("10.0.2.2") }]),
+            target: StaticTarget::Via(vec![Gateway {
+                port: 0,
+                addr: ip("10.0.2.2"),
+            }]),
         }])
         .unwrap();
         (shared, rm)
@@ -682,48 +859,104 @@ mod tests {
     }
 
     fn announce(prefix: &str, hops: &[&str]) -> BgpRouteChange {
-        BgpRouteChange::Announce { prefix: net(prefix), next_hops: hops.iter().map(|h| ip(h)).collect(), internal: false }
+        BgpRouteChange::Announce {
+            prefix: net(prefix),
+            next_hops: hops.iter().map(|h| ip(h)).collect(),
+            internal: false,
+        }
     }
 
     #[test]
     fn connected_local_loopback_and_default() {
         let (shared, rm) = lab();
-        assert_eq!(fib_lookup(&shared, "192.168.10.100"), Some(NextHop::Connected { port: 1 }));
+        assert_eq!(
+            fib_lookup(&shared, "192.168.10.100"),
+            Some(NextHop::Connected { port: 1 })
+        );
         assert_eq!(fib_lookup(&shared, "192.168.10.200"), Some(NextHop::Local));
         assert_eq!(fib_lookup(&shared, "10.10.1.200"), Some(NextHop::Local));
         assert_eq!(fib_lookup(&shared, "10.10.1.7"), Some(NextHop::Unreachable));
-        assert_eq!(fib_lookup(&shared, "172.20.2.36"), Some(NextHop::Gateway { port: 0, gw: ip("10.0.2.2") }));
+        assert_eq!(
+            fib_lookup(&shared, "172.20.2.36"),
+            Some(NextHop::Gateway {
+                port: 0,
+                gw: ip("10.0.2.2")
+            })
+        );
         let routes = rm.routes();
         // 3 subnets + 3 locals, loop1 subnet + local, default.
         assert_eq!(routes.len(), 9);
         assert_eq!(routes[0].prefix, net("0.0.0.0/0"));
         assert_eq!(routes[0].source, RouteSource::Static);
-        assert_eq!(routes[0].next_hops, vec![RouteHop { port: Some("eth0".into()), via: Some(ip("10.0.2.2")) }]);
+        assert_eq!(
+            routes[0].next_hops,
+            vec![RouteHop {
+                port: Some("eth0".into()),
+                via: Some(ip("10.0.2.2"))
+            }]
+        );
         let l = rm.route(&net("10.10.1.200/32")).unwrap();
-        assert_eq!((l.source, l.kind, l.interface.as_deref()), (RouteSource::Local, "local", Some("loop1")));
-        assert_eq!(rm.lookup(ip("192.168.20.5")).unwrap().prefix, net("192.168.20.0/24"));
+        assert_eq!(
+            (l.source, l.kind, l.interface.as_deref()),
+            (RouteSource::Local, "local", Some("loop1"))
+        );
+        assert_eq!(
+            rm.lookup(ip("192.168.20.5")).unwrap().prefix,
+            net("192.168.20.0/24")
+        );
+        let s = rm.summary();
+        assert_eq!(
+            (s.fib_routes, s.connected, s.local, s.static_routes, s.bgp),
+            (9, 4, 4, 1, 0)
+        );
     }
 
     #[test]
     fn preference_by_distance() {
         let (shared, mut rm) = lab();
         // eBGP and static for the same prefix: static (1) beats eBGP (20).
-        rm.apply_bgp([announce("172.20.2.0/24", &["192.168.20.100"])]).unwrap();
+        rm.apply_bgp([announce("172.20.2.0/24", &["192.168.20.100"])])
+            .unwrap();
         assert!(rm.bgp_installed(&net("172.20.2.0/24")));
         rm.set_static(&[StaticRoute {
             prefix: net("172.20.2.0/24"),
-            target: StaticTarget::Via(vec![Gateway { port: 1, addr: ip("192.168.10.100") }]),
+            target: StaticTarget::Via(vec![Gateway {
+                port: 1,
+                addr: ip("192.168.10.100"),
+            }]),
         }])
         .unwrap();
-        assert_eq!(fib_lookup(&shared, "172.20.2.1"), Some(NextHop::Gateway { port: 1, gw: ip("192.168.10.100") }));
+        assert_eq!(
+            fib_lookup(&shared, "172.20.2.1"),
+            Some(NextHop::Gateway {
+                port: 1,
+                gw: ip("192.168.10.100")
+            })
+        );
         assert!(!rm.bgp_installed(&net("172.20.2.0/24")));
-        assert_eq!(rm.route(&net("172.20.2.0/24")).unwrap().source, RouteSource::Static);
+        assert_eq!(
+            rm.route(&net("172.20.2.0/24")).unwrap().source,
+            RouteSource::Static
+        );
         // Static removed (and the default gone): BGP takes over again.
         rm.set_static(&[]).unwrap();
-        assert_eq!(fib_lookup(&shared, "172.20.2.1"), Some(NextHop::Gateway { port: 2, gw: ip("192.168.20.100") }));
-        assert_eq!(rm.route(&net("172.20.2.0/24")).unwrap().distance, DISTANCE_EBGP);
+        assert_eq!(
+            fib_lookup(&shared, "172.20.2.1"),
+            Some(NextHop::Gateway {
+                port: 2,
+                gw: ip("192.168.20.100")
+            })
+        );
+        assert_eq!(
+            rm.route(&net("172.20.2.0/24")).unwrap().distance,
+            DISTANCE_EBGP
+        );
         // Withdrawn: nothing left (no default route either).
-        let out = rm.apply_bgp([BgpRouteChange::Withdraw { prefix: net("172.20.2.0/24") }]).unwrap();
+        let out = rm
+            .apply_bgp([BgpRouteChange::Withdraw {
+                prefix: net("172.20.2.0/24"),
+            }])
+            .unwrap();
         assert_eq!(out.withdrawn, 1);
         assert_eq!(fib_lookup(&shared, "172.20.2.1"), None);
     }
@@ -737,7 +970,10 @@ mod tests {
             internal: true,
         }])
         .unwrap();
-        assert_eq!(rm.route(&net("172.16.0.0/16")).unwrap().distance, DISTANCE_IBGP);
+        assert_eq!(
+            rm.route(&net("172.16.0.0/16")).unwrap().distance,
+            DISTANCE_IBGP
+        );
     }
 
     #[test]
@@ -756,10 +992,24 @@ mod tests {
         assert_eq!(out.rejected.len(), 4, "{out:?}");
         assert!(matches!(out.rejected[0], BgpReject::Connected { .. }));
         assert_eq!(out.announced, 1);
-        assert_eq!(fib_lookup(&shared, "192.168.10.130"), Some(NextHop::Connected { port: 1 }));
+        assert_eq!(
+            fib_lookup(&shared, "192.168.10.130"),
+            Some(NextHop::Connected { port: 1 })
+        );
         assert_eq!(fib_lookup(&shared, "192.168.10.200"), Some(NextHop::Local));
-        assert_eq!(fib_lookup(&shared, "192.168.30.1"), Some(NextHop::Gateway { port: 2, gw: ip("192.168.20.100") }));
-        let bad = rm.apply_bgp([announce("172.20.0.1/24", &["192.168.10.100"]), announce("172.20.9.0/24", &[])]).unwrap();
+        assert_eq!(
+            fib_lookup(&shared, "192.168.30.1"),
+            Some(NextHop::Gateway {
+                port: 2,
+                gw: ip("192.168.20.100")
+            })
+        );
+        let bad = rm
+            .apply_bgp([
+                announce("172.20.0.1/24", &["192.168.10.100"]),
+                announce("172.20.9.0/24", &[]),
+            ])
+            .unwrap();
         assert!(matches!(bad.rejected[0], BgpReject::HostBitsSet { .. }));
         assert!(matches!(bad.rejected[1], BgpReject::NoNextHop { .. }));
     }
@@ -770,12 +1020,18 @@ mod tests {
         rm.set_static(&[
             StaticRoute {
                 prefix: net("0.0.0.0/0"),
-                target: StaticTarget::Via(vec![Gateway { port: 0, addr: ip("10.0.2.2") }]),
+                target: StaticTarget::Via(vec![Gateway {
+                    port: 0,
+                    addr: ip("10.0.2.2"),
+                }]),
             },
             // A next hop behind a static route: use that static's gateway.
             StaticRoute {
                 prefix: net("10.99.0.0/16"),
-                target: StaticTarget::Via(vec![Gateway { port: 2, addr: ip("192.168.20.1") }]),
+                target: StaticTarget::Via(vec![Gateway {
+                    port: 2,
+                    addr: ip("192.168.20.1"),
+                }]),
             },
         ])
         .unwrap();
@@ -788,13 +1044,28 @@ mod tests {
             announce("172.23.0.0/24", &["192.168.10.200"]),
         ])
         .unwrap();
-        assert_eq!(fib_lookup(&shared, "172.20.0.5"), Some(NextHop::Gateway { port: 1, gw: ip("192.168.10.100") }));
-        assert_eq!(fib_lookup(&shared, "172.21.0.5"), Some(NextHop::Gateway { port: 2, gw: ip("192.168.20.1") }));
+        assert_eq!(
+            fib_lookup(&shared, "172.20.0.5"),
+            Some(NextHop::Gateway {
+                port: 1,
+                gw: ip("192.168.10.100")
+            })
+        );
+        assert_eq!(
+            fib_lookup(&shared, "172.21.0.5"),
+            Some(NextHop::Gateway {
+                port: 2,
+                gw: ip("192.168.20.1")
+            })
+        );
         // Not installed: the default route (static) answers for it.
         assert!(!rm.bgp_installed(&net("172.22.0.0/24")));
         assert!(!rm.bgp_installed(&net("172.23.0.0/24")));
         assert_eq!(rm.bgp_route_count(), 4);
-        assert_eq!(rm.resolve_next_hop(ip("10.99.3.3")), Some(vec![(2, ip("192.168.20.1"))]));
+        assert_eq!(
+            rm.resolve_next_hop(ip("10.99.3.3")),
+            Some(vec![(2, ip("192.168.20.1"))])
+        );
         assert_eq!(rm.resolve_next_hop(ip("8.8.8.8")), None);
         // The static route behind 172.21/24 goes away: its BGP route is removed.
         rm.set_static(&[]).unwrap();
@@ -806,40 +1077,81 @@ mod tests {
     #[test]
     fn ecmp_from_bgp_and_static() {
         let (shared, mut rm) = lab();
-        rm.apply_bgp([announce("172.16.1.1/32", &["192.168.20.100", "192.168.10.101", "192.168.10.100", "192.168.10.100"])])
-            .unwrap();
+        rm.apply_bgp([announce(
+            "172.16.1.1/32",
+            &[
+                "192.168.20.100",
+                "192.168.10.101",
+                "192.168.10.100",
+                "192.168.10.100",
+            ],
+        )])
+        .unwrap();
         let want = NextHop::Multipath(
-            vec![(1, ip("192.168.10.100")), (1, ip("192.168.10.101")), (2, ip("192.168.20.100"))].into_boxed_slice(),
+            vec![
+                (1, ip("192.168.10.100")),
+                (1, ip("192.168.10.101")),
+                (2, ip("192.168.20.100")),
+            ]
+            .into_boxed_slice(),
         );
         assert_eq!(fib_lookup(&shared, "172.16.1.1"), Some(want.clone()));
         let e = rm.route(&net("172.16.1.1/32")).unwrap();
         assert_eq!(e.kind, "multipath");
         assert_eq!(e.next_hops.len(), 3);
-        assert_eq!(e.next_hops[2], RouteHop { port: Some("eth2".into()), via: Some(ip("192.168.20.100")) });
+        assert_eq!(
+            e.next_hops[2],
+            RouteHop {
+                port: Some("eth2".into()),
+                via: Some(ip("192.168.20.100"))
+            }
+        );
         // A second route with the same next-hop set shares the id.
-        rm.apply_bgp([announce("172.16.1.2/32", &["192.168.10.100", "192.168.20.100", "192.168.10.101"])]).unwrap();
-        assert_eq!(rm.route(&net("172.16.1.2/32")).unwrap().nexthop_id, e.nexthop_id);
+        rm.apply_bgp([announce(
+            "172.16.1.2/32",
+            &["192.168.10.100", "192.168.20.100", "192.168.10.101"],
+        )])
+        .unwrap();
+        assert_eq!(
+            rm.route(&net("172.16.1.2/32")).unwrap().nexthop_id,
+            e.nexthop_id
+        );
         // One member withdrawn by re-announcement: two members left.
-        rm.apply_bgp([announce("172.16.1.1/32", &["192.168.10.100", "192.168.20.100"])]).unwrap();
+        rm.apply_bgp([announce(
+            "172.16.1.1/32",
+            &["192.168.10.100", "192.168.20.100"],
+        )])
+        .unwrap();
         assert_eq!(rm.route(&net("172.16.1.1/32")).unwrap().next_hops.len(), 2);
         // Static ECMP.
         rm.set_static(&[StaticRoute {
             prefix: net("172.30.0.0/16"),
             target: StaticTarget::Via(vec![
-                Gateway { port: 2, addr: ip("192.168.20.100") },
-                Gateway { port: 1, addr: ip("192.168.10.100") },
+                Gateway {
+                    port: 2,
+                    addr: ip("192.168.20.100"),
+                },
+                Gateway {
+                    port: 1,
+                    addr: ip("192.168.10.100"),
+                },
             ]),
         }])
         .unwrap();
-        assert!(matches!(fib_lookup(&shared, "172.30.1.1"), Some(NextHop::Multipath(m)) if m.len() == 2));
+        assert!(
+            matches!(fib_lookup(&shared, "172.30.1.1"), Some(NextHop::Multipath(m)) if m.len() == 2)
+        );
     }
 
     #[test]
     fn next_hop_table_is_a_superset_and_ids_are_interned() {
         let (shared, mut rm) = lab();
         let before = shared.nexthops.load_full();
-        rm.apply_bgp([announce("172.20.0.0/24", &["192.168.10.100"]), announce("172.20.1.0/24", &["192.168.10.101"])])
-            .unwrap();
+        rm.apply_bgp([
+            announce("172.20.0.0/24", &["192.168.10.100"]),
+            announce("172.20.1.0/24", &["192.168.10.101"]),
+        ])
+        .unwrap();
         let after = shared.nexthops.load_full();
         // Every old id keeps its meaning.
         assert!(after.entries.len() >= before.entries.len());
@@ -854,21 +1166,34 @@ mod tests {
             assert!(seen.insert(e.clone()), "duplicate {e:?}");
         }
         let a = rm.route(&net("172.20.0.0/24")).unwrap().nexthop_id;
-        rm.apply_bgp([announce("172.20.5.0/24", &["192.168.10.100"])]).unwrap();
+        rm.apply_bgp([announce("172.20.5.0/24", &["192.168.10.100"])])
+            .unwrap();
         assert_eq!(rm.route(&net("172.20.5.0/24")).unwrap().nexthop_id, a);
         // Withdraw everything using id `a`: the id is not reused at once, and
         // its slot keeps the old next hop for stale readers.
         rm.apply_bgp([
-            BgpRouteChange::Withdraw { prefix: net("172.20.0.0/24") },
-            BgpRouteChange::Withdraw { prefix: net("172.20.5.0/24") },
+            BgpRouteChange::Withdraw {
+                prefix: net("172.20.0.0/24"),
+            },
+            BgpRouteChange::Withdraw {
+                prefix: net("172.20.5.0/24"),
+            },
         ])
         .unwrap();
-        rm.apply_bgp([announce("172.20.7.0/24", &["192.168.20.100"])]).unwrap();
+        rm.apply_bgp([announce("172.20.7.0/24", &["192.168.20.100"])])
+            .unwrap();
         let table = shared.nexthops.load_full();
-        assert_eq!(table.get(a), Some(&NextHop::Gateway { port: 1, gw: ip("192.168.10.100") }));
+        assert_eq!(
+            table.get(a),
+            Some(&NextHop::Gateway {
+                port: 1,
+                gw: ip("192.168.10.100")
+            })
+        );
         assert_ne!(rm.route(&net("172.20.7.0/24")).unwrap().nexthop_id, a);
         // Needed again during the grace period: the same id comes back.
-        rm.apply_bgp([announce("172.20.0.0/24", &["192.168.10.100"])]).unwrap();
+        rm.apply_bgp([announce("172.20.0.0/24", &["192.168.10.100"])])
+            .unwrap();
         assert_eq!(rm.route(&net("172.20.0.0/24")).unwrap().nexthop_id, a);
     }
 
@@ -894,7 +1219,12 @@ mod tests {
     fn publication_is_batched_and_idempotent() {
         let (shared, mut rm) = lab();
         let changes: Vec<_> = (0..1000u32)
-            .map(|i| announce(&format!("172.{}.{}.0/24", 16 + i / 256, i % 256), &["192.168.10.100"]))
+            .map(|i| {
+                announce(
+                    &format!("172.{}.{}.0/24", 16 + i / 256, i % 256),
+                    &["192.168.10.100"],
+                )
+            })
             .collect();
         let out = rm.apply_bgp(changes.clone()).unwrap();
         assert_eq!(out.fib_changes, 1000);
@@ -910,9 +1240,14 @@ mod tests {
         let (_, rm) = lab();
         let h = rm.into_handle();
         let h2 = Arc::clone(&h);
-        std::thread::spawn(move || h2.lock().unwrap().apply_bgp([announce("172.20.0.0/24", &["192.168.10.100"])]).unwrap())
-            .join()
-            .unwrap();
+        std::thread::spawn(move || {
+            h2.lock()
+                .unwrap()
+                .apply_bgp([announce("172.20.0.0/24", &["192.168.10.100"])])
+                .unwrap()
+        })
+        .join()
+        .unwrap();
         assert!(h.lock().unwrap().bgp_installed(&net("172.20.0.0/24")));
     }
 }

@@ -35,7 +35,11 @@ impl Drop for TempDir {
 }
 
 fn router(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_remove("ROUTER_SOCKET").output().expect("run router")
+    Command::new(BIN)
+        .args(args)
+        .env_remove("ROUTER_SOCKET")
+        .output()
+        .expect("run router")
 }
 
 fn stderr(o: &Output) -> String {
@@ -93,7 +97,8 @@ const BAD: &[(&str, usize, &str, &str)] = &[
     ("[router]\nworker_threads = 0\n[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\"]\n", 2, "router.worker_threads", "at least 1"),
     ("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\"]\nmtu = 20\n", 4, "ports[0].mtu", "out of range"),
     ("[[ports]]\nname = \"eth1\"\naddresses = [\"2001:db8::1/64\"]\n", 3, "ports[0].addresses[0]", "IPv6 not supported yet"),
-    ("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\"\n", 3, "ports[0].addresses", ""),
+    // Syntax: the array is never closed; reported at the end of the file.
+    ("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\"\n", 4, "ports[0].addresses", "invalid array; expected `]`"),
 ];
 
 #[test]
@@ -106,10 +111,17 @@ fn check_reports_file_line_field_and_exits_2() {
         assert_eq!(o.status.code(), Some(2), "case {i}: {err}");
         let first = err.lines().next().unwrap_or("");
         let prefix = format!("{}:{line}:", path.display());
-        assert!(first.starts_with(&prefix), "case {i}: {first:?} should start with {prefix:?}");
-        assert!(first.contains(&format!("field `{field}`")), "case {i}: {first}");
+        assert!(
+            first.starts_with(&prefix),
+            "case {i}: {first:?} should start with {prefix:?}"
+        );
+        assert!(
+            first.contains(&format!("field `{field}`")),
+            "case {i}: {first}"
+        );
         assert!(first.contains(needle), "case {i}: {first}");
         assert!(o.stdout.is_empty(), "case {i}");
+        assert_eq!(err.lines().count(), 1, "case {i}: one line: {err}");
     }
 }
 
@@ -119,10 +131,19 @@ fn run_with_bad_config_exits_2_and_starts_nothing() {
     let (text, line, field, _) = BAD[1];
     let path = dir.file("bad.toml", text);
     let socket = dir.0.join("ctl.sock");
-    let o = router(&["run", "-c", path.to_str().unwrap(), "--socket", socket.to_str().unwrap()]);
+    let o = router(&[
+        "run",
+        "-c",
+        path.to_str().unwrap(),
+        "--socket",
+        socket.to_str().unwrap(),
+    ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("{}:{line}:", path.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:{line}:", path.display())),
+        "{err}"
+    );
     assert!(err.contains(&format!("field `{field}`")), "{err}");
     assert!(!socket.exists(), "no control socket for a bad config");
 }
@@ -131,20 +152,36 @@ fn run_with_bad_config_exits_2_and_starts_nothing() {
 fn missing_file_exits_2() {
     let o = router(&["check", "/nonexistent/router.toml"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("/nonexistent/router.toml: cannot read config"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/router.toml: cannot read config"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn run_with_missing_interface_exits_1_and_starts_nothing() {
     let dir = TempDir::new("noif");
     // No interface has this name (15 bytes at most; unique enough).
-    let text = GOOD.replace("name = \"eth1\"", "name = \"eth1\"\nifname = \"rtnoexist9q7\"");
+    let text = GOOD.replace(
+        "name = \"eth1\"",
+        "name = \"eth1\"\nifname = \"rtnoexist9q7\"",
+    );
     let path = dir.file("good.toml", &text);
     let socket = dir.0.join("ctl.sock");
-    let o = router(&["run", "-c", path.to_str().unwrap(), "--socket", socket.to_str().unwrap()]);
+    let o = router(&[
+        "run",
+        "-c",
+        path.to_str().unwrap(),
+        "--socket",
+        socket.to_str().unwrap(),
+    ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("port eth1: kernel interface \"rtnoexist9q7\""), "{err}");
+    assert!(
+        err.contains("port eth1: kernel interface \"rtnoexist9q7\""),
+        "{err}"
+    );
     assert!(!socket.exists());
 }
 
@@ -152,12 +189,21 @@ fn run_with_missing_interface_exits_1_and_starts_nothing() {
 fn show_without_router_exits_1() {
     let dir = TempDir::new("show");
     let socket = dir.0.join("none.sock");
-    for args in [vec!["show", "interfaces"], vec!["show", "route", "--json"], vec!["show", "bgp", "summary"], vec!["ping"]] {
+    for args in [
+        vec!["show", "interfaces"],
+        vec!["show", "route", "--json"],
+        vec!["show", "bgp", "summary"],
+        vec!["ping"],
+    ] {
         let mut a = args.clone();
         a.extend(["--socket", socket.to_str().unwrap()]);
         let o = router(&a);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
-        assert!(stderr(&o).contains("cannot connect to the control socket"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot connect to the control socket"),
+            "{}",
+            stderr(&o)
+        );
     }
     // The socket path can come from a config file; a bad one is a config error.
     let bad = dir.file("bad.toml", BAD[0].0);

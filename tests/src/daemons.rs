@@ -98,13 +98,16 @@ pub struct GobgpConfig {
     /// BGP listen port; -1 = do not listen (Cilium).
     pub listen_port: i32,
     pub neighbors: Vec<GobgpNeighbor>,
-    /// Cilium rejects every route it is offered (default import policy reject).
+    /// Global default import policy "reject-route". Cilium's agent ignores
+    /// the routes it is offered (it installs nothing from BGP); in gobgpd a
+    /// global reject also drops the routes added with `gobgp global rib add`,
+    /// so the Cilium-like config leaves it off (gobgpd has no FIB anyway).
     pub reject_imports: bool,
 }
 
 impl GobgpConfig {
     pub fn cilium(asn: u32, router_id: IpAddr, neighbors: Vec<GobgpNeighbor>) -> GobgpConfig {
-        GobgpConfig { asn, router_id, listen_port: -1, neighbors, reject_imports: true }
+        GobgpConfig { asn, router_id, listen_port: -1, neighbors, reject_imports: false }
     }
 
     pub fn render(&self) -> String {

@@ -46,11 +46,14 @@ fn skip_or_fail(what: &str) -> bool {
     if in_ci() {
         panic!("prerequisite missing under CI=true: {what}");
     }
-    eprintln!();
-    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
-    eprintln!("!!! SKIPPED: {what}");
-    eprintln!("!!! (run as root via `sudo ./scripts/test-all.sh`; under CI=true this fails)");
-    eprintln!("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!");
+    // Straight to fd 2: libtest captures `eprintln!` of passing tests, and a
+    // skip must never be silent.
+    use std::io::Write;
+    let bar = "!".repeat(72);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{bar}\n!!! SKIPPED: {what}\n!!! (run as root via `sudo ./scripts/test-all.sh`; under CI=true this fails)\n{bar}"
+    );
     false
 }
 

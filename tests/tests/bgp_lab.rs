@@ -186,8 +186,18 @@ fn curl_all_webpods(l: &SeedLab) {
 
 fn wait_all_learned(l: &SeedLab) {
     wait_until("three BGP sessions Established", Duration::from_secs(40), || established(&l.router) == 3);
-    for (_, ip, cidr, _) in NODES {
-        wait_route(&l.router, &format!("{cidr}.0/24"), &[ip], Duration::from_secs(20));
+    for (i, (_, ip, cidr, _)) in NODES.iter().enumerate() {
+        let prefix = format!("{cidr}.0/24");
+        let ok = poll_until(Duration::from_secs(20), Duration::from_millis(200), || bgp_route(&l.router, &prefix) == Some(vec![ip.to_string()]));
+        assert!(
+            ok,
+            "BGP route {prefix} via {ip} not in the FIB; have {:?}\nrouter neighbors: {}\nrouter bgp routes: {}\ngobgp neighbor: {:?}\ngobgp rib: {:?}",
+            bgp_route(&l.router, &prefix),
+            show(&l.router, &["show", "bgp", "neighbors"]),
+            show(&l.router, &["show", "bgp", "routes"]),
+            l.gobgp[i].cli(&["neighbor", ROUTER_IP]),
+            l.gobgp[i].cli(&["global", "rib"]),
+        );
     }
 }
 

@@ -43,6 +43,9 @@ struct Args {
     /// Only this family: v4 or v6.
     #[arg(long)]
     only: Option<String>,
+    /// Only our poptrie (for profiling and quick iteration).
+    #[arg(long)]
+    ours_only: bool,
 }
 
 struct Config {
@@ -52,6 +55,7 @@ struct Config {
     runs: usize,
     phases: [(usize, usize); 3], // (batch size, total changes)
     phase_cap: Duration,
+    ours_only: bool,
 }
 
 /// Batch size handed to `lookup_many`-style calls.
@@ -418,21 +422,22 @@ fn run_v4(cfg: &Config, seed: u64) {
     let in_table = tables::in_table_v4(seed + 2, cfg.addrs, &routes);
     let phases = churn_phases(cfg, seed + 3, &routes);
 
-    let mut rows: Vec<Row<Ipv4Addr, Ipv4Net>> = vec![
-        build(|| {
+    type Builder<'a> = Box<dyn FnOnce() -> Box<dyn Subject<Ipv4Addr, Ipv4Net>> + 'a>;
+    let builders: Vec<Builder> = vec![
+        Box::new(|| {
             let fib = Fib::<fib::V4>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
             Box::new(Ours { label: "", fib, table })
         }),
-        build(|| {
+        Box::new(|| {
             let fib = Fib::<fib::V4S16>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
             Box::new(Ours { label: "", fib, table })
         }),
-        build(|| Box::new(Dir24(dir24::Dir24::build(&routes)))),
-        build(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
-        build(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
-        build(|| {
+        Box::new(|| Box::new(Dir24(dir24::Dir24::build(&routes)))),
+        Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
+        Box::new(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
+        Box::new(|| {
             let mut t = ip_network_table::IpNetworkTable::new();
             for (n, h) in &routes {
                 t.insert(ip_network::Ipv4Network::new(n.network(), n.prefix_len()).expect("valid"), *h);
@@ -440,6 +445,7 @@ fn run_v4(cfg: &Config, seed: u64) {
             Box::new(IpNetTable(t))
         }),
     ];
+    let mut rows: Vec<_> = builders.into_iter().take(if cfg.ours_only { 2 } else { usize::MAX }).map(build).collect();
     measure_lookups(&mut rows, [&uniform, &in_table], cfg.runs);
     measure_updates(&mut rows, &phases, cfg.phase_cap);
     print_table(&format!("IPv4: {} routes (seed {seed})", routes.len()), &rows, cfg.addrs);
@@ -452,20 +458,21 @@ fn run_v6(cfg: &Config, seed: u64) {
     let uniform = tables::uniform_v6(seed + 11, cfg.addrs);
     let in_table = tables::in_table_v6(seed + 12, cfg.addrs, &routes);
     let phases = churn_phases(cfg, seed + 13, &routes);
-    let mut rows: Vec<Row<Ipv6Addr, Ipv6Net>> = vec![
-        build(|| {
+    type Builder<'a> = Box<dyn FnOnce() -> Box<dyn Subject<Ipv6Addr, Ipv6Net>> + 'a>;
+    let builders: Vec<Builder> = vec![
+        Box::new(|| {
             let fib = Fib::<fib::V6>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
             Box::new(Ours { label: "", fib, table })
         }),
-        build(|| {
+        Box::new(|| {
             let fib = Fib::<fib::V6S18>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
             Box::new(Ours { label: "", fib, table })
         }),
-        build(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
-        build(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
-        build(|| {
+        Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
+        Box::new(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
+        Box::new(|| {
             let mut t = ip_network_table::IpNetworkTable::new();
             for (n, h) in &routes {
                 t.insert(ip_network::Ipv6Network::new(n.network(), n.prefix_len()).expect("valid"), *h);
@@ -473,6 +480,7 @@ fn run_v6(cfg: &Config, seed: u64) {
             Box::new(IpNetTable(t))
         }),
     ];
+    let mut rows: Vec<_> = builders.into_iter().take(if cfg.ours_only { 2 } else { usize::MAX }).map(build).collect();
     measure_lookups(&mut rows, [&uniform, &in_table], cfg.runs);
     measure_updates(&mut rows, &phases, cfg.phase_cap);
     print_table(&format!("IPv6: {} routes (seed {seed})", routes.len()), &rows, cfg.addrs);
@@ -488,6 +496,7 @@ fn main() {
             runs: args.runs.unwrap_or(3),
             phases: [(1, 1_000), (100, 5_000), (10_000, 20_000)],
             phase_cap: Duration::from_millis(500),
+            ours_only: args.ours_only,
         }
     } else {
         Config {
@@ -497,6 +506,7 @@ fn main() {
             runs: args.runs.unwrap_or(5),
             phases: [(1, 5_000), (100, 30_000), (10_000, 100_000)],
             phase_cap: Duration::from_secs(5),
+            ours_only: args.ours_only,
         }
     };
     let started = Instant::now();

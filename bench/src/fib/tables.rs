@@ -40,14 +40,22 @@ fn random_inside(rng: &mut StdRng, p: Pfx, len: u8, bits: u32) -> u128 {
 }
 
 /// Generic generator: `shares` are (length, count); `blocks` allocation
-/// blocks; `nest_from` lengths nest half the time; `space` is the prefix all
-/// generated routes live in.
-fn generate(seed: u64, bits: u32, space: Pfx, shares: &[(u8, usize)], block_lens: (u8, u8), blocks: usize, nest_from: u8) -> (Vec<(Pfx, u32)>, usize) {
+/// blocks drawn by `space`; from length `nest_from` on, half the prefixes
+/// are placed inside an already generated shorter one.
+fn generate(
+    seed: u64,
+    bits: u32,
+    space: &dyn Fn(&mut StdRng, u8) -> u128,
+    shares: &[(u8, usize)],
+    block_lens: (u8, u8),
+    blocks: usize,
+    nest_from: u8,
+) -> (Vec<(Pfx, u32)>, usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let blocks: Vec<Pfx> = (0..blocks)
         .map(|_| {
             let len = rng.gen_range(block_lens.0..=block_lens.1);
-            Pfx { key: random_inside(&mut rng, space, len, bits), len }
+            Pfx { key: space(&mut rng, len), len }
         })
         .collect();
     let mut seen: HashSet<Pfx> = HashSet::new();
@@ -111,28 +119,14 @@ pub fn ipv4(seed: u64, total: usize) -> (Vec<(Ipv4Net, u32)>, usize) {
     for len in 25u8..=32 {
         shares.push((len, pct(0.1) / 8));
     }
-    // Unicast space 1.0.0.0-223.255.255.255 approximated by blocks in
-    // 0.0.0.0/1 and 128.0.0.0/2 (first octet 1-191) plus 192.0.0.0/4.
-    let bits = 32;
-    let (routes, nested) = generate(seed, bits, Pfx { key: 0, len: 0 }, &shares, (12, 16), 6000, 16);
-    let routes = routes
-        .into_iter()
-        .map(|(p, h)| {
-            // Keep first octets in 1..=223: fold 0.x and 224+ into that range.
-            let mut k = p.key as u32;
-            let first = k >> 24;
-            if p.len >= 8 && (first == 0 || first >= 224) {
-                k = (k & 0x00ff_ffff) | ((first % 223 + 1) << 24);
-            }
-            (Ipv4Net::new(Ipv4Addr::from(k), p.len).expect("len <= 32"), h)
-        })
-        .collect::<HashSet<_>>() // folding may create duplicates
-        .into_iter()
-        .collect::<Vec<_>>();
-    let mut routes = routes;
-    routes.sort();
-    // Same prefix with two next hops after folding: keep one.
-    routes.dedup_by_key(|r| r.0);
+    // Allocation blocks live in the unicast space (first octet 1-223).
+    let space = |rng: &mut StdRng, len: u8| {
+        let first = rng.gen_range(1u128..=223);
+        let rest = rng.gen::<u128>() & 0x00ff_ffff;
+        mask(first << 24 | rest, len, 32)
+    };
+    let (routes, nested) = generate(seed, 32, &space, &shares, (12, 16), 6000, 16);
+    let routes = routes.into_iter().map(|(p, h)| (Ipv4Net::new(Ipv4Addr::from(p.key as u32), p.len).expect("len <= 32"), h)).collect();
     (routes, nested)
 }
 
@@ -143,8 +137,9 @@ pub fn ipv6(seed: u64, total: usize) -> (Vec<(Ipv6Net, u32)>, usize) {
     for &l in &others {
         shares.push((l, pct(11.0) / others.len()));
     }
-    let space = Pfx { key: 0x2000_0000_0000_0000_0000_0000_0000_0000, len: 3 };
-    let (routes, nested) = generate(seed ^ 0x6666, 128, space, &shares, (20, 32), 4000, 32);
+    let global = Pfx { key: 0x2000_0000_0000_0000_0000_0000_0000_0000, len: 3 };
+    let space = move |rng: &mut StdRng, len: u8| random_inside(rng, global, len, 128);
+    let (routes, nested) = generate(seed ^ 0x6666, 128, &space, &shares, (20, 32), 4000, 32);
     let routes = routes.into_iter().map(|(p, h)| (Ipv6Net::new(Ipv6Addr::from(p.key), p.len).expect("len <= 128"), h)).collect();
     (routes, nested)
 }

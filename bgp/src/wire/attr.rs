@@ -445,7 +445,7 @@ fn dec_aggregator(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), 
 
 fn dec_communities(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
     // RFC 7606 §7.8: malformed if the length is nonzero and not a multiple of 4.
-    if v.len() % 4 != 0 {
+    if !v.len().is_multiple_of(4) {
         return Err("length is not a multiple of 4");
     }
     d.attrs.communities = v.chunks_exact(4).map(u32_at).collect();
@@ -461,7 +461,7 @@ fn dec_originator_id(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(),
 }
 
 fn dec_cluster_list(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
-    if v.is_empty() || v.len() % 4 != 0 {
+    if v.is_empty() || !v.len().is_multiple_of(4) {
         return Err("length is not a non-zero multiple of 4");
     }
     d.attrs.cluster_list = v.chunks_exact(4).map(|c| Ipv4Addr::from(u32_at(c))).collect();
@@ -470,7 +470,7 @@ fn dec_cluster_list(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), 
 
 fn dec_large_communities(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
     // RFC 8092 §6: malformed unless the length is a non-zero multiple of 12.
-    if v.is_empty() || v.len() % 12 != 0 {
+    if v.is_empty() || !v.len().is_multiple_of(12) {
         return Err("length is not a non-zero multiple of 12");
     }
     d.attrs.large_communities = v.chunks_exact(12).map(|c| [u32_at(c), u32_at(&c[4..]), u32_at(&c[8..])]).collect();

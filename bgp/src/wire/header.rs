@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn bad_marker() {
-        let mut b = vec![0xffu8; 19];
+        let mut b = [0xffu8; 19];
         b[3] = 0;
         b[16] = 0;
         b[17] = 19;
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn length_bounds() {
-        let mut b = vec![0xffu8; 19];
+        let mut b = [0xffu8; 19];
         b[16] = 0;
         b[17] = 18;
         b[18] = 4;

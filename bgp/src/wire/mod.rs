@@ -16,6 +16,9 @@ mod notification;
 pub mod open;
 mod update;
 
+#[cfg(test)]
+mod proptests;
+
 pub use attr::{
     attr_desc, Aggregator, AsPath, AsSegment, AttrDesc, AttrError, ErrorAction, Origin, PathAttributes,
     RawAttribute, SegmentType, ATTR_TABLE,
@@ -64,8 +67,10 @@ impl Default for DecodeContext {
     }
 }
 
-/// One parsed BGP message.
+/// One parsed BGP message. Messages are transient (parsed, handled,
+/// dropped), so the size difference between variants does not matter.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Message {
     Open(OpenRepr),
     Update(UpdateRepr),

@@ -114,7 +114,7 @@ impl Capability {
             CAP_GRACEFUL_RESTART => {
                 // Restart Flags(4 bits) Restart Time(12 bits), then
                 // (AFI(2) SAFI(1) Flags(1))*.
-                if v.len() < 2 || (v.len() - 2) % 4 != 0 {
+                if v.len() < 2 || !(v.len() - 2).is_multiple_of(4) {
                     return Err(malformed());
                 }
                 let flags_time = u16::from_be_bytes([v[0], v[1]]);

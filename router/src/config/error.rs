@@ -33,7 +33,11 @@ pub enum Problem {
     #[error("address {address} is already used at {first}")]
     DuplicateAddress { address: String, first: String },
     #[error("subnet {subnet} overlaps {other} at {first}")]
-    OverlappingSubnet { subnet: String, other: String, first: String },
+    OverlappingSubnet {
+        subnet: String,
+        other: String,
+        first: String,
+    },
     #[error("name {name:?} is already used at {first}")]
     DuplicateName { name: String, first: String },
     #[error("a route for {prefix} is already configured at {first}")]
@@ -114,7 +118,11 @@ impl Source {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Source { file: file.into(), text, line_starts }
+        Source {
+            file: file.into(),
+            text,
+            line_starts,
+        }
     }
 
     /// 1-based (line, column) of a byte offset; the column counts characters.
@@ -122,29 +130,59 @@ impl Source {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let column = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count()) + 1;
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count())
+            + 1;
         (line + 1, column)
     }
 
     /// An error at `span` (a TOML span; `None` or an empty 0..0 span when
     /// the position is unknown).
-    pub fn error(&self, span: Option<Range<usize>>, field: impl Into<String>, problem: Problem) -> ConfigError {
+    pub fn error(
+        &self,
+        span: Option<Range<usize>>,
+        field: impl Into<String>,
+        problem: Problem,
+    ) -> ConfigError {
         let (line, column) = match span {
             Some(r) if !(r.start == 0 && r.end == 0) => self.position(r.start),
             _ => (0, 0),
         };
-        ConfigError::Invalid(Box::new(Diagnostic { file: self.file.clone(), line, column, field: field.into(), problem }))
+        ConfigError::Invalid(Box::new(Diagnostic {
+            file: self.file.clone(),
+            line,
+            column,
+            field: field.into(),
+            problem,
+        }))
     }
 
     /// Converts a TOML parser error, naming the field from the text around
     /// its span (the parser knows the position but not the key path).
     pub fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
-        let message = e.message().trim().to_string();
+        // One line: the parser's message may span several ("invalid
+        // array\nexpected `]`").
+        let message = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         let span = e.span();
-        let mut field = span.as_ref().map(|r| field_path_at(&self.text, r.start)).unwrap_or_default();
+        let mut field = span
+            .as_ref()
+            .map(|r| field_path_at(&self.text, r.start))
+            .unwrap_or_default();
         // "missing field `x`" is reported at the enclosing table.
         if let Some(missing) = backticked_after(&message, "missing field ") {
-            field = if field.is_empty() { missing.to_string() } else { format!("{field}.{missing}") };
+            field = if field.is_empty() {
+                missing.to_string()
+            } else {
+                format!("{field}.{missing}")
+            };
         }
         let problem = if message.starts_with("unknown field") {
             Problem::UnknownKey(message.replacen("unknown field", "unknown key", 1))
@@ -178,21 +216,23 @@ pub(crate) fn field_path_at(text: &str, offset: usize) -> String {
             break;
         }
         let line = raw_line.trim();
-        if let Some(inner) = line.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
-            let name = inner.trim().to_string();
+        if let Some(inner) = line.strip_prefix("[[") {
+            let name = key_chars(inner.trim_start());
             let n = counts.entry(name.clone()).or_insert(0);
             header = format!("{}[{}]", name, *n);
             *n += 1;
             key.clear();
-        } else if let Some(inner) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
-            let name = inner.trim().to_string();
+        } else if let Some(inner) = line.strip_prefix('[') {
+            let name = key_chars(inner.trim_start());
             // Keys under an array element's sub-table: [ports.x] after [[ports]].
             header = name;
             key.clear();
         } else if let Some(eq) = line.find('=') {
             let k = line[..eq].trim();
             let plain = !k.is_empty()
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\''));
+                && k.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\'')
+                });
             if plain {
                 key = k.trim_matches(|c| c == '"' || c == '\'').to_string();
             }
@@ -203,6 +243,14 @@ pub(crate) fn field_path_at(text: &str, offset: usize) -> String {
         (false, true) => header,
         (false, false) => format!("{header}.{key}"),
     }
+}
+
+/// The leading dotted key of a table header (up to `]`, a space or
+/// anything a bare or quoted key cannot hold).
+fn key_chars(s: &str) -> String {
+    s.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\''))
+        .collect()
 }
 
 #[cfg(test)]

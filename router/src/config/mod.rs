@@ -9,7 +9,9 @@
 //! icmp_rate_limit = 1000                # ICMP errors per second (token bucket)
 //! icmp_burst = 50
 //! [router.neighbour]                    # ARP timers, Linux defaults
-//! reachable_time_ms = 30000
+//! reachable_time_ms = 30000             # also retrans_time_ms, mcast_probes,
+//!                                       # ucast_probes, queue_len,
+//!                                       # failed_hold_ms, stale_time_ms
 //!
 //! [[ports]]
 //! name = "eth1"                         # name in the CLI
@@ -90,12 +92,15 @@ pub struct NeighbourConfig {
     /// Interval between ARP requests for one address (retrans_time_ms); at
     /// most one request per second is what RFC 1122 §2.3.2.1 asks for.
     pub retrans_time_ms: u32,
-    /// Requests before resolution fails (mcast_solicit).
-    pub max_probes: u32,
+    /// Broadcast requests before resolution fails (mcast_solicit).
+    pub mcast_probes: u32,
+    /// Unicast re-probes of a STALE entry before it fails (ucast_solicit).
+    pub ucast_probes: u32,
     /// Packets queued per unresolved address (unres_qlen).
     pub queue_len: u32,
-    /// Most entries in the table.
-    pub capacity: u32,
+    /// How long a failed address answers "host unreachable" before a new
+    /// resolution may start.
+    pub failed_hold_ms: u32,
     /// How long an unused STALE entry is kept (gc_stale_time).
     pub stale_time_ms: u32,
 }
@@ -105,9 +110,10 @@ impl Default for NeighbourConfig {
         NeighbourConfig {
             reachable_time_ms: 30_000,
             retrans_time_ms: 1_000,
-            max_probes: 3,
+            mcast_probes: 3,
+            ucast_probes: 3,
             queue_len: 3,
-            capacity: 4096,
+            failed_hold_ms: 1_000,
             stale_time_ms: 60_000,
         }
     }
@@ -171,8 +177,10 @@ pub enum StaticTarget {
 impl Config {
     /// Reads, parses and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&path.display().to_string(), &text)
     }
 
@@ -186,8 +194,16 @@ impl Config {
     /// Every connected subnet (ports and loopbacks), with the name of the
     /// interface that holds it.
     pub fn connected_subnets(&self) -> impl Iterator<Item = (&str, Ipv4Net)> {
-        let ports = self.ports.iter().flat_map(|p| p.addresses.iter().map(move |a| (p.name.as_str(), a.trunc())));
-        let loops = self.loopbacks.iter().flat_map(|l| l.addresses.iter().map(move |a| (l.name.as_str(), a.trunc())));
+        let ports = self.ports.iter().flat_map(|p| {
+            p.addresses
+                .iter()
+                .map(move |a| (p.name.as_str(), a.trunc()))
+        });
+        let loops = self.loopbacks.iter().flat_map(|l| {
+            l.addresses
+                .iter()
+                .map(move |a| (l.name.as_str(), a.trunc()))
+        });
         ports.chain(loops)
     }
 }
@@ -224,9 +240,10 @@ struct RawRouter {
 struct RawNeighbour {
     reachable_time_ms: Option<Spanned<i64>>,
     retrans_time_ms: Option<Spanned<i64>>,
-    max_probes: Option<Spanned<i64>>,
+    mcast_probes: Option<Spanned<i64>>,
+    ucast_probes: Option<Spanned<i64>>,
     queue_len: Option<Spanned<i64>>,
-    capacity: Option<Spanned<i64>>,
+    failed_hold_ms: Option<Spanned<i64>>,
     stale_time_ms: Option<Spanned<i64>>,
 }
 
@@ -278,7 +295,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err<T>(&self, span: Option<Range<usize>>, field: impl Into<String>, problem: Problem) -> Result<T, ConfigError> {
+    fn err<T>(
+        &self,
+        span: Option<Range<usize>>,
+        field: impl Into<String>,
+        problem: Problem,
+    ) -> Result<T, ConfigError> {
         Err(self.src.error(span, field, problem))
     }
 
@@ -291,7 +313,11 @@ impl Validator<'_> {
     fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let router = self.router(raw.router)?;
         if raw.ports.is_empty() {
-            return self.err(None, "ports", Problem::Invalid("no [[ports]] configured: the router needs at least one".into()));
+            return self.err(
+                None,
+                "ports",
+                Problem::Invalid("no [[ports]] configured: the router needs at least one".into()),
+            );
         }
 
         // Names: ports and loopbacks share one namespace (both are shown by
@@ -315,12 +341,18 @@ impl Validator<'_> {
                 }
             };
             let ifspan = p.ifname.as_ref().map_or(p.name.span(), |s| s.span());
-            let iffield = if p.ifname.is_some() { format!("{path}.ifname") } else { format!("{path}.name") };
+            let iffield = if p.ifname.is_some() {
+                format!("{path}.ifname")
+            } else {
+                format!("{path}.name")
+            };
             if let Some(first) = ifnames.get(&ifname) {
                 return self.err(
                     Some(ifspan),
                     iffield,
-                    Problem::Invalid(format!("kernel interface {ifname:?} is already used by {first}")),
+                    Problem::Invalid(format!(
+                        "kernel interface {ifname:?} is already used by {first}"
+                    )),
                 );
             }
             ifnames.insert(ifname.clone(), self.at(&iffield, &ifspan));
@@ -329,13 +361,22 @@ impl Validator<'_> {
                 Some(m) => {
                     let v = *m.get_ref();
                     if !(68..=65535).contains(&v) {
-                        return self.err(span(m), format!("{path}.mtu"), Problem::BadMtu { value: v });
+                        return self.err(
+                            span(m),
+                            format!("{path}.mtu"),
+                            Problem::BadMtu { value: v },
+                        );
                     }
                     Some(v as u16)
                 }
                 None => None,
             };
-            ports.push(PortConfig { name, ifname, addresses, mtu });
+            ports.push(PortConfig {
+                name,
+                ifname,
+                addresses,
+                mtu,
+            });
         }
         if ports.len() > usize::from(crate::ports::PortId::MAX) {
             return self.err(None, "ports", Problem::Invalid("too many ports".into()));
@@ -345,7 +386,12 @@ impl Validator<'_> {
             let l = l.get_ref();
             let path = format!("loopbacks[{i}]");
             let name = self.name(&l.name, &format!("{path}.name"), &mut names)?;
-            let addresses = self.addresses(&l.addresses, &path, ports.len() + loopbacks.len(), &mut owned)?;
+            let addresses = self.addresses(
+                &l.addresses,
+                &path,
+                ports.len() + loopbacks.len(),
+                &mut owned,
+            )?;
             loopbacks.push(LoopbackConfig { name, addresses });
         }
         self.owned_addresses(&owned)?;
@@ -360,30 +406,56 @@ impl Validator<'_> {
                 return self.err(
                     span(&r.prefix),
                     format!("{path}.prefix"),
-                    Problem::DuplicateRoute { prefix: route.prefix.to_string(), first: first.clone() },
+                    Problem::DuplicateRoute {
+                        prefix: route.prefix.to_string(),
+                        first: first.clone(),
+                    },
                 );
             }
-            seen.insert(route.prefix, self.at(&format!("{path}.prefix"), &r.prefix.span()));
+            seen.insert(
+                route.prefix,
+                self.at(&format!("{path}.prefix"), &r.prefix.span()),
+            );
             routes.push(route);
         }
 
         if let Some(b) = &raw.bgp {
             if let Err(e) = b.to_speaker_config() {
-                return self.err(e.span.clone(), e.field.clone(), Problem::Invalid(e.message.clone()));
+                return self.err(
+                    e.span.clone(),
+                    e.field.clone(),
+                    Problem::Invalid(e.message.clone()),
+                );
             }
         }
 
-        Ok(Config { file: self.src.file.clone(), router, ports, loopbacks, routes, bgp: raw.bgp })
+        Ok(Config {
+            file: self.src.file.clone(),
+            router,
+            ports,
+            loopbacks,
+            routes,
+            bgp: raw.bgp,
+        })
     }
 
-    fn int(&self, v: &Option<Spanned<i64>>, field: &str, range: Range<i64>, default: i64) -> Result<i64, ConfigError> {
+    fn int(
+        &self,
+        v: &Option<Spanned<i64>>,
+        field: &str,
+        range: Range<i64>,
+        default: i64,
+    ) -> Result<i64, ConfigError> {
         match v {
             None => Ok(default),
             Some(s) if range.contains(s.get_ref()) => Ok(*s.get_ref()),
             Some(s) => self.err(
                 span(s),
                 field,
-                Problem::OutOfRange { value: *s.get_ref(), range: format!("{}..={}", range.start, range.end - 1) },
+                Problem::OutOfRange {
+                    value: *s.get_ref(),
+                    range: format!("{}..={}", range.start, range.end - 1),
+                },
             ),
         }
     }
@@ -394,14 +466,23 @@ impl Validator<'_> {
         let worker_threads = match &r.worker_threads {
             None => d.worker_threads,
             Some(w) if *w.get_ref() < 1 => {
-                return self.err(span(w), "router.worker_threads", Problem::BadWorkerCount { value: *w.get_ref() })
+                return self.err(
+                    span(w),
+                    "router.worker_threads",
+                    Problem::BadWorkerCount {
+                        value: *w.get_ref(),
+                    },
+                )
             }
             // More workers than that is a typo, not a machine.
             Some(w) if *w.get_ref() > 1024 => {
                 return self.err(
                     span(w),
                     "router.worker_threads",
-                    Problem::OutOfRange { value: *w.get_ref(), range: "1..=1024".into() },
+                    Problem::OutOfRange {
+                        value: *w.get_ref(),
+                        range: "1..=1024".into(),
+                    },
                 )
             }
             Some(w) => *w.get_ref() as usize,
@@ -409,14 +490,20 @@ impl Validator<'_> {
         let control_socket = match &r.control_socket {
             None => d.control_socket,
             Some(s) if s.get_ref().is_empty() => {
-                return self.err(span(s), "router.control_socket", Problem::Invalid("must not be empty".into()))
+                return self.err(
+                    span(s),
+                    "router.control_socket",
+                    Problem::Invalid("must not be empty".into()),
+                )
             }
             // sockaddr_un.sun_path holds 108 bytes including the NUL.
             Some(s) if s.get_ref().len() > 107 => {
                 return self.err(
                     span(s),
                     "router.control_socket",
-                    Problem::Invalid("path longer than 107 bytes (the limit of a Unix socket address)".into()),
+                    Problem::Invalid(
+                        "path longer than 107 bytes (the limit of a Unix socket address)".into(),
+                    ),
                 )
             }
             Some(s) => PathBuf::from(s.get_ref()),
@@ -426,49 +513,108 @@ impl Validator<'_> {
             Some(s) => {
                 let a = self.v4_addr(s, "router.router_id")?;
                 if a.is_unspecified() {
-                    return self.err(span(s), "router.router_id", Problem::Invalid("0.0.0.0 is not a router id".into()));
+                    return self.err(
+                        span(s),
+                        "router.router_id",
+                        Problem::Invalid("0.0.0.0 is not a router id".into()),
+                    );
                 }
                 Some(a)
             }
         };
-        const U32: Range<i64> = 0..(u32::MAX as i64 + 1);
-        let icmp_rate_limit = self.int(&r.icmp_rate_limit, "router.icmp_rate_limit", U32, 1000)? as u32;
-        let icmp_burst = self.int(&r.icmp_burst, "router.icmp_burst", 1..(u32::MAX as i64 + 1), 50)? as u32;
+        const U32: Range<i64> = 1..(u32::MAX as i64 + 1);
+        let icmp_rate_limit =
+            self.int(&r.icmp_rate_limit, "router.icmp_rate_limit", U32, 1000)? as u32;
+        let icmp_burst = self.int(
+            &r.icmp_burst,
+            "router.icmp_burst",
+            1..(u32::MAX as i64 + 1),
+            50,
+        )? as u32;
         let dn = NeighbourConfig::default();
         let neighbour = match &r.neighbour {
             None => dn,
             Some(n) => {
                 let f = |v: &Option<Spanned<i64>>, name: &str, range: Range<i64>, default: u32| {
-                    self.int(v, &format!("router.neighbour.{name}"), range, i64::from(default)).map(|v| v as u32)
+                    self.int(
+                        v,
+                        &format!("router.neighbour.{name}"),
+                        range,
+                        i64::from(default),
+                    )
+                    .map(|v| v as u32)
                 };
                 NeighbourConfig {
-                    reachable_time_ms: f(&n.reachable_time_ms, "reachable_time_ms", 1..3_600_001, dn.reachable_time_ms)?,
+                    reachable_time_ms: f(
+                        &n.reachable_time_ms,
+                        "reachable_time_ms",
+                        1..3_600_001,
+                        dn.reachable_time_ms,
+                    )?,
                     // RFC 1122 §2.3.2.1: no more than one ARP request per second per address.
-                    retrans_time_ms: f(&n.retrans_time_ms, "retrans_time_ms", 1000..60_001, dn.retrans_time_ms)?,
-                    max_probes: f(&n.max_probes, "max_probes", 1..101, dn.max_probes)?,
+                    retrans_time_ms: f(
+                        &n.retrans_time_ms,
+                        "retrans_time_ms",
+                        1000..60_001,
+                        dn.retrans_time_ms,
+                    )?,
+                    mcast_probes: f(&n.mcast_probes, "mcast_probes", 1..101, dn.mcast_probes)?,
+                    ucast_probes: f(&n.ucast_probes, "ucast_probes", 0..101, dn.ucast_probes)?,
                     queue_len: f(&n.queue_len, "queue_len", 0..1025, dn.queue_len)?,
-                    capacity: f(&n.capacity, "capacity", 16..1_048_577, dn.capacity)?,
-                    stale_time_ms: f(&n.stale_time_ms, "stale_time_ms", 1000..86_400_001, dn.stale_time_ms)?,
+                    failed_hold_ms: f(
+                        &n.failed_hold_ms,
+                        "failed_hold_ms",
+                        0..3_600_001,
+                        dn.failed_hold_ms,
+                    )?,
+                    stale_time_ms: f(
+                        &n.stale_time_ms,
+                        "stale_time_ms",
+                        1000..86_400_001,
+                        dn.stale_time_ms,
+                    )?,
                 }
             }
         };
-        Ok(RouterConfig { worker_threads, control_socket, router_id, icmp_rate_limit, icmp_burst, neighbour })
+        Ok(RouterConfig {
+            worker_threads,
+            control_socket,
+            router_id,
+            icmp_rate_limit,
+            icmp_burst,
+            neighbour,
+        })
     }
 
-    fn name(&self, s: &Spanned<String>, field: &str, names: &mut HashMap<String, String>) -> Result<String, ConfigError> {
+    fn name(
+        &self,
+        s: &Spanned<String>,
+        field: &str,
+        names: &mut HashMap<String, String>,
+    ) -> Result<String, ConfigError> {
         let n = s.get_ref();
         let ok = !n.is_empty()
             && n.len() <= 32
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'));
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'));
         if !ok {
             return self.err(
                 span(s),
                 field,
-                Problem::Invalid(format!("{n:?} is not a valid name (1 to 32 of A-Z a-z 0-9 - _ . : @)")),
+                Problem::Invalid(format!(
+                    "{n:?} is not a valid name (1 to 32 of A-Z a-z 0-9 - _ . : @)"
+                )),
             );
         }
         if let Some(first) = names.get(n) {
-            return self.err(span(s), field, Problem::DuplicateName { name: n.clone(), first: first.clone() });
+            return self.err(
+                span(s),
+                field,
+                Problem::DuplicateName {
+                    name: n.clone(),
+                    first: first.clone(),
+                },
+            );
         }
         names.insert(n.clone(), self.at(field, &s.span()));
         Ok(n.clone())
@@ -482,7 +628,9 @@ impl Validator<'_> {
             && n.len() <= 15
             && n != "."
             && n != ".."
-            && !n.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+            && !n
+                .chars()
+                .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
         if ok {
             Ok(())
         } else {
@@ -498,20 +646,48 @@ impl Validator<'_> {
         let v = s.get_ref().trim();
         match IpAddr::from_str(v) {
             Ok(IpAddr::V4(a)) => Ok(a),
-            Ok(IpAddr::V6(_)) => self.err(span(s), field, Problem::Ipv6NotSupported { value: v.to_string() }),
-            Err(e) => self.err(span(s), field, Problem::BadAddress { value: v.to_string(), reason: e.to_string() }),
+            Ok(IpAddr::V6(_)) => self.err(
+                span(s),
+                field,
+                Problem::Ipv6NotSupported {
+                    value: v.to_string(),
+                },
+            ),
+            Err(e) => self.err(
+                span(s),
+                field,
+                Problem::BadAddress {
+                    value: v.to_string(),
+                    reason: e.to_string(),
+                },
+            ),
         }
     }
 
-    fn v4_net(&self, s: &Spanned<String>, field: &str, bad: fn(String, String) -> Problem) -> Result<Ipv4Net, ConfigError> {
+    fn v4_net(
+        &self,
+        s: &Spanned<String>,
+        field: &str,
+        bad: fn(String, String) -> Problem,
+    ) -> Result<Ipv4Net, ConfigError> {
         let v = s.get_ref().trim();
         if !v.contains('/') {
-            let hint = if IpAddr::from_str(v).is_ok() { "missing the prefix length (\"/24\")" } else { "no '/'" };
+            let hint = if IpAddr::from_str(v).is_ok() {
+                "missing the prefix length (\"/24\")"
+            } else {
+                "no '/'"
+            };
             return self.err(span(s), field, bad(v.to_string(), hint.to_string()));
         }
         match IpNet::from_str(v) {
             Ok(IpNet::V4(n)) => Ok(n),
-            Ok(IpNet::V6(_)) => self.err(span(s), field, Problem::Ipv6NotSupported { value: v.to_string() }),
+            Ok(IpNet::V6(_)) => self.err(
+                span(s),
+                field,
+                Problem::Ipv6NotSupported {
+                    value: v.to_string(),
+                },
+            ),
             Err(e) => self.err(span(s), field, bad(v.to_string(), e.to_string())),
         }
     }
@@ -524,12 +700,19 @@ impl Validator<'_> {
         owned: &mut Vec<OwnedAddr>,
     ) -> Result<Vec<Ipv4Net>, ConfigError> {
         if list.get_ref().is_empty() {
-            return self.err(span(list), format!("{path}.addresses"), Problem::Invalid("needs at least one address".into()));
+            return self.err(
+                span(list),
+                format!("{path}.addresses"),
+                Problem::Invalid("needs at least one address".into()),
+            );
         }
         let mut out = Vec::with_capacity(list.get_ref().len());
         for (j, a) in list.get_ref().iter().enumerate() {
             let field = format!("{path}.addresses[{j}]");
-            let net = self.v4_net(a, &field, |value, reason| Problem::BadInterfaceAddress { value, reason })?;
+            let net = self.v4_net(a, &field, |value, reason| Problem::BadInterfaceAddress {
+                value,
+                reason,
+            })?;
             let ip = net.addr();
             let o = ip.octets();
             // RFC 1122 §3.2.1.3 / RFC 1812 §5.3.7: addresses no interface may hold.
@@ -551,9 +734,18 @@ impl Validator<'_> {
                 None
             };
             if let Some(why) = why {
-                return self.err(span(a), field, Problem::Invalid(format!("{net}: {ip} {why}")));
+                return self.err(
+                    span(a),
+                    field,
+                    Problem::Invalid(format!("{net}: {ip} {why}")),
+                );
             }
-            owned.push(OwnedAddr { net, iface, field, span: a.span() });
+            owned.push(OwnedAddr {
+                net,
+                iface,
+                field,
+                span: a.span(),
+            });
             out.push(net);
         }
         Ok(out)
@@ -567,7 +759,10 @@ impl Validator<'_> {
                     return self.err(
                         Some(b.span.clone()),
                         b.field.clone(),
-                        Problem::DuplicateAddress { address: b.net.addr().to_string(), first: self.at(&a.field, &a.span) },
+                        Problem::DuplicateAddress {
+                            address: b.net.addr().to_string(),
+                            first: self.at(&a.field, &a.span),
+                        },
                     );
                 }
                 let (sa, sb) = (a.net.trunc(), b.net.trunc());
@@ -600,12 +795,18 @@ impl Validator<'_> {
         let whole = r.span();
         let r = r.get_ref();
         let pfield = format!("{path}.prefix");
-        let prefix = self.v4_net(&r.prefix, &pfield, |value, reason| Problem::BadPrefix { value, reason })?;
+        let prefix = self.v4_net(&r.prefix, &pfield, |value, reason| Problem::BadPrefix {
+            value,
+            reason,
+        })?;
         if prefix.addr() != prefix.network() {
             return self.err(
                 span(&r.prefix),
                 pfield,
-                Problem::HostBitsSet { value: prefix.to_string(), network: prefix.trunc().to_string() },
+                Problem::HostBitsSet {
+                    value: prefix.to_string(),
+                    network: prefix.trunc().to_string(),
+                },
             );
         }
         let blackhole = r.blackhole.as_ref().filter(|b| *b.get_ref());
@@ -647,8 +848,19 @@ impl Validator<'_> {
             match ports.iter().position(|q| &q.name == p.get_ref()) {
                 Some(i) => StaticTarget::Port(i),
                 None => {
-                    let known = ports.iter().map(|q| q.name.as_str()).collect::<Vec<_>>().join(", ");
-                    return self.err(span(p), format!("{path}.port"), Problem::UnknownPort { name: p.get_ref().clone(), known });
+                    let known = ports
+                        .iter()
+                        .map(|q| q.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return self.err(
+                        span(p),
+                        format!("{path}.port"),
+                        Problem::UnknownPort {
+                            name: p.get_ref().clone(),
+                            known,
+                        },
+                    );
                 }
             }
         } else if blackhole.is_some() {
@@ -689,7 +901,11 @@ impl Validator<'_> {
             }
         };
         if strings.len() > MAX_ECMP_MEMBERS {
-            return self.err(span(via), field, Problem::Invalid(format!("at most {MAX_ECMP_MEMBERS} ECMP next hops")));
+            return self.err(
+                span(via),
+                field,
+                Problem::Invalid(format!("at most {MAX_ECMP_MEMBERS} ECMP next hops")),
+            );
         }
         let mut gws: Vec<Gateway> = Vec::with_capacity(strings.len());
         for s in strings {
@@ -700,25 +916,47 @@ impl Validator<'_> {
                 return self.err(
                     span(via),
                     field,
-                    Problem::Invalid(format!("next hop {a} is the router's own address ({})", self.at(&o.field, &o.span))),
+                    Problem::Invalid(format!(
+                        "next hop {a} is the router's own address ({})",
+                        self.at(&o.field, &o.span)
+                    )),
                 );
             }
-            let port = ports.iter().position(|p| p.addresses.iter().any(|n| n.trunc().contains(&a)));
+            let port = ports
+                .iter()
+                .position(|p| p.addresses.iter().any(|n| n.trunc().contains(&a)));
             let Some(port) = port else {
-                return self.err(span(via), field, Problem::NextHopNotConnected { next_hop: a.to_string() });
+                return self.err(
+                    span(via),
+                    field,
+                    Problem::NextHopNotConnected {
+                        next_hop: a.to_string(),
+                    },
+                );
             };
-            if let Some(n) = ports[port].addresses.iter().find(|n| n.prefix_len() < 31 && n.trunc().contains(&a)) {
+            if let Some(n) = ports[port]
+                .addresses
+                .iter()
+                .find(|n| n.prefix_len() < 31 && n.trunc().contains(&a))
+            {
                 if a == n.network() || a == n.broadcast() {
                     return self.err(
                         span(via),
                         field,
-                        Problem::Invalid(format!("next hop {a} is the network or broadcast address of {}", n.trunc())),
+                        Problem::Invalid(format!(
+                            "next hop {a} is the network or broadcast address of {}",
+                            n.trunc()
+                        )),
                     );
                 }
             }
             let gw = Gateway { port, addr: a };
             if gws.contains(&gw) {
-                return self.err(span(via), field, Problem::Invalid(format!("next hop {a} is listed twice")));
+                return self.err(
+                    span(via),
+                    field,
+                    Problem::Invalid(format!("next hop {a} is listed twice")),
+                );
             }
             gws.push(gw);
         }

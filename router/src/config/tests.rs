@@ -55,7 +55,10 @@ fn parse(s: &str) -> Result<Config, ConfigError> {
 fn diag(text: &str) -> Diagnostic {
     match parse(text) {
         Ok(_) => panic!("expected an error for:\n{text}"),
-        Err(e) => e.diagnostic().cloned().unwrap_or_else(|| panic!("no diagnostic: {e}")),
+        Err(e) => e
+            .diagnostic()
+            .cloned()
+            .unwrap_or_else(|| panic!("no diagnostic: {e}")),
     }
 }
 
@@ -86,15 +89,30 @@ fn lab_config_parses() {
     assert_eq!(c.ports[1].ifname, "veth-r1");
     assert_eq!(c.ports[1].mtu, Some(1500));
     assert_eq!(c.ports[2].mtu, None);
-    assert_eq!(c.loopbacks[0].addresses, vec!["10.10.1.200/24".parse::<Ipv4Net>().unwrap()]);
+    assert_eq!(
+        c.loopbacks[0].addresses,
+        vec!["10.10.1.200/24".parse::<Ipv4Net>().unwrap()]
+    );
     assert_eq!(c.routes.len(), 5);
     assert_eq!(c.routes[0].prefix, "0.0.0.0/0".parse::<Ipv4Net>().unwrap());
-    assert_eq!(c.routes[0].target, StaticTarget::Via(vec![Gateway { port: 0, addr: Ipv4Addr::new(10, 0, 2, 2) }]));
+    assert_eq!(
+        c.routes[0].target,
+        StaticTarget::Via(vec![Gateway {
+            port: 0,
+            addr: Ipv4Addr::new(10, 0, 2, 2)
+        }])
+    );
     assert_eq!(
         c.routes[1].target,
         StaticTarget::Via(vec![
-            Gateway { port: 1, addr: Ipv4Addr::new(192, 168, 10, 100) },
-            Gateway { port: 1, addr: Ipv4Addr::new(192, 168, 10, 101) },
+            Gateway {
+                port: 1,
+                addr: Ipv4Addr::new(192, 168, 10, 100)
+            },
+            Gateway {
+                port: 1,
+                addr: Ipv4Addr::new(192, 168, 10, 101)
+            },
         ])
     );
     assert_eq!(c.routes[2].target, StaticTarget::Port(2));
@@ -118,7 +136,10 @@ fn repo_configs_parse() {
         let c = Config::load(&dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(c.ports.len(), 3, "{name}");
         assert_eq!(c.loopbacks.len(), 2, "{name}");
-        assert!(c.routes.iter().any(|r| r.prefix.prefix_len() == 0), "{name}: default route");
+        assert!(
+            c.routes.iter().any(|r| r.prefix.prefix_len() == 0),
+            "{name}: default route"
+        );
     }
     let s = Config::load(&dir.join("lab-static.toml")).unwrap();
     assert_eq!(s.routes.len(), 4);
@@ -135,34 +156,104 @@ fn unreadable_file_is_a_read_error() {
 
 #[test]
 fn unknown_key_names_line_and_field() {
-    let d = expect(&format!("{PORT}speed = 10\n"), 4, "ports[0].speed", "unknown key `speed`");
+    let d = expect(
+        &format!("{PORT}speed = 10\n"),
+        4,
+        "ports[0].speed",
+        "unknown key `speed`",
+    );
     assert!(matches!(d.problem, Problem::UnknownKey(_)));
     assert_eq!(d.column, 1);
-    expect("[router]\nworkers = 2\n", 2, "router.workers", "unknown key `workers`");
-    expect(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.1\"\nmetric = 5\n"), 7, "routes[0].metric", "unknown key");
-    expect(&format!("{PORT}[extra]\n"), 4, "extra", "unknown key `extra`");
+    expect(
+        "[router]\nworkers = 2\n",
+        2,
+        "router.workers",
+        "unknown key `workers`",
+    );
+    expect(
+        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.1\"\nmetric = 5\n"),
+        7,
+        "routes[0].metric",
+        "unknown key",
+    );
+    expect(
+        &format!("{PORT}[extra]\n"),
+        4,
+        "extra",
+        "unknown key `extra`",
+    );
 }
 
 #[test]
 fn syntax_and_type_errors_name_line_and_field() {
-    let d = expect(&format!("{PORT}mtu = \"big\"\n"), 4, "ports[0].mtu", "invalid type");
+    let d = expect(
+        &format!("{PORT}mtu = \"big\"\n"),
+        4,
+        "ports[0].mtu",
+        "invalid type",
+    );
     assert!(matches!(d.problem, Problem::Syntax(_)));
     assert_eq!(d.column, 7);
-    expect("[[ports]]\nname = \"eth1\"\naddresses = \"192.168.10.200/24\"\n", 3, "ports[0].addresses", "invalid type");
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = \"192.168.10.200/24\"\n",
+        3,
+        "ports[0].addresses",
+        "invalid type",
+    );
     let d = diag("[[ports]\n");
     assert_eq!(d.line, 1);
-    expect("[[ports]]\nname = \"eth1\"\n", 1, "ports[0].addresses", "missing field `addresses`");
+    expect(
+        "[[ports]]\nname = \"eth1\"\n",
+        1,
+        "ports[0].addresses",
+        "missing field `addresses`",
+    );
 }
 
 #[test]
 fn bad_addresses_and_prefixes() {
-    expect("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.300/24\"]\n", 3, "ports[0].addresses[0]", "not an IPv4 address");
-    expect("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200\"]\n", 3, "ports[0].addresses[0]", "prefix length");
-    expect("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.0/24\"]\n", 3, "ports[0].addresses[0]", "network address");
-    expect("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.255/24\"]\n", 3, "ports[0].addresses[0]", "broadcast");
-    expect("[[ports]]\nname = \"eth1\"\naddresses = [\"127.0.0.1/8\"]\n", 3, "ports[0].addresses[0]", "loopback");
-    expect("[[ports]]\nname = \"eth1\"\naddresses = []\n", 3, "ports[0].addresses", "at least one");
-    let d = expect(&format!("{PORT}[[routes]]\nprefix = \"172.20.0/24\"\nport = \"eth1\"\n"), 5, "routes[0].prefix", "not an IPv4 prefix");
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.300/24\"]\n",
+        3,
+        "ports[0].addresses[0]",
+        "not an IPv4 address",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200\"]\n",
+        3,
+        "ports[0].addresses[0]",
+        "prefix length",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.0/24\"]\n",
+        3,
+        "ports[0].addresses[0]",
+        "network address",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.255/24\"]\n",
+        3,
+        "ports[0].addresses[0]",
+        "broadcast",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"127.0.0.1/8\"]\n",
+        3,
+        "ports[0].addresses[0]",
+        "loopback",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = []\n",
+        3,
+        "ports[0].addresses",
+        "at least one",
+    );
+    let d = expect(
+        &format!("{PORT}[[routes]]\nprefix = \"172.20.0/24\"\nport = \"eth1\"\n"),
+        5,
+        "routes[0].prefix",
+        "not an IPv4 prefix",
+    );
     assert!(matches!(d.problem, Problem::BadPrefix { .. }));
     assert_eq!(d.column, 10);
     let d = expect(
@@ -172,15 +263,35 @@ fn bad_addresses_and_prefixes() {
         "host bits set (did you mean 172.20.2.0/24?)",
     );
     assert!(matches!(d.problem, Problem::HostBitsSet { .. }));
-    expect(&format!("{PORT}[[routes]]\nprefix = \"172.20.2.0/33\"\nport = \"eth1\"\n"), 5, "routes[0].prefix", "not an IPv4 prefix");
+    expect(
+        &format!("{PORT}[[routes]]\nprefix = \"172.20.2.0/33\"\nport = \"eth1\"\n"),
+        5,
+        "routes[0].prefix",
+        "not an IPv4 prefix",
+    );
 }
 
 #[test]
 fn ipv6_is_rejected_clearly() {
-    let d = expect("[[ports]]\nname = \"eth1\"\naddresses = [\"2001:db8::1/64\"]\n", 3, "ports[0].addresses[0]", "IPv6 not supported yet");
+    let d = expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"2001:db8::1/64\"]\n",
+        3,
+        "ports[0].addresses[0]",
+        "IPv6 not supported yet",
+    );
     assert!(matches!(d.problem, Problem::Ipv6NotSupported { .. }));
-    expect(&format!("{PORT}[[routes]]\nprefix = \"2001:db8::/32\"\nport = \"eth1\"\n"), 5, "routes[0].prefix", "IPv6 not supported yet");
-    expect(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"fe80::1\"\n"), 6, "routes[0].via", "IPv6 not supported yet");
+    expect(
+        &format!("{PORT}[[routes]]\nprefix = \"2001:db8::/32\"\nport = \"eth1\"\n"),
+        5,
+        "routes[0].prefix",
+        "IPv6 not supported yet",
+    );
+    expect(
+        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"fe80::1\"\n"),
+        6,
+        "routes[0].via",
+        "IPv6 not supported yet",
+    );
 }
 
 #[test]
@@ -200,31 +311,66 @@ fn next_hop_must_be_on_a_connected_port_subnet() {
         "routes[0].via",
         "no connected subnet",
     );
-    expect(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.200\"\n"), 6, "routes[0].via", "own address");
-    expect(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.255\"\n"), 6, "routes[0].via", "broadcast");
+    expect(
+        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.200\"\n"),
+        6,
+        "routes[0].via",
+        "own address",
+    );
+    expect(
+        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.255\"\n"),
+        6,
+        "routes[0].via",
+        "broadcast",
+    );
     expect(
         &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = [\"192.168.10.1\", \"192.168.10.1\"]\n"),
         6,
         "routes[0].via",
         "listed twice",
     );
-    expect(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = []\n"), 6, "routes[0].via", "non-empty list");
-    expect(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = 5\n"), 6, "routes[0].via", "must be an address");
+    expect(
+        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = []\n"),
+        6,
+        "routes[0].via",
+        "non-empty list",
+    );
+    expect(
+        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = 5\n"),
+        6,
+        "routes[0].via",
+        "must be an address",
+    );
 }
 
 #[test]
 fn route_target_must_be_exactly_one() {
-    expect(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\n"), 4, "routes[0]", "needs one of");
     expect(
-        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.1\"\nblackhole = true\n"),
+        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\n"),
+        4,
+        "routes[0]",
+        "needs one of",
+    );
+    expect(
+        &format!(
+            "{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.1\"\nblackhole = true\n"
+        ),
         7,
         "routes[0].blackhole",
         "both `via` and `blackhole`",
     );
     // `blackhole = false` means no blackhole.
-    let c = parse(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.1\"\nblackhole = false\n")).unwrap();
+    let c = parse(&format!(
+        "{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"192.168.10.1\"\nblackhole = false\n"
+    ))
+    .unwrap();
     assert!(matches!(c.routes[0].target, StaticTarget::Via(_)));
-    let d = expect(&format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nport = \"eth9\"\n"), 6, "routes[0].port", "no port named \"eth9\"");
+    let d = expect(
+        &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nport = \"eth9\"\n"),
+        6,
+        "routes[0].port",
+        "no port named \"eth9\"",
+    );
     assert!(matches!(d.problem, Problem::UnknownPort { .. }));
     expect(
         &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nblackhole = true\n[[routes]]\nprefix = \"10.0.0.0/8\"\nunreachable = true\n"),
@@ -267,40 +413,99 @@ fn overlapping_subnets_on_two_ports() {
 #[test]
 fn duplicate_names() {
     let d = expect(
-        &format!("{PORT}[[ports]]\nname = \"eth1\"\nifname = \"x\"\naddresses = [\"10.0.0.1/24\"]\n"),
+        &format!(
+            "{PORT}[[ports]]\nname = \"eth1\"\nifname = \"x\"\naddresses = [\"10.0.0.1/24\"]\n"
+        ),
         5,
         "ports[1].name",
         "name \"eth1\" is already used at `ports[0].name` (line 2",
     );
     assert!(matches!(d.problem, Problem::DuplicateName { .. }));
-    expect(&format!("{PORT}[[loopbacks]]\nname = \"eth1\"\naddresses = [\"10.0.0.1/24\"]\n"), 5, "loopbacks[0].name", "already used");
     expect(
-        &format!("{PORT}[[ports]]\nname = \"eth2\"\nifname = \"eth1\"\naddresses = [\"10.0.0.1/24\"]\n"),
+        &format!("{PORT}[[loopbacks]]\nname = \"eth1\"\naddresses = [\"10.0.0.1/24\"]\n"),
+        5,
+        "loopbacks[0].name",
+        "already used",
+    );
+    expect(
+        &format!(
+            "{PORT}[[ports]]\nname = \"eth2\"\nifname = \"eth1\"\naddresses = [\"10.0.0.1/24\"]\n"
+        ),
         6,
         "ports[1].ifname",
         "kernel interface \"eth1\" is already used",
     );
-    expect("[[ports]]\nname = \"a-very-long-interface-name\"\naddresses = [\"10.0.0.1/24\"]\n", 2, "ports[0].name", "kernel interface name");
-    expect("[[ports]]\nname = \"\"\naddresses = [\"10.0.0.1/24\"]\n", 2, "ports[0].name", "not a valid name");
+    expect(
+        "[[ports]]\nname = \"a-very-long-interface-name\"\naddresses = [\"10.0.0.1/24\"]\n",
+        2,
+        "ports[0].name",
+        "kernel interface name",
+    );
+    expect(
+        "[[ports]]\nname = \"\"\naddresses = [\"10.0.0.1/24\"]\n",
+        2,
+        "ports[0].name",
+        "not a valid name",
+    );
 }
 
 #[test]
 fn bad_mtu() {
-    let d = expect(&format!("{PORT}mtu = 40\n"), 4, "ports[0].mtu", "mtu 40 is out of range");
+    let d = expect(
+        &format!("{PORT}mtu = 40\n"),
+        4,
+        "ports[0].mtu",
+        "mtu 40 is out of range",
+    );
     assert!(matches!(d.problem, Problem::BadMtu { value: 40 }));
-    expect(&format!("{PORT}mtu = 70000\n"), 4, "ports[0].mtu", "out of range");
-    expect(&format!("{PORT}mtu = -1\n"), 4, "ports[0].mtu", "out of range");
+    expect(
+        &format!("{PORT}mtu = 70000\n"),
+        4,
+        "ports[0].mtu",
+        "out of range",
+    );
+    expect(
+        &format!("{PORT}mtu = -1\n"),
+        4,
+        "ports[0].mtu",
+        "out of range",
+    );
 }
 
 #[test]
 fn worker_count_and_router_section() {
-    let d = expect(&format!("[router]\nworker_threads = 0\n{PORT}"), 2, "router.worker_threads", "at least 1");
+    let d = expect(
+        &format!("[router]\nworker_threads = 0\n{PORT}"),
+        2,
+        "router.worker_threads",
+        "at least 1",
+    );
     assert!(matches!(d.problem, Problem::BadWorkerCount { value: 0 }));
     assert_eq!(d.column, 18);
-    expect(&format!("[router]\nworker_threads = 5000\n{PORT}"), 2, "router.worker_threads", "out of range");
-    expect(&format!("[router]\nrouter_id = \"1.2.3\"\n{PORT}"), 2, "router.router_id", "not an IPv4 address");
-    expect(&format!("[router]\n[router.neighbour]\nretrans_time_ms = 10\n{PORT}"), 3, "router.neighbour.retrans_time_ms", "1000..=60000");
-    expect(&format!("[router]\nicmp_burst = 0\n{PORT}"), 2, "router.icmp_burst", "out of range");
+    expect(
+        &format!("[router]\nworker_threads = 5000\n{PORT}"),
+        2,
+        "router.worker_threads",
+        "out of range",
+    );
+    expect(
+        &format!("[router]\nrouter_id = \"1.2.3\"\n{PORT}"),
+        2,
+        "router.router_id",
+        "not an IPv4 address",
+    );
+    expect(
+        &format!("[router]\n[router.neighbour]\nretrans_time_ms = 10\n{PORT}"),
+        3,
+        "router.neighbour.retrans_time_ms",
+        "1000..=60000",
+    );
+    expect(
+        &format!("[router]\nicmp_burst = 0\n{PORT}"),
+        2,
+        "router.icmp_burst",
+        "out of range",
+    );
     let c = parse(&format!("[router]\nrouter_id = \"192.168.10.200\"\n[router.neighbour]\nreachable_time_ms = 5000\n{PORT}")).unwrap();
     assert_eq!(c.router.router_id, Some(Ipv4Addr::new(192, 168, 10, 200)));
     assert_eq!(c.router.neighbour.reachable_time_ms, 5000);
@@ -319,7 +524,9 @@ fn bgp_section_errors_are_located() {
     let d = diag(&text);
     assert_eq!(d.field, "bgp.asn");
     assert_eq!(d.line, 5);
-    let d = diag(&format!("{PORT}[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\nfoo = 1\n"));
+    let d = diag(&format!(
+        "{PORT}[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\nfoo = 1\n"
+    ));
     assert_eq!(d.line, 7);
     assert_eq!(d.field, "bgp.foo");
 }

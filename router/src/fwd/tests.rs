@@ -5,38 +5,42 @@ use crate::wire::vnet::{VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4};
 use ipnet::Ipv4Net;
 use proptest::prelude::*;
 
-const MAC0: MacAddr = [2, 0, 0, 0, 0, 0xa0];
-const MAC1: MacAddr = [2, 0, 0, 0, 0, 0xa1];
-const HOST_A: MacAddr = [2, 0, 0, 0, 0, 0x64]; // 192.168.10.100 on port 0
-const HOST_B: MacAddr = [2, 0, 0, 0, 0, 0xc8]; // 192.168.20.100 on port 1
-const HOST_C: MacAddr = [2, 0, 0, 0, 0, 0xc9]; // 192.168.20.101 on port 1
-const HOST_D: MacAddr = [2, 0, 0, 0, 0, 0x65]; // 192.168.10.101 on port 0
+pub(crate) const MAC0: MacAddr = [2, 0, 0, 0, 0, 0xa0];
+pub(crate) const MAC1: MacAddr = [2, 0, 0, 0, 0, 0xa1];
+pub(crate) const HOST_A: MacAddr = [2, 0, 0, 0, 0, 0x64]; // 192.168.10.100 on port 0
+pub(crate) const HOST_B: MacAddr = [2, 0, 0, 0, 0, 0xc8]; // 192.168.20.100 on port 1
+pub(crate) const HOST_C: MacAddr = [2, 0, 0, 0, 0, 0xc9]; // 192.168.20.101 on port 1
+pub(crate) const HOST_D: MacAddr = [2, 0, 0, 0, 0, 0x65]; // 192.168.10.101 on port 0
 
-fn a(s: &str) -> Ipv4Addr {
+pub(crate) fn a(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
-fn n(s: &str) -> Ipv4Net {
+pub(crate) fn n(s: &str) -> Ipv4Net {
     s.parse().unwrap()
 }
 
-struct Sent {
-    port: PortId,
-    frame: Vec<u8>,
-    vnet: Option<VnetHdr>,
+pub(crate) struct Sent {
+    pub port: PortId,
+    pub frame: Vec<u8>,
+    pub vnet: Option<VnetHdr>,
 }
 
 #[derive(Default)]
-struct MockSink {
-    sent: Vec<Sent>,
-    punted: Vec<(Punt, PortId, Vec<u8>)>,
-    full: bool,
+pub(crate) struct MockSink {
+    pub sent: Vec<Sent>,
+    pub punted: Vec<(Punt, PortId, Vec<u8>)>,
+    pub full: bool,
 }
 
 impl TxSink for MockSink {
     fn frame_capacity(&self, _port: PortId) -> usize {
         65536 + 14
     }
-    fn send(&mut self, port: PortId, fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>)) -> bool {
+    fn send(
+        &mut self,
+        port: PortId,
+        fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>),
+    ) -> bool {
         if self.full {
             return false;
         }
@@ -46,7 +50,11 @@ impl TxSink for MockSink {
             return false;
         }
         buf.truncate(len);
-        self.sent.push(Sent { port, frame: buf, vnet });
+        self.sent.push(Sent {
+            port,
+            frame: buf,
+            vnet,
+        });
         true
     }
     fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], _meta: &RxMeta) -> bool {
@@ -58,7 +66,7 @@ impl TxSink for MockSink {
     }
 }
 
-fn shared_with(mtu1: u16) -> Arc<Shared> {
+pub(crate) fn shared_with(mtu1: u16) -> Arc<Shared> {
     let ports = vec![
         PortInfo {
             id: 0,
@@ -81,15 +89,27 @@ fn shared_with(mtu1: u16) -> Arc<Shared> {
     ];
     let shared = Shared::new(ports, 1);
     let hops = vec![
-        NextHop::Connected { port: 0 },                            // 0
-        NextHop::Connected { port: 1 },                            // 1
-        NextHop::Gateway { port: 1, gw: a("192.168.20.100") },     // 2
-        NextHop::Local,                                            // 3
-        NextHop::Unreachable,                                      // 4
-        NextHop::Blackhole,                                        // 5
-        NextHop::Multipath(vec![(1, a("192.168.20.100")), (1, a("192.168.20.101")), (0, a("192.168.10.101"))].into()), // 6
+        NextHop::Connected { port: 0 }, // 0
+        NextHop::Connected { port: 1 }, // 1
+        NextHop::Gateway {
+            port: 1,
+            gw: a("192.168.20.100"),
+        }, // 2
+        NextHop::Local,                 // 3
+        NextHop::Unreachable,           // 4
+        NextHop::Blackhole,             // 5
+        NextHop::Multipath(
+            vec![
+                (1, a("192.168.20.100")),
+                (1, a("192.168.20.101")),
+                (0, a("192.168.10.101")),
+            ]
+            .into(),
+        ), // 6
     ];
-    shared.nexthops.store(Arc::new(NextHopTable { entries: hops }));
+    shared
+        .nexthops
+        .store(Arc::new(NextHopTable { entries: hops }));
     shared
         .fib
         .apply(&[
@@ -117,7 +137,14 @@ fn shared_with(mtu1: u16) -> Arc<Shared> {
 
 fn setup(mtu1: u16, icmp: IcmpRateLimit) -> (Forwarder, MockSink) {
     let shared = shared_with(mtu1);
-    let f = Forwarder::new(shared, 0, FwdOptions { icmp, ..FwdOptions::default() });
+    let f = Forwarder::new(
+        shared,
+        0,
+        FwdOptions {
+            icmp,
+            ..FwdOptions::default()
+        },
+    );
     (f, MockSink::default())
 }
 
@@ -126,9 +153,15 @@ fn fwd() -> (Forwarder, MockSink) {
 }
 
 /// An Ethernet/IPv4 frame from HOST_A to port 0 with `l4` as payload.
-fn ip_frame(src: &str, dst: &str, ttl: u8, df: bool, proto: u8, l4: &[u8]) -> Vec<u8> {
+pub(crate) fn ip_frame(src: &str, dst: &str, ttl: u8, df: bool, proto: u8, l4: &[u8]) -> Vec<u8> {
     let mut f = vec![0u8; 14 + 20 + l4.len()];
-    EthernetRepr { dst: MAC0, src: HOST_A, ethertype: ethertype::IPV4 }.emit(&mut f).unwrap();
+    EthernetRepr {
+        dst: MAC0,
+        src: HOST_A,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f)
+    .unwrap();
     crate::wire::ipv4::Ipv4Repr {
         src: a(src),
         dst: a(dst),
@@ -145,7 +178,7 @@ fn ip_frame(src: &str, dst: &str, ttl: u8, df: bool, proto: u8, l4: &[u8]) -> Ve
     f
 }
 
-fn udp(sport: u16, dport: u16, len: usize) -> Vec<u8> {
+pub(crate) fn udp(sport: u16, dport: u16, len: usize) -> Vec<u8> {
     let mut u = vec![0u8; 8 + len];
     u[0..2].copy_from_slice(&sport.to_be_bytes());
     u[2..4].copy_from_slice(&dport.to_be_bytes());
@@ -158,22 +191,28 @@ fn udp(sport: u16, dport: u16, len: usize) -> Vec<u8> {
 
 fn echo_req() -> Vec<u8> {
     let mut e = vec![0u8; 8 + 4];
-    crate::wire::icmp::Icmpv4Repr::EchoRequest { ident: 7, seq: 1, data: b"ping" }.emit(&mut e).unwrap();
+    crate::wire::icmp::Icmpv4Repr::EchoRequest {
+        ident: 7,
+        seq: 1,
+        data: b"ping",
+    }
+    .emit(&mut e)
+    .unwrap();
     e
 }
 
 use crate::wire::ethernet::EthernetRepr;
 
-fn run(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8], meta: &RxMeta) {
+pub(crate) fn run(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8], meta: &RxMeta) {
     let b = f.begin_batch(Instant::now());
     f.process(&b, 0, frame, meta, s);
 }
 
-fn drops(f: &Forwarder, port: usize, r: DropReason) -> u64 {
+pub(crate) fn drops(f: &Forwarder, port: usize, r: DropReason) -> u64 {
     f.shared().counters.totals(port).drops[r.name()]
 }
 
-fn parse_icmp(frame: &[u8]) -> (Ipv4Packet<&[u8]>, u8, u8) {
+pub(crate) fn parse_icmp(frame: &[u8]) -> (Ipv4Packet<&[u8]>, u8, u8) {
     let ip = Ipv4Packet::new_checked(&frame[14..]).unwrap();
     assert!(ip.verify_checksum());
     assert_eq!(ip.protocol(), protocol::ICMP);
@@ -186,7 +225,14 @@ fn parse_icmp(frame: &[u8]) -> (Ipv4Packet<&[u8]>, u8, u8) {
 #[test]
 fn forwards_with_ttl_decrement_and_mac_rewrite() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, true, protocol::UDP, &udp(1000, 80, 100));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        true,
+        protocol::UDP,
+        &udp(1000, 80, 100),
+    );
     frame.extend_from_slice(&[0u8; 6]); // Ethernet padding is trimmed
     let orig = frame.clone();
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
@@ -201,7 +247,11 @@ fn forwards_with_ttl_decrement_and_mac_rewrite() {
     assert!(ip.verify_checksum());
     let mut copy = out.frame[14..34].to_vec();
     Ipv4Packet::new_unchecked(&mut copy[..]).fill_checksum();
-    assert_eq!(Ipv4Packet::new_unchecked(&copy[..]).checksum(), ip.checksum(), "incremental == full");
+    assert_eq!(
+        Ipv4Packet::new_unchecked(&copy[..]).checksum(),
+        ip.checksum(),
+        "incremental == full"
+    );
     assert_eq!(&out.frame[34..], &orig[34..orig.len() - 6]);
     let t0 = f.shared().counters.totals(0);
     let t1 = f.shared().counters.totals(1);
@@ -212,7 +262,14 @@ fn forwards_with_ttl_decrement_and_mac_rewrite() {
 #[test]
 fn connected_destination_uses_its_own_mac() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame("192.168.10.100", "192.168.20.101", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "192.168.20.101",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(&s.sent[0].frame[0..6], &HOST_C, "STALE entries are used");
 }
@@ -220,7 +277,14 @@ fn connected_destination_uses_its_own_mac() {
 #[test]
 fn ttl_expiry_sends_time_exceeded_quoting_header() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::UDP, &udp(33434, 33435, 32));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        1,
+        false,
+        protocol::UDP,
+        &udp(33434, 33435, 32),
+    );
     let orig = frame.clone();
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(s.sent.len(), 1);
@@ -233,22 +297,47 @@ fn ttl_expiry_sends_time_exceeded_quoting_header() {
     assert_eq!(ip.src(), a("192.168.10.200"));
     assert_eq!(ip.dst(), a("192.168.10.100"));
     let quote = &ip.payload()[8..];
-    assert_eq!(quote, &orig[14..], "whole (short) datagram quoted, TTL as received");
+    assert_eq!(
+        quote,
+        &orig[14..],
+        "whole (short) datagram quoted, TTL as received"
+    );
     assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 1);
 }
 
 #[test]
 fn no_route_unreachable_and_blackhole() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame("192.168.10.100", "8.8.8.8", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "8.8.8.8",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::NET));
-    let mut frame = ip_frame("192.168.10.100", "10.10.1.5", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "10.10.1.5",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[1].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
-    let mut frame = ip_frame("192.168.10.100", "10.99.1.1", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "10.99.1.1",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(s.sent.len(), 2, "blackhole is silent");
     assert_eq!(drops(&f, 0, DropReason::NoRoute), 3);
@@ -257,13 +346,27 @@ fn no_route_unreachable_and_blackhole() {
 #[test]
 fn df_over_mtu_gets_frag_needed_with_mtu() {
     let (mut f, mut s) = setup(1400, IcmpRateLimit::default());
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, true, protocol::UDP, &udp(1, 2, 1472));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        true,
+        protocol::UDP,
+        &udp(1, 2, 1472),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(s.sent.len(), 1);
     let (ip, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::FRAG_NEEDED));
-    assert_eq!(Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu(), 1400);
-    assert_eq!(ip.src(), a("192.168.10.200"), "sourced from the port the error leaves by");
+    assert_eq!(
+        Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu(),
+        1400
+    );
+    assert_eq!(
+        ip.src(),
+        a("192.168.10.200"),
+        "sourced from the port the error leaves by"
+    );
     assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
 }
 
@@ -271,7 +374,14 @@ fn df_over_mtu_gets_frag_needed_with_mtu() {
 fn fragments_without_df() {
     let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
     let payload = udp(1, 2, 2392); // 2400 bytes of IP payload
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &payload);
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &payload,
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(s.sent.len(), 3);
     let mut data = Vec::new();
@@ -296,7 +406,14 @@ fn fragments_without_df() {
     // Policy "drop": counted, nothing sent.
     let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
     f.opts.fragment = FragmentPolicy::Drop;
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &payload);
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &payload,
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
@@ -305,7 +422,14 @@ fn fragments_without_df() {
 #[test]
 fn fragmenting_a_fragment_keeps_offsets_and_mf() {
     let (mut f, mut s) = setup(576, IcmpRateLimit::default());
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &[7u8; 1000]);
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &[7u8; 1000],
+    );
     {
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
         ip.set_flags_offset(false, true, 800);
@@ -324,11 +448,36 @@ fn fragmenting_a_fragment_keeps_offsets_and_mf() {
 fn fragmentation_completes_partial_checksum() {
     let (mut f, mut s) = setup(600, IcmpRateLimit::default());
     let mut l4 = udp(1, 2, 992);
-    let ph = checksum::fold(checksum::pseudo_header_sum([192, 168, 10, 100], [172, 20, 2, 249], 17, l4.len() as u32));
+    let ph = checksum::fold(checksum::pseudo_header_sum(
+        [192, 168, 10, 100],
+        [172, 20, 2, 249],
+        17,
+        l4.len() as u32,
+    ));
     l4[6..8].copy_from_slice(&ph.to_be_bytes());
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &l4);
-    let vnet = VnetHdr { flags: VNET_F_NEEDS_CSUM, csum_start: 34, csum_offset: 6, ..Default::default() };
-    run(&mut f, &mut s, &mut frame, &RxMeta { vnet: Some(vnet), ..Default::default() });
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &l4,
+    );
+    let vnet = VnetHdr {
+        flags: VNET_F_NEEDS_CSUM,
+        csum_start: 34,
+        csum_offset: 6,
+        ..Default::default()
+    };
+    run(
+        &mut f,
+        &mut s,
+        &mut frame,
+        &RxMeta {
+            vnet: Some(vnet),
+            ..Default::default()
+        },
+    );
     let mut data = Vec::new();
     for out in &s.sent {
         assert!(out.vnet.is_none());
@@ -342,21 +491,62 @@ fn fragmentation_completes_partial_checksum() {
 #[test]
 fn partial_checksum_passes_with_vnet_or_completes_without() {
     let mut l4 = udp(5, 6, 20);
-    let ph = checksum::fold(checksum::pseudo_header_sum([192, 168, 10, 100], [172, 20, 2, 249], 17, l4.len() as u32));
+    let ph = checksum::fold(checksum::pseudo_header_sum(
+        [192, 168, 10, 100],
+        [172, 20, 2, 249],
+        17,
+        l4.len() as u32,
+    ));
     l4[6..8].copy_from_slice(&ph.to_be_bytes());
-    let frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &l4);
-    let vnet = VnetHdr { flags: VNET_F_NEEDS_CSUM, csum_start: 34, csum_offset: 6, ..Default::default() };
+    let frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &l4,
+    );
+    let vnet = VnetHdr {
+        flags: VNET_F_NEEDS_CSUM,
+        csum_start: 34,
+        csum_offset: 6,
+        ..Default::default()
+    };
     let (mut f, mut s) = fwd();
-    run(&mut f, &mut s, &mut frame.clone(), &RxMeta { vnet: Some(vnet), ..Default::default() });
+    run(
+        &mut f,
+        &mut s,
+        &mut frame.clone(),
+        &RxMeta {
+            vnet: Some(vnet),
+            ..Default::default()
+        },
+    );
     assert_eq!(s.sent[0].vnet, Some(vnet));
-    assert_eq!(&s.sent[0].frame[40..42], &ph.to_be_bytes(), "left for the kernel");
-    for meta in [RxMeta { vnet: Some(vnet), ..Default::default() }, RxMeta { csum_not_ready: true, ..Default::default() }] {
+    assert_eq!(
+        &s.sent[0].frame[40..42],
+        &ph.to_be_bytes(),
+        "left for the kernel"
+    );
+    for meta in [
+        RxMeta {
+            vnet: Some(vnet),
+            ..Default::default()
+        },
+        RxMeta {
+            csum_not_ready: true,
+            ..Default::default()
+        },
+    ] {
         let (mut f, mut s) = fwd();
         f.opts.tx_vnet = false;
         run(&mut f, &mut s, &mut frame.clone(), &meta);
         assert_eq!(s.sent[0].vnet, None);
         let u = pnet_packet::udp::UdpPacket::new(&s.sent[0].frame[34..]).unwrap();
-        assert_eq!(u.get_checksum(), pnet_packet::udp::ipv4_checksum(&u, &a("192.168.10.100"), &a("172.20.2.249")));
+        assert_eq!(
+            u.get_checksum(),
+            pnet_packet::udp::ipv4_checksum(&u, &a("192.168.10.100"), &a("172.20.2.249"))
+        );
     }
 }
 
@@ -365,7 +555,14 @@ fn gso_superframe_passes_whole_with_vnet_header() {
     let (mut f, mut s) = setup(1500, IcmpRateLimit::default());
     let mut tcp = vec![0u8; 20 + 20000];
     tcp[12] = 5 << 4;
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, true, protocol::TCP, &tcp);
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        true,
+        protocol::TCP,
+        &tcp,
+    );
     let vnet = VnetHdr {
         flags: VNET_F_NEEDS_CSUM,
         gso_type: VNET_GSO_TCPV4,
@@ -374,7 +571,10 @@ fn gso_superframe_passes_whole_with_vnet_header() {
         csum_start: 34,
         csum_offset: 16,
     };
-    let meta = RxMeta { vnet: Some(vnet), ..Default::default() };
+    let meta = RxMeta {
+        vnet: Some(vnet),
+        ..Default::default()
+    };
     run(&mut f, &mut s, &mut frame, &meta);
     assert_eq!(s.sent.len(), 1);
     assert_eq!(s.sent[0].vnet, Some(vnet));
@@ -384,7 +584,10 @@ fn gso_superframe_passes_whole_with_vnet_header() {
     run(&mut f, &mut s, &mut frame.clone(), &meta);
     let (ip, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::FRAG_NEEDED));
-    assert_eq!(Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu(), 1400);
+    assert_eq!(
+        Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu(),
+        1400
+    );
 }
 
 #[test]
@@ -409,15 +612,33 @@ fn martians_dropped() {
         assert_eq!(drops(&f, 0, DropReason::Martian), 1, "{src} -> {dst}");
     }
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame("192.168.10.100", "192.168.20.255", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "192.168.20.255",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert!(s.sent.is_empty());
-    assert_eq!(drops(&f, 0, DropReason::NotForUs), 1, "directed broadcast not forwarded");
+    assert_eq!(
+        drops(&f, 0, DropReason::NotForUs),
+        1,
+        "directed broadcast not forwarded"
+    );
 }
 
 #[test]
 fn bad_headers_dropped() {
-    let good = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &udp(1, 2, 10));
+    let good = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 10),
+    );
     let mut cases: Vec<Vec<u8>> = Vec::new();
     let mut c = good.clone();
     c[24] ^= 0x40; // checksum
@@ -446,7 +667,14 @@ fn bad_headers_dropped() {
 #[test]
 fn foreign_mac_and_broadcast_ip_not_forwarded() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     frame[5] = 0x99;
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     frame[0..6].copy_from_slice(&ethernet::BROADCAST);
@@ -459,8 +687,23 @@ fn foreign_mac_and_broadcast_ip_not_forwarded() {
     run(&mut f, &mut s, &mut t, &RxMeta::default());
     assert_eq!(drops(&f, 0, DropReason::NotForUs), 3);
     // Truncated by the ring: never forwarded.
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &udp(1, 2, 3));
-    run(&mut f, &mut s, &mut frame, &RxMeta { truncated: true, ..Default::default() });
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
+    run(
+        &mut f,
+        &mut s,
+        &mut frame,
+        &RxMeta {
+            truncated: true,
+            ..Default::default()
+        },
+    );
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
 }
@@ -469,7 +712,13 @@ fn foreign_mac_and_broadcast_ip_not_forwarded() {
 fn arp_goes_to_slow_path() {
     let (mut f, mut s) = fwd();
     let mut frame = vec![0u8; 42];
-    EthernetRepr { dst: ethernet::BROADCAST, src: HOST_A, ethertype: ethertype::ARP }.emit(&mut frame).unwrap();
+    EthernetRepr {
+        dst: ethernet::BROADCAST,
+        src: HOST_A,
+        ethertype: ethertype::ARP,
+    }
+    .emit(&mut frame)
+    .unwrap();
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(s.punted.len(), 1);
     assert_eq!(s.punted[0].0, Punt::Arp);
@@ -482,7 +731,14 @@ fn arp_goes_to_slow_path() {
 fn echo_request_to_us_is_answered() {
     for dst in ["192.168.10.200", "192.168.20.200", "10.10.1.200"] {
         let (mut f, mut s) = fwd();
-        let mut frame = ip_frame("192.168.10.100", dst, 64, false, protocol::ICMP, &echo_req());
+        let mut frame = ip_frame(
+            "192.168.10.100",
+            dst,
+            64,
+            false,
+            protocol::ICMP,
+            &echo_req(),
+        );
         run(&mut f, &mut s, &mut frame, &RxMeta::default());
         assert_eq!(s.sent.len(), 1, "{dst}");
         let out = &s.sent[0];
@@ -493,14 +749,24 @@ fn echo_request_to_us_is_answered() {
         assert_eq!(ip.src(), a(dst));
         assert_eq!(ip.dst(), a("192.168.10.100"));
         let icmp = Icmpv4Packet::new_unchecked(ip.payload());
-        assert_eq!((icmp.echo_ident(), icmp.echo_seq(), icmp.data()), (7, 1, &b"ping"[..]));
+        assert_eq!(
+            (icmp.echo_ident(), icmp.echo_seq(), icmp.data()),
+            (7, 1, &b"ping"[..])
+        );
     }
 }
 
 #[test]
 fn local_udp_tcp_and_other_protocols() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame("192.168.10.100", "192.168.10.200", 64, false, protocol::UDP, &udp(1, 53, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "192.168.10.200",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 53, 3),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::PORT));
@@ -508,7 +774,14 @@ fn local_udp_tcp_and_other_protocols() {
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[1].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::PROTOCOL));
-    let mut frame = ip_frame("192.168.10.100", "192.168.10.200", 64, false, protocol::TCP, &[0u8; 20]);
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "192.168.10.200",
+        64,
+        false,
+        protocol::TCP,
+        &[0u8; 20],
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(s.punted.len(), 1);
     assert_eq!(s.punted[0].0, Punt::LocalTcp);
@@ -520,16 +793,37 @@ fn no_icmp_error_about_icmp_error_or_fragment() {
     let (mut f, mut s) = fwd();
     let mut unreachable = vec![0u8; 8 + 28];
     unreachable[0] = msg::DST_UNREACHABLE;
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::ICMP, &unreachable);
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        1,
+        false,
+        protocol::ICMP,
+        &unreachable,
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 1);
     // An echo request is not an error: it does get time exceeded.
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::ICMP, &echo_req());
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        1,
+        false,
+        protocol::ICMP,
+        &echo_req(),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(s.sent.len(), 1);
     // Non-first fragment: none.
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::UDP, &[0u8; 16]);
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        1,
+        false,
+        protocol::UDP,
+        &[0u8; 16],
+    );
     Ipv4Packet::new_unchecked(&mut frame[14..]).set_flags_offset(false, false, 8);
     Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
@@ -538,10 +832,23 @@ fn no_icmp_error_about_icmp_error_or_fragment() {
 
 #[test]
 fn icmp_errors_rate_limited() {
-    let (mut f, mut s) = setup(1500, IcmpRateLimit { per_sec: 1, burst: 2 });
+    let (mut f, mut s) = setup(
+        1500,
+        IcmpRateLimit {
+            per_sec: 1,
+            burst: 2,
+        },
+    );
     let b = f.begin_batch(Instant::now());
     for _ in 0..5 {
-        let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 1, false, protocol::UDP, &udp(1, 2, 3));
+        let mut frame = ip_frame(
+            "192.168.10.100",
+            "172.20.2.249",
+            1,
+            false,
+            protocol::UDP,
+            &udp(1, 2, 3),
+        );
         f.process(&b, 0, &mut frame, &RxMeta::default(), &mut s);
     }
     assert_eq!(s.sent.len(), 2);
@@ -555,7 +862,14 @@ fn ecmp_same_flow_same_member_and_spread() {
     for sport in 0..64u16 {
         let mut first = None;
         for _ in 0..3 {
-            let mut frame = ip_frame("192.168.10.100", "10.50.1.1", 64, false, protocol::UDP, &udp(sport, 80, 4));
+            let mut frame = ip_frame(
+                "192.168.10.100",
+                "10.50.1.1",
+                64,
+                false,
+                protocol::UDP,
+                &udp(sport, 80, 4),
+            );
             run(&mut f, &mut s, &mut frame, &RxMeta::default());
             let out = s.sent.pop().unwrap();
             let member = (out.port, out.frame[5]);
@@ -569,14 +883,34 @@ fn ecmp_same_flow_same_member_and_spread() {
 #[test]
 fn neighbour_miss_punts_and_failed_answers_host_unreachable() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame("192.168.10.100", "192.168.20.77", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "192.168.20.77",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     let orig = frame.clone();
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert!(s.sent.is_empty());
     assert_eq!(s.punted.len(), 1);
-    assert_eq!(s.punted[0].0, Punt::Resolve { port: 1, next_hop: a("192.168.20.77") });
+    assert_eq!(
+        s.punted[0].0,
+        Punt::Resolve {
+            port: 1,
+            next_hop: a("192.168.20.77")
+        }
+    );
     assert_eq!(s.punted[0].2, orig, "handed over unmodified");
-    let mut frame = ip_frame("192.168.10.100", "192.168.20.66", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "192.168.20.66",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
@@ -587,7 +921,14 @@ fn neighbour_miss_punts_and_failed_answers_host_unreachable() {
 fn tx_ring_full_counts_queue_full() {
     let (mut f, mut s) = fwd();
     s.full = true;
-    let mut frame = ip_frame("192.168.10.100", "172.20.2.249", 64, false, protocol::UDP, &udp(1, 2, 3));
+    let mut frame = ip_frame(
+        "192.168.10.100",
+        "172.20.2.249",
+        64,
+        false,
+        protocol::UDP,
+        &udp(1, 2, 3),
+    );
     run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(drops(&f, 1, DropReason::QueueFull), 1);
 }
@@ -612,7 +953,7 @@ proptest! {
                 frame[i] = v;
             }
         }
-        Ipv4Packet::new_unchecked(&mut frame[14..34]).fill_checksum();
+        Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
         run(&mut f, &mut s, &mut frame, &RxMeta::default());
         for out in &s.sent {
             let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();

@@ -111,7 +111,11 @@ pub struct ArpRepr {
 impl ArpRepr {
     pub fn parse<T: AsRef<[u8]>>(p: &ArpPacket<T>) -> Result<Self, WireError> {
         p.check_len()?;
-        if p.htype() != HTYPE_ETHERNET || p.ptype() != ethertype::IPV4 || p.hlen() != 6 || p.plen() != 4 {
+        if p.htype() != HTYPE_ETHERNET
+            || p.ptype() != ethertype::IPV4
+            || p.hlen() != 6
+            || p.plen() != 4
+        {
             return Err(WireError::Unsupported);
         }
         let op = match p.oper() {
@@ -119,7 +123,13 @@ impl ArpRepr {
             2 => ArpOp::Reply,
             _ => return Err(WireError::Unsupported),
         };
-        Ok(ArpRepr { op, sha: p.sha(), spa: p.spa(), tha: p.tha(), tpa: p.tpa() })
+        Ok(ArpRepr {
+            op,
+            sha: p.sha(),
+            spa: p.spa(),
+            tha: p.tha(),
+            tpa: p.tpa(),
+        })
     }
     pub const fn buffer_len(&self) -> usize {
         PACKET_LEN
@@ -172,12 +182,21 @@ mod tests {
 
     #[test]
     fn rejects_bad() {
-        assert_eq!(ArpPacket::new_checked(&REQUEST[..27]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            ArpPacket::new_checked(&REQUEST[..27]).unwrap_err(),
+            WireError::Truncated
+        );
         let mut b = REQUEST;
         b[7] = 9;
-        assert_eq!(ArpRepr::parse(&ArpPacket::new_unchecked(&b[..])), Err(WireError::Unsupported));
+        assert_eq!(
+            ArpRepr::parse(&ArpPacket::new_unchecked(&b[..])),
+            Err(WireError::Unsupported)
+        );
         let mut b = REQUEST;
         b[4] = 8;
-        assert_eq!(ArpRepr::parse(&ArpPacket::new_unchecked(&b[..])), Err(WireError::Unsupported));
+        assert_eq!(
+            ArpRepr::parse(&ArpPacket::new_unchecked(&b[..])),
+            Err(WireError::Unsupported)
+        );
     }
 }

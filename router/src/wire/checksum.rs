@@ -72,8 +72,14 @@ pub enum CsumError {
 /// `csum_start + csum_offset`; the final value is the complemented sum of
 /// everything from `csum_start` to the end of `data` (that field included).
 /// Offsets are relative to `data` (the Ethernet frame for AF_PACKET).
-pub fn complete_partial(data: &mut [u8], csum_start: usize, csum_offset: usize) -> Result<(), CsumError> {
-    let field = csum_start.checked_add(csum_offset).ok_or(CsumError::OutOfRange)?;
+pub fn complete_partial(
+    data: &mut [u8],
+    csum_start: usize,
+    csum_offset: usize,
+) -> Result<(), CsumError> {
+    let field = csum_start
+        .checked_add(csum_offset)
+        .ok_or(CsumError::OutOfRange)?;
     match field.checked_add(2) {
         Some(end) if csum_start < data.len() && end <= data.len() => {}
         _ => return Err(CsumError::OutOfRange),
@@ -110,8 +116,8 @@ mod tests {
     fn incremental_matches_full_recompute() {
         // A real IPv4 header (checksum 0xb861) with TTL 64, protocol UDP.
         let mut h = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
-            0x00, 0xc7,
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
         assert_eq!(checksum(&h), 0);
         for _ in 0..64 {
@@ -141,10 +147,17 @@ mod tests {
         p[26..28].copy_from_slice(&ph.to_be_bytes());
         complete_partial(&mut p, 20, 6).unwrap();
         let udp = pnet_packet::udp::UdpPacket::new(&p[20..]).unwrap();
-        let want = pnet_packet::udp::ipv4_checksum(&udp, &"10.0.0.1".parse().unwrap(), &"10.0.0.2".parse().unwrap());
+        let want = pnet_packet::udp::ipv4_checksum(
+            &udp,
+            &"10.0.0.1".parse().unwrap(),
+            &"10.0.0.2".parse().unwrap(),
+        );
         assert_eq!(u16::from_be_bytes([p[26], p[27]]), want);
         assert_eq!(complete_partial(&mut p, 29, 6), Err(CsumError::OutOfRange));
         assert_eq!(complete_partial(&mut p, 40, 0), Err(CsumError::OutOfRange));
-        assert_eq!(complete_partial(&mut p, usize::MAX, 2), Err(CsumError::OutOfRange));
+        assert_eq!(
+            complete_partial(&mut p, usize::MAX, 2),
+            Err(CsumError::OutOfRange)
+        );
     }
 }

@@ -99,7 +99,11 @@ pub struct EthernetRepr {
 impl EthernetRepr {
     pub fn parse<T: AsRef<[u8]>>(f: &EthernetFrame<T>) -> Result<Self, WireError> {
         f.check_len()?;
-        Ok(EthernetRepr { dst: f.dst(), src: f.src(), ethertype: f.ethertype() })
+        Ok(EthernetRepr {
+            dst: f.dst(),
+            src: f.src(),
+            ethertype: f.ethertype(),
+        })
     }
     pub const fn buffer_len(&self) -> usize {
         HEADER_LEN
@@ -146,17 +150,27 @@ mod tests {
 
     #[test]
     fn short() {
-        assert_eq!(EthernetFrame::new_checked(&FRAME[..13]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            EthernetFrame::new_checked(&FRAME[..13]).unwrap_err(),
+            WireError::Truncated
+        );
     }
 
     #[test]
     fn emit_round_trip() {
-        let r = EthernetRepr { dst: [2, 0, 0, 0, 0, 1], src: [2, 0, 0, 0, 0, 2], ethertype: ethertype::ARP };
+        let r = EthernetRepr {
+            dst: [2, 0, 0, 0, 0, 1],
+            src: [2, 0, 0, 0, 0, 2],
+            ethertype: ethertype::ARP,
+        };
         let mut b = [0u8; 16];
         r.emit(&mut b).unwrap();
         b[14..].copy_from_slice(&[0xaa, 0xbb]);
         assert_eq!(b, FRAME);
-        assert_eq!(EthernetRepr::parse(&EthernetFrame::new_unchecked(&b[..])).unwrap(), r);
+        assert_eq!(
+            EthernetRepr::parse(&EthernetFrame::new_unchecked(&b[..])).unwrap(),
+            r
+        );
         assert!(r.emit(&mut [0u8; 13]).is_err());
         assert!(is_multicast(&BROADCAST) && !is_multicast(&r.src));
     }

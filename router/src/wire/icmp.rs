@@ -121,11 +121,26 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
 /// of an error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icmpv4Repr<'a> {
-    EchoRequest { ident: u16, seq: u16, data: &'a [u8] },
-    EchoReply { ident: u16, seq: u16, data: &'a [u8] },
+    EchoRequest {
+        ident: u16,
+        seq: u16,
+        data: &'a [u8],
+    },
+    EchoReply {
+        ident: u16,
+        seq: u16,
+        data: &'a [u8],
+    },
     /// `next_hop_mtu` is meaningful for code FRAG_NEEDED only (else 0).
-    DstUnreachable { code: u8, next_hop_mtu: u16, quote: &'a [u8] },
-    TimeExceeded { code: u8, quote: &'a [u8] },
+    DstUnreachable {
+        code: u8,
+        next_hop_mtu: u16,
+        quote: &'a [u8],
+    },
+    TimeExceeded {
+        code: u8,
+        quote: &'a [u8],
+    },
 }
 
 impl<'a> Icmpv4Repr<'a> {
@@ -137,11 +152,21 @@ impl<'a> Icmpv4Repr<'a> {
         }
         let data = &p.buffer.as_ref()[field::DATA..];
         Ok(match (p.msg_type(), p.code()) {
-            (msg::ECHO_REQUEST, 0) => Icmpv4Repr::EchoRequest { ident: p.echo_ident(), seq: p.echo_seq(), data },
-            (msg::ECHO_REPLY, 0) => Icmpv4Repr::EchoReply { ident: p.echo_ident(), seq: p.echo_seq(), data },
-            (msg::DST_UNREACHABLE, code) => {
-                Icmpv4Repr::DstUnreachable { code, next_hop_mtu: p.next_hop_mtu(), quote: data }
-            }
+            (msg::ECHO_REQUEST, 0) => Icmpv4Repr::EchoRequest {
+                ident: p.echo_ident(),
+                seq: p.echo_seq(),
+                data,
+            },
+            (msg::ECHO_REPLY, 0) => Icmpv4Repr::EchoReply {
+                ident: p.echo_ident(),
+                seq: p.echo_seq(),
+                data,
+            },
+            (msg::DST_UNREACHABLE, code) => Icmpv4Repr::DstUnreachable {
+                code,
+                next_hop_mtu: p.next_hop_mtu(),
+                quote: data,
+            },
             (msg::TIME_EXCEEDED, code) => Icmpv4Repr::TimeExceeded { code, quote: data },
             _ => return Err(WireError::Unsupported),
         })
@@ -149,8 +174,11 @@ impl<'a> Icmpv4Repr<'a> {
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN
             + match self {
-                Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => data.len(),
-                Icmpv4Repr::DstUnreachable { quote, .. } | Icmpv4Repr::TimeExceeded { quote, .. } => quote.len(),
+                Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => {
+                    data.len()
+                }
+                Icmpv4Repr::DstUnreachable { quote, .. }
+                | Icmpv4Repr::TimeExceeded { quote, .. } => quote.len(),
             }
     }
     /// Writes the message with its checksum into `buf[..buffer_len()]`.
@@ -158,11 +186,17 @@ impl<'a> Icmpv4Repr<'a> {
         let len = self.buffer_len();
         let b = buf.get_mut(..len).ok_or(WireError::BufferTooSmall)?;
         let (t, code, rest, data): (u8, u8, [u8; 4], &[u8]) = match *self {
-            Icmpv4Repr::EchoRequest { ident, seq, data } => (msg::ECHO_REQUEST, 0, join(ident, seq), data),
-            Icmpv4Repr::EchoReply { ident, seq, data } => (msg::ECHO_REPLY, 0, join(ident, seq), data),
-            Icmpv4Repr::DstUnreachable { code, next_hop_mtu, quote } => {
-                (msg::DST_UNREACHABLE, code, join(0, next_hop_mtu), quote)
+            Icmpv4Repr::EchoRequest { ident, seq, data } => {
+                (msg::ECHO_REQUEST, 0, join(ident, seq), data)
             }
+            Icmpv4Repr::EchoReply { ident, seq, data } => {
+                (msg::ECHO_REPLY, 0, join(ident, seq), data)
+            }
+            Icmpv4Repr::DstUnreachable {
+                code,
+                next_hop_mtu,
+                quote,
+            } => (msg::DST_UNREACHABLE, code, join(0, next_hop_mtu), quote),
             Icmpv4Repr::TimeExceeded { code, quote } => (msg::TIME_EXCEEDED, code, [0; 4], quote),
         };
         b[HEADER_LEN..].copy_from_slice(data);
@@ -202,18 +236,30 @@ mod tests {
         assert_eq!(pnet_packet::icmp::checksum(&pn), p.checksum());
         assert_eq!(
             Icmpv4Repr::parse(&p).unwrap(),
-            Icmpv4Repr::EchoRequest { ident: 0x0102, seq: 3, data: b"abcd" }
+            Icmpv4Repr::EchoRequest {
+                ident: 0x0102,
+                seq: 3,
+                data: b"abcd"
+            }
         );
     }
 
     #[test]
     fn emit_round_trip() {
-        let r = Icmpv4Repr::EchoRequest { ident: 0x0102, seq: 3, data: b"abcd" };
+        let r = Icmpv4Repr::EchoRequest {
+            ident: 0x0102,
+            seq: 3,
+            data: b"abcd",
+        };
         let mut b = [0u8; 12];
         r.emit(&mut b).unwrap();
         assert_eq!(b, echo());
         let quote = [0x45u8; 28];
-        let r = Icmpv4Repr::DstUnreachable { code: unreach::FRAG_NEEDED, next_hop_mtu: 1400, quote: &quote };
+        let r = Icmpv4Repr::DstUnreachable {
+            code: unreach::FRAG_NEEDED,
+            next_hop_mtu: 1400,
+            quote: &quote,
+        };
         let mut b = [0u8; 36];
         r.emit(&mut b).unwrap();
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
@@ -226,8 +272,14 @@ mod tests {
     fn bad() {
         let mut b = echo();
         b[9] ^= 1;
-        assert_eq!(Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&b[..])), Err(WireError::Checksum));
-        assert_eq!(Icmpv4Packet::new_checked(&b[..7]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&b[..])),
+            Err(WireError::Checksum)
+        );
+        assert_eq!(
+            Icmpv4Packet::new_checked(&b[..7]).unwrap_err(),
+            WireError::Truncated
+        );
         assert!(is_error(3) && is_error(11) && is_error(5) && !is_error(8) && !is_error(0));
     }
 }

@@ -200,10 +200,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn set_dst(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&a.octets());
     }
-    /// Recomputes the header checksum from scratch.
+    /// Recomputes the header checksum from scratch (over at most the
+    /// buffer, so an unchecked view cannot panic here).
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
-        let hl = self.header_len();
+        let hl = self.header_len().min(self.buffer.as_ref().len());
         let c = checksum::checksum(&self.buffer.as_ref()[..hl]);
         self.set_checksum(c);
     }
@@ -270,7 +271,9 @@ impl Ipv4Repr {
         if total > u16::MAX as usize {
             return Err(WireError::Unsupported);
         }
-        let b = buf.get_mut(..MIN_HEADER_LEN).ok_or(WireError::BufferTooSmall)?;
+        let b = buf
+            .get_mut(..MIN_HEADER_LEN)
+            .ok_or(WireError::BufferTooSmall)?;
         let mut p = Ipv4Packet::new_unchecked(b);
         p.set_version_ihl(MIN_HEADER_LEN);
         p.set_dscp_ecn(self.dscp_ecn);
@@ -302,7 +305,9 @@ pub fn copied_options(options: &[u8], out: &mut [u8; 40]) -> usize {
             }
             _ => {}
         }
-        let Some(&olen) = options.get(i + 1) else { break };
+        let Some(&olen) = options.get(i + 1) else {
+            break;
+        };
         let olen = olen as usize;
         if olen < 2 || i + olen > options.len() {
             break;
@@ -330,8 +335,8 @@ mod tests {
     // 192.168.10.100 -> 172.20.2.249, UDP, TTL 64, DF, id 0x1234, 4 bytes of
     // payload, plus 2 bytes of Ethernet padding.
     const PACKET: [u8; 26] = [
-        0x45, 0x00, 0x00, 0x18, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 192, 168, 10, 100, 172, 20, 2, 249, 0xde,
-        0xad, 0xbe, 0xef, 0x00, 0x00,
+        0x45, 0x00, 0x00, 0x18, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 192, 168, 10, 100,
+        172, 20, 2, 249, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x00,
     ];
 
     fn fixture() -> [u8; 26] {
@@ -367,24 +372,42 @@ mod tests {
     #[test]
     fn length_errors() {
         let b = fixture();
-        assert_eq!(Ipv4Packet::new_checked(&b[..19]).unwrap_err(), WireError::Truncated);
-        assert_eq!(Ipv4Packet::new_checked(&b[..23]).unwrap_err(), WireError::Truncated);
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..19]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            Ipv4Packet::new_checked(&b[..23]).unwrap_err(),
+            WireError::Truncated
+        );
         let mut c = b;
         c[0] = 0x44; // IHL 4
-        assert_eq!(Ipv4Packet::new_checked(&c[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&c[..]).unwrap_err(),
+            WireError::Malformed
+        );
         let mut c = b;
         c[3] = 19; // total length < header
-        assert_eq!(Ipv4Packet::new_checked(&c[..]).unwrap_err(), WireError::Malformed);
+        assert_eq!(
+            Ipv4Packet::new_checked(&c[..]).unwrap_err(),
+            WireError::Malformed
+        );
         let mut c = b;
         c[0] = 0x4f; // IHL 15 = 60 bytes > buffer
         c[3] = 0x1a;
         assert!(Ipv4Packet::new_checked(&c[..]).is_err());
         let mut c = b;
         c[10] ^= 1;
-        assert_eq!(Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&c[..])), Err(WireError::Checksum));
+        assert_eq!(
+            Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&c[..])),
+            Err(WireError::Checksum)
+        );
         let mut c = b;
         c[0] = 0x65;
-        assert_eq!(Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&c[..])), Err(WireError::Malformed));
+        assert_eq!(
+            Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&c[..])),
+            Err(WireError::Malformed)
+        );
     }
 
     #[test]

@@ -1,0 +1,166 @@
+//! Traffic tools run inside the benchmark's namespaces (as `fwd_bench tool
+//! ...` child processes): a sendmmsg UDP blaster, a recvmmsg UDP sink, and a
+//! UDP echo server/client for request/response latency.
+//!
+//! Batching syscalls with sendmmsg/recvmmsg keeps the traffic generator's
+//! per-packet cost far below the forwarder's, so the forwarder is what is
+//! measured; nix wraps the syscalls safely (this crate forbids `unsafe`).
+use std::io::IoSlice;
+use std::io::IoSliceMut;
+use std::net::{SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::serialization::Serializer as _;
+use hdrhistogram::Histogram;
+use nix::sys::socket::{recvmmsg, sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrIn};
+
+/// Messages per sendmmsg/recvmmsg call.
+pub const BATCH: usize = 64;
+/// UDP payload that makes a 64-byte Ethernet frame (14 + 20 + 8 + 18 + 4 FCS).
+pub const PAYLOAD_64B: usize = 18;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct BlastReport {
+    pub sent: u64,
+    pub failed_calls: u64,
+    pub secs: f64,
+}
+
+/// Sends `payload`-byte UDP datagrams to `dst` as fast as possible for
+/// `secs` from `threads` threads, round-robin over `flows` sockets (distinct
+/// source ports, so a flow-hashing forwarder spreads them over its workers).
+pub fn blast(dst: SocketAddrV4, secs: f64, flows: usize, payload: usize, threads: usize) -> std::io::Result<BlastReport> {
+    let threads = threads.max(1);
+    let per_thread = flows.max(threads).div_ceil(threads);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads).map(|_| std::thread::spawn(move || blast_thread(dst, secs, per_thread, payload))).collect();
+    let mut total = BlastReport { sent: 0, failed_calls: 0, secs: 0.0 };
+    for h in handles {
+        let r = h.join().map_err(|_| std::io::Error::other("blaster thread panicked"))??;
+        total.sent += r.sent;
+        total.failed_calls += r.failed_calls;
+    }
+    total.secs = start.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+fn blast_thread(dst: SocketAddrV4, secs: f64, flows: usize, payload: usize) -> std::io::Result<BlastReport> {
+    let socks: Vec<UdpSocket> = (0..flows.max(1))
+        .map(|_| {
+            let s = UdpSocket::bind("0.0.0.0:0")?;
+            s.connect(dst)?;
+            // Big send buffers: the blaster should not be what stalls.
+            let _ = setsockopt(&s, sockopt::SndBufForce, &(4 << 20));
+            Ok(s)
+        })
+        .collect::<std::io::Result<_>>()?;
+    let buf = vec![0x5au8; payload];
+    let iovs: Vec<[IoSlice<'_>; 1]> = (0..BATCH).map(|_| [IoSlice::new(&buf)]).collect();
+    let addrs: Vec<Option<SockaddrIn>> = vec![None; BATCH];
+    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
+    let start = Instant::now();
+    let limit = Duration::from_secs_f64(secs);
+    let (mut sent, mut failed_calls, mut i) = (0u64, 0u64, 0usize);
+    while start.elapsed() < limit {
+        let s = &socks[i % socks.len()];
+        i = i.wrapping_add(1);
+        match sendmmsg(s.as_raw_fd(), &mut headers, &iovs, &addrs, [], MsgFlags::empty()) {
+            Ok(res) => sent += res.count() as u64,
+            // ENOBUFS / ECONNREFUSED (an ICMP error came back): keep going.
+            Err(_) => failed_calls += 1,
+        }
+    }
+    Ok(BlastReport { sent, failed_calls, secs: start.elapsed().as_secs_f64() })
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct SinkReport {
+    pub received: u64,
+    pub bytes: u64,
+}
+
+/// Counts UDP datagrams arriving on `port` for `secs` (recvmmsg batches).
+pub fn sink(port: u16, secs: f64) -> std::io::Result<SinkReport> {
+    let s = UdpSocket::bind(("0.0.0.0", port))?;
+    let _ = setsockopt(&s, sockopt::RcvBufForce, &(16 << 20));
+    s.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut bufs = vec![[0u8; 256]; BATCH];
+    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let (mut received, mut bytes) = (0u64, 0u64);
+    while Instant::now() < deadline {
+        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+        if let Ok(res) = recvmmsg(s.as_raw_fd(), &mut headers, iovs.iter_mut(), MsgFlags::MSG_WAITFORONE, None) {
+            for r in res {
+                received += 1;
+                bytes += r.bytes as u64;
+            }
+        }
+    }
+    Ok(SinkReport { received, bytes })
+}
+
+/// Echoes every datagram on `port` back to its sender, for at most `secs`.
+pub fn echo_server(port: u16, secs: f64) -> std::io::Result<()> {
+    let s = UdpSocket::bind(("0.0.0.0", port))?;
+    s.set_read_timeout(Some(Duration::from_millis(200)))?;
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut buf = [0u8; 2048];
+    while Instant::now() < deadline {
+        if let Ok((n, from)) = s.recv_from(&mut buf) {
+            let _ = s.send_to(&buf[..n], from);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct EchoReport {
+    pub requests: u64,
+    pub answered: u64,
+    pub lost: u64,
+}
+
+/// Sends `count` requests to `dst`, one outstanding at a time, and records
+/// each round trip (ns) in a histogram written to `hist_out` (V2 format).
+/// The first `warmup` exchanges are not recorded.
+pub fn echo_client(dst: SocketAddrV4, count: u64, warmup: u64, payload: usize, timeout: Duration, hist_out: &Path) -> std::io::Result<EchoReport> {
+    let s = UdpSocket::bind("0.0.0.0:0")?;
+    s.connect(dst)?;
+    s.set_read_timeout(Some(timeout))?;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    let mut req = vec![0u8; payload.max(8)];
+    let mut resp = [0u8; 2048];
+    let (mut answered, mut lost) = (0u64, 0u64);
+    for seq in 0..count + warmup {
+        req[..8].copy_from_slice(&seq.to_le_bytes());
+        let t0 = Instant::now();
+        s.send(&req)?;
+        let got = loop {
+            match s.recv(&mut resp) {
+                // A late answer to an earlier request: skip it.
+                Ok(n) if n >= 8 && resp[..8] != seq.to_le_bytes() => continue,
+                Ok(_) => break true,
+                Err(_) => break false,
+            }
+        };
+        let rtt = t0.elapsed();
+        if seq < warmup {
+            continue;
+        }
+        if got {
+            answered += 1;
+            let _ = hist.record(rtt.as_nanos().max(1) as u64);
+        } else {
+            lost += 1;
+        }
+    }
+    let mut out = Vec::new();
+    hdrhistogram::serialization::V2Serializer::new()
+        .serialize(&hist, &mut out)
+        .map_err(|e| std::io::Error::other(format!("serialize histogram: {e:?}")))?;
+    std::fs::write(hist_out, out)?;
+    Ok(EchoReport { requests: count, answered, lost })
+}

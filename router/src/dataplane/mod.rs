@@ -1,0 +1,300 @@
+//! Forwarding workers and the slow-path thread on AF_PACKET rings.
+//!
+//! [`start`] opens, for each of N workers, one socket per port (RX and TX
+//! rings, vnet header, PACKET_FANOUT_HASH in that port's group so both
+//! directions of a flow land on one worker), plus one TX-only socket per
+//! port for the slow path, then spawns the threads ("fwd-0"…, "slowpath").
+//! All sockets are opened before any thread starts, so a failure returns an
+//! error and starts nothing.
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::fwd::{FragmentPolicy, FwdOptions, Punt, TxSink};
+use crate::icmp::IcmpRateLimit;
+use crate::neigh::NeighOptions;
+use crate::ports::PortId;
+use crate::slowpath::{FlushTx, Handoff, HandoffOptions};
+use crate::state::Shared;
+use crate::sys::afpacket::{self, FanoutMode, PacketSocket, RxMeta, SocketConfig, TxRing};
+use crate::sys::waker::Waker;
+use crate::wire::vnet::VnetHdr;
+
+mod worker;
+
+/// Dataplane settings. The worker count is `shared.workers` (the counters
+/// are sized by it).
+#[derive(Clone, Debug)]
+pub struct DataplaneOptions {
+    /// Bytes per ring slot; 0 picks [`afpacket::GSO_FRAME_SIZE`] with the
+    /// vnet header, else [`afpacket::MTU_FRAME_SIZE`].
+    pub frame_size: u32,
+    /// RX / TX ring slots per worker socket.
+    pub rx_frames: u32,
+    pub tx_frames: u32,
+    /// TX ring slots of each slow-path socket.
+    pub slow_tx_frames: u32,
+    /// PACKET_VNET_HDR on every socket: GSO super-frames and partial
+    /// checksums pass through whole (needed for kernel-like TCP throughput).
+    pub vnet_hdr: bool,
+    pub qdisc_bypass: bool,
+    /// Frames taken from one RX ring per round (one TX kick per egress port
+    /// per round).
+    pub batch: usize,
+    /// poll(2) timeout of the workers: how quickly they notice `stop`.
+    pub poll_timeout_ms: i32,
+    /// PACKET_FANOUT group of port p is `base + p`; None derives the base
+    /// from the process id.
+    pub fanout_group_base: Option<u16>,
+    pub fragment: FragmentPolicy,
+    pub icmp: IcmpRateLimit,
+    pub neigh: NeighOptions,
+    pub handoff: HandoffOptions,
+    /// Slow-path timer tick (≤ 10 ms).
+    pub slow_tick: Duration,
+}
+
+impl Default for DataplaneOptions {
+    fn default() -> Self {
+        DataplaneOptions {
+            frame_size: 0,
+            rx_frames: afpacket::DEFAULT_FRAMES,
+            tx_frames: afpacket::DEFAULT_FRAMES,
+            slow_tx_frames: 64,
+            vnet_hdr: true,
+            qdisc_bypass: true,
+            batch: 64,
+            poll_timeout_ms: 100,
+            fanout_group_base: None,
+            fragment: FragmentPolicy::Fragment,
+            icmp: IcmpRateLimit::default(),
+            neigh: NeighOptions::default(),
+            handoff: HandoffOptions::default(),
+            slow_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+impl DataplaneOptions {
+    fn frame_size(&self) -> u32 {
+        match self.frame_size {
+            0 if self.vnet_hdr => afpacket::GSO_FRAME_SIZE,
+            0 => afpacket::MTU_FRAME_SIZE,
+            n => n,
+        }
+    }
+    fn fwd(&self) -> FwdOptions {
+        FwdOptions {
+            fragment: self.fragment,
+            icmp: self.icmp,
+            tx_vnet: self.vnet_hdr,
+        }
+    }
+}
+
+/// Running dataplane threads; [`DataplaneHandle::stop`] (or drop) stops and
+/// joins them.
+pub struct DataplaneHandle {
+    stop: Arc<AtomicBool>,
+    handoff: Arc<Handoff>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl DataplaneHandle {
+    /// Signals every thread and waits for them (workers notice within their
+    /// poll timeout).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handoff.wake();
+        for t in self.threads.drain(..) {
+            let name = t.thread().name().unwrap_or("?").to_string();
+            if t.join().is_err() {
+                tracing::error!(thread = name, "dataplane thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for DataplaneHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A sink over a set of TX rings (one per port), remembering which need a
+/// kick, and optionally handing frames to the slow path.
+pub(crate) struct RingSink<'a> {
+    pub tx: &'a mut [TxRing],
+    pub touched: &'a mut [bool],
+    pub handoff: Option<&'a Handoff>,
+    pub punted: bool,
+}
+
+impl TxSink for RingSink<'_> {
+    fn frame_capacity(&self, port: PortId) -> usize {
+        self.tx.get(port as usize).map_or(0, |t| t.frame_capacity())
+    }
+    #[inline]
+    fn send(
+        &mut self,
+        port: PortId,
+        fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>),
+    ) -> bool {
+        let Some(t) = self.tx.get_mut(port as usize) else {
+            return false;
+        };
+        let ok = t.send_with(fill);
+        if ok {
+            self.touched[port as usize] = true;
+        }
+        ok
+    }
+    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &RxMeta) -> bool {
+        let Some(h) = self.handoff else { return false };
+        let ok = h.push(why, in_port, frame, meta);
+        self.punted |= ok;
+        ok
+    }
+}
+
+impl FlushTx for RingSink<'_> {
+    fn flush_all(&mut self) {
+        for (i, t) in self.tx.iter_mut().enumerate() {
+            if self.touched[i] || t.needs_flush() {
+                if let Err(e) = t.flush() {
+                    tracing::debug!(port = i, error = %e, "TX kick failed");
+                }
+                self.touched[i] = false;
+            }
+        }
+    }
+}
+
+fn fanout_base(opts: &DataplaneOptions) -> u16 {
+    opts.fanout_group_base
+        .unwrap_or_else(|| (std::process::id() as u16).wrapping_mul(16))
+}
+
+/// Opens all sockets and starts the workers and the slow-path thread.
+pub fn start(shared: Arc<Shared>, opts: DataplaneOptions) -> io::Result<DataplaneHandle> {
+    let workers = shared.workers.max(1);
+    let frame_size = opts.frame_size();
+    let base = fanout_base(&opts);
+    let mut worker_rings = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let mut rx = Vec::new();
+        let mut tx = Vec::new();
+        for (p, port) in shared.ports.iter().enumerate() {
+            let cfg = SocketConfig {
+                ifindex: port.ifindex,
+                rx: true,
+                tx: true,
+                frame_size,
+                rx_frames: opts.rx_frames,
+                tx_frames: opts.tx_frames,
+                vnet_hdr: opts.vnet_hdr,
+                fanout: Some((base.wrapping_add(p as u16), FanoutMode::Hash)),
+                qdisc_bypass: opts.qdisc_bypass,
+            };
+            let s = PacketSocket::open(&cfg).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("port {} ({}): {e}", port.name, port.ifname),
+                )
+            })?;
+            let (r, t) = s.split();
+            let (Some(r), Some(t)) = (r, t) else {
+                return Err(io::Error::other(format!(
+                    "port {}: socket without rings",
+                    port.name
+                )));
+            };
+            rx.push(r);
+            tx.push(t);
+        }
+        worker_rings.push((rx, tx));
+    }
+    let mut slow_tx = Vec::new();
+    for port in shared.ports.iter() {
+        let cfg = SocketConfig {
+            ifindex: port.ifindex,
+            rx: false,
+            tx: true,
+            frame_size,
+            rx_frames: 0,
+            tx_frames: opts.slow_tx_frames,
+            vnet_hdr: opts.vnet_hdr,
+            fanout: None,
+            qdisc_bypass: opts.qdisc_bypass,
+        };
+        let s = PacketSocket::open(&cfg).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("port {} ({}) slow path: {e}", port.name, port.ifname),
+            )
+        })?;
+        let (_, t) = s.split();
+        slow_tx.push(t.ok_or_else(|| io::Error::other(format!("port {}: no TX ring", port.name)))?);
+    }
+    let handoff = Arc::new(Handoff::new(opts.handoff, Some(Waker::new()?)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handle = DataplaneHandle {
+        stop: stop.clone(),
+        handoff: handoff.clone(),
+        threads: Vec::new(),
+    };
+
+    {
+        let (shared, handoff, stop, opts) =
+            (shared.clone(), handoff.clone(), stop.clone(), opts.clone());
+        let t = std::thread::Builder::new()
+            .name("slowpath".into())
+            .spawn(move || {
+                let Some(writer) = shared.neigh.writer() else {
+                    tracing::error!("slow path: the neighbour table already has a writer");
+                    return;
+                };
+                let fwd =
+                    crate::fwd::Forwarder::new(shared.clone(), shared.control_thread(), opts.fwd());
+                let core = crate::slowpath::SlowCore::new(
+                    shared.clone(),
+                    fwd,
+                    opts.neigh.clone(),
+                    writer,
+                    handoff,
+                );
+                let mut touched = vec![false; slow_tx.len()];
+                let mut sink = RingSink {
+                    tx: &mut slow_tx,
+                    touched: &mut touched,
+                    handoff: None,
+                    punted: false,
+                };
+                tracing::info!("slow path started");
+                crate::slowpath::run(core, &mut sink, &stop, opts.slow_tick);
+            })?;
+        handle.threads.push(t);
+    }
+    for (i, (rx, tx)) in worker_rings.into_iter().enumerate() {
+        let w = worker::Worker::new(
+            shared.clone(),
+            i,
+            &opts,
+            rx,
+            tx,
+            handoff.clone(),
+            stop.clone(),
+        );
+        let t = std::thread::Builder::new()
+            .name(format!("fwd-{i}"))
+            .spawn(move || w.run())?;
+        handle.threads.push(t);
+    }
+    Ok(handle)
+}

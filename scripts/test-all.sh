@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The README's test command (and CI's, via .ci/run):
+#   sudo ./scripts/test-all.sh
+# Installs what is missing, builds the workspace (and the release router the
+# namespace tests run), runs every unit and integration test, the benchmarks'
+# --quick smoke modes and the BGP fuzz smoke, and fails if any test left a
+# network namespace behind. Under CI=true nothing may be skipped.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$REPO_ROOT"
+
+if [[ $(id -u) -ne 0 ]]; then
+    is_ci && die "CI runs the tests as root"
+    warn "not root: the namespace tests will be SKIPPED (loudly). Run: sudo $0"
+fi
+./scripts/install-deps.sh
+find_cargo
+
+LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/router-test-all.XXXXXX")
+trap 'rm -rf "$LOG_DIR"' EXIT
+ns_snapshot() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(rtest|rbench)-' | sort || true; }
+ns_before=$(ns_snapshot)
+
+log "cargo build (workspace, debug) and the release router"
+cargo build --workspace --all-targets
+cargo build --release -p router
+export ROUTER_BIN=$REPO_ROOT/target/release/router
+
+# Two threads: the machines have 2 cores and each namespace test runs
+# several processes of its own.
+log "cargo test --workspace"
+set +e
+cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee "$LOG_DIR/test.log"
+test_rc=${PIPESTATUS[0]}
+set -e
+
+smoke_rc=0
+log "benchmarks: --quick smoke runs"
+if [[ -d bench/src/bin ]]; then
+    cargo build --release -p bench
+    for src in bench/src/bin/*.rs; do
+        bin=$(basename "$src" .rs)
+        # Only the benchmarks (they take --quick); helper tools are run by them.
+        grep -q -- '--quick\|quick:' "$src" || continue
+        log "bench $bin --quick"
+        if ! timeout 600 "target/release/$bin" --quick --out "$LOG_DIR/bench-$bin" 2>&1 | tail -n 40; then
+            warn "bench $bin --quick failed"
+            smoke_rc=1
+        fi
+    done
+else
+    is_ci && { warn "bench/src/bin missing"; smoke_rc=1; }
+fi
+
+for fuzz in scripts/bgp-fuzz-smoke.sh bgp/fuzz/smoke.sh; do
+    if [[ -x $fuzz ]]; then
+        log "fuzz smoke: $fuzz"
+        timeout 900 "$fuzz" || { warn "$fuzz failed"; smoke_rc=1; }
+    fi
+done
+
+leak_rc=0
+ns_after=$(ns_snapshot)
+leaked=$(comm -13 <(echo "$ns_before") <(echo "$ns_after") | grep -v '^$' || true)
+if [[ -n "$leaked" ]]; then
+    warn "tests left network namespaces behind (a cleanup bug):"
+    echo "$leaked" >&2
+    # Remove them so the next run starts clean, but still fail this one.
+    for ns in $leaked; do del_netns "$ns"; done
+    leak_rc=1
+fi
+
+echo
+log "summary (cargo test)"
+grep -E '^(test result:|     Running|   Doc-tests)' "$LOG_DIR/test.log" | sed 's/^ *//' || true
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^(passed|failed|ignored);?$/) { k=$(i+1); sub(";", "", k); n[k] += $i } } }
+     END { printf "TOTAL: %d passed, %d failed, %d ignored\n", n["passed"], n["failed"], n["ignored"] }' "$LOG_DIR/test.log"
+skipped=$(grep -c '!!! SKIPPED' "$LOG_DIR/test.log" || true)
+((skipped)) && warn "$skipped test(s) SKIPPED for missing prerequisites (see above)"
+if ((test_rc || smoke_rc || leak_rc)); then
+    die "FAILED (cargo test rc=$test_rc, bench/fuzz smoke rc=$smoke_rc, leaked namespaces rc=$leak_rc)"
+fi
+log "all passed"
