@@ -9,11 +9,15 @@ use bgp::wire::{AsPath, Capability, DecodeContext, Message, OpenRepr, Origin, Pa
 use bgp::{Action, Instant, RouteChange, Speaker};
 use ipnet::{IpNet, Ipv4Net};
 
-fn peak_rss_kib() -> u64 {
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
         .unwrap_or(0)
+}
+
+fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
 }
 
 fn main() {
@@ -61,6 +65,7 @@ fn main() {
     }
     drop(prefixes);
     let base_rss = peak_rss_kib();
+    let rss_before = status_kib("VmRSS:");
 
     let t = StdInstant::now();
     let mut installed = 0usize;
@@ -70,6 +75,7 @@ fn main() {
     }
     let t_in = t.elapsed();
     let rss = peak_rss_kib();
+    let rss_table = status_kib("VmRSS:").saturating_sub(rss_before);
     for a in std::iter::from_fn(|| sp.poll_action()) {
         if let Action::Close { .. } = a {
             panic!("session closed");
@@ -88,12 +94,14 @@ fn main() {
     assert_eq!(removed, n);
     let _: Option<IpAddr> = None;
     println!(
-        "prefixes {n}: announce {:.3} s ({:.0} k/s), withdraw {:.3} s; peak RSS {} MiB (before table {} MiB, UPDATE bytes {} MiB)",
+        "prefixes {n}: announce {:.3} s ({:.0} k/s), withdraw {:.3} s; peak RSS {} MiB (before table {} MiB, UPDATE bytes {} MiB); table adds {} MiB ({} B/prefix)",
         t_in.as_secs_f64(),
         n as f64 / t_in.as_secs_f64() / 1000.0,
         t_out.as_secs_f64(),
         rss / 1024,
         base_rss / 1024,
-        (stream.len() + wstream.len()) / (1 << 20)
+        (stream.len() + wstream.len()) / (1 << 20),
+        rss_table / 1024,
+        rss_table * 1024 / n as u64
     );
 }

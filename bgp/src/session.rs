@@ -281,6 +281,24 @@ mod tests {
     }
 
     #[test]
+    fn negotiates_with_captured_gobgp() {
+        let b = crate::wire::open::tests_fixture::GOBGP_3_10_OPEN;
+        let theirs = OpenRepr::parse(&OpenPacket::new_checked(b).unwrap()).unwrap();
+        let cfg = SpeakerConfig::default();
+        let pc = peer_cfg(RemoteAs::External, 90);
+        let ours = local_open(65000, Ipv4Addr::new(192, 168, 10, 200), &pc, &cfg.graceful_restart);
+        let n = negotiate(65000, Ipv4Addr::new(192, 168, 10, 200), &pc, &ours, &theirs).unwrap();
+        assert_eq!((n.hold_time, n.keepalive), (9, 3));
+        assert_eq!(n.families, Family::ALL.to_vec());
+        assert!(n.four_octet_as && n.ebgp);
+        assert!(n.route_refresh && !n.extended_message);
+        let gr = n.gr.unwrap();
+        assert_eq!((gr.restart_time, gr.notification), (15, true));
+        assert_eq!(gr.families, vec![(Family::Ipv4Unicast, false), (Family::Ipv6Unicast, false)]);
+        assert_eq!(n.peer_unknown_capabilities, vec![73, 5]);
+    }
+
+    #[test]
     fn negotiates_with_gobgp() {
         let cfg = SpeakerConfig::default();
         let pc = peer_cfg(RemoteAs::External, 90);

@@ -713,9 +713,11 @@ impl Speaker {
             }
             return;
         }
-        // Both in OpenConfirm: the connection initiated by the speaker with
-        // the higher BGP Identifier survives (RFC 4271 §6.8); on equal
-        // identifiers, the one initiated by the larger AS (RFC 6286 §2.3).
+        // Both in OpenConfirm. RFC 4271 §6.8: "The convention is to compare
+        // the BGP Identifiers of the peers involved in the collision and to
+        // retain only the connection initiated by the BGP speaker with the
+        // higher-valued BGP Identifier." On equal identifiers, the one
+        // initiated by the larger AS (RFC 6286 §2.3).
         let local_wins = if router_id != neg.peer_id { router_id > neg.peer_id } else { local_as > neg.peer_as };
         let Some(peer) = self.peers[pi].as_ref() else { return };
         let loser = peer.sessions.iter().find(|s| (s.conn == conn || s.conn == oconn) && s.outbound != local_wins).map(|s| s.conn);

@@ -35,6 +35,8 @@ struct Sim {
     notifications: Vec<Vec<NotificationRepr>>,
     /// Nodes that refuse TCP connections (like Cilium, which never listens).
     no_listen: Vec<usize>,
+    /// (node, conn) of every connection a node initiated.
+    initiated: Vec<(usize, ConnId)>,
 }
 
 impl Sim {
@@ -47,6 +49,7 @@ impl Sim {
             changes: Vec::new(),
             notifications: Vec::new(),
             no_listen: Vec::new(),
+            initiated: Vec::new(),
         }
     }
 
@@ -88,6 +91,7 @@ impl Sim {
         let now = self.now;
         match a {
             Action::Connect { conn, remote, .. } => {
+                self.initiated.push((i, conn));
                 let local = self.nodes[i].0;
                 match self.node_by_addr(remote) {
                     Some(j) if !self.no_listen.contains(&j) && !self.is_cut(i, j) => {
@@ -313,9 +317,11 @@ fn collision_keeps_one_session() {
     assert_eq!(sim.links.len(), 2);
     let cease7 = sim.notifications.iter().flatten().filter(|n| (n.code, n.subcode) == (6, 7)).count();
     assert!(cease7 >= 1);
-    // The router (192.168.10.200 > 192.168.10.100) keeps the connection it initiated.
-    let (&(i, _), _) = sim.links.iter().next().unwrap();
-    let _ = i;
+    // RFC 4271 §6.8: the connection initiated by the higher identifier
+    // (the router, 192.168.10.200 > 192.168.10.100) is the one kept.
+    let (&(i, c), &(j, c2)) = sim.links.iter().next().unwrap();
+    let router_end = if i == r { (i, c) } else { (j, c2) };
+    assert!(sim.initiated.contains(&router_end), "router's outbound connection survives");
     sim.advance(Duration::from_secs(60));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
     assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), Some(vec![ip("192.168.10.100")]));

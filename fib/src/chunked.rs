@@ -54,6 +54,21 @@ impl<T: Copy + Default, const N: usize> Chunked<T, N> {
         Arc::make_mut(&mut self.chunks[i >> Self::SHIFT])[i & Self::MASK] = v;
     }
 
+    /// Writes `values` from index `start` on, one `make_mut` per chunk (each
+    /// is an atomic compare-exchange, worth saving per element).
+    pub(crate) fn write(&mut self, start: usize, values: &[T]) {
+        debug_assert!(start + values.len() <= self.len);
+        let mut i = start;
+        let mut rest = values;
+        while !rest.is_empty() {
+            let off = i & Self::MASK;
+            let n = rest.len().min(N - off);
+            Arc::make_mut(&mut self.chunks[i >> Self::SHIFT])[off..off + n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            i += n;
+        }
+    }
+
     /// Appends `n` default elements; returns the index of the first.
     pub(crate) fn grow(&mut self, n: usize) -> usize {
         let start = self.len;
@@ -88,11 +103,13 @@ mod tests {
         }
         let published = a.clone();
         a.set(1, 100);
-        a.set(5, 500);
+        a.write(3, &[300, 400, 500]);
         assert_eq!(published.get(1), 1);
         assert_eq!(published.get(5), 5);
         assert_eq!(a.get(1), 100);
         assert_eq!(a.get(5), 500);
+        assert_eq!(a.get(3), 300);
+        assert_eq!(published.get(3), 3);
         // Untouched chunks stay shared.
         assert_eq!(a.bytes(), 2 * 4 * 4);
     }

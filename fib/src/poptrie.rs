@@ -228,9 +228,7 @@ impl<F: Family> Arena<F> {
 
     fn write_leaves(&mut self, values: &[u32]) -> u32 {
         let base = self.alloc_leaves(values.len() as u32);
-        for (i, &v) in values.iter().enumerate() {
-            self.table.leaves.set(base as usize + i, v);
-        }
+        self.table.leaves.write(base as usize, values);
         base
     }
 
@@ -331,12 +329,17 @@ impl<F: Family> Arena<F> {
 
         let mut runs = [0u32; 64];
         let (leafvec, nleaves) = Self::compress(&values, internal, &mut runs);
-        let unchanged = leafvec == old.leafvec
-            && (0..nleaves).all(|i| self.table.leaves.get((old.base_leaf + i) as usize) == runs[i as usize]);
-        let base_leaf = if unchanged {
+        let old_nleaves = popcount(old.leafvec);
+        let base_leaf = if nleaves == old_nleaves {
+            // Same size: overwrite in place (copy-on-write keeps published
+            // versions intact), skipping the write if nothing changed.
+            let runs = &runs[..nleaves as usize];
+            if (0..nleaves).any(|i| self.table.leaves.get((old.base_leaf + i) as usize) != runs[i as usize]) {
+                self.table.leaves.write(old.base_leaf as usize, runs);
+            }
             old.base_leaf
         } else {
-            self.release_leaves(old.base_leaf, popcount(old.leafvec));
+            self.release_leaves(old.base_leaf, old_nleaves);
             if nleaves > 0 {
                 self.write_leaves(&runs[..nleaves as usize])
             } else {

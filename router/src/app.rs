@@ -177,6 +177,12 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     tracing::info!(routes = rm.len(), "FIB ready");
     let routes = rm.into_handle();
 
+    // Without a BGP stack nothing reads `local_tcp`: the slow path answers
+    // TCP to our addresses with a RST instead of queueing it.
+    if cfg.bgp.is_none() {
+        shared.local_tcp.detached.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     // Opens every socket before any thread starts: a failure starts nothing.
     let dataplane = dataplane::start(Arc::clone(&shared), dataplane_options(&cfg.router))
         .map_err(io_err("cannot start the dataplane"))?;

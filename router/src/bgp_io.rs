@@ -38,7 +38,9 @@ use crossbeam_channel::{bounded, select, Receiver, Sender};
 use ipnet::{IpNet, Ipv4Net};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address};
+use smoltcp::wire::{
+    HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
+};
 
 use crate::config::Config;
 use crate::routes::{BgpRouteChange, RouteHandle};
@@ -82,7 +84,10 @@ fn to_route_manager(changes: Vec<RouteChange>) -> Vec<BgpRouteChange> {
     changes
         .into_iter()
         .filter_map(|c| match c {
-            RouteChange::Replace { prefix: IpNet::V4(prefix), next_hops } => {
+            RouteChange::Replace {
+                prefix: IpNet::V4(prefix),
+                next_hops,
+            } => {
                 let v4: Vec<Ipv4Addr> = next_hops
                     .into_iter()
                     .filter_map(|h| match h {
@@ -96,7 +101,11 @@ fn to_route_manager(changes: Vec<RouteChange>) -> Vec<BgpRouteChange> {
                     // The speaker's change does not say iBGP/eBGP; our
                     // deployments are eBGP (distance 20), which is also what
                     // FRR uses for the lab's `remote-as external` group.
-                    BgpRouteChange::Announce { prefix, next_hops: v4, internal: false }
+                    BgpRouteChange::Announce {
+                        prefix,
+                        next_hops: v4,
+                        internal: false,
+                    }
                 })
             }
             RouteChange::Remove(IpNet::V4(prefix)) => Some(BgpRouteChange::Withdraw { prefix }),
@@ -157,7 +166,9 @@ impl BgpClient {
     /// Asks the BGP thread; answers within `timeout` or fails.
     pub fn query(&self, q: Query, timeout: Duration) -> Result<Reply, BgpIoError> {
         let (tx, rx) = bounded(1);
-        self.queries.send_timeout((q, tx), timeout).map_err(|_| BgpIoError::Gone)?;
+        self.queries
+            .send_timeout((q, tx), timeout)
+            .map_err(|_| BgpIoError::Gone)?;
         rx.recv_timeout(timeout).map_err(|e| match e {
             crossbeam_channel::RecvTimeoutError::Timeout => BgpIoError::Timeout,
             crossbeam_channel::RecvTimeoutError::Disconnected => BgpIoError::Gone,
@@ -173,7 +184,6 @@ pub struct BgpHandle {
 }
 
 impl BgpHandle {
-
     /// Stops the thread and waits for it.
     pub fn shutdown(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -192,27 +202,52 @@ impl Drop for BgpHandle {
 /// Starts the BGP thread. `cfg.bgp` must be present. Routes go to `routes`,
 /// which also decides which next hops are reachable (connected and static
 /// routes).
-pub fn spawn(shared: Arc<Shared>, cfg: &Config, routes: RouteHandle) -> Result<BgpHandle, BgpIoError> {
-    let bgp_cfg = cfg.bgp.as_ref().ok_or_else(|| BgpIoError::Config("no [bgp] section".into()))?;
-    let speaker_cfg = bgp_cfg.to_speaker_config().map_err(|e| BgpIoError::Config(e.to_string()))?;
+pub fn spawn(
+    shared: Arc<Shared>,
+    cfg: &Config,
+    routes: RouteHandle,
+) -> Result<BgpHandle, BgpIoError> {
+    let bgp_cfg = cfg
+        .bgp
+        .as_ref()
+        .ok_or_else(|| BgpIoError::Config("no [bgp] section".into()))?;
+    let speaker_cfg = bgp_cfg
+        .to_speaker_config()
+        .map_err(|e| BgpIoError::Config(e.to_string()))?;
     let addrs: Vec<Ipv4Net> = cfg
         .ports
         .iter()
         .flat_map(|p| p.addresses.iter().copied())
-        .chain(cfg.loopbacks.iter().flat_map(|l| l.addresses.iter().copied()))
+        .chain(
+            cfg.loopbacks
+                .iter()
+                .flat_map(|l| l.addresses.iter().copied()),
+        )
         .collect();
     if addrs.is_empty() {
         return Err(BgpIoError::NoAddress);
     }
-    let mtu = shared.ports.iter().map(|p| usize::from(p.mtu)).filter(|&m| m >= 576).min().unwrap_or(1500);
+    let mtu = shared
+        .ports
+        .iter()
+        .map(|p| usize::from(p.mtu))
+        .filter(|&m| m >= 576)
+        .min()
+        .unwrap_or(1500);
     let (qtx, qrx) = bounded(16);
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
-    let thread = std::thread::Builder::new().name("bgp".into()).spawn(move || {
-        let mut t = Transport::new(shared, speaker_cfg, addrs, mtu, routes, qrx, stop2);
-        t.run();
-    })?;
-    Ok(BgpHandle { client: BgpClient { queries: qtx }, stop, thread: Some(thread) })
+    let thread = std::thread::Builder::new()
+        .name("bgp".into())
+        .spawn(move || {
+            let mut t = Transport::new(shared, speaker_cfg, addrs, mtu, routes, qrx, stop2);
+            t.run();
+        })?;
+    Ok(BgpHandle {
+        client: BgpClient { queries: qtx },
+        stop,
+        thread: Some(thread),
+    })
 }
 
 /// Starts BGP if the config has a `[bgp]` section and registers its
@@ -265,12 +300,17 @@ struct Transport {
 }
 
 fn new_socket() -> tcp::Socket<'static> {
-    let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; RX_BUFFER]), tcp::SocketBuffer::new(vec![0; TX_BUFFER]));
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; RX_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; TX_BUFFER]),
+    );
     // BGP messages are whole units; KEEPALIVEs must not wait behind Nagle.
     s.set_nagle_enabled(false);
     // ACK every segment: a bulk sender's window opens as fast as we read.
     s.set_ack_delay(None);
-    s.set_timeout(Some(smoltcp::time::Duration::from_millis(TCP_TIMEOUT.as_millis() as u64)));
+    s.set_timeout(Some(smoltcp::time::Duration::from_millis(
+        TCP_TIMEOUT.as_millis() as u64,
+    )));
     s
 }
 
@@ -295,12 +335,19 @@ impl Transport {
     ) -> Transport {
         let epoch = std::time::Instant::now();
         let mut device = ChannelDevice::new(shared.local_tcp.from_stack_tx.clone(), mtu);
-        let mut iface = Interface::new(IfaceConfig::new(HardwareAddress::Ip), &mut device, smoltcp::time::Instant::ZERO);
+        let mut iface = Interface::new(
+            IfaceConfig::new(HardwareAddress::Ip),
+            &mut device,
+            smoltcp::time::Instant::ZERO,
+        );
         iface.update_ip_addrs(|ips| {
             for a in &addrs {
                 // The interface holds a few addresses (a compile-time
                 // capacity); the rest are covered by AnyIP below.
-                if ips.push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len())).is_err() {
+                if ips
+                    .push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len()))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -338,7 +385,10 @@ impl Transport {
         t.speaker.set_nexthop_resolver(Box::new(move |a| match a {
             // A poisoned lock means the route manager panicked; treat the
             // next hop as unreachable rather than propagate the panic.
-            IpAddr::V4(v4) => resolver.lock().map(|r| r.resolve_next_hop(v4).is_some()).unwrap_or(false),
+            IpAddr::V4(v4) => resolver
+                .lock()
+                .map(|r| r.resolve_next_hop(v4).is_some())
+                .unwrap_or(false),
             // The forwarding plane is IPv4 only: IPv6 routes are kept in the
             // RIB but never installed.
             IpAddr::V6(_) => false,
@@ -349,7 +399,10 @@ impl Transport {
     fn make_listener(sockets: &mut SocketSet<'static>) -> SocketHandle {
         let mut s = new_socket();
         // Listening on port 179 of every address cannot fail for a fresh socket.
-        let _ = s.listen(IpListenEndpoint { addr: None, port: BGP_PORT });
+        let _ = s.listen(IpListenEndpoint {
+            addr: None,
+            port: BGP_PORT,
+        });
         sockets.add(s)
     }
 
@@ -377,11 +430,16 @@ impl Transport {
     fn sleep_time(&mut self) -> Duration {
         let now_ms = self.now_ms();
         let mut d = MAX_SLEEP;
-        if let Some(p) = self.iface.poll_delay(smoltcp::time::Instant::from_millis(now_ms as i64), &self.sockets) {
+        if let Some(p) = self.iface.poll_delay(
+            smoltcp::time::Instant::from_millis(now_ms as i64),
+            &self.sockets,
+        ) {
             d = d.min(Duration::from_micros(p.total_micros()));
         }
         if let Some(at) = self.speaker.poll_at() {
-            d = d.min(Duration::from_millis(at.total_millis().saturating_sub(now_ms)));
+            d = d.min(Duration::from_millis(
+                at.total_millis().saturating_sub(now_ms),
+            ));
         }
         if !self.device.rx_queue.is_empty() || self.conns.iter().any(|c| !c.out.is_empty()) {
             d = d.min(Duration::from_millis(1));
@@ -434,7 +492,8 @@ impl Transport {
         // updates, data), a bounded number of segments.
         for _ in 0..EGRESS_ROUNDS {
             let before = self.device.tx_packets;
-            self.iface.poll_egress(snow, &mut self.device, &mut self.sockets);
+            self.iface
+                .poll_egress(snow, &mut self.device, &mut self.sockets);
             if self.device.tx_packets == before {
                 break;
             }
@@ -467,7 +526,8 @@ impl Transport {
                 tcp::State::SynReceived => i += 1,
                 tcp::State::Established | tcp::State::CloseWait => {
                     self.pending.remove(i);
-                    let (Some(remote), Some(local)) = (s.remote_endpoint(), s.local_endpoint()) else {
+                    let (Some(remote), Some(local)) = (s.remote_endpoint(), s.local_endpoint())
+                    else {
                         s.abort();
                         self.lingering.push((h, std::time::Instant::now() + LINGER));
                         continue;
@@ -477,7 +537,13 @@ impl Transport {
                         Some(id) => {
                             tracing::info!(%remote, %local, conn = %id, "bgp: accepted connection");
                             self.stats.connections_accepted += 1;
-                            self.conns.push(Conn { id, handle: h, connecting: false, out: VecDeque::new(), closing: false });
+                            self.conns.push(Conn {
+                                id,
+                                handle: h,
+                                connecting: false,
+                                out: VecDeque::new(),
+                                closing: false,
+                            });
                         }
                         None => {
                             // RFC 4271 §8.2.1.1-ish: a connection from an
@@ -552,7 +618,8 @@ impl Transport {
                 self.speaker.closed(c.id, now);
                 let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
                 s.close();
-                self.lingering.push((c.handle, std::time::Instant::now() + LINGER));
+                self.lingering
+                    .push((c.handle, std::time::Instant::now() + LINGER));
                 continue;
             }
             i += 1;
@@ -561,19 +628,32 @@ impl Transport {
 
     fn local_for(&self, remote: IpAddr) -> Option<Ipv4Addr> {
         let IpAddr::V4(r) = remote else { return None };
-        self.addrs.iter().find(|n| n.trunc().contains(&r)).or_else(|| self.addrs.first()).map(|n| n.addr())
+        self.addrs
+            .iter()
+            .find(|n| n.trunc().contains(&r))
+            .or_else(|| self.addrs.first())
+            .map(|n| n.addr())
     }
 
     fn ephemeral_port(&mut self) -> u16 {
         let p = self.next_port;
-        self.next_port = if p >= *EPHEMERAL.end() { *EPHEMERAL.start() } else { p + 1 };
+        self.next_port = if p >= *EPHEMERAL.end() {
+            *EPHEMERAL.start()
+        } else {
+            p + 1
+        };
         p
     }
 
     fn drain_actions(&mut self, now: bgp::time::Instant) {
         while let Some(a) = self.speaker.poll_action() {
             match a {
-                Action::Connect { conn, remote, local, port } => {
+                Action::Connect {
+                    conn,
+                    remote,
+                    local,
+                    port,
+                } => {
                     let local_v4 = match local {
                         Some(IpAddr::V4(l)) => Some(l),
                         Some(IpAddr::V6(_)) => None,
@@ -587,12 +667,21 @@ impl Transport {
                     let mut s = new_socket();
                     let lport = self.ephemeral_port();
                     let remote_ep = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from(r)), port);
-                    let local_ep = IpListenEndpoint { addr: Some(IpAddress::Ipv4(Ipv4Address::from(l))), port: lport };
+                    let local_ep = IpListenEndpoint {
+                        addr: Some(IpAddress::Ipv4(Ipv4Address::from(l))),
+                        port: lport,
+                    };
                     match s.connect(self.iface.context(), remote_ep, local_ep) {
                         Ok(()) => {
                             tracing::debug!(%remote, local = %l, conn = %conn, "bgp: connecting");
                             let handle = self.sockets.add(s);
-                            self.conns.push(Conn { id: conn, handle, connecting: true, out: VecDeque::new(), closing: false });
+                            self.conns.push(Conn {
+                                id: conn,
+                                handle,
+                                connecting: true,
+                                out: VecDeque::new(),
+                                closing: false,
+                            });
                         }
                         Err(e) => {
                             tracing::warn!(%remote, error = %e, "bgp: cannot connect");
@@ -641,7 +730,8 @@ impl Transport {
             if c.closing && (c.out.is_empty() || !s.may_send()) {
                 s.close();
                 let c = self.conns.swap_remove(i);
-                self.lingering.push((c.handle, std::time::Instant::now() + LINGER));
+                self.lingering
+                    .push((c.handle, std::time::Instant::now() + LINGER));
                 continue;
             }
             i += 1;
@@ -687,16 +777,31 @@ mod tests {
         let v = to_route_manager(vec![
             RouteChange::Replace {
                 prefix: "172.20.0.0/24".parse().unwrap(),
-                next_hops: vec!["192.168.10.100".parse().unwrap(), "192.168.10.101".parse().unwrap()],
+                next_hops: vec![
+                    "192.168.10.100".parse().unwrap(),
+                    "192.168.10.101".parse().unwrap(),
+                ],
             },
             RouteChange::Remove("172.20.1.0/24".parse().unwrap()),
-            RouteChange::Replace { prefix: "2001:db8::/32".parse().unwrap(), next_hops: vec!["fe80::1".parse().unwrap()] },
+            RouteChange::Replace {
+                prefix: "2001:db8::/32".parse().unwrap(),
+                next_hops: vec!["fe80::1".parse().unwrap()],
+            },
             // An IPv4 prefix with only IPv6 next hops cannot be forwarded: withdraw.
-            RouteChange::Replace { prefix: "172.20.2.0/24".parse().unwrap(), next_hops: vec!["2001:db8::1".parse().unwrap()] },
+            RouteChange::Replace {
+                prefix: "172.20.2.0/24".parse().unwrap(),
+                next_hops: vec!["2001:db8::1".parse().unwrap()],
+            },
         ]);
         assert_eq!(v.len(), 3);
-        assert!(matches!(&v[0], BgpRouteChange::Announce { next_hops, internal: false, .. } if next_hops.len() == 2));
-        assert!(matches!(&v[1], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.1.0/24"));
-        assert!(matches!(&v[2], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.2.0/24"));
+        assert!(
+            matches!(&v[0], BgpRouteChange::Announce { next_hops, internal: false, .. } if next_hops.len() == 2)
+        );
+        assert!(
+            matches!(&v[1], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.1.0/24")
+        );
+        assert!(
+            matches!(&v[2], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.2.0/24")
+        );
     }
 }

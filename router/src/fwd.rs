@@ -375,15 +375,17 @@ impl Forwarder {
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let (src, dst) = (u32::from(ip.src()), u32::from(ip.dst()));
         // RFC 1812 §5.3.7: martian source (0/8, 127/8, class E and
-        // 255.255.255.255, multicast, a connected subnet's broadcast) or
-        // destination (0/8, 127/8, class E, limited broadcast). Multicast
-        // destinations are never forwarded (no multicast routing; RFC 1812
-        // forbids forwarding 224.0.0.0/24 in any case).
+        // 255.255.255.255, multicast, a connected subnet's broadcast, one of
+        // our own addresses) or destination (0/8, 127/8, class E, limited
+        // broadcast). Multicast destinations are never forwarded (no
+        // multicast routing; RFC 1812 forbids forwarding 224.0.0.0/24 in any
+        // case).
         if is_martian_common(src)
             || is_multicast(src)
             || is_martian_common(dst)
             || is_multicast(dst)
             || self.is_directed_broadcast(Ipv4Addr::from(src))
+            || self.is_any_port_address(src)
         {
             self.counters(in_port).drop(DropReason::Martian);
             return;
@@ -447,6 +449,14 @@ impl Forwarder {
                 }
             }
         }
+    }
+
+    /// A packet from outside claiming one of our addresses as its source
+    /// (Linux counts it as a martian source too).
+    fn is_any_port_address(&self, a: u32) -> bool {
+        self.ports
+            .iter()
+            .any(|p| p.addrs.iter().any(|x| u32::from(x.0) == a))
     }
 
     fn is_directed_broadcast(&self, a: Ipv4Addr) -> bool {

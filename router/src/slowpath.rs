@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::TrySendError;
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use crossbeam_queue::ArrayQueue;
 
 use crate::counters::DropReason;
@@ -27,7 +27,6 @@ use crate::neigh::{ArpSeen, NeighAction, NeighCache, NeighOptions, Resolve};
 use crate::ports::PortId;
 use crate::state::Shared;
 use crate::sys::afpacket::RxMeta;
-use crate::sys::waker::Waker;
 use crate::wire::arp::{ArpOp, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{self, ethertype, EthernetFrame, EthernetRepr, MacAddr};
 use crate::wire::icmp::{msg, unreach};
@@ -87,15 +86,22 @@ pub struct Handoff {
     small: ArrayQueue<Box<[u8]>>,
     large: ArrayQueue<Box<[u8]>>,
     opts: HandoffOptions,
-    waker: Option<Waker>,
+    /// Doorbell: a one-slot channel. Workers ring it once per batch that
+    /// punted something (`try_send` on a full slot is a few atomic ops; it
+    /// makes a syscall only to wake a sleeping slow path). The slow path
+    /// waits on it and on the local stack's channel at once, so neither
+    /// source waits for a timer.
+    bell_tx: Sender<()>,
+    bell_rx: Receiver<()>,
 }
 
 impl Handoff {
-    pub fn new(opts: HandoffOptions, waker: Option<Waker>) -> Handoff {
+    pub fn new(opts: HandoffOptions) -> Handoff {
         let small = ArrayQueue::new(opts.small_buffers.max(1));
         for _ in 0..opts.small_buffers {
             let _ = small.push(vec![0u8; opts.small_size].into_boxed_slice());
         }
+        let (bell_tx, bell_rx) = bounded(1);
         let large = ArrayQueue::new(opts.large_buffers.max(1));
         for _ in 0..opts.large_buffers {
             let _ = large.push(vec![0u8; opts.large_size].into_boxed_slice());
@@ -105,7 +111,8 @@ impl Handoff {
             small,
             large,
             opts,
-            waker,
+            bell_tx,
+            bell_rx,
         }
     }
 
@@ -159,15 +166,9 @@ impl Handoff {
         let _ = pool.push(p.buf);
     }
 
-    /// Wakes the slow path (one eventfd write; call once per batch).
+    /// Wakes the slow path (call once per batch, not per packet).
     pub fn wake(&self) {
-        if let Some(w) = &self.waker {
-            let _ = w.wake();
-        }
-    }
-
-    pub fn waker(&self) -> Option<&Waker> {
-        self.waker.as_ref()
+        let _ = self.bell_tx.try_send(());
     }
 
     /// Buffers currently in the pools (for tests and diagnostics).
@@ -670,15 +671,18 @@ pub fn run<S: TxSink + FlushTx>(
 ) {
     core.announce(sink);
     sink.flush_all();
-    let timeout_ms = tick.as_millis().clamp(1, 10) as i32;
+    let tick = tick.clamp(Duration::from_millis(1), Duration::from_millis(10));
+    let bell = core.handoff.bell_rx.clone();
+    let from_stack = core.shared.local_tcp.from_stack_rx.clone();
     while !stop.load(Ordering::Relaxed) {
-        if let Some(w) = core.handoff.waker() {
-            let fd = [w.fd()];
-            let mut ready = [false];
-            let _ = crate::sys::afpacket::poll_readable(&fd, timeout_ms, &mut ready);
-            w.drain();
-        } else {
-            std::thread::sleep(Duration::from_millis(timeout_ms as u64));
+        // Sleep until a worker rings, the stack sends, or the timer tick.
+        crossbeam_channel::select! {
+            recv(bell) -> _ => {},
+            recv(from_stack) -> pkt => if let Ok(pkt) = pkt {
+                let b = core.fwd.begin_batch(Instant::now());
+                core.from_stack(&b, &pkt, sink);
+            },
+            default(tick) => {},
         }
         core.round(sink);
         sink.flush_all();

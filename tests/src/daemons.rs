@@ -19,7 +19,9 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// SIGKILL one process by PID and wait (≤ 5 s) until the lab sees it gone.
 pub fn kill9(lab: &mut Lab, pid: u32) {
-    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
     let _ = lab.wait_exit(pid, Duration::from_secs(5));
 }
 
@@ -36,7 +38,8 @@ fn shared_dir(lab: &Lab, name: &str) -> PathBuf {
     let d = lab.dir().join(name);
     fs::create_dir_all(&d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
     fs::set_permissions(lab.dir(), fs::Permissions::from_mode(0o755)).ok();
-    fs::set_permissions(&d, fs::Permissions::from_mode(0o777)).unwrap_or_else(|e| panic!("chmod {}: {e}", d.display()));
+    fs::set_permissions(&d, fs::Permissions::from_mode(0o777))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", d.display()));
     d
 }
 
@@ -107,14 +110,27 @@ pub struct GobgpConfig {
 
 impl GobgpConfig {
     pub fn cilium(asn: u32, router_id: IpAddr, neighbors: Vec<GobgpNeighbor>) -> GobgpConfig {
-        GobgpConfig { asn, router_id, listen_port: -1, neighbors, reject_imports: false }
+        GobgpConfig {
+            asn,
+            router_id,
+            listen_port: -1,
+            neighbors,
+            reject_imports: false,
+        }
     }
 
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "[global.config]\n  as = {}\n  router-id = \"{}\"\n  port = {}", self.asn, self.router_id, self.listen_port);
+        let _ = writeln!(
+            s,
+            "[global.config]\n  as = {}\n  router-id = \"{}\"\n  port = {}",
+            self.asn, self.router_id, self.listen_port
+        );
         if self.reject_imports {
-            let _ = writeln!(s, "[global.apply-policy.config]\n  default-import-policy = \"reject-route\"");
+            let _ = writeln!(
+                s,
+                "[global.apply-policy.config]\n  default-import-policy = \"reject-route\""
+            );
         }
         for n in &self.neighbors {
             let _ = writeln!(s, "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{}\"\n    peer-as = {}", n.address, n.peer_as);
@@ -123,7 +139,11 @@ impl GobgpConfig {
                 "  [neighbors.timers.config]\n    hold-time = {}\n    keepalive-interval = {}\n    connect-retry = {}",
                 n.hold_time, n.keepalive, n.connect_retry
             );
-            let _ = writeln!(s, "  [neighbors.transport.config]\n    passive-mode = {}", n.passive);
+            let _ = writeln!(
+                s,
+                "  [neighbors.transport.config]\n    passive-mode = {}",
+                n.passive
+            );
             if let Some(l) = n.local_address {
                 let _ = writeln!(s, "    local-address = \"{l}\"");
             }
@@ -164,7 +184,11 @@ impl Gobgpd {
     pub fn start(lab: &mut Lab, ns: &Ns, tag: &str, cfg: &GobgpConfig) -> Gobgpd {
         let conf = lab.dir().join(format!("gobgpd-{tag}.toml"));
         fs::write(&conf, cfg.render()).expect("write gobgpd config");
-        let mut g = Gobgpd { pid: 0, ns: ns.clone(), conf };
+        let mut g = Gobgpd {
+            pid: 0,
+            ns: ns.clone(),
+            conf,
+        };
         g.restart(lab);
         g
     }
@@ -172,9 +196,29 @@ impl Gobgpd {
     /// Starts gobgpd (again) with the same config and waits for its API.
     pub fn restart(&mut self, lab: &mut Lab) {
         let conf = self.conf.to_string_lossy().into_owned();
-        self.pid = lab.spawn(&self.ns, &["gobgpd", "-f", &conf, "-t", "toml", "--api-hosts", "127.0.0.1:50051", "--log-level", "info"]);
-        let ok = poll_until(Duration::from_secs(15), Duration::from_millis(100), || self.cli(&["global"]).is_ok());
-        assert!(ok, "gobgpd API not answering in {}:\n{}", self.ns.name(), lab.log_of(self.pid));
+        self.pid = lab.spawn(
+            &self.ns,
+            &[
+                "gobgpd",
+                "-f",
+                &conf,
+                "-t",
+                "toml",
+                "--api-hosts",
+                "127.0.0.1:50051",
+                "--log-level",
+                "info",
+            ],
+        );
+        let ok = poll_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            self.cli(&["global"]).is_ok()
+        });
+        assert!(
+            ok,
+            "gobgpd API not answering in {}:\n{}",
+            self.ns.name(),
+            lab.log_of(self.pid)
+        );
     }
 
     /// Hard crash (SIGKILL by PID), like a Cilium agent killed by the kubelet.
@@ -192,12 +236,14 @@ impl Gobgpd {
     /// Originates `prefix` (next hop self on eBGP).
     pub fn announce(&self, prefix: &str) -> Result<(), String> {
         let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
-        self.cli(&["global", "rib", "add", "-a", fam, prefix]).map(|_| ())
+        self.cli(&["global", "rib", "add", "-a", fam, prefix])
+            .map(|_| ())
     }
 
     pub fn withdraw(&self, prefix: &str) -> Result<(), String> {
         let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
-        self.cli(&["global", "rib", "del", "-a", fam, prefix]).map(|_| ())
+        self.cli(&["global", "rib", "del", "-a", fam, prefix])
+            .map(|_| ())
     }
 
     /// The session state as gobgp names it ("established", "active", ...).
@@ -212,7 +258,10 @@ impl Gobgpd {
 
     pub fn is_established(&self, addr: IpAddr) -> bool {
         // gobgp -j prints the enum either as a name or as its number (6 = ESTABLISHED).
-        matches!(self.neighbor_state(addr).as_deref(), Some("established") | Some("6"))
+        matches!(
+            self.neighbor_state(addr).as_deref(),
+            Some("established") | Some("6")
+        )
     }
 
     /// Prefixes gobgpd holds in its global RIB for `family` ("ipv4").
@@ -243,7 +292,11 @@ pub struct BirdConfig {
 impl BirdConfig {
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "router id {};\nprotocol device {{ scan time 10; }}", self.router_id);
+        let _ = writeln!(
+            s,
+            "router id {};\nprotocol device {{ scan time 10; }}",
+            self.router_id
+        );
         if self.kernel_export {
             // Batch the kernel sync like a production config would.
             let _ = writeln!(s, "protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; merge paths on; }}");
@@ -279,11 +332,26 @@ impl Bird {
         fs::write(&conf, cfg.render()).expect("write bird config");
         let ctl = dir.join(format!("bird-{tag}.ctl"));
         let pidf = dir.join(format!("bird-{tag}.pid"));
-        let (c, k, p) = (conf.to_string_lossy().into_owned(), ctl.to_string_lossy().into_owned(), pidf.to_string_lossy().into_owned());
+        let (c, k, p) = (
+            conf.to_string_lossy().into_owned(),
+            ctl.to_string_lossy().into_owned(),
+            pidf.to_string_lossy().into_owned(),
+        );
         let pid = lab.spawn(ns, &["bird", "-f", "-c", &c, "-s", &k, "-P", &p]);
-        let b = Bird { pid, ns: ns.clone(), ctl };
-        let ok = poll_until(Duration::from_secs(15), Duration::from_millis(100), || b.birdc(&["show", "status"]).is_ok());
-        assert!(ok, "bird not answering in {}:\n{}", ns.name(), lab.log_of(pid));
+        let b = Bird {
+            pid,
+            ns: ns.clone(),
+            ctl,
+        };
+        let ok = poll_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            b.birdc(&["show", "status"]).is_ok()
+        });
+        assert!(
+            ok,
+            "bird not answering in {}:\n{}",
+            ns.name(),
+            lab.log_of(pid)
+        );
         b
     }
 
@@ -296,7 +364,9 @@ impl Bird {
 
     /// Whether BGP protocol `peer{i}` is Established.
     pub fn is_established(&self, i: usize) -> bool {
-        self.birdc(&["show", "protocols", &format!("peer{i}")]).map(|s| s.contains("Established")).unwrap_or(false)
+        self.birdc(&["show", "protocols", &format!("peer{i}")])
+            .map(|s| s.contains("Established"))
+            .unwrap_or(false)
     }
 }
 
@@ -320,7 +390,10 @@ impl FrrConfig {
             self.asn, self.router_id
         );
         for (a, r) in &self.neighbors {
-            let _ = writeln!(s, " neighbor {a} remote-as {r}\n neighbor {a} timers connect 1");
+            let _ = writeln!(
+                s,
+                " neighbor {a} remote-as {r}\n neighbor {a} timers connect 1"
+            );
         }
         let _ = writeln!(s, " address-family ipv4 unicast");
         for n in &self.networks {
@@ -354,25 +427,74 @@ impl Frr {
             let zp = vty_dir.join("zebra.pid").to_string_lossy().into_owned();
             let pid = lab.spawn(
                 ns,
-                &["/usr/lib/frr/zebra", "-f", &zc, "-i", &zp, "-z", &zsock, "--vty_socket", &v, "-u", "frr", "-g", "frr"],
+                &[
+                    "/usr/lib/frr/zebra",
+                    "-f",
+                    &zc,
+                    "-i",
+                    &zp,
+                    "-z",
+                    &zsock,
+                    "--vty_socket",
+                    &v,
+                    "-u",
+                    "frr",
+                    "-g",
+                    "frr",
+                ],
             );
             let sock = vty_dir.join("zserv.api");
-            let ok = poll_until(Duration::from_secs(15), Duration::from_millis(50), || sock.exists());
-            assert!(ok, "zebra did not start in {}:\n{}", ns.name(), lab.log_of(pid));
+            let ok = poll_until(Duration::from_secs(15), Duration::from_millis(50), || {
+                sock.exists()
+            });
+            assert!(
+                ok,
+                "zebra did not start in {}:\n{}",
+                ns.name(),
+                lab.log_of(pid)
+            );
             Some(pid)
         } else {
             None
         };
         let bc = bgpd_conf.to_string_lossy().into_owned();
         let bp = vty_dir.join("bgpd.pid").to_string_lossy().into_owned();
-        let mut argv = vec!["/usr/lib/frr/bgpd", "-f", &bc, "-i", &bp, "-z", &zsock, "--vty_socket", &v, "-u", "frr", "-g", "frr", "-p", "179"];
+        let mut argv = vec![
+            "/usr/lib/frr/bgpd",
+            "-f",
+            &bc,
+            "-i",
+            &bp,
+            "-z",
+            &zsock,
+            "--vty_socket",
+            &v,
+            "-u",
+            "frr",
+            "-g",
+            "frr",
+            "-p",
+            "179",
+        ];
         if !with_zebra {
             argv.push("-Z");
         }
         let bgpd = lab.spawn(ns, &argv);
-        let f = Frr { bgpd, zebra, ns: ns.clone(), vty_dir };
-        let ok = poll_until(Duration::from_secs(15), Duration::from_millis(100), || f.vtysh(&["show bgp summary"]).is_ok());
-        assert!(ok, "bgpd not answering in {}:\n{}", ns.name(), lab.log_of(f.bgpd));
+        let f = Frr {
+            bgpd,
+            zebra,
+            ns: ns.clone(),
+            vty_dir,
+        };
+        let ok = poll_until(Duration::from_secs(15), Duration::from_millis(100), || {
+            f.vtysh(&["show bgp summary"]).is_ok()
+        });
+        assert!(
+            ok,
+            "bgpd not answering in {}:\n{}",
+            ns.name(),
+            lab.log_of(f.bgpd)
+        );
         f
     }
 
@@ -390,7 +512,12 @@ impl Frr {
         self.vtysh(&[&format!("show bgp neighbors {addr} json")])
             .ok()
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-            .and_then(|v| v.get(addr.to_string()).and_then(|n| n.get("bgpState")).and_then(|s| s.as_str()).map(|s| s == "Established"))
+            .and_then(|v| {
+                v.get(addr.to_string())
+                    .and_then(|n| n.get("bgpState"))
+                    .and_then(|s| s.as_str())
+                    .map(|s| s == "Established")
+            })
             .unwrap_or(false)
     }
 
@@ -418,7 +545,10 @@ pub fn kernel_route_count(ns: &Ns, proto: Option<&str>) -> Option<u64> {
 
 /// Whether the namespace's kernel has a route for exactly `prefix`.
 pub fn kernel_has_route(ns: &Ns, prefix: &str) -> bool {
-    let o = ns.run(&["ip", "-4", "route", "show", "exact", prefix], Duration::from_secs(5));
+    let o = ns.run(
+        &["ip", "-4", "route", "show", "exact", prefix],
+        Duration::from_secs(5),
+    );
     o.success() && !o.stdout.trim().is_empty()
 }
 
@@ -428,7 +558,11 @@ mod tests {
 
     #[test]
     fn gobgp_config_is_cilium_like() {
-        let n = GobgpNeighbor::cilium("192.168.10.200".parse().unwrap(), 65000, "192.168.10.100".parse().unwrap());
+        let n = GobgpNeighbor::cilium(
+            "192.168.10.200".parse().unwrap(),
+            65000,
+            "192.168.10.100".parse().unwrap(),
+        );
         let s = GobgpConfig::cilium(65001, "192.168.10.100".parse().unwrap(), vec![n]).render();
         for needle in [
             "as = 65001",

@@ -3,12 +3,22 @@
 //! in the router tests can be told apart from a broken daemon config.
 use std::time::Duration;
 
-use router_tests::daemons::{kernel_has_route, Bird, BirdConfig, Frr, FrrConfig, GobgpConfig, GobgpNeighbor, Gobgpd};
+use router_tests::daemons::{
+    kernel_has_route, Bird, BirdConfig, Frr, FrrConfig, GobgpConfig, GobgpNeighbor, Gobgpd,
+};
 use router_tests::{require, wait_until, Lab};
 
 #[test]
 fn gobgpd_peers_with_bird_and_frr() {
-    require!("gobgpd", "gobgp", "bird", "birdc", "vtysh", "/usr/lib/frr/bgpd", "/usr/lib/frr/zebra");
+    require!(
+        "gobgpd",
+        "gobgp",
+        "bird",
+        "birdc",
+        "vtysh",
+        "/usr/lib/frr/bgpd",
+        "/usr/lib/frr/zebra"
+    );
     let mut lab = Lab::new("bgpd-harness");
     let g = lab.ns("gobgp");
     let b = lab.ns("bird");
@@ -20,9 +30,17 @@ fn gobgpd_peers_with_bird_and_frr() {
     g.ip("addr add 10.99.2.1/24 dev tof");
     f.ip("addr add 10.99.2.2/24 dev tog");
 
-    let mut to_bird = GobgpNeighbor::cilium("10.99.1.2".parse().unwrap(), 65000, "10.99.1.1".parse().unwrap());
+    let mut to_bird = GobgpNeighbor::cilium(
+        "10.99.1.2".parse().unwrap(),
+        65000,
+        "10.99.1.1".parse().unwrap(),
+    );
     to_bird.ipv6 = false;
-    let to_frr = GobgpNeighbor::cilium("10.99.2.2".parse().unwrap(), 65002, "10.99.2.1".parse().unwrap());
+    let to_frr = GobgpNeighbor::cilium(
+        "10.99.2.2".parse().unwrap(),
+        65002,
+        "10.99.2.1".parse().unwrap(),
+    );
     let mut cfg = GobgpConfig::cilium(65001, "10.99.1.1".parse().unwrap(), vec![to_bird, to_frr]);
     cfg.reject_imports = false;
     let gobgpd = Gobgpd::start(&mut lab, &g, "node", &cfg);
@@ -54,15 +72,32 @@ fn gobgpd_peers_with_bird_and_frr() {
         true,
     );
 
-    gobgpd.announce("172.20.0.0/24").expect("gobgp global rib add");
-    wait_until("gobgpd established with bird and frr", Duration::from_secs(30), || {
-        gobgpd.is_established("10.99.1.2".parse().unwrap()) && gobgpd.is_established("10.99.2.2".parse().unwrap())
-    });
+    gobgpd
+        .announce("172.20.0.0/24")
+        .expect("gobgp global rib add");
+    wait_until(
+        "gobgpd established with bird and frr",
+        Duration::from_secs(30),
+        || {
+            gobgpd.is_established("10.99.1.2".parse().unwrap())
+                && gobgpd.is_established("10.99.2.2".parse().unwrap())
+        },
+    );
     assert!(bird.is_established(0));
     assert!(frr.is_established("10.99.2.1".parse().unwrap()));
-    wait_until("bird installs 172.20.0.0/24 in its kernel", Duration::from_secs(20), || kernel_has_route(&b, "172.20.0.0/24"));
-    wait_until("zebra installs 172.20.0.0/24 in its kernel", Duration::from_secs(20), || kernel_has_route(&f, "172.20.0.0/24"));
-    wait_until("gobgpd learns both peers' prefixes", Duration::from_secs(20), || {
-        gobgpd.rib_count("ipv4").unwrap_or(0) >= 3
-    });
+    wait_until(
+        "bird installs 172.20.0.0/24 in its kernel",
+        Duration::from_secs(20),
+        || kernel_has_route(&b, "172.20.0.0/24"),
+    );
+    wait_until(
+        "zebra installs 172.20.0.0/24 in its kernel",
+        Duration::from_secs(20),
+        || kernel_has_route(&f, "172.20.0.0/24"),
+    );
+    wait_until(
+        "gobgpd learns both peers' prefixes",
+        Duration::from_secs(20),
+        || gobgpd.rib_count("ipv4").unwrap_or(0) >= 3,
+    );
 }

@@ -55,7 +55,8 @@ fn show(r: &RouterProc, args: &[&str]) -> Value {
     a.push("--json");
     let out = r.cli(&a);
     assert!(out.success(), "router {args:?}: {out}");
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
 }
 
 /// Gateways of the BGP route for `prefix` in the router's FIB.
@@ -63,10 +64,16 @@ fn bgp_route(r: &RouterProc, prefix: &str) -> Option<Vec<String>> {
     let v = show(r, &["show", "route"]);
     let routes = match v {
         Value::Array(a) => a,
-        Value::Object(ref m) => m.get("routes").and_then(|x| x.as_array()).cloned().unwrap_or_default(),
+        Value::Object(ref m) => m
+            .get("routes")
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default(),
         _ => Vec::new(),
     };
-    let e = routes.iter().find(|e| e.get("prefix").and_then(|p| p.as_str()) == Some(prefix))?;
+    let e = routes
+        .iter()
+        .find(|e| e.get("prefix").and_then(|p| p.as_str()) == Some(prefix))?;
     (e.get("source").and_then(|s| s.as_str()) == Some("bgp")).then(|| {
         e.get("next_hops")
             .and_then(|n| n.as_array())
@@ -79,7 +86,14 @@ fn bgp_route(r: &RouterProc, prefix: &str) -> Option<Vec<String>> {
 
 #[test]
 fn bgp_interop_with_bird_and_frr() {
-    require!("bird", "birdc", "vtysh", "/usr/lib/frr/bgpd", "/usr/lib/frr/zebra", "ping");
+    require!(
+        "bird",
+        "birdc",
+        "vtysh",
+        "/usr/lib/frr/bgpd",
+        "/usr/lib/frr/zebra",
+        "ping"
+    );
     let mut lab = Lab::new("bgp-interop");
     let rtr = lab.ns("router");
     let b = lab.ns("bird");
@@ -118,16 +132,34 @@ fn bgp_interop_with_bird_and_frr() {
         true,
     );
 
-    wait_until("BIRD session Established", Duration::from_secs(40), || bird.is_established(0));
-    wait_until("FRR session Established", Duration::from_secs(40), || frr.is_established("192.168.40.200".parse().unwrap()));
+    wait_until("BIRD session Established", Duration::from_secs(40), || {
+        bird.is_established(0)
+    });
+    wait_until("FRR session Established", Duration::from_secs(40), || {
+        frr.is_established("192.168.40.200".parse().unwrap())
+    });
 
     // Router -> peers: 10.10.1.0/24 reaches both kernels, via our address.
-    wait_until("BIRD installs 10.10.1.0/24", Duration::from_secs(20), || kernel_has_route(&b, "10.10.1.0/24"));
-    wait_until("zebra installs 10.10.1.0/24", Duration::from_secs(20), || kernel_has_route(&f, "10.10.1.0/24"));
+    wait_until(
+        "BIRD installs 10.10.1.0/24",
+        Duration::from_secs(20),
+        || kernel_has_route(&b, "10.10.1.0/24"),
+    );
+    wait_until(
+        "zebra installs 10.10.1.0/24",
+        Duration::from_secs(20),
+        || kernel_has_route(&f, "10.10.1.0/24"),
+    );
     let r = b.must(&["ip", "-4", "route", "show", "exact", "10.10.1.0/24"]);
-    assert!(r.contains("via 192.168.30.200"), "next-hop self towards BIRD: {r}");
+    assert!(
+        r.contains("via 192.168.30.200"),
+        "next-hop self towards BIRD: {r}"
+    );
     let r = f.must(&["ip", "-4", "route", "show", "exact", "10.10.1.0/24"]);
-    assert!(r.contains("via 192.168.40.200"), "next-hop self towards FRR: {r}");
+    assert!(
+        r.contains("via 192.168.40.200"),
+        "next-hop self towards FRR: {r}"
+    );
 
     // Peers -> router: both prefixes installed in our FIB.
     let learned = poll_until(Duration::from_secs(20), Duration::from_millis(200), || {
@@ -143,15 +175,35 @@ fn bgp_interop_with_bird_and_frr() {
     );
 
     // And the data plane agrees: BIRD's side reaches our loopback address.
-    let ping = b.run(&["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.10.1.200"], Duration::from_secs(10));
-    assert!(ping.success(), "ping 10.10.1.200 from the BIRD side: {ping}");
+    let ping = b.run(
+        &["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.10.1.200"],
+        Duration::from_secs(10),
+    );
+    assert!(
+        ping.success(),
+        "ping 10.10.1.200 from the BIRD side: {ping}"
+    );
 
     let summary = show(&router, &["show", "bgp", "summary"]);
-    let peers = summary.get("peers").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+    let peers = summary
+        .get("peers")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(peers.len(), 2, "{summary}");
     for p in &peers {
-        assert_eq!(p.get("state").and_then(|s| s.as_str()), Some("Established"), "{p}");
-        assert!(p.get("prefixes_accepted").and_then(|n| n.as_u64()).unwrap_or(0) >= 1, "{p}");
+        assert_eq!(
+            p.get("state").and_then(|s| s.as_str()),
+            Some("Established"),
+            "{p}"
+        );
+        assert!(
+            p.get("prefixes_accepted")
+                .and_then(|n| n.as_u64())
+                .unwrap_or(0)
+                >= 1,
+            "{p}"
+        );
     }
     let n = show(&router, &["show", "bgp", "neighbors", "192.168.40.1"]);
     assert!(n.to_string().contains("65020"), "{n}");

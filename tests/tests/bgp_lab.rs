@@ -70,7 +70,12 @@ fn build(tag: &str) -> SeedLab {
         ns.ip(&format!("addr add {ip}/24 dev eth1"));
         ns.sysctl("net.ipv4.ip_forward", "1");
         ns.ip(&format!("addr add {cidr}.1/32 dev lo"));
-        for dst in ["172.20.0.0/16", "10.10.0.0/16", "10.0.2.0/24", "172.16.0.0/16"] {
+        for dst in [
+            "172.20.0.0/16",
+            "10.10.0.0/16",
+            "10.0.2.0/24",
+            "172.16.0.0/16",
+        ] {
             ns.ip(&format!("route add {dst} via {gw}"));
         }
     }
@@ -83,7 +88,10 @@ fn build(tag: &str) -> SeedLab {
     let mut pods = HashMap::new();
     for (pod, node, ip, host) in PODS {
         let ns = lab.ns(pod);
-        let lxc = format!("lxc-{}", pod.trim_start_matches("webpod-").trim_end_matches("-pod"));
+        let lxc = format!(
+            "lxc-{}",
+            pod.trim_start_matches("webpod-").trim_end_matches("-pod")
+        );
         lab.veth(&nodes[node], &lxc, &ns, "eth0");
         let cidr = NODES[node].2;
         ns.ip(&format!("addr add {ip}/32 dev eth0"));
@@ -105,10 +113,23 @@ fn build(tag: &str) -> SeedLab {
         .zip(NODES)
         .map(|(ns, (name, ip, _, _))| {
             let n = GobgpNeighbor::cilium(ROUTER_IP.parse().unwrap(), 65000, ip.parse().unwrap());
-            Gobgpd::start(&mut lab, ns, name, &GobgpConfig::cilium(65001, ip.parse().unwrap(), vec![n]))
+            Gobgpd::start(
+                &mut lab,
+                ns,
+                name,
+                &GobgpConfig::cilium(65001, ip.parse().unwrap(), vec![n]),
+            )
         })
         .collect();
-    SeedLab { router, rtr, wan, nodes, pods, gobgp, lab }
+    SeedLab {
+        router,
+        rtr,
+        wan,
+        nodes,
+        pods,
+        gobgp,
+        lab,
+    }
 }
 
 /// `router <args> --json`, parsed.
@@ -117,15 +138,23 @@ fn show(r: &RouterProc, args: &[&str]) -> Value {
     a.push("--json");
     let out = r.cli(&a);
     assert!(out.success(), "router {args:?}: {out}");
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
 }
 
 fn peers(r: &RouterProc) -> Vec<Value> {
-    show(r, &["show", "bgp", "summary"]).get("peers").and_then(|p| p.as_array()).cloned().unwrap_or_default()
+    show(r, &["show", "bgp", "summary"])
+        .get("peers")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn established(r: &RouterProc) -> usize {
-    peers(r).iter().filter(|p| p.get("state").and_then(|s| s.as_str()) == Some("Established")).count()
+    peers(r)
+        .iter()
+        .filter(|p| p.get("state").and_then(|s| s.as_str()) == Some("Established"))
+        .count()
 }
 
 /// The routes of `show route --json` (an array, or an object with `routes`).
@@ -133,7 +162,11 @@ fn fib_routes(r: &RouterProc) -> Vec<Value> {
     let v = show(r, &["show", "route"]);
     match v {
         Value::Array(a) => a,
-        Value::Object(ref m) => m.get("routes").and_then(|x| x.as_array()).cloned().unwrap_or_default(),
+        Value::Object(ref m) => m
+            .get("routes")
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
@@ -141,7 +174,9 @@ fn fib_routes(r: &RouterProc) -> Vec<Value> {
 /// The BGP route for `prefix` in the FIB: its gateways, sorted.
 fn bgp_route(r: &RouterProc, prefix: &str) -> Option<Vec<String>> {
     let routes = fib_routes(r);
-    let e = routes.iter().find(|e| e.get("prefix").and_then(|p| p.as_str()) == Some(prefix))?;
+    let e = routes
+        .iter()
+        .find(|e| e.get("prefix").and_then(|p| p.as_str()) == Some(prefix))?;
     if e.get("source").and_then(|s| s.as_str()) != Some("bgp") {
         return None;
     }
@@ -159,8 +194,15 @@ fn bgp_route(r: &RouterProc, prefix: &str) -> Option<Vec<String>> {
 fn wait_route(r: &RouterProc, prefix: &str, via: &[&str], timeout: Duration) {
     let mut want: Vec<String> = via.iter().map(|s| s.to_string()).collect();
     want.sort();
-    let ok = poll_until(timeout, Duration::from_millis(200), || bgp_route(r, prefix).as_ref() == Some(&want));
-    assert!(ok, "BGP route {prefix} via {want:?} not in the FIB after {timeout:?}; have {:?}\nFIB: {:?}", bgp_route(r, prefix), fib_routes(r));
+    let ok = poll_until(timeout, Duration::from_millis(200), || {
+        bgp_route(r, prefix).as_ref() == Some(&want)
+    });
+    assert!(
+        ok,
+        "BGP route {prefix} via {want:?} not in the FIB after {timeout:?}; have {:?}\nFIB: {:?}",
+        bgp_route(r, prefix),
+        fib_routes(r)
+    );
 }
 
 /// The `Hostname:` an HTTP GET from `ns` gets back, if any.
@@ -173,7 +215,9 @@ fn curl(ns: &Ns, url: &str, local_port: Option<u16>) -> Option<String> {
     }
     args.push(url);
     let out = ns.run(&args, Duration::from_secs(6));
-    out.stdout.lines().find_map(|l| l.strip_prefix("Hostname: ").map(|h| h.trim().to_string()))
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Hostname: ").map(|h| h.trim().to_string()))
 }
 
 fn curl_all_webpods(l: &SeedLab) {
@@ -185,10 +229,16 @@ fn curl_all_webpods(l: &SeedLab) {
 }
 
 fn wait_all_learned(l: &SeedLab) {
-    wait_until("three BGP sessions Established", Duration::from_secs(40), || established(&l.router) == 3);
+    wait_until(
+        "three BGP sessions Established",
+        Duration::from_secs(40),
+        || established(&l.router) == 3,
+    );
     for (i, (_, ip, cidr, _)) in NODES.iter().enumerate() {
         let prefix = format!("{cidr}.0/24");
-        let ok = poll_until(Duration::from_secs(20), Duration::from_millis(200), || bgp_route(&l.router, &prefix) == Some(vec![ip.to_string()]));
+        let ok = poll_until(Duration::from_secs(20), Duration::from_millis(200), || {
+            bgp_route(&l.router, &prefix) == Some(vec![ip.to_string()])
+        });
         assert!(
             ok,
             "BGP route {prefix} via {ip} not in the FIB; have {:?}\nrouter neighbors: {}\nrouter bgp routes: {}\ngobgp neighbor: {:?}\ngobgp rib: {:?}",
@@ -206,32 +256,59 @@ fn bgp_seed_lab_learns_pod_cidrs_withdraws_and_does_ecmp() {
     require!("gobgpd", "gobgp", "curl", "python3");
     let mut l = build("bgp-lab");
     for (g, (_, _, cidr, _)) in l.gobgp.iter().zip(NODES) {
-        g.announce(&format!("{cidr}.0/24")).expect("gobgp global rib add");
+        g.announce(&format!("{cidr}.0/24"))
+            .expect("gobgp global rib add");
     }
     wait_all_learned(&l);
     // Our End-of-RIB arrived, so Cilium-like peers sent their routes; they
     // received our 10.10.1.0/24 (and rejected it, like Cilium).
     for p in peers(&l.router) {
-        assert_eq!(p.get("remote_as").and_then(|a| a.as_u64()), Some(65001), "{p}");
-        assert!(p.get("prefixes_sent").and_then(|a| a.as_u64()).unwrap_or(0) >= 1, "we announce 10.10.1.0/24: {p}");
+        assert_eq!(
+            p.get("remote_as").and_then(|a| a.as_u64()),
+            Some(65001),
+            "{p}"
+        );
+        assert!(
+            p.get("prefixes_sent").and_then(|a| a.as_u64()).unwrap_or(0) >= 1,
+            "we announce 10.10.1.0/24: {p}"
+        );
     }
     curl_all_webpods(&l);
 
     // k8s-w0 withdraws its PodCIDR: the route goes, and traffic for it
     // follows the default route to the wan side, exactly the seed's failure
     // (the lab config has `0.0.0.0/0 via 10.0.2.2`).
-    l.gobgp[2].withdraw("172.20.2.0/24").expect("gobgp global rib del");
-    let gone = poll_until(Duration::from_secs(10), Duration::from_millis(100), || bgp_route(&l.router, "172.20.2.0/24").is_none());
+    l.gobgp[2]
+        .withdraw("172.20.2.0/24")
+        .expect("gobgp global rib del");
+    let gone = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        bgp_route(&l.router, "172.20.2.0/24").is_none()
+    });
     assert!(gone, "172.20.2.0/24 still in the FIB after the withdrawal");
     let lookup = show(&l.router, &["show", "route", "172.20.2.249"]);
-    assert!(lookup.to_string().contains("10.0.2.2"), "172.20.2.249 should now follow the default route: {lookup}");
+    assert!(
+        lookup.to_string().contains("10.0.2.2"),
+        "172.20.2.249 should now follow the default route: {lookup}"
+    );
     let leaked_before = l.wan.counter("eth0", "rx_packets");
-    assert_eq!(curl(&l.pods["curl-pod"], "http://172.20.2.249/", None), None, "webpod-w0 must not answer after the withdrawal");
+    assert_eq!(
+        curl(&l.pods["curl-pod"], "http://172.20.2.249/", None),
+        None,
+        "webpod-w0 must not answer after the withdrawal"
+    );
     let leaked = l.wan.counter("eth0", "rx_packets") - leaked_before;
-    assert!(leaked >= 1, "the SYNs to 172.20.2.249 should leak to the wan side (default route)");
+    assert!(
+        leaked >= 1,
+        "the SYNs to 172.20.2.249 should leak to the wan side (default route)"
+    );
     // Announced again: back.
     l.gobgp[2].announce("172.20.2.0/24").expect("re-announce");
-    wait_route(&l.router, "172.20.2.0/24", &["192.168.20.100"], Duration::from_secs(10));
+    wait_route(
+        &l.router,
+        "172.20.2.0/24",
+        &["192.168.20.100"],
+        Duration::from_secs(10),
+    );
     curl_all_webpods(&l);
 
     // A Service address served by k8s-ctr and k8s-w1: one ECMP route.
@@ -239,14 +316,33 @@ fn bgp_seed_lab_learns_pod_cidrs_withdraws_and_does_ecmp() {
         l.nodes[i].ip("addr add 172.16.1.1/32 dev lo");
         l.lab.spawn(
             &l.nodes[i],
-            &["python3", &repo_file("scripts/lib/whoami.py").to_string_lossy(), "--name", name, "--port", "80", "--bind", "172.16.1.1"],
+            &[
+                "python3",
+                &repo_file("scripts/lib/whoami.py").to_string_lossy(),
+                "--name",
+                name,
+                "--port",
+                "80",
+                "--bind",
+                "172.16.1.1",
+            ],
         );
-        l.gobgp[i].announce("172.16.1.1/32").expect("announce service");
+        l.gobgp[i]
+            .announce("172.16.1.1/32")
+            .expect("announce service");
     }
-    wait_route(&l.router, "172.16.1.1/32", &["192.168.10.100", "192.168.10.101"], Duration::from_secs(10));
+    wait_route(
+        &l.router,
+        "172.16.1.1/32",
+        &["192.168.10.100", "192.168.10.101"],
+        Duration::from_secs(10),
+    );
     let routes = show(&l.router, &["show", "bgp", "routes", "172.16.1.1/32"]);
     let text = routes.to_string();
-    assert!(text.contains("\"multipath\":true"), "both paths should be multipath: {routes}");
+    assert!(
+        text.contains("\"multipath\":true"),
+        "both paths should be multipath: {routes}"
+    );
     // Flows from webpod-w0 with different source ports cross the router and
     // are spread over both nodes; one flow always takes the same node.
     let client = &l.pods["webpod-w0"];
@@ -259,9 +355,18 @@ fn bgp_seed_lab_learns_pod_cidrs_withdraws_and_does_ecmp() {
             None => failures += 1,
         }
     }
-    assert_eq!(failures, 0, "every flow to the service must be answered: {per_node:?}");
-    assert!(per_node.get("svc-on-ctr").copied().unwrap_or(0) > 0, "no flow reached k8s-ctr: {per_node:?}");
-    assert!(per_node.get("svc-on-w1").copied().unwrap_or(0) > 0, "no flow reached k8s-w1: {per_node:?}");
+    assert_eq!(
+        failures, 0,
+        "every flow to the service must be answered: {per_node:?}"
+    );
+    assert!(
+        per_node.get("svc-on-ctr").copied().unwrap_or(0) > 0,
+        "no flow reached k8s-ctr: {per_node:?}"
+    );
+    assert!(
+        per_node.get("svc-on-w1").copied().unwrap_or(0) > 0,
+        "no flow reached k8s-w1: {per_node:?}"
+    );
     eprintln!("service flows per node: {per_node:?}");
 }
 
@@ -270,7 +375,8 @@ fn bgp_seed_lab_graceful_restart_and_router_restart() {
     require!("gobgpd", "gobgp", "curl", "python3");
     let mut l = build("bgp-gr");
     for (g, (_, _, cidr, _)) in l.gobgp.iter().zip(NODES) {
-        g.announce(&format!("{cidr}.0/24")).expect("gobgp global rib add");
+        g.announce(&format!("{cidr}.0/24"))
+            .expect("gobgp global rib add");
     }
     wait_all_learned(&l);
 
@@ -278,25 +384,54 @@ fn bgp_seed_lab_graceful_restart_and_router_restart() {
     // marked stale, for the restart time it advertised (15 s), then purges.
     let killed = Instant::now();
     l.gobgp[1].kill9(&mut l.lab);
-    wait_until("the router notices the session loss", Duration::from_secs(12), || established(&l.router) == 2);
-    assert!(bgp_route(&l.router, "172.20.1.0/24").is_some(), "stale route must be kept during the restart time");
+    wait_until(
+        "the router notices the session loss",
+        Duration::from_secs(12),
+        || established(&l.router) == 2,
+    );
+    assert!(
+        bgp_route(&l.router, "172.20.1.0/24").is_some(),
+        "stale route must be kept during the restart time"
+    );
     let paths = show(&l.router, &["show", "bgp", "routes", "172.20.1.0/24"]).to_string();
-    assert!(paths.contains("\"stale\":true"), "the kept path is marked stale: {paths}");
+    assert!(
+        paths.contains("\"stale\":true"),
+        "the kept path is marked stale: {paths}"
+    );
     // Still there until shortly before the restart time ends...
     while killed.elapsed() < Duration::from_secs(12) {
-        assert!(bgp_route(&l.router, "172.20.1.0/24").is_some(), "stale route removed early, after {:?}", killed.elapsed());
+        assert!(
+            bgp_route(&l.router, "172.20.1.0/24").is_some(),
+            "stale route removed early, after {:?}",
+            killed.elapsed()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     // ...and gone soon after it.
-    let purged = poll_until(Duration::from_secs(12), Duration::from_millis(200), || bgp_route(&l.router, "172.20.1.0/24").is_none());
-    assert!(purged, "stale route still present {:?} after the crash", killed.elapsed());
-    assert!(killed.elapsed() >= Duration::from_secs(14), "purged before the 15 s restart time: {:?}", killed.elapsed());
+    let purged = poll_until(Duration::from_secs(12), Duration::from_millis(200), || {
+        bgp_route(&l.router, "172.20.1.0/24").is_none()
+    });
+    assert!(
+        purged,
+        "stale route still present {:?} after the crash",
+        killed.elapsed()
+    );
+    assert!(
+        killed.elapsed() >= Duration::from_secs(14),
+        "purged before the 15 s restart time: {:?}",
+        killed.elapsed()
+    );
     // The other nodes' routes never moved.
-    assert!(bgp_route(&l.router, "172.20.0.0/24").is_some() && bgp_route(&l.router, "172.20.2.0/24").is_some());
+    assert!(
+        bgp_route(&l.router, "172.20.0.0/24").is_some()
+            && bgp_route(&l.router, "172.20.2.0/24").is_some()
+    );
 
     // The agent comes back and announces again: re-learned.
     l.gobgp[1].restart(&mut l.lab);
-    l.gobgp[1].announce("172.20.1.0/24").expect("announce after restart");
+    l.gobgp[1]
+        .announce("172.20.1.0/24")
+        .expect("announce after restart");
     wait_all_learned(&l);
 
     // The router restarts: every session and route comes back.

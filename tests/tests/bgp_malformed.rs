@@ -151,7 +151,9 @@ fn outcome(s: &mut TcpStream, wait: Duration) -> String {
     let end = Instant::now() + wait;
     while Instant::now() < end {
         match read_msg(s, Duration::from_millis(200)) {
-            Some(m) if m[18] == 3 && m.len() >= 21 => return format!("NOTIFICATION {} {}", m[19], m[20]),
+            Some(m) if m[18] == 3 && m.len() >= 21 => {
+                return format!("NOTIFICATION {} {}", m[19], m[20])
+            }
             Some(_) => continue, // KEEPALIVE/UPDATE (our 10.10.1.0/24)
             None => {
                 // Timeout: keep waiting; EOF: report.
@@ -168,21 +170,36 @@ fn outcome(s: &mut TcpStream, wait: Duration) -> String {
 }
 
 fn route_installed(bin: &str, sock: &str, prefix: &str) -> bool {
-    let out = run_timeout(Command::new(bin).args(["show", "route", "--json", "--socket", sock]), Duration::from_secs(5));
+    let out = run_timeout(
+        Command::new(bin).args(["show", "route", "--json", "--socket", sock]),
+        Duration::from_secs(5),
+    );
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
     let routes = match &v {
         Value::Array(a) => a.clone(),
-        Value::Object(m) => m.get("routes").and_then(|r| r.as_array()).cloned().unwrap_or_default(),
+        Value::Object(m) => m
+            .get("routes")
+            .and_then(|r| r.as_array())
+            .cloned()
+            .unwrap_or_default(),
         _ => Vec::new(),
     };
-    routes.iter().any(|r| r.get("prefix").and_then(|p| p.as_str()) == Some(prefix))
+    routes
+        .iter()
+        .any(|r| r.get("prefix").and_then(|p| p.as_str()) == Some(prefix))
 }
 
 /// The peer's side of one case; prints `RESULT ...` lines for the parent.
 fn run_peer(case: &str, local: Ipv4Addr, bin: &str, sock: &str) {
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    s.bind(&SocketAddr::from((local, 0)).into()).expect("bind source address");
-    s.connect_timeout(&SocketAddr::from(([192, 168, 20, 200], 179)).into(), Duration::from_secs(5)).expect("connect to router:179");
+    let s =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    s.bind(&SocketAddr::from((local, 0)).into())
+        .expect("bind source address");
+    s.connect_timeout(
+        &SocketAddr::from(([192, 168, 20, 200], 179)).into(),
+        Duration::from_secs(5),
+    )
+    .expect("connect to router:179");
     let mut s: TcpStream = s.into();
     s.set_nodelay(true).ok();
     let raw: Option<Vec<u8>> = match case {
@@ -210,13 +227,19 @@ fn run_peer(case: &str, local: Ipv4Addr, bin: &str, sock: &str) {
     s.write_all(&message(4, &[])).expect("send KEEPALIVE");
     let ka = read_msg(&mut s, Duration::from_secs(5)).expect("router's KEEPALIVE");
     assert_eq!(ka[18], 4, "expected KEEPALIVE, got type {}", ka[18]);
-    s.write_all(&update(&good_attrs(local), &probe_nlri())).expect("send UPDATE");
+    s.write_all(&update(&good_attrs(local), &probe_nlri()))
+        .expect("send UPDATE");
     let probe = "172.29.0.0/24";
-    let installed = poll_until(Duration::from_secs(10), Duration::from_millis(100), || route_installed(bin, sock, probe));
+    let installed = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        route_installed(bin, sock, probe)
+    });
     println!("RESULT installed={installed}");
-    s.write_all(&bad_update(case, local)).expect("send bad UPDATE");
+    s.write_all(&bad_update(case, local))
+        .expect("send bad UPDATE");
     let o = outcome(&mut s, Duration::from_secs(3));
-    let gone = poll_until(Duration::from_secs(10), Duration::from_millis(100), || !route_installed(bin, sock, probe));
+    let gone = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        !route_installed(bin, sock, probe)
+    });
     println!("RESULT {o} withdrawn={gone}");
 }
 
@@ -224,8 +247,13 @@ fn run_peer(case: &str, local: Ipv4Addr, bin: &str, sock: &str) {
 /// otherwise does nothing.
 #[test]
 fn peer_process() {
-    let Ok(case) = std::env::var("BGP_PEER_CASE") else { return };
-    let local: Ipv4Addr = std::env::var("BGP_PEER_ADDR").expect("BGP_PEER_ADDR").parse().expect("address");
+    let Ok(case) = std::env::var("BGP_PEER_CASE") else {
+        return;
+    };
+    let local: Ipv4Addr = std::env::var("BGP_PEER_ADDR")
+        .expect("BGP_PEER_ADDR")
+        .parse()
+        .expect("address");
     let bin = std::env::var("BGP_PEER_ROUTER_BIN").expect("BGP_PEER_ROUTER_BIN");
     let sock = std::env::var("BGP_PEER_SOCKET").expect("BGP_PEER_SOCKET");
     run_peer(&case, local, &bin, &sock);
@@ -236,11 +264,16 @@ fn peer_process() {
 fn peers(r: &RouterProc) -> Vec<Value> {
     let out = r.cli(&["show", "bgp", "summary", "--json"]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
-    v.get("peers").and_then(|p| p.as_array()).cloned().unwrap_or_default()
+    v.get("peers")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn gobgp_peer(r: &RouterProc) -> Option<Value> {
-    peers(r).into_iter().find(|p| p.get("address").and_then(|a| a.as_str()) == Some("192.168.10.100"))
+    peers(r)
+        .into_iter()
+        .find(|p| p.get("address").and_then(|a| a.as_str()) == Some("192.168.10.100"))
 }
 
 #[test]
@@ -256,12 +289,31 @@ fn bgp_malformed_messages_get_rfc_answers_and_hurt_no_one_else() {
     rtr.sysctl("net.ipv4.ip_forward", "0");
     let router = lab.spawn_router(&rtr, CONFIG);
 
-    let n = GobgpNeighbor::cilium("192.168.10.200".parse().unwrap(), 65000, "192.168.10.100".parse().unwrap());
-    let gobgpd = Gobgpd::start(&mut lab, &g, "node", &GobgpConfig::cilium(65001, "192.168.10.100".parse().unwrap(), vec![n]));
+    let n = GobgpNeighbor::cilium(
+        "192.168.10.200".parse().unwrap(),
+        65000,
+        "192.168.10.100".parse().unwrap(),
+    );
+    let gobgpd = Gobgpd::start(
+        &mut lab,
+        &g,
+        "node",
+        &GobgpConfig::cilium(65001, "192.168.10.100".parse().unwrap(), vec![n]),
+    );
     gobgpd.announce("172.20.0.0/24").expect("announce");
-    wait_until("gobgpd session Established", Duration::from_secs(30), || {
-        gobgp_peer(&router).and_then(|p| p.get("state").and_then(|s| s.as_str()).map(|s| s == "Established")).unwrap_or(false)
-    });
+    wait_until(
+        "gobgpd session Established",
+        Duration::from_secs(30),
+        || {
+            gobgp_peer(&router)
+                .and_then(|p| {
+                    p.get("state")
+                        .and_then(|s| s.as_str())
+                        .map(|s| s == "Established")
+                })
+                .unwrap_or(false)
+        },
+    );
     let started = Instant::now();
 
     // (case, expected outcome). Header and OPEN errors: RFC 4271 §6.1/§6.2
@@ -291,7 +343,10 @@ fn bgp_malformed_messages_get_rfc_answers_and_hurt_no_one_else() {
         ("short-next-hop", "RESULT ALIVE withdrawn=true"),
         // RFC 7606 §7.11: MP_REACH_NLRI that cannot be parsed → session reset,
         // UPDATE Message Error / Optional Attribute Error (3/9).
-        ("truncated-mp-reach", "RESULT NOTIFICATION 3 9 withdrawn=true"),
+        (
+            "truncated-mp-reach",
+            "RESULT NOTIFICATION 3 9 withdrawn=true",
+        ),
     ];
     let exe = std::env::current_exe().expect("test binary");
     let bin = router_bin();
@@ -299,30 +354,67 @@ fn bgp_malformed_messages_get_rfc_answers_and_hurt_no_one_else() {
     for (i, (case, want)) in cases.iter().enumerate() {
         let addr = format!("192.168.20.{}", 50 + i);
         p.ip(&format!("addr add {addr}/24 dev eth0"));
-        let mut cmd = p.command(&exe, &["--exact", "peer_process", "--nocapture", "--test-threads", "1"]);
+        let mut cmd = p.command(
+            &exe,
+            &[
+                "--exact",
+                "peer_process",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ],
+        );
         cmd.env("BGP_PEER_CASE", case)
             .env("BGP_PEER_ADDR", &addr)
             .env("BGP_PEER_ROUTER_BIN", &bin)
             .env("BGP_PEER_SOCKET", &router.socket);
         let out = run_timeout(&mut cmd, Duration::from_secs(60));
         // The harness prints "test peer_process ... " before the first line.
-        let results: Vec<&str> = out.stdout.lines().filter_map(|l| l.find("RESULT").map(|i| &l[i..])).collect();
+        let results: Vec<&str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.find("RESULT").map(|i| &l[i..]))
+            .collect();
         let last = results.last().copied().unwrap_or("(no result)");
         eprintln!("case {case}: {results:?}");
         if want.contains("withdrawn") && !results.contains(&"RESULT installed=true") {
-            failures.push(format!("{case}: the valid probe UPDATE was not installed: {out}"));
+            failures.push(format!(
+                "{case}: the valid probe UPDATE was not installed: {out}"
+            ));
         } else if last != *want {
             failures.push(format!("{case}: want {want:?}, got {last:?}\n{out}"));
         }
         // The router lives on and the gobgpd session never flapped.
-        assert!(lab.alive(router.pid), "router died on case {case}:\n{}", lab.log_of(router.pid));
+        assert!(
+            lab.alive(router.pid),
+            "router died on case {case}:\n{}",
+            lab.log_of(router.pid)
+        );
         let gp = gobgp_peer(&router).unwrap_or(Value::Null);
-        assert_eq!(gp.get("state").and_then(|s| s.as_str()), Some("Established"), "gobgpd session after {case}: {gp}");
+        assert_eq!(
+            gp.get("state").and_then(|s| s.as_str()),
+            Some("Established"),
+            "gobgpd session after {case}: {gp}"
+        );
         let up = gp.get("up_down_secs").and_then(|u| u.as_u64()).unwrap_or(0);
-        assert!(up + 1 >= started.elapsed().as_secs(), "gobgpd session was reset during {case} (up {up} s)");
-        assert!(gobgpd.is_established("192.168.10.200".parse().unwrap()), "gobgpd's view after {case}");
+        assert!(
+            up + 1 >= started.elapsed().as_secs(),
+            "gobgpd session was reset during {case} (up {up} s)"
+        );
+        assert!(
+            gobgpd.is_established("192.168.10.200".parse().unwrap()),
+            "gobgpd's view after {case}"
+        );
     }
     let out = router.cli(&["show", "route", "172.20.0.0/24", "--json"]);
-    assert!(out.stdout.contains("192.168.10.100"), "gobgpd's route must survive: {out}");
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        out.stdout.contains("192.168.10.100"),
+        "gobgpd's route must survive: {out}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

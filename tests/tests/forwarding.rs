@@ -229,7 +229,9 @@ fn df_mtu(mode: Forwarder) {
     let r = tcp_bulk(&mut line.lab, &src, &dst, DST_IP, 5003, SIZE, Duration::from_secs(60));
     r.assert_intact(SIZE);
     if let Some(r) = &line.router {
-        assert!(r.port_stats("eth1").drop("mtu") + r.port_stats("eth2").drop("mtu") >= 2, "{}", r.show_interfaces());
+        // One DF probe reached the router; the second failed locally at src
+        // (path MTU cached).
+        assert!(r.port_stats("eth1").drop("mtu") + r.port_stats("eth2").drop("mtu") >= 1, "{}", r.show_interfaces());
     }
 }
 both!(df_mtu);

@@ -29,19 +29,32 @@ pub const SENDER_AS: u32 = 65100;
 const MAX_MSG: usize = wire::MAX_MESSAGE_LEN;
 
 fn unix_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 /// Packs `prefixes` into UPDATEs (announcements with one attribute set, or
 /// withdrawals), each at most 4096 octets, using the crate's encoder.
-pub fn build_updates(prefixes: &[Ipv4Net], next_hop: Ipv4Addr, withdraw: bool, ctx: &DecodeContext) -> Vec<Vec<u8>> {
+pub fn build_updates(
+    prefixes: &[Ipv4Net],
+    next_hop: Ipv4Addr,
+    withdraw: bool,
+    ctx: &DecodeContext,
+) -> Vec<Vec<u8>> {
     let mut attrs = wire::attr::PathAttributes::default();
     if !withdraw {
         attrs.origin = Some(wire::attr::Origin::Igp);
         attrs.as_path = Some(wire::attr::AsPath::sequence(vec![SENDER_AS]));
         attrs.next_hop = Some(next_hop);
     }
-    let base = Message::Update(UpdateRepr { attrs: attrs.clone(), ..Default::default() }).to_bytes(ctx).len();
+    let base = Message::Update(UpdateRepr {
+        attrs: attrs.clone(),
+        ..Default::default()
+    })
+    .to_bytes(ctx)
+    .len();
     let mut out = Vec::new();
     let mut batch: Vec<IpNet> = Vec::new();
     let mut size = base;
@@ -49,7 +62,10 @@ pub fn build_updates(prefixes: &[Ipv4Net], next_hop: Ipv4Addr, withdraw: bool, c
         if batch.is_empty() {
             return;
         }
-        let mut u = UpdateRepr { attrs: attrs.clone(), ..Default::default() };
+        let mut u = UpdateRepr {
+            attrs: attrs.clone(),
+            ..Default::default()
+        };
         if withdraw {
             u.withdrawn = std::mem::take(batch);
         } else {
@@ -80,8 +96,10 @@ fn read_message(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 }
 
 fn bound_socket(local: Ipv4Addr) -> Result<socket2::Socket, String> {
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).map_err(|e| e.to_string())?;
-    s.bind(&SocketAddr::from((local, 0)).into()).map_err(|e| format!("bind {local}: {e}"))?;
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .map_err(|e| e.to_string())?;
+    s.bind(&SocketAddr::from((local, 0)).into())
+        .map_err(|e| format!("bind {local}: {e}"))?;
     Ok(s)
 }
 
@@ -92,7 +110,10 @@ pub fn run(peer: Ipv4Addr, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<()
     for _ in 0..120 {
         // A failed connect leaves a socket unusable: a fresh one per try.
         let sock = bound_socket(local)?;
-        match sock.connect_timeout(&SocketAddr::from((peer, 179)).into(), Duration::from_secs(2)) {
+        match sock.connect_timeout(
+            &SocketAddr::from((peer, 179)).into(),
+            Duration::from_secs(2),
+        ) {
             Ok(()) => return finish(sock.into(), local, prefixes),
             Err(e) => {
                 last = e.to_string();
@@ -105,7 +126,13 @@ pub fn run(peer: Ipv4Addr, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<()
 
 fn finish(mut s: TcpStream, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<(), String> {
     s.set_nodelay(true).ok();
-    let caps = vec![Capability::Multiprotocol { afi: wire::AFI_IPV4, safi: wire::SAFI_UNICAST }, Capability::FourOctetAs(SENDER_AS)];
+    let caps = vec![
+        Capability::Multiprotocol {
+            afi: wire::AFI_IPV4,
+            safi: wire::SAFI_UNICAST,
+        },
+        Capability::FourOctetAs(SENDER_AS),
+    ];
     let ctx0 = DecodeContext::default();
     let open = Message::Open(OpenRepr::new(SENDER_AS, 180, local, caps)).to_bytes(&ctx0);
     s.write_all(&open).map_err(|e| format!("send OPEN: {e}"))?;
@@ -124,15 +151,23 @@ fn finish(mut s: TcpStream, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<(
                         peer_as = *a;
                     }
                 }
-                s.write_all(&Message::Keepalive.to_bytes(&ctx0)).map_err(|e| e.to_string())?;
+                s.write_all(&Message::Keepalive.to_bytes(&ctx0))
+                    .map_err(|e| e.to_string())?;
             }
             Ok(Message::Keepalive) => break,
-            Ok(Message::Notification(n)) => return Err(format!("NOTIFICATION from the target: {n:?}")),
+            Ok(Message::Notification(n)) => {
+                return Err(format!("NOTIFICATION from the target: {n:?}"))
+            }
             Ok(_) => {}
             Err(e) => return Err(format!("bad message from the target: {e:?}")),
         }
     }
-    let ctx = DecodeContext { four_octet_as: four_octet, ebgp: true, peer_as, ..DecodeContext::default() };
+    let ctx = DecodeContext {
+        four_octet_as: four_octet,
+        ebgp: true,
+        peer_as,
+        ..DecodeContext::default()
+    };
     // Encode before the clock starts: the measurement is the target's work.
     let announce = build_updates(&prefixes, local, false, &ctx);
     let withdraw = build_updates(&prefixes, local, true, &ctx);
@@ -150,7 +185,11 @@ fn finish(mut s: TcpStream, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<(
             match rd.read(&mut buf) {
                 Ok(0) => break,
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
                 Err(_) => break,
             }
         }
@@ -178,7 +217,11 @@ fn finish(mut s: TcpStream, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<(
         let _ = writeln!(o, "{line}");
         let _ = o.flush();
     };
-    say(format!("READY {} updates {} prefixes", announce.len(), prefixes.len()));
+    say(format!(
+        "READY {} updates {} prefixes",
+        announce.len(),
+        prefixes.len()
+    ));
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut result = Ok(());
@@ -193,7 +236,11 @@ fn finish(mut s: TcpStream, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<(
                 continue;
             }
         };
-        let (t0, t1) = if cmd.trim() == "GO" { ("T0", "SENT") } else { ("W0", "WSENT") };
+        let (t0, t1) = if cmd.trim() == "GO" {
+            ("T0", "SENT")
+        } else {
+            ("W0", "WSENT")
+        };
         say(format!("{t0} {}", unix_ns()));
         // Write in large chunks under the lock (the keepalive thread may interleave
         // only between whole messages).
@@ -226,7 +273,9 @@ mod tests {
 
     #[test]
     fn updates_fit_4096_and_carry_every_prefix() {
-        let prefixes: Vec<Ipv4Net> = (0..5000u32).map(|i| Ipv4Net::new(Ipv4Addr::from((10 << 24) | (i << 8)), 24).unwrap()).collect();
+        let prefixes: Vec<Ipv4Net> = (0..5000u32)
+            .map(|i| Ipv4Net::new(Ipv4Addr::from((10 << 24) | (i << 8)), 24).unwrap())
+            .collect();
         let ctx = DecodeContext::default();
         for withdraw in [false, true] {
             let msgs = build_updates(&prefixes, Ipv4Addr::new(10, 77, 0, 1), withdraw, &ctx);
@@ -234,12 +283,22 @@ mod tests {
             for m in &msgs {
                 assert!(m.len() <= 4096);
                 match Message::parse(m, &ctx).unwrap() {
-                    Message::Update(u) => n += if withdraw { u.withdrawn.len() } else { u.nlri.len() },
+                    Message::Update(u) => {
+                        n += if withdraw {
+                            u.withdrawn.len()
+                        } else {
+                            u.nlri.len()
+                        }
+                    }
                     other => panic!("{other:?}"),
                 }
             }
             assert_eq!(n, prefixes.len());
-            assert!(msgs.len() <= 6, "about 1000 /24s per UPDATE, got {} messages", msgs.len());
+            assert!(
+                msgs.len() <= 6,
+                "about 1000 /24s per UPDATE, got {} messages",
+                msgs.len()
+            );
         }
     }
 }

@@ -24,13 +24,16 @@ mod tables;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::Ipv4Addr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use ipnet::Ipv4Net;
-use router_tests::daemons::{kernel_route_count, vm_hwm_kib, Bird, BirdConfig, Frr, FrrConfig, GobgpConfig, GobgpNeighbor, Gobgpd};
+use router_tests::daemons::{
+    kernel_route_count, vm_hwm_kib, Bird, BirdConfig, Frr, FrrConfig, GobgpConfig, GobgpNeighbor,
+    Gobgpd,
+};
 use router_tests::{Lab, Ns, RouterProc};
 
 /// Same seed as the FIB benchmark's IPv4 table.
@@ -60,7 +63,10 @@ struct Args {
 }
 
 fn unix_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 /// The table: the FIB benchmark's generator, minus prefixes inside the
@@ -69,7 +75,11 @@ fn unix_ns() -> u128 {
 fn table(n: usize) -> Vec<Ipv4Net> {
     let link: Ipv4Net = LINK.parse().expect("link prefix");
     let (routes, _) = tables::ipv4(SEED, n);
-    routes.into_iter().map(|(p, _)| p).filter(|p| !link.contains(p)).collect()
+    routes
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !link.contains(p))
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,7 +215,13 @@ fn start_target(lab: &mut Lab, t: Target, ns: &Ns) -> Running {
                 graceful_restart: None,
                 ipv6: false,
             };
-            let cfg = GobgpConfig { asn: 65000, router_id: ip(TARGET), listen_port: 179, neighbors: vec![n], reject_imports: false };
+            let cfg = GobgpConfig {
+                asn: 65000,
+                router_id: ip(TARGET),
+                listen_port: 179,
+                neighbors: vec![n],
+                reject_imports: false,
+            };
             Running::Gobgpd(Gobgpd::start(lab, ns, "bench", &cfg))
         }
     }
@@ -221,7 +237,14 @@ impl SenderProc {
     fn spawn(ns: &Ns, n: usize) -> Result<SenderProc, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = ns
-            .command(&exe, &["--sender".to_string(), "--prefixes".to_string(), n.to_string()])
+            .command(
+                &exe,
+                &[
+                    "--sender".to_string(),
+                    "--prefixes".to_string(),
+                    n.to_string(),
+                ],
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -241,7 +264,9 @@ impl SenderProc {
 
     fn send(&mut self, cmd: &str) -> Result<(), String> {
         let stdin = self.child.stdin.as_mut().ok_or("sender stdin closed")?;
-        writeln!(stdin, "{cmd}").and_then(|_| stdin.flush()).map_err(|e| format!("to sender: {e}"))
+        writeln!(stdin, "{cmd}")
+            .and_then(|_| stdin.flush())
+            .map_err(|e| format!("to sender: {e}"))
     }
 
     /// The next line starting with `tag`, within `timeout`.
@@ -275,7 +300,10 @@ impl Drop for SenderProc {
 }
 
 fn stamp(line: &str) -> Result<u128, String> {
-    line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad sender line {line:?}"))
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad sender line {line:?}"))
 }
 
 #[derive(Clone, Debug, Default)]
@@ -287,7 +315,12 @@ struct Row {
 }
 
 /// Polls `count` until `done(count)`; returns the seconds since `t0` (unix ns).
-fn wait_count(r: &Running, t0: u128, timeout: Duration, done: impl Fn(u64) -> bool) -> (Option<f64>, Option<u64>) {
+fn wait_count(
+    r: &Running,
+    t0: u128,
+    timeout: Duration,
+    done: impl Fn(u64) -> bool,
+) -> (Option<f64>, Option<u64>) {
     let start = Instant::now();
     let mut last = None;
     while start.elapsed() < timeout {
@@ -358,12 +391,15 @@ fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
 }
 
 fn opt_s(v: Option<f64>) -> String {
-    v.map(|s| format!("{s:.2}")).unwrap_or_else(|| "timeout".into())
+    v.map(|s| format!("{s:.2}"))
+        .unwrap_or_else(|| "timeout".into())
 }
 
 fn main() {
     let args = Args::parse();
-    let n_wanted = args.prefixes.unwrap_or(if args.quick { 50_000 } else { 1_000_000 });
+    let n_wanted = args
+        .prefixes
+        .unwrap_or(if args.quick { 50_000 } else { 1_000_000 });
     if args.sender {
         let prefixes = table(n_wanted);
         if let Err(e) = sender::run(TARGET, SENDER, prefixes) {
@@ -378,7 +414,10 @@ fn main() {
     let targets: Vec<Target> = args
         .targets
         .iter()
-        .map(|s| Target::parse(s.trim()).unwrap_or_else(|| panic!("unknown target {s:?} (router, bird, frr, gobgpd)")))
+        .map(|s| {
+            Target::parse(s.trim())
+                .unwrap_or_else(|| panic!("unknown target {s:?} (router, bird, frr, gobgpd)"))
+        })
         .collect();
     for t in &targets {
         for tool in t.tools() {
@@ -388,24 +427,47 @@ fn main() {
         }
     }
     let n = table(n_wanted).len();
-    eprintln!("bgp_bench: {n} IPv4 prefixes (seed {SEED:#x}), targets {:?}", targets.iter().map(|t| t.name()).collect::<Vec<_>>());
+    eprintln!(
+        "bgp_bench: {n} IPv4 prefixes (seed {SEED:#x}), targets {:?}",
+        targets.iter().map(|t| t.name()).collect::<Vec<_>>()
+    );
     let phase = Duration::from_secs(args.phase_timeout);
     let mut rows: Vec<(Target, Row)> = Vec::new();
     for &t in &targets {
         eprintln!("target {} ...", t.name());
-        let row = run_target(t, n, phase).unwrap_or_else(|e| Row { note: e, ..Row::default() });
+        let row = run_target(t, n, phase).unwrap_or_else(|e| Row {
+            note: e,
+            ..Row::default()
+        });
         rows.push((t, row));
     }
 
-    let ours = rows.iter().find(|(t, _)| *t == Target::Router).map(|(_, r)| r.clone()).unwrap_or_default();
+    let ours = rows
+        .iter()
+        .find(|(t, _)| *t == Target::Router)
+        .map(|(_, r)| r.clone())
+        .unwrap_or_default();
     println!();
-    println!("BGP: one peer, {n} IPv4 prefixes, first UPDATE -> all in the FIB, and withdrawn again");
+    println!(
+        "BGP: one peer, {n} IPv4 prefixes, first UPDATE -> all in the FIB, and withdrawn again"
+    );
     println!(
         "{:<8} {:<20} {:>10} {:>11} {:>10} {:>13} {:>14} {:>10}  {}",
-        "target", "installs into", "install s", "withdraw s", "peak MiB", "ours/install", "ours/withdraw", "ours/mem", "note"
+        "target",
+        "installs into",
+        "install s",
+        "withdraw s",
+        "peak MiB",
+        "ours/install",
+        "ours/withdraw",
+        "ours/mem",
+        "note"
     );
     for (t, r) in &rows {
-        let mem = r.peak_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "-".into());
+        let mem = r
+            .peak_kib
+            .map(|k| format!("{:.1}", k as f64 / 1024.0))
+            .unwrap_or_else(|| "-".into());
         let mem_ratio = match (ours.peak_kib, r.peak_kib) {
             (Some(a), Some(b)) if b > 0 => format!("{:.2}x", a as f64 / b as f64),
             _ => "-".into(),
@@ -424,7 +486,8 @@ fn main() {
         );
     }
     if let Some((_, bird)) = rows.iter().find(|(t, _)| *t == Target::Bird) {
-        let time_ok = matches!((ours.install_s, bird.install_s), (Some(a), Some(b)) if a <= 0.5 * b);
+        let time_ok =
+            matches!((ours.install_s, bird.install_s), (Some(a), Some(b)) if a <= 0.5 * b);
         let mem_ok = matches!((ours.peak_kib, bird.peak_kib), (Some(a), Some(b)) if a <= b);
         println!();
         println!(

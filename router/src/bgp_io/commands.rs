@@ -63,9 +63,15 @@ pub fn register(reg: &Registry, client: BgpClient, routes: RouteHandle) {
 fn show_neighbors(c: &BgpClient, req: &Request) -> CommandResult {
     let peer = match req.word(0).or_else(|| req.arg_str("address")) {
         None => None,
-        Some(w) => Some(w.parse::<IpAddr>().map_err(|e| format!("{w:?} is not an address: {e}"))?),
+        Some(w) => Some(
+            w.parse::<IpAddr>()
+                .map_err(|e| format!("{w:?} is not an address: {e}"))?,
+        ),
     };
-    let list = match c.query(Query::Neighbors(peer), QUERY_TIMEOUT).map_err(|e| e.to_string())? {
+    let list = match c
+        .query(Query::Neighbors(peer), QUERY_TIMEOUT)
+        .map_err(|e| e.to_string())?
+    {
         BgpReply::Neighbors(l) => l,
         _ => return Err("unexpected answer from the bgp thread".into()),
     };
@@ -81,7 +87,9 @@ fn parse_prefix(w: &str) -> Result<IpNet, String> {
     if let Ok(p) = w.parse::<IpNet>() {
         return Ok(p.trunc());
     }
-    w.parse::<IpAddr>().map(IpNet::from).map_err(|_| format!("{w:?} is not a prefix (like 172.20.0.0/24) or an address"))
+    w.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("{w:?} is not a prefix (like 172.20.0.0/24) or an address"))
 }
 
 fn show_routes(c: &BgpClient, req: &Request) -> CommandResult {
@@ -89,7 +97,10 @@ fn show_routes(c: &BgpClient, req: &Request) -> CommandResult {
         None => None,
         Some(w) => Some(parse_prefix(w)?),
     };
-    let list = match c.query(Query::Routes(prefix), QUERY_TIMEOUT).map_err(|e| e.to_string())? {
+    let list = match c
+        .query(Query::Routes(prefix), QUERY_TIMEOUT)
+        .map_err(|e| e.to_string())?
+    {
         BgpReply::Routes(l) => l,
         _ => return Err("unexpected answer from the bgp thread".into()),
     };
@@ -125,10 +136,14 @@ pub fn up_down(secs: Option<u64>) -> String {
 pub fn summary(summary: &bgp::view::Summary, transport: &TransportStats) -> (Value, Table) {
     let mut data = serde_json::to_value(summary).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut data {
-        m.insert("transport".into(), serde_json::to_value(transport).unwrap_or(Value::Null));
+        m.insert(
+            "transport".into(),
+            serde_json::to_value(transport).unwrap_or(Value::Null),
+        );
     }
     let mut t = Table::new(&[
-        "Neighbor", "AS", "State", "Up/Down", "PfxRcvd", "PfxAcc", "PfxSent", "MsgRcvd", "MsgSent", "Group",
+        "Neighbor", "AS", "State", "Up/Down", "PfxRcvd", "PfxAcc", "PfxSent", "MsgRcvd", "MsgSent",
+        "Group",
     ]);
     if let Some(peers) = data.get("peers").and_then(|p| p.as_array()) {
         for p in peers {
@@ -166,13 +181,21 @@ pub fn neighbors(list: &[bgp::view::NeighborDetail]) -> (Value, Table) {
             let mut row = |k: &str, v: String| t.rows.push(vec![addr.clone(), k.to_string(), v]);
             row("remote AS", s(sum.get("remote_as")));
             row("state", s(sum.get("state")));
-            row("up/down", up_down(sum.get("up_down_secs").and_then(|v| v.as_u64())));
+            row(
+                "up/down",
+                up_down(sum.get("up_down_secs").and_then(|v| v.as_u64())),
+            );
             row("group", s(sum.get("group")));
             row("local address", s(n.get("local_address")));
             row("remote router id", s(n.get("remote_router_id")));
             row(
                 "hold/keepalive",
-                format!("{}/{} (configured hold {})", s(n.get("hold_time")), s(n.get("keepalive")), s(n.get("configured_hold_time"))),
+                format!(
+                    "{}/{} (configured hold {})",
+                    s(n.get("hold_time")),
+                    s(n.get("keepalive")),
+                    s(n.get("configured_hold_time"))
+                ),
             );
             flatten("capabilities", n.get("capabilities"), &mut row);
             flatten("graceful restart", n.get("graceful_restart"), &mut row);
@@ -202,11 +225,19 @@ fn flatten(prefix: &str, v: Option<&Value>, row: &mut impl FnMut(&str, String)) 
 pub fn routes(list: &[bgp::view::RouteView]) -> (Value, Table) {
     let data = serde_json::to_value(list).unwrap_or(Value::Null);
     // FRR's codes: '*' valid, '>' best, '=' multipath, 'S' stale.
-    let mut t = Table::new(&["", "Prefix", "Next Hop", "Peer", "MED", "LocPrf", "AS Path", "Origin"]);
+    let mut t = Table::new(&[
+        "", "Prefix", "Next Hop", "Peer", "MED", "LocPrf", "AS Path", "Origin",
+    ]);
     if let Some(items) = data.as_array() {
         for r in items {
             let prefix = s(r.get("prefix"));
-            for (i, p) in r.get("paths").and_then(|p| p.as_array()).into_iter().flatten().enumerate() {
+            for (i, p) in r
+                .get("paths")
+                .and_then(|p| p.as_array())
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let flag = |k: &str| p.get(k).and_then(|b| b.as_bool()).unwrap_or(false);
                 let mut code = String::new();
                 if flag("stale") {
@@ -222,7 +253,11 @@ pub fn routes(list: &[bgp::view::RouteView]) -> (Value, Table) {
                 });
                 t.rows.push(vec![
                     code,
-                    if i == 0 { prefix.clone() } else { String::new() },
+                    if i == 0 {
+                        prefix.clone()
+                    } else {
+                        String::new()
+                    },
                     s(p.get("next_hop")),
                     s(p.get("peer")),
                     s(p.get("med")),
@@ -242,9 +277,18 @@ mod tests {
 
     #[test]
     fn prefixes_and_addresses_parse() {
-        assert_eq!(parse_prefix("172.20.0.0/24").unwrap().to_string(), "172.20.0.0/24");
-        assert_eq!(parse_prefix("172.20.0.1/24").unwrap().to_string(), "172.20.0.0/24");
-        assert_eq!(parse_prefix("172.16.1.1").unwrap().to_string(), "172.16.1.1/32");
+        assert_eq!(
+            parse_prefix("172.20.0.0/24").unwrap().to_string(),
+            "172.20.0.0/24"
+        );
+        assert_eq!(
+            parse_prefix("172.20.0.1/24").unwrap().to_string(),
+            "172.20.0.0/24"
+        );
+        assert_eq!(
+            parse_prefix("172.16.1.1").unwrap().to_string(),
+            "172.16.1.1/32"
+        );
         assert!(parse_prefix("nope").is_err());
     }
 
@@ -259,7 +303,15 @@ mod tests {
     fn flatten_walks_nested_objects() {
         let v = json!({"a": 1, "b": {"c": true}});
         let mut rows = Vec::new();
-        flatten("x", Some(&v), &mut |k: &str, v: String| rows.push((k.to_string(), v)));
-        assert_eq!(rows, vec![("x.a".to_string(), "1".to_string()), ("x.b.c".to_string(), "yes".to_string())]);
+        flatten("x", Some(&v), &mut |k: &str, v: String| {
+            rows.push((k.to_string(), v))
+        });
+        assert_eq!(
+            rows,
+            vec![
+                ("x.a".to_string(), "1".to_string()),
+                ("x.b.c".to_string(), "yes".to_string())
+            ]
+        );
     }
 }

@@ -27,7 +27,14 @@ pub struct ChannelDevice {
 
 impl ChannelDevice {
     pub fn new(tx: Sender<Vec<u8>>, mtu: usize) -> ChannelDevice {
-        ChannelDevice { rx_queue: VecDeque::new(), tx, mtu, tx_packets: 0, tx_dropped: 0, rx_packets: 0 }
+        ChannelDevice {
+            rx_queue: VecDeque::new(),
+            tx,
+            mtu,
+            tx_packets: 0,
+            tx_dropped: 0,
+            rx_packets: 0,
+        }
     }
 }
 
@@ -53,7 +60,9 @@ impl phy::TxToken for TxToken<'_> {
             Ok(()) => *self.tx_packets += 1,
             // A full queue behaves like a full NIC ring: the segment is lost
             // and TCP's retransmission recovers it.
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => *self.tx_dropped += 1,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                *self.tx_dropped += 1
+            }
         }
         r
     }
@@ -68,7 +77,11 @@ impl Device for ChannelDevice {
         self.rx_packets += 1;
         Some((
             RxToken(pkt),
-            TxToken { dev_tx: &self.tx, tx_packets: &mut self.tx_packets, tx_dropped: &mut self.tx_dropped },
+            TxToken {
+                dev_tx: &self.tx,
+                tx_packets: &mut self.tx_packets,
+                tx_dropped: &mut self.tx_dropped,
+            },
         ))
     }
 
@@ -77,7 +90,11 @@ impl Device for ChannelDevice {
         if self.tx.is_full() {
             return None;
         }
-        Some(TxToken { dev_tx: &self.tx, tx_packets: &mut self.tx_packets, tx_dropped: &mut self.tx_dropped })
+        Some(TxToken {
+            dev_tx: &self.tx,
+            tx_packets: &mut self.tx_packets,
+            tx_dropped: &mut self.tx_dropped,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

@@ -112,7 +112,12 @@ fn default_restart_time() -> Spanned<u16> {
 
 impl Default for GracefulRestart {
     fn default() -> Self {
-        GracefulRestart { enabled: false, restart_time: default_restart_time(), stale_routes_time: None, notification: None }
+        GracefulRestart {
+            enabled: false,
+            restart_time: default_restart_time(),
+            stale_routes_time: None,
+            notification: None,
+        }
     }
 }
 
@@ -203,8 +208,16 @@ pub struct BgpConfigError {
     pub message: String,
 }
 
-fn err<T>(field: String, span: Option<Range<usize>>, message: impl Into<String>) -> Result<T, BgpConfigError> {
-    Err(BgpConfigError { field, span, message: message.into() })
+fn err<T>(
+    field: String,
+    span: Option<Range<usize>>,
+    message: impl Into<String>,
+) -> Result<T, BgpConfigError> {
+    Err(BgpConfigError {
+        field,
+        span,
+        message: message.into(),
+    })
 }
 
 fn span_of<T>(s: &Spanned<T>) -> Option<Range<usize>> {
@@ -226,36 +239,56 @@ fn check_timers(
     if let Some(h) = hold {
         // RFC 4271 §4.2: "Hold Time MUST be either zero or at least three seconds."
         if *h.get_ref() == 1 || *h.get_ref() == 2 {
-            return err(format!("{path}.hold_time"), span_of(h), "must be 0 or at least 3 seconds (RFC 4271 §4.2)");
+            return err(
+                format!("{path}.hold_time"),
+                span_of(h),
+                "must be 0 or at least 3 seconds (RFC 4271 §4.2)",
+            );
         }
         if let Some(k) = keepalive {
             // RFC 4271 §4.4: "A reasonable maximum time between KEEPALIVE
             // messages would be one third of the Hold Time interval."
             if *h.get_ref() != 0 && u32::from(*k.get_ref()) * 3 > u32::from(*h.get_ref()) {
-                return err(format!("{path}.keepalive"), span_of(k), "must be at most a third of hold_time");
+                return err(
+                    format!("{path}.keepalive"),
+                    span_of(k),
+                    "must be at most a third of hold_time",
+                );
             }
         }
     }
     if let Some(c) = connect_retry {
         if *c.get_ref() == 0 {
-            return err(format!("{path}.connect_retry"), span_of(c), "must be at least 1 second");
+            return err(
+                format!("{path}.connect_retry"),
+                span_of(c),
+                "must be at least 1 second",
+            );
         }
     }
     Ok(())
 }
 
-fn convert_import(path: &str, rules: &Option<Vec<PrefixRule>>) -> Result<Option<bc::ImportFilter>, BgpConfigError> {
+fn convert_import(
+    path: &str,
+    rules: &Option<Vec<PrefixRule>>,
+) -> Result<Option<bc::ImportFilter>, BgpConfigError> {
     let Some(rules) = rules else { return Ok(None) };
     let mut allow = Vec::with_capacity(rules.len());
     for (i, r) in rules.iter().enumerate() {
         let p = *r.prefix.get_ref();
         let here = format!("{path}.import[{i}]");
         if p.addr() != p.network() {
-            return err(format!("{here}.prefix"), span_of(&r.prefix), format!("{p} has host bits set (did you mean {}?)", p.trunc()));
+            return err(
+                format!("{here}.prefix"),
+                span_of(&r.prefix),
+                format!("{p} has host bits set (did you mean {}?)", p.trunc()),
+            );
         }
         let max = p.max_prefix_len();
         let ge = r.ge.unwrap_or(p.prefix_len());
-        let le = r.le.unwrap_or(if r.ge.is_some() { max } else { p.prefix_len() });
+        let le =
+            r.le.unwrap_or(if r.ge.is_some() { max } else { p.prefix_len() });
         // FRR prefix-list rule: len(prefix) <= ge <= le <= max.
         if ge < p.prefix_len() || ge > le || le > max {
             return err(
@@ -264,7 +297,11 @@ fn convert_import(path: &str, rules: &Option<Vec<PrefixRule>>) -> Result<Option<
                 format!("need {} <= ge ({ge}) <= le ({le}) <= {max}", p.prefix_len()),
             );
         }
-        allow.push(bc::PrefixRule { prefix: p, ge: r.ge, le: r.le });
+        allow.push(bc::PrefixRule {
+            prefix: p,
+            ge: r.ge,
+            le: r.le,
+        });
     }
     Ok(Some(bc::ImportFilter { allow }))
 }
@@ -275,14 +312,26 @@ impl BgpConfig {
         let asn = *self.asn.get_ref();
         // RFC 4271 §4.2 / RFC 7607: AS 0 is reserved and must not be used.
         if asn == 0 {
-            return err("bgp.asn".into(), span_of(&self.asn), "AS 0 is reserved (RFC 7607)");
+            return err(
+                "bgp.asn".into(),
+                span_of(&self.asn),
+                "AS 0 is reserved (RFC 7607)",
+            );
         }
         if self.router_id.is_unspecified() {
-            return err("bgp.router_id".into(), None, "0.0.0.0 is not a valid BGP identifier (RFC 4271 §6.2)");
+            return err(
+                "bgp.router_id".into(),
+                None,
+                "0.0.0.0 is not a valid BGP identifier (RFC 4271 §6.2)",
+            );
         }
         let mp = *self.maximum_paths.get_ref();
         if mp == 0 || mp > 64 {
-            return err("bgp.maximum_paths".into(), span_of(&self.maximum_paths), "must be in 1..=64");
+            return err(
+                "bgp.maximum_paths".into(),
+                span_of(&self.maximum_paths),
+                "must be in 1..=64",
+            );
         }
         let mut networks = Vec::with_capacity(self.networks.len());
         for (i, n) in self.networks.iter().enumerate() {
@@ -311,12 +360,25 @@ impl BgpConfig {
         for (i, g) in self.groups.iter().enumerate() {
             let path = format!("bgp.groups[{i}]");
             if g.name.get_ref().is_empty() {
-                return err(format!("{path}.name"), span_of(&g.name), "must not be empty");
+                return err(
+                    format!("{path}.name"),
+                    span_of(&g.name),
+                    "must not be empty",
+                );
             }
             if group_names.insert(g.name.get_ref(), i).is_some() {
-                return err(format!("{path}.name"), span_of(&g.name), format!("duplicate group {:?}", g.name.get_ref()));
+                return err(
+                    format!("{path}.name"),
+                    span_of(&g.name),
+                    format!("duplicate group {:?}", g.name.get_ref()),
+                );
             }
-            check_timers(&path, g.hold_time.as_ref(), g.keepalive.as_ref(), g.connect_retry.as_ref())?;
+            check_timers(
+                &path,
+                g.hold_time.as_ref(),
+                g.keepalive.as_ref(),
+                g.connect_retry.as_ref(),
+            )?;
             groups.push(bc::GroupConfig {
                 name: g.name.get_ref().clone(),
                 remote_as: g.remote_as.as_ref().map(|r| to_bc_remote_as(*r.get_ref())),
@@ -332,12 +394,17 @@ impl BgpConfig {
             });
         }
 
-        let group_of = |path: &str, name: &Spanned<String>| -> Result<&GroupConfig, BgpConfigError> {
-            match group_names.get(name.get_ref().as_str()) {
-                Some(&i) => Ok(&self.groups[i]),
-                None => err(format!("{path}.group"), span_of(name), format!("no group named {:?}", name.get_ref())),
-            }
-        };
+        let group_of =
+            |path: &str, name: &Spanned<String>| -> Result<&GroupConfig, BgpConfigError> {
+                match group_names.get(name.get_ref().as_str()) {
+                    Some(&i) => Ok(&self.groups[i]),
+                    None => err(
+                        format!("{path}.group"),
+                        span_of(name),
+                        format!("no group named {:?}", name.get_ref()),
+                    ),
+                }
+            };
 
         let mut seen = HashSet::new();
         let mut neighbors = Vec::with_capacity(self.neighbors.len());
@@ -345,16 +412,29 @@ impl BgpConfig {
             let path = format!("bgp.neighbors[{i}]");
             let addr = *n.address.get_ref();
             if !seen.insert(addr) {
-                return err(format!("{path}.address"), span_of(&n.address), format!("duplicate neighbour {addr}"));
+                return err(
+                    format!("{path}.address"),
+                    span_of(&n.address),
+                    format!("duplicate neighbour {addr}"),
+                );
             }
             if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
-                return err(format!("{path}.address"), span_of(&n.address), format!("{addr} cannot be a BGP neighbour"));
+                return err(
+                    format!("{path}.address"),
+                    span_of(&n.address),
+                    format!("{addr} cannot be a BGP neighbour"),
+                );
             }
             let group = match &n.group {
                 Some(g) => Some(group_of(&path, g)?),
                 None => None,
             };
-            check_timers(&path, n.hold_time.as_ref(), n.keepalive.as_ref(), n.connect_retry.as_ref())?;
+            check_timers(
+                &path,
+                n.hold_time.as_ref(),
+                n.keepalive.as_ref(),
+                n.connect_retry.as_ref(),
+            )?;
             if n.remote_as.is_none() && group.and_then(|g| g.remote_as.as_ref()).is_none() {
                 return err(
                     format!("{path}.remote_as"),
@@ -383,17 +463,27 @@ impl BgpConfig {
             let path = format!("bgp.listen[{i}]");
             let p = *l.prefix.get_ref();
             if p.addr() != p.network() {
-                return err(format!("{path}.prefix"), span_of(&l.prefix), format!("{p} has host bits set (did you mean {}?)", p.trunc()));
+                return err(
+                    format!("{path}.prefix"),
+                    span_of(&l.prefix),
+                    format!("{p} has host bits set (did you mean {}?)", p.trunc()),
+                );
             }
             let g = group_of(&path, &l.group)?;
             if g.remote_as.is_none() {
                 return err(
                     format!("{path}.group"),
                     span_of(&l.group),
-                    format!("group {:?} needs remote_as for dynamic neighbours", g.name.get_ref()),
+                    format!(
+                        "group {:?} needs remote_as for dynamic neighbours",
+                        g.name.get_ref()
+                    ),
                 );
             }
-            listen_ranges.push(bc::ListenRange { prefix: p, group: l.group.get_ref().clone() });
+            listen_ranges.push(bc::ListenRange {
+                prefix: p,
+                group: l.group.get_ref().clone(),
+            });
         }
 
         let cfg = bc::SpeakerConfig {
@@ -414,7 +504,11 @@ impl BgpConfig {
         };
         // The speaker's own checks come last; what it still rejects is reported
         // against the section as a whole.
-        cfg.validate().map_err(|e| BgpConfigError { field: "bgp".into(), span: None, message: e.to_string() })?;
+        cfg.validate().map_err(|e| BgpConfigError {
+            field: "bgp".into(),
+            span: None,
+            message: e.to_string(),
+        })?;
         Ok(cfg)
     }
 }
@@ -493,7 +587,10 @@ group = "CILIUM"
             "[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\n[[bgp.neighbors]]\naddress = \"10.0.0.1\"\nremote_as = 4200000000\n",
         )
         .unwrap();
-        assert_eq!(c.neighbors[0].remote_as, Some(bc::RemoteAs::Number(4_200_000_000)));
+        assert_eq!(
+            c.neighbors[0].remote_as,
+            Some(bc::RemoteAs::Number(4_200_000_000))
+        );
         let e = parse("[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\n[[bgp.neighbors]]\naddress = \"10.0.0.1\"\nremote_as = \"ebgp\"\n")
             .unwrap_err();
         assert!(e.contains("external"), "{e}");

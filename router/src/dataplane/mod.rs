@@ -19,7 +19,6 @@ use crate::ports::PortId;
 use crate::slowpath::{FlushTx, Handoff, HandoffOptions};
 use crate::state::Shared;
 use crate::sys::afpacket::{self, FanoutMode, PacketSocket, RxMeta, SocketConfig, TxRing};
-use crate::sys::waker::Waker;
 use crate::wire::vnet::VnetHdr;
 
 mod worker;
@@ -242,7 +241,7 @@ pub fn start(shared: Arc<Shared>, opts: DataplaneOptions) -> io::Result<Dataplan
         let (_, t) = s.split();
         slow_tx.push(t.ok_or_else(|| io::Error::other(format!("port {}: no TX ring", port.name)))?);
     }
-    let handoff = Arc::new(Handoff::new(opts.handoff, Some(Waker::new()?)));
+    let handoff = Arc::new(Handoff::new(opts.handoff));
     let stop = Arc::new(AtomicBool::new(false));
     let mut handle = DataplaneHandle {
         stop: stop.clone(),

@@ -5,21 +5,17 @@ use super::*;
 use crate::fwd::tests::{a, ip_frame, parse_icmp, shared_with, udp, MockSink, HOST_A, MAC0, MAC1};
 use crate::fwd::FwdOptions;
 use crate::neigh::NeighState;
-use crate::wire::icmp::Icmpv4Packet;
 
 const PEER: MacAddr = [2, 0, 0, 0, 0, 0x77];
 
 fn handoff() -> Arc<Handoff> {
-    Arc::new(Handoff::new(
-        HandoffOptions {
-            depth: 16,
-            small_buffers: 16,
-            small_size: 2048,
-            large_buffers: 2,
-            large_size: 65600,
-        },
-        None,
-    ))
+    Arc::new(Handoff::new(HandoffOptions {
+        depth: 16,
+        small_buffers: 16,
+        small_size: 2048,
+        large_buffers: 2,
+        large_size: 65600,
+    }))
 }
 
 fn arp_frame(
@@ -418,21 +414,17 @@ fn routes_packets_of_the_local_stack() {
     c.round(&mut s);
     assert_eq!(s.sent.len(), 3);
     assert_eq!(&s.sent[2].frame[0..6], &PEER);
-    let _ = Icmpv4Packet::new_unchecked(&[0u8; 8][..]);
 }
 
 #[test]
 fn handoff_is_bounded() {
-    let h = Handoff::new(
-        HandoffOptions {
-            depth: 2,
-            small_buffers: 3,
-            small_size: 64,
-            large_buffers: 1,
-            large_size: 128,
-        },
-        None,
-    );
+    let h = Handoff::new(HandoffOptions {
+        depth: 2,
+        small_buffers: 3,
+        small_size: 64,
+        large_buffers: 1,
+        large_size: 128,
+    });
     let m = RxMeta::default();
     assert!(h.push(Punt::Arp, 0, &[0u8; 60], &m));
     assert!(h.push(Punt::Arp, 0, &[0u8; 100], &m), "large pool");
