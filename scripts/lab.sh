@@ -4,7 +4,7 @@
 #
 #   sudo ./scripts/lab.sh up [static|broken|bgp] [--kernel]
 #   sudo ./scripts/lab.sh demo      # curl-pod -> the three webpods, router counters
-#   sudo ./scripts/lab.sh fix       # broken -> static (the seed's static-route fix)
+#   sudo ./scripts/lab.sh fix [static|bgp]   # broken -> fixed (default: the seed's static route)
 #   sudo ./scripts/lab.sh status
 #   sudo ./scripts/lab.sh down
 #
@@ -193,6 +193,66 @@ stop_router() {
     rm -f "$SOCK"
 }
 
+# Cilium's side of the BGP fix: a gobgpd per node (AS 65001, hold 9 s,
+# keepalive 3 s, eBGP multihop 2, graceful restart 15 s; it only connects
+# outward) announcing the node's PodCIDR to the router's address on its subnet.
+start_bgp_speakers() {
+    command -v gobgpd >/dev/null && command -v gobgp >/dev/null || die "gobgpd/gobgp missing (scripts/install-deps.sh)"
+    local n
+    for n in "${NODES[@]}"; do
+        local conf=$STATE/gobgpd-$n.toml
+        cat >"$conf" <<EOC
+[global.config]
+  as = 65001
+  router-id = "${NODE_IP[$n]}"
+  port = -1
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "${NODE_GW[$n]}"
+    peer-as = 65000
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+    connect-retry = 1
+  [neighbors.ebgp-multihop.config]
+    enabled = true
+    multihop-ttl = 2
+  [neighbors.graceful-restart.config]
+    enabled = true
+    restart-time = 15
+    notification-enabled = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = true
+EOC
+        setsid ip netns exec "$P-$n" gobgpd -f "$conf" -t toml --api-hosts 127.0.0.1:50051 \
+            </dev/null >"$STATE/gobgpd-$n.log" 2>&1 &
+        echo $! >"$STATE/pids/gobgpd-$n.pid"
+    done
+    local i
+    for n in "${NODES[@]}"; do
+        for i in $(seq 1 100); do
+            nsx "$P-$n" gobgp -u 127.0.0.1 -p 50051 global rib add -a ipv4 "${NODE_CIDR[$n]}.0/24" >/dev/null 2>&1 && break
+            [[ $i == 100 ]] && die "gobgpd in $P-$n not answering: $(tail -n 5 "$STATE/gobgpd-$n.log")"
+            sleep 0.1
+        done
+    done
+    log "gobgpd on the nodes announces 172.20.{0,1,2}.0/24; waiting for the router to learn them"
+    for i in $(seq 1 300); do
+        local routes
+        routes=$("$ROUTER_BIN" show route --socket "$SOCK" 2>/dev/null || true)
+        if grep -q '^172\.20\.0\.0/24' <<<"$routes" && grep -q '^172\.20\.1\.0/24' <<<"$routes" \
+            && grep -q '^172\.20\.2\.0/24' <<<"$routes"; then
+            log "router learned all three PodCIDRs over BGP"
+            return 0
+        fi
+        sleep 0.1
+    done
+    warn "the router has not learned all PodCIDRs after 30 s: see '$ROUTER_BIN show bgp summary --socket $SOCK'"
+}
+
 # The seed's router VM: the kernel routes.
 kernel_router() {
     local r=$NS_ROUTER
@@ -231,6 +291,7 @@ cmd_up() {
         esac
         shift
     done
+    [[ $FORWARDER == kernel && $cfg == bgp ]] && die "--kernel supports static and broken"
     require_root "lab.sh up"
     setup_machine
     local n
@@ -247,12 +308,7 @@ cmd_up() {
         log "kernel forwarding in $NS_ROUTER ($cfg)"
     else
         start_router "$cfg"
-        if [[ $cfg == bgp && -f "$REPO_ROOT/scripts/lib/lab-bgp.sh" ]]; then
-            # The nodes' BGP speakers (Cilium's side), when the bgp lab exists.
-            # shellcheck source=/dev/null
-            source "$REPO_ROOT/scripts/lib/lab-bgp.sh"
-            lab_bgp_up
-        fi
+        [[ $cfg == bgp ]] && start_bgp_speakers
     fi
     log "lab is up ($cfg, $FORWARDER). Next: sudo $0 demo"
     [[ $cfg == broken ]] && log "broken on purpose: demo shows 172.20.2.249 failing and leaking to the wan side; then: sudo $0 fix"
@@ -312,6 +368,10 @@ cmd_demo() {
         "$ROUTER_BIN" show interfaces --socket "$SOCK" || true
         log "router show route"
         "$ROUTER_BIN" show route --socket "$SOCK" || true
+        if [[ $(cat "$STATE/config" 2>/dev/null) == bgp ]]; then
+            log "router show bgp summary"
+            "$ROUTER_BIN" show bgp summary --socket "$SOCK" || true
+        fi
     else
         log "ip route (kernel forwarder in $NS_ROUTER)"
         nsx "$NS_ROUTER" ip route
@@ -338,11 +398,7 @@ cmd_fix() {
         log "restarting router with configs/lab-$to.toml"
         stop_router
         start_router "$to"
-        if [[ $to == bgp && -f "$REPO_ROOT/scripts/lib/lab-bgp.sh" ]]; then
-            # shellcheck source=/dev/null
-            source "$REPO_ROOT/scripts/lib/lab-bgp.sh"
-            lab_bgp_up
-        fi
+        [[ $to == bgp ]] && start_bgp_speakers
     fi
     log "fixed. sudo $0 demo"
 }
@@ -370,11 +426,6 @@ cmd_down() {
     require_root "lab.sh down"
     local f n
     if [[ -d "$STATE/pids" ]]; then
-        if [[ -f "$REPO_ROOT/scripts/lib/lab-bgp.sh" ]]; then
-            # shellcheck source=/dev/null
-            source "$REPO_ROOT/scripts/lib/lab-bgp.sh"
-            declare -F lab_bgp_down >/dev/null && lab_bgp_down
-        fi
         for f in "$STATE"/pids/*.pid; do
             [[ -f "$f" ]] && kill_pidfile "$f"
         done

@@ -1,18 +1,28 @@
 //! Feed one peer's N IPv4 prefixes (default 1,000,000) in full-size
 //! UPDATEs into a speaker, then withdraw them; print the times and the peak
 //! memory. `cargo run --release -p bgp --example ingest [N]`
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::time::Instant as StdInstant;
 
 use bgp::config::{GroupConfig, ListenRange, RemoteAs, SpeakerConfig};
-use bgp::wire::{AsPath, Capability, DecodeContext, Message, OpenRepr, Origin, PathAttributes, UpdateRepr};
+use bgp::wire::{
+    AsPath, Capability, DecodeContext, Message, OpenRepr, Origin, PathAttributes, UpdateRepr,
+};
 use bgp::{Action, Instant, RouteChange, Speaker};
 use ipnet::{IpNet, Ipv4Net};
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0)))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
         .unwrap_or(0)
 }
 
@@ -21,19 +31,40 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let cfg = SpeakerConfig {
         local_as: 65000,
         router_id: Ipv4Addr::new(192, 168, 10, 200),
-        groups: vec![GroupConfig { name: "G".into(), remote_as: Some(RemoteAs::External), ..Default::default() }],
-        listen_ranges: vec![ListenRange { prefix: "192.168.10.0/24".parse().unwrap(), group: "G".into() }],
+        groups: vec![GroupConfig {
+            name: "G".into(),
+            remote_as: Some(RemoteAs::External),
+            ..Default::default()
+        }],
+        listen_ranges: vec![ListenRange {
+            prefix: "192.168.10.0/24".parse().unwrap(),
+            group: "G".into(),
+        }],
         ..Default::default()
     };
     let now = Instant::from_secs(1);
     let mut sp = Speaker::new(cfg, now).unwrap();
-    let conn = sp.accept_inbound("192.168.10.100".parse().unwrap(), "192.168.10.200".parse().unwrap(), now).unwrap();
+    let conn = sp
+        .accept_inbound(
+            "192.168.10.100".parse().unwrap(),
+            "192.168.10.200".parse().unwrap(),
+            now,
+        )
+        .unwrap();
     let ctx = DecodeContext::default();
-    let open = OpenRepr::new(65001, 90, Ipv4Addr::new(192, 168, 10, 100), vec![Capability::Multiprotocol { afi: 1, safi: 1 }]);
+    let open = OpenRepr::new(
+        65001,
+        90,
+        Ipv4Addr::new(192, 168, 10, 100),
+        vec![Capability::Multiprotocol { afi: 1, safi: 1 }],
+    );
     let mut hs = Message::Open(open).to_bytes(&ctx);
     hs.extend(Message::Keepalive.to_bytes(&ctx));
     sp.receive(conn, &hs, now);
@@ -56,12 +87,20 @@ fn main() {
             communities: vec![0xfde9_0001],
             ..Default::default()
         };
-        let u = UpdateRepr { attrs, nlri: chunk.to_vec(), ..Default::default() };
+        let u = UpdateRepr {
+            attrs,
+            nlri: chunk.to_vec(),
+            ..Default::default()
+        };
         u.emit(&ctx, &mut stream);
     }
     let mut wstream = Vec::new();
     for chunk in prefixes.chunks(per) {
-        UpdateRepr { withdrawn: chunk.to_vec(), ..Default::default() }.emit(&ctx, &mut wstream);
+        UpdateRepr {
+            withdrawn: chunk.to_vec(),
+            ..Default::default()
+        }
+        .emit(&ctx, &mut wstream);
     }
     drop(prefixes);
     let base_rss = peak_rss_kib();
@@ -88,16 +127,32 @@ fn main() {
     let mut removed = 0usize;
     for c in wstream.chunks(65536) {
         sp.receive(conn, c, now);
-        removed += sp.take_route_changes().iter().filter(|c| matches!(c, RouteChange::Remove(_))).count();
+        removed += sp
+            .take_route_changes()
+            .iter()
+            .filter(|c| matches!(c, RouteChange::Remove(_)))
+            .count();
     }
     let t_out = t.elapsed();
     assert_eq!(removed, n);
-    let _: Option<IpAddr> = None;
+
+    // Again, then the session drops (no graceful restart negotiated): every
+    // route of the peer goes at once.
+    for c in stream.chunks(65536) {
+        sp.receive(conn, c, now);
+    }
+    sp.take_route_changes();
+    let t = StdInstant::now();
+    sp.closed(conn, now);
+    let dropped = sp.take_route_changes().len();
+    let t_drop = t.elapsed();
+    assert_eq!(dropped, n);
     println!(
-        "prefixes {n}: announce {:.3} s ({:.0} k/s), withdraw {:.3} s; peak RSS {} MiB (before table {} MiB, UPDATE bytes {} MiB); table adds {} MiB ({} B/prefix)",
+        "prefixes {n}: announce {:.3} s ({:.0} k/s), withdraw {:.3} s, session drop {:.3} s; peak RSS {} MiB (before table {} MiB, UPDATE bytes {} MiB); table adds {} MiB ({} B/prefix)",
         t_in.as_secs_f64(),
         n as f64 / t_in.as_secs_f64() / 1000.0,
         t_out.as_secs_f64(),
+        t_drop.as_secs_f64(),
         rss / 1024,
         base_rss / 1024,
         (stream.len() + wstream.len()) / (1 << 20),

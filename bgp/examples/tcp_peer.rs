@@ -16,7 +16,10 @@ use bgp::{Action, Instant, Speaker};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let listen: IpAddr = args.next().and_then(|a| a.parse().ok()).unwrap_or([127, 0, 0, 1].into());
+    let listen: IpAddr = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or([127, 0, 0, 1].into());
     let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let cfg = SpeakerConfig {
         local_as: 65000,
@@ -27,9 +30,19 @@ fn main() {
         networks: vec!["10.10.1.0/24".parse().unwrap()],
         maximum_paths: 4,
         multipath_relax: true,
-        graceful_restart: GracefulRestartConfig { enabled: true, ..Default::default() },
-        groups: vec![GroupConfig { name: "ANY".into(), remote_as: Some(RemoteAs::External), ..Default::default() }],
-        listen_ranges: vec![ListenRange { prefix: "0.0.0.0/0".parse().unwrap(), group: "ANY".into() }],
+        graceful_restart: GracefulRestartConfig {
+            enabled: true,
+            ..Default::default()
+        },
+        groups: vec![GroupConfig {
+            name: "ANY".into(),
+            remote_as: Some(RemoteAs::External),
+            ..Default::default()
+        }],
+        listen_ranges: vec![ListenRange {
+            prefix: "0.0.0.0/0".parse().unwrap(),
+            group: "ANY".into(),
+        }],
         ..Default::default()
     };
     let start = StdInstant::now();

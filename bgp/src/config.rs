@@ -140,7 +140,9 @@ impl<'de> Deserialize<'de> for RemoteAs {
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RemoteAs, E> {
                 match u32::try_from(v) {
                     Ok(n) if n != 0 => Ok(RemoteAs::Number(n)),
-                    _ => Err(E::custom(format!("AS number {v} out of range 1..=4294967295"))),
+                    _ => Err(E::custom(format!(
+                        "AS number {v} out of range 1..=4294967295"
+                    ))),
                 }
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RemoteAs, E> {
@@ -354,7 +356,10 @@ impl PeerSettings {
             import: self.import.clone().or_else(|| lower.import.clone()),
             families: self.families.clone().or_else(|| lower.families.clone()),
             graceful_restart: self.graceful_restart.or(lower.graceful_restart),
-            description: self.description.clone().or_else(|| lower.description.clone()),
+            description: self
+                .description
+                .clone()
+                .or_else(|| lower.description.clone()),
         }
     }
 }
@@ -384,7 +389,11 @@ pub enum ConfigError {
     #[error("{what}: hold_time {value} must be 0 or at least 3 seconds")]
     HoldTime { what: String, value: u16 },
     #[error("{what}: keepalive {keepalive} must be at most a third of hold_time {hold}")]
-    Keepalive { what: String, keepalive: u16, hold: u16 },
+    Keepalive {
+        what: String,
+        keepalive: u16,
+        hold: u16,
+    },
     #[error("{what}: remote_as is not set (neither on the neighbour nor on its group)")]
     NoRemoteAs { what: String },
     #[error("{what}: unknown group {group:?}")]
@@ -397,8 +406,17 @@ pub enum ConfigError {
     MaximumPaths(u8),
     #[error("{what}: families must not be empty")]
     NoFamilies { what: String },
-    #[error("{what}: prefix rule {prefix} has ge {ge:?} / le {le:?} outside {len}..={max} or ge > le")]
-    PrefixRule { what: String, prefix: IpNet, ge: Option<u8>, le: Option<u8>, len: u8, max: u8 },
+    #[error(
+        "{what}: prefix rule {prefix} has ge {ge:?} / le {le:?} outside {len}..={max} or ge > le"
+    )]
+    PrefixRule {
+        what: String,
+        prefix: IpNet,
+        ge: Option<u8>,
+        le: Option<u8>,
+        len: u8,
+        max: u8,
+    },
     #[error("graceful_restart.restart_time {0} must fit in 12 bits (<= 4095)")]
     RestartTime(u16),
 }
@@ -439,16 +457,20 @@ impl SpeakerConfig {
     }
 
     fn group_settings(&self, name: &str, what: &str) -> Result<EffectivePeerConfig, ConfigError> {
-        let g = self
-            .groups
-            .iter()
-            .find(|g| g.name == name)
-            .ok_or_else(|| ConfigError::UnknownGroup { what: what.to_string(), group: name.to_string() })?;
+        let g = self.groups.iter().find(|g| g.name == name).ok_or_else(|| {
+            ConfigError::UnknownGroup {
+                what: what.to_string(),
+                group: name.to_string(),
+            }
+        })?;
         self.effective(&g.settings(), Some(name.to_string()), what)
     }
 
     /// Merged settings of a configured neighbour.
-    pub fn neighbor_settings(&self, n: &NeighborConfig) -> Result<EffectivePeerConfig, ConfigError> {
+    pub fn neighbor_settings(
+        &self,
+        n: &NeighborConfig,
+    ) -> Result<EffectivePeerConfig, ConfigError> {
         let what = format!("neighbor {}", n.address);
         let mut s = n.settings();
         if let Some(gname) = &n.group {
@@ -456,7 +478,10 @@ impl SpeakerConfig {
                 .groups
                 .iter()
                 .find(|g| &g.name == gname)
-                .ok_or_else(|| ConfigError::UnknownGroup { what: what.clone(), group: gname.clone() })?;
+                .ok_or_else(|| ConfigError::UnknownGroup {
+                    what: what.clone(),
+                    group: gname.clone(),
+                })?;
             s = s.or(&g.settings());
         }
         self.effective(&s, n.group.clone(), &what)
@@ -469,13 +494,24 @@ impl SpeakerConfig {
         Ok(eff)
     }
 
-    fn effective(&self, s: &PeerSettings, group: Option<String>, what: &str) -> Result<EffectivePeerConfig, ConfigError> {
+    fn effective(
+        &self,
+        s: &PeerSettings,
+        group: Option<String>,
+        what: &str,
+    ) -> Result<EffectivePeerConfig, ConfigError> {
         check_settings(what, s)?;
-        let remote_as = s.remote_as.ok_or_else(|| ConfigError::NoRemoteAs { what: what.to_string() })?;
+        let remote_as = s.remote_as.ok_or_else(|| ConfigError::NoRemoteAs {
+            what: what.to_string(),
+        })?;
         let hold_time = s.hold_time.unwrap_or(DEFAULT_HOLD_TIME);
         if let Some(k) = s.keepalive {
             if hold_time != 0 && k > hold_time / 3 {
-                return Err(ConfigError::Keepalive { what: what.to_string(), keepalive: k, hold: hold_time });
+                return Err(ConfigError::Keepalive {
+                    what: what.to_string(),
+                    keepalive: k,
+                    hold: hold_time,
+                });
             }
         }
         Ok(EffectivePeerConfig {
@@ -497,12 +533,17 @@ impl SpeakerConfig {
 fn check_settings(what: &str, s: &PeerSettings) -> Result<(), ConfigError> {
     if let Some(h) = s.hold_time {
         if h == 1 || h == 2 {
-            return Err(ConfigError::HoldTime { what: what.to_string(), value: h });
+            return Err(ConfigError::HoldTime {
+                what: what.to_string(),
+                value: h,
+            });
         }
     }
     if let Some(f) = &s.families {
         if f.is_empty() {
-            return Err(ConfigError::NoFamilies { what: what.to_string() });
+            return Err(ConfigError::NoFamilies {
+                what: what.to_string(),
+            });
         }
     }
     if let Some(imp) = &s.import {
@@ -536,15 +577,27 @@ mod tests {
 
     #[test]
     fn prefix_rule_semantics() {
-        let r = PrefixRule { prefix: "172.20.0.0/16".parse().unwrap(), ge: None, le: Some(24) };
+        let r = PrefixRule {
+            prefix: "172.20.0.0/16".parse().unwrap(),
+            ge: None,
+            le: Some(24),
+        };
         assert!(r.matches(&"172.20.2.0/24".parse().unwrap()));
         assert!(r.matches(&"172.20.0.0/16".parse().unwrap()));
         assert!(!r.matches(&"172.20.2.1/32".parse().unwrap()));
         assert!(!r.matches(&"172.21.0.0/24".parse().unwrap()));
-        let exact = PrefixRule { prefix: "10.0.0.0/8".parse().unwrap(), ge: None, le: None };
+        let exact = PrefixRule {
+            prefix: "10.0.0.0/8".parse().unwrap(),
+            ge: None,
+            le: None,
+        };
         assert!(exact.matches(&"10.0.0.0/8".parse().unwrap()));
         assert!(!exact.matches(&"10.1.0.0/16".parse().unwrap()));
-        let ge = PrefixRule { prefix: "0.0.0.0/0".parse().unwrap(), ge: Some(32), le: None };
+        let ge = PrefixRule {
+            prefix: "0.0.0.0/0".parse().unwrap(),
+            ge: Some(32),
+            le: None,
+        };
         assert!(ge.matches(&"172.16.1.1/32".parse().unwrap()));
         assert!(!ge.matches(&"172.16.1.0/24".parse().unwrap()));
     }
@@ -575,7 +628,10 @@ mod tests {
         assert_eq!(eff.families, Family::ALL.to_vec());
         let mut bad = cfg.clone();
         bad.neighbors[0].group = Some("NOPE".into());
-        assert!(matches!(bad.validate(), Err(ConfigError::UnknownGroup { .. })));
+        assert!(matches!(
+            bad.validate(),
+            Err(ConfigError::UnknownGroup { .. })
+        ));
         let mut bad = cfg;
         bad.groups[0].hold_time = Some(2);
         assert!(matches!(bad.validate(), Err(ConfigError::HoldTime { .. })));

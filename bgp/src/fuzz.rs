@@ -8,12 +8,29 @@ use crate::wire::{Capability, DecodeContext, Framer, GrFamily, Message, OpenRepr
 use crate::Speaker;
 
 fn contexts() -> [DecodeContext; 4] {
-    let base = DecodeContext { four_octet_as: true, ebgp: true, peer_as: 65001, max_message_len: 65535 };
+    let base = DecodeContext {
+        four_octet_as: true,
+        ebgp: true,
+        peer_as: 65001,
+        max_message_len: 65535,
+    };
     [
         base,
-        DecodeContext { four_octet_as: false, ..base },
-        DecodeContext { ebgp: false, peer_as: 65000, ..base },
-        DecodeContext { four_octet_as: false, ebgp: false, peer_as: 0, max_message_len: 4096 },
+        DecodeContext {
+            four_octet_as: false,
+            ..base
+        },
+        DecodeContext {
+            ebgp: false,
+            peer_as: 65000,
+            ..base
+        },
+        DecodeContext {
+            four_octet_as: false,
+            ebgp: false,
+            peer_as: 0,
+            max_message_len: 4096,
+        },
     ]
 }
 
@@ -34,7 +51,9 @@ pub fn decode_all(data: &[u8]) {
 }
 
 fn check_message(bytes: &[u8], ctx: &DecodeContext) {
-    let Ok(msg) = Message::parse(bytes, ctx) else { return };
+    let Ok(msg) = Message::parse(bytes, ctx) else {
+        return;
+    };
     if let Message::Update(u) = &msg {
         if u.treat_as_withdraw.is_some() || !u.discarded.is_empty() {
             return;
@@ -57,25 +76,39 @@ fn check_message(bytes: &[u8], ctx: &DecodeContext) {
 pub fn speaker_receive(data: &[u8]) {
     let cfg = SpeakerConfig {
         local_as: 65000,
-        router_id: "192.168.10.200".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST),
-        networks: vec!["10.10.1.0/24".parse().unwrap_or_else(|_| ipnet::IpNet::default())],
+        router_id: "192.168.10.200"
+            .parse()
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST),
+        networks: vec!["10.10.1.0/24"
+            .parse()
+            .unwrap_or_else(|_| ipnet::IpNet::default())],
         maximum_paths: 4,
         multipath_relax: true,
-        graceful_restart: crate::config::GracefulRestartConfig { enabled: true, ..Default::default() },
+        graceful_restart: crate::config::GracefulRestartConfig {
+            enabled: true,
+            ..Default::default()
+        },
         groups: vec![GroupConfig {
             name: "G".into(),
             remote_as: Some(RemoteAs::External),
             max_prefix: Some(1000),
             ..Default::default()
         }],
-        listen_ranges: vec![ListenRange { prefix: "192.168.10.0/24".parse().unwrap_or_default(), group: "G".into() }],
+        listen_ranges: vec![ListenRange {
+            prefix: "192.168.10.0/24".parse().unwrap_or_default(),
+            group: "G".into(),
+        }],
         ..Default::default()
     };
     let now = Instant::from_secs(1);
-    let Ok(mut sp) = Speaker::new(cfg, now) else { return };
+    let Ok(mut sp) = Speaker::new(cfg, now) else {
+        return;
+    };
     let peer: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 10, 100));
     let local: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 168, 10, 200));
-    let Some(conn) = sp.accept_inbound(peer, local, now) else { return };
+    let Some(conn) = sp.accept_inbound(peer, local, now) else {
+        return;
+    };
     let open = OpenRepr::new(
         65001,
         9,
@@ -89,7 +122,11 @@ pub fn speaker_receive(data: &[u8]) {
                 restarting: false,
                 notification: true,
                 restart_time: 15,
-                families: vec![GrFamily { afi: 1, safi: 1, forwarding_preserved: true }],
+                families: vec![GrFamily {
+                    afi: 1,
+                    safi: 1,
+                    forwarding_preserved: true,
+                }],
             },
         ],
     );

@@ -20,8 +20,9 @@ use crate::speaker::RouteChange;
 use crate::wire::{Origin, PathAttributes};
 
 /// Index of a peer in the speaker (stable while it has paths in the RIB).
+/// 16 bits keep a path at 16 octets; 65535 peers is far beyond need.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerId(pub u32);
+pub struct PeerId(pub u16);
 
 /// LOCAL_PREF assumed for paths without one (eBGP-learned): RFC 4271
 /// leaves it to configuration; 100 is every implementation's default.
@@ -89,7 +90,10 @@ pub struct ShardedMap<K, V> {
 
 impl<K: Hash + Eq, V> Default for ShardedMap<K, V> {
     fn default() -> Self {
-        ShardedMap { shards: (0..1 << SHARD_BITS).map(|_| HashMap::default()).collect(), len: 0 }
+        ShardedMap {
+            shards: (0..1 << SHARD_BITS).map(|_| HashMap::default()).collect(),
+            len: 0,
+        }
     }
 }
 
@@ -119,7 +123,9 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         let old = self.shards[i].remove(k);
         if old.is_some() {
             self.len -= 1;
-            if self.shards[i].capacity() > 64 && self.shards[i].len() * 4 < self.shards[i].capacity() {
+            if self.shards[i].capacity() > 64
+                && self.shards[i].len() * 4 < self.shards[i].capacity()
+            {
                 // Give memory back after mass withdrawals.
                 self.shards[i].shrink_to_fit();
             }
@@ -181,11 +187,14 @@ impl Path {
     }
 }
 
-/// One path inline (the common case), several on the heap.
+/// One path inline (the common case), several on the heap. With the box
+/// this is 16 octets (the `Arc` niche tells the variants apart), so a
+/// prefix entry is 32.
 #[derive(Clone, Debug)]
 enum Paths {
     One(Path),
-    Many(Vec<Path>),
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Path>>),
 }
 
 impl Paths {
@@ -215,7 +224,7 @@ impl Dest {
             Paths::One(p) if p.peer == path.peer => Some(std::mem::replace(p, path)),
             Paths::One(p) => {
                 let first = p.clone();
-                self.paths = Paths::Many(vec![first, path]);
+                self.paths = Paths::Many(Box::new(vec![first, path]));
                 None
             }
             Paths::Many(v) => match v.iter_mut().find(|p| p.peer == path.peer) {
@@ -304,6 +313,8 @@ pub struct Rib {
     local_as: u32,
     changes: Vec<RouteChange>,
     interned_since_gc: usize,
+    /// Last single-next-hop set looked up (fast path of `reselect`).
+    last_single: Option<(IpAddr, u32)>,
 }
 
 impl Rib {
@@ -324,6 +335,7 @@ impl Rib {
             local_as,
             changes: Vec::new(),
             interned_since_gc: 0,
+            last_single: None,
         }
     }
 
@@ -404,9 +416,19 @@ impl Rib {
     }
 
     /// Add or replace `peer`'s path for `prefix`.
-    pub fn announce(&mut self, peer: PeerId, prefix: IpNet, attrs: Arc<RouteAttrs>, filtered: bool) -> Announced {
+    pub fn announce(
+        &mut self,
+        peer: PeerId,
+        prefix: IpNet,
+        attrs: Arc<RouteAttrs>,
+        filtered: bool,
+    ) -> Announced {
         self.reachable(attrs.next_hop);
-        let path = Path { peer, flags: if filtered { F_FILTERED } else { 0 }, attrs };
+        let path = Path {
+            peer,
+            flags: if filtered { F_FILTERED } else { 0 },
+            attrs,
+        };
         let old = match prefix {
             IpNet::V4(p) => upsert(&mut self.v4, p, path),
             IpNet::V6(p) => upsert(&mut self.v6, p, path),
@@ -444,7 +466,19 @@ impl Rib {
             IpNet::V4(p) => remove(&mut self.v4, p, peer, pred),
             IpNet::V6(p) => remove(&mut self.v6, p, peer, pred),
         };
-        let Some(old) = removed else { return false };
+        let Some(removed) = removed else { return false };
+        let old = match removed {
+            Removed::Others(old) => {
+                self.reselect(prefix);
+                old
+            }
+            Removed::Last(old, installed) => {
+                if installed {
+                    self.changes.push(RouteChange::Remove(prefix));
+                }
+                old
+            }
+        };
         let st = self.stats_mut(peer);
         st.received = st.received.saturating_sub(1);
         if !old.filtered() {
@@ -453,8 +487,6 @@ impl Rib {
         if old.stale() {
             st.stale = st.stale.saturating_sub(1);
         }
-        self.reselect(prefix);
-        self.cleanup(prefix);
         true
     }
 
@@ -463,10 +495,20 @@ impl Rib {
         let mut out = Vec::new();
         let want = |p: &Path| p.peer == peer && (!only_stale || p.stale());
         if family.is_none_or(|f| f == Family::Ipv4Unicast) {
-            out.extend(self.v4.iter().filter(|(_, d)| d.paths().iter().any(want)).map(|(k, _)| IpNet::V4(*k)));
+            out.extend(
+                self.v4
+                    .iter()
+                    .filter(|(_, d)| d.paths().iter().any(want))
+                    .map(|(k, _)| IpNet::V4(*k)),
+            );
         }
         if family.is_none_or(|f| f == Family::Ipv6Unicast) {
-            out.extend(self.v6.iter().filter(|(_, d)| d.paths().iter().any(want)).map(|(k, _)| IpNet::V6(*k)));
+            out.extend(
+                self.v6
+                    .iter()
+                    .filter(|(_, d)| d.paths().iter().any(want))
+                    .map(|(k, _)| IpNet::V6(*k)),
+            );
         }
         out
     }
@@ -489,14 +531,18 @@ impl Rib {
         match family {
             Family::Ipv4Unicast => {
                 for d in self.v4.values_mut() {
-                    if d.paths().iter().any(|p| p.peer == peer && !p.stale()) && d.set_flags(peer, F_STALE) {
+                    if d.paths().iter().any(|p| p.peer == peer && !p.stale())
+                        && d.set_flags(peer, F_STALE)
+                    {
                         n += 1;
                     }
                 }
             }
             Family::Ipv6Unicast => {
                 for d in self.v6.values_mut() {
-                    if d.paths().iter().any(|p| p.peer == peer && !p.stale()) && d.set_flags(peer, F_STALE) {
+                    if d.paths().iter().any(|p| p.peer == peer && !p.stale())
+                        && d.set_flags(peer, F_STALE)
+                    {
                         n += 1;
                     }
                 }
@@ -518,7 +564,9 @@ impl Rib {
     /// Re-ask the resolver about every known next hop and reselect the
     /// prefixes whose paths use one that changed.
     pub fn revalidate_nexthops(&mut self) {
-        let Some(res) = self.resolver.as_ref() else { return };
+        let Some(res) = self.resolver.as_ref() else {
+            return;
+        };
         let changed: HashSet<IpAddr> = self
             .nh_reach
             .iter_mut()
@@ -533,9 +581,23 @@ impl Rib {
         if changed.is_empty() {
             return;
         }
-        let uses = |d: &Dest| d.paths().iter().any(|p| changed.contains(&p.attrs.next_hop));
-        let mut prefixes: Vec<IpNet> = self.v4.iter().filter(|(_, d)| uses(d)).map(|(k, _)| IpNet::V4(*k)).collect();
-        prefixes.extend(self.v6.iter().filter(|(_, d)| uses(d)).map(|(k, _)| IpNet::V6(*k)));
+        let uses = |d: &Dest| {
+            d.paths()
+                .iter()
+                .any(|p| changed.contains(&p.attrs.next_hop))
+        };
+        let mut prefixes: Vec<IpNet> = self
+            .v4
+            .iter()
+            .filter(|(_, d)| uses(d))
+            .map(|(k, _)| IpNet::V4(*k))
+            .collect();
+        prefixes.extend(
+            self.v6
+                .iter()
+                .filter(|(_, d)| uses(d))
+                .map(|(k, _)| IpNet::V6(*k)),
+        );
         for p in prefixes {
             self.reselect(p);
         }
@@ -551,12 +613,28 @@ impl Rib {
     /// Run the decision process for `prefix` and queue a FIB change if the
     /// selected next-hop set differs from the installed one.
     fn reselect(&mut self, prefix: IpNet) {
-        let (installed, next_hops) = match self.dest(&prefix) {
-            None => (None, Vec::new()),
-            Some(d) => (Some(d.installed), self.selected_next_hops(d.paths())),
+        enum Selected {
+            Single(Option<IpAddr>),
+            Multi(Vec<IpAddr>),
+        }
+        let (old_id, sel) = match self.dest(&prefix) {
+            None => return,
+            Some(d) => match d.paths() {
+                // Fast path (the common case at a million prefixes): one
+                // path, no allocation, the next-hop set id cached.
+                [only] => (
+                    d.installed,
+                    Selected::Single(self.eligible(only).then_some(only.attrs.next_hop)),
+                ),
+                paths => (d.installed, Selected::Multi(self.selected_next_hops(paths))),
+            },
         };
-        let new_id = if next_hops.is_empty() { 0 } else { self.nh_set_id(next_hops) };
-        let old_id = installed.unwrap_or(0);
+        let new_id = match sel {
+            Selected::Single(None) => 0,
+            Selected::Single(Some(nh)) => self.single_nh_set_id(nh),
+            Selected::Multi(v) if v.is_empty() => 0,
+            Selected::Multi(v) => self.nh_set_id(v),
+        };
         if new_id == old_id {
             return;
         }
@@ -576,8 +654,22 @@ impl Rib {
             self.changes.push(RouteChange::Remove(prefix));
         } else {
             let nhs = self.nh_sets[new_id as usize].to_vec();
-            self.changes.push(RouteChange::Replace { prefix, next_hops: nhs });
+            self.changes.push(RouteChange::Replace {
+                prefix,
+                next_hops: nhs,
+            });
         }
+    }
+
+    fn single_nh_set_id(&mut self, nh: IpAddr) -> u32 {
+        if let Some((cached, id)) = self.last_single {
+            if cached == nh {
+                return id;
+            }
+        }
+        let id = self.nh_set_id(vec![nh]);
+        self.last_single = Some((nh, id));
+        id
     }
 
     fn nh_set_id(&mut self, nhs: Vec<IpAddr>) -> u32 {
@@ -592,13 +684,17 @@ impl Rib {
     }
 
     fn eligible(&self, p: &Path) -> bool {
-        !p.filtered() && self.nexthop_reachable(p.attrs.next_hop) && self.peer_info(p.peer).is_some()
+        !p.filtered()
+            && self.nexthop_reachable(p.attrs.next_hop)
+            && self.peer_info(p.peer).is_some()
     }
 
     /// Indices (into `paths`) of the best path followed by the other
     /// multipaths, best first. Empty when nothing is eligible.
     pub fn select(&self, paths: &[Path]) -> Vec<usize> {
-        let mut cands: Vec<usize> = (0..paths.len()).filter(|&i| self.eligible(&paths[i])).collect();
+        let mut cands: Vec<usize> = (0..paths.len())
+            .filter(|&i| self.eligible(&paths[i]))
+            .collect();
         if cands.len() <= 1 {
             return cands;
         }
@@ -630,7 +726,12 @@ impl Rib {
 
     /// The AS the path was received from, for the MED comparison.
     fn neighbor_as(&self, p: &Path) -> u32 {
-        p.attrs.attrs.as_path.as_ref().and_then(|a| a.first_as()).unwrap_or(self.local_as)
+        p.attrs
+            .attrs
+            .as_path
+            .as_ref()
+            .and_then(|a| a.first_as())
+            .unwrap_or(self.local_as)
     }
 
     fn ebgp(&self, p: &Path) -> bool {
@@ -647,7 +748,12 @@ impl Rib {
             // §9.1.2.2 a): "Remove from consideration all routes that are
             // not tied for having the smallest number of AS numbers present
             // in their AS_PATH attributes" (an AS_SET counts 1).
-            .then_with(|| a.attrs.attrs.as_path_len().cmp(&b.attrs.attrs.as_path_len()))
+            .then_with(|| {
+                a.attrs
+                    .attrs
+                    .as_path_len()
+                    .cmp(&b.attrs.attrs.as_path_len())
+            })
             // b): lowest ORIGIN (IGP < EGP < INCOMPLETE).
             .then_with(|| {
                 let o = |p: &Path| p.attrs.attrs.origin.unwrap_or(Origin::Incomplete);
@@ -657,7 +763,11 @@ impl Rib {
             // AS; a missing MED counts as 0 (the lowest).
             .then_with(|| {
                 if self.neighbor_as(a) == self.neighbor_as(b) {
-                    a.attrs.attrs.med.unwrap_or(0).cmp(&b.attrs.attrs.med.unwrap_or(0))
+                    a.attrs
+                        .attrs
+                        .med
+                        .unwrap_or(0)
+                        .cmp(&b.attrs.attrs.med.unwrap_or(0))
                 } else {
                     Ordering::Equal
                 }
@@ -676,12 +786,22 @@ impl Rib {
             // f): lowest BGP Identifier (RFC 4456 §9: ORIGINATOR_ID if present).
             .then_with(|| {
                 let id = |p: &Path| {
-                    p.attrs.attrs.originator_id.or_else(|| self.peer_info(p.peer).map(|i| i.router_id)).unwrap_or(Ipv4Addr::BROADCAST)
+                    p.attrs
+                        .attrs
+                        .originator_id
+                        .or_else(|| self.peer_info(p.peer).map(|i| i.router_id))
+                        .unwrap_or(Ipv4Addr::BROADCAST)
                 };
                 id(a).cmp(&id(b))
             })
             // RFC 4456 §9: shorter CLUSTER_LIST.
-            .then_with(|| a.attrs.attrs.cluster_list.len().cmp(&b.attrs.attrs.cluster_list.len()))
+            .then_with(|| {
+                a.attrs
+                    .attrs
+                    .cluster_list
+                    .len()
+                    .cmp(&b.attrs.attrs.cluster_list.len())
+            })
             // g): lowest peer address.
             .then_with(|| {
                 let addr = |p: &Path| self.peer_info(p.peer).map(|i| i.address);
@@ -705,18 +825,31 @@ impl Rib {
 
     /// Paths of `prefix` with (best, multipath) marks; for the views.
     pub fn paths_of(&self, prefix: &IpNet) -> Vec<(Path, bool, bool)> {
-        let Some(d) = self.dest(prefix) else { return Vec::new() };
+        let Some(d) = self.dest(prefix) else {
+            return Vec::new();
+        };
         let sel = self.select(d.paths());
         d.paths()
             .iter()
             .enumerate()
-            .map(|(i, p)| (p.clone(), sel.first() == Some(&i), sel.len() > 1 && sel.contains(&i)))
+            .map(|(i, p)| {
+                (
+                    p.clone(),
+                    sel.first() == Some(&i),
+                    sel.len() > 1 && sel.contains(&i),
+                )
+            })
             .collect()
     }
 
     /// All prefixes, sorted.
     pub fn prefixes(&self) -> Vec<IpNet> {
-        let mut v: Vec<IpNet> = self.v4.keys().map(|k| IpNet::V4(*k)).chain(self.v6.keys().map(|k| IpNet::V6(*k))).collect();
+        let mut v: Vec<IpNet> = self
+            .v4
+            .keys()
+            .map(|k| IpNet::V4(*k))
+            .chain(self.v6.keys().map(|k| IpNet::V6(*k)))
+            .collect();
         v.sort();
         v
     }
@@ -727,7 +860,9 @@ impl Rib {
 
     /// The next hops currently installed for `prefix`.
     pub fn installed(&self, prefix: &IpNet) -> Vec<IpAddr> {
-        self.dest(prefix).map(|d| self.nh_sets[d.installed as usize].to_vec()).unwrap_or_default()
+        self.dest(prefix)
+            .map(|d| self.nh_sets[d.installed as usize].to_vec())
+            .unwrap_or_default()
     }
 }
 
@@ -735,10 +870,25 @@ fn upsert<K: Hash + Eq>(map: &mut ShardedMap<K, Dest>, key: K, path: Path) -> Op
     match map.get_mut(&key) {
         Some(d) => d.upsert(path),
         None => {
-            map.insert(key, Dest { paths: Paths::One(path), installed: 0 });
+            map.insert(
+                key,
+                Dest {
+                    paths: Paths::One(path),
+                    installed: 0,
+                },
+            );
             None
         }
     }
+}
+
+/// What removing a path left behind.
+enum Removed {
+    /// Other paths remain: the prefix needs a new selection.
+    Others(Path),
+    /// It was the last path; the entry is gone. `true` if a FIB route was
+    /// installed for it (a `Remove` must be emitted).
+    Last(Path, bool),
 }
 
 fn remove<K: Hash + Eq + Copy>(
@@ -746,36 +896,15 @@ fn remove<K: Hash + Eq + Copy>(
     key: K,
     peer: PeerId,
     pred: impl Fn(&Path) -> bool,
-) -> Option<Path> {
+) -> Option<Removed> {
     let d = map.get_mut(&key)?;
     let (removed, empty) = d.remove_if(peer, pred)?;
     if empty {
-        // Keep the entry if a FIB route is installed: reselect() must see
-        // the old `installed` to emit the Remove; it deletes it afterwards.
-        if d.installed == 0 {
-            map.remove(&key);
-        } else {
-            d.paths = Paths::Many(Vec::new());
-        }
-    }
-    Some(removed)
-}
-
-impl Rib {
-    /// Drop entries left without paths once their removal was queued.
-    fn cleanup(&mut self, prefix: IpNet) {
-        match prefix {
-            IpNet::V4(p) => {
-                if self.v4.get(&p).is_some_and(|d| d.paths().is_empty() && d.installed == 0) {
-                    self.v4.remove(&p);
-                }
-            }
-            IpNet::V6(p) => {
-                if self.v6.get(&p).is_some_and(|d| d.paths().is_empty() && d.installed == 0) {
-                    self.v6.remove(&p);
-                }
-            }
-        }
+        let installed = d.installed != 0;
+        map.remove(&key);
+        Some(Removed::Last(removed, installed))
+    } else {
+        Some(Removed::Others(removed))
     }
 }
 
@@ -784,7 +913,12 @@ mod tests {
     use super::*;
     use crate::wire::AsPath;
 
-    fn attrs(rib: &mut Rib, nh: &str, path: &[u32], f: impl FnOnce(&mut PathAttributes)) -> Arc<RouteAttrs> {
+    fn attrs(
+        rib: &mut Rib,
+        nh: &str,
+        path: &[u32],
+        f: impl FnOnce(&mut PathAttributes),
+    ) -> Arc<RouteAttrs> {
         let mut a = PathAttributes {
             origin: Some(Origin::Igp),
             as_path: Some(AsPath::sequence(path.to_vec())),
@@ -792,10 +926,14 @@ mod tests {
             ..Default::default()
         };
         f(&mut a);
-        rib.intern(RouteAttrs { attrs: a, next_hop: nh.parse().unwrap(), link_local: None })
+        rib.intern(RouteAttrs {
+            attrs: a,
+            next_hop: nh.parse().unwrap(),
+            link_local: None,
+        })
     }
 
-    fn rib_with_peers(n: u32, max_paths: u8, relax: bool) -> Rib {
+    fn rib_with_peers(n: u16, max_paths: u8, relax: bool) -> Rib {
         let mut rib = Rib::new(65000, max_paths, relax);
         for i in 0..n {
             rib.set_peer_info(
@@ -820,6 +958,14 @@ mod tests {
     }
 
     #[test]
+    fn compact_layout() {
+        assert_eq!(std::mem::size_of::<Path>(), 16);
+        assert_eq!(std::mem::size_of::<Paths>(), 16);
+        assert_eq!(std::mem::size_of::<Dest>(), 24);
+        assert_eq!(std::mem::size_of::<(Ipv4Net, Dest)>(), 32);
+    }
+
+    #[test]
     fn ecmp_with_relax() {
         let mut rib = rib_with_peers(3, 4, true);
         let pre = p("172.16.1.1/32");
@@ -830,7 +976,10 @@ mod tests {
         let ch = rib.take_changes();
         assert_eq!(
             ch.last().unwrap(),
-            &RouteChange::Replace { prefix: pre, next_hops: vec![nh("192.168.10.100"), nh("192.168.10.101")] }
+            &RouteChange::Replace {
+                prefix: pre,
+                next_hops: vec![nh("192.168.10.100"), nh("192.168.10.101")]
+            }
         );
         // Without relax the different AS paths are not multipath.
         let mut strict = rib_with_peers(3, 4, false);
@@ -847,12 +996,24 @@ mod tests {
         assert!(rib.take_changes().is_empty());
         // Withdraw one: single next hop.
         rib.withdraw(PeerId(0), pre);
-        assert_eq!(rib.take_changes(), vec![RouteChange::Replace { prefix: pre, next_hops: vec![nh("192.168.10.101")] }]);
+        assert_eq!(
+            rib.take_changes(),
+            vec![RouteChange::Replace {
+                prefix: pre,
+                next_hops: vec![nh("192.168.10.101")]
+            }]
+        );
         rib.withdraw(PeerId(1), pre);
         rib.withdraw(PeerId(2), pre);
         assert_eq!(
             rib.take_changes(),
-            vec![RouteChange::Replace { prefix: pre, next_hops: vec![nh("192.168.10.102")] }, RouteChange::Remove(pre)]
+            vec![
+                RouteChange::Replace {
+                    prefix: pre,
+                    next_hops: vec![nh("192.168.10.102")]
+                },
+                RouteChange::Remove(pre)
+            ]
         );
         assert!(!rib.contains(&pre));
     }
@@ -862,11 +1023,19 @@ mod tests {
         let mut rib = rib_with_peers(3, 2, true);
         let pre = p("172.16.1.1/32");
         for i in 0..3 {
-            let a = attrs(&mut rib, &format!("192.168.10.{}", 100 + i), &[65001], |_| {});
+            let a = attrs(
+                &mut rib,
+                &format!("192.168.10.{}", 100 + i),
+                &[65001],
+                |_| {},
+            );
             rib.announce(PeerId(i), pre, a, false);
         }
         // Best = lowest router id (peer 2, then peer 1).
-        assert_eq!(rib.installed(&pre), vec![nh("192.168.10.101"), nh("192.168.10.102")]);
+        assert_eq!(
+            rib.installed(&pre),
+            vec![nh("192.168.10.101"), nh("192.168.10.102")]
+        );
     }
 
     #[test]
@@ -876,10 +1045,28 @@ mod tests {
         type Tweak = fn(&mut PathAttributes);
         type Case = (&'static str, Vec<u32>, Tweak, Vec<u32>, Tweak);
         let cases: Vec<Case> = vec![
-            ("local_pref", vec![65001, 1], |a| a.local_pref = Some(200), vec![65001], |_| {}),
+            (
+                "local_pref",
+                vec![65001, 1],
+                |a| a.local_pref = Some(200),
+                vec![65001],
+                |_| {},
+            ),
             ("as_path", vec![65001], |_| {}, vec![65001, 2], |_| {}),
-            ("origin", vec![65001], |_| {}, vec![65001], |a| a.origin = Some(Origin::Incomplete)),
-            ("med", vec![65001], |a| a.med = Some(1), vec![65001], |a| a.med = Some(5)),
+            (
+                "origin",
+                vec![65001],
+                |_| {},
+                vec![65001],
+                |a| a.origin = Some(Origin::Incomplete),
+            ),
+            (
+                "med",
+                vec![65001],
+                |a| a.med = Some(1),
+                vec![65001],
+                |a| a.med = Some(5),
+            ),
         ];
         for (name, better_path, better, worse_path, worse) in cases {
             let mut rib = rib_with_peers(2, 1, false);
@@ -888,7 +1075,11 @@ mod tests {
             let b = attrs(&mut rib, "192.168.10.101", &worse_path, worse);
             rib.announce(PeerId(0), pre, a, false);
             rib.announce(PeerId(1), pre, b, false);
-            assert_eq!(rib.installed(&pre), vec![nh("192.168.10.100")], "step {name}");
+            assert_eq!(
+                rib.installed(&pre),
+                vec![nh("192.168.10.100")],
+                "step {name}"
+            );
         }
         // MED is not compared across neighbour ASes: router id decides.
         let mut rib = rib_with_peers(2, 1, false);
@@ -924,7 +1115,9 @@ mod tests {
     #[test]
     fn unreachable_next_hop_is_ineligible() {
         let mut rib = rib_with_peers(2, 4, true);
-        rib.set_resolver(Box::new(|nh| nh != "192.168.10.100".parse::<IpAddr>().unwrap()));
+        rib.set_resolver(Box::new(|nh| {
+            nh != "192.168.10.100".parse::<IpAddr>().unwrap()
+        }));
         let pre = p("172.20.0.0/24");
         let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
         rib.announce(PeerId(0), pre, a, false);
@@ -958,7 +1151,10 @@ mod tests {
         assert!(rib.take_changes().is_empty());
         assert_eq!(rib.stats(PeerId(0)).stale, 2);
         assert_eq!(rib.purge_stale(PeerId(0), Some(Family::Ipv4Unicast)), 2);
-        assert_eq!(rib.take_changes(), vec![RouteChange::Remove(p("172.20.1.0/24"))]);
+        assert_eq!(
+            rib.take_changes(),
+            vec![RouteChange::Remove(p("172.20.1.0/24"))]
+        );
         let st = rib.stats(PeerId(0));
         assert_eq!((st.received, st.accepted, st.stale), (1, 1, 0));
         assert_eq!(rib.remove_peer(PeerId(0), None), 1);

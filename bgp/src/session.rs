@@ -8,8 +8,8 @@ use crate::config::{EffectivePeerConfig, Family, GracefulRestartConfig};
 use crate::speaker::ConnId;
 use crate::time::Instant;
 use crate::wire::{
-    Capability, DecodeContext, ErrorKind, Framer, GrFamily, MessageError, OpenRepr, MAX_EXTENDED_MESSAGE_LEN,
-    MAX_MESSAGE_LEN,
+    Capability, DecodeContext, ErrorKind, Framer, GrFamily, MessageError, OpenRepr,
+    MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
 };
 
 /// RFC 4271 §8.2.2: "the HoldTimer is set to a large value" in OpenSent;
@@ -62,7 +62,11 @@ impl Negotiated {
             four_octet_as: self.four_octet_as,
             ebgp: self.ebgp,
             peer_as: self.peer_as,
-            max_message_len: if self.extended_message { MAX_EXTENDED_MESSAGE_LEN } else { MAX_MESSAGE_LEN },
+            max_message_len: if self.extended_message {
+                MAX_EXTENDED_MESSAGE_LEN
+            } else {
+                MAX_MESSAGE_LEN
+            },
         }
     }
 
@@ -118,13 +122,15 @@ impl Session {
     /// (and any message) once the hold time is negotiated; 0 = no timer.
     pub fn restart_hold_timer(&mut self, now: Instant) {
         if let Some(n) = &self.negotiated {
-            self.hold_deadline = (n.hold_time != 0).then(|| now + Duration::from_secs(u64::from(n.hold_time)));
+            self.hold_deadline =
+                (n.hold_time != 0).then(|| now + Duration::from_secs(u64::from(n.hold_time)));
         }
     }
 
     pub fn restart_keepalive_timer(&mut self, now: Instant) {
         if let Some(n) = &self.negotiated {
-            self.keepalive_at = (n.keepalive != 0).then(|| now + Duration::from_secs(u64::from(n.keepalive)));
+            self.keepalive_at =
+                (n.keepalive != 0).then(|| now + Duration::from_secs(u64::from(n.keepalive)));
         }
     }
 }
@@ -160,7 +166,11 @@ pub fn local_open(
                 .iter()
                 .map(|f| {
                     let (afi, safi) = f.afi_safi();
-                    GrFamily { afi, safi, forwarding_preserved: false }
+                    GrFamily {
+                        afi,
+                        safi,
+                        forwarding_preserved: false,
+                    }
                 })
                 .collect(),
         });
@@ -184,7 +194,10 @@ pub fn negotiate(
     // My AS must then be that AS or AS_TRANS.
     let my_as_ok = theirs.my_as == crate::wire::AS_TRANS || u32::from(theirs.my_as) == peer_as;
     if peer_as == 0 || !my_as_ok || !peer.remote_as.accepts(peer_as, local_as) {
-        return Err(MessageError::new(ErrorKind::BadPeerAs, theirs.my_as.to_be_bytes().to_vec()));
+        return Err(MessageError::new(
+            ErrorKind::BadPeerAs,
+            theirs.my_as.to_be_bytes().to_vec(),
+        ));
     }
     let ebgp = peer_as != local_as;
     // RFC 4271 §6.2: "If the BGP Identifier field of the OPEN message is
@@ -192,12 +205,18 @@ pub fn negotiate(
     // BGP Identifier" — 0.0.0.0 (RFC 6286 §2.2 keeps that), and, for an
     // internal peer, our own identifier (RFC 6286 §2.1).
     if theirs.bgp_id.is_unspecified() || (!ebgp && theirs.bgp_id == router_id) {
-        return Err(MessageError::new(ErrorKind::BadBgpIdentifier, theirs.bgp_id.octets().to_vec()));
+        return Err(MessageError::new(
+            ErrorKind::BadBgpIdentifier,
+            theirs.bgp_id.octets().to_vec(),
+        ));
     }
     // RFC 4271 §6.2: "An implementation MUST reject Hold Time values of one
     // or two seconds."
     if theirs.hold_time == 1 || theirs.hold_time == 2 {
-        return Err(MessageError::new(ErrorKind::UnacceptableHoldTime, Vec::new()));
+        return Err(MessageError::new(
+            ErrorKind::UnacceptableHoldTime,
+            Vec::new(),
+        ));
     }
     // RFC 4271 §4.2: the negotiated hold time is the smaller of the two;
     // §10 suggests a keepalive of a third of it.
@@ -205,31 +224,70 @@ pub fn negotiate(
     let keepalive = if hold_time == 0 {
         0
     } else {
-        peer.keepalive.map_or(hold_time / 3, |k| k.min(hold_time / 3)).max(1)
+        peer.keepalive
+            .map_or(hold_time / 3, |k| k.min(hold_time / 3))
+            .max(1)
     };
 
     let has = |f: &dyn Fn(&Capability) -> bool| theirs.capabilities.iter().any(f);
     let their_mp: Vec<Family> = theirs
         .capabilities
         .iter()
-        .filter_map(|c| if let Capability::Multiprotocol { afi, safi } = c { Family::from_afi_safi(*afi, *safi) } else { None })
+        .filter_map(|c| {
+            if let Capability::Multiprotocol { afi, safi } = c {
+                Family::from_afi_safi(*afi, *safi)
+            } else {
+                None
+            }
+        })
         .collect();
-    let sent_mp = theirs.capabilities.iter().any(|c| matches!(c, Capability::Multiprotocol { .. }));
+    let sent_mp = theirs
+        .capabilities
+        .iter()
+        .any(|c| matches!(c, Capability::Multiprotocol { .. }));
     // RFC 4760 §8 / RFC 4271: a speaker without any multiprotocol
     // capability does IPv4 unicast only.
-    let their_families = if sent_mp { their_mp } else { vec![Family::Ipv4Unicast] };
-    let families: Vec<Family> = peer.families.iter().copied().filter(|f| their_families.contains(f)).collect();
+    let their_families = if sent_mp {
+        their_mp
+    } else {
+        vec![Family::Ipv4Unicast]
+    };
+    let families: Vec<Family> = peer
+        .families
+        .iter()
+        .copied()
+        .filter(|f| their_families.contains(f))
+        .collect();
 
     let our_gr = ours.capabilities.iter().find_map(|c| match c {
         Capability::GracefulRestart { notification, .. } => Some(*notification),
         _ => None,
     });
-    let gr = match (our_gr, theirs.capabilities.iter().find(|c| matches!(c, Capability::GracefulRestart { .. }))) {
-        (Some(our_n), Some(Capability::GracefulRestart { restarting, notification, restart_time, families: gf })) => Some(PeerGr {
+    let gr = match (
+        our_gr,
+        theirs
+            .capabilities
+            .iter()
+            .find(|c| matches!(c, Capability::GracefulRestart { .. })),
+    ) {
+        (
+            Some(our_n),
+            Some(Capability::GracefulRestart {
+                restarting,
+                notification,
+                restart_time,
+                families: gf,
+            }),
+        ) => Some(PeerGr {
             restart_time: *restart_time,
             restarting: *restarting,
             notification: our_n && *notification,
-            families: gf.iter().filter_map(|g| Family::from_afi_safi(g.afi, g.safi).map(|f| (f, g.forwarding_preserved))).collect(),
+            families: gf
+                .iter()
+                .filter_map(|g| {
+                    Family::from_afi_safi(g.afi, g.safi).map(|f| (f, g.forwarding_preserved))
+                })
+                .collect(),
         }),
         _ => None,
     };
@@ -248,7 +306,13 @@ pub fn negotiate(
         peer_unknown_capabilities: theirs
             .capabilities
             .iter()
-            .filter_map(|c| if let Capability::Unknown { code, .. } = c { Some(*code) } else { None })
+            .filter_map(|c| {
+                if let Capability::Unknown { code, .. } = c {
+                    Some(*code)
+                } else {
+                    None
+                }
+            })
             .collect(),
     })
 }
@@ -286,7 +350,12 @@ mod tests {
         let theirs = OpenRepr::parse(&OpenPacket::new_checked(b).unwrap()).unwrap();
         let cfg = SpeakerConfig::default();
         let pc = peer_cfg(RemoteAs::External, 90);
-        let ours = local_open(65000, Ipv4Addr::new(192, 168, 10, 200), &pc, &cfg.graceful_restart);
+        let ours = local_open(
+            65000,
+            Ipv4Addr::new(192, 168, 10, 200),
+            &pc,
+            &cfg.graceful_restart,
+        );
         let n = negotiate(65000, Ipv4Addr::new(192, 168, 10, 200), &pc, &ours, &theirs).unwrap();
         assert_eq!((n.hold_time, n.keepalive), (9, 3));
         assert_eq!(n.families, Family::ALL.to_vec());
@@ -294,7 +363,10 @@ mod tests {
         assert!(n.route_refresh && !n.extended_message);
         let gr = n.gr.unwrap();
         assert_eq!((gr.restart_time, gr.notification), (15, true));
-        assert_eq!(gr.families, vec![(Family::Ipv4Unicast, false), (Family::Ipv6Unicast, false)]);
+        assert_eq!(
+            gr.families,
+            vec![(Family::Ipv4Unicast, false), (Family::Ipv6Unicast, false)]
+        );
         assert_eq!(n.peer_unknown_capabilities, vec![73, 5]);
     }
 
@@ -302,8 +374,20 @@ mod tests {
     fn negotiates_with_gobgp() {
         let cfg = SpeakerConfig::default();
         let pc = peer_cfg(RemoteAs::External, 90);
-        let ours = local_open(65000, Ipv4Addr::new(192, 168, 10, 200), &pc, &cfg.graceful_restart);
-        let n = negotiate(65000, Ipv4Addr::new(192, 168, 10, 200), &pc, &ours, &gobgp_open()).unwrap();
+        let ours = local_open(
+            65000,
+            Ipv4Addr::new(192, 168, 10, 200),
+            &pc,
+            &cfg.graceful_restart,
+        );
+        let n = negotiate(
+            65000,
+            Ipv4Addr::new(192, 168, 10, 200),
+            &pc,
+            &ours,
+            &gobgp_open(),
+        )
+        .unwrap();
         assert_eq!((n.hold_time, n.keepalive), (9, 3));
         assert_eq!(n.families, Family::ALL.to_vec());
         assert!(n.four_octet_as && n.route_refresh && n.extended_message && n.ebgp);
@@ -324,22 +408,43 @@ mod tests {
         // "external" refuses our own AS.
         let pc = peer_cfg(RemoteAs::External, 90);
         let mut o = gobgp_open();
-        o.capabilities.retain(|c| !matches!(c, Capability::FourOctetAs(_)));
+        o.capabilities
+            .retain(|c| !matches!(c, Capability::FourOctetAs(_)));
         o.my_as = 65000;
-        assert_eq!(negotiate(65000, id, &pc, &ours, &o).unwrap_err().code_subcode(), (2, 2));
+        assert_eq!(
+            negotiate(65000, id, &pc, &ours, &o)
+                .unwrap_err()
+                .code_subcode(),
+            (2, 2)
+        );
         // My AS inconsistent with the 4-octet capability.
         let mut o = gobgp_open();
         o.my_as = 7;
-        assert_eq!(negotiate(65000, id, &pc, &ours, &o).unwrap_err().code_subcode(), (2, 2));
+        assert_eq!(
+            negotiate(65000, id, &pc, &ours, &o)
+                .unwrap_err()
+                .code_subcode(),
+            (2, 2)
+        );
         let mut o = gobgp_open();
         o.my_as = AS_TRANS;
         assert!(negotiate(65000, id, &pc, &ours, &o).is_ok());
         let mut o = gobgp_open();
         o.bgp_id = Ipv4Addr::UNSPECIFIED;
-        assert_eq!(negotiate(65000, id, &pc, &ours, &o).unwrap_err().code_subcode(), (2, 3));
+        assert_eq!(
+            negotiate(65000, id, &pc, &ours, &o)
+                .unwrap_err()
+                .code_subcode(),
+            (2, 3)
+        );
         let mut o = gobgp_open();
         o.hold_time = 2;
-        assert_eq!(negotiate(65000, id, &pc, &ours, &o).unwrap_err().code_subcode(), (2, 6));
+        assert_eq!(
+            negotiate(65000, id, &pc, &ours, &o)
+                .unwrap_err()
+                .code_subcode(),
+            (2, 6)
+        );
         // Hold 0: no keepalives.
         let mut o = gobgp_open();
         o.hold_time = 0;
@@ -348,10 +453,16 @@ mod tests {
         // iBGP with our own identifier.
         let pc = peer_cfg(RemoteAs::Internal, 90);
         let mut o = gobgp_open();
-        o.capabilities.retain(|c| !matches!(c, Capability::FourOctetAs(_)));
+        o.capabilities
+            .retain(|c| !matches!(c, Capability::FourOctetAs(_)));
         o.my_as = 65000;
         o.bgp_id = id;
-        assert_eq!(negotiate(65000, id, &pc, &ours, &o).unwrap_err().code_subcode(), (2, 3));
+        assert_eq!(
+            negotiate(65000, id, &pc, &ours, &o)
+                .unwrap_err()
+                .code_subcode(),
+            (2, 3)
+        );
     }
 
     #[test]

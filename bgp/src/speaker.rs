@@ -14,15 +14,16 @@ use crate::rib::{PeerId, PeerInfo, Rib, RouteAttrs, DEFAULT_LOCAL_PREF};
 use crate::session::{local_open, negotiate, ConnState, Negotiated, Session, OPEN_HOLD_TIME};
 use crate::time::Instant;
 use crate::view::{
-    GrView, MessageCounters, NegotiatedView, NeighborDetail, PathView, PeerSummary, RouteView, SessionState, Summary,
+    GrView, MessageCounters, NegotiatedView, NeighborDetail, PathView, PeerSummary, RouteView,
+    SessionState, Summary,
 };
 use crate::wire::error::{
-    CEASE_ADMIN_SHUTDOWN, CEASE_CONNECTION_COLLISION, CEASE_HARD_RESET, CEASE_MAX_PREFIXES, FSM_UNEXPECTED_IN_ESTABLISHED,
-    FSM_UNEXPECTED_IN_OPENCONFIRM, FSM_UNEXPECTED_IN_OPENSENT,
+    CEASE_ADMIN_SHUTDOWN, CEASE_CONNECTION_COLLISION, CEASE_HARD_RESET, CEASE_MAX_PREFIXES,
+    FSM_UNEXPECTED_IN_ESTABLISHED, FSM_UNEXPECTED_IN_OPENCONFIRM, FSM_UNEXPECTED_IN_OPENSENT,
 };
 use crate::wire::{
-    AsPath, ErrorKind, Message, MessageError, MpReach, NotificationRepr, Origin, PathAttributes, RouteRefreshRepr,
-    UpdateRepr, BGP_PORT,
+    AsPath, ErrorKind, Message, MessageError, MpReach, NotificationRepr, Origin, PathAttributes,
+    RouteRefreshRepr, UpdateRepr, BGP_PORT,
 };
 
 /// Identifies one TCP connection between the transport and the speaker.
@@ -40,7 +41,12 @@ impl std::fmt::Display for ConnId {
 pub enum Action {
     /// Open a TCP connection to `remote`:`port` (from `local` if set), then
     /// report `connected` or `closed`.
-    Connect { conn: ConnId, remote: IpAddr, local: Option<IpAddr>, port: u16 },
+    Connect {
+        conn: ConnId,
+        remote: IpAddr,
+        local: Option<IpAddr>,
+        port: u16,
+    },
     /// Write these bytes (whole BGP messages) to the connection, in order.
     Send { conn: ConnId, data: Vec<u8> },
     /// Flush what was queued and close the connection; the id is dead.
@@ -52,7 +58,10 @@ pub enum Action {
 pub enum RouteChange {
     /// Install or replace the route; `next_hops` is sorted, deduplicated,
     /// non-empty (several = ECMP).
-    Replace { prefix: IpNet, next_hops: Vec<IpAddr> },
+    Replace {
+        prefix: IpNet,
+        next_hops: Vec<IpAddr>,
+    },
     Remove(IpNet),
 }
 
@@ -74,7 +83,10 @@ enum DownReason {
     HoldTimerExpired,
     NotificationReceived(NotificationRepr),
     /// We sent this NOTIFICATION; `hard` when RFC 8538 says Hard Reset.
-    NotificationSent { notification: NotificationRepr, hard: bool },
+    NotificationSent {
+        notification: NotificationRepr,
+        hard: bool,
+    },
 }
 
 impl DownReason {
@@ -86,7 +98,9 @@ impl DownReason {
         match self {
             DownReason::TcpClosed | DownReason::PeerRestarted => true,
             DownReason::HoldTimerExpired => n_bit,
-            DownReason::NotificationReceived(n) => n_bit && !(n.code == 6 && n.subcode == CEASE_HARD_RESET),
+            DownReason::NotificationReceived(n) => {
+                n_bit && !(n.code == 6 && n.subcode == CEASE_HARD_RESET)
+            }
             DownReason::NotificationSent { hard, .. } => n_bit && !hard,
         }
     }
@@ -97,7 +111,9 @@ impl DownReason {
             DownReason::PeerRestarted => "peer opened a new session (restart)".into(),
             DownReason::HoldTimerExpired => "hold timer expired".into(),
             DownReason::NotificationReceived(n) => format!("received NOTIFICATION: {n}"),
-            DownReason::NotificationSent { notification, .. } => format!("sent NOTIFICATION: {notification}"),
+            DownReason::NotificationSent { notification, .. } => {
+                format!("sent NOTIFICATION: {notification}")
+            }
         }
     }
 }
@@ -128,7 +144,13 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(id: PeerId, address: IpAddr, cfg: EffectivePeerConfig, dynamic: bool, now: Instant) -> Peer {
+    fn new(
+        id: PeerId,
+        address: IpAddr,
+        cfg: EffectivePeerConfig,
+        dynamic: bool,
+        now: Instant,
+    ) -> Peer {
         let connect_at = (!cfg.passive && !dynamic).then_some(now);
         Peer {
             id,
@@ -158,7 +180,9 @@ impl Peer {
     }
 
     fn established(&self) -> Option<&Session> {
-        self.sessions.iter().find(|s| s.state == ConnState::Established)
+        self.sessions
+            .iter()
+            .find(|s| s.state == ConnState::Established)
     }
 
     fn state(&self) -> SessionState {
@@ -180,7 +204,13 @@ impl Peer {
 }
 
 /// Count and queue one outgoing message.
-fn send(actions: &mut VecDeque<Action>, counters: &mut MessageCounters, conn: ConnId, msg: &Message, ctx: &crate::wire::DecodeContext) {
+fn send(
+    actions: &mut VecDeque<Action>,
+    counters: &mut MessageCounters,
+    conn: ConnId,
+    msg: &Message,
+    ctx: &crate::wire::DecodeContext,
+) {
     match msg {
         Message::Open(_) => counters.opens_out += 1,
         Message::Update(_) => counters.updates_out += 1,
@@ -214,7 +244,11 @@ impl Speaker {
     pub fn new(config: SpeakerConfig, now: Instant) -> Result<Speaker, ConfigError> {
         config.validate()?;
         let mut sp = Speaker {
-            rib: Rib::new(config.local_as, config.maximum_paths, config.multipath_relax),
+            rib: Rib::new(
+                config.local_as,
+                config.maximum_paths,
+                config.multipath_relax,
+            ),
             peers: Vec::new(),
             by_addr: HashMap::new(),
             owner: HashMap::new(),
@@ -224,7 +258,8 @@ impl Speaker {
         };
         for n in sp.cfg.neighbors.clone() {
             let eff = sp.cfg.neighbor_settings(&n)?;
-            sp.add_peer(n.address, eff, false, now);
+            // Configured neighbours are far fewer than 65536 peer slots.
+            let _ = sp.add_peer(n.address, eff, false, now);
         }
         Ok(sp)
     }
@@ -233,7 +268,14 @@ impl Speaker {
         &self.cfg
     }
 
-    fn add_peer(&mut self, address: IpAddr, cfg: EffectivePeerConfig, dynamic: bool, now: Instant) -> usize {
+    /// `None` when all 65536 peer slots are taken.
+    fn add_peer(
+        &mut self,
+        address: IpAddr,
+        cfg: EffectivePeerConfig,
+        dynamic: bool,
+        now: Instant,
+    ) -> Option<usize> {
         let pi = match self.peers.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -241,10 +283,14 @@ impl Speaker {
                 self.peers.len() - 1
             }
         };
-        let id = PeerId(u32::try_from(pi).unwrap_or(u32::MAX));
-        self.peers[pi] = Some(Peer::new(id, address, cfg, dynamic, now));
+        let Ok(raw) = u16::try_from(pi) else {
+            self.peers.truncate(usize::from(u16::MAX) + 1);
+            warn!(peer = %address, "bgp: too many peers");
+            return None;
+        };
+        self.peers[pi] = Some(Peer::new(PeerId(raw), address, cfg, dynamic, now));
         self.by_addr.insert(address, pi);
-        pi
+        Some(pi)
     }
 
     fn new_conn(&mut self, pi: usize) -> ConnId {
@@ -258,15 +304,25 @@ impl Speaker {
     // Transport events
 
     /// A TCP connection arrived on port 179 from `remote` to our `local`.
-    pub fn accept_inbound(&mut self, remote: IpAddr, local: IpAddr, now: Instant) -> Option<ConnId> {
+    pub fn accept_inbound(
+        &mut self,
+        remote: IpAddr,
+        local: IpAddr,
+        now: Instant,
+    ) -> Option<ConnId> {
         let pi = match self.by_addr.get(&remote) {
             Some(&pi) => pi,
             None => {
                 // Dynamic neighbours: the first listen range containing the address.
-                let range = self.cfg.listen_ranges.iter().find(|r| r.prefix.contains(&remote))?.clone();
+                let range = self
+                    .cfg
+                    .listen_ranges
+                    .iter()
+                    .find(|r| r.prefix.contains(&remote))?
+                    .clone();
                 let eff = self.cfg.range_settings(&range).ok()?;
                 info!(peer = %remote, range = %range.prefix, group = %range.group, "bgp: dynamic neighbour");
-                self.add_peer(remote, eff, true, now)
+                self.add_peer(remote, eff, true, now)?
             }
         };
         if self.peers[pi].as_ref()?.admin_down {
@@ -294,8 +350,12 @@ impl Speaker {
 
     /// An outbound connection requested with `Action::Connect` is up.
     pub fn connected(&mut self, conn: ConnId, local: IpAddr, now: Instant) {
-        let Some(&pi) = self.owner.get(&conn) else { return };
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(&pi) = self.owner.get(&conn) else {
+            return;
+        };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
         if peer.sessions[si].state != ConnState::Connecting {
             return;
@@ -306,23 +366,33 @@ impl Speaker {
 
     /// The connection failed, was reset or closed by the peer.
     pub fn closed(&mut self, conn: ConnId, now: Instant) {
-        let Some(&pi) = self.owner.get(&conn) else { return };
+        let Some(&pi) = self.owner.get(&conn) else {
+            return;
+        };
         self.drop_session_quiet(pi, conn, DownReason::TcpClosed, now);
     }
 
     /// Bytes read from a connection.
     pub fn receive(&mut self, conn: ConnId, data: &[u8], now: Instant) {
-        let Some(&pi) = self.owner.get(&conn) else { return };
+        let Some(&pi) = self.owner.get(&conn) else {
+            return;
+        };
         {
-            let Some(peer) = self.peers[pi].as_mut() else { return };
+            let Some(peer) = self.peers[pi].as_mut() else {
+                return;
+            };
             let Some(si) = peer.session(conn) else { return };
             peer.sessions[si].framer.push(data);
         }
         loop {
-            let Some(peer) = self.peers[pi].as_mut() else { return };
+            let Some(peer) = self.peers[pi].as_mut() else {
+                return;
+            };
             let Some(si) = peer.session(conn) else { return };
             let sess = &mut peer.sessions[si];
-            let Some(next) = sess.framer.next_message() else { return };
+            let Some(next) = sess.framer.next_message() else {
+                return;
+            };
             let msg = next.and_then(|bytes| Message::parse(&bytes, &sess.ctx));
             match msg {
                 Err(e) => {
@@ -338,7 +408,9 @@ impl Speaker {
     /// Run expired timers.
     pub fn poll(&mut self, now: Instant) {
         for pi in 0..self.peers.len() {
-            let Some(peer) = self.peers[pi].as_ref() else { continue };
+            let Some(peer) = self.peers[pi].as_ref() else {
+                continue;
+            };
             let mut expired_hold = Vec::new();
             let mut keepalives = Vec::new();
             for s in &peer.sessions {
@@ -361,22 +433,40 @@ impl Speaker {
                     // message, then the NOTIFICATION message with the Hold
                     // Timer Expired Error Code is sent and the BGP connection
                     // is closed."
-                    let n = NotificationRepr { code: 4, subcode: 0, data: Vec::new() };
+                    let n = NotificationRepr {
+                        code: 4,
+                        subcode: 0,
+                        data: Vec::new(),
+                    };
                     self.drop_session(pi, conn, Some(n), Some(DownReason::HoldTimerExpired), now);
                 }
             }
             for conn in keepalives {
-                let Some(peer) = self.peers[pi].as_mut() else { break };
-                let Some(si) = peer.session(conn) else { continue };
+                let Some(peer) = self.peers[pi].as_mut() else {
+                    break;
+                };
+                let Some(si) = peer.session(conn) else {
+                    continue;
+                };
                 let ctx = peer.sessions[si].ctx;
-                send(&mut self.actions, &mut peer.counters, conn, &Message::Keepalive, &ctx);
+                send(
+                    &mut self.actions,
+                    &mut peer.counters,
+                    conn,
+                    &Message::Keepalive,
+                    &ctx,
+                );
                 peer.sessions[si].restart_keepalive_timer(now);
             }
-            let Some(peer) = self.peers[pi].as_ref() else { continue };
+            let Some(peer) = self.peers[pi].as_ref() else {
+                continue;
+            };
             if peer.stale_deadline.is_some_and(|d| d <= now) {
                 self.purge_stale(pi, None);
             }
-            let Some(peer) = self.peers[pi].as_ref() else { continue };
+            let Some(peer) = self.peers[pi].as_ref() else {
+                continue;
+            };
             if peer.can_connect() && peer.connect_at.is_some_and(|d| d <= now) {
                 self.start_connect(pi, now);
             }
@@ -427,17 +517,25 @@ impl Speaker {
     /// Shut the session down (Cease / Administrative Shutdown) and keep the
     /// peer Idle until `admin_enable`.
     pub fn admin_shutdown(&mut self, peer: IpAddr, now: Instant) -> bool {
-        let Some(&pi) = self.by_addr.get(&peer) else { return false };
+        let Some(&pi) = self.by_addr.get(&peer) else {
+            return false;
+        };
         let conns: Vec<(ConnId, Option<Negotiated>)> = match self.peers[pi].as_mut() {
             Some(p) => {
                 p.admin_down = true;
-                p.sessions.iter().map(|s| (s.conn, s.negotiated.clone())).collect()
+                p.sessions
+                    .iter()
+                    .map(|s| (s.conn, s.negotiated.clone()))
+                    .collect()
             }
             None => return false,
         };
         for (conn, neg) in conns {
             let n = cease(CEASE_ADMIN_SHUTDOWN, true, neg.as_ref());
-            let reason = DownReason::NotificationSent { notification: n.clone(), hard: true };
+            let reason = DownReason::NotificationSent {
+                notification: n.clone(),
+                hard: true,
+            };
             self.drop_session(pi, conn, Some(n), Some(reason), now);
         }
         // Stale routes of a shut-down peer are not kept either.
@@ -446,8 +544,12 @@ impl Speaker {
     }
 
     pub fn admin_enable(&mut self, peer: IpAddr, now: Instant) -> bool {
-        let Some(&pi) = self.by_addr.get(&peer) else { return false };
-        let Some(p) = self.peers[pi].as_mut() else { return false };
+        let Some(&pi) = self.by_addr.get(&peer) else {
+            return false;
+        };
+        let Some(p) = self.peers[pi].as_mut() else {
+            return false;
+        };
         p.admin_down = false;
         p.connect_at = (!p.cfg.passive && !p.dynamic).then_some(now);
         true
@@ -455,9 +557,19 @@ impl Speaker {
 
     /// Ask the peer to re-send its routes (RFC 2918), if it supports it.
     pub fn route_refresh(&mut self, peer: IpAddr, _now: Instant) -> bool {
-        let Some(&pi) = self.by_addr.get(&peer) else { return false };
-        let Some(p) = self.peers[pi].as_mut() else { return false };
-        let Some(s) = p.sessions.iter().find(|s| s.state == ConnState::Established) else { return false };
+        let Some(&pi) = self.by_addr.get(&peer) else {
+            return false;
+        };
+        let Some(p) = self.peers[pi].as_mut() else {
+            return false;
+        };
+        let Some(s) = p
+            .sessions
+            .iter()
+            .find(|s| s.state == ConnState::Established)
+        else {
+            return false;
+        };
         let Some(n) = &s.negotiated else { return false };
         if !n.route_refresh {
             return false;
@@ -465,7 +577,17 @@ impl Speaker {
         let (conn, ctx) = (s.conn, s.ctx);
         for f in n.families.clone() {
             let (afi, safi) = f.afi_safi();
-            send(&mut self.actions, &mut p.counters, conn, &Message::RouteRefresh(RouteRefreshRepr { afi, subtype: 0, safi }), &ctx);
+            send(
+                &mut self.actions,
+                &mut p.counters,
+                conn,
+                &Message::RouteRefresh(RouteRefreshRepr {
+                    afi,
+                    subtype: 0,
+                    safi,
+                }),
+                &ctx,
+            );
         }
         true
     }
@@ -475,7 +597,9 @@ impl Speaker {
 
     fn start_connect(&mut self, pi: usize, now: Instant) {
         let conn = self.new_conn(pi);
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let mut s = Session::new(conn, true, None);
         // RFC 4271 §8.2.2: the ConnectRetryTimer bounds the attempt and
         // spaces the next one.
@@ -484,24 +608,45 @@ impl Speaker {
         peer.sessions.push(s);
         peer.connect_at = Some(now + retry);
         debug!(peer = %peer.address, %conn, "bgp: connecting");
-        self.actions.push_back(Action::Connect { conn, remote: peer.address, local: None, port: BGP_PORT });
+        self.actions.push_back(Action::Connect {
+            conn,
+            remote: peer.address,
+            local: None,
+            port: BGP_PORT,
+        });
     }
 
     fn send_open(&mut self, pi: usize, conn: ConnId, now: Instant) {
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
-        let open = local_open(self.cfg.local_as, self.cfg.router_id, &peer.cfg, &self.cfg.graceful_restart);
+        let open = local_open(
+            self.cfg.local_as,
+            self.cfg.router_id,
+            &peer.cfg,
+            &self.cfg.graceful_restart,
+        );
         let s = &mut peer.sessions[si];
         s.state = ConnState::OpenSent;
         s.hold_deadline = Some(now + OPEN_HOLD_TIME);
         let ctx = s.ctx;
-        send(&mut self.actions, &mut peer.counters, conn, &Message::Open(open), &ctx);
+        send(
+            &mut self.actions,
+            &mut peer.counters,
+            conn,
+            &Message::Open(open),
+            &ctx,
+        );
     }
 
     /// Send a NOTIFICATION for a decoding error and close.
     fn close_with_error(&mut self, pi: usize, conn: ConnId, e: &MessageError, now: Instant) {
         let n = NotificationRepr::from(e);
-        let reason = DownReason::NotificationSent { notification: n.clone(), hard: false };
+        let reason = DownReason::NotificationSent {
+            notification: n.clone(),
+            hard: false,
+        };
         self.drop_session(pi, conn, Some(n), Some(reason), now);
     }
 
@@ -520,12 +665,20 @@ impl Speaker {
         reason: Option<DownReason>,
         now: Instant,
     ) {
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
         if let Some(n) = &notification {
             let ctx = peer.sessions[si].ctx;
             if peer.sessions[si].state != ConnState::Connecting {
-                send(&mut self.actions, &mut peer.counters, conn, &Message::Notification(n.clone()), &ctx);
+                send(
+                    &mut self.actions,
+                    &mut peer.counters,
+                    conn,
+                    &Message::Notification(n.clone()),
+                    &ctx,
+                );
             }
             peer.last_error = Some(format!("sent NOTIFICATION: {n}"));
         }
@@ -533,9 +686,17 @@ impl Speaker {
         self.remove_session(pi, conn, reason, now);
     }
 
-    fn remove_session(&mut self, pi: usize, conn: ConnId, reason: Option<DownReason>, now: Instant) {
+    fn remove_session(
+        &mut self,
+        pi: usize,
+        conn: ConnId,
+        reason: Option<DownReason>,
+        now: Instant,
+    ) {
         self.owner.remove(&conn);
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
         let sess = peer.sessions.remove(si);
         if sess.state == ConnState::Established {
@@ -547,7 +708,8 @@ impl Speaker {
         if let Some(peer) = self.peers[pi].as_mut() {
             if peer.sessions.is_empty() && !peer.cfg.passive && !peer.dynamic {
                 // Retry after the idle hold time unless a retry is due sooner.
-                let at = now + IDLE_HOLD_TIME.min(Duration::from_secs(u64::from(peer.cfg.connect_retry)));
+                let at = now
+                    + IDLE_HOLD_TIME.min(Duration::from_secs(u64::from(peer.cfg.connect_retry)));
                 if sess.state != ConnState::Connecting {
                     peer.connect_at = Some(peer.connect_at.map_or(at, |c| c.max(at)));
                 }
@@ -558,7 +720,9 @@ impl Speaker {
 
     /// An Established session ended: graceful restart or route removal.
     fn session_down(&mut self, pi: usize, sess: &Session, reason: DownReason, now: Instant) {
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         peer.up = false;
         peer.last_change = now;
         peer.prefixes_sent = 0;
@@ -566,7 +730,9 @@ impl Speaker {
         let id = peer.id;
         let neg = sess.negotiated.clone();
         let gr = neg.as_ref().and_then(|n| n.gr.clone());
-        let keep = gr.as_ref().is_some_and(|g| reason.keeps_routes(g.notification) && g.restart_time > 0);
+        let keep = gr
+            .as_ref()
+            .is_some_and(|g| reason.keeps_routes(g.notification) && g.restart_time > 0);
         info!(peer = %peer.address, reason = %reason.describe(), graceful_restart = keep, "bgp: session down");
         if let (true, Some(gr), Some(neg)) = (keep, gr, neg) {
             // RFC 4724 §4.2: "the Receiving Speaker MUST retain the routes
@@ -593,7 +759,9 @@ impl Speaker {
     }
 
     fn purge_stale(&mut self, pi: usize, family: Option<Family>) {
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let fams: Vec<Family> = match family {
             Some(f) => vec![f],
             None => peer.stale_families.clone(),
@@ -613,7 +781,9 @@ impl Speaker {
     /// Dynamic neighbours disappear once they have no connection and no
     /// (stale) routes left.
     fn maybe_forget_dynamic(&mut self, pi: usize) {
-        let Some(peer) = self.peers[pi].as_ref() else { return };
+        let Some(peer) = self.peers[pi].as_ref() else {
+            return;
+        };
         if peer.dynamic && peer.sessions.is_empty() && peer.stale_families.is_empty() {
             let (id, addr) = (peer.id, peer.address);
             self.rib.remove_peer(id, None);
@@ -627,7 +797,9 @@ impl Speaker {
     // Messages
 
     fn handle_message(&mut self, pi: usize, conn: ConnId, msg: Message, now: Instant) {
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
         match &msg {
             Message::Open(_) => peer.counters.opens_in += 1,
@@ -653,7 +825,9 @@ impl Speaker {
             (ConnState::OpenConfirm, Message::Keepalive) => self.establish(pi, conn, now),
             (ConnState::Established, Message::Keepalive) => {}
             (ConnState::Established, Message::Update(u)) => self.handle_update(pi, conn, u, now),
-            (ConnState::Established, Message::RouteRefresh(r)) => self.handle_route_refresh(pi, conn, r),
+            (ConnState::Established, Message::RouteRefresh(r)) => {
+                self.handle_route_refresh(pi, conn, r)
+            }
             (state, _) => {
                 // RFC 4271 §8.2.2 / RFC 6608: any other message is an FSM
                 // error, with the subcode naming the state.
@@ -670,7 +844,9 @@ impl Speaker {
 
     fn handle_open(&mut self, pi: usize, conn: ConnId, open: crate::wire::OpenRepr, now: Instant) {
         let (local_as, router_id) = (self.cfg.local_as, self.cfg.router_id);
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let ours = local_open(local_as, router_id, &peer.cfg, &self.cfg.graceful_restart);
         let neg = match negotiate(local_as, router_id, &peer.cfg, &ours, &open) {
             Ok(n) => n,
@@ -692,11 +868,23 @@ impl Speaker {
         s.restart_hold_timer(now);
         s.restart_keepalive_timer(now);
         let ctx = s.ctx;
-        send(&mut self.actions, &mut peer.counters, conn, &Message::Keepalive, &ctx);
+        send(
+            &mut self.actions,
+            &mut peer.counters,
+            conn,
+            &Message::Keepalive,
+            &ctx,
+        );
 
         // RFC 4271 §6.8 collision detection against the peer's other connection.
-        let other = peer.sessions.iter().find(|s| s.conn != conn && s.state >= ConnState::OpenConfirm).map(|s| (s.conn, s.state, s.outbound, s.negotiated.clone()));
-        let Some((oconn, ostate, _oout, oneg)) = other else { return };
+        let other = peer
+            .sessions
+            .iter()
+            .find(|s| s.conn != conn && s.state >= ConnState::OpenConfirm)
+            .map(|s| (s.conn, s.state, s.outbound, s.negotiated.clone()));
+        let Some((oconn, ostate, _oout, oneg)) = other else {
+            return;
+        };
         if ostate == ConnState::Established {
             if oneg.as_ref().is_some_and(|n| n.gr.is_some()) {
                 // RFC 4724 §4.2: an OPEN on a new connection while the old
@@ -718,9 +906,19 @@ impl Speaker {
         // retain only the connection initiated by the BGP speaker with the
         // higher-valued BGP Identifier." On equal identifiers, the one
         // initiated by the larger AS (RFC 6286 §2.3).
-        let local_wins = if router_id != neg.peer_id { router_id > neg.peer_id } else { local_as > neg.peer_as };
-        let Some(peer) = self.peers[pi].as_ref() else { return };
-        let loser = peer.sessions.iter().find(|s| (s.conn == conn || s.conn == oconn) && s.outbound != local_wins).map(|s| s.conn);
+        let local_wins = if router_id != neg.peer_id {
+            router_id > neg.peer_id
+        } else {
+            local_as > neg.peer_as
+        };
+        let Some(peer) = self.peers[pi].as_ref() else {
+            return;
+        };
+        let loser = peer
+            .sessions
+            .iter()
+            .find(|s| (s.conn == conn || s.conn == oconn) && s.outbound != local_wins)
+            .map(|s| s.conn);
         if let Some(loser) = loser {
             info!(peer = %peer.address, %loser, "bgp: connection collision resolved");
             let n = cease(CEASE_CONNECTION_COLLISION, false, None);
@@ -729,10 +927,14 @@ impl Speaker {
     }
 
     fn establish(&mut self, pi: usize, conn: ConnId, now: Instant) {
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
         let s = &mut peer.sessions[si];
-        let Some(neg) = s.negotiated.clone() else { return };
+        let Some(neg) = s.negotiated.clone() else {
+            return;
+        };
         s.state = ConnState::Established;
         s.established_at = Some(now);
         s.restart_hold_timer(now);
@@ -745,7 +947,15 @@ impl Speaker {
         peer.eor_sent.clear();
         let id = peer.id;
         info!(peer = %peer.address, asn = neg.peer_as, hold = neg.hold_time, "bgp: session established");
-        self.rib.set_peer_info(id, PeerInfo { address: peer.address, router_id: neg.peer_id, asn: neg.peer_as, ebgp: neg.ebgp });
+        self.rib.set_peer_info(
+            id,
+            PeerInfo {
+                address: peer.address,
+                router_id: neg.peer_id,
+                asn: neg.peer_as,
+                ebgp: neg.ebgp,
+            },
+        );
 
         // RFC 4724 §4.2: on re-establishment, stale routes of families the
         // peer no longer lists in its capability, or lists without the
@@ -756,21 +966,43 @@ impl Speaker {
                 .stale_families
                 .iter()
                 .copied()
-                .filter(|f| neg.gr.as_ref().is_some_and(|g| g.families.contains(&(*f, true))))
+                .filter(|f| {
+                    neg.gr
+                        .as_ref()
+                        .is_some_and(|g| g.families.contains(&(*f, true)))
+                })
                 .collect();
-            let drop: Vec<Family> = peer.stale_families.iter().copied().filter(|f| !keep.contains(f)).collect();
+            let drop: Vec<Family> = peer
+                .stale_families
+                .iter()
+                .copied()
+                .filter(|f| !keep.contains(f))
+                .collect();
             for f in drop {
                 self.purge_stale(pi, Some(f));
             }
             if let Some(peer) = self.peers[pi].as_mut() {
                 if !peer.stale_families.is_empty() {
-                    peer.stale_deadline = Some(now + Duration::from_secs(u64::from(self.cfg.graceful_restart.stale_routes_time)));
+                    peer.stale_deadline = Some(
+                        now + Duration::from_secs(u64::from(
+                            self.cfg.graceful_restart.stale_routes_time,
+                        )),
+                    );
                 }
             }
         }
 
         // Other connections of this peer lose to the established one.
-        let others: Vec<ConnId> = self.peers[pi].as_ref().map(|p| p.sessions.iter().filter(|s| s.conn != conn).map(|s| s.conn).collect()).unwrap_or_default();
+        let others: Vec<ConnId> = self.peers[pi]
+            .as_ref()
+            .map(|p| {
+                p.sessions
+                    .iter()
+                    .filter(|s| s.conn != conn)
+                    .map(|s| s.conn)
+                    .collect()
+            })
+            .unwrap_or_default();
         for o in others {
             let n = cease(CEASE_CONNECTION_COLLISION, false, None);
             self.drop_session(pi, o, Some(n), None, now);
@@ -782,11 +1014,19 @@ impl Speaker {
         // RFC 4724 §4.1: End-of-RIB for every family once the initial
         // update is sent — peers such as Cilium hold back their routes
         // until they see ours.
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
         let ctx = peer.sessions[si].ctx;
         for f in neg.families {
-            send(&mut self.actions, &mut peer.counters, conn, &Message::Update(UpdateRepr::end_of_rib_marker(f)), &ctx);
+            send(
+                &mut self.actions,
+                &mut peer.counters,
+                conn,
+                &Message::Update(UpdateRepr::end_of_rib_marker(f)),
+                &ctx,
+            );
             peer.sessions[si].eor_sent[f.index()] = true;
             peer.eor_sent.push(f);
         }
@@ -795,12 +1035,22 @@ impl Speaker {
 
     /// Send our configured networks of `family` with next-hop self.
     fn export_family(&mut self, pi: usize, conn: ConnId, family: Family) {
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
         let s = &peer.sessions[si];
-        let (Some(local), Some(neg)) = (s.local, s.negotiated.as_ref()) else { return };
+        let (Some(local), Some(neg)) = (s.local, s.negotiated.as_ref()) else {
+            return;
+        };
         let ctx = s.ctx;
-        let nets: Vec<IpNet> = self.cfg.networks.iter().copied().filter(|n| Family::of(n) == family).collect();
+        let nets: Vec<IpNet> = self
+            .cfg
+            .networks
+            .iter()
+            .copied()
+            .filter(|n| Family::of(n) == family)
+            .collect();
         if nets.is_empty() {
             return;
         }
@@ -810,7 +1060,11 @@ impl Speaker {
             origin: Some(Origin::Igp),
             // RFC 4271 §5.1.2: to an external peer we prepend our AS; to an
             // internal peer the AS_PATH of a locally originated route is empty.
-            as_path: Some(if neg.ebgp { AsPath::sequence(vec![self.cfg.local_as]) } else { AsPath::default() }),
+            as_path: Some(if neg.ebgp {
+                AsPath::sequence(vec![self.cfg.local_as])
+            } else {
+                AsPath::default()
+            }),
             local_pref: (!neg.ebgp).then_some(DEFAULT_LOCAL_PREF),
             ..Default::default()
         };
@@ -820,35 +1074,76 @@ impl Speaker {
                 for chunk in nets.chunks(EXPORT_CHUNK_V4) {
                     let mut a = attrs.clone();
                     a.next_hop = Some(l);
-                    let u = UpdateRepr { attrs: a, nlri: chunk.to_vec(), ..Default::default() };
-                    send(&mut self.actions, &mut peer.counters, conn, &Message::Update(u), &ctx);
+                    let u = UpdateRepr {
+                        attrs: a,
+                        nlri: chunk.to_vec(),
+                        ..Default::default()
+                    };
+                    send(
+                        &mut self.actions,
+                        &mut peer.counters,
+                        conn,
+                        &Message::Update(u),
+                        &ctx,
+                    );
                     sent += chunk.len() as u64;
                 }
             }
             (Family::Ipv6Unicast, IpAddr::V6(l)) => {
                 for chunk in nets.chunks(EXPORT_CHUNK_V6) {
-                    let mp = MpReach { family, next_hop: IpAddr::V6(l), link_local: None, nlri: chunk.to_vec() };
-                    let u = UpdateRepr { attrs: attrs.clone(), mp_reach: Some(mp), ..Default::default() };
-                    send(&mut self.actions, &mut peer.counters, conn, &Message::Update(u), &ctx);
+                    let mp = MpReach {
+                        family,
+                        next_hop: IpAddr::V6(l),
+                        link_local: None,
+                        nlri: chunk.to_vec(),
+                    };
+                    let u = UpdateRepr {
+                        attrs: attrs.clone(),
+                        mp_reach: Some(mp),
+                        ..Default::default()
+                    };
+                    send(
+                        &mut self.actions,
+                        &mut peer.counters,
+                        conn,
+                        &Message::Update(u),
+                        &ctx,
+                    );
                     sent += chunk.len() as u64;
                 }
             }
-            _ => debug!(peer = %peer.address, ?family, "bgp: no next-hop-self address of this family; networks not sent"),
+            _ => {
+                debug!(peer = %peer.address, ?family, "bgp: no next-hop-self address of this family; networks not sent")
+            }
         }
         peer.prefixes_sent += sent;
     }
 
     fn handle_route_refresh(&mut self, pi: usize, conn: ConnId, r: RouteRefreshRepr) {
-        let Some(peer) = self.peers[pi].as_ref() else { return };
+        let Some(peer) = self.peers[pi].as_ref() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
         // RFC 2918 §4: a request for an AFI/SAFI not negotiated is ignored.
-        let Some(f) = Family::from_afi_safi(r.afi, r.safi) else { return };
-        if !peer.sessions[si].negotiated.as_ref().is_some_and(|n| n.has_family(f)) {
+        let Some(f) = Family::from_afi_safi(r.afi, r.safi) else {
+            return;
+        };
+        if !peer.sessions[si]
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| n.has_family(f))
+        {
             return;
         }
         // Re-send the Adj-RIB-Out (our networks) for the family.
         if let Some(p) = self.peers[pi].as_mut() {
-            p.prefixes_sent = p.prefixes_sent.saturating_sub(self.cfg.networks.iter().filter(|n| Family::of(n) == f).count() as u64);
+            p.prefixes_sent = p.prefixes_sent.saturating_sub(
+                self.cfg
+                    .networks
+                    .iter()
+                    .filter(|n| Family::of(n) == f)
+                    .count() as u64,
+            );
         }
         self.export_family(pi, conn, f);
     }
@@ -856,9 +1151,13 @@ impl Speaker {
     fn handle_update(&mut self, pi: usize, conn: ConnId, u: UpdateRepr, now: Instant) {
         let local_as = self.cfg.local_as;
         let router_id = self.cfg.router_id;
-        let Some(peer) = self.peers[pi].as_mut() else { return };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
         let Some(si) = peer.session(conn) else { return };
-        let Some(neg) = peer.sessions[si].negotiated.clone() else { return };
+        let Some(neg) = peer.sessions[si].negotiated.clone() else {
+            return;
+        };
         let local = peer.sessions[si].local;
         let id = peer.id;
 
@@ -900,7 +1199,12 @@ impl Speaker {
                 groups.push((Family::Ipv4Unicast, IpAddr::V4(nh), None, &u.nlri));
             } else {
                 // Only reachable with treat_as_withdraw set (missing NEXT_HOP).
-                groups.push((Family::Ipv4Unicast, IpAddr::V4(Ipv4Addr::UNSPECIFIED), None, &u.nlri));
+                groups.push((
+                    Family::Ipv4Unicast,
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    None,
+                    &u.nlri,
+                ));
             }
         }
         if let Some(mp) = &u.mp_reach {
@@ -916,7 +1220,12 @@ impl Speaker {
         let withdraw_reason: Option<String> = if let Some(e) = &u.treat_as_withdraw {
             // RFC 7606 treat-as-withdraw (section cited in the error).
             Some(e.to_string())
-        } else if u.attrs.as_path.as_ref().is_some_and(|p| p.contains(local_as)) {
+        } else if u
+            .attrs
+            .as_path
+            .as_ref()
+            .is_some_and(|p| p.contains(local_as))
+        {
             // RFC 4271 §9.1.2: a route whose AS_PATH contains our own AS is
             // a loop and is excluded.
             Some(format!("AS_PATH contains our AS {local_as}"))
@@ -943,7 +1252,11 @@ impl Speaker {
                 continue;
             }
             let _ = family;
-            let attrs = self.rib.intern(RouteAttrs { attrs: u.attrs.clone(), next_hop: nh, link_local: ll });
+            let attrs = self.rib.intern(RouteAttrs {
+                attrs: u.attrs.clone(),
+                next_hop: nh,
+                link_local: ll,
+            });
             for p in nlri {
                 let filtered = import.as_ref().is_some_and(|f| !f.permits(p));
                 self.rib.announce(id, *p, attrs.clone(), filtered);
@@ -961,7 +1274,10 @@ impl Speaker {
                 data.push(crate::wire::SAFI_UNICAST);
                 data.extend_from_slice(&max.to_be_bytes());
                 let n = cease_with(CEASE_MAX_PREFIXES, data, true, Some(&neg));
-                let reason = DownReason::NotificationSent { notification: n.clone(), hard: true };
+                let reason = DownReason::NotificationSent {
+                    notification: n.clone(),
+                    hard: true,
+                };
                 self.drop_session(pi, conn, Some(n), Some(reason), now);
             }
         }
@@ -974,11 +1290,13 @@ impl Speaker {
         let st = self.rib.stats(peer.id);
         PeerSummary {
             address: peer.address,
-            remote_as: peer.last_negotiated.as_ref().map(|n| n.peer_as).or(match peer.cfg.remote_as {
-                crate::config::RemoteAs::Number(n) => Some(n),
-                crate::config::RemoteAs::Internal => Some(self.cfg.local_as),
-                crate::config::RemoteAs::External => None,
-            }),
+            remote_as: peer.last_negotiated.as_ref().map(|n| n.peer_as).or(
+                match peer.cfg.remote_as {
+                    crate::config::RemoteAs::Number(n) => Some(n),
+                    crate::config::RemoteAs::Internal => Some(self.cfg.local_as),
+                    crate::config::RemoteAs::External => None,
+                },
+            ),
             state: peer.state(),
             dynamic: peer.dynamic,
             group: peer.cfg.group.clone(),
@@ -993,9 +1311,19 @@ impl Speaker {
     }
 
     pub fn summary(&self, now: Instant) -> Summary {
-        let mut peers: Vec<PeerSummary> = self.peers.iter().flatten().map(|p| self.peer_summary(p, now)).collect();
+        let mut peers: Vec<PeerSummary> = self
+            .peers
+            .iter()
+            .flatten()
+            .map(|p| self.peer_summary(p, now))
+            .collect();
         peers.sort_by_key(|p| p.address);
-        Summary { router_id: self.cfg.router_id, local_as: self.cfg.local_as, loc_rib_prefixes: self.rib.prefix_count(), peers }
+        Summary {
+            router_id: self.cfg.router_id,
+            local_as: self.cfg.local_as,
+            loc_rib_prefixes: self.rib.prefix_count(),
+            peers,
+        }
     }
 
     pub fn neighbors(&self, now: Instant, filter: Option<IpAddr>) -> Vec<NeighborDetail> {
@@ -1027,7 +1355,11 @@ impl Speaker {
                         peer_unknown_capabilities: n.peer_unknown_capabilities.clone(),
                     }),
                     graceful_restart: GrView {
-                        peer_restart_time: p.last_negotiated.as_ref().and_then(|n| n.gr.as_ref()).map(|g| g.restart_time),
+                        peer_restart_time: p
+                            .last_negotiated
+                            .as_ref()
+                            .and_then(|n| n.gr.as_ref())
+                            .map(|g| g.restart_time),
                         stale_routes: self.rib.stats(p.id).stale,
                         stale_purge_in_secs: p.stale_deadline.map(|d| (d - now).as_secs()),
                         end_of_rib_received: p.eor_received.clone(),
@@ -1055,7 +1387,13 @@ impl Speaker {
         prefixes.sort();
         if let Some(want) = prefix {
             let exact = prefixes.iter().find(|p| **p == want).copied();
-            let chosen = exact.or_else(|| prefixes.iter().filter(|p| p.contains(&want)).max_by_key(|p| p.prefix_len()).copied());
+            let chosen = exact.or_else(|| {
+                prefixes
+                    .iter()
+                    .filter(|p| p.contains(&want))
+                    .max_by_key(|p| p.prefix_len())
+                    .copied()
+            });
             prefixes = chosen.into_iter().collect();
         }
         prefixes.into_iter().map(|p| self.route_view(p)).collect()
@@ -1097,11 +1435,23 @@ impl Speaker {
                 filtered: p.filtered(),
                 ebgp: info.is_some_and(|i| i.ebgp),
                 origin: a.origin.map_or_else(|| "?".to_string(), |o| o.to_string()),
-                as_path: a.as_path.as_ref().map(|x| x.to_string()).unwrap_or_default(),
+                as_path: a
+                    .as_path
+                    .as_ref()
+                    .map(|x| x.to_string())
+                    .unwrap_or_default(),
                 med: a.med,
                 local_pref: a.local_pref,
-                communities: a.communities.iter().map(|c| format!("{}:{}", c >> 16, c & 0xffff)).collect(),
-                large_communities: a.large_communities.iter().map(|c| format!("{}:{}:{}", c[0], c[1], c[2])).collect(),
+                communities: a
+                    .communities
+                    .iter()
+                    .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
+                    .collect(),
+                large_communities: a
+                    .large_communities
+                    .iter()
+                    .map(|c| format!("{}:{}:{}", c[0], c[1], c[2]))
+                    .collect(),
             });
         }
         RouteView { prefix, paths }
@@ -1125,19 +1475,32 @@ impl Speaker {
 
 /// A Cease NOTIFICATION; with `hard` and the RFC 8538 N bit negotiated it
 /// is wrapped in a Hard Reset (subcode 9, data = inner code, subcode, data).
+/// RFC 8538 §5 requires Hard Reset for Maximum Number of Prefixes Reached,
+/// Administrative Shutdown, Peer De-configured and Administrative Reset;
+/// the other Cease subcodes (e.g. collision resolution) stay plain.
 fn cease(sub: u8, hard: bool, neg: Option<&Negotiated>) -> NotificationRepr {
     cease_with(sub, Vec::new(), hard, neg)
 }
 
 fn cease_with(sub: u8, data: Vec<u8>, hard: bool, neg: Option<&Negotiated>) -> NotificationRepr {
-    let n_bit = neg.and_then(|n| n.gr.as_ref()).is_some_and(|g| g.notification);
+    let n_bit = neg
+        .and_then(|n| n.gr.as_ref())
+        .is_some_and(|g| g.notification);
     if hard && n_bit {
         // RFC 8538 §3: "the Hard Reset ... data field: the encapsulated
         // NOTIFICATION's error code, subcode and data".
         let mut d = vec![6, sub];
         d.extend_from_slice(&data);
-        NotificationRepr { code: 6, subcode: CEASE_HARD_RESET, data: d }
+        NotificationRepr {
+            code: 6,
+            subcode: CEASE_HARD_RESET,
+            data: d,
+        }
     } else {
-        NotificationRepr { code: 6, subcode: sub, data }
+        NotificationRepr {
+            code: 6,
+            subcode: sub,
+            data,
+        }
     }
 }

@@ -10,7 +10,8 @@ use crate::speaker::{Action, ConnId, RouteChange, Speaker};
 use crate::time::Instant;
 use crate::view::SessionState;
 use crate::wire::{
-    Capability, DecodeContext, Framer, GrFamily, Message, NotificationRepr, OpenRepr, Origin, PathAttributes, UpdateRepr,
+    Capability, DecodeContext, Framer, GrFamily, Message, NotificationRepr, OpenRepr, Origin,
+    PathAttributes, UpdateRepr,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -54,7 +55,8 @@ impl Sim {
     }
 
     fn add(&mut self, addr: &str, cfg: SpeakerConfig) -> usize {
-        self.nodes.push((ip(addr), Speaker::new(cfg, self.now).unwrap()));
+        self.nodes
+            .push((ip(addr), Speaker::new(cfg, self.now).unwrap()));
         self.changes.push(Vec::new());
         self.notifications.push(Vec::new());
         self.nodes.len() - 1
@@ -113,7 +115,9 @@ impl Sim {
                 f.set_max_len(65535);
                 f.push(&data);
                 while let Some(Ok(m)) = f.next_message() {
-                    if let Ok(Message::Notification(n)) = Message::parse(&m, &DecodeContext::default()) {
+                    if let Ok(Message::Notification(n)) =
+                        Message::parse(&m, &DecodeContext::default())
+                    {
                         self.notifications[i].push(n);
                     }
                 }
@@ -162,14 +166,22 @@ impl Sim {
 
     fn state(&self, i: usize, peer: &str) -> SessionState {
         let s = self.nodes[i].1.summary(self.now);
-        s.peers.iter().find(|p| p.address == ip(peer)).map(|p| p.state).unwrap_or(SessionState::Idle)
+        s.peers
+            .iter()
+            .find(|p| p.address == ip(peer))
+            .map(|p| p.state)
+            .unwrap_or(SessionState::Idle)
     }
 
     /// Kill the TCP connection between two nodes as an RST would: both
     /// sides see `closed`, no NOTIFICATION.
     fn reset_tcp(&mut self, a: usize, b: usize) {
-        let pairs: Vec<((usize, ConnId), (usize, ConnId))> =
-            self.links.iter().filter(|((x, _), (y, _))| *x == a && *y == b).map(|(k, v)| (*k, *v)).collect();
+        let pairs: Vec<((usize, ConnId), (usize, ConnId))> = self
+            .links
+            .iter()
+            .filter(|((x, _), (y, _))| *x == a && *y == b)
+            .map(|(k, v)| (*k, *v))
+            .collect();
         for (k, v) in pairs {
             self.links.remove(&k);
             self.links.remove(&v);
@@ -188,7 +200,10 @@ fn router_cfg() -> SpeakerConfig {
         networks: vec![net("10.10.1.0/24")],
         maximum_paths: 4,
         multipath_relax: true,
-        graceful_restart: GracefulRestartConfig { enabled: true, ..Default::default() },
+        graceful_restart: GracefulRestartConfig {
+            enabled: true,
+            ..Default::default()
+        },
         groups: vec![GroupConfig {
             name: "CILIUM".into(),
             remote_as: Some(RemoteAs::External),
@@ -203,7 +218,10 @@ fn router_cfg() -> SpeakerConfig {
 
 fn with_neighbors(mut cfg: SpeakerConfig, addrs: &[&str]) -> SpeakerConfig {
     for a in addrs {
-        cfg.neighbors.push(NeighborConfig { group: Some("CILIUM".into()), ..NeighborConfig::new(ip(a)) });
+        cfg.neighbors.push(NeighborConfig {
+            group: Some("CILIUM".into()),
+            ..NeighborConfig::new(ip(a))
+        });
     }
     cfg
 }
@@ -217,7 +235,11 @@ fn node_cfg(id: &str, networks: &[&str]) -> SpeakerConfig {
         networks: networks.iter().map(|n| net(n)).collect(),
         maximum_paths: 1,
         multipath_relax: false,
-        graceful_restart: GracefulRestartConfig { enabled: true, restart_time: 15, ..Default::default() },
+        graceful_restart: GracefulRestartConfig {
+            enabled: true,
+            restart_time: 15,
+            ..Default::default()
+        },
         groups: vec![],
         neighbors: vec![NeighborConfig {
             remote_as: Some(RemoteAs::Number(65000)),
@@ -234,7 +256,10 @@ fn last_nh(changes: &[RouteChange], prefix: IpNet) -> Option<Vec<IpAddr>> {
     let mut cur = None;
     for c in changes {
         match c {
-            RouteChange::Replace { prefix: p, next_hops } if *p == prefix => cur = Some(next_hops.clone()),
+            RouteChange::Replace {
+                prefix: p,
+                next_hops,
+            } if *p == prefix => cur = Some(next_hops.clone()),
             RouteChange::Remove(p) if *p == prefix => cur = None,
             _ => {}
         }
@@ -245,32 +270,66 @@ fn last_nh(changes: &[RouteChange], prefix: IpNet) -> Option<Vec<IpAddr>> {
 #[test]
 fn lab_session_routes_and_ecmp() {
     let mut sim = Sim::new();
-    let r = sim.add("192.168.10.200", with_neighbors(router_cfg(), &["192.168.10.100", "192.168.10.101"]));
-    let n1 = sim.add("192.168.10.100", node_cfg("192.168.10.100", &["172.20.0.0/24", "172.16.1.1/32"]));
-    let n2 = sim.add("192.168.10.101", node_cfg("192.168.10.101", &["172.20.1.0/24", "172.16.1.1/32"]));
+    let r = sim.add(
+        "192.168.10.200",
+        with_neighbors(router_cfg(), &["192.168.10.100", "192.168.10.101"]),
+    );
+    let n1 = sim.add(
+        "192.168.10.100",
+        node_cfg("192.168.10.100", &["172.20.0.0/24", "172.16.1.1/32"]),
+    );
+    let n2 = sim.add(
+        "192.168.10.101",
+        node_cfg("192.168.10.101", &["172.20.1.0/24", "172.16.1.1/32"]),
+    );
     sim.no_listen = vec![n1, n2];
     sim.advance(Duration::from_secs(1));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
     assert_eq!(sim.state(r, "192.168.10.101"), SessionState::Established);
     assert_eq!(sim.state(n1, "192.168.10.200"), SessionState::Established);
     let ch = &sim.changes[r];
-    assert_eq!(last_nh(ch, net("172.20.0.0/24")), Some(vec![ip("192.168.10.100")]));
-    assert_eq!(last_nh(ch, net("172.20.1.0/24")), Some(vec![ip("192.168.10.101")]));
+    assert_eq!(
+        last_nh(ch, net("172.20.0.0/24")),
+        Some(vec![ip("192.168.10.100")])
+    );
+    assert_eq!(
+        last_nh(ch, net("172.20.1.0/24")),
+        Some(vec![ip("192.168.10.101")])
+    );
     // The Service /32 from both nodes is one ECMP route.
-    assert_eq!(last_nh(ch, net("172.16.1.1/32")), Some(vec![ip("192.168.10.100"), ip("192.168.10.101")]));
+    assert_eq!(
+        last_nh(ch, net("172.16.1.1/32")),
+        Some(vec![ip("192.168.10.100"), ip("192.168.10.101")])
+    );
     // The nodes learned our network with next-hop self and AS_PATH [65000].
-    assert_eq!(last_nh(&sim.changes[n1], net("10.10.1.0/24")), Some(vec![ip("192.168.10.200")]));
+    assert_eq!(
+        last_nh(&sim.changes[n1], net("10.10.1.0/24")),
+        Some(vec![ip("192.168.10.200")])
+    );
     let rv = sim.nodes[n1].1.routes(Some(net("10.10.1.0/24")));
-    assert_eq!(rv[0].paths.iter().find(|p| p.peer.is_some()).unwrap().as_path, "65000");
+    assert_eq!(
+        rv[0]
+            .paths
+            .iter()
+            .find(|p| p.peer.is_some())
+            .unwrap()
+            .as_path,
+        "65000"
+    );
     // Views.
     let s = sim.nodes[r].1.summary(sim.now);
     assert_eq!(s.peers.len(), 2);
     assert_eq!(s.peers[0].prefixes_received, 2);
     assert_eq!(s.peers[0].prefixes_sent, 1);
-    let d = sim.nodes[r].1.neighbors(sim.now, Some(ip("192.168.10.100")));
+    let d = sim.nodes[r]
+        .1
+        .neighbors(sim.now, Some(ip("192.168.10.100")));
     assert_eq!(d[0].hold_time, Some(9));
     assert_eq!(d[0].keepalive, Some(3));
-    assert_eq!(d[0].graceful_restart.end_of_rib_received, vec![Family::Ipv4Unicast, Family::Ipv6Unicast]);
+    assert_eq!(
+        d[0].graceful_restart.end_of_rib_received,
+        vec![Family::Ipv4Unicast, Family::Ipv6Unicast]
+    );
     let routes = sim.nodes[r].1.routes(Some(net("172.16.1.1/32")));
     assert_eq!(routes[0].paths.iter().filter(|p| p.multipath).count(), 2);
     assert_eq!(routes[0].paths.iter().filter(|p| p.best).count(), 1);
@@ -279,7 +338,11 @@ fn lab_session_routes_and_ecmp() {
     // Keepalives keep the session up for a long time.
     sim.advance(Duration::from_secs(120));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
-    assert!(sim.notifications.iter().all(|n| n.is_empty()), "{:?}", sim.notifications);
+    assert!(
+        sim.notifications.iter().all(|n| n.is_empty()),
+        "{:?}",
+        sim.notifications
+    );
 }
 
 /// Views must serialise (the control socket prints them as JSON).
@@ -288,50 +351,85 @@ fn serde_json_like<T: serde::Serialize>(_v: &T) {}
 #[test]
 fn withdraw_removes_route() {
     let mut sim = Sim::new();
-    let r = sim.add("192.168.10.200", with_neighbors(router_cfg(), &["192.168.10.100"]));
-    let n1 = sim.add("192.168.10.100", node_cfg("192.168.10.100", &["172.20.0.0/24"]));
+    let r = sim.add(
+        "192.168.10.200",
+        with_neighbors(router_cfg(), &["192.168.10.100"]),
+    );
+    let n1 = sim.add(
+        "192.168.10.100",
+        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
+    );
     sim.advance(Duration::from_secs(1));
     assert!(last_nh(&sim.changes[r], net("172.20.0.0/24")).is_some());
     // The node withdraws by sending an UPDATE directly on its connection.
     let (&(_, conn), _) = sim.links.iter().find(|((i, _), _)| *i == n1).unwrap();
-    let u = UpdateRepr { withdrawn: vec![net("172.20.0.0/24")], ..Default::default() };
+    let u = UpdateRepr {
+        withdrawn: vec![net("172.20.0.0/24")],
+        ..Default::default()
+    };
     let bytes = Message::Update(u).to_bytes(&DecodeContext::default());
     let (j, c2) = sim.links[&(n1, conn)];
     let now = sim.now;
     sim.nodes[j].1.receive(c2, &bytes, now);
     sim.pump();
     assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), None);
-    assert_eq!(sim.changes[r].last(), Some(&RouteChange::Remove(net("172.20.0.0/24"))));
+    assert_eq!(
+        sim.changes[r].last(),
+        Some(&RouteChange::Remove(net("172.20.0.0/24")))
+    );
 }
 
 #[test]
 fn collision_keeps_one_session() {
     // Both sides connect actively at the same time.
     let mut sim = Sim::new();
-    let r = sim.add("192.168.10.200", with_neighbors(router_cfg(), &["192.168.10.100"]));
-    let n1 = sim.add("192.168.10.100", node_cfg("192.168.10.100", &["172.20.0.0/24"]));
+    let r = sim.add(
+        "192.168.10.200",
+        with_neighbors(router_cfg(), &["192.168.10.100"]),
+    );
+    let n1 = sim.add(
+        "192.168.10.100",
+        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
+    );
     sim.advance(Duration::from_secs(1));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
     assert_eq!(sim.state(n1, "192.168.10.200"), SessionState::Established);
     // Exactly one connection pair survives; the loser got Cease/7.
     assert_eq!(sim.links.len(), 2);
-    let cease7 = sim.notifications.iter().flatten().filter(|n| (n.code, n.subcode) == (6, 7)).count();
+    let cease7 = sim
+        .notifications
+        .iter()
+        .flatten()
+        .filter(|n| (n.code, n.subcode) == (6, 7))
+        .count();
     assert!(cease7 >= 1);
     // RFC 4271 §6.8: the connection initiated by the higher identifier
     // (the router, 192.168.10.200 > 192.168.10.100) is the one kept.
     let (&(i, c), &(j, c2)) = sim.links.iter().next().unwrap();
     let router_end = if i == r { (i, c) } else { (j, c2) };
-    assert!(sim.initiated.contains(&router_end), "router's outbound connection survives");
+    assert!(
+        sim.initiated.contains(&router_end),
+        "router's outbound connection survives"
+    );
     sim.advance(Duration::from_secs(60));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
-    assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), Some(vec![ip("192.168.10.100")]));
+    assert_eq!(
+        last_nh(&sim.changes[r], net("172.20.0.0/24")),
+        Some(vec![ip("192.168.10.100")])
+    );
 }
 
 #[test]
 fn hold_timer_expiry_and_gr_with_n_bit() {
     let mut sim = Sim::new();
-    let r = sim.add("192.168.10.200", with_neighbors(router_cfg(), &["192.168.10.100"]));
-    let n1 = sim.add("192.168.10.100", node_cfg("192.168.10.100", &["172.20.0.0/24"]));
+    let r = sim.add(
+        "192.168.10.200",
+        with_neighbors(router_cfg(), &["192.168.10.100"]),
+    );
+    let n1 = sim.add(
+        "192.168.10.100",
+        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
+    );
     sim.no_listen = vec![n1];
     sim.advance(Duration::from_secs(1));
     assert!(last_nh(&sim.changes[r], net("172.20.0.0/24")).is_some());
@@ -341,11 +439,15 @@ fn hold_timer_expiry_and_gr_with_n_bit() {
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
     sim.advance(Duration::from_secs(3));
     // 9 s hold expired: NOTIFICATION 4/0 sent...
-    assert!(sim.notifications[r].iter().any(|n| (n.code, n.subcode) == (4, 0)));
+    assert!(sim.notifications[r]
+        .iter()
+        .any(|n| (n.code, n.subcode) == (4, 0)));
     assert_ne!(sim.state(r, "192.168.10.100"), SessionState::Established);
     // ...but with the N bit negotiated the routes stay, stale (RFC 8538).
     assert!(last_nh(&sim.changes[r], net("172.20.0.0/24")).is_some());
-    let d = sim.nodes[r].1.neighbors(sim.now, Some(ip("192.168.10.100")));
+    let d = sim.nodes[r]
+        .1
+        .neighbors(sim.now, Some(ip("192.168.10.100")));
     assert_eq!(d[0].graceful_restart.stale_routes, 1);
     // Restart time (15 s) passes without the peer: purged.
     sim.advance(Duration::from_secs(16));
@@ -358,19 +460,30 @@ fn hold_timer_expiry_without_gr_removes_routes() {
     let mut rc = with_neighbors(router_cfg(), &["192.168.10.100"]);
     rc.graceful_restart.enabled = false;
     let r = sim.add("192.168.10.200", rc);
-    let n1 = sim.add("192.168.10.100", node_cfg("192.168.10.100", &["172.20.0.0/24"]));
+    let n1 = sim.add(
+        "192.168.10.100",
+        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
+    );
     sim.advance(Duration::from_secs(1));
     sim.cut.push((r, n1));
     sim.advance(Duration::from_secs(10));
-    assert!(sim.notifications[r].iter().any(|n| (n.code, n.subcode) == (4, 0)));
+    assert!(sim.notifications[r]
+        .iter()
+        .any(|n| (n.code, n.subcode) == (4, 0)));
     assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), None);
 }
 
 #[test]
 fn graceful_restart_stale_then_eor_purge() {
     let mut sim = Sim::new();
-    let r = sim.add("192.168.10.200", with_neighbors(router_cfg(), &["192.168.10.100"]));
-    let n1 = sim.add("192.168.10.100", node_cfg("192.168.10.100", &["172.20.0.0/24", "172.20.9.0/24"]));
+    let r = sim.add(
+        "192.168.10.200",
+        with_neighbors(router_cfg(), &["192.168.10.100"]),
+    );
+    let n1 = sim.add(
+        "192.168.10.100",
+        node_cfg("192.168.10.100", &["172.20.0.0/24", "172.20.9.0/24"]),
+    );
     sim.no_listen = vec![n1];
     sim.advance(Duration::from_secs(1));
     let before = sim.changes[r].len();
@@ -379,7 +492,9 @@ fn graceful_restart_stale_then_eor_purge() {
     assert_ne!(sim.state(r, "192.168.10.100"), SessionState::Established);
     // Routes kept (no FIB change at all).
     assert_eq!(sim.changes[r].len(), before);
-    let d = sim.nodes[r].1.neighbors(sim.now, Some(ip("192.168.10.100")));
+    let d = sim.nodes[r]
+        .1
+        .neighbors(sim.now, Some(ip("192.168.10.100")));
     assert_eq!(d[0].graceful_restart.stale_routes, 2);
     // The agent comes back announcing only one of the two prefixes, and
     // with the forwarding bit set so stale routes wait for its EoR.
@@ -391,7 +506,10 @@ fn graceful_restart_stale_then_eor_purge() {
     // Our GR capability says F=0, so the router — being the receiving
     // speaker for a peer with F=0 — deleted stale routes at re-establishment
     // (RFC 4724 §4.2); then the re-announced prefix came back.
-    assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), Some(vec![ip("192.168.10.100")]));
+    assert_eq!(
+        last_nh(&sim.changes[r], net("172.20.0.0/24")),
+        Some(vec![ip("192.168.10.100")])
+    );
     assert_eq!(last_nh(&sim.changes[r], net("172.20.9.0/24")), None);
 }
 
@@ -409,8 +527,17 @@ impl RawPeer {
     fn new(cfg: SpeakerConfig, remote: &str, open: OpenRepr) -> RawPeer {
         let now = Instant::from_secs(10);
         let mut sp = Speaker::new(cfg, now).unwrap();
-        let conn = sp.accept_inbound(ip(remote), ip("192.168.10.200"), now).expect("accepted");
-        let mut p = RawPeer { sp, conn, now, out: Framer::new(), ctx: DecodeContext::default(), closed: false };
+        let conn = sp
+            .accept_inbound(ip(remote), ip("192.168.10.200"), now)
+            .expect("accepted");
+        let mut p = RawPeer {
+            sp,
+            conn,
+            now,
+            out: Framer::new(),
+            ctx: DecodeContext::default(),
+            closed: false,
+        };
         p.drain();
         p.send(&Message::Open(open));
         p.send(&Message::Keepalive);
@@ -445,13 +572,22 @@ impl RawPeer {
     }
 
     fn notification(&mut self) -> Option<(u8, u8)> {
-        self.drain().into_iter().find_map(|m| if let Message::Notification(n) = m { Some((n.code, n.subcode)) } else { None })
+        self.drain().into_iter().find_map(|m| {
+            if let Message::Notification(n) = m {
+                Some((n.code, n.subcode))
+            } else {
+                None
+            }
+        })
     }
 }
 
 fn dyn_router() -> SpeakerConfig {
     let mut c = router_cfg();
-    c.listen_ranges.push(ListenRange { prefix: net("192.168.10.0/24"), group: "CILIUM".into() });
+    c.listen_ranges.push(ListenRange {
+        prefix: net("192.168.10.0/24"),
+        group: "CILIUM".into(),
+    });
     c.groups[0].max_prefix = Some(3);
     c
 }
@@ -468,9 +604,16 @@ fn gobgp_like_open() -> OpenRepr {
                 restarting: false,
                 notification: true,
                 restart_time: 15,
-                families: vec![GrFamily { afi: 1, safi: 1, forwarding_preserved: true }],
+                families: vec![GrFamily {
+                    afi: 1,
+                    safi: 1,
+                    forwarding_preserved: true,
+                }],
             },
-            Capability::Unknown { code: 73, data: vec![2, b'n', b'1', 0] },
+            Capability::Unknown {
+                code: 73,
+                data: vec![2, b'n', b'1', 0],
+            },
         ],
     )
 }
@@ -495,41 +638,66 @@ fn dynamic_neighbour_and_eor() {
     // (Our OPEN was drained already.) KEEPALIVE, our network, End-of-RIB
     // (IPv4, the only common family).
     assert!(matches!(msgs[0], Message::Keepalive));
-    let Message::Update(u) = &msgs[1] else { panic!("{msgs:?}") };
+    let Message::Update(u) = &msgs[1] else {
+        panic!("{msgs:?}")
+    };
     assert_eq!(u.nlri, vec![net("10.10.1.0/24")]);
     assert_eq!(u.attrs.next_hop, Some("192.168.10.200".parse().unwrap()));
-    let Message::Update(eor) = &msgs[2] else { panic!() };
+    let Message::Update(eor) = &msgs[2] else {
+        panic!()
+    };
     assert_eq!(msgs.len(), 3);
     assert_eq!(eor.end_of_rib(), Some(Family::Ipv4Unicast));
     let s = p.sp.summary(p.now);
     assert!(s.peers[0].dynamic);
     assert_eq!(s.peers[0].state, SessionState::Established);
     // Outside every range: refused.
-    assert!(p.sp.accept_inbound(ip("192.168.30.1"), ip("192.168.10.200"), p.now).is_none());
+    assert!(p
+        .sp
+        .accept_inbound(ip("192.168.30.1"), ip("192.168.10.200"), p.now)
+        .is_none());
 }
 
 #[test]
 fn max_prefix_cease() {
     let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
     p.drain();
-    p.send(&update(&["172.20.0.0/24", "172.20.1.0/24", "172.20.2.0/24"], "192.168.10.55", vec![65001]));
+    p.send(&update(
+        &["172.20.0.0/24", "172.20.1.0/24", "172.20.2.0/24"],
+        "192.168.10.55",
+        vec![65001],
+    ));
     assert_eq!(p.notification(), None);
     p.send(&update(&["172.20.3.0/24"], "192.168.10.55", vec![65001]));
     // N bit negotiated: Cease/1 wrapped in a Hard Reset (RFC 8538).
     assert_eq!(p.notification(), Some((6, 9)));
     assert!(p.closed);
     // Hard reset: routes gone.
-    assert!(p.sp.take_route_changes().iter().any(|c| matches!(c, RouteChange::Remove(_))));
+    assert!(p
+        .sp
+        .take_route_changes()
+        .iter()
+        .any(|c| matches!(c, RouteChange::Remove(_))));
     assert_eq!(p.sp.loc_rib_len(), 0);
 }
 
 #[test]
 fn max_prefix_cease_plain() {
     let mut open = gobgp_like_open();
-    open.capabilities.retain(|c| !matches!(c, Capability::GracefulRestart { .. }));
+    open.capabilities
+        .retain(|c| !matches!(c, Capability::GracefulRestart { .. }));
     let mut p = RawPeer::new(dyn_router(), "192.168.10.55", open);
     p.drain();
-    p.send(&update(&["172.20.0.0/24", "172.20.1.0/24", "172.20.2.0/24", "172.20.3.0/24"], "192.168.10.55", vec![65001]));
+    p.send(&update(
+        &[
+            "172.20.0.0/24",
+            "172.20.1.0/24",
+            "172.20.2.0/24",
+            "172.20.3.0/24",
+        ],
+        "192.168.10.55",
+        vec![65001],
+    ));
     assert_eq!(p.notification(), Some((6, 1)));
 }
 
@@ -537,7 +705,11 @@ fn max_prefix_cease_plain() {
 fn loop_and_own_next_hop_rejected() {
     let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
     p.drain();
-    p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001, 65000]));
+    p.send(&update(
+        &["172.20.0.0/24"],
+        "192.168.10.55",
+        vec![65001, 65000],
+    ));
     p.send(&update(&["172.20.1.0/24"], "192.168.10.200", vec![65001]));
     assert_eq!(p.notification(), None);
     assert!(p.sp.take_route_changes().is_empty());
@@ -549,26 +721,51 @@ fn loop_and_own_next_hop_rejected() {
 fn import_filter() {
     let mut cfg = dyn_router();
     cfg.groups[0].import = Some(ImportFilter {
-        allow: vec![PrefixRule { prefix: net("172.20.0.0/16"), ge: Some(24), le: Some(24) }],
+        allow: vec![PrefixRule {
+            prefix: net("172.20.0.0/16"),
+            ge: Some(24),
+            le: Some(24),
+        }],
     });
     let mut p = RawPeer::new(cfg, "192.168.10.55", gobgp_like_open());
     p.drain();
-    p.send(&update(&["172.20.0.0/24", "10.0.0.0/8"], "192.168.10.55", vec![65001]));
+    p.send(&update(
+        &["172.20.0.0/24", "10.0.0.0/8"],
+        "192.168.10.55",
+        vec![65001],
+    ));
     let ch = p.sp.take_route_changes();
-    assert_eq!(ch, vec![RouteChange::Replace { prefix: net("172.20.0.0/24"), next_hops: vec![ip("192.168.10.55")] }]);
+    assert_eq!(
+        ch,
+        vec![RouteChange::Replace {
+            prefix: net("172.20.0.0/24"),
+            next_hops: vec![ip("192.168.10.55")]
+        }]
+    );
     let s = p.sp.summary(p.now);
-    assert_eq!((s.peers[0].prefixes_received, s.peers[0].prefixes_accepted), (2, 1));
+    assert_eq!(
+        (s.peers[0].prefixes_received, s.peers[0].prefixes_accepted),
+        (2, 1)
+    );
 }
 
 #[test]
 fn route_refresh_resends() {
     let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
     p.drain();
-    p.send(&Message::RouteRefresh(crate::wire::RouteRefreshRepr { afi: 1, subtype: 0, safi: 1 }));
+    p.send(&Message::RouteRefresh(crate::wire::RouteRefreshRepr {
+        afi: 1,
+        subtype: 0,
+        safi: 1,
+    }));
     let msgs = p.drain();
     assert!(matches!(&msgs[..], [Message::Update(u)] if u.nlri == vec![net("10.10.1.0/24")]));
     // Unknown family: ignored.
-    p.send(&Message::RouteRefresh(crate::wire::RouteRefreshRepr { afi: 2, subtype: 0, safi: 1 }));
+    p.send(&Message::RouteRefresh(crate::wire::RouteRefreshRepr {
+        afi: 2,
+        subtype: 0,
+        safi: 1,
+    }));
     assert!(p.drain().is_empty());
 }
 
@@ -576,7 +773,8 @@ fn route_refresh_resends() {
 /// never panics.
 #[test]
 fn malformed_messages() {
-    let good = update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]).to_bytes(&DecodeContext::default());
+    let good = update(&["172.20.0.0/24"], "192.168.10.55", vec![65001])
+        .to_bytes(&DecodeContext::default());
     let with_attrs = |attrs: &[u8]| {
         let mut b = vec![0xff; 16];
         let nlri = [24u8, 172, 20, 0];
@@ -606,13 +804,45 @@ fn malformed_messages() {
         ("length below 19", short_len, Some((1, 2))),
         ("length above 4096", long_len, Some((1, 2))),
         ("UPDATE shorter than 23", len_lt_update, Some((1, 2))),
-        ("attribute length overrun", with_attrs(&[&ORIGIN[..], &ASP, &[0x40, 3, 40, 1, 2, 3, 4]].concat()), None),
-        ("bad ORIGIN", with_attrs(&[&[0x40, 1, 1, 9][..], &ASP, &NH].concat()), None),
-        ("zero-length AS_PATH", with_attrs(&[&ORIGIN[..], &[0x40, 2, 0], &NH].concat()), None),
-        ("short NEXT_HOP", with_attrs(&[&ORIGIN[..], &ASP, &[0x40, 3, 2, 1, 2]].concat()), None),
-        ("truncated MP_REACH", with_attrs(&[&[0x80, 14, 4, 0, 2, 1, 16][..], &ORIGIN, &ASP, &NH].concat()), Some((3, 9))),
-        ("unknown message type", { let mut b = good.clone(); b[18] = 42; b }, Some((1, 3))),
-        ("OPEN in Established", Message::Open(gobgp_like_open()).to_bytes(&DecodeContext::default()), Some((5, 3))),
+        (
+            "attribute length overrun",
+            with_attrs(&[&ORIGIN[..], &ASP, &[0x40, 3, 40, 1, 2, 3, 4]].concat()),
+            None,
+        ),
+        (
+            "bad ORIGIN",
+            with_attrs(&[&[0x40, 1, 1, 9][..], &ASP, &NH].concat()),
+            None,
+        ),
+        (
+            "zero-length AS_PATH",
+            with_attrs(&[&ORIGIN[..], &[0x40, 2, 0], &NH].concat()),
+            None,
+        ),
+        (
+            "short NEXT_HOP",
+            with_attrs(&[&ORIGIN[..], &ASP, &[0x40, 3, 2, 1, 2]].concat()),
+            None,
+        ),
+        (
+            "truncated MP_REACH",
+            with_attrs(&[&[0x80, 14, 4, 0, 2, 1, 16][..], &ORIGIN, &ASP, &NH].concat()),
+            Some((3, 9)),
+        ),
+        (
+            "unknown message type",
+            {
+                let mut b = good.clone();
+                b[18] = 42;
+                b
+            },
+            Some((1, 3)),
+        ),
+        (
+            "OPEN in Established",
+            Message::Open(gobgp_like_open()).to_bytes(&DecodeContext::default()),
+            Some((5, 3)),
+        ),
     ];
     for (name, bytes, expect) in cases {
         let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
@@ -625,7 +855,11 @@ fn malformed_messages() {
         assert_eq!(got, expect, "{name}");
         if expect.is_none() {
             assert!(!p.closed, "{name}: session must stay up");
-            assert_eq!(p.sp.take_route_changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))], "{name}");
+            assert_eq!(
+                p.sp.take_route_changes(),
+                vec![RouteChange::Remove(net("172.20.0.0/24"))],
+                "{name}"
+            );
         } else {
             assert!(p.closed, "{name}: session must be closed");
         }
@@ -636,27 +870,55 @@ fn malformed_messages() {
 fn bad_open_notifications() {
     type Mangle = Box<dyn Fn(&mut Vec<u8>)>;
     let cases: Vec<(&str, Mangle, (u8, u8))> = vec![
-        ("unsupported version", Box::new(|b: &mut Vec<u8>| b[19] = 3), (2, 1)),
-        ("bad peer AS (ours)", Box::new(|b: &mut Vec<u8>| {
-            b[20] = 0xfd;
-            b[21] = 0xe8;
-        }), (2, 2)),
-        ("bad BGP identifier", Box::new(|b: &mut Vec<u8>| b[24..28].copy_from_slice(&[0, 0, 0, 0])), (2, 3)),
-        ("unacceptable hold time", Box::new(|b: &mut Vec<u8>| {
-            b[22] = 0;
-            b[23] = 2;
-        }), (2, 6)),
-        ("bad capability length", Box::new(|b: &mut Vec<u8>| b[32] = 200), (2, 0)),
+        (
+            "unsupported version",
+            Box::new(|b: &mut Vec<u8>| b[19] = 3),
+            (2, 1),
+        ),
+        (
+            "bad peer AS (ours)",
+            Box::new(|b: &mut Vec<u8>| {
+                b[20] = 0xfd;
+                b[21] = 0xe8;
+            }),
+            (2, 2),
+        ),
+        (
+            "bad BGP identifier",
+            Box::new(|b: &mut Vec<u8>| b[24..28].copy_from_slice(&[0, 0, 0, 0])),
+            (2, 3),
+        ),
+        (
+            "unacceptable hold time",
+            Box::new(|b: &mut Vec<u8>| {
+                b[22] = 0;
+                b[23] = 2;
+            }),
+            (2, 6),
+        ),
+        (
+            "bad capability length",
+            Box::new(|b: &mut Vec<u8>| b[32] = 200),
+            (2, 0),
+        ),
     ];
     for (name, mangle, expect) in cases {
-        let mut open = OpenRepr::new(65001, 9, "192.168.10.100".parse().unwrap(), vec![Capability::RouteRefresh]);
+        let mut open = OpenRepr::new(
+            65001,
+            9,
+            "192.168.10.100".parse().unwrap(),
+            vec![Capability::RouteRefresh],
+        );
         open.capabilities.clear();
-        open.capabilities.push(Capability::Multiprotocol { afi: 1, safi: 1 });
+        open.capabilities
+            .push(Capability::Multiprotocol { afi: 1, safi: 1 });
         let mut b = Message::Open(open).to_bytes(&DecodeContext::default());
         mangle(&mut b);
         let now = Instant::from_secs(10);
         let mut sp = Speaker::new(dyn_router(), now).unwrap();
-        let conn = sp.accept_inbound(ip("192.168.10.55"), ip("192.168.10.200"), now).unwrap();
+        let conn = sp
+            .accept_inbound(ip("192.168.10.55"), ip("192.168.10.200"), now)
+            .unwrap();
         while sp.poll_action().is_some() {}
         sp.receive(conn, &b, now);
         let mut f = Framer::new();
@@ -669,7 +931,10 @@ fn bad_open_notifications() {
             }
         }
         let m = f.next_message().unwrap().unwrap();
-        let Message::Notification(n) = Message::parse(&m, &DecodeContext::default()).unwrap() else { panic!("{name}") };
+        let Message::Notification(n) = Message::parse(&m, &DecodeContext::default()).unwrap()
+        else {
+            panic!("{name}")
+        };
         assert_eq!((n.code, n.subcode), expect, "{name}");
         assert!(closed, "{name}");
     }
@@ -679,9 +944,15 @@ fn bad_open_notifications() {
 fn unexpected_message_in_opensent_is_fsm_error() {
     let now = Instant::from_secs(10);
     let mut sp = Speaker::new(dyn_router(), now).unwrap();
-    let conn = sp.accept_inbound(ip("192.168.10.55"), ip("192.168.10.200"), now).unwrap();
+    let conn = sp
+        .accept_inbound(ip("192.168.10.55"), ip("192.168.10.200"), now)
+        .unwrap();
     while sp.poll_action().is_some() {}
-    sp.receive(conn, &Message::Keepalive.to_bytes(&DecodeContext::default()), now);
+    sp.receive(
+        conn,
+        &Message::Keepalive.to_bytes(&DecodeContext::default()),
+        now,
+    );
     let mut f = Framer::new();
     while let Some(a) = sp.poll_action() {
         if let Action::Send { data, .. } = a {
@@ -689,21 +960,36 @@ fn unexpected_message_in_opensent_is_fsm_error() {
         }
     }
     let m = f.next_message().unwrap().unwrap();
-    assert_eq!(Message::parse(&m, &DecodeContext::default()).unwrap(), Message::Notification(NotificationRepr { code: 5, subcode: 1, data: vec![] }));
+    assert_eq!(
+        Message::parse(&m, &DecodeContext::default()).unwrap(),
+        Message::Notification(NotificationRepr {
+            code: 5,
+            subcode: 1,
+            data: vec![]
+        })
+    );
 }
 
 #[test]
 fn admin_shutdown_and_enable() {
     let mut sim = Sim::new();
-    let r = sim.add("192.168.10.200", with_neighbors(router_cfg(), &["192.168.10.100"]));
-    let n1 = sim.add("192.168.10.100", node_cfg("192.168.10.100", &["172.20.0.0/24"]));
+    let r = sim.add(
+        "192.168.10.200",
+        with_neighbors(router_cfg(), &["192.168.10.100"]),
+    );
+    let n1 = sim.add(
+        "192.168.10.100",
+        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
+    );
     sim.no_listen = vec![n1];
     sim.advance(Duration::from_secs(1));
     let now = sim.now;
     assert!(sim.nodes[r].1.admin_shutdown(ip("192.168.10.100"), now));
     sim.pump();
     // Hard Reset (N bit) wrapping Cease/2; routes removed at once.
-    assert!(sim.notifications[r].iter().any(|n| n.code == 6 && n.subcode == 9 && n.data[..2] == [6, 2]));
+    assert!(sim.notifications[r]
+        .iter()
+        .any(|n| n.code == 6 && n.subcode == 9 && n.data[..2] == [6, 2]));
     assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), None);
     sim.advance(Duration::from_secs(30));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Idle);
@@ -719,7 +1005,9 @@ fn nexthop_resolver_gates_routes() {
     p.drain();
     let reachable = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let r2 = reachable.clone();
-    p.sp.set_nexthop_resolver(Box::new(move |_| r2.load(std::sync::atomic::Ordering::Relaxed)));
+    p.sp.set_nexthop_resolver(Box::new(move |_| {
+        r2.load(std::sync::atomic::Ordering::Relaxed)
+    }));
     p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
     assert!(p.sp.take_route_changes().is_empty());
     reachable.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -735,7 +1023,10 @@ impl RawPeer {
         if close_old {
             self.sp.closed(self.conn, now);
         }
-        self.conn = self.sp.accept_inbound(ip("192.168.10.55"), ip("192.168.10.200"), now).expect("accepted");
+        self.conn = self
+            .sp
+            .accept_inbound(ip("192.168.10.55"), ip("192.168.10.200"), now)
+            .expect("accepted");
         self.out = Framer::new();
         self.closed = false;
         self.drain();
@@ -758,13 +1049,20 @@ fn eor_v4() -> Message {
 fn gr_forwarding_bit_keeps_stale_until_eor() {
     let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
     p.drain();
-    p.send(&update(&["172.20.0.0/24", "172.20.9.0/24"], "192.168.10.55", vec![65001]));
+    p.send(&update(
+        &["172.20.0.0/24", "172.20.9.0/24"],
+        "192.168.10.55",
+        vec![65001],
+    ));
     p.send(&eor_v4());
     assert_eq!(p.sp.take_route_changes().len(), 2);
     // TCP reset: routes kept as stale, no FIB change.
     p.reconnect(gobgp_like_open(), true);
     assert!(p.sp.take_route_changes().is_empty());
-    assert_eq!(p.sp.summary(p.now).peers[0].state, SessionState::Established);
+    assert_eq!(
+        p.sp.summary(p.now).peers[0].state,
+        SessionState::Established
+    );
     let d = p.sp.neighbors(p.now, None);
     assert_eq!(d[0].graceful_restart.stale_routes, 2);
     // Re-announce one; the other stays until End-of-RIB.
@@ -772,8 +1070,14 @@ fn gr_forwarding_bit_keeps_stale_until_eor() {
     assert!(p.sp.take_route_changes().is_empty());
     p.advance(Duration::from_secs(5));
     p.send(&eor_v4());
-    assert_eq!(p.sp.take_route_changes(), vec![RouteChange::Remove(net("172.20.9.0/24"))]);
-    assert_eq!(p.sp.neighbors(p.now, None)[0].graceful_restart.stale_routes, 0);
+    assert_eq!(
+        p.sp.take_route_changes(),
+        vec![RouteChange::Remove(net("172.20.9.0/24"))]
+    );
+    assert_eq!(
+        p.sp.neighbors(p.now, None)[0].graceful_restart.stale_routes,
+        0
+    );
 }
 
 #[test]
@@ -789,7 +1093,10 @@ fn gr_stale_routes_time_bounds_missing_eor() {
         p.advance(Duration::from_secs(3));
     }
     // Default stale-routes time 360 s has passed.
-    assert_eq!(p.sp.take_route_changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))]);
+    assert_eq!(
+        p.sp.take_route_changes(),
+        vec![RouteChange::Remove(net("172.20.0.0/24"))]
+    );
 }
 
 #[test]
@@ -800,17 +1107,27 @@ fn gr_new_open_while_established_means_restart() {
     p.sp.take_route_changes();
     // The peer restarted; we never saw its old connection close.
     p.reconnect(gobgp_like_open(), false);
-    assert_eq!(p.sp.summary(p.now).peers[0].state, SessionState::Established);
+    assert_eq!(
+        p.sp.summary(p.now).peers[0].state,
+        SessionState::Established
+    );
     assert!(p.sp.take_route_changes().is_empty());
-    assert_eq!(p.sp.neighbors(p.now, None)[0].graceful_restart.stale_routes, 1);
+    assert_eq!(
+        p.sp.neighbors(p.now, None)[0].graceful_restart.stale_routes,
+        1
+    );
     p.send(&eor_v4());
-    assert_eq!(p.sp.take_route_changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))]);
+    assert_eq!(
+        p.sp.take_route_changes(),
+        vec![RouteChange::Remove(net("172.20.0.0/24"))]
+    );
 }
 
 #[test]
 fn no_gr_new_open_while_established_is_rejected() {
     let mut open = gobgp_like_open();
-    open.capabilities.retain(|c| !matches!(c, Capability::GracefulRestart { .. }));
+    open.capabilities
+        .retain(|c| !matches!(c, Capability::GracefulRestart { .. }));
     let mut p = RawPeer::new(dyn_router(), "192.168.10.55", open.clone());
     p.drain();
     let old = p.conn;
@@ -819,7 +1136,10 @@ fn no_gr_new_open_while_established_is_rejected() {
     assert_eq!(p.notification(), Some((6, 7)));
     assert!(p.closed);
     let _ = old;
-    assert_eq!(p.sp.summary(p.now).peers[0].state, SessionState::Established);
+    assert_eq!(
+        p.sp.summary(p.now).peers[0].state,
+        SessionState::Established
+    );
 }
 
 #[test]
@@ -828,7 +1148,11 @@ fn gr_notification_received_with_n_bit_keeps_routes() {
     p.drain();
     p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
     p.sp.take_route_changes();
-    p.send(&Message::Notification(NotificationRepr { code: 6, subcode: 4, data: vec![] }));
+    p.send(&Message::Notification(NotificationRepr {
+        code: 6,
+        subcode: 4,
+        data: vec![],
+    }));
     p.drain();
     assert!(p.closed);
     assert!(p.sp.take_route_changes().is_empty());
@@ -837,8 +1161,15 @@ fn gr_notification_received_with_n_bit_keeps_routes() {
     p.drain();
     p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
     p.sp.take_route_changes();
-    p.send(&Message::Notification(NotificationRepr { code: 6, subcode: 9, data: vec![6, 2] }));
-    assert_eq!(p.sp.take_route_changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))]);
+    p.send(&Message::Notification(NotificationRepr {
+        code: 6,
+        subcode: 9,
+        data: vec![6, 2],
+    }));
+    assert_eq!(
+        p.sp.take_route_changes(),
+        vec![RouteChange::Remove(net("172.20.0.0/24"))]
+    );
     // Dynamic neighbour without routes or connections is forgotten.
     assert!(p.sp.summary(p.now).peers.is_empty());
 }
@@ -855,8 +1186,15 @@ fn gr_without_n_bit_notification_removes_routes() {
     p.drain();
     p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
     p.sp.take_route_changes();
-    p.send(&Message::Notification(NotificationRepr { code: 6, subcode: 4, data: vec![] }));
-    assert_eq!(p.sp.take_route_changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))]);
+    p.send(&Message::Notification(NotificationRepr {
+        code: 6,
+        subcode: 4,
+        data: vec![],
+    }));
+    assert_eq!(
+        p.sp.take_route_changes(),
+        vec![RouteChange::Remove(net("172.20.0.0/24"))]
+    );
 }
 
 #[test]
@@ -867,11 +1205,8 @@ fn active_connect_retry_and_passive() {
     let mut rc = with_neighbors(router_cfg(), &["192.168.10.100"]);
     rc.groups[0].connect_retry = Some(30);
     let r = sim.add("192.168.10.200", rc);
-    let mut attempts = 0;
     for _ in 0..4 {
         sim.advance(Duration::from_secs(10));
-        let _ = attempts;
-        attempts += 1;
     }
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Active);
     let d = sim.nodes[r].1.neighbors(sim.now, None);
@@ -904,4 +1239,103 @@ fn connect_retry_timer_spaces_attempts() {
         t += 1;
     }
     assert_eq!(connects, vec![0, 30, 60, 90]);
+}
+
+#[test]
+fn two_octet_peer_with_as4_path() {
+    // An OLD speaker (no 4-octet AS capability) relaying a path through a
+    // 4-octet AS: AS_PATH carries AS_TRANS, AS4_PATH the real AS.
+    let open = OpenRepr {
+        version: 4,
+        my_as: 65001,
+        hold_time: 90,
+        bgp_id: "192.168.10.55".parse().unwrap(),
+        capabilities: vec![Capability::Multiprotocol { afi: 1, safi: 1 }],
+    };
+    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", open);
+    let msgs = p.drain();
+    // Our export to an OLD speaker uses 2-octet AS numbers.
+    let two = DecodeContext {
+        four_octet_as: false,
+        ..DecodeContext::default()
+    };
+    assert!(msgs
+        .iter()
+        .any(|m| matches!(m, Message::Update(u) if !u.nlri.is_empty())));
+    p.ctx = two;
+    let m = update(
+        &["172.20.0.0/24"],
+        "192.168.10.55",
+        vec![65001, 4_200_000_001],
+    );
+    p.send(&m);
+    let ch = p.sp.take_route_changes();
+    assert_eq!(ch.len(), 1);
+    let rv = p.sp.routes(Some(net("172.20.0.0/24")));
+    assert_eq!(rv[0].paths[0].as_path, "65001 4200000001");
+}
+
+#[test]
+fn ibgp_neighbour() {
+    let mut cfg = router_cfg();
+    cfg.neighbors.push(NeighborConfig {
+        remote_as: Some(RemoteAs::Internal),
+        passive: Some(true),
+        ..NeighborConfig::new(ip("192.168.10.7"))
+    });
+    let open = OpenRepr::new(
+        65000,
+        90,
+        "192.168.10.7".parse().unwrap(),
+        vec![Capability::Multiprotocol { afi: 1, safi: 1 }],
+    );
+    let now = Instant::from_secs(10);
+    let mut sp = Speaker::new(cfg, now).unwrap();
+    let conn = sp
+        .accept_inbound(ip("192.168.10.7"), ip("192.168.10.200"), now)
+        .unwrap();
+    let ctx = DecodeContext {
+        ebgp: false,
+        peer_as: 65000,
+        ..DecodeContext::default()
+    };
+    let mut b = Message::Open(open).to_bytes(&ctx);
+    b.extend(Message::Keepalive.to_bytes(&ctx));
+    sp.receive(conn, &b, now);
+    let mut f = Framer::new();
+    while let Some(a) = sp.poll_action() {
+        if let Action::Send { data, .. } = a {
+            f.push(&data);
+        }
+    }
+    let mut saw_export = false;
+    while let Some(Ok(m)) = f.next_message() {
+        if let Ok(Message::Update(u)) = Message::parse(&m, &ctx) {
+            if !u.nlri.is_empty() {
+                // iBGP: empty AS_PATH, LOCAL_PREF 100, next-hop self.
+                assert_eq!(u.attrs.as_path, Some(crate::wire::AsPath::default()));
+                assert_eq!(u.attrs.local_pref, Some(100));
+                assert_eq!(u.attrs.next_hop, Some("192.168.10.200".parse().unwrap()));
+                saw_export = true;
+            }
+        }
+    }
+    assert!(saw_export);
+    // iBGP routes keep LOCAL_PREF and an empty AS_PATH is fine.
+    let mut u = match update(&["172.30.0.0/16"], "192.168.10.7", vec![]) {
+        Message::Update(u) => u,
+        _ => unreachable!(),
+    };
+    u.attrs.local_pref = Some(300);
+    sp.receive(conn, &Message::Update(u).to_bytes(&ctx), now);
+    assert_eq!(sp.take_route_changes().len(), 1);
+    let rv = sp.routes(Some(net("172.30.0.0/16")));
+    assert_eq!(rv[0].paths[0].local_pref, Some(300));
+    assert!(!rv[0].paths[0].ebgp);
+}
+
+#[test]
+fn speaker_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Speaker>();
 }

@@ -18,7 +18,9 @@ impl Instant {
     }
 
     pub const fn from_secs(secs: u64) -> Instant {
-        Instant { millis: secs.saturating_mul(1000) }
+        Instant {
+            millis: secs.saturating_mul(1000),
+        }
     }
 
     pub const fn total_millis(self) -> u64 {
@@ -35,7 +37,9 @@ impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, rhs: Duration) -> Instant {
         let ms = u64::try_from(rhs.as_millis()).unwrap_or(u64::MAX);
-        Instant { millis: self.millis.saturating_add(ms) }
+        Instant {
+            millis: self.millis.saturating_add(ms),
+        }
     }
 }
 
@@ -56,6 +60,9 @@ mod tests {
         assert_eq!((t + Duration::from_millis(500)).total_millis(), 3500);
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t - Instant::from_millis(1000), Duration::from_secs(2));
-        assert_eq!(Instant::from_millis(u64::MAX) + Duration::from_secs(1), Instant::from_millis(u64::MAX));
+        assert_eq!(
+            Instant::from_millis(u64::MAX) + Duration::from_secs(1),
+            Instant::from_millis(u64::MAX)
+        );
     }
 }

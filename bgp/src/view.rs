@@ -69,10 +69,18 @@ pub struct MessageCounters {
 
 impl MessageCounters {
     pub fn total_in(&self) -> u64 {
-        self.opens_in + self.updates_in + self.keepalives_in + self.notifications_in + self.route_refresh_in
+        self.opens_in
+            + self.updates_in
+            + self.keepalives_in
+            + self.notifications_in
+            + self.route_refresh_in
     }
     pub fn total_out(&self) -> u64 {
-        self.opens_out + self.updates_out + self.keepalives_out + self.notifications_out + self.route_refresh_out
+        self.opens_out
+            + self.updates_out
+            + self.keepalives_out
+            + self.notifications_out
+            + self.route_refresh_out
     }
 }
 

@@ -22,14 +22,11 @@ pub trait Key: Copy + Eq + Ord + Hash + Debug + Default + Send + Sync + 'static 
 }
 
 macro_rules! impl_key {
-    ($t:ty) => {
+    ($t:ty, $bits:item) => {
         impl Key for $t {
             const BITS: u32 = <$t>::BITS;
             #[inline(always)]
-            fn bits(self, offset: u32, width: u32) -> u32 {
-                debug_assert!(offset < Self::BITS && width >= 1 && width <= 32);
-                ((self << offset) >> (Self::BITS - width)) as u32
-            }
+            $bits
             #[inline]
             fn mask(self, len: u32) -> Self {
                 if len == 0 {
@@ -53,8 +50,27 @@ macro_rules! impl_key {
         }
     };
 }
-impl_key!(u32);
-impl_key!(u128);
+impl_key!(
+    u32,
+    fn bits(self, offset: u32, width: u32) -> u32 {
+        debug_assert!(offset < Self::BITS && (1..=32).contains(&width));
+        ((self << offset) >> (Self::BITS - width)) as u32
+    }
+);
+impl_key!(
+    u128,
+    fn bits(self, offset: u32, width: u32) -> u32 {
+        debug_assert!(offset < Self::BITS && (1..=32).contains(&width));
+        // Almost every IPv6 lookup ends within the top 64 bits: shift one
+        // register there instead of a 128-bit pair.
+        if offset + width <= 64 {
+            let hi = (self >> 64) as u64;
+            ((hi << offset) >> (64 - width)) as u32
+        } else {
+            ((self << offset) >> (Self::BITS - width)) as u32
+        }
+    }
+);
 
 #[cfg(test)]
 mod tests {

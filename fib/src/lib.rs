@@ -209,6 +209,30 @@ impl<F: Family> Table<F> {
     }
 }
 
+/// Shape of one table version (for benchmarks and monitoring).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableStats {
+    /// Direct-pointing entries (2^s).
+    pub direct_entries: usize,
+    /// Internal node slots in use (including freed ones awaiting reuse).
+    pub nodes: usize,
+    /// Leaf slots in use (including freed ones awaiting reuse).
+    pub leaves: usize,
+    /// Size of one node in bytes.
+    pub node_bytes: usize,
+}
+
+impl<F: Family> Table<F> {
+    pub fn stats(&self) -> TableStats {
+        TableStats {
+            direct_entries: 1 << F::DIRECT_BITS,
+            nodes: self.nodes.len(),
+            leaves: self.leaves.len(),
+            node_bytes: std::mem::size_of::<poptrie::Node>(),
+        }
+    }
+}
+
 /// The writer side: RIB and the working copy of the table.
 struct Writer<F: Family> {
     short: ShortTrie,
@@ -235,7 +259,6 @@ impl<F: Family> Writer<F> {
     /// Rebuilds the whole table into fresh arrays (initial load, huge
     /// batches, and compaction after heavy churn).
     fn rebuild_all(&mut self) {
-        if std::env::var_os("FIB_DEBUG").is_some() { eprintln!("rebuild_all: nodes {} free {} leaves {} free {}", self.arena.table.nodes.len(), self.arena.free_node_count, self.arena.table.leaves.len(), self.arena.free_leaf_count); }
         let s = F::DIRECT_BITS;
         self.arena = Arena::new();
         let slot_default = &mut self.slot_default;

@@ -25,7 +25,7 @@ const LEAF_CHUNK: usize = 8192; // 32 KiB
 const DP_CHUNK: usize = 8192; // 32 KiB
 
 /// Lookups interleaved per group in `lookup_many`.
-pub(crate) const GROUP: usize = 16;
+pub(crate) const GROUP: usize = 32;
 
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub(crate) struct Node {
@@ -95,11 +95,11 @@ impl<F: Family> Table<F> {
         for i in 0..GROUP {
             cur[i] = self.dp.get(keys[i].bits(0, F::DIRECT_BITS) as usize);
         }
-        let mut pending = 0u32; // lanes still inside the trie
+        let mut pending = 0u64; // lanes still inside the trie
         for (i, &c) in cur.iter().enumerate() {
-            pending |= ((c & DP_LEAF == 0) as u32) << i;
+            pending |= ((c & DP_LEAF == 0) as u64) << i;
         }
-        let mut at_leaf = 0u32; // lanes whose `cur` is an index into `leaves`
+        let mut at_leaf = 0u64; // lanes whose `cur` is an index into `leaves`
         let mut depth = F::DIRECT_BITS;
         while pending != 0 {
             let mut lanes = pending;

@@ -39,7 +39,10 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// True when running under CI (`CI=true`/`CI=1`): missing prerequisites fail.
 pub fn in_ci() -> bool {
-    matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1") | Ok("TRUE") | Ok("True"))
+    matches!(
+        std::env::var("CI").as_deref(),
+        Ok("true") | Ok("1") | Ok("TRUE") | Ok("True")
+    )
 }
 
 fn skip_or_fail(what: &str) -> bool {
@@ -77,26 +80,23 @@ pub fn require_root() -> bool {
 
 /// Whether `tool` is an executable on PATH.
 pub fn have_tool(tool: &str) -> bool {
-    let Some(path) = std::env::var_os("PATH") else { return false };
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
     std::env::split_paths(&path).any(|dir| {
-        let p = dir.join(tool);
-        fs::metadata(&p).map(|m| m.is_file() && m.permissions().mode_is_exec()).unwrap_or(false)
+        fs::metadata(dir.join(tool))
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
     })
-}
-
-trait ModeIsExec {
-    fn mode_is_exec(&self) -> bool;
-}
-impl ModeIsExec for fs::Permissions {
-    fn mode_is_exec(&self) -> bool {
-        use std::os::unix::fs::PermissionsExt;
-        self.mode() & 0o111 != 0
-    }
 }
 
 /// Returns true when `tool` is on PATH; otherwise panics under CI or skips loudly.
 pub fn require_tool(tool: &str) -> bool {
-    have_tool(tool) || skip_or_fail(&format!("this test needs `{tool}` on PATH (scripts/install-deps.sh installs it)"))
+    have_tool(tool)
+        || skip_or_fail(&format!(
+            "this test needs `{tool}` on PATH (scripts/install-deps.sh installs it)"
+        ))
 }
 
 /// `require_root()` and every tool in `tools`.
@@ -120,7 +120,10 @@ macro_rules! require {
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
@@ -201,7 +204,9 @@ impl std::fmt::Display for CmdOutput {
             f,
             "`{}` -> {}{}\n--- stdout ---\n{}--- stderr ---\n{}",
             self.cmd,
-            self.code.map(|c| format!("exit {c}")).unwrap_or_else(|| "killed".into()),
+            self.code
+                .map(|c| format!("exit {c}"))
+                .unwrap_or_else(|| "killed".into()),
             if self.timed_out { " (TIMED OUT)" } else { "" },
             self.stdout,
             self.stderr
@@ -263,11 +268,20 @@ fn wait_deadline(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
 /// its process group is killed and `timed_out` is set. Never hangs.
 pub fn run_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
     let rendered = render(cmd);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            return CmdOutput { cmd: rendered, code: None, timed_out: false, stdout: String::new(), stderr: format!("spawn failed: {e}") }
+            return CmdOutput {
+                cmd: rendered,
+                code: None,
+                timed_out: false,
+                stdout: String::new(),
+                stderr: format!("spawn failed: {e}"),
+            }
         }
     };
     let out = reader(child.stdout.take().expect("piped"));
@@ -281,7 +295,11 @@ pub fn run_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
     let grace = Duration::from_secs(2);
     CmdOutput {
         cmd: rendered,
-        code: if timed_out { None } else { status.and_then(|s| s.code()) },
+        code: if timed_out {
+            None
+        } else {
+            status.and_then(|s| s.code())
+        },
         timed_out,
         stdout: out.recv_timeout(grace).unwrap_or_default(),
         stderr: err.recv_timeout(grace).unwrap_or_default(),
@@ -305,7 +323,10 @@ pub fn poll_until(timeout: Duration, every: Duration, mut cond: impl FnMut() -> 
 
 /// Like [`poll_until`] but panics with `what` on timeout.
 pub fn wait_until(what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
-    assert!(poll_until(timeout, Duration::from_millis(50), cond), "timed out after {timeout:?} waiting for {what}");
+    assert!(
+        poll_until(timeout, Duration::from_millis(50), cond),
+        "timed out after {timeout:?} waiting for {what}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -332,7 +353,11 @@ impl Ns {
     }
 
     /// `ip netns exec <ns> <prog> <args...>`, not yet run.
-    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, prog: impl AsRef<std::ffi::OsStr>, args: &[S]) -> Command {
+    pub fn command<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        prog: impl AsRef<std::ffi::OsStr>,
+        args: &[S],
+    ) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name]).arg(prog).args(args);
         c
@@ -373,17 +398,22 @@ impl Ns {
     /// An interface statistics counter, e.g. `counter("eth0", "rx_packets")`.
     pub fn counter(&self, iface: &str, name: &str) -> u64 {
         let s = self.read(&format!("/sys/class/net/{iface}/statistics/{name}"));
-        s.trim().parse().unwrap_or_else(|e| panic!("counter {iface}/{name} in {}: {e}: {s:?}", self.name))
+        s.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("counter {iface}/{name} in {}: {e}: {s:?}", self.name))
     }
 
     /// A counter from /proc/net/snmp, e.g. `snmp("Ip", "InAddrErrors")`.
     pub fn snmp(&self, group: &str, field: &str) -> u64 {
         let text = self.read("/proc/net/snmp");
-        parse_snmp(&text, group, field).unwrap_or_else(|| panic!("no {group}:{field} in /proc/net/snmp of {}", self.name))
+        parse_snmp(&text, group, field)
+            .unwrap_or_else(|| panic!("no {group}:{field} in /proc/net/snmp of {}", self.name))
     }
 
     pub fn mac(&self, iface: &str) -> String {
-        self.read(&format!("/sys/class/net/{iface}/address")).trim().to_string()
+        self.read(&format!("/sys/class/net/{iface}/address"))
+            .trim()
+            .to_string()
     }
 }
 
@@ -423,7 +453,12 @@ impl Lab {
     pub fn with_prefix(prefix: &str, tag: &str) -> Lab {
         let dir = std::env::temp_dir().join(unique_name(prefix, tag));
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        Lab { prefix: prefix.to_string(), namespaces: Vec::new(), procs: Vec::new(), dir }
+        Lab {
+            prefix: prefix.to_string(),
+            namespaces: Vec::new(),
+            procs: Vec::new(),
+            dir,
+        }
     }
 
     /// Scratch directory (configs, logs, sockets), removed on drop.
@@ -435,7 +470,10 @@ impl Lab {
     /// or MLD reports muddying the counters).
     pub fn ns(&mut self, role: &str) -> Ns {
         let name = unique_name(&self.prefix, role);
-        let out = run_timeout(Command::new("ip").args(["netns", "add", &name]), SETUP_TIMEOUT);
+        let out = run_timeout(
+            Command::new("ip").args(["netns", "add", &name]),
+            SETUP_TIMEOUT,
+        );
         assert!(out.success(), "{out}");
         let ns = Ns { name };
         self.namespaces.push(ns.clone());
@@ -448,7 +486,9 @@ impl Lab {
     /// Takes ownership of a namespace someone else creates (e.g. a script):
     /// it is deleted on drop like the lab's own, if it exists then.
     pub fn adopt(&mut self, name: &str) -> Ns {
-        let ns = Ns { name: name.to_string() };
+        let ns = Ns {
+            name: name.to_string(),
+        };
         self.namespaces.push(ns.clone());
         ns
     }
@@ -457,7 +497,10 @@ impl Lab {
     /// `b_if` in `b`), both ends up, default offloads untouched.
     pub fn veth(&self, a: &Ns, a_if: &str, b: &Ns, b_if: &str) {
         let out = run_timeout(
-            Command::new("ip").args(["link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns", &b.name]),
+            Command::new("ip").args([
+                "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if,
+                "netns", &b.name,
+            ]),
             SETUP_TIMEOUT,
         );
         assert!(out.success(), "{out}");
@@ -494,7 +537,11 @@ impl Lab {
 
     /// Whether a process spawned by this lab is still running.
     pub fn alive(&mut self, pid: u32) -> bool {
-        self.procs.iter_mut().find(|p| p.child.id() == pid).map(|p| matches!(p.child.try_wait(), Ok(None))).unwrap_or(false)
+        self.procs
+            .iter_mut()
+            .find(|p| p.child.id() == pid)
+            .map(|p| matches!(p.child.try_wait(), Ok(None)))
+            .unwrap_or(false)
     }
 
     /// Waits at most `timeout` for a spawned process to exit on its own; returns
@@ -537,17 +584,38 @@ impl Lab {
         let bin = router_bin();
         let pid = self.spawn(
             ns,
-            &[bin.as_os_str(), "run".as_ref(), "-c".as_ref(), cfg.as_os_str(), "--socket".as_ref(), sock.as_os_str()],
+            &[
+                bin.as_os_str(),
+                "run".as_ref(),
+                "-c".as_ref(),
+                cfg.as_os_str(),
+                "--socket".as_ref(),
+                sock.as_os_str(),
+            ],
         );
-        let r = RouterProc { pid, bin, socket: sock, config: cfg.to_path_buf() };
+        let r = RouterProc {
+            pid,
+            bin,
+            socket: sock,
+            config: cfg.to_path_buf(),
+        };
         let ready = poll_until(Duration::from_secs(15), Duration::from_millis(50), || {
             if !self.alive(pid) {
                 return true;
             }
             r.socket.exists() && r.try_show_interfaces().is_some()
         });
-        assert!(self.alive(pid), "router exited during start-up:\n{}", self.log_of(pid));
-        assert!(ready, "router control socket {} not answering after 15 s:\n{}", r.socket.display(), self.log_of(pid));
+        assert!(
+            self.alive(pid),
+            "router exited during start-up:\n{}",
+            self.log_of(pid)
+        );
+        assert!(
+            ready,
+            "router control socket {} not answering after 15 s:\n{}",
+            r.socket.display(),
+            self.log_of(pid)
+        );
         r
     }
 
@@ -570,11 +638,21 @@ impl Lab {
             if !Path::new("/run/netns").join(&ns.name).exists() {
                 continue;
             }
-            let pids = run_timeout(Command::new("ip").args(["netns", "pids", &ns.name]), SETUP_TIMEOUT);
-            for pid in pids.stdout.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
+            let pids = run_timeout(
+                Command::new("ip").args(["netns", "pids", &ns.name]),
+                SETUP_TIMEOUT,
+            );
+            for pid in pids
+                .stdout
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok())
+            {
                 kill_pid(pid, "-KILL");
             }
-            let out = run_timeout(Command::new("ip").args(["netns", "del", &ns.name]), SETUP_TIMEOUT);
+            let out = run_timeout(
+                Command::new("ip").args(["netns", "del", &ns.name]),
+                SETUP_TIMEOUT,
+            );
             if !out.success() {
                 eprintln!("warning: could not delete namespace {}: {out}", ns.name);
             }
@@ -629,7 +707,13 @@ pub struct RouterProc {
 impl RouterProc {
     /// `router <args> --socket SOCK` (a local Unix socket; no network traffic).
     pub fn cli(&self, args: &[&str]) -> CmdOutput {
-        run_timeout(Command::new(&self.bin).args(args).arg("--socket").arg(&self.socket), SETUP_TIMEOUT)
+        run_timeout(
+            Command::new(&self.bin)
+                .args(args)
+                .arg("--socket")
+                .arg(&self.socket),
+            SETUP_TIMEOUT,
+        )
     }
 
     fn try_show_interfaces(&self) -> Option<serde_json::Value> {
@@ -643,19 +727,25 @@ impl RouterProc {
     /// `router show interfaces --json`, parsed.
     pub fn show_interfaces(&self) -> serde_json::Value {
         let out = self.cli(&["show", "interfaces", "--json"]).ok();
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("show interfaces --json: {e}: {}", out.stdout))
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("show interfaces --json: {e}: {}", out.stdout))
     }
 
     /// Counters of one port (matched by port name or kernel interface name).
     pub fn port_stats(&self, port: &str) -> PortStats {
         let v = self.show_interfaces();
-        PortStats::from_json(&v, port).unwrap_or_else(|| panic!("port {port} not in show interfaces --json: {v}"))
+        PortStats::from_json(&v, port)
+            .unwrap_or_else(|| panic!("port {port} not in show interfaces --json: {v}"))
     }
 
     /// One drop reason summed over all ports.
     pub fn drops_total(&self, reason: &str) -> u64 {
         let v = self.show_interfaces();
-        ports_of(&v).iter().filter_map(|p| PortStats::from_port(p)).map(|s| s.drop(reason)).sum()
+        ports_of(&v)
+            .iter()
+            .filter_map(|p| PortStats::from_port(p))
+            .map(|s| s.drop(reason))
+            .sum()
     }
 }
 
@@ -704,8 +794,14 @@ impl PortStats {
                 .and_then(|x| x.as_u64())
                 .unwrap_or(0)
         };
-        let drops_v = p.get("drops").or_else(|| p.get("counters").and_then(|c| c.get("drops")))?;
-        let drops = drops_v.as_object()?.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect();
+        let drops_v = p
+            .get("drops")
+            .or_else(|| p.get("counters").and_then(|c| c.get("drops")))?;
+        let drops = drops_v
+            .as_object()?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+            .collect();
         Some(PortStats {
             rx_packets: num("rx_packets"),
             tx_packets: num("tx_packets"),
@@ -719,7 +815,9 @@ impl PortStats {
         ports_of(v)
             .iter()
             .find(|p| {
-                ["name", "interface", "iface", "ifname"].iter().any(|k| p.get(*k).and_then(|n| n.as_str()) == Some(port))
+                ["name", "interface", "iface", "ifname"]
+                    .iter()
+                    .any(|k| p.get(*k).and_then(|n| n.as_str()) == Some(port))
             })
             .and_then(PortStats::from_port)
     }
@@ -782,19 +880,34 @@ pub struct RouterSpec {
 
 impl RouterSpec {
     pub fn port(mut self, iface: &str, addr: &str) -> Self {
-        self.ports.push(PortSpec { name: iface.to_string(), iface: iface.to_string(), addrs: vec![addr.to_string()], mtu: None });
+        self.ports.push(PortSpec {
+            name: iface.to_string(),
+            iface: iface.to_string(),
+            addrs: vec![addr.to_string()],
+            mtu: None,
+        });
         self
     }
     pub fn port_mtu(mut self, iface: &str, addr: &str, mtu: u32) -> Self {
-        self.ports.push(PortSpec { name: iface.to_string(), iface: iface.to_string(), addrs: vec![addr.to_string()], mtu: Some(mtu) });
+        self.ports.push(PortSpec {
+            name: iface.to_string(),
+            iface: iface.to_string(),
+            addrs: vec![addr.to_string()],
+            mtu: Some(mtu),
+        });
         self
     }
     pub fn via(mut self, prefix: &str, via: &str) -> Self {
-        self.routes.push(RouteSpec::Via { prefix: prefix.to_string(), via: via.to_string() });
+        self.routes.push(RouteSpec::Via {
+            prefix: prefix.to_string(),
+            via: via.to_string(),
+        });
         self
     }
     pub fn blackhole(mut self, prefix: &str) -> Self {
-        self.routes.push(RouteSpec::Blackhole { prefix: prefix.to_string() });
+        self.routes.push(RouteSpec::Blackhole {
+            prefix: prefix.to_string(),
+        });
         self
     }
     pub fn workers(mut self, n: u32) -> Self {
@@ -846,9 +959,15 @@ impl RouterSpec {
         }
         for r in &self.routes {
             match r {
-                RouteSpec::Via { prefix, via } => ns.ip(&format!("route replace {prefix} via {via}")),
-                RouteSpec::Dev { prefix, port } => ns.ip(&format!("route replace {prefix} dev {port}")),
-                RouteSpec::Blackhole { prefix } => ns.ip(&format!("route replace blackhole {prefix}")),
+                RouteSpec::Via { prefix, via } => {
+                    ns.ip(&format!("route replace {prefix} via {via}"))
+                }
+                RouteSpec::Dev { prefix, port } => {
+                    ns.ip(&format!("route replace {prefix} dev {port}"))
+                }
+                RouteSpec::Blackhole { prefix } => {
+                    ns.ip(&format!("route replace blackhole {prefix}"))
+                }
             };
         }
         ns.sysctl("net.ipv4.ip_forward", "1");
@@ -867,7 +986,12 @@ impl RouterSpec {
 }
 
 /// Starts the chosen forwarder in `ns` for `spec`; `Some` for `router`.
-pub fn start_forwarder(lab: &mut Lab, ns: &Ns, mode: Forwarder, spec: &RouterSpec) -> Option<RouterProc> {
+pub fn start_forwarder(
+    lab: &mut Lab,
+    ns: &Ns,
+    mode: Forwarder,
+    spec: &RouterSpec,
+) -> Option<RouterProc> {
     match mode {
         Forwarder::Kernel => {
             spec.apply_kernel(ns);
@@ -906,16 +1030,29 @@ pub const RTR_DST_SIDE: &str = "192.168.20.200";
 impl Line {
     /// The default spec: both ports, connected routes only, 2 workers.
     pub fn default_spec() -> RouterSpec {
-        RouterSpec::default().workers(2).port("eth1", "192.168.10.200/24").port("eth2", "192.168.20.200/24")
+        RouterSpec::default()
+            .workers(2)
+            .port("eth1", "192.168.10.200/24")
+            .port("eth2", "192.168.20.200/24")
     }
 
     /// Builds the namespaces and links; `before_start` runs before the
     /// forwarder starts (e.g. to switch off ARP on a host).
-    pub fn build_with(tag: &str, mode: Forwarder, spec: RouterSpec, before_start: impl FnOnce(&Line)) -> Line {
+    pub fn build_with(
+        tag: &str,
+        mode: Forwarder,
+        spec: RouterSpec,
+        before_start: impl FnOnce(&Line),
+    ) -> Line {
         Line::build_in(Lab::new(tag), mode, spec, before_start)
     }
 
-    pub fn build_in(mut lab: Lab, mode: Forwarder, spec: RouterSpec, before_start: impl FnOnce(&Line)) -> Line {
+    pub fn build_in(
+        mut lab: Lab,
+        mode: Forwarder,
+        spec: RouterSpec,
+        before_start: impl FnOnce(&Line),
+    ) -> Line {
         let src = lab.ns("src");
         let rtr = lab.ns("rtr");
         let dst = lab.ns("dst");
@@ -925,7 +1062,15 @@ impl Line {
         src.ip(&format!("route add default via {RTR_SRC_SIDE}"));
         dst.ip(&format!("addr add {DST_IP}/24 dev eth0"));
         dst.ip(&format!("route add default via {RTR_DST_SIDE}"));
-        let mut line = Line { router: None, src, rtr, dst, mode, spec, lab };
+        let mut line = Line {
+            router: None,
+            src,
+            rtr,
+            dst,
+            mode,
+            spec,
+            lab,
+        };
         before_start(&line);
         let (rtr, spec) = (line.rtr.clone(), line.spec.clone());
         line.router = start_forwarder(&mut line.lab, &rtr, mode, &spec);
@@ -971,11 +1116,27 @@ impl SeedLab {
         let prefix = unique_name(TEST_PREFIX, "seed");
         let mut lab = Lab::new("seedstate");
         let state = lab.dir().join("lab-state");
-        let names = ["router", "switch", "wan", "k8s-ctr", "k8s-w1", "k8s-w0", "curl-pod", "webpod-ctr", "webpod-w1", "webpod-w0"];
+        let names = [
+            "router",
+            "switch",
+            "wan",
+            "k8s-ctr",
+            "k8s-w1",
+            "k8s-w0",
+            "curl-pod",
+            "webpod-ctr",
+            "webpod-w1",
+            "webpod-w0",
+        ];
         for n in names {
             lab.adopt(&format!("{prefix}-{n}"));
         }
-        let seed = SeedLab { prefix, state, mode, _lab: lab };
+        let seed = SeedLab {
+            prefix,
+            state,
+            mode,
+            _lab: lab,
+        };
         let mut args = vec!["up", config];
         if mode == Forwarder::Kernel {
             args.push("--kernel");
@@ -1001,14 +1162,29 @@ impl SeedLab {
 
     /// A namespace of the lab by role: "router", "wan", "k8s-w0", "curl-pod", ...
     pub fn ns(&self, role: &str) -> Ns {
-        Ns { name: format!("{}-{role}", self.prefix) }
+        Ns {
+            name: format!("{}-{role}", self.prefix),
+        }
     }
 
     /// `curl http://IP/` from curl-pod (1 s connect timeout like the seed's
     /// loop); the `Hostname:` it answered, if any.
     pub fn curl(&self, ip: &str) -> Option<String> {
-        let out = self.ns("curl-pod").run(&["curl", "-s", "--connect-timeout", "1", "--max-time", "3", &format!("http://{ip}/")], Duration::from_secs(5));
-        out.stdout.lines().find_map(|l| l.strip_prefix("Hostname: ").map(|h| h.trim().to_string()))
+        let out = self.ns("curl-pod").run(
+            &[
+                "curl",
+                "-s",
+                "--connect-timeout",
+                "1",
+                "--max-time",
+                "3",
+                &format!("http://{ip}/"),
+            ],
+            Duration::from_secs(5),
+        );
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Hostname: ").map(|h| h.trim().to_string()))
     }
 
     /// Packets for addresses the wan namespace does not own that reached it
@@ -1019,8 +1195,16 @@ impl SeedLab {
 
     /// The running router (router mode).
     pub fn router(&self) -> RouterProc {
-        let pid = fs::read_to_string(self.state.join("pids/router.pid")).ok().and_then(|p| p.trim().parse().ok()).unwrap_or(0);
-        RouterProc { pid, bin: router_bin(), socket: self.state.join("router.sock"), config: PathBuf::new() }
+        let pid = fs::read_to_string(self.state.join("pids/router.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0);
+        RouterProc {
+            pid,
+            bin: router_bin(),
+            socket: self.state.join("router.sock"),
+            config: PathBuf::new(),
+        }
     }
 
     /// `lab.sh down`; the namespaces must be gone afterwards.
@@ -1028,7 +1212,10 @@ impl SeedLab {
         let out = self.lab_sh(&["down"], Duration::from_secs(30));
         assert!(out.success(), "{out}");
         let left = run_timeout(Command::new("ip").args(["netns", "list"]), SETUP_TIMEOUT).stdout;
-        let ours: Vec<&str> = left.lines().filter(|l| l.starts_with(&format!("{}-", self.prefix))).collect();
+        let ours: Vec<&str> = left
+            .lines()
+            .filter(|l| l.starts_with(&format!("{}-", self.prefix)))
+            .collect();
         assert!(ours.is_empty(), "lab.sh down left namespaces: {ours:?}");
     }
 }
@@ -1050,7 +1237,11 @@ impl Drop for SeedLab {
 /// Parses iputils ping's summary: (transmitted, received).
 pub fn ping_counts(output: &str) -> Option<(u32, u32)> {
     let line = output.lines().find(|l| l.contains("packets transmitted"))?;
-    let mut nums = line.split(',').map(|f| f.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()));
+    let mut nums = line.split(',').map(|f| {
+        f.split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+    });
     Some((nums.next()??, nums.next()??))
 }
 
@@ -1058,7 +1249,10 @@ pub fn ping_counts(output: &str) -> Option<(u32, u32)> {
 /// dependency) and returns nothing; use `sha256sum` to check it.
 pub fn write_random_file(path: &Path, size: usize, seed: u64) {
     use std::io::Write;
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path).expect("create data file"));
+    let mut f = std::io::BufWriter::with_capacity(
+        1 << 20,
+        fs::File::create(path).expect("create data file"),
+    );
     let mut x = seed | 1;
     let mut chunk = vec![0u8; 1 << 16];
     let mut left = size;
@@ -1079,13 +1273,25 @@ pub fn write_random_file(path: &Path, size: usize, seed: u64) {
 /// `sha256sum FILE` (hex digest).
 pub fn sha256_file(path: &Path) -> String {
     let out = run_timeout(Command::new("sha256sum").arg(path), Duration::from_secs(60)).ok();
-    out.stdout.split_whitespace().next().unwrap_or_default().to_string()
+    out.stdout
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Sends `size` bytes of random data from `from` to `to_ip:port` over TCP with
 /// socat and returns (sent sha256, received sha256, received byte count, seconds).
 /// The receiver hashes the stream as it arrives.
-pub fn tcp_bulk(lab: &mut Lab, from: &Ns, to: &Ns, to_ip: &str, port: u16, size: usize, timeout: Duration) -> BulkResult {
+pub fn tcp_bulk(
+    lab: &mut Lab,
+    from: &Ns,
+    to: &Ns,
+    to_ip: &str,
+    port: u16,
+    size: usize,
+    timeout: Duration,
+) -> BulkResult {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let data = lab.dir().join(format!("bulk{n}.bin"));
     write_random_file(&data, size, 0x9e37_79b9_7f4a_7c15 ^ n as u64);
@@ -1100,24 +1306,48 @@ pub fn tcp_bulk(lab: &mut Lab, from: &Ns, to: &Ns, to_ip: &str, port: u16, size:
     );
     let server = lab.spawn(
         to,
-        &["bash", "-c", &format!("socat -u TCP-LISTEN:{port},reuseaddr STDOUT | python3 -c \"$0\"", ), &hasher],
+        &[
+            "bash",
+            "-c",
+            &format!("socat -u TCP-LISTEN:{port},reuseaddr STDOUT | python3 -c \"$0\"",),
+            &hasher,
+        ],
     );
     wait_listening(to, port);
     let start = Instant::now();
     let client = run_timeout(
-        &mut from.command("socat", &["-u".to_string(), format!("OPEN:{}", data.display()), format!("TCP:{to_ip}:{port},connect-timeout=5")]),
+        &mut from.command(
+            "socat",
+            &[
+                "-u".to_string(),
+                format!("OPEN:{}", data.display()),
+                format!("TCP:{to_ip}:{port},connect-timeout=5"),
+            ],
+        ),
         timeout,
     );
-    let got = poll_until(Duration::from_secs(10), Duration::from_millis(20), || result.exists());
+    let got = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        result.exists()
+    });
     let secs = start.elapsed().as_secs_f64();
     let _ = lab.wait_exit(server, Duration::from_secs(2));
     lab.stop(server);
     let _ = fs::remove_file(&data);
-    let received = if got { fs::read_to_string(&result).unwrap_or_default() } else { String::new() };
+    let received = if got {
+        fs::read_to_string(&result).unwrap_or_default()
+    } else {
+        String::new()
+    };
     let mut fields = received.split_whitespace();
     let recv_sha = fields.next().unwrap_or_default().to_string();
     let bytes = fields.next().and_then(|b| b.parse().ok()).unwrap_or(0);
-    BulkResult { sent_sha: sent, recv_sha, bytes, secs, client }
+    BulkResult {
+        sent_sha: sent,
+        recv_sha,
+        bytes,
+        secs,
+        client,
+    }
 }
 
 #[derive(Debug)]
@@ -1136,22 +1366,45 @@ impl BulkResult {
     /// Panics unless all `size` bytes arrived intact.
     pub fn assert_intact(&self, size: usize) {
         assert!(self.client.success(), "sender failed: {}", self.client);
-        assert_eq!(self.bytes, size as u64, "byte count at the receiver (sender: {})", self.client);
-        assert_eq!(self.sent_sha, self.recv_sha, "sha256 of the data differs between sender and receiver");
+        assert_eq!(
+            self.bytes, size as u64,
+            "byte count at the receiver (sender: {})",
+            self.client
+        );
+        assert_eq!(
+            self.sent_sha, self.recv_sha,
+            "sha256 of the data differs between sender and receiver"
+        );
     }
 }
 
 /// Waits (≤ 10 s) until something listens on TCP `port` inside `ns`.
 pub fn wait_listening(ns: &Ns, port: u16) {
-    wait_until(&format!("TCP listener on :{port} in {}", ns.name()), Duration::from_secs(10), || {
-        ns.run(&["ss", "-Hltn", &format!("sport = :{port}")], SETUP_TIMEOUT).stdout.contains("LISTEN")
-    });
+    wait_until(
+        &format!("TCP listener on :{port} in {}", ns.name()),
+        Duration::from_secs(10),
+        || {
+            ns.run(&["ss", "-Hltn", &format!("sport = :{port}")], SETUP_TIMEOUT)
+                .stdout
+                .contains("LISTEN")
+        },
+    );
 }
 
 /// Starts the whoami-like HTTP server (`scripts/lib/whoami.py`) in `ns`.
 pub fn spawn_whoami(lab: &mut Lab, ns: &Ns, hostname: &str, port: u16) -> u32 {
     let script = repo_file("scripts/lib/whoami.py");
-    let pid = lab.spawn(ns, &["python3", &script.to_string_lossy(), "--name", hostname, "--port", &port.to_string()]);
+    let pid = lab.spawn(
+        ns,
+        &[
+            "python3",
+            &script.to_string_lossy(),
+            "--name",
+            hostname,
+            "--port",
+            &port.to_string(),
+        ],
+    );
     wait_listening(ns, port);
     pid
 }
@@ -1191,7 +1444,8 @@ mod tests {
         ]});
         let s = PortStats::from_json(&v, "eth1").unwrap();
         assert_eq!((s.rx_packets, s.drop("martian"), s.drop("mtu")), (5, 2, 0));
-        let m: serde_json::Value = serde_json::json!({"eth2": {"rx_packets": 3, "drops": {"mtu": 4}}});
+        let m: serde_json::Value =
+            serde_json::json!({"eth2": {"rx_packets": 3, "drops": {"mtu": 4}}});
         assert_eq!(PortStats::from_json(&m, "eth2").unwrap().drop("mtu"), 4);
     }
 
@@ -1199,7 +1453,10 @@ mod tests {
     fn run_timeout_kills() {
         let out = run_timeout(Command::new("sleep").arg("5"), Duration::from_millis(200));
         assert!(out.timed_out && out.code.is_none());
-        let out = run_timeout(Command::new("sh").args(["-c", "echo hi; exit 3"]), Duration::from_secs(5));
+        let out = run_timeout(
+            Command::new("sh").args(["-c", "echo hi; exit 3"]),
+            Duration::from_secs(5),
+        );
         assert_eq!((out.code, out.stdout.as_str()), (Some(3), "hi\n"));
     }
 }

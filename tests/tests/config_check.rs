@@ -26,7 +26,10 @@ via = "192.168.20.100"
 "#;
 
 fn router(args: &[&str], file: &Path) -> CmdOutput {
-    run_timeout(Command::new(router_bin()).args(args).arg(file), Duration::from_secs(10))
+    run_timeout(
+        Command::new(router_bin()).args(args).arg(file),
+        Duration::from_secs(10),
+    )
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -44,7 +47,9 @@ fn scratch() -> std::path::PathBuf {
 /// `GOOD` with `from` replaced by `to` (must occur); returns the text and the
 /// 1-based line of the change.
 fn mutate(from: &str, to: &str) -> (String, usize) {
-    let at = GOOD.find(from).unwrap_or_else(|| panic!("{from} not in GOOD"));
+    let at = GOOD
+        .find(from)
+        .unwrap_or_else(|| panic!("{from} not in GOOD"));
     let line = GOOD[..at].matches('\n').count() + 1;
     (GOOD.replacen(from, to, 1), line)
 }
@@ -69,22 +74,55 @@ fn shipped_lab_configs_pass() {
 fn config_errors_name_file_line_and_field() {
     let dir = scratch();
     let cases: Vec<(&str, (String, usize), &str)> = vec![
-        ("unknown key", mutate("ifname = \"eth2\"", "ifname = \"eth2\"\ncolour = \"blue\""), "colour"),
-        ("bad prefix", mutate("\"172.20.2.0/24\"", "\"172.20.2.0/33\""), "prefix"),
-        ("next hop on no connected subnet", mutate("\"192.168.20.100\"", "\"192.168.30.1\""), "via"),
-        ("duplicate address", mutate("[\"192.168.20.200/24\"]", "[\"192.168.10.200/24\"]"), "addresses"),
-        ("bad interface address", mutate("[\"192.168.10.200/24\"]", "[\"192.168.10.300/24\"]"), "addresses"),
-        ("syntax error", mutate("worker_threads = 2", "worker_threads = = 2"), ""),
+        (
+            "unknown key",
+            mutate("ifname = \"eth2\"", "ifname = \"eth2\"\ncolour = \"blue\""),
+            "colour",
+        ),
+        (
+            "bad prefix",
+            mutate("\"172.20.2.0/24\"", "\"172.20.2.0/33\""),
+            "prefix",
+        ),
+        (
+            "next hop on no connected subnet",
+            mutate("\"192.168.20.100\"", "\"192.168.30.1\""),
+            "via",
+        ),
+        (
+            "duplicate address",
+            mutate("[\"192.168.20.200/24\"]", "[\"192.168.10.200/24\"]"),
+            "addresses",
+        ),
+        (
+            "bad interface address",
+            mutate("[\"192.168.10.200/24\"]", "[\"192.168.10.300/24\"]"),
+            "addresses",
+        ),
+        (
+            "syntax error",
+            mutate("worker_threads = 2", "worker_threads = = 2"),
+            "",
+        ),
     ];
     let mut failures = Vec::new();
     for (i, (what, (text, line), field)) in cases.into_iter().enumerate() {
-        let line = if what == "unknown key" { line + 1 } else { line };
+        let line = if what == "unknown key" {
+            line + 1
+        } else {
+            line
+        };
         let path = write(&dir, &format!("bad{i}.toml"), &text);
-        for verb in [&["check"][..], &["run", "--socket", "/nonexistent/router.sock", "-c"][..]] {
+        for verb in [
+            &["check"][..],
+            &["run", "--socket", "/nonexistent/router.sock", "-c"][..],
+        ] {
             let out = router(verb, &path);
             let want = format!("{}:{line}:", path.display());
             if out.code != Some(2) || !out.stderr.contains(&want) || !out.stderr.contains(field) {
-                failures.push(format!("{what} ({verb:?}): want exit 2 and `{want}` + `{field}` on stderr; got {out}"));
+                failures.push(format!(
+                    "{what} ({verb:?}): want exit 2 and `{want}` + `{field}` on stderr; got {out}"
+                ));
             }
         }
     }

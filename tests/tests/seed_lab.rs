@@ -38,14 +38,45 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
     let node_in = w0_node.snmp("Ip", "InReceives");
     let pod_in = w0_pod.snmp("Ip", "InReceives");
     let eth0_tx = (mode == Forwarder::Router).then(|| lab.router().port_stats("eth0").tx_packets);
-    assert_eq!(lab.curl(WEBPODS[2].0), None, "172.20.2.249 must not answer without a route");
-    let out = lab.ns("curl-pod").run(&["ping", "-n", "-c", "3", "-i", "0.3", "-W", "1", WEBPODS[2].0], Duration::from_secs(10));
-    assert!(out.combined().contains("3 packets transmitted, 0 received"), "{out}");
+    assert_eq!(
+        lab.curl(WEBPODS[2].0),
+        None,
+        "172.20.2.249 must not answer without a route"
+    );
+    let out = lab.ns("curl-pod").run(
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "3",
+            "-i",
+            "0.3",
+            "-W",
+            "1",
+            WEBPODS[2].0,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(
+        out.combined().contains("3 packets transmitted, 0 received"),
+        "{out}"
+    );
     // curl's SYN (and its retransmission within 1 s) plus 3 echo requests went out eth0.
     let leaked = lab.wan_leaks() - leaks;
-    assert!(leaked >= 4, "the wan namespace should see the leaked packets (saw {leaked})");
-    assert_eq!(w0_node.snmp("Ip", "InReceives"), node_in, "nothing may reach k8s-w0");
-    assert_eq!(w0_pod.snmp("Ip", "InReceives"), pod_in, "nothing may reach the webpod on k8s-w0");
+    assert!(
+        leaked >= 4,
+        "the wan namespace should see the leaked packets (saw {leaked})"
+    );
+    assert_eq!(
+        w0_node.snmp("Ip", "InReceives"),
+        node_in,
+        "nothing may reach k8s-w0"
+    );
+    assert_eq!(
+        w0_pod.snmp("Ip", "InReceives"),
+        pod_in,
+        "nothing may reach the webpod on k8s-w0"
+    );
     if let Some(tx0) = eth0_tx {
         let tx = lab.router().port_stats("eth0").tx_packets - tx0;
         assert!(tx >= 4, "router eth0 tx_packets grew by {tx}");
@@ -56,14 +87,32 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
     let cap_pid_out = {
         let wan2 = wan.clone();
         let t = std::thread::spawn(move || {
-            wan2.run(&["tcpdump", "-i", "eth0", "-nn", "-l", "-c", "1", "icmp"], Duration::from_secs(5))
+            wan2.run(
+                &["tcpdump", "-i", "eth0", "-nn", "-l", "-c", "1", "icmp"],
+                Duration::from_secs(5),
+            )
         });
         std::thread::sleep(Duration::from_millis(700));
-        let _ = lab.ns("curl-pod").run(&["ping", "-n", "-c", "2", "-i", "0.3", "-W", "1", WEBPODS[2].0], Duration::from_secs(5));
+        let _ = lab.ns("curl-pod").run(
+            &[
+                "ping",
+                "-n",
+                "-c",
+                "2",
+                "-i",
+                "0.3",
+                "-W",
+                "1",
+                WEBPODS[2].0,
+            ],
+            Duration::from_secs(5),
+        );
         t.join().expect("tcpdump thread")
     };
     assert!(
-        cap_pid_out.stdout.contains(&format!("{CURL_POD} > {}: ICMP echo request", WEBPODS[2].0)),
+        cap_pid_out
+            .stdout
+            .contains(&format!("{CURL_POD} > {}: ICMP echo request", WEBPODS[2].0)),
         "tcpdump in wan: {cap_pid_out}"
     );
 
@@ -77,9 +126,29 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
         let got = (0..3).find_map(|_| lab.curl(ip));
         assert_eq!(got.as_deref(), Some(host), "{ip} after the fix");
     }
-    let out = lab.ns("curl-pod").run(&["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", WEBPODS[2].0], Duration::from_secs(10));
-    assert!(out.combined().contains("3 packets transmitted, 3 received"), "{out}");
-    assert_eq!(lab.wan_leaks(), leaks, "nothing leaks once the route exists");
+    let out = lab.ns("curl-pod").run(
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            WEBPODS[2].0,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(
+        out.combined().contains("3 packets transmitted, 3 received"),
+        "{out}"
+    );
+    assert_eq!(
+        lab.wan_leaks(),
+        leaks,
+        "nothing leaks once the route exists"
+    );
 
     lab.down();
 }
@@ -93,12 +162,41 @@ fn lab_static_demo(mode: Forwarder) {
     let out = lab.lab_sh(&["demo", "3"], Duration::from_secs(90));
     assert!(out.success(), "{out}");
     for (ip, host) in WEBPODS {
-        assert!(out.stdout.contains(&format!("Hostname: {host}   ({ip})")), "{host} missing from demo:\n{out}");
+        assert!(
+            out.stdout.contains(&format!("Hostname: {host}   ({ip})")),
+            "{host} missing from demo:\n{out}"
+        );
         assert!(out.stdout.contains("answered  3/3"), "{out}");
         assert!(!out.stdout.contains("no answer"), "{out}");
     }
     let status = lab.lab_sh(&["status"], Duration::from_secs(20));
-    assert!(status.success() && status.stdout.contains("10 of 10 present"), "{status}");
+    assert!(
+        status.success() && status.stdout.contains("10 of 10 present"),
+        "{status}"
+    );
     lab.down();
 }
 both!(lab_static_demo);
+
+/// `lab.sh up bgp`: the nodes' gobgpd (Cilium's side) announce their
+/// PodCIDRs, the router learns them, curl-pod reaches all three webpods.
+#[test]
+fn lab_bgp_demo_router() {
+    require!("curl", "ping", "python3", "ss", "tcpdump", "gobgpd", "gobgp");
+    let mut lab = SeedLab::up("bgp", Forwarder::Router);
+    for (ip, host) in WEBPODS {
+        let got = (0..3).find_map(|_| lab.curl(ip));
+        assert_eq!(got.as_deref(), Some(host), "{ip} with routes from BGP");
+    }
+    let routes = lab.router().cli(&["show", "route"]);
+    for p in ["172.20.0.0/24", "172.20.1.0/24", "172.20.2.0/24"] {
+        assert!(
+            routes
+                .stdout
+                .lines()
+                .any(|l| l.starts_with(p) && l.contains("bgp")),
+            "{p} not from BGP: {routes}"
+        );
+    }
+    lab.down();
+}

@@ -335,14 +335,15 @@ fn wait_count(
     (None, last)
 }
 
-fn run_target(t: Target, n: usize, phase: Duration) -> Result<Row, String> {
+fn run_target(t: Target, n_wanted: usize, n: usize, phase: Duration) -> Result<Row, String> {
     let mut lab = Lab::with_prefix("rbench", t.name());
     let snd = lab.ns("sender");
     let tgt = lab.ns("target");
     lab.veth(&tgt, "eth1", &snd, "eth0");
     snd.ip(&format!("addr add {SENDER}/30 dev eth0"));
     let running = start_target(&mut lab, t, &tgt);
-    let mut s = SenderProc::spawn(&snd, n)?;
+    // The sender regenerates the same table from the same size argument.
+    let mut s = SenderProc::spawn(&snd, n_wanted)?;
     let ready = s.expect("READY", Duration::from_secs(90))?;
     eprintln!("  {}: {ready}", t.name());
     // Let the session settle (KEEPALIVEs, the target's own initial table).
@@ -435,7 +436,7 @@ fn main() {
     let mut rows: Vec<(Target, Row)> = Vec::new();
     for &t in &targets {
         eprintln!("target {} ...", t.name());
-        let row = run_target(t, n, phase).unwrap_or_else(|e| Row {
+        let row = run_target(t, n_wanted, n, phase).unwrap_or_else(|e| Row {
             note: e,
             ..Row::default()
         });

@@ -46,6 +46,9 @@ struct Args {
     /// Only our poptrie (for profiling and quick iteration).
     #[arg(long)]
     ours_only: bool,
+    /// Skip the update measurements.
+    #[arg(long)]
+    no_updates: bool,
 }
 
 struct Config {
@@ -56,10 +59,11 @@ struct Config {
     phases: [(usize, usize); 3], // (batch size, total changes)
     phase_cap: Duration,
     ours_only: bool,
+    updates: bool,
 }
 
 /// Batch size handed to `lookup_many`-style calls.
-const LOOKUP_BATCH: usize = 32;
+const LOOKUP_BATCH: usize = 64;
 
 trait Subject<A, N> {
     fn name(&self) -> String;
@@ -427,11 +431,13 @@ fn run_v4(cfg: &Config, seed: u64) {
         Box::new(|| {
             let fib = Fib::<fib::V4>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
+            eprintln!("  shape: {:?}", table.stats());
             Box::new(Ours { label: "", fib, table })
         }),
         Box::new(|| {
             let fib = Fib::<fib::V4S16>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
+            eprintln!("  shape: {:?}", table.stats());
             Box::new(Ours { label: "", fib, table })
         }),
         Box::new(|| Box::new(Dir24(dir24::Dir24::build(&routes)))),
@@ -447,7 +453,9 @@ fn run_v4(cfg: &Config, seed: u64) {
     ];
     let mut rows: Vec<_> = builders.into_iter().take(if cfg.ours_only { 2 } else { usize::MAX }).map(build).collect();
     measure_lookups(&mut rows, [&uniform, &in_table], cfg.runs);
-    measure_updates(&mut rows, &phases, cfg.phase_cap);
+    if cfg.updates {
+        measure_updates(&mut rows, &phases, cfg.phase_cap);
+    }
     print_table(&format!("IPv4: {} routes (seed {seed})", routes.len()), &rows, cfg.addrs);
 }
 
@@ -463,11 +471,13 @@ fn run_v6(cfg: &Config, seed: u64) {
         Box::new(|| {
             let fib = Fib::<fib::V6>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
+            eprintln!("  shape: {:?}", table.stats());
             Box::new(Ours { label: "", fib, table })
         }),
         Box::new(|| {
             let fib = Fib::<fib::V6S18>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
+            eprintln!("  shape: {:?}", table.stats());
             Box::new(Ours { label: "", fib, table })
         }),
         Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
@@ -482,7 +492,9 @@ fn run_v6(cfg: &Config, seed: u64) {
     ];
     let mut rows: Vec<_> = builders.into_iter().take(if cfg.ours_only { 2 } else { usize::MAX }).map(build).collect();
     measure_lookups(&mut rows, [&uniform, &in_table], cfg.runs);
-    measure_updates(&mut rows, &phases, cfg.phase_cap);
+    if cfg.updates {
+        measure_updates(&mut rows, &phases, cfg.phase_cap);
+    }
     print_table(&format!("IPv6: {} routes (seed {seed})", routes.len()), &rows, cfg.addrs);
 }
 
@@ -497,6 +509,7 @@ fn main() {
             phases: [(1, 1_000), (100, 5_000), (10_000, 20_000)],
             phase_cap: Duration::from_millis(500),
             ours_only: args.ours_only,
+            updates: !args.no_updates,
         }
     } else {
         Config {
@@ -507,6 +520,7 @@ fn main() {
             phases: [(1, 5_000), (100, 30_000), (10_000, 100_000)],
             phase_cap: Duration::from_secs(5),
             ours_only: args.ours_only,
+            updates: !args.no_updates,
         }
     };
     let started = Instant::now();

@@ -56,27 +56,51 @@ enum Tool {
 #[derive(Subcommand)]
 enum ToolCmd {
     /// sendmmsg UDP blaster: DST SECS FLOWS PAYLOAD THREADS
-    Blast { dst: SocketAddrV4, secs: f64, flows: usize, payload: usize, threads: usize },
+    Blast {
+        dst: SocketAddrV4,
+        secs: f64,
+        flows: usize,
+        payload: usize,
+        threads: usize,
+    },
     /// recvmmsg UDP sink: PORT SECS
     Sink { port: u16, secs: f64 },
     /// UDP echo server: PORT SECS
     EchoServer { port: u16, secs: f64 },
     /// UDP echo client: DST COUNT WARMUP PAYLOAD TIMEOUT_MS HIST_FILE
-    EchoClient { dst: SocketAddrV4, count: u64, warmup: u64, payload: usize, timeout_ms: u64, hist: PathBuf },
+    EchoClient {
+        dst: SocketAddrV4,
+        count: u64,
+        warmup: u64,
+        payload: usize,
+        timeout_ms: u64,
+        hist: PathBuf,
+    },
 }
 
 fn run_tool(t: ToolCmd) -> std::io::Result<()> {
     use fwd::traffic;
     let json = match t {
-        ToolCmd::Blast { dst, secs, flows, payload, threads } => {
-            serde_json::to_string(&traffic::blast(dst, secs, flows, payload, threads)?)?
-        },
+        ToolCmd::Blast {
+            dst,
+            secs,
+            flows,
+            payload,
+            threads,
+        } => serde_json::to_string(&traffic::blast(dst, secs, flows, payload, threads)?)?,
         ToolCmd::Sink { port, secs } => serde_json::to_string(&traffic::sink(port, secs)?)?,
         ToolCmd::EchoServer { port, secs } => {
             traffic::echo_server(port, secs)?;
             return Ok(());
         }
-        ToolCmd::EchoClient { dst, count, warmup, payload, timeout_ms, hist } => serde_json::to_string(&traffic::echo_client(
+        ToolCmd::EchoClient {
+            dst,
+            count,
+            warmup,
+            payload,
+            timeout_ms,
+            hist,
+        } => serde_json::to_string(&traffic::echo_client(
             dst,
             count,
             warmup,
@@ -127,7 +151,9 @@ fn main() {
             }
         }
     }
-    let out = args.out.unwrap_or_else(|| router_tests::workspace_root().join("bench/out"));
+    let out = args
+        .out
+        .unwrap_or_else(|| router_tests::workspace_root().join("bench/out"));
     let started = std::time::Instant::now();
     let all = fwd::run(&p);
     let rows = fwd::rows(&all);
@@ -135,14 +161,21 @@ fn main() {
     print!("{}", fwd::table(&rows));
     for (m, r) in &all {
         for e in &r.errors {
-            println!("\n{m}: ERROR: {}", e.lines().take(15).collect::<Vec<_>>().join("\n    "));
+            println!(
+                "\n{m}: ERROR: {}",
+                e.lines().take(15).collect::<Vec<_>>().join("\n    ")
+            );
         }
     }
     if let Err(e) = fwd::write_outputs(&out, &p, &all, &rows) {
         eprintln!("writing {}: {e}", out.display());
         std::process::exit(1);
     }
-    println!("\nwrote {}/fwd_summary.json and .hgrm files ({:.0} s)", out.display(), started.elapsed().as_secs_f64());
+    println!(
+        "\nwrote {}/fwd_summary.json and .hgrm files ({:.0} s)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     // A forwarder that could not be measured at all is an error (the smoke run in CI relies on it).
     if all.values().any(|r| r.reps.is_empty()) {
         std::process::exit(1);

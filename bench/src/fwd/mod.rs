@@ -58,6 +58,8 @@ pub struct RepResult {
     pub latency_lost: u64,
     pub loaded_latency_lost: u64,
     pub loaded_tcp_gbps: f64,
+    /// Router only: drop counters (all ports) that grew during the pps test.
+    pub pps_router_drops: BTreeMap<String, u64>,
 }
 
 /// Everything measured for one forwarder.
@@ -103,45 +105,96 @@ fn measure_pps(line: &mut Line, p: &Params, r: &mut RepResult) -> Result<(), Str
     let (src, dst) = (line.src.clone(), line.dst.clone());
     let sink = spawn_tool(&mut line.lab, &dst, &[s("sink"), s(port), s(sink_secs)]);
     let ready = router_tests::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        dst.run(&["ss", "-Hlun", &format!("sport = :{port}")], Duration::from_secs(5)).stdout.contains(&format!(":{port}"))
+        dst.run(
+            &["ss", "-Hlun", &format!("sport = :{port}")],
+            Duration::from_secs(5),
+        )
+        .stdout
+        .contains(&format!(":{port}"))
     });
     if !ready {
         return Err("UDP sink did not start".into());
     }
+    let drops0 = router_drops(line);
     let rx0 = dst.counter("eth0", "rx_packets");
     let out = run_tool(
         &src,
-        &[s("blast"), format!("{DST_IP}:{port}"), s(p.pps_secs), s(p.pps_flows), s(traffic::PAYLOAD_64B), s(p.pps_threads)],
+        &[
+            s("blast"),
+            format!("{DST_IP}:{port}"),
+            s(p.pps_secs),
+            s(p.pps_flows),
+            s(traffic::PAYLOAD_64B),
+            s(p.pps_threads),
+        ],
         Duration::from_secs_f64(p.pps_secs + 20.0),
     )?;
-    let blast: traffic::BlastReport = serde_json::from_str(out.trim()).map_err(|e| format!("blaster output {out:?}: {e}"))?;
+    let blast: traffic::BlastReport =
+        serde_json::from_str(out.trim()).map_err(|e| format!("blaster output {out:?}: {e}"))?;
     std::thread::sleep(Duration::from_millis(500));
     let rx = dst.counter("eth0", "rx_packets") - rx0;
-    if line.lab.wait_exit(sink, Duration::from_secs_f64(sink_secs + 5.0)).is_none() {
+    for (k, v) in router_drops(line) {
+        let d = v.saturating_sub(drops0.get(&k).copied().unwrap_or(0));
+        if d > 0 {
+            r.pps_router_drops.insert(k, d);
+        }
+    }
+    if line
+        .lab
+        .wait_exit(sink, Duration::from_secs_f64(sink_secs + 5.0))
+        .is_none()
+    {
         return Err(format!("sink did not finish: {}", line.lab.log_of(sink)));
     }
     let log = line.lab.log_of(sink);
-    let sink: traffic::SinkReport = serde_json::from_str(log.trim()).map_err(|e| format!("sink output {log:?}: {e}"))?;
+    let sink: traffic::SinkReport =
+        serde_json::from_str(log.trim()).map_err(|e| format!("sink output {log:?}: {e}"))?;
     r.pps_sent = blast.sent as f64 / blast.secs;
     r.pps_forwarded = rx as f64 / blast.secs;
     r.pps_received = sink.received as f64 / blast.secs;
-    r.pps_loss = if blast.sent > 0 { 1.0 - (rx as f64 / blast.sent as f64).min(1.0) } else { 1.0 };
+    r.pps_loss = if blast.sent > 0 {
+        1.0 - (rx as f64 / blast.sent as f64).min(1.0)
+    } else {
+        1.0
+    };
     Ok(())
+}
+
+/// Drop counters summed over the router's ports (empty for the kernel).
+fn router_drops(line: &Line) -> BTreeMap<String, u64> {
+    let mut sum = BTreeMap::new();
+    if let Some(r) = &line.router {
+        let v = r.show_interfaces();
+        for port in ["eth1", "eth2"] {
+            if let Some(st) = router_tests::PortStats::from_json(&v, port) {
+                for (k, n) in st.drops {
+                    *sum.entry(k).or_insert(0) += n;
+                }
+            }
+        }
+    }
+    sum
 }
 
 fn iperf_server(line: &mut Line, port: u16) -> u32 {
     let dst = line.dst.clone();
-    let pid = line.lab.spawn(&dst, &["iperf3", "-s", "-1", "-p", &port.to_string()]);
+    let pid = line
+        .lab
+        .spawn(&dst, &["iperf3", "-s", "-1", "-p", &port.to_string()]);
     wait_listening(&dst, port);
     pid
 }
 
 fn iperf_gbps(json: &str) -> Result<f64, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("iperf3 JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("iperf3 JSON: {e}"))?;
     if let Some(e) = v.get("error") {
         return Err(format!("iperf3: {e}"));
     }
-    v["end"]["sum_received"]["bits_per_second"].as_f64().map(|b| b / 1e9).ok_or_else(|| "iperf3 JSON without end.sum_received".into())
+    v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .map(|b| b / 1e9)
+        .ok_or_else(|| "iperf3 JSON without end.sum_received".into())
 }
 
 /// iperf3 Gbit/s with `streams` parallel streams, src -> dst.
@@ -149,7 +202,18 @@ fn measure_tcp(line: &mut Line, secs: u32, streams: u32) -> Result<f64, String> 
     let port = 5201;
     let server = iperf_server(line, port);
     let out = line.src.run(
-        &["iperf3", "-c", DST_IP, "-p", &port.to_string(), "-t", &secs.to_string(), "-P", &streams.to_string(), "-J"],
+        &[
+            "iperf3",
+            "-c",
+            DST_IP,
+            "-p",
+            &port.to_string(),
+            "-t",
+            &secs.to_string(),
+            "-P",
+            &streams.to_string(),
+            "-J",
+        ],
         Duration::from_secs(secs as u64 + 20),
     );
     line.lab.stop(server);
@@ -167,12 +231,21 @@ fn read_hist(path: &Path) -> Result<Histogram<u64>, String> {
 }
 
 /// UDP request/response round trips, one outstanding at a time.
-fn measure_latency(line: &mut Line, p: &Params, tag: &str) -> Result<(Histogram<u64>, u64), String> {
+fn measure_latency(
+    line: &mut Line,
+    p: &Params,
+    tag: &str,
+) -> Result<(Histogram<u64>, u64), String> {
     let port = 7000u16;
     let dst = line.dst.clone();
     let server = spawn_tool(&mut line.lab, &dst, &[s("echo-server"), s(port), s(600)]);
     let ready = router_tests::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        dst.run(&["ss", "-Hlun", &format!("sport = :{port}")], Duration::from_secs(5)).stdout.contains(&format!(":{port}"))
+        dst.run(
+            &["ss", "-Hlun", &format!("sport = :{port}")],
+            Duration::from_secs(5),
+        )
+        .stdout
+        .contains(&format!(":{port}"))
     });
     if !ready {
         return Err("echo server did not start".into());
@@ -193,21 +266,41 @@ fn measure_latency(line: &mut Line, p: &Params, tag: &str) -> Result<(Histogram<
     );
     line.lab.stop(server);
     let out = out?;
-    let rep: traffic::EchoReport = serde_json::from_str(out.trim()).map_err(|e| format!("echo client output {out:?}: {e}"))?;
+    let rep: traffic::EchoReport =
+        serde_json::from_str(out.trim()).map_err(|e| format!("echo client output {out:?}: {e}"))?;
     Ok((read_hist(&hist_file)?, rep.lost))
 }
 
 /// Latency while one iperf3 stream loads the same path.
-fn measure_loaded_latency(line: &mut Line, p: &Params, r: &mut RepResult) -> Result<Histogram<u64>, String> {
+fn measure_loaded_latency(
+    line: &mut Line,
+    p: &Params,
+    r: &mut RepResult,
+) -> Result<Histogram<u64>, String> {
     let port = 5202;
     let server = iperf_server(line, port);
     // Long enough to cover the latency run; iperf3 stops by itself.
     let secs = (p.latency_requests / 1_000 + 6).to_string();
     let src = line.src.clone();
-    let client = line.lab.spawn(&src, &["iperf3", "-c", DST_IP, "-p", &port.to_string(), "-t", &secs, "-J"]);
+    let client = line.lab.spawn(
+        &src,
+        &[
+            "iperf3",
+            "-c",
+            DST_IP,
+            "-p",
+            &port.to_string(),
+            "-t",
+            &secs,
+            "-J",
+        ],
+    );
     std::thread::sleep(Duration::from_millis(1000));
     let res = measure_latency(line, p, "loaded");
-    let _ = line.lab.wait_exit(client, Duration::from_secs(secs.parse::<u64>().unwrap_or(30) + 15));
+    let _ = line.lab.wait_exit(
+        client,
+        Duration::from_secs(secs.parse::<u64>().unwrap_or(30) + 15),
+    );
     r.loaded_tcp_gbps = iperf_gbps(&line.lab.log_of(client)).unwrap_or(0.0);
     line.lab.stop(client);
     line.lab.stop(server);
@@ -217,9 +310,19 @@ fn measure_loaded_latency(line: &mut Line, p: &Params, r: &mut RepResult) -> Res
 }
 
 fn offloads_off(line: &Line) -> Result<(), String> {
-    for (ns, ifs) in [(&line.src, &["eth0"][..]), (&line.rtr, &["eth1", "eth2"][..]), (&line.dst, &["eth0"][..])] {
+    for (ns, ifs) in [
+        (&line.src, &["eth0"][..]),
+        (&line.rtr, &["eth1", "eth2"][..]),
+        (&line.dst, &["eth0"][..]),
+    ] {
         for i in ifs {
-            let out = ns.run(&["ethtool", "-K", i, "tx", "off", "rx", "off", "tso", "off", "gso", "off", "gro", "off"], Duration::from_secs(10));
+            let out = ns.run(
+                &[
+                    "ethtool", "-K", i, "tx", "off", "rx", "off", "tso", "off", "gso", "off",
+                    "gro", "off",
+                ],
+                Duration::from_secs(10),
+            );
             if !out.success() {
                 return Err(format!("{out}"));
             }
@@ -241,12 +344,21 @@ fn merge(into: &mut Option<Histogram<u64>>, h: Histogram<u64>) {
 fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), String> {
     let spec = Line::default_spec().workers(p.workers);
     let lab = Lab::with_prefix(PREFIX, mode.name());
-    let mut line = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Line::build_in(lab, mode, spec, |_| {})))
-        .map_err(|e| format!("topology/forwarder start failed: {}", panic_text(&e)))?;
+    let mut line = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Line::build_in(lab, mode, spec, |_| {})
+    }))
+    .map_err(|e| format!("topology/forwarder start failed: {}", panic_text(&e)))?;
     // Resolve neighbours before measuring.
-    let warm = line.src.run(&["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", DST_IP], Duration::from_secs(10));
-    if !warm.combined().contains(" 0% packet loss") && !warm.combined().contains(", 0% packet loss") {
-        return Err(format!("no connectivity through the {} forwarder: {warm}", mode.name()));
+    let warm = line.src.run(
+        &["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", DST_IP],
+        Duration::from_secs(10),
+    );
+    if !warm.combined().contains(" 0% packet loss") && !warm.combined().contains(", 0% packet loss")
+    {
+        return Err(format!(
+            "no connectivity through the {} forwarder: {warm}",
+            mode.name()
+        ));
     }
     let mut r = RepResult::default();
     measure_pps(&mut line, p, &mut r)?;
@@ -266,7 +378,10 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
 }
 
 fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
-    e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "panic".into())
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// Runs all repetitions, alternating forwarders so drift hits both alike.
@@ -274,7 +389,11 @@ pub fn run(p: &Params) -> BTreeMap<&'static str, ModeResults> {
     let mut all: BTreeMap<&'static str, ModeResults> = BTreeMap::new();
     for rep in 0..p.reps {
         for &m in &p.modes {
-            let mode = if m == "kernel" { Forwarder::Kernel } else { Forwarder::Router };
+            let mode = if m == "kernel" {
+                Forwarder::Kernel
+            } else {
+                Forwarder::Router
+            };
             eprintln!("[fwd_bench] repetition {}/{}: {m}", rep + 1, p.reps);
             let entry = all.entry(m).or_default();
             if let Err(e) = run_one(mode, p, entry) {
@@ -292,7 +411,11 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 /// A row of the summary: metric name, unit, per-mode value, and the target
@@ -320,23 +443,75 @@ fn fmt_us(v: f64) -> String {
 
 pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
     let med = |m: &str, f: &dyn Fn(&RepResult) -> Option<f64>| -> Option<f64> {
-        all.get(m).and_then(|r| median(r.reps.iter().filter_map(f).collect()))
+        all.get(m)
+            .and_then(|r| median(r.reps.iter().filter_map(f).collect()))
     };
     let q = |m: &str, loaded: bool, quantile: f64| -> Option<f64> {
         all.get(m)
-            .and_then(|r| if loaded { r.loaded_latency.as_ref() } else { r.latency.as_ref() })
-            .map(|h| if quantile >= 1.0 { h.max() as f64 / 1e3 } else { h.value_at_quantile(quantile) as f64 / 1e3 })
+            .and_then(|r| {
+                if loaded {
+                    r.loaded_latency.as_ref()
+                } else {
+                    r.latency.as_ref()
+                }
+            })
+            .map(|h| {
+                if quantile >= 1.0 {
+                    h.max() as f64 / 1e3
+                } else {
+                    h.value_at_quantile(quantile) as f64 / 1e3
+                }
+            })
     };
     let mut rows = Vec::new();
-    let mut add = |metric: &str, f: &dyn Fn(&str) -> Option<f64>, target: Option<(f64, bool)>, fmt: fn(f64) -> String| {
-        rows.push(Row { metric: metric.to_string(), kernel: f("kernel"), router: f("router"), target, fmt });
+    let mut add = |metric: &str,
+                   f: &dyn Fn(&str) -> Option<f64>,
+                   target: Option<(f64, bool)>,
+                   fmt: fn(f64) -> String| {
+        rows.push(Row {
+            metric: metric.to_string(),
+            kernel: f("kernel"),
+            router: f("router"),
+            target,
+            fmt,
+        });
     };
-    add("UDP 64B forwarded pps", &|m| med(m, &|r| Some(r.pps_forwarded)), Some((1.0, true)), fmt_pps);
-    add("UDP 64B offered pps", &|m| med(m, &|r| Some(r.pps_sent)), None, fmt_pps);
-    add("UDP 64B loss", &|m| med(m, &|r| Some(r.pps_loss)), None, fmt_pct);
-    add("TCP 1 stream Gbit/s", &|m| med(m, &|r| Some(r.tcp1_gbps)), Some((1.0, true)), fmt_gbps);
-    add("TCP 4 streams Gbit/s", &|m| med(m, &|r| Some(r.tcp4_gbps)), Some((1.0, true)), fmt_gbps);
-    add("TCP 1 stream, offloads off", &|m| med(m, &|r| r.tcp1_offloads_off_gbps), None, fmt_gbps);
+    add(
+        "UDP 64B forwarded pps",
+        &|m| med(m, &|r| Some(r.pps_forwarded)),
+        Some((1.0, true)),
+        fmt_pps,
+    );
+    add(
+        "UDP 64B offered pps",
+        &|m| med(m, &|r| Some(r.pps_sent)),
+        None,
+        fmt_pps,
+    );
+    add(
+        "UDP 64B loss",
+        &|m| med(m, &|r| Some(r.pps_loss)),
+        None,
+        fmt_pct,
+    );
+    add(
+        "TCP 1 stream Gbit/s",
+        &|m| med(m, &|r| Some(r.tcp1_gbps)),
+        Some((1.0, true)),
+        fmt_gbps,
+    );
+    add(
+        "TCP 4 streams Gbit/s",
+        &|m| med(m, &|r| Some(r.tcp4_gbps)),
+        Some((1.0, true)),
+        fmt_gbps,
+    );
+    add(
+        "TCP 1 stream, offloads off",
+        &|m| med(m, &|r| r.tcp1_offloads_off_gbps),
+        None,
+        fmt_gbps,
+    );
     for (name, quant, target) in [
         ("latency p50 us", 0.5, Some((1.2, false))),
         ("latency p90 us", 0.9, None),
@@ -346,39 +521,79 @@ pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
     ] {
         add(name, &|m| q(m, false, quant), target, fmt_us);
     }
-    for (name, quant) in [("loaded latency p50 us", 0.5), ("loaded latency p99 us", 0.99), ("loaded latency p99.9 us", 0.999), ("loaded latency max us", 1.0)] {
+    for (name, quant) in [
+        ("loaded latency p50 us", 0.5),
+        ("loaded latency p99 us", 0.99),
+        ("loaded latency p99.9 us", 0.999),
+        ("loaded latency max us", 1.0),
+    ] {
         add(name, &|m| q(m, true, quant), None, fmt_us);
     }
-    add("TCP Gbit/s during loaded latency", &|m| med(m, &|r| Some(r.loaded_tcp_gbps)), None, fmt_gbps);
+    add(
+        "TCP Gbit/s during loaded latency",
+        &|m| med(m, &|r| Some(r.loaded_tcp_gbps)),
+        None,
+        fmt_gbps,
+    );
     rows
 }
 
 pub fn table(rows: &[Row]) -> String {
     use std::fmt::Write;
     let mut t = String::new();
-    let _ = writeln!(t, "| {:<34} | {:>10} | {:>10} | {:>14} | {:>8} |", "metric", "kernel", "router", "router/kernel", "target");
-    let _ = writeln!(t, "|{:-<36}|{:->12}|{:->12}|{:->16}|{:->10}|", "", "", "", "", "");
+    let _ = writeln!(
+        t,
+        "| {:<34} | {:>10} | {:>10} | {:>14} | {:>8} |",
+        "metric", "kernel", "router", "router/kernel", "target"
+    );
+    let _ = writeln!(
+        t,
+        "|{:-<36}|{:->12}|{:->12}|{:->16}|{:->10}|",
+        "", "", "", "", ""
+    );
     for r in rows {
         let v = |x: Option<f64>| x.map(r.fmt).unwrap_or_else(|| "n/a".into());
         let ratio = match (r.kernel, r.router) {
             (Some(k), Some(x)) if k > 0.0 => format!("{:.2}", x / k),
             _ => "n/a".into(),
         };
-        let target = r.target.map(|(t, up)| format!("{} {t:.1}", if up { ">=" } else { "<=" })).unwrap_or_default();
-        let _ = writeln!(t, "| {:<34} | {:>10} | {:>10} | {:>14} | {:>8} |", r.metric, v(r.kernel), v(r.router), ratio, target);
+        let target = r
+            .target
+            .map(|(t, up)| format!("{} {t:.1}", if up { ">=" } else { "<=" }))
+            .unwrap_or_default();
+        let _ = writeln!(
+            t,
+            "| {:<34} | {:>10} | {:>10} | {:>14} | {:>8} |",
+            r.metric,
+            v(r.kernel),
+            v(r.router),
+            ratio,
+            target
+        );
     }
     t
 }
 
 /// Writes the .hgrm files and `fwd_summary.json` to `out`.
-pub fn write_outputs(out: &Path, p: &Params, all: &BTreeMap<&'static str, ModeResults>, rows: &[Row]) -> std::io::Result<()> {
+pub fn write_outputs(
+    out: &Path,
+    p: &Params,
+    all: &BTreeMap<&'static str, ModeResults>,
+    rows: &[Row],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     for (mode, r) in all {
         if let Some(h) = &r.latency {
-            std::fs::write(out.join(format!("fwd-latency-{mode}.hgrm")), hgrm::percentile_distribution(h, 5))?;
+            std::fs::write(
+                out.join(format!("fwd-latency-{mode}.hgrm")),
+                hgrm::percentile_distribution(h, 5),
+            )?;
         }
         if let Some(h) = &r.loaded_latency {
-            std::fs::write(out.join(format!("fwd-latency-loaded-{mode}.hgrm")), hgrm::percentile_distribution(h, 5))?;
+            std::fs::write(
+                out.join(format!("fwd-latency-loaded-{mode}.hgrm")),
+                hgrm::percentile_distribution(h, 5),
+            )?;
         }
     }
     let json = serde_json::json!({
@@ -396,7 +611,10 @@ pub fn write_outputs(out: &Path, p: &Params, all: &BTreeMap<&'static str, ModeRe
         })).collect::<Vec<_>>(),
         "repetitions": all.iter().map(|(m, r)| (m.to_string(), serde_json::json!({"reps": r.reps, "errors": r.errors}))).collect::<BTreeMap<_, _>>(),
     });
-    std::fs::write(out.join("fwd_summary.json"), serde_json::to_string_pretty(&json)? + "\n")
+    std::fs::write(
+        out.join("fwd_summary.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )
 }
 
 /// The `router` binary for the benchmark: `$ROUTER_BIN`, else the release
@@ -408,7 +626,9 @@ pub fn ensure_router_bin() -> Result<PathBuf, String> {
     let bin = router_tests::workspace_root().join("target/release/router");
     if let Some(cargo) = std::env::var_os("CARGO") {
         let out = run_timeout(
-            std::process::Command::new(cargo).args(["build", "--release", "-p", "router"]).current_dir(router_tests::workspace_root()),
+            std::process::Command::new(cargo)
+                .args(["build", "--release", "-p", "router"])
+                .current_dir(router_tests::workspace_root()),
             Duration::from_secs(1800),
         );
         if !out.success() {
@@ -418,6 +638,55 @@ pub fn ensure_router_bin() -> Result<PathBuf, String> {
     if bin.exists() {
         Ok(bin)
     } else {
-        Err(format!("{} missing: cargo build --release -p router", bin.display()))
+        Err(format!(
+            "{} missing: cargo build --release -p router",
+            bin.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_odd_even_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+    }
+
+    #[test]
+    fn iperf_json() {
+        assert_eq!(
+            iperf_gbps(r#"{"end":{"sum_received":{"bits_per_second":13.5e9}}}"#),
+            Ok(13.5)
+        );
+        assert!(iperf_gbps(r#"{"error":"unable to connect"}"#).is_err());
+    }
+
+    #[test]
+    fn table_ratio_and_missing() {
+        let rows = vec![
+            Row {
+                metric: "pps".into(),
+                kernel: Some(200.0),
+                router: Some(100.0),
+                target: Some((1.0, true)),
+                fmt: fmt_gbps,
+            },
+            Row {
+                metric: "lat".into(),
+                kernel: None,
+                router: Some(1.0),
+                target: None,
+                fmt: fmt_us,
+            },
+        ];
+        let t = table(&rows);
+        assert!(
+            t.contains("0.50") && t.contains(">= 1.0") && t.contains("n/a"),
+            "{t}"
+        );
     }
 }

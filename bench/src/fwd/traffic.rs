@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::serialization::Serializer as _;
 use hdrhistogram::Histogram;
-use nix::sys::socket::{recvmmsg, sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrIn};
+use nix::sys::socket::{
+    recvmmsg, sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrIn,
+};
 
 /// Messages per sendmmsg/recvmmsg call.
 pub const BATCH: usize = 64;
@@ -31,14 +33,28 @@ pub struct BlastReport {
 /// Sends `payload`-byte UDP datagrams to `dst` as fast as possible for
 /// `secs` from `threads` threads, round-robin over `flows` sockets (distinct
 /// source ports, so a flow-hashing forwarder spreads them over its workers).
-pub fn blast(dst: SocketAddrV4, secs: f64, flows: usize, payload: usize, threads: usize) -> std::io::Result<BlastReport> {
+pub fn blast(
+    dst: SocketAddrV4,
+    secs: f64,
+    flows: usize,
+    payload: usize,
+    threads: usize,
+) -> std::io::Result<BlastReport> {
     let threads = threads.max(1);
     let per_thread = flows.max(threads).div_ceil(threads);
     let start = Instant::now();
-    let handles: Vec<_> = (0..threads).map(|_| std::thread::spawn(move || blast_thread(dst, secs, per_thread, payload))).collect();
-    let mut total = BlastReport { sent: 0, failed_calls: 0, secs: 0.0 };
+    let handles: Vec<_> = (0..threads)
+        .map(|_| std::thread::spawn(move || blast_thread(dst, secs, per_thread, payload)))
+        .collect();
+    let mut total = BlastReport {
+        sent: 0,
+        failed_calls: 0,
+        secs: 0.0,
+    };
     for h in handles {
-        let r = h.join().map_err(|_| std::io::Error::other("blaster thread panicked"))??;
+        let r = h
+            .join()
+            .map_err(|_| std::io::Error::other("blaster thread panicked"))??;
         total.sent += r.sent;
         total.failed_calls += r.failed_calls;
     }
@@ -46,7 +62,12 @@ pub fn blast(dst: SocketAddrV4, secs: f64, flows: usize, payload: usize, threads
     Ok(total)
 }
 
-fn blast_thread(dst: SocketAddrV4, secs: f64, flows: usize, payload: usize) -> std::io::Result<BlastReport> {
+fn blast_thread(
+    dst: SocketAddrV4,
+    secs: f64,
+    flows: usize,
+    payload: usize,
+) -> std::io::Result<BlastReport> {
     let socks: Vec<UdpSocket> = (0..flows.max(1))
         .map(|_| {
             let s = UdpSocket::bind("0.0.0.0:0")?;
@@ -66,13 +87,24 @@ fn blast_thread(dst: SocketAddrV4, secs: f64, flows: usize, payload: usize) -> s
     while start.elapsed() < limit {
         let s = &socks[i % socks.len()];
         i = i.wrapping_add(1);
-        match sendmmsg(s.as_raw_fd(), &mut headers, &iovs, &addrs, [], MsgFlags::empty()) {
+        match sendmmsg(
+            s.as_raw_fd(),
+            &mut headers,
+            &iovs,
+            &addrs,
+            [],
+            MsgFlags::empty(),
+        ) {
             Ok(res) => sent += res.count() as u64,
             // ENOBUFS / ECONNREFUSED (an ICMP error came back): keep going.
             Err(_) => failed_calls += 1,
         }
     }
-    Ok(BlastReport { sent, failed_calls, secs: start.elapsed().as_secs_f64() })
+    Ok(BlastReport {
+        sent,
+        failed_calls,
+        secs: start.elapsed().as_secs_f64(),
+    })
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -91,8 +123,15 @@ pub fn sink(port: u16, secs: f64) -> std::io::Result<SinkReport> {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let (mut received, mut bytes) = (0u64, 0u64);
     while Instant::now() < deadline {
-        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
-        if let Ok(res) = recvmmsg(s.as_raw_fd(), &mut headers, iovs.iter_mut(), MsgFlags::MSG_WAITFORONE, None) {
+        let mut iovs: Vec<[IoSliceMut<'_>; 1]> =
+            bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+        if let Ok(res) = recvmmsg(
+            s.as_raw_fd(),
+            &mut headers,
+            iovs.iter_mut(),
+            MsgFlags::MSG_WAITFORONE,
+            None,
+        ) {
             for r in res {
                 received += 1;
                 bytes += r.bytes as u64;
@@ -126,11 +165,19 @@ pub struct EchoReport {
 /// Sends `count` requests to `dst`, one outstanding at a time, and records
 /// each round trip (ns) in a histogram written to `hist_out` (V2 format).
 /// The first `warmup` exchanges are not recorded.
-pub fn echo_client(dst: SocketAddrV4, count: u64, warmup: u64, payload: usize, timeout: Duration, hist_out: &Path) -> std::io::Result<EchoReport> {
+pub fn echo_client(
+    dst: SocketAddrV4,
+    count: u64,
+    warmup: u64,
+    payload: usize,
+    timeout: Duration,
+    hist_out: &Path,
+) -> std::io::Result<EchoReport> {
     let s = UdpSocket::bind("0.0.0.0:0")?;
     s.connect(dst)?;
     s.set_read_timeout(Some(timeout))?;
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
     let mut req = vec![0u8; payload.max(8)];
     let mut resp = [0u8; 2048];
     let (mut answered, mut lost) = (0u64, 0u64);
@@ -162,5 +209,9 @@ pub fn echo_client(dst: SocketAddrV4, count: u64, warmup: u64, payload: usize, t
         .serialize(&hist, &mut out)
         .map_err(|e| std::io::Error::other(format!("serialize histogram: {e:?}")))?;
     std::fs::write(hist_out, out)?;
-    Ok(EchoReport { requests: count, answered, lost })
+    Ok(EchoReport {
+        requests: count,
+        answered,
+        lost,
+    })
 }

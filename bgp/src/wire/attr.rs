@@ -74,7 +74,12 @@ impl AsPath {
         if asns.is_empty() {
             return AsPath::default();
         }
-        AsPath { segments: vec![AsSegment { kind: SegmentType::Sequence, asns }] }
+        AsPath {
+            segments: vec![AsSegment {
+                kind: SegmentType::Sequence,
+                asns,
+            }],
+        }
     }
 
     /// RFC 4271 §9.1.2.2 a): "an AS_SET counts as 1, no matter how many ASes
@@ -93,7 +98,10 @@ impl AsPath {
     /// The leftmost AS of the first AS_SEQUENCE segment (the neighbour AS).
     pub fn first_as(&self) -> Option<u32> {
         match self.segments.first() {
-            Some(AsSegment { kind: SegmentType::Sequence, asns }) => asns.first().copied(),
+            Some(AsSegment {
+                kind: SegmentType::Sequence,
+                asns,
+            }) => asns.first().copied(),
             _ => None,
         }
     }
@@ -103,7 +111,9 @@ impl AsPath {
     }
 
     fn needs_as4(&self) -> bool {
-        self.segments.iter().any(|s| s.asns.iter().any(|&a| a > 0xffff))
+        self.segments
+            .iter()
+            .any(|s| s.asns.iter().any(|&a| a > 0xffff))
     }
 
     /// RFC 6793 §4.2.3: rebuild the path from AS_PATH (2-octet, with
@@ -126,7 +136,10 @@ impl AsPath {
             match seg.kind {
                 SegmentType::Sequence => {
                     let take = keep.min(seg.asns.len());
-                    out.segments.push(AsSegment { kind: seg.kind, asns: seg.asns[..take].to_vec() });
+                    out.segments.push(AsSegment {
+                        kind: seg.kind,
+                        asns: seg.asns[..take].to_vec(),
+                    });
                     keep -= take;
                 }
                 SegmentType::Set => {
@@ -138,7 +151,9 @@ impl AsPath {
         }
         for seg in &as4.segments {
             match out.segments.last_mut() {
-                Some(last) if last.kind == SegmentType::Sequence && seg.kind == SegmentType::Sequence => {
+                Some(last)
+                    if last.kind == SegmentType::Sequence && seg.kind == SegmentType::Sequence =>
+                {
                     last.asns.extend_from_slice(&seg.asns)
                 }
                 _ => out.segments.push(seg.clone()),
@@ -150,7 +165,11 @@ impl AsPath {
     fn emit_value(&self, as4: bool, out: &mut Vec<u8>) {
         for s in &self.segments {
             // A segment holds at most 255 ASes; longer ones are split.
-            let chunks: Vec<&[u32]> = if s.asns.is_empty() { vec![&[][..]] } else { s.asns.chunks(255).collect() };
+            let chunks: Vec<&[u32]> = if s.asns.is_empty() {
+                vec![&[][..]]
+            } else {
+                s.asns.chunks(255).collect()
+            };
             for c in chunks {
                 out.push(s.kind as u8);
                 out.push(u8::try_from(c.len()).unwrap_or(u8::MAX));
@@ -188,7 +207,13 @@ impl AsPath {
             let body = rest.get(2..2 + n * w).ok_or("segment overruns attribute")?;
             let asns = body
                 .chunks_exact(w)
-                .map(|c| if as4 { u32::from_be_bytes([c[0], c[1], c[2], c[3]]) } else { u32::from(u16::from_be_bytes([c[0], c[1]])) })
+                .map(|c| {
+                    if as4 {
+                        u32::from_be_bytes([c[0], c[1], c[2], c[3]])
+                    } else {
+                        u32::from(u16::from_be_bytes([c[0], c[1]]))
+                    }
+                })
                 .collect();
             segments.push(AsSegment { kind, asns });
             rest = &rest[2 + n * w..];
@@ -205,7 +230,12 @@ impl fmt::Display for AsPath {
                 f.write_str(" ")?;
             }
             first = false;
-            let list = s.asns.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+            let list = s
+                .asns
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
             match s.kind {
                 SegmentType::Sequence => f.write_str(&list)?,
                 SegmentType::Set => write!(f, "{{{list}}}")?,
@@ -318,11 +348,40 @@ pub struct AttrDesc {
     decode: DecodeFn,
 }
 
-const fn wk(code: u8, name: &'static str, on_error: ErrorAction, section: &'static str, decode: DecodeFn) -> AttrDesc {
-    AttrDesc { code, name, optional: false, transitive: true, on_error, section, decode }
+const fn wk(
+    code: u8,
+    name: &'static str,
+    on_error: ErrorAction,
+    section: &'static str,
+    decode: DecodeFn,
+) -> AttrDesc {
+    AttrDesc {
+        code,
+        name,
+        optional: false,
+        transitive: true,
+        on_error,
+        section,
+        decode,
+    }
 }
-const fn opt(code: u8, name: &'static str, transitive: bool, on_error: ErrorAction, section: &'static str, decode: DecodeFn) -> AttrDesc {
-    AttrDesc { code, name, optional: true, transitive, on_error, section, decode }
+const fn opt(
+    code: u8,
+    name: &'static str,
+    transitive: bool,
+    on_error: ErrorAction,
+    section: &'static str,
+    decode: DecodeFn,
+) -> AttrDesc {
+    AttrDesc {
+        code,
+        name,
+        optional: true,
+        transitive,
+        on_error,
+        section,
+        decode,
+    }
 }
 
 use ErrorAction::{AttributeDiscard as DISCARD, TreatAsWithdraw as WITHDRAW};
@@ -334,20 +393,114 @@ const RESET: ErrorAction = ErrorAction::SessionReset(ErrorKind::OptionalAttribut
 /// otherwise, so the same action applies to flag and value errors.
 pub static ATTR_TABLE: [AttrDesc; 15] = [
     wk(ATTR_ORIGIN, "ORIGIN", WITHDRAW, "RFC 7606 §7.1", dec_origin),
-    wk(ATTR_AS_PATH, "AS_PATH", WITHDRAW, "RFC 7606 §7.2", dec_as_path),
-    wk(ATTR_NEXT_HOP, "NEXT_HOP", WITHDRAW, "RFC 7606 §7.3", dec_next_hop),
-    opt(ATTR_MED, "MULTI_EXIT_DISC", false, WITHDRAW, "RFC 7606 §7.4", dec_med),
-    wk(ATTR_LOCAL_PREF, "LOCAL_PREF", WITHDRAW, "RFC 7606 §7.5", dec_local_pref),
-    wk(ATTR_ATOMIC_AGGREGATE, "ATOMIC_AGGREGATE", DISCARD, "RFC 7606 §7.6", dec_atomic_aggregate),
-    opt(ATTR_AGGREGATOR, "AGGREGATOR", true, DISCARD, "RFC 7606 §7.7", dec_aggregator),
-    opt(ATTR_COMMUNITIES, "COMMUNITIES", true, WITHDRAW, "RFC 7606 §7.8", dec_communities),
-    opt(ATTR_ORIGINATOR_ID, "ORIGINATOR_ID", false, WITHDRAW, "RFC 7606 §7.9", dec_originator_id),
-    opt(ATTR_CLUSTER_LIST, "CLUSTER_LIST", false, WITHDRAW, "RFC 7606 §7.10", dec_cluster_list),
-    opt(ATTR_MP_REACH_NLRI, "MP_REACH_NLRI", false, RESET, "RFC 7606 §7.11, §5.3", dec_mp_reach),
-    opt(ATTR_MP_UNREACH_NLRI, "MP_UNREACH_NLRI", false, RESET, "RFC 7606 §7.11, §5.3", dec_mp_unreach),
-    opt(ATTR_AS4_PATH, "AS4_PATH", true, DISCARD, "RFC 6793 §6, RFC 7606 §7.2", dec_as4_path),
-    opt(ATTR_AS4_AGGREGATOR, "AS4_AGGREGATOR", true, DISCARD, "RFC 6793 §6, RFC 7606 §7.7", dec_as4_aggregator),
-    opt(ATTR_LARGE_COMMUNITIES, "LARGE_COMMUNITY", true, WITHDRAW, "RFC 8092 §6", dec_large_communities),
+    wk(
+        ATTR_AS_PATH,
+        "AS_PATH",
+        WITHDRAW,
+        "RFC 7606 §7.2",
+        dec_as_path,
+    ),
+    wk(
+        ATTR_NEXT_HOP,
+        "NEXT_HOP",
+        WITHDRAW,
+        "RFC 7606 §7.3",
+        dec_next_hop,
+    ),
+    opt(
+        ATTR_MED,
+        "MULTI_EXIT_DISC",
+        false,
+        WITHDRAW,
+        "RFC 7606 §7.4",
+        dec_med,
+    ),
+    wk(
+        ATTR_LOCAL_PREF,
+        "LOCAL_PREF",
+        WITHDRAW,
+        "RFC 7606 §7.5",
+        dec_local_pref,
+    ),
+    wk(
+        ATTR_ATOMIC_AGGREGATE,
+        "ATOMIC_AGGREGATE",
+        DISCARD,
+        "RFC 7606 §7.6",
+        dec_atomic_aggregate,
+    ),
+    opt(
+        ATTR_AGGREGATOR,
+        "AGGREGATOR",
+        true,
+        DISCARD,
+        "RFC 7606 §7.7",
+        dec_aggregator,
+    ),
+    opt(
+        ATTR_COMMUNITIES,
+        "COMMUNITIES",
+        true,
+        WITHDRAW,
+        "RFC 7606 §7.8",
+        dec_communities,
+    ),
+    opt(
+        ATTR_ORIGINATOR_ID,
+        "ORIGINATOR_ID",
+        false,
+        WITHDRAW,
+        "RFC 7606 §7.9",
+        dec_originator_id,
+    ),
+    opt(
+        ATTR_CLUSTER_LIST,
+        "CLUSTER_LIST",
+        false,
+        WITHDRAW,
+        "RFC 7606 §7.10",
+        dec_cluster_list,
+    ),
+    opt(
+        ATTR_MP_REACH_NLRI,
+        "MP_REACH_NLRI",
+        false,
+        RESET,
+        "RFC 7606 §7.11, §5.3",
+        dec_mp_reach,
+    ),
+    opt(
+        ATTR_MP_UNREACH_NLRI,
+        "MP_UNREACH_NLRI",
+        false,
+        RESET,
+        "RFC 7606 §7.11, §5.3",
+        dec_mp_unreach,
+    ),
+    opt(
+        ATTR_AS4_PATH,
+        "AS4_PATH",
+        true,
+        DISCARD,
+        "RFC 6793 §6, RFC 7606 §7.2",
+        dec_as4_path,
+    ),
+    opt(
+        ATTR_AS4_AGGREGATOR,
+        "AS4_AGGREGATOR",
+        true,
+        DISCARD,
+        "RFC 6793 §6, RFC 7606 §7.7",
+        dec_as4_aggregator,
+    ),
+    opt(
+        ATTR_LARGE_COMMUNITIES,
+        "LARGE_COMMUNITY",
+        true,
+        WITHDRAW,
+        "RFC 8092 §6",
+        dec_large_communities,
+    ),
 ];
 
 pub fn attr_desc(code: u8) -> Option<&'static AttrDesc> {
@@ -395,7 +548,12 @@ fn dec_next_hop(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'st
     let nh = Ipv4Addr::from(u32_at(v));
     // RFC 4271 §6.3: a semantically incorrect NEXT_HOP (not a valid host
     // address) — "the route SHOULD be ignored", without a NOTIFICATION.
-    if nh.is_unspecified() || nh.is_multicast() || nh.is_broadcast() || nh.octets()[0] == 0 || nh.is_loopback() {
+    if nh.is_unspecified()
+        || nh.is_multicast()
+        || nh.is_broadcast()
+        || nh.octets()[0] == 0
+        || nh.is_loopback()
+    {
         return Err("not a valid unicast host address");
     }
     d.attrs.next_hop = Some(nh);
@@ -439,7 +597,10 @@ fn dec_aggregator(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), 
         (false, 6) => (u32::from(u16::from_be_bytes([v[0], v[1]])), &v[2..6]),
         _ => return Err("length is not 6 (2-octet AS) / 8 (4-octet AS)"),
     };
-    d.attrs.aggregator = Some(Aggregator { asn, address: Ipv4Addr::from(u32_at(addr)) });
+    d.attrs.aggregator = Some(Aggregator {
+        asn,
+        address: Ipv4Addr::from(u32_at(addr)),
+    });
     Ok(())
 }
 
@@ -464,7 +625,10 @@ fn dec_cluster_list(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), 
     if v.is_empty() || !v.len().is_multiple_of(4) {
         return Err("length is not a non-zero multiple of 4");
     }
-    d.attrs.cluster_list = v.chunks_exact(4).map(|c| Ipv4Addr::from(u32_at(c))).collect();
+    d.attrs.cluster_list = v
+        .chunks_exact(4)
+        .map(|c| Ipv4Addr::from(u32_at(c)))
+        .collect();
     Ok(())
 }
 
@@ -473,7 +637,10 @@ fn dec_large_communities(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result
     if v.is_empty() || !v.len().is_multiple_of(12) {
         return Err("length is not a non-zero multiple of 12");
     }
-    d.attrs.large_communities = v.chunks_exact(12).map(|c| [u32_at(c), u32_at(&c[4..]), u32_at(&c[8..])]).collect();
+    d.attrs.large_communities = v
+        .chunks_exact(12)
+        .map(|c| [u32_at(c), u32_at(&c[4..]), u32_at(&c[8..])])
+        .collect();
     Ok(())
 }
 
@@ -512,7 +679,12 @@ fn dec_mp_reach(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'st
     };
     v.get(4 + nh_len).ok_or("truncated before reserved octet")?;
     let nlri = parse_nlri_list(family, &v[5 + nh_len..])?;
-    d.mp_reach = Some(MpReach { family, next_hop, link_local, nlri });
+    d.mp_reach = Some(MpReach {
+        family,
+        next_hop,
+        link_local,
+        nlri,
+    });
     Ok(())
 }
 
@@ -540,7 +712,10 @@ fn dec_as4_path(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'
     }
     let p = AsPath::parse(v, true)?;
     // RFC 6793 §6: confederation segments in AS4_PATH make it malformed.
-    if p.segments.iter().any(|s| matches!(s.kind, SegmentType::ConfedSequence | SegmentType::ConfedSet)) {
+    if p.segments
+        .iter()
+        .any(|s| matches!(s.kind, SegmentType::ConfedSequence | SegmentType::ConfedSet))
+    {
         return Err("confederation segment in AS4_PATH");
     }
     d.as4_path = Some(p);
@@ -554,7 +729,10 @@ fn dec_as4_aggregator(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<
     if v.len() != 8 {
         return Err("length is not 8");
     }
-    d.as4_aggregator = Some(Aggregator { asn: u32_at(v), address: Ipv4Addr::from(u32_at(&v[4..])) });
+    d.as4_aggregator = Some(Aggregator {
+        asn: u32_at(v),
+        address: Ipv4Addr::from(u32_at(&v[4..])),
+    });
     Ok(())
 }
 
@@ -567,8 +745,15 @@ pub(crate) struct AttrOutcome {
 
 /// Decode the path attributes field of an UPDATE, applying RFC 7606.
 /// `Err` is a session reset (NOTIFICATION code 3).
-pub(crate) fn decode_attributes(mut b: &[u8], ctx: &DecodeContext) -> Result<AttrOutcome, super::MessageError> {
-    let mut out = AttrOutcome { decoded: Decoded::default(), treat_as_withdraw: None, discarded: Vec::new() };
+pub(crate) fn decode_attributes(
+    mut b: &[u8],
+    ctx: &DecodeContext,
+) -> Result<AttrOutcome, super::MessageError> {
+    let mut out = AttrOutcome {
+        decoded: Decoded::default(),
+        treat_as_withdraw: None,
+        discarded: Vec::new(),
+    };
     let mut seen = [0u64; 4];
     while !b.is_empty() {
         // RFC 7606 §4: fewer octets than an attribute header, or an
@@ -581,7 +766,11 @@ pub(crate) fn decode_attributes(mut b: &[u8], ctx: &DecodeContext) -> Result<Att
                 break;
             }
         };
-        let hdr = if flags & FLAG_EXTENDED_LENGTH != 0 { 4 } else { 3 };
+        let hdr = if flags & FLAG_EXTENDED_LENGTH != 0 {
+            4
+        } else {
+            3
+        };
         let len = match (hdr, b.get(2), b.get(3)) {
             (4, Some(&h), Some(&l)) => usize::from(u16::from_be_bytes([h, l])),
             (3, Some(&l), _) => usize::from(l),
@@ -603,7 +792,10 @@ pub(crate) fn decode_attributes(mut b: &[u8], ctx: &DecodeContext) -> Result<Att
         let (word, bit) = (usize::from(code / 64), 1u64 << (code % 64));
         if seen[word] & bit != 0 {
             if code == ATTR_MP_REACH_NLRI || code == ATTR_MP_UNREACH_NLRI {
-                return Err(super::MessageError::new(ErrorKind::MalformedAttributeList, Vec::new()));
+                return Err(super::MessageError::new(
+                    ErrorKind::MalformedAttributeList,
+                    Vec::new(),
+                ));
             }
             continue;
         }
@@ -616,7 +808,10 @@ pub(crate) fn decode_attributes(mut b: &[u8], ctx: &DecodeContext) -> Result<Att
                 // be set to Unrecognized Well-known Attribute. The Data field
                 // MUST contain the unrecognized attribute (type, length, and
                 // value)." RFC 7606 keeps this a session reset.
-                return Err(super::MessageError::new(ErrorKind::UnrecognizedWellKnownAttribute, whole.to_vec()));
+                return Err(super::MessageError::new(
+                    ErrorKind::UnrecognizedWellKnownAttribute,
+                    whole.to_vec(),
+                ));
             }
             // RFC 4271 §5: unrecognized optional transitive attributes are
             // passed on with the Partial bit set; optional non-transitive
@@ -631,8 +826,13 @@ pub(crate) fn decode_attributes(mut b: &[u8], ctx: &DecodeContext) -> Result<Att
             continue;
         };
 
-        let flags_ok = (flags & FLAG_OPTIONAL != 0) == desc.optional && (flags & FLAG_TRANSITIVE != 0) == desc.transitive;
-        let result = if flags_ok { (desc.decode)(&mut out.decoded, ctx, value) } else { Err("Optional/Transitive flags conflict with the attribute type") };
+        let flags_ok = (flags & FLAG_OPTIONAL != 0) == desc.optional
+            && (flags & FLAG_TRANSITIVE != 0) == desc.transitive;
+        let result = if flags_ok {
+            (desc.decode)(&mut out.decoded, ctx, value)
+        } else {
+            Err("Optional/Transitive flags conflict with the attribute type")
+        };
         if let Err(reason) = result {
             let err = AttrError {
                 type_code: code,
@@ -644,7 +844,11 @@ pub(crate) fn decode_attributes(mut b: &[u8], ctx: &DecodeContext) -> Result<Att
             };
             match desc.on_error {
                 ErrorAction::SessionReset(kind) => {
-                    let kind = if flags_ok { kind } else { ErrorKind::AttributeFlags };
+                    let kind = if flags_ok {
+                        kind
+                    } else {
+                        ErrorKind::AttributeFlags
+                    };
                     return Err(super::MessageError::new(kind, whole.to_vec()));
                 }
                 ErrorAction::TreatAsWithdraw => {
@@ -661,7 +865,10 @@ pub(crate) fn decode_attributes(mut b: &[u8], ctx: &DecodeContext) -> Result<Att
     // ignored".
     let d = &mut out.decoded;
     if !ctx.four_octet_as {
-        let agg_is_trans = d.attrs.aggregator.is_none_or(|a| a.asn == u32::from(AS_TRANS));
+        let agg_is_trans = d
+            .attrs
+            .aggregator
+            .is_none_or(|a| a.asn == u32::from(AS_TRANS));
         if agg_is_trans {
             if let Some(a4) = d.as4_aggregator.take() {
                 d.attrs.aggregator = Some(a4);
@@ -848,25 +1055,46 @@ mod tests {
     use super::*;
 
     fn ctx2() -> DecodeContext {
-        DecodeContext { four_octet_as: false, ebgp: true, peer_as: 65001, ..Default::default() }
+        DecodeContext {
+            four_octet_as: false,
+            ebgp: true,
+            peer_as: 65001,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn as4_path_merge() {
         // OLD speaker path: 65001 AS_TRANS AS_TRANS 100; AS4_PATH: 4200000001 4200000002 100
         let mut b = Vec::new();
-        emit_attr(&mut b, WELL_KNOWN, ATTR_AS_PATH, &[2, 4, 0xfd, 0xe9, 0x5b, 0xa0, 0x5b, 0xa0, 0, 100]);
+        emit_attr(
+            &mut b,
+            WELL_KNOWN,
+            ATTR_AS_PATH,
+            &[2, 4, 0xfd, 0xe9, 0x5b, 0xa0, 0x5b, 0xa0, 0, 100],
+        );
         let mut v4 = Vec::new();
         AsPath::sequence(vec![4_200_000_001, 4_200_000_002, 100]).emit_value(true, &mut v4);
         emit_attr(&mut b, OPT_TRANS, ATTR_AS4_PATH, &v4);
         let out = decode_attributes(&b, &ctx2()).unwrap();
-        assert_eq!(out.decoded.attrs.as_path, Some(AsPath::sequence(vec![65001, 4_200_000_001, 4_200_000_002, 100])));
+        assert_eq!(
+            out.decoded.attrs.as_path,
+            Some(AsPath::sequence(vec![
+                65001,
+                4_200_000_001,
+                4_200_000_002,
+                100
+            ]))
+        );
         // AS4_PATH longer than AS_PATH: ignored.
         let mut b = Vec::new();
         emit_attr(&mut b, WELL_KNOWN, ATTR_AS_PATH, &[2, 1, 0xfd, 0xe9]);
         emit_attr(&mut b, OPT_TRANS, ATTR_AS4_PATH, &v4);
         let out = decode_attributes(&b, &ctx2()).unwrap();
-        assert_eq!(out.decoded.attrs.as_path, Some(AsPath::sequence(vec![65001])));
+        assert_eq!(
+            out.decoded.attrs.as_path,
+            Some(AsPath::sequence(vec![65001]))
+        );
     }
 
     #[test]
@@ -875,7 +1103,10 @@ mod tests {
             origin: Some(Origin::Igp),
             as_path: Some(AsPath::sequence(vec![65001, 4_200_000_001])),
             next_hop: Some(Ipv4Addr::new(192, 168, 10, 100)),
-            aggregator: Some(Aggregator { asn: 4_200_000_001, address: Ipv4Addr::new(1, 2, 3, 4) }),
+            aggregator: Some(Aggregator {
+                asn: 4_200_000_001,
+                address: Ipv4Addr::new(1, 2, 3, 4),
+            }),
             ..Default::default()
         };
         let mut b = Vec::new();
@@ -889,9 +1120,18 @@ mod tests {
     fn path_len_counts_set_once() {
         let p = AsPath {
             segments: vec![
-                AsSegment { kind: SegmentType::Sequence, asns: vec![1, 2] },
-                AsSegment { kind: SegmentType::Set, asns: vec![3, 4, 5] },
-                AsSegment { kind: SegmentType::ConfedSequence, asns: vec![6] },
+                AsSegment {
+                    kind: SegmentType::Sequence,
+                    asns: vec![1, 2],
+                },
+                AsSegment {
+                    kind: SegmentType::Set,
+                    asns: vec![3, 4, 5],
+                },
+                AsSegment {
+                    kind: SegmentType::ConfedSequence,
+                    asns: vec![6],
+                },
             ],
         };
         assert_eq!(p.path_len(), 3);
@@ -901,7 +1141,11 @@ mod tests {
     #[test]
     fn table_is_consistent() {
         for (i, d) in ATTR_TABLE.iter().enumerate() {
-            assert!(ATTR_TABLE[i + 1..].iter().all(|e| e.code != d.code), "duplicate {}", d.name);
+            assert!(
+                ATTR_TABLE[i + 1..].iter().all(|e| e.code != d.code),
+                "duplicate {}",
+                d.name
+            );
             assert_eq!(attr_desc(d.code).map(|x| x.name), Some(d.name));
         }
     }

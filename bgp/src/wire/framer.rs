@@ -20,7 +20,12 @@ impl Default for Framer {
 
 impl Framer {
     pub fn new() -> Framer {
-        Framer { buf: Vec::new(), start: 0, max_len: MAX_MESSAGE_LEN, failed: false }
+        Framer {
+            buf: Vec::new(),
+            start: 0,
+            max_len: MAX_MESSAGE_LEN,
+            failed: false,
+        }
     }
 
     /// 4096, or 65535 once RFC 8654 Extended Message is negotiated.
@@ -107,7 +112,10 @@ mod tests {
     fn bad_marker_fails_for_good() {
         let mut f = Framer::new();
         f.push(&[0u8; 40]);
-        assert_eq!(f.next_message().unwrap().unwrap_err().code_subcode(), (1, 1));
+        assert_eq!(
+            f.next_message().unwrap().unwrap_err().code_subcode(),
+            (1, 1)
+        );
         assert!(f.next_message().is_none());
     }
 }

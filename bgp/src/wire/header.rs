@@ -80,7 +80,10 @@ impl<T: AsRef<[u8]>> HeaderPacket<T> {
     /// Only needs the 19 header octets.
     pub fn check_header(&self, max_len: usize) -> Result<(), MessageError> {
         if !self.marker_ok() {
-            return Err(MessageError::new(ErrorKind::ConnectionNotSynchronized, Vec::new()));
+            return Err(MessageError::new(
+                ErrorKind::ConnectionNotSynchronized,
+                Vec::new(),
+            ));
         }
         let len = usize::from(self.length());
         if len < HEADER_LEN || len > max_len {
@@ -90,7 +93,10 @@ impl<T: AsRef<[u8]>> HeaderPacket<T> {
     }
 
     pub fn marker_ok(&self) -> bool {
-        self.buffer.as_ref().get(field::MARKER).is_some_and(|m| m == MARKER)
+        self.buffer
+            .as_ref()
+            .get(field::MARKER)
+            .is_some_and(|m| m == MARKER)
     }
 
     pub fn length(&self) -> u16 {
@@ -146,12 +152,25 @@ mod tests {
         assert_eq!((e.code_subcode(), e.data.clone()), ((1, 2), vec![0, 18]));
         b[16] = 0x10;
         b[17] = 0x01; // 4097
-        assert_eq!(HeaderPacket::new_unchecked(&b[..]).check_header(4096).unwrap_err().data, vec![0x10, 0x01]);
-        assert!(HeaderPacket::new_unchecked(&b[..]).check_header(65535).is_ok());
+        assert_eq!(
+            HeaderPacket::new_unchecked(&b[..])
+                .check_header(4096)
+                .unwrap_err()
+                .data,
+            vec![0x10, 0x01]
+        );
+        assert!(HeaderPacket::new_unchecked(&b[..])
+            .check_header(65535)
+            .is_ok());
         // Shorter buffer than the Length says.
         b[16] = 0;
         b[17] = 23;
-        assert_eq!(HeaderPacket::new_checked(&b[..], 4096).unwrap_err().code_subcode(), (1, 2));
+        assert_eq!(
+            HeaderPacket::new_checked(&b[..], 4096)
+                .unwrap_err()
+                .code_subcode(),
+            (1, 2)
+        );
         assert!(HeaderPacket::new_checked(&b[..3], 4096).is_err());
     }
 }

@@ -20,14 +20,16 @@ mod update;
 mod proptests;
 
 pub use attr::{
-    attr_desc, Aggregator, AsPath, AsSegment, AttrDesc, AttrError, ErrorAction, Origin, PathAttributes,
-    RawAttribute, SegmentType, ATTR_TABLE,
+    attr_desc, Aggregator, AsPath, AsSegment, AttrDesc, AttrError, ErrorAction, Origin,
+    PathAttributes, RawAttribute, SegmentType, ATTR_TABLE,
 };
 pub use error::{ErrorKind, MessageError};
 pub use framer::Framer;
 pub use header::{HeaderPacket, MessageType};
 pub use nlri::{emit_prefix, parse_prefix, prefix_wire_len, PrefixIter};
-pub use notification::{NotificationPacket, NotificationRepr, RouteRefreshPacket, RouteRefreshRepr};
+pub use notification::{
+    NotificationPacket, NotificationRepr, RouteRefreshPacket, RouteRefreshRepr,
+};
 pub use open::{Capability, GrFamily, OpenPacket, OpenRepr};
 pub use update::{MpReach, MpUnreach, UpdatePacket, UpdateRepr};
 
@@ -63,7 +65,12 @@ pub struct DecodeContext {
 
 impl Default for DecodeContext {
     fn default() -> Self {
-        DecodeContext { four_octet_as: true, ebgp: true, peer_as: 0, max_message_len: MAX_MESSAGE_LEN }
+        DecodeContext {
+            four_octet_as: true,
+            ebgp: true,
+            peer_as: 0,
+            max_message_len: MAX_MESSAGE_LEN,
+        }
     }
 }
 
@@ -88,8 +95,13 @@ impl Message {
     pub fn parse(msg: &[u8], ctx: &DecodeContext) -> Result<Message, MessageError> {
         let header = HeaderPacket::new_checked(msg, ctx.max_message_len)?;
         match header.msg_type() {
-            MessageType::Open => Ok(Message::Open(OpenRepr::parse(&OpenPacket::new_checked(msg)?)?)),
-            MessageType::Update => Ok(Message::Update(UpdateRepr::parse(&UpdatePacket::new_checked(msg)?, ctx)?)),
+            MessageType::Open => Ok(Message::Open(OpenRepr::parse(&OpenPacket::new_checked(
+                msg,
+            )?)?)),
+            MessageType::Update => Ok(Message::Update(UpdateRepr::parse(
+                &UpdatePacket::new_checked(msg)?,
+                ctx,
+            )?)),
             MessageType::Notification => Ok(Message::Notification(NotificationRepr::parse(
                 &NotificationPacket::new_checked(msg)?,
             ))),
@@ -100,9 +112,9 @@ impl Message {
                 }
                 Ok(Message::Keepalive)
             }
-            MessageType::RouteRefresh => {
-                Ok(Message::RouteRefresh(RouteRefreshRepr::parse(&RouteRefreshPacket::new_checked(msg)?)))
-            }
+            MessageType::RouteRefresh => Ok(Message::RouteRefresh(RouteRefreshRepr::parse(
+                &RouteRefreshPacket::new_checked(msg)?,
+            ))),
             MessageType::Unknown(t) => Err(MessageError::new(ErrorKind::BadMessageType, vec![t])),
         }
     }

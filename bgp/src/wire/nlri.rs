@@ -63,7 +63,11 @@ pub struct PrefixIter<'a> {
 
 impl<'a> PrefixIter<'a> {
     pub fn new(family: Family, bytes: &'a [u8]) -> Self {
-        PrefixIter { family, bytes, failed: false }
+        PrefixIter {
+            family,
+            bytes,
+            failed: false,
+        }
     }
 
     /// Validate the whole field without allocating; the number of prefixes.
@@ -104,8 +108,17 @@ mod tests {
     #[test]
     fn v4_prefixes() {
         let b = [24, 10, 10, 1, 32, 172, 16, 1, 1, 8, 10];
-        let v: Vec<_> = PrefixIter::new(Family::Ipv4Unicast, &b).map(|r| r.unwrap()).collect();
-        assert_eq!(v, vec!["10.10.1.0/24".parse::<IpNet>().unwrap(), "172.16.1.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]);
+        let v: Vec<_> = PrefixIter::new(Family::Ipv4Unicast, &b)
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(
+            v,
+            vec![
+                "10.10.1.0/24".parse::<IpNet>().unwrap(),
+                "172.16.1.1/32".parse().unwrap(),
+                "10.0.0.0/8".parse().unwrap()
+            ]
+        );
         let mut out = Vec::new();
         for p in &v {
             emit_prefix(&mut out, p);
@@ -115,8 +128,14 @@ mod tests {
 
     #[test]
     fn malformed() {
-        assert_eq!(PrefixIter::validate(Family::Ipv4Unicast, &[33, 1, 2, 3, 4, 5]), None);
-        assert_eq!(PrefixIter::validate(Family::Ipv4Unicast, &[24, 10, 10]), None);
+        assert_eq!(
+            PrefixIter::validate(Family::Ipv4Unicast, &[33, 1, 2, 3, 4, 5]),
+            None
+        );
+        assert_eq!(
+            PrefixIter::validate(Family::Ipv4Unicast, &[24, 10, 10]),
+            None
+        );
         assert_eq!(PrefixIter::validate(Family::Ipv6Unicast, &[129]), None);
         assert_eq!(PrefixIter::validate(Family::Ipv4Unicast, &[0]), Some(1));
         // Host bits are cleared.

@@ -37,7 +37,11 @@ impl<T: AsRef<[u8]>> NotificationPacket<T> {
         self.buffer.as_ref().get(field::CODE).copied().unwrap_or(0)
     }
     pub fn subcode(&self) -> u8 {
-        self.buffer.as_ref().get(field::SUBCODE).copied().unwrap_or(0)
+        self.buffer
+            .as_ref()
+            .get(field::SUBCODE)
+            .copied()
+            .unwrap_or(0)
     }
     pub fn data(&self) -> &[u8] {
         self.buffer.as_ref().get(field::DATA..).unwrap_or(&[])
@@ -53,7 +57,11 @@ pub struct NotificationRepr {
 
 impl NotificationRepr {
     pub fn parse<T: AsRef<[u8]>>(p: &NotificationPacket<T>) -> NotificationRepr {
-        NotificationRepr { code: p.code(), subcode: p.subcode(), data: p.data().to_vec() }
+        NotificationRepr {
+            code: p.code(),
+            subcode: p.subcode(),
+            data: p.data().to_vec(),
+        }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -79,7 +87,11 @@ impl NotificationRepr {
 impl From<&MessageError> for NotificationRepr {
     fn from(e: &MessageError) -> Self {
         let (code, subcode) = e.code_subcode();
-        NotificationRepr { code, subcode, data: e.data.clone() }
+        NotificationRepr {
+            code,
+            subcode,
+            data: e.data.clone(),
+        }
     }
 }
 
@@ -131,10 +143,18 @@ impl<T: AsRef<[u8]>> RouteRefreshPacket<T> {
         }
     }
     pub fn subtype(&self) -> u8 {
-        self.buffer.as_ref().get(field::RR_SUBTYPE).copied().unwrap_or(0)
+        self.buffer
+            .as_ref()
+            .get(field::RR_SUBTYPE)
+            .copied()
+            .unwrap_or(0)
     }
     pub fn safi(&self) -> u8 {
-        self.buffer.as_ref().get(field::RR_SAFI).copied().unwrap_or(0)
+        self.buffer
+            .as_ref()
+            .get(field::RR_SAFI)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -148,7 +168,11 @@ pub struct RouteRefreshRepr {
 
 impl RouteRefreshRepr {
     pub fn parse<T: AsRef<[u8]>>(p: &RouteRefreshPacket<T>) -> RouteRefreshRepr {
-        RouteRefreshRepr { afi: p.afi(), subtype: p.subtype(), safi: p.safi() }
+        RouteRefreshRepr {
+            afi: p.afi(),
+            subtype: p.subtype(),
+            safi: p.safi(),
+        }
     }
 
     pub fn buffer_len(&self) -> usize {
@@ -172,20 +196,37 @@ mod tests {
 
     #[test]
     fn notification_round_trip() {
-        let n = NotificationRepr { code: 6, subcode: 2, data: vec![3, b'b', b'y', b'e'] };
+        let n = NotificationRepr {
+            code: 6,
+            subcode: 2,
+            data: vec![3, b'b', b'y', b'e'],
+        };
         let ctx = DecodeContext::default();
         let b = Message::Notification(n.clone()).to_bytes(&ctx);
         assert_eq!(b.len(), n.buffer_len());
-        assert_eq!(Message::parse(&b, &ctx).unwrap(), Message::Notification(n.clone()));
-        assert_eq!(n.to_string(), "cease (administrative shutdown) (6/2): \"bye\"");
+        assert_eq!(
+            Message::parse(&b, &ctx).unwrap(),
+            Message::Notification(n.clone())
+        );
+        assert_eq!(
+            n.to_string(),
+            "cease (administrative shutdown) (6/2): \"bye\""
+        );
         let mut short = b[..20].to_vec();
         short[17] = 20;
-        assert_eq!(Message::parse(&short, &ctx).unwrap_err().code_subcode(), (1, 2));
+        assert_eq!(
+            Message::parse(&short, &ctx).unwrap_err().code_subcode(),
+            (1, 2)
+        );
     }
 
     #[test]
     fn route_refresh_round_trip() {
-        let r = RouteRefreshRepr { afi: 2, subtype: 0, safi: 1 };
+        let r = RouteRefreshRepr {
+            afi: 2,
+            subtype: 0,
+            safi: 1,
+        };
         let ctx = DecodeContext::default();
         let b = Message::RouteRefresh(r).to_bytes(&ctx);
         assert_eq!(b.len(), 23);
@@ -193,6 +234,9 @@ mod tests {
         let mut long = b.clone();
         long.push(0);
         long[17] = 24;
-        assert_eq!(Message::parse(&long, &ctx).unwrap_err().code_subcode(), (7, 1));
+        assert_eq!(
+            Message::parse(&long, &ctx).unwrap_err().code_subcode(),
+            (7, 1)
+        );
     }
 }

@@ -3,7 +3,10 @@
 use std::net::Ipv4Addr;
 
 use super::header::{emit_header, patch_length};
-use super::{ErrorKind, HeaderPacket, MessageError, MessageType, AS_TRANS, BGP_VERSION, HEADER_LEN, MAX_MESSAGE_LEN};
+use super::{
+    ErrorKind, HeaderPacket, MessageError, MessageType, AS_TRANS, BGP_VERSION, HEADER_LEN,
+    MAX_MESSAGE_LEN,
+};
 
 mod field {
     use core::ops::Range;
@@ -49,7 +52,12 @@ pub enum Capability {
     /// RFC 8654.
     ExtendedMessage,
     /// RFC 4724 §3, with the RFC 8538 "N" bit.
-    GracefulRestart { restarting: bool, notification: bool, restart_time: u16, families: Vec<GrFamily> },
+    GracefulRestart {
+        restarting: bool,
+        notification: bool,
+        restart_time: u16,
+        families: Vec<GrFamily>,
+    },
     /// RFC 6793.
     FourOctetAs(u32),
     /// Anything else (FQDN 73, extended next hop 5, enhanced route refresh
@@ -91,7 +99,10 @@ impl Capability {
                 if v.len() != 4 {
                     return Err(malformed());
                 }
-                Capability::Multiprotocol { afi: u16::from_be_bytes([v[0], v[1]]), safi: v[3] }
+                Capability::Multiprotocol {
+                    afi: u16::from_be_bytes([v[0], v[1]]),
+                    safi: v[3],
+                }
             }
             CAP_ROUTE_REFRESH => {
                 if !v.is_empty() {
@@ -133,7 +144,10 @@ impl Capability {
                     families,
                 }
             }
-            _ => Capability::Unknown { code, data: v.to_vec() },
+            _ => Capability::Unknown {
+                code,
+                data: v.to_vec(),
+            },
         })
     }
 
@@ -147,7 +161,12 @@ impl Capability {
                 out.push(*safi);
             }
             Capability::RouteRefresh | Capability::ExtendedMessage => {}
-            Capability::GracefulRestart { restarting, notification, restart_time, families } => {
+            Capability::GracefulRestart {
+                restarting,
+                notification,
+                restart_time,
+                families,
+            } => {
                 let mut ft = restart_time & 0x0fff;
                 if *restarting {
                     ft |= 0x8000;
@@ -226,7 +245,10 @@ impl<T: AsRef<[u8]>> OpenPacket<T> {
         let b = self.buffer.as_ref();
         if self.extended_params() {
             match b.get(field::EXT_OPT_PARAM_LEN) {
-                Some(l) => (field::EXT_OPT_PARAMS, usize::from(u16::from_be_bytes([l[0], l[1]]))),
+                Some(l) => (
+                    field::EXT_OPT_PARAMS,
+                    usize::from(u16::from_be_bytes([l[0], l[1]])),
+                ),
                 None => (usize::MAX, 0),
             }
         } else {
@@ -236,7 +258,10 @@ impl<T: AsRef<[u8]>> OpenPacket<T> {
 
     pub fn params(&self) -> &[u8] {
         let (start, len) = self.params_range();
-        self.buffer.as_ref().get(start..start.saturating_add(len)).unwrap_or(&[])
+        self.buffer
+            .as_ref()
+            .get(start..start.saturating_add(len))
+            .unwrap_or(&[])
     }
 }
 
@@ -254,11 +279,25 @@ pub struct OpenRepr {
 impl OpenRepr {
     /// An OPEN for our side: `asn` goes into My AS, or AS_TRANS plus the
     /// 4-octet AS capability (RFC 6793 §3).
-    pub fn new(asn: u32, hold_time: u16, bgp_id: Ipv4Addr, mut capabilities: Vec<Capability>) -> OpenRepr {
-        if !capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_))) {
+    pub fn new(
+        asn: u32,
+        hold_time: u16,
+        bgp_id: Ipv4Addr,
+        mut capabilities: Vec<Capability>,
+    ) -> OpenRepr {
+        if !capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::FourOctetAs(_)))
+        {
             capabilities.push(Capability::FourOctetAs(asn));
         }
-        OpenRepr { version: BGP_VERSION, my_as: u16::try_from(asn).unwrap_or(AS_TRANS), hold_time, bgp_id, capabilities }
+        OpenRepr {
+            version: BGP_VERSION,
+            my_as: u16::try_from(asn).unwrap_or(AS_TRANS),
+            hold_time,
+            bgp_id,
+            capabilities,
+        }
     }
 
     pub fn parse<T: AsRef<[u8]>>(p: &OpenPacket<T>) -> Result<OpenRepr, MessageError> {
@@ -269,7 +308,10 @@ impl OpenRepr {
         // unsigned integer, which indicates the largest, locally-supported
         // version number less than the version the remote BGP peer bid".
         if p.version() != BGP_VERSION {
-            return Err(MessageError::new(ErrorKind::UnsupportedVersion, u16::from(BGP_VERSION).to_be_bytes().to_vec()));
+            return Err(MessageError::new(
+                ErrorKind::UnsupportedVersion,
+                u16::from(BGP_VERSION).to_be_bytes().to_vec(),
+            ));
         }
         let ext = p.extended_params();
         let mut params = p.params();
@@ -289,7 +331,10 @@ impl OpenRepr {
             // message is not recognized, then the Error Subcode MUST be set
             // to Unsupported Optional Parameters."
             if ptype != PARAM_CAPABILITIES {
-                return Err(MessageError::new(ErrorKind::UnsupportedOptionalParameter, Vec::new()));
+                return Err(MessageError::new(
+                    ErrorKind::UnsupportedOptionalParameter,
+                    Vec::new(),
+                ));
             }
             // RFC 5492 §4: a parameter may carry several capabilities.
             let mut caps = value;
@@ -301,7 +346,13 @@ impl OpenRepr {
                 caps = &caps[2 + clen..];
             }
         }
-        Ok(OpenRepr { version: p.version(), my_as: p.my_as(), hold_time: p.hold_time(), bgp_id: p.bgp_id(), capabilities })
+        Ok(OpenRepr {
+            version: p.version(),
+            my_as: p.my_as(),
+            hold_time: p.hold_time(),
+            bgp_id: p.bgp_id(),
+            capabilities,
+        })
     }
 
     /// The sender's AS: the 4-octet AS capability if present, else My AS
@@ -309,12 +360,20 @@ impl OpenRepr {
     pub fn asn(&self) -> u32 {
         self.capabilities
             .iter()
-            .find_map(|c| if let Capability::FourOctetAs(a) = c { Some(*a) } else { None })
+            .find_map(|c| {
+                if let Capability::FourOctetAs(a) = c {
+                    Some(*a)
+                } else {
+                    None
+                }
+            })
             .unwrap_or(u32::from(self.my_as))
     }
 
     pub fn four_octet_as(&self) -> bool {
-        self.capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_)))
+        self.capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::FourOctetAs(_)))
     }
 
     fn caps_len(&self) -> usize {
@@ -384,11 +443,12 @@ pub(crate) mod tests {
     /// graceful restart (F bits 0) and extended next hop (5). Note: no
     /// extended message capability.
     pub(crate) const GOBGP_3_10_OPEN: &[u8] = &[
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        0x00, 0x4d, 0x01, 0x04, 0xfd, 0xe9, 0x00, 0x09, 0xc0, 0xa8, 0x0a, 0x64, 0x30, 0x02, 0x2e, 0x02,
-        0x00, 0x49, 0x04, 0x02, 0x76, 0x6d, 0x00, 0x01, 0x04, 0x00, 0x01, 0x00, 0x01, 0x01, 0x04, 0x00,
-        0x02, 0x00, 0x01, 0x41, 0x04, 0x00, 0x00, 0xfd, 0xe9, 0x40, 0x0a, 0x40, 0x0f, 0x00, 0x01, 0x01,
-        0x00, 0x00, 0x02, 0x01, 0x00, 0x05, 0x06, 0x00, 0x01, 0x00, 0x01, 0x00, 0x02,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x00, 0x4d, 0x01, 0x04, 0xfd, 0xe9, 0x00, 0x09, 0xc0, 0xa8, 0x0a, 0x64, 0x30, 0x02,
+        0x2e, 0x02, 0x00, 0x49, 0x04, 0x02, 0x76, 0x6d, 0x00, 0x01, 0x04, 0x00, 0x01, 0x00, 0x01,
+        0x01, 0x04, 0x00, 0x02, 0x00, 0x01, 0x41, 0x04, 0x00, 0x00, 0xfd, 0xe9, 0x40, 0x0a, 0x40,
+        0x0f, 0x00, 0x01, 0x01, 0x00, 0x00, 0x02, 0x01, 0x00, 0x05, 0x06, 0x00, 0x01, 0x00, 0x01,
+        0x00, 0x02,
     ];
 
     /// An OPEN laid out as GoBGP 3.x sends it (Cilium's BGP control plane): AS 65001,
@@ -397,16 +457,19 @@ pub(crate) mod tests {
     /// IPv4+IPv6 unicast), extended message and FQDN. Capabilities as one
     /// parameter each, like GoBGP sends them.
     pub(crate) const GOBGP_OPEN: &[u8] = &[
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, //
         0x00, 0x5d, 0x01, // length 93, OPEN
         0x04, 0xfd, 0xe9, 0x00, 0x09, 0xc0, 0xa8, 0x0a, 0x64, // v4, AS 65001, hold 9, id
         0x40, // opt param len 64
         0x02, 0x02, 0x02, 0x00, // route refresh
-        0x02, 0x08, 0x05, 0x06, 0x00, 0x01, 0x00, 0x01, 0x00, 0x02, // ext next hop: ipv4/unicast via ipv6
+        0x02, 0x08, 0x05, 0x06, 0x00, 0x01, 0x00, 0x01, 0x00,
+        0x02, // ext next hop: ipv4/unicast via ipv6
         0x02, 0x06, 0x41, 0x04, 0x00, 0x00, 0xfd, 0xe9, // 4-octet AS 65001
         0x02, 0x06, 0x01, 0x04, 0x00, 0x01, 0x00, 0x01, // MP ipv4 unicast
         0x02, 0x06, 0x01, 0x04, 0x00, 0x02, 0x00, 0x01, // MP ipv6 unicast
-        0x02, 0x0c, 0x40, 0x0a, 0x40, 0x0f, 0x00, 0x01, 0x01, 0x00, 0x00, 0x02, 0x01, 0x00, // GR N-bit 15s
+        0x02, 0x0c, 0x40, 0x0a, 0x40, 0x0f, 0x00, 0x01, 0x01, 0x00, 0x00, 0x02, 0x01,
+        0x00, // GR N-bit 15s
         0x02, 0x02, 0x06, 0x00, // extended message
         0x02, 0x06, 0x49, 0x04, 0x02, b'n', b'1', 0x00, // FQDN "n1", no domain
     ];
@@ -420,7 +483,10 @@ pub(crate) mod tests {
             o.capabilities,
             vec![
                 Capability::RouteRefresh,
-                Capability::Unknown { code: CAP_FQDN, data: vec![2, b'v', b'm', 0] },
+                Capability::Unknown {
+                    code: CAP_FQDN,
+                    data: vec![2, b'v', b'm', 0]
+                },
                 Capability::Multiprotocol { afi: 1, safi: 1 },
                 Capability::Multiprotocol { afi: 2, safi: 1 },
                 Capability::FourOctetAs(65001),
@@ -429,11 +495,22 @@ pub(crate) mod tests {
                     notification: true,
                     restart_time: 15,
                     families: vec![
-                        GrFamily { afi: 1, safi: 1, forwarding_preserved: false },
-                        GrFamily { afi: 2, safi: 1, forwarding_preserved: false }
+                        GrFamily {
+                            afi: 1,
+                            safi: 1,
+                            forwarding_preserved: false
+                        },
+                        GrFamily {
+                            afi: 2,
+                            safi: 1,
+                            forwarding_preserved: false
+                        }
                     ],
                 },
-                Capability::Unknown { code: CAP_EXTENDED_NEXT_HOP, data: vec![0, 1, 0, 1, 0, 2] },
+                Capability::Unknown {
+                    code: CAP_EXTENDED_NEXT_HOP,
+                    data: vec![0, 1, 0, 1, 0, 2]
+                },
             ]
         );
         // Our encoder puts all capabilities in one parameter too: the
@@ -451,19 +528,38 @@ pub(crate) mod tests {
         assert_eq!(o.hold_time, 9);
         assert_eq!(o.bgp_id, Ipv4Addr::new(192, 168, 10, 100));
         assert!(o.capabilities.contains(&Capability::RouteRefresh));
-        assert!(o.capabilities.contains(&Capability::Multiprotocol { afi: 2, safi: 1 }));
+        assert!(o
+            .capabilities
+            .contains(&Capability::Multiprotocol { afi: 2, safi: 1 }));
         assert!(o.capabilities.contains(&Capability::ExtendedMessage));
         assert!(o.capabilities.contains(&Capability::GracefulRestart {
             restarting: false,
             notification: true,
             restart_time: 15,
             families: vec![
-                GrFamily { afi: 1, safi: 1, forwarding_preserved: false },
-                GrFamily { afi: 2, safi: 1, forwarding_preserved: false }
+                GrFamily {
+                    afi: 1,
+                    safi: 1,
+                    forwarding_preserved: false
+                },
+                GrFamily {
+                    afi: 2,
+                    safi: 1,
+                    forwarding_preserved: false
+                }
             ],
         }));
-        assert!(o.capabilities.iter().any(|c| matches!(c, Capability::Unknown { code: CAP_FQDN, .. })));
-        assert!(o.capabilities.iter().any(|c| matches!(c, Capability::Unknown { code: CAP_EXTENDED_NEXT_HOP, .. })));
+        assert!(o
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::Unknown { code: CAP_FQDN, .. })));
+        assert!(o.capabilities.iter().any(|c| matches!(
+            c,
+            Capability::Unknown {
+                code: CAP_EXTENDED_NEXT_HOP,
+                ..
+            }
+        )));
         // Re-encoding (capabilities in one parameter) parses back equal.
         let ctx = DecodeContext::default();
         let again = Message::parse(&Message::Open(o.clone()).to_bytes(&ctx), &ctx).unwrap();
@@ -472,7 +568,12 @@ pub(crate) mod tests {
 
     #[test]
     fn four_octet_as_uses_as_trans() {
-        let o = OpenRepr::new(4_200_000_000, 90, Ipv4Addr::new(1, 1, 1, 1), vec![Capability::RouteRefresh]);
+        let o = OpenRepr::new(
+            4_200_000_000,
+            90,
+            Ipv4Addr::new(1, 1, 1, 1),
+            vec![Capability::RouteRefresh],
+        );
         assert_eq!(o.my_as, AS_TRANS);
         assert_eq!(o.asn(), 4_200_000_000);
         let ctx = DecodeContext::default();
@@ -483,14 +584,22 @@ pub(crate) mod tests {
     #[test]
     fn extended_params_round_trip() {
         // Enough unknown capabilities to need RFC 9072's encoding.
-        let caps: Vec<_> = (0..40).map(|i| Capability::Unknown { code: 200, data: vec![i; 6] }).collect();
+        let caps: Vec<_> = (0..40)
+            .map(|i| Capability::Unknown {
+                code: 200,
+                data: vec![i; 6],
+            })
+            .collect();
         let o = OpenRepr::new(65000, 90, Ipv4Addr::new(1, 1, 1, 1), caps);
         let mut b = Vec::new();
         o.emit(&mut b);
         assert_eq!(b.len(), o.buffer_len());
         assert_eq!(b[28], 255);
         assert_eq!(b[29], 255);
-        assert_eq!(OpenRepr::parse(&OpenPacket::new_checked(&b[..]).unwrap()).unwrap(), o);
+        assert_eq!(
+            OpenRepr::parse(&OpenPacket::new_checked(&b[..]).unwrap()).unwrap(),
+            o
+        );
     }
 
     #[test]
@@ -512,12 +621,25 @@ pub(crate) mod tests {
         // Optional parameter length not matching the message.
         let mut b = GOBGP_OPEN.to_vec();
         b[28] = 63;
-        assert_eq!(OpenPacket::new_checked(&b[..]).unwrap_err().code_subcode(), (2, 0));
+        assert_eq!(
+            OpenPacket::new_checked(&b[..]).unwrap_err().code_subcode(),
+            (2, 0)
+        );
         // Unknown optional parameter type.
         let mut b = GOBGP_OPEN.to_vec();
         b[29] = 1;
-        assert_eq!(OpenRepr::parse(&OpenPacket::new_checked(&b[..]).unwrap()).unwrap_err().code_subcode(), (2, 4));
+        assert_eq!(
+            OpenRepr::parse(&OpenPacket::new_checked(&b[..]).unwrap())
+                .unwrap_err()
+                .code_subcode(),
+            (2, 4)
+        );
         // Too short.
-        assert_eq!(OpenPacket::new_checked(&GOBGP_OPEN[..28]).unwrap_err().code_subcode(), (1, 2));
+        assert_eq!(
+            OpenPacket::new_checked(&GOBGP_OPEN[..28])
+                .unwrap_err()
+                .code_subcode(),
+            (1, 2)
+        );
     }
 }

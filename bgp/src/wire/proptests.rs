@@ -8,11 +8,13 @@ use super::*;
 use crate::config::Family;
 
 fn v4_prefix() -> impl Strategy<Value = IpNet> {
-    (any::<u32>(), 0u8..=32).prop_map(|(a, l)| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc()))
+    (any::<u32>(), 0u8..=32)
+        .prop_map(|(a, l)| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc()))
 }
 
 fn v6_prefix() -> impl Strategy<Value = IpNet> {
-    (any::<u128>(), 0u8..=128).prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).unwrap().trunc()))
+    (any::<u128>(), 0u8..=128)
+        .prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).unwrap().trunc()))
 }
 
 fn unicast_v4() -> impl Strategy<Value = Ipv4Addr> {
@@ -22,14 +24,19 @@ fn unicast_v4() -> impl Strategy<Value = Ipv4Addr> {
 }
 
 fn as_path() -> impl Strategy<Value = AsPath> {
-    let seg = (prop_oneof![Just(SegmentType::Sequence), Just(SegmentType::Set)], proptest::collection::vec(1u32.., 1..8))
+    let seg = (
+        prop_oneof![Just(SegmentType::Sequence), Just(SegmentType::Set)],
+        proptest::collection::vec(1u32.., 1..8),
+    )
         .prop_map(|(kind, asns)| AsSegment { kind, asns });
     proptest::collection::vec(seg, 0..4).prop_map(|segments| {
         // Adjacent sequences would be the same path written differently.
         let mut out: Vec<AsSegment> = Vec::new();
         for s in segments {
             match out.last_mut() {
-                Some(l) if l.kind == SegmentType::Sequence && s.kind == SegmentType::Sequence => l.asns.extend(s.asns),
+                Some(l) if l.kind == SegmentType::Sequence && s.kind == SegmentType::Sequence => {
+                    l.asns.extend(s.asns)
+                }
                 _ => out.push(s),
             }
         }
@@ -39,31 +46,67 @@ fn as_path() -> impl Strategy<Value = AsPath> {
 
 fn attrs() -> impl Strategy<Value = PathAttributes> {
     (
-        (prop_oneof![Just(Origin::Igp), Just(Origin::Egp), Just(Origin::Incomplete)], as_path(), unicast_v4()),
-        (proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), any::<bool>()),
+        (
+            prop_oneof![
+                Just(Origin::Igp),
+                Just(Origin::Egp),
+                Just(Origin::Incomplete)
+            ],
+            as_path(),
+            unicast_v4(),
+        ),
+        (
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(any::<u32>()),
+            any::<bool>(),
+        ),
         proptest::option::of((any::<u32>(), any::<[u8; 4]>())),
         proptest::collection::vec(any::<u32>(), 0..5),
         proptest::collection::vec(any::<[u32; 3]>(), 0..3),
-        (proptest::option::of(any::<[u8; 4]>()), proptest::collection::vec(any::<[u8; 4]>(), 0..3)),
-        proptest::collection::btree_map(100u8..=200, proptest::collection::vec(any::<u8>(), 0..10), 0..3),
+        (
+            proptest::option::of(any::<[u8; 4]>()),
+            proptest::collection::vec(any::<[u8; 4]>(), 0..3),
+        ),
+        proptest::collection::btree_map(
+            100u8..=200,
+            proptest::collection::vec(any::<u8>(), 0..10),
+            0..3,
+        ),
     )
-        .prop_map(|((origin, as_path, nh), (med, lp, atomic), agg, comms, large, (orig, clusters), unknown)| PathAttributes {
-            origin: Some(origin),
-            as_path: Some(as_path),
-            next_hop: Some(nh),
-            med,
-            local_pref: lp,
-            atomic_aggregate: atomic,
-            aggregator: agg.map(|(asn, a)| Aggregator { asn, address: Ipv4Addr::from(a) }),
-            communities: comms,
-            large_communities: large,
-            originator_id: orig.map(Ipv4Addr::from),
-            cluster_list: clusters.into_iter().map(Ipv4Addr::from).collect(),
-            unknown: unknown
-                .into_iter()
-                .map(|(type_code, data)| RawAttribute { flags: 0xe0, type_code, data })
-                .collect(),
-        })
+        .prop_map(
+            |(
+                (origin, as_path, nh),
+                (med, lp, atomic),
+                agg,
+                comms,
+                large,
+                (orig, clusters),
+                unknown,
+            )| PathAttributes {
+                origin: Some(origin),
+                as_path: Some(as_path),
+                next_hop: Some(nh),
+                med,
+                local_pref: lp,
+                atomic_aggregate: atomic,
+                aggregator: agg.map(|(asn, a)| Aggregator {
+                    asn,
+                    address: Ipv4Addr::from(a),
+                }),
+                communities: comms,
+                large_communities: large,
+                originator_id: orig.map(Ipv4Addr::from),
+                cluster_list: clusters.into_iter().map(Ipv4Addr::from).collect(),
+                unknown: unknown
+                    .into_iter()
+                    .map(|(type_code, data)| RawAttribute {
+                        flags: 0xe0,
+                        type_code,
+                        data,
+                    })
+                    .collect(),
+            },
+        )
 }
 
 fn update() -> impl Strategy<Value = UpdateRepr> {
@@ -71,7 +114,11 @@ fn update() -> impl Strategy<Value = UpdateRepr> {
         proptest::collection::vec(v4_prefix(), 0..50),
         attrs(),
         proptest::collection::vec(v4_prefix(), 0..50),
-        proptest::option::of((any::<u128>(), proptest::option::of(any::<u128>()), proptest::collection::vec(v6_prefix(), 0..20))),
+        proptest::option::of((
+            any::<u128>(),
+            proptest::option::of(any::<u128>()),
+            proptest::collection::vec(v6_prefix(), 0..20),
+        )),
         proptest::option::of(proptest::collection::vec(v6_prefix(), 0..20)),
     )
         .prop_map(|(withdrawn, attrs, nlri, reach, unreach)| UpdateRepr {
@@ -84,7 +131,10 @@ fn update() -> impl Strategy<Value = UpdateRepr> {
                 link_local: ll.map(Ipv6Addr::from),
                 nlri,
             }),
-            mp_unreach: unreach.map(|withdrawn| MpUnreach { family: Family::Ipv6Unicast, withdrawn }),
+            mp_unreach: unreach.map(|withdrawn| MpUnreach {
+                family: Family::Ipv6Unicast,
+                withdrawn,
+            }),
             treat_as_withdraw: None,
             discarded: Vec::new(),
         })
@@ -95,14 +145,31 @@ fn capability() -> impl Strategy<Value = Capability> {
         (any::<u16>(), any::<u8>()).prop_map(|(afi, safi)| Capability::Multiprotocol { afi, safi }),
         Just(Capability::RouteRefresh),
         Just(Capability::ExtendedMessage),
-        (any::<bool>(), any::<bool>(), 0u16..4096, proptest::collection::vec((any::<u16>(), any::<u8>(), any::<bool>()), 0..3))
-            .prop_map(|(restarting, notification, restart_time, f)| Capability::GracefulRestart {
-                restarting,
-                notification,
-                restart_time,
-                families: f.into_iter().map(|(afi, safi, fw)| GrFamily { afi, safi, forwarding_preserved: fw }).collect(),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            0u16..4096,
+            proptest::collection::vec((any::<u16>(), any::<u8>(), any::<bool>()), 0..3)
+        )
+            .prop_map(|(restarting, notification, restart_time, f)| {
+                Capability::GracefulRestart {
+                    restarting,
+                    notification,
+                    restart_time,
+                    families: f
+                        .into_iter()
+                        .map(|(afi, safi, fw)| GrFamily {
+                            afi,
+                            safi,
+                            forwarding_preserved: fw,
+                        })
+                        .collect(),
+                }
             }),
-        (prop_oneof![Just(5u8), Just(70u8), Just(73u8), 128u8..=255], proptest::collection::vec(any::<u8>(), 0..20))
+        (
+            prop_oneof![Just(5u8), Just(70u8), Just(73u8), 128u8..=255],
+            proptest::collection::vec(any::<u8>(), 0..20)
+        )
             .prop_map(|(code, data)| Capability::Unknown { code, data }),
     ]
 }

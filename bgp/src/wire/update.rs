@@ -47,11 +47,17 @@ impl<T: AsRef<[u8]>> UpdatePacket<T> {
         }
         let wl = usize::from(self.withdrawn_len());
         if field::WITHDRAWN + wl + 2 > len {
-            return Err(MessageError::new(ErrorKind::MalformedAttributeList, Vec::new()));
+            return Err(MessageError::new(
+                ErrorKind::MalformedAttributeList,
+                Vec::new(),
+            ));
         }
         let al = usize::from(self.attributes_len());
         if UPDATE_MIN_LEN + wl + al > len {
-            return Err(MessageError::new(ErrorKind::MalformedAttributeList, Vec::new()));
+            return Err(MessageError::new(
+                ErrorKind::MalformedAttributeList,
+                Vec::new(),
+            ));
         }
         Ok(())
     }
@@ -77,12 +83,18 @@ impl<T: AsRef<[u8]>> UpdatePacket<T> {
 
     pub fn withdrawn(&self) -> &[u8] {
         let s = field::WITHDRAWN;
-        self.buffer.as_ref().get(s..s + usize::from(self.withdrawn_len())).unwrap_or(&[])
+        self.buffer
+            .as_ref()
+            .get(s..s + usize::from(self.withdrawn_len()))
+            .unwrap_or(&[])
     }
 
     pub fn attributes(&self) -> &[u8] {
         let s = self.attrs_len_at() + 2;
-        self.buffer.as_ref().get(s..s + usize::from(self.attributes_len())).unwrap_or(&[])
+        self.buffer
+            .as_ref()
+            .get(s..s + usize::from(self.attributes_len()))
+            .unwrap_or(&[])
     }
 
     pub fn nlri(&self) -> &[u8] {
@@ -107,14 +119,21 @@ pub struct UpdateRepr {
 }
 
 impl UpdateRepr {
-    pub fn parse<T: AsRef<[u8]>>(p: &UpdatePacket<T>, ctx: &DecodeContext) -> Result<UpdateRepr, MessageError> {
+    pub fn parse<T: AsRef<[u8]>>(
+        p: &UpdatePacket<T>,
+        ctx: &DecodeContext,
+    ) -> Result<UpdateRepr, MessageError> {
         p.check_len()?;
         // RFC 7606 §5.3: a syntactically incorrect Withdrawn Routes or NLRI
         // field cannot be handled by treat-as-withdraw → session reset
         // (RFC 4271 §6.3: "Invalid Network Field").
         let invalid = || MessageError::new(ErrorKind::InvalidNetworkField, Vec::new());
-        let withdrawn = PrefixIter::new(Family::Ipv4Unicast, p.withdrawn()).collect::<Result<Vec<_>, ()>>().map_err(|()| invalid())?;
-        let nlri = PrefixIter::new(Family::Ipv4Unicast, p.nlri()).collect::<Result<Vec<_>, ()>>().map_err(|()| invalid())?;
+        let withdrawn = PrefixIter::new(Family::Ipv4Unicast, p.withdrawn())
+            .collect::<Result<Vec<_>, ()>>()
+            .map_err(|()| invalid())?;
+        let nlri = PrefixIter::new(Family::Ipv4Unicast, p.nlri())
+            .collect::<Result<Vec<_>, ()>>()
+            .map_err(|()| invalid())?;
         let outcome = decode_attributes(p.attributes(), ctx)?;
         let d = outcome.decoded;
         let mut repr = UpdateRepr {
@@ -130,7 +149,8 @@ impl UpdateRepr {
         // not present in an UPDATE message, then 'treat-as-withdraw' MUST be
         // used." NEXT_HOP is only mandatory with IPv4 NLRI in the UPDATE's
         // own NLRI field (RFC 4760 §3).
-        let announces = !repr.nlri.is_empty() || repr.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
+        let announces =
+            !repr.nlri.is_empty() || repr.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
         if announces && repr.treat_as_withdraw.is_none() {
             let missing = if repr.attrs.origin.is_none() {
                 Some(("ORIGIN", super::attr::ATTR_ORIGIN))
@@ -159,7 +179,11 @@ impl UpdateRepr {
     /// attributes and no NLRI (IPv4 unicast), or one whose only attribute is
     /// an MP_UNREACH_NLRI without withdrawn routes (other families).
     pub fn end_of_rib(&self) -> Option<Family> {
-        if !self.withdrawn.is_empty() || !self.nlri.is_empty() || self.mp_reach.is_some() || !self.attrs.is_empty() {
+        if !self.withdrawn.is_empty()
+            || !self.nlri.is_empty()
+            || self.mp_reach.is_some()
+            || !self.attrs.is_empty()
+        {
             return None;
         }
         match &self.mp_unreach {
@@ -172,7 +196,13 @@ impl UpdateRepr {
     pub fn end_of_rib_marker(family: Family) -> UpdateRepr {
         match family {
             Family::Ipv4Unicast => UpdateRepr::default(),
-            f => UpdateRepr { mp_unreach: Some(MpUnreach { family: f, withdrawn: Vec::new() }), ..Default::default() },
+            f => UpdateRepr {
+                mp_unreach: Some(MpUnreach {
+                    family: f,
+                    withdrawn: Vec::new(),
+                }),
+                ..Default::default()
+            },
         }
     }
 
@@ -224,7 +254,12 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     fn ctx() -> DecodeContext {
-        DecodeContext { four_octet_as: true, ebgp: true, peer_as: 65001, ..Default::default() }
+        DecodeContext {
+            four_octet_as: true,
+            ebgp: true,
+            peer_as: 65001,
+            ..Default::default()
+        }
     }
 
     fn full_update() -> UpdateRepr {
@@ -237,21 +272,34 @@ mod tests {
                 med: Some(5),
                 local_pref: None,
                 atomic_aggregate: true,
-                aggregator: Some(Aggregator { asn: 65002, address: Ipv4Addr::new(1, 1, 1, 1) }),
+                aggregator: Some(Aggregator {
+                    asn: 65002,
+                    address: Ipv4Addr::new(1, 1, 1, 1),
+                }),
                 communities: vec![0xfde9_0001],
                 large_communities: vec![[65001, 1, 2]],
                 originator_id: None,
                 cluster_list: vec![],
-                unknown: vec![RawAttribute { flags: FLAG_OPTIONAL | FLAG_TRANSITIVE | FLAG_PARTIAL, type_code: 99, data: vec![1, 2, 3] }],
+                unknown: vec![RawAttribute {
+                    flags: FLAG_OPTIONAL | FLAG_TRANSITIVE | FLAG_PARTIAL,
+                    type_code: 99,
+                    data: vec![1, 2, 3],
+                }],
             },
-            nlri: vec!["172.20.2.0/24".parse().unwrap(), "172.16.1.1/32".parse().unwrap()],
+            nlri: vec![
+                "172.20.2.0/24".parse().unwrap(),
+                "172.16.1.1/32".parse().unwrap(),
+            ],
             mp_reach: Some(MpReach {
                 family: Family::Ipv6Unicast,
                 next_hop: IpAddr::V6("fd00::1".parse().unwrap()),
                 link_local: Some("fe80::1".parse::<Ipv6Addr>().unwrap()),
                 nlri: vec!["fd00:20::/64".parse().unwrap()],
             }),
-            mp_unreach: Some(MpUnreach { family: Family::Ipv6Unicast, withdrawn: vec!["fd00:30::/64".parse().unwrap()] }),
+            mp_unreach: Some(MpUnreach {
+                family: Family::Ipv6Unicast,
+                withdrawn: vec!["fd00:30::/64".parse().unwrap()],
+            }),
             treat_as_withdraw: None,
             discarded: vec![],
         }
@@ -266,7 +314,10 @@ mod tests {
 
     #[test]
     fn round_trip_two_octet_as() {
-        let c = DecodeContext { four_octet_as: false, ..ctx() };
+        let c = DecodeContext {
+            four_octet_as: false,
+            ..ctx()
+        };
         let mut u = full_update();
         u.attrs.as_path = Some(AsPath::sequence(vec![65001, 4_200_000_000]));
         // RFC 6793 §4.2.3: an AGGREGATOR that is not AS_TRANS makes the
@@ -281,11 +332,16 @@ mod tests {
         for f in Family::ALL {
             let m = UpdateRepr::end_of_rib_marker(f);
             let b = Message::Update(m).to_bytes(&ctx());
-            let Message::Update(u) = Message::parse(&b, &ctx()).unwrap() else { panic!() };
+            let Message::Update(u) = Message::parse(&b, &ctx()).unwrap() else {
+                panic!()
+            };
             assert_eq!(u.end_of_rib(), Some(f));
         }
         assert_eq!(full_update().end_of_rib(), None);
-        assert_eq!(UpdateRepr::end_of_rib_marker(Family::Ipv4Unicast).buffer_len(&ctx()), 23);
+        assert_eq!(
+            UpdateRepr::end_of_rib_marker(Family::Ipv4Unicast).buffer_len(&ctx()),
+            23
+        );
     }
 
     /// Build an UPDATE by hand: raw attribute bytes and NLRI.
@@ -319,36 +375,73 @@ mod tests {
 
     #[test]
     fn well_formed_hand_built() {
-        let u = parse(&raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH]),
+            &NLRI,
+        ))
+        .unwrap();
         assert!(u.treat_as_withdraw.is_none());
         assert_eq!(u.nlri, vec!["172.20.2.0/24".parse::<IpNet>().unwrap()]);
     }
 
     #[test]
     fn bad_origin_treat_as_withdraw() {
-        let u = parse(&raw_update(&attrs(&[&[0x40, 1, 1, 7], &AS_PATH_65001, &NH]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&[0x40, 1, 1, 7], &AS_PATH_65001, &NH]),
+            &NLRI,
+        ))
+        .unwrap();
         let e = u.treat_as_withdraw.unwrap();
-        assert_eq!((e.type_code, e.action, e.section), (1, ErrorAction::TreatAsWithdraw, "RFC 7606 §7.1"));
-        let u = parse(&raw_update(&attrs(&[&[0x40, 1, 2, 0, 0], &AS_PATH_65001, &NH]), &NLRI)).unwrap();
+        assert_eq!(
+            (e.type_code, e.action, e.section),
+            (1, ErrorAction::TreatAsWithdraw, "RFC 7606 §7.1")
+        );
+        let u = parse(&raw_update(
+            &attrs(&[&[0x40, 1, 2, 0, 0], &AS_PATH_65001, &NH]),
+            &NLRI,
+        ))
+        .unwrap();
         assert_eq!(u.treat_as_withdraw.unwrap().type_code, 1);
     }
 
     #[test]
     fn zero_length_as_path_from_ebgp() {
-        let u = parse(&raw_update(&attrs(&[&ORIGIN_IGP, &[0x40, 2, 0], &NH]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&ORIGIN_IGP, &[0x40, 2, 0], &NH]),
+            &NLRI,
+        ))
+        .unwrap();
         assert_eq!(u.treat_as_withdraw.unwrap().type_code, 2);
         // Zero segment length is malformed too.
-        let u = parse(&raw_update(&attrs(&[&ORIGIN_IGP, &[0x40, 2, 2, 2, 0], &NH]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&ORIGIN_IGP, &[0x40, 2, 2, 2, 0], &NH]),
+            &NLRI,
+        ))
+        .unwrap();
         assert_eq!(u.treat_as_withdraw.unwrap().reason, "zero segment length");
         // iBGP: an empty AS_PATH is fine.
-        let c = DecodeContext { ebgp: false, peer_as: 65000, ..ctx() };
-        let Message::Update(u) = Message::parse(&raw_update(&attrs(&[&ORIGIN_IGP, &[0x40, 2, 0], &NH]), &NLRI), &c).unwrap() else { panic!() };
+        let c = DecodeContext {
+            ebgp: false,
+            peer_as: 65000,
+            ..ctx()
+        };
+        let Message::Update(u) = Message::parse(
+            &raw_update(&attrs(&[&ORIGIN_IGP, &[0x40, 2, 0], &NH]), &NLRI),
+            &c,
+        )
+        .unwrap() else {
+            panic!()
+        };
         assert!(u.treat_as_withdraw.is_none());
     }
 
     #[test]
     fn short_next_hop() {
-        let u = parse(&raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &[0x40, 3, 3, 1, 2, 3]]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &[0x40, 3, 3, 1, 2, 3]]),
+            &NLRI,
+        ))
+        .unwrap();
         assert_eq!(u.treat_as_withdraw.unwrap().section, "RFC 7606 §7.3");
     }
 
@@ -364,11 +457,19 @@ mod tests {
     #[test]
     fn attribute_length_overrun() {
         // NEXT_HOP claims 9 octets, only 4 remain in the attributes.
-        let u = parse(&raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &[0x40, 3, 9, 1, 2, 3, 4]]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &[0x40, 3, 9, 1, 2, 3, 4]]),
+            &NLRI,
+        ))
+        .unwrap();
         assert_eq!(u.treat_as_withdraw.unwrap().section, "RFC 7606 §4");
         assert_eq!(u.nlri.len(), 1);
         // Two stray octets (less than an attribute header).
-        let u = parse(&raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH, &[0x40]]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH, &[0x40]]),
+            &NLRI,
+        ))
+        .unwrap();
         assert!(u.treat_as_withdraw.is_some());
     }
 
@@ -384,7 +485,10 @@ mod tests {
 
     #[test]
     fn bad_nlri_is_reset() {
-        let b = raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH]), &[33, 1, 2, 3, 4, 5]);
+        let b = raw_update(
+            &attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH]),
+            &[33, 1, 2, 3, 4, 5],
+        );
         assert_eq!(parse(&b).unwrap_err().code_subcode(), (3, 10));
         let b = raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH]), &[24, 1, 2]);
         assert_eq!(parse(&b).unwrap_err().code_subcode(), (3, 10));
@@ -398,7 +502,9 @@ mod tests {
         assert_eq!(parse(&b).unwrap_err().code_subcode(), (3, 9));
         // NLRI inside MP_REACH overrunning.
         let mut mp = vec![0x80, 14, 0, 0, 2, 1, 16];
-        mp.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 64, 0xfd]);
+        mp.extend_from_slice(&[
+            0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 64, 0xfd,
+        ]);
         mp[2] = (mp.len() - 3) as u8;
         let b = raw_update(&attrs(&[&mp, &ORIGIN_IGP, &AS_PATH_65001]), &[]);
         assert_eq!(parse(&b).unwrap_err().code_subcode(), (3, 9));
@@ -417,7 +523,14 @@ mod tests {
         // ATOMIC_AGGREGATE with a length → attribute discard, route kept;
         // a second ORIGIN is dropped; LOCAL_PREF from eBGP is ignored.
         let u = parse(&raw_update(
-            &attrs(&[&ORIGIN_IGP, &[0x40, 1, 1, 2], &AS_PATH_65001, &NH, &[0x40, 6, 1, 0], &[0x40, 5, 4, 0, 0, 0, 200]]),
+            &attrs(&[
+                &ORIGIN_IGP,
+                &[0x40, 1, 1, 2],
+                &AS_PATH_65001,
+                &NH,
+                &[0x40, 6, 1, 0],
+                &[0x40, 5, 4, 0, 0, 0, 200],
+            ]),
             &NLRI,
         ))
         .unwrap();
@@ -432,28 +545,59 @@ mod tests {
     #[test]
     fn unknown_attributes() {
         // Unknown well-known → session reset 3/2 with the attribute as data.
-        let b = raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH, &[0x40, 77, 1, 9]]), &NLRI);
+        let b = raw_update(
+            &attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH, &[0x40, 77, 1, 9]]),
+            &NLRI,
+        );
         let e = parse(&b).unwrap_err();
         assert_eq!((e.code_subcode(), e.data), ((3, 2), vec![0x40, 77, 1, 9]));
         // Unknown optional transitive: kept, Partial set. Non-transitive: dropped.
-        let b = raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH, &[0xc0, 77, 1, 9], &[0x80, 78, 1, 9]]), &NLRI);
+        let b = raw_update(
+            &attrs(&[
+                &ORIGIN_IGP,
+                &AS_PATH_65001,
+                &NH,
+                &[0xc0, 77, 1, 9],
+                &[0x80, 78, 1, 9],
+            ]),
+            &NLRI,
+        );
         let u = parse(&b).unwrap();
-        assert_eq!(u.attrs.unknown, vec![RawAttribute { flags: 0xe0, type_code: 77, data: vec![9] }]);
+        assert_eq!(
+            u.attrs.unknown,
+            vec![RawAttribute {
+                flags: 0xe0,
+                type_code: 77,
+                data: vec![9]
+            }]
+        );
     }
 
     #[test]
     fn flags_conflict() {
         // ORIGIN marked optional → treat-as-withdraw (RFC 7606 §3 c).
-        let u = parse(&raw_update(&attrs(&[&[0xc0, 1, 1, 0], &AS_PATH_65001, &NH]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&[0xc0, 1, 1, 0], &AS_PATH_65001, &NH]),
+            &NLRI,
+        ))
+        .unwrap();
         assert!(u.treat_as_withdraw.is_some());
         // Communities with a bad length → treat-as-withdraw.
-        let u = parse(&raw_update(&attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH, &[0xc0, 8, 3, 1, 2, 3]]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&ORIGIN_IGP, &AS_PATH_65001, &NH, &[0xc0, 8, 3, 1, 2, 3]]),
+            &NLRI,
+        ))
+        .unwrap();
         assert_eq!(u.treat_as_withdraw.unwrap().type_code, 8);
     }
 
     #[test]
     fn first_as_check() {
-        let u = parse(&raw_update(&attrs(&[&ORIGIN_IGP, &[0x40, 2, 6, 2, 1, 0, 0, 0, 7], &NH]), &NLRI)).unwrap();
+        let u = parse(&raw_update(
+            &attrs(&[&ORIGIN_IGP, &[0x40, 2, 6, 2, 1, 0, 0, 0, 7], &NH]),
+            &NLRI,
+        ))
+        .unwrap();
         assert_eq!(u.treat_as_withdraw.unwrap().type_code, 2);
     }
 }

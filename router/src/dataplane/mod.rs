@@ -44,6 +44,10 @@ pub struct DataplaneOptions {
     pub batch: usize,
     /// poll(2) timeout of the workers: how quickly they notice `stop`.
     pub poll_timeout_ms: i32,
+    /// After a round that handled frames, watch the RX rings this long
+    /// (busy, no syscall) before sleeping in poll(2); zero never spins.
+    /// At most 1 ms.
+    pub spin: Duration,
     /// PACKET_FANOUT group of port p is `base + p`; None derives the base
     /// from the process id.
     pub fanout_group_base: Option<u16>,
@@ -66,6 +70,7 @@ impl Default for DataplaneOptions {
             qdisc_bypass: true,
             batch: 64,
             poll_timeout_ms: 100,
+            spin: spin_default(),
             fanout_group_base: None,
             fragment: FragmentPolicy::Fragment,
             icmp: IcmpRateLimit::default(),
@@ -74,6 +79,11 @@ impl Default for DataplaneOptions {
             slow_tick: Duration::from_millis(10),
         }
     }
+}
+
+// EXPERIMENT (remove): spin override for measurements.
+fn spin_default() -> Duration {
+    Duration::from_micros(std::env::var("ROUTER_SPIN_US").ok().and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 impl DataplaneOptions {

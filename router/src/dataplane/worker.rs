@@ -15,6 +15,9 @@ use crate::sys::afpacket::{poll_readable, RxRing, TxRing};
 /// How often a worker reads its sockets' PACKET_STATISTICS.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
+/// Ring checks between clock reads while spinning.
+const SPIN_CHECKS_PER_CLOCK: usize = 16;
+
 pub(super) struct Worker {
     shared: Arc<Shared>,
     index: usize,
@@ -25,6 +28,7 @@ pub(super) struct Worker {
     stop: Arc<AtomicBool>,
     batch: usize,
     poll_timeout_ms: i32,
+    spin: Duration,
 }
 
 impl Worker {
@@ -48,6 +52,7 @@ impl Worker {
             stop,
             batch: opts.batch.max(1),
             poll_timeout_ms: opts.poll_timeout_ms.clamp(1, 1000),
+            spin: opts.spin.min(Duration::from_millis(1)),
         }
     }
 
@@ -64,6 +69,24 @@ impl Worker {
         }
     }
 
+    /// Watches the RX rings' status words (no syscall) until one has a
+    /// frame or `until` passes; true if a frame is ready.
+    fn spin_for_frames(&self, until: Instant) -> bool {
+        loop {
+            // Reading the clock costs more than a status word: look at the
+            // rings a few times per clock read.
+            for _ in 0..SPIN_CHECKS_PER_CLOCK {
+                if self.rx.iter().any(|r| r.has_frames()) {
+                    return true;
+                }
+                std::hint::spin_loop();
+            }
+            if Instant::now() >= until || self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+        }
+    }
+
     pub(super) fn run(mut self) {
         tracing::info!(worker = self.index, ports = self.rx.len(), "worker started");
         let fds: Vec<_> = self.rx.iter().map(|r| r.fd()).collect();
@@ -72,8 +95,15 @@ impl Worker {
         let mut next_stats = Instant::now() + STATS_EVERY;
         // After a full batch, look again without sleeping.
         let mut busy = false;
+        // Until when to watch the rings before sleeping in poll(2).
+        let mut spin_until: Option<Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
             let pending_tx = self.tx.iter().any(|t| t.needs_flush());
+            if !busy && !pending_tx {
+                if let Some(until) = spin_until.take() {
+                    busy = self.spin_for_frames(until);
+                }
+            }
             // A TX kick that hit a busy device is retried soon, not after
             // a full poll timeout.
             let timeout = if busy {
@@ -101,18 +131,27 @@ impl Worker {
                 handoff: Some(&self.handoff),
                 punted: false,
             };
+            let mut handled = 0;
             for (p, r) in self.rx.iter_mut().enumerate() {
                 let fwd = &mut self.fwd;
                 let n = r.rx_batch(self.batch, |frame, meta| {
                     fwd.process(&b, p as PortId, frame, meta, &mut sink)
                 });
                 busy |= n == self.batch;
+                handled += n;
             }
             sink.flush_all();
             if sink.punted {
                 self.handoff.wake();
             }
             drop(b);
+            if handled > 0 && !self.spin.is_zero() {
+                // Traffic is flowing: the next frame (a reply, the next
+                // packet of a burst) likely comes within microseconds, and
+                // sleeping in poll(2) would add a wake-up (a context switch
+                // and, on a VM, an IPI) to its latency.
+                spin_until = Some(now + self.spin);
+            }
             if now >= next_stats {
                 self.read_socket_stats();
                 next_stats = now + STATS_EVERY;

@@ -277,6 +277,10 @@ const TPACKET2_HDRLEN: usize = libc::TPACKET2_HDRLEN;
 /// Offset of TX data in a frame (kernel: `tp_hdrlen - sizeof(sockaddr_ll)`).
 const TX_DATA_OFFSET: usize = TPACKET2_HDRLEN - size_of::<libc::sockaddr_ll>();
 const ETH_HLEN: usize = 14;
+/// Non-GSO TX frames up to this length are handed to the kernel to copy
+/// whole into the skb's linear area (see [`TxRing::send_with`]): an MTU-sized
+/// frame plus VLAN tag, well under a page.
+const TX_LINEAR_MAX: usize = 2048;
 
 const _: () = assert!(TP2_HDR_ALIGNED == 32);
 const _: () = assert!(TX_DATA_OFFSET == TP2_HDR_ALIGNED);
@@ -934,7 +938,17 @@ impl TxRing {
             return false;
         }
         if self.vnet_hdr {
-            let h = vnet.unwrap_or_default();
+            let mut h = vnet.unwrap_or_default();
+            if !h.is_gso() && len <= TX_LINEAR_MAX {
+                // The kernel copies `hdr_len` bytes into the skb's linear
+                // area and attaches the rest as pages of this ring, flagged
+                // as user memory; veth (dev_forward_skb) and any local
+                // delivery must then copy those pages into freshly
+                // allocated ones (skb_copy_ubufs). For a frame this small
+                // one linear copy is far cheaper than a page allocation
+                // and a copy (measured: 64-byte flood, perf).
+                h.hdr_len = h.hdr_len.max(len as u16);
+            }
             if !vnet_hdr_acceptable(&h, len) {
                 self.counters.invalid += 1;
                 return false;
