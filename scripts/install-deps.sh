@@ -77,4 +77,16 @@ if ((${#still[@]})); then
 fi
 
 find_cargo
+# cargo-fuzz (from crates.io) for the BGP fuzz smoke in scripts/test-all.sh;
+# it needs a nightly toolchain, which cannot be installed from here.
+if [[ -f "$REPO_ROOT/bgp/fuzz/Cargo.toml" ]] && ! cargo fuzz --version >/dev/null 2>&1; then
+    if cargo +nightly --version >/dev/null 2>&1; then
+        log "installing cargo-fuzz (cargo install)"
+        timeout 1200 cargo install cargo-fuzz --locked || warn "could not install cargo-fuzz"
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1 || ! cargo +nightly --version >/dev/null 2>&1; then
+        is_ci && die "the BGP fuzz smoke needs cargo-fuzz and a nightly Rust toolchain (rustup toolchain install nightly)"
+        warn "no cargo-fuzz/nightly: the BGP fuzz smoke will be skipped"
+    fi
+fi
 log "dependencies ok ($(cargo --version))"

@@ -299,6 +299,8 @@ cmd_up() {
         exists "$n" && die "namespace $n exists: the lab is up already (sudo $0 down)"
     done
     mkdir -p "$STATE/pids"
+    # A failed `up` removes what it made, so the next `up` starts clean.
+    trap 'rc=$?; if ((rc)); then warn "lab.sh up failed; removing what it made"; cmd_down; fi' EXIT
     echo "$FORWARDER" >"$STATE/forwarder"
     log "creating namespaces ($P-*)"
     build_topology
@@ -310,6 +312,7 @@ cmd_up() {
         start_router "$cfg"
         [[ $cfg == bgp ]] && start_bgp_speakers
     fi
+    trap - EXIT
     log "lab is up ($cfg, $FORWARDER). Next: sudo $0 demo"
     [[ $cfg == broken ]] && log "broken on purpose: demo shows 172.20.2.249 failing and leaking to the wan side; then: sudo $0 fix"
     return 0

@@ -152,6 +152,34 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The seed corpus (`bgp/fuzz/seeds`) holds valid messages only.
+    #[test]
+    fn seeds_are_valid() {
+        let seeds: [&[u8]; 6] = [
+            include_bytes!("../fuzz/seeds/gobgp-3.10-open.bin"),
+            include_bytes!("../fuzz/seeds/update-ipv4.bin"),
+            include_bytes!("../fuzz/seeds/update-ipv6.bin"),
+            include_bytes!("../fuzz/seeds/eor-ipv4-keepalive.bin"),
+            include_bytes!("../fuzz/seeds/notification.bin"),
+            include_bytes!("../fuzz/seeds/route-refresh.bin"),
+        ];
+        for seed in seeds {
+            let mut f = Framer::new();
+            f.push(seed);
+            let mut n = 0;
+            while let Some(m) = f.next_message() {
+                if let Message::Update(u) = Message::parse(&m.unwrap(), &contexts()[0]).unwrap() {
+                    assert!(u.treat_as_withdraw.is_none() && u.discarded.is_empty());
+                }
+                n += 1;
+            }
+            assert!(n >= 1);
+            assert_eq!(f.pending(), 0);
+            decode_all(seed);
+            speaker_receive(seed);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 

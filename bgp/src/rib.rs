@@ -369,9 +369,11 @@ impl Rib {
         self.v4.len() + self.v6.len()
     }
 
+    /// Install the next-hop resolver; call `revalidate_nexthops` after it
+    /// so paths learned before are re-judged (the cache keeps the old
+    /// verdicts to compare against).
     pub fn set_resolver(&mut self, r: Box<dyn Fn(IpAddr) -> bool + Send>) {
         self.resolver = Some(r);
-        self.nh_reach.clear();
     }
 
     pub fn take_changes(&mut self) -> Vec<RouteChange> {
@@ -1115,24 +1117,27 @@ mod tests {
     #[test]
     fn unreachable_next_hop_is_ineligible() {
         let mut rib = rib_with_peers(2, 4, true);
+        let pre = p("172.20.0.0/24");
+        // Learned before any resolver: reachable by default.
+        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        rib.announce(PeerId(0), pre, a, false);
+        assert_eq!(rib.take_changes().len(), 1);
+        // A resolver that says otherwise takes the route away...
         rib.set_resolver(Box::new(|nh| {
             nh != "192.168.10.100".parse::<IpAddr>().unwrap()
         }));
-        let pre = p("172.20.0.0/24");
-        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
-        rib.announce(PeerId(0), pre, a, false);
-        assert!(rib.take_changes().is_empty());
-        rib.set_resolver(Box::new(|_| true));
-        // set_resolver clears the cache; revalidate needs a known next hop.
-        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
-        rib.announce(PeerId(0), pre, a, false);
-        assert_eq!(rib.installed(&pre), vec![nh("192.168.10.100")]);
-        rib.take_changes();
-        rib.set_resolver(Box::new(|_| true));
-        rib.reachable(nh("192.168.10.100"));
-        rib.resolver = Some(Box::new(|_| false));
         rib.revalidate_nexthops();
         assert_eq!(rib.take_changes(), vec![RouteChange::Remove(pre)]);
+        assert!(rib.contains(&pre));
+        // ...a new path via an unreachable next hop is not installed...
+        let b = attrs(&mut rib, "192.168.10.100", &[65001, 7], |_| {});
+        rib.announce(PeerId(0), pre, b, false);
+        assert!(rib.take_changes().is_empty());
+        // ...and it comes back when the next hop becomes reachable.
+        rib.set_resolver(Box::new(|_| true));
+        rib.revalidate_nexthops();
+        assert_eq!(rib.installed(&pre), vec![nh("192.168.10.100")]);
+        assert_eq!(rib.take_changes().len(), 1);
     }
 
     #[test]

@@ -881,8 +881,8 @@ impl Speaker {
             .sessions
             .iter()
             .find(|s| s.conn != conn && s.state >= ConnState::OpenConfirm)
-            .map(|s| (s.conn, s.state, s.outbound, s.negotiated.clone()));
-        let Some((oconn, ostate, _oout, oneg)) = other else {
+            .map(|s| (s.conn, s.state, s.negotiated.clone()));
+        let Some((oconn, ostate, oneg)) = other else {
             return;
         };
         if ostate == ConnState::Established {
@@ -1192,24 +1192,18 @@ impl Speaker {
             }
         }
 
-        // Announcements, per family with their next hop.
-        let mut groups: Vec<(Family, IpAddr, Option<std::net::Ipv6Addr>, &[IpNet])> = Vec::new();
+        // Announcements: (next hop, link-local next hop, prefixes) for the
+        // IPv4 NLRI field and for MP_REACH_NLRI.
+        let mut groups: Vec<(IpAddr, Option<std::net::Ipv6Addr>, &[IpNet])> = Vec::new();
         if !u.nlri.is_empty() && neg.has_family(Family::Ipv4Unicast) {
-            if let Some(nh) = u.attrs.next_hop {
-                groups.push((Family::Ipv4Unicast, IpAddr::V4(nh), None, &u.nlri));
-            } else {
-                // Only reachable with treat_as_withdraw set (missing NEXT_HOP).
-                groups.push((
-                    Family::Ipv4Unicast,
-                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    None,
-                    &u.nlri,
-                ));
-            }
+            // Without NEXT_HOP the UPDATE is treat-as-withdraw (RFC 7606
+            // §3 d), so the placeholder never reaches the RIB.
+            let nh = u.attrs.next_hop.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            groups.push((IpAddr::V4(nh), None, &u.nlri));
         }
         if let Some(mp) = &u.mp_reach {
             if neg.has_family(mp.family) && !mp.nlri.is_empty() {
-                groups.push((mp.family, mp.next_hop, mp.link_local, &mp.nlri));
+                groups.push((mp.next_hop, mp.link_local, &mp.nlri));
             }
         }
         if groups.is_empty() {
@@ -1238,7 +1232,7 @@ impl Speaker {
         if let Some(r) = &withdraw_reason {
             debug!(peer = %peer_addr, reason = %r, "bgp: UPDATE handled as withdraw");
         }
-        for (family, nh, ll, nlri) in groups {
+        for (nh, ll, nlri) in groups {
             // RFC 4271 §6.3 / §5.1.3: a NEXT_HOP that is the receiving
             // speaker's own address is semantically incorrect; the route is ignored.
             let own_nh = Some(nh) == local || nh == IpAddr::V4(router_id);
@@ -1251,7 +1245,6 @@ impl Speaker {
                 }
                 continue;
             }
-            let _ = family;
             let attrs = self.rib.intern(RouteAttrs {
                 attrs: u.attrs.clone(),
                 next_hop: nh,

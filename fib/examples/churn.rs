@@ -25,13 +25,21 @@ fn main() {
     let (routes, _) = tables::ipv4(2015, 950_000);
     let t = Instant::now();
     let fib = Fib4::from_routes(routes.iter().copied()).unwrap();
-    println!("build {:?}, {} routes, {:.1} MiB", t.elapsed(), fib.len(), fib.load().memory_bytes() as f64 / 1048576.0);
+    println!(
+        "build {:?}, {} routes, {:.1} MiB",
+        t.elapsed(),
+        fib.len(),
+        fib.load().memory_bytes() as f64 / 1048576.0
+    );
     let churn = tables::churn(7, &routes, batch * batches);
     let mut times = Vec::new();
     let mut cpu = Vec::new();
     let reader = fib.load_full(); // an old version held by a reader, as in the router
     for chunk in churn.chunks(batch) {
-        let changes: Vec<_> = chunk.iter().map(|&(n, h)| h.map_or(Change::Remove(n), |h| Change::Upsert(n, h))).collect();
+        let changes: Vec<_> = chunk
+            .iter()
+            .map(|&(n, h)| h.map_or(Change::Remove(n), |h| Change::Upsert(n, h)))
+            .collect();
         let t = Instant::now();
         let c = cpu_ns();
         fib.apply(&changes).unwrap();
@@ -40,11 +48,21 @@ fn main() {
     }
     drop(reader);
     if std::env::var_os("FIB_DEBUG").is_some() {
-        println!("{:?}", times.iter().map(|t| (t * 1e4).round() / 10.0).collect::<Vec<_>>());
+        println!(
+            "{:?}",
+            times
+                .iter()
+                .map(|t| (t * 1e4).round() / 10.0)
+                .collect::<Vec<_>>()
+        );
     }
     times.sort_by(|a, b| a.total_cmp(b));
     cpu.sort_by(|a, b| a.total_cmp(b));
-    println!("cpu time per batch: median {:.3} ms => {:.0} changes/s", cpu[cpu.len() / 2] * 1e3, batch as f64 / cpu[cpu.len() / 2]);
+    println!(
+        "cpu time per batch: median {:.3} ms => {:.0} changes/s",
+        cpu[cpu.len() / 2] * 1e3,
+        batch as f64 / cpu[cpu.len() / 2]
+    );
     let med = times[times.len() / 2];
     println!(
         "batch {batch}: median {:.3} ms, min {:.3} ms, max {:.3} ms => {:.0} changes/s (median); table {:.1} MiB",

@@ -29,7 +29,10 @@ impl<T: Copy + Default, const N: usize> Chunked<T, N> {
     const MASK: usize = N - 1;
 
     pub(crate) fn new() -> Self {
-        Chunked { chunks: Vec::new(), len: 0 }
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
     }
 
     fn fresh_chunk() -> Arc<[T; N]> {
@@ -63,7 +66,8 @@ impl<T: Copy + Default, const N: usize> Chunked<T, N> {
         while !rest.is_empty() {
             let off = i & Self::MASK;
             let n = rest.len().min(N - off);
-            Arc::make_mut(&mut self.chunks[i >> Self::SHIFT])[off..off + n].copy_from_slice(&rest[..n]);
+            Arc::make_mut(&mut self.chunks[i >> Self::SHIFT])[off..off + n]
+                .copy_from_slice(&rest[..n]);
             rest = &rest[n..];
             i += n;
         }

@@ -54,7 +54,7 @@ impl_key!(
     u32,
     fn bits(self, offset: u32, width: u32) -> u32 {
         debug_assert!(offset < Self::BITS && (1..=32).contains(&width));
-        ((self << offset) >> (Self::BITS - width)) as u32
+        (self << offset) >> (Self::BITS - width)
     }
 );
 impl_key!(

@@ -22,6 +22,7 @@ mod popcnt;
 mod poptrie;
 mod rib;
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
@@ -35,9 +36,8 @@ use rib::{LongTrie, ShortTrie};
 
 /// Opaque value stored per prefix. Values above [`MAX_NEXT_HOP`] are rejected.
 pub type NextHopId = u32;
-/// Largest next-hop id the table can store (leaves keep `id + 1` in 31 bits,
-/// 0 meaning "no route"; 24 bits leaves room and is far above any router's
-/// neighbour count).
+/// Largest next-hop id the table can store. Ids are opaque; leaves hold a
+/// 16-bit code per distinct id (see [`MAX_DISTINCT_NEXT_HOPS`]).
 pub const MAX_NEXT_HOP: NextHopId = (1 << 24) - 1;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
@@ -49,7 +49,17 @@ pub enum FibError {
     HostBitsSet(String),
     #[error("next-hop id {0} exceeds the maximum {MAX_NEXT_HOP}")]
     NextHopOutOfRange(NextHopId),
+    /// Leaves store 16-bit next-hop codes, so one table holds at most
+    /// [`MAX_DISTINCT_NEXT_HOPS`] distinct next hops at a time.
+    #[error(
+        "batch would need {0} distinct next hops; the table holds at most {MAX_DISTINCT_NEXT_HOPS}"
+    )]
+    TooManyNextHops(usize),
 }
+
+/// Most distinct next-hop ids one table holds at once (16-bit leaf codes,
+/// code 0 meaning "no route").
+pub const MAX_DISTINCT_NEXT_HOPS: usize = u16::MAX as usize;
 
 /// An address family the FIB can serve: IPv4 (u32 keys) or IPv6 (u128 keys),
 /// with the width `DIRECT_BITS` of the poptrie's direct-pointing array.
@@ -130,7 +140,10 @@ macro_rules! family {
 }
 
 family!(
-    /// IPv4 with an 18-bit direct-pointing array (1 MiB; see README for s=16 vs 18).
+    /// IPv4 with an 18-bit direct-pointing array (1 MiB). With s = 18 the
+    /// first node level covers bits 18-24, so every /19-/24 (94% of a
+    /// global table) ends in the first node; s = 16 needs a second level
+    /// for them and measured twice the size and half the speed (README).
     V4, v4, 18
 );
 family!(
@@ -138,13 +151,14 @@ family!(
     V4S16, v4, 16
 );
 family!(
-    /// IPv6 with a 16-bit direct-pointing array (global unicast is 2000::/3,
-    /// so most of a wider array would stay empty).
-    V6, v6, 16
+    /// IPv6 with an 18-bit direct-pointing array. Only the 2000::/3 eighth
+    /// of it is hot (128 KiB); s = 18 measured faster and smaller than
+    /// s = 16 on the synthetic 200k table (README).
+    V6, v6, 18
 );
 family!(
-    /// IPv6 with an 18-bit direct-pointing array (for comparison).
-    V6S18, v6, 18
+    /// IPv6 with a 16-bit direct-pointing array (for comparison).
+    V6S16, v6, 16
 );
 
 /// One route change; a batch of them is applied atomically by [`Fib::apply`].
@@ -156,16 +170,21 @@ pub enum Change<N> {
     Remove(N),
 }
 
-#[inline(always)]
-fn decode(leaf: u32) -> Option<NextHopId> {
-    leaf.checked_sub(1)
-}
-
 impl<F: Family> Table<F> {
+    /// Next hop of a leaf code.
+    #[inline(always)]
+    fn decode(&self, code: u32) -> Option<NextHopId> {
+        if code == 0 {
+            None
+        } else {
+            self.hops.get(code as usize).copied()
+        }
+    }
+
     /// Longest-prefix match.
     #[inline]
     pub fn lookup(&self, addr: F::Addr) -> Option<NextHopId> {
-        decode(self.lookup_key(F::addr_key(addr)))
+        self.decode(self.lookup_key(F::addr_key(addr)))
     }
 
     /// Looks up `addrs[i]` into `out[i]` for `i < min(addrs.len(), out.len())`.
@@ -185,11 +204,11 @@ impl<F: Family> Table<F> {
             }
             self.lookup_group(&keys, &mut leaves);
             for (o, &l) in o.iter_mut().zip(&leaves) {
-                *o = decode(l);
+                *o = self.decode(l);
             }
         }
         for (a, o) in groups.remainder().iter().zip(outs.into_remainder()) {
-            *o = decode(self.lookup_key(F::addr_key(*a)));
+            *o = self.decode(self.lookup_key(F::addr_key(*a)));
         }
     }
 
@@ -242,6 +261,58 @@ struct Writer<F: Family> {
     /// <= s covering it (what the slot's subtree inherits).
     slot_default: Vec<u32>,
     routes: usize,
+    hops: HopCodes,
+}
+
+/// Interns next-hop ids as 16-bit leaf codes, reference-counted by the
+/// routes using them. A freed code may be reused at once: the published
+/// versions keep their own `hops` array (copy-on-write through `Arc`), and
+/// every leaf of the working version that held the code belonged to a route
+/// that this batch removed, so it is rebuilt before the next publish.
+#[derive(Default)]
+struct HopCodes {
+    code_of: HashMap<NextHopId, u32>,
+    refs: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl HopCodes {
+    fn code(&mut self, hops: &mut Arc<Vec<NextHopId>>, hop: NextHopId) -> u32 {
+        if let Some(&c) = self.code_of.get(&hop) {
+            return c;
+        }
+        let c = match self.free.pop() {
+            Some(c) => {
+                Arc::make_mut(hops)[c as usize] = hop;
+                c
+            }
+            None => {
+                let table = Arc::make_mut(hops);
+                table.push(hop);
+                self.refs.resize(table.len(), 0);
+                (table.len() - 1) as u32
+            }
+        };
+        self.code_of.insert(hop, c);
+        c
+    }
+
+    /// Accounts a RIB change from code `old` to code `new` (0 = none).
+    fn changed(&mut self, hops: &[NextHopId], old: u32, new: u32) {
+        if old == new {
+            return;
+        }
+        if new != 0 {
+            self.refs[new as usize] += 1;
+        }
+        if old != 0 {
+            self.refs[old as usize] -= 1;
+            if self.refs[old as usize] == 0 {
+                self.code_of.remove(&hops[old as usize]);
+                self.free.push(old);
+            }
+        }
+    }
 }
 
 impl<F: Family> Writer<F> {
@@ -253,6 +324,7 @@ impl<F: Family> Writer<F> {
             arena: Arena::new(),
             slot_default: vec![0; 1 << s],
             routes: 0,
+            hops: HopCodes::default(),
         }
     }
 
@@ -260,13 +332,20 @@ impl<F: Family> Writer<F> {
     /// batches, and compaction after heavy churn).
     fn rebuild_all(&mut self) {
         let s = F::DIRECT_BITS;
+        let hops = self.arena.table.hops.clone();
         self.arena = Arena::new();
+        self.arena.table.hops = hops;
         let slot_default = &mut self.slot_default;
-        self.short.fill(0, 1 << s, &mut |slot, v| slot_default[slot as usize] = v);
+        self.short
+            .fill(0, 1 << s, &mut |slot, v| slot_default[slot as usize] = v);
         for slot in 0..(1usize << s) {
             let root = self.long.roots[slot];
             let def = self.slot_default[slot];
-            let entry = if root != 0 { self.arena.build_root(&self.long, root, def) } else { DP_LEAF | def };
+            let entry = if root != 0 {
+                self.arena.build_root(&self.long, root, def)
+            } else {
+                DP_LEAF | def
+            };
             self.arena.table.dp.set(slot, entry);
         }
     }
@@ -278,15 +357,17 @@ impl<F: Family> Writer<F> {
         // same prefix wins"): the RIB, direct-pointing array and nodes are
         // then walked roughly sequentially, which the hardware prefetcher
         // turns from a cache miss per step into a stream.
-        let mut sorted: Vec<(F::Key, u32, u32)> = changes
+        // Next hops become leaf codes only as each change is applied (a code
+        // freed by an earlier change in the batch may be handed out again).
+        let mut sorted: Vec<(F::Key, u32, Option<NextHopId>)> = changes
             .iter()
             .map(|c| {
-                let (net, value) = match c {
-                    Change::Upsert(n, h) => (n, h + 1),
-                    Change::Remove(n) => (n, 0),
+                let (net, hop) = match c {
+                    Change::Upsert(n, h) => (n, Some(*h)),
+                    Change::Remove(n) => (n, None),
                 };
                 let (key, len) = F::net_parts(net);
-                (key, len as u32, value)
+                (key, len as u32, hop)
             })
             .collect();
         if sorted.len() > 1 {
@@ -296,11 +377,12 @@ impl<F: Family> Writer<F> {
         // Short prefixes first: they decide the slots' defaults.
         let mut short_ranges: Vec<(u32, u32)> = Vec::new();
         let mut long_count = 0;
-        for &(key, len, value) in &sorted {
+        for &(key, len, hop) in &sorted {
             if len > s {
                 long_count += 1;
                 continue;
             }
+            let value = self.code(hop);
             let slot = key.bits(0, s);
             let old = self.short.set(slot, len, value);
             if old != value {
@@ -308,10 +390,14 @@ impl<F: Family> Writer<F> {
             }
             self.count(old, value);
         }
-        let short_slots: usize = short_ranges.iter().map(|&(lo, hi)| (hi - lo) as usize).sum();
+        let short_slots: usize = short_ranges
+            .iter()
+            .map(|&(lo, hi)| (hi - lo) as usize)
+            .sum();
         if short_slots > (1 << s) / 4 || long_count + short_ranges.len() > routes_before / 2 {
             // Big batch (or the initial load): one fresh build is cheaper.
-            for &(key, len, value) in sorted.iter().filter(|c| c.1 > s) {
+            for &(key, len, hop) in sorted.iter().filter(|c| c.1 > s) {
+                let value = self.code(hop);
                 let old = self.long.set(key, len, value);
                 self.count(old, value);
             }
@@ -343,14 +429,16 @@ impl<F: Family> Writer<F> {
 
         // Long prefixes, slot by slot: update the RIB, then rebuild the
         // slot's nodes while its RIB nodes are still in cache.
-        let long: Vec<(F::Key, u32, u32)> = sorted.into_iter().filter(|c| c.1 > s).collect();
+        let long: Vec<(F::Key, u32, Option<NextHopId>)> =
+            sorted.into_iter().filter(|c| c.1 > s).collect();
         let mut touched: Vec<(F::Key, u32)> = Vec::new();
         let mut i = 0;
         while i < long.len() {
             let slot = long[i].0.bits(0, s);
             touched.clear();
             while i < long.len() && long[i].0.bits(0, s) == slot {
-                let (key, len, value) = long[i];
+                let (key, len, hop) = long[i];
+                let value = self.code(hop);
                 let old = self.long.set(key, len, value);
                 if old != value {
                     touched.push((key, len));
@@ -367,7 +455,11 @@ impl<F: Family> Writer<F> {
             self.arena.free_entry(entry);
             let root = self.long.roots[slot as usize];
             let def = self.slot_default[slot as usize];
-            let entry = if root != 0 { self.arena.build_root(&self.long, root, def) } else { DP_LEAF | def };
+            let entry = if root != 0 {
+                self.arena.build_root(&self.long, root, def)
+            } else {
+                DP_LEAF | def
+            };
             self.arena.table.dp.set(slot as usize, entry);
         }
 
@@ -383,8 +475,15 @@ impl<F: Family> Writer<F> {
         self.arena.table.routes = self.routes;
     }
 
-    /// Keeps the route count from a RIB change `old -> new`.
+    /// The leaf code of a next hop (0 for a removal).
+    fn code(&mut self, hop: Option<NextHopId>) -> u32 {
+        hop.map_or(0, |h| self.hops.code(&mut self.arena.table.hops, h))
+    }
+
+    /// Keeps the route count and code references from a RIB change
+    /// `old -> new`.
     fn count(&mut self, old: u32, new: u32) {
+        self.hops.changed(&self.arena.table.hops, old, new);
         match (old, new) {
             (0, v) if v != 0 => self.routes += 1,
             (o, 0) if o != 0 => self.routes -= 1,
@@ -403,17 +502,25 @@ impl<F: Family> Writer<F> {
             let index = self.arena.build_root(&self.long, root, def);
             self.arena.table.dp.set(slot as usize, index);
         } else {
-            self.arena.rebuild(&self.long, entry, root, F::DIRECT_BITS, def, touched);
+            self.arena
+                .rebuild(&self.long, entry, root, F::DIRECT_BITS, def, touched);
         }
     }
 
     fn routes(&self) -> Vec<(F::Net, NextHopId)> {
         let mut out = Vec::with_capacity(self.routes);
-        self.short.for_each(&mut |prefix, len, value| {
-            let key = if len == 0 { F::Key::default() } else { F::Key::default().or_bits(0, len, prefix) };
-            out.push((F::net_from_parts(key, len as u8), value - 1));
+        let hops = &self.arena.table.hops;
+        self.short.for_each(&mut |prefix, len, code| {
+            let key = if len == 0 {
+                F::Key::default()
+            } else {
+                F::Key::default().or_bits(0, len, prefix)
+            };
+            out.push((F::net_from_parts(key, len as u8), hops[code as usize]));
         });
-        self.long.for_each(&mut |key, len, value| out.push((F::net_from_parts(key, len as u8), value - 1)));
+        self.long.for_each(&mut |key, len, code| {
+            out.push((F::net_from_parts(key, len as u8), hops[code as usize]))
+        });
         out
     }
 }
@@ -434,12 +541,20 @@ impl<F: Family> Fib<F> {
     pub fn new() -> Self {
         let writer = Writer::new();
         let table = writer.arena.table.clone();
-        Fib { writer: Mutex::new(writer), current: ArcSwap::from_pointee(table) }
+        Fib {
+            writer: Mutex::new(writer),
+            current: ArcSwap::from_pointee(table),
+        }
     }
 
-    pub fn from_routes(routes: impl IntoIterator<Item = (F::Net, NextHopId)>) -> Result<Self, FibError> {
+    pub fn from_routes(
+        routes: impl IntoIterator<Item = (F::Net, NextHopId)>,
+    ) -> Result<Self, FibError> {
         let fib = Self::new();
-        let changes: Vec<_> = routes.into_iter().map(|(n, h)| Change::Upsert(n, h)).collect();
+        let changes: Vec<_> = routes
+            .into_iter()
+            .map(|(n, h)| Change::Upsert(n, h))
+            .collect();
         fib.apply(&changes)?;
         Ok(fib)
     }
@@ -475,6 +590,23 @@ impl<F: Family> Fib<F> {
             }
         }
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // Refuse (before changing anything) a batch that could run out of
+        // leaf codes; conservative: ignores codes the batch itself frees.
+        let mut fresh: Vec<NextHopId> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Upsert(_, h) if !writer.hops.code_of.contains_key(h) => Some(*h),
+                _ => None,
+            })
+            .collect();
+        if !fresh.is_empty() {
+            fresh.sort_unstable();
+            fresh.dedup();
+            let needed = writer.hops.code_of.len() + fresh.len();
+            if needed > MAX_DISTINCT_NEXT_HOPS {
+                return Err(FibError::TooManyNextHops(needed));
+            }
+        }
         writer.apply(changes);
         // Publishing clones chunk pointers only; the chunks are shared.
         self.current.store(Arc::new(writer.arena.table.clone()));

@@ -19,7 +19,14 @@ pub(crate) fn popcount(x: u64) -> u32 {
 mod tests {
     #[test]
     fn popcount_matches_naive() {
-        for x in [0u64, 1, 3, u64::MAX, 0x8000_0000_0000_0001, 0x5555_5555_5555_5555] {
+        for x in [
+            0u64,
+            1,
+            3,
+            u64::MAX,
+            0x8000_0000_0000_0001,
+            0x5555_5555_5555_5555,
+        ] {
             let naive = (0..64).filter(|i| x >> i & 1 == 1).count() as u32;
             assert_eq!(super::popcount(x), naive);
         }

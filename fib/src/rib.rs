@@ -34,7 +34,11 @@ impl ShortTrie {
     pub(crate) fn new(s: u32) -> Self {
         // Index 0 is the root; NIL (0) as a child index means "absent",
         // which is unambiguous because the root is nobody's child.
-        ShortTrie { nodes: vec![BinNode::default()], free: Vec::new(), s }
+        ShortTrie {
+            nodes: vec![BinNode::default()],
+            free: Vec::new(),
+            s,
+        }
     }
 
     fn bit(&self, slot: u32, i: u32) -> usize {
@@ -98,7 +102,16 @@ impl ShortTrie {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fill_rec(&self, node: u32, depth: u32, prefix: u32, inherited: u32, lo: u32, hi: u32, f: &mut impl FnMut(u32, u32)) {
+    fn fill_rec(
+        &self,
+        node: u32,
+        depth: u32,
+        prefix: u32,
+        inherited: u32,
+        lo: u32,
+        hi: u32,
+        f: &mut impl FnMut(u32, u32),
+    ) {
         let span = 1u64 << (self.s - depth);
         let start = (prefix as u64) * span;
         let end = start + span;

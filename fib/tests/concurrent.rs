@@ -34,7 +34,7 @@ fn probe<F: Family>(i: u32) -> (F::Key, u32) {
     // direct-pointing and stride boundaries.
     let lens = [8, 12, 16, 17, 18, 19, 20, 23, 24, 25, 28, 32];
     let len = lens[(i as usize) % lens.len()];
-    let top = (1 + i * 9) << 24 | (i * 0x0101_37) & 0x00ff_ffff;
+    let top = (1 + i * 9) << 24 | (i * 0x0001_0137) & 0x00ff_ffff;
     (F::Key::default().or_bits(0, 32, top).mask(len), len)
 }
 
@@ -50,7 +50,13 @@ fn run<F: Family>() {
             F::net_from_parts(k, len as u8)
         })
         .collect();
-    fib.apply(&background.iter().map(|&n| Change::Upsert(n, 1000)).collect::<Vec<_>>()).unwrap();
+    fib.apply(
+        &background
+            .iter()
+            .map(|&n| Change::Upsert(n, 1000))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..2)
@@ -72,12 +78,22 @@ fn run<F: Family>() {
                 while !stop.load(Ordering::Relaxed) {
                     let t = fib.load();
                     let version = t.lookup(addrs[0]).unwrap_or(0);
-                    assert!(version >= last, "version went back from {last} to {version}");
+                    assert!(
+                        version >= last,
+                        "version went back from {last} to {version}"
+                    );
                     for a in &addrs {
-                        assert_eq!(t.lookup(*a), Some(version).filter(|&v| v > 0), "mixed versions in one table");
+                        assert_eq!(
+                            t.lookup(*a),
+                            Some(version).filter(|&v| v > 0),
+                            "mixed versions in one table"
+                        );
                     }
                     t.lookup_many(&addrs, &mut out);
-                    assert!(out.iter().all(|o| *o == Some(version).filter(|&v| v > 0)), "mixed versions in lookup_many");
+                    assert!(
+                        out.iter().all(|o| *o == Some(version).filter(|&v| v > 0)),
+                        "mixed versions in lookup_many"
+                    );
                     last = version;
                     seen.insert(version);
                     rounds += 1;
@@ -112,7 +128,11 @@ fn run<F: Family>() {
         // Background churn in the same batch.
         for _ in 0..50 {
             let n = background[rng.gen_range(0..background.len())];
-            batch.push(if rng.gen() { Change::Remove(n) } else { Change::Upsert(n, 1000) });
+            batch.push(if rng.gen() {
+                Change::Remove(n)
+            } else {
+                Change::Upsert(n, 1000)
+            });
         }
         fib.apply(&batch).unwrap();
         subs = next;
@@ -121,7 +141,10 @@ fn run<F: Family>() {
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         let (seen, rounds) = r.join().expect("reader panicked");
-        assert!(seen > 10, "reader saw only {seen} versions in {rounds} rounds: test did not exercise updates");
+        assert!(
+            seen > 10,
+            "reader saw only {seen} versions in {rounds} rounds: test did not exercise updates"
+        );
     }
 }
 

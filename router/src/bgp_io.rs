@@ -60,7 +60,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(50);
 /// Packets moved from the slow path into the stack per iteration.
 const RX_BATCH: usize = 512;
 /// Bytes read from one connection per iteration before the others get a turn.
-const READ_BUDGET: usize = 1 << 20;
+const READ_BUDGET: usize = 64 << 10;
 /// Egress rounds per iteration (smoltcp emits one segment per socket per round).
 const EGRESS_ROUNDS: usize = 256;
 /// Connections accepted but not yet established (handshakes in progress).

@@ -60,6 +60,9 @@ struct Args {
     /// Internal: run as the sender inside the sender namespace.
     #[arg(long, hide = true)]
     sender: bool,
+    /// Print the table (one prefix a line) and exit.
+    #[arg(long)]
+    dump_table: bool,
 }
 
 fn unix_ns() -> u128 {
@@ -69,16 +72,24 @@ fn unix_ns() -> u128 {
         .unwrap_or(0)
 }
 
-/// The table: the FIB benchmark's generator, minus prefixes inside the
-/// sender–target link (a router never lets BGP override a connected subnet,
-/// so those would never install and the comparison would be unequal).
+/// Prefixes no Internet table carries and BIRD refuses to import (its
+/// `net_classify` scope check): "this network", loopback, link-local,
+/// multicast and reserved space.
+const MARTIANS: [&str; 4] = ["0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3"];
+
+/// The table: the FIB benchmark's generator, minus martians (the generator
+/// spreads prefixes over first octets 1-223, 127 included) and minus
+/// prefixes inside the sender-target link (a router never lets BGP override
+/// a connected subnet, so those would never install and the comparison
+/// would be unequal). The default route stays.
 fn table(n: usize) -> Vec<Ipv4Net> {
     let link: Ipv4Net = LINK.parse().expect("link prefix");
+    let martians: Vec<Ipv4Net> = MARTIANS.iter().map(|m| m.parse().expect("martian prefix")).collect();
     let (routes, _) = tables::ipv4(SEED, n);
     routes
         .into_iter()
         .map(|(p, _)| p)
-        .filter(|p| !link.contains(p))
+        .filter(|p| !link.contains(p) && !martians.iter().any(|m| m.contains(p)))
         .collect()
 }
 
@@ -401,6 +412,12 @@ fn main() {
     let n_wanted = args
         .prefixes
         .unwrap_or(if args.quick { 50_000 } else { 1_000_000 });
+    if args.dump_table {
+        for p in table(n_wanted) {
+            println!("{p}");
+        }
+        return;
+    }
     if args.sender {
         let prefixes = table(n_wanted);
         if let Err(e) = sender::run(TARGET, SENDER, prefixes) {

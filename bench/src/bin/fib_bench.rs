@@ -156,7 +156,11 @@ macro_rules! crate_subjects {
                 plain(addrs, |a| self.0.lookup(a).copied())
             }
             fn pass_batched(&self, addrs: &[$addr]) -> u64 {
-                batched(addrs, |a, o| a.iter().zip(o.iter_mut()).for_each(|(a, o)| *o = self.0.lookup(*a).copied()))
+                batched(addrs, |a, o| {
+                    a.iter()
+                        .zip(o.iter_mut())
+                        .for_each(|(a, o)| *o = self.0.lookup(*a).copied())
+                })
             }
             fn apply(&mut self, batch: &[Churn<$net>]) -> bool {
                 for &(n, h) in batch {
@@ -180,12 +184,19 @@ macro_rules! crate_subjects {
                 Some(self.0.mem_size())
             }
             fn pass(&self, addrs: &[$addr]) -> u64 {
-                plain(addrs, |a| self.0.get_lpm(&<$net>::new(a, $host).expect("host len")).map(|(_, v)| *v))
+                plain(addrs, |a| {
+                    self.0
+                        .get_lpm(&<$net>::new(a, $host).expect("host len"))
+                        .map(|(_, v)| *v)
+                })
             }
             fn pass_batched(&self, addrs: &[$addr]) -> u64 {
                 batched(addrs, |a, o| {
                     a.iter().zip(o.iter_mut()).for_each(|(a, o)| {
-                        *o = self.0.get_lpm(&<$net>::new(*a, $host).expect("host len")).map(|(_, v)| *v)
+                        *o = self
+                            .0
+                            .get_lpm(&<$net>::new(*a, $host).expect("host len"))
+                            .map(|(_, v)| *v)
                     })
                 })
             }
@@ -214,7 +225,11 @@ macro_rules! crate_subjects {
                 plain(addrs, |a| self.0.$lm(a).map(|(_, v)| *v))
             }
             fn pass_batched(&self, addrs: &[$addr]) -> u64 {
-                batched(addrs, |a, o| a.iter().zip(o.iter_mut()).for_each(|(a, o)| *o = self.0.$lm(*a).map(|(_, v)| *v)))
+                batched(addrs, |a, o| {
+                    a.iter()
+                        .zip(o.iter_mut())
+                        .for_each(|(a, o)| *o = self.0.$lm(*a).map(|(_, v)| *v))
+                })
             }
             fn apply(&mut self, batch: &[Churn<$net>]) -> bool {
                 for &(n, h) in batch {
@@ -247,7 +262,11 @@ impl Subject<Ipv4Addr, Ipv4Net> for Dir24 {
         plain(addrs, |a| self.0.lookup(a))
     }
     fn pass_batched(&self, addrs: &[Ipv4Addr]) -> u64 {
-        batched(addrs, |a, o| a.iter().zip(o.iter_mut()).for_each(|(a, o)| *o = self.0.lookup(*a)))
+        batched(addrs, |a, o| {
+            a.iter()
+                .zip(o.iter_mut())
+                .for_each(|(a, o)| *o = self.0.lookup(*a))
+        })
     }
     fn apply(&mut self, _: &[Churn<Ipv4Net>]) -> bool {
         false
@@ -274,8 +293,22 @@ fn build<A, N>(f: impl FnOnce() -> Box<dyn Subject<A, N>>) -> Row<A, N> {
     let subject = f();
     let build = t.elapsed();
     let heap = ALLOC.allocated().saturating_sub(before);
-    eprintln!("  built {:<24} in {:>8.1} ms, heap {:>7.1} MiB", subject.name(), build.as_secs_f64() * 1e3, mib(heap));
-    Row { subject, build, heap, times: Default::default(), sums: [0; 2], agree: true, rates: [None; 3], latency: None }
+    eprintln!(
+        "  built {:<24} in {:>8.1} ms, heap {:>7.1} MiB",
+        subject.name(),
+        build.as_secs_f64() * 1e3,
+        mib(heap)
+    );
+    Row {
+        subject,
+        build,
+        heap,
+        times: Default::default(),
+        sums: [0; 2],
+        agree: true,
+        rates: [None; 3],
+        latency: None,
+    }
 }
 
 fn mib(b: usize) -> f64 {
@@ -316,7 +349,11 @@ fn measure_lookups<A, N>(rows: &mut [Row<A, N>], mixes: [&[A]; 2], runs: usize) 
     }
 }
 
-fn measure_updates<A, N: Copy>(rows: &mut [Row<A, N>], phases: &[(usize, Vec<Churn<N>>)], cap: Duration) {
+fn measure_updates<A, N: Copy>(
+    rows: &mut [Row<A, N>],
+    phases: &[(usize, Vec<Churn<N>>)],
+    cap: Duration,
+) {
     for row in rows.iter_mut() {
         for (p, (batch, changes)) in phases.iter().enumerate() {
             let started = Instant::now();
@@ -357,12 +394,16 @@ fn print_table<A, N>(title: &str, rows: &[Row<A, N>], n_addrs: usize) {
     for r in rows {
         let mlps = |i: usize| n_addrs as f64 / median(&r.times[i]) / 1e6;
         let rate = |i: usize| r.rates[i].map_or("n/a".to_string(), |x| format!("{:.0}", x));
-        let lat = r.latency.map_or("n/a".to_string(), |(a, b, c)| format!("{:.0}/{:.0}/{:.0} µs", us(a), us(b), us(c)));
+        let lat = r.latency.map_or("n/a".to_string(), |(a, b, c)| {
+            format!("{:.0}/{:.0}/{:.0} µs", us(a), us(b), us(c))
+        });
         println!(
             "| {} | {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} |",
             r.subject.name(),
             r.build.as_secs_f64() * 1e3,
-            r.subject.reported_bytes().map_or("-".to_string(), |b| format!("{:.1}", mib(b))),
+            r.subject
+                .reported_bytes()
+                .map_or("-".to_string(), |b| format!("{:.1}", mib(b))),
             mib(r.heap),
             mlps(0),
             mlps(1),
@@ -384,9 +425,16 @@ fn print_table<A, N>(title: &str, rows: &[Row<A, N>], n_addrs: usize) {
     println!("\nRatios (best of plain/batched, random / in-table):\n");
     for r in rows.iter().filter(|r| r.subject.name().starts_with("fib")) {
         let mut line = format!("- {}:", r.subject.name());
-        for (label, other) in [("prefix-trie", find("prefix-trie")), ("DIR-24-8", find("DIR-24-8"))] {
+        for (label, other) in [
+            ("prefix-trie", find("prefix-trie")),
+            ("DIR-24-8", find("DIR-24-8")),
+        ] {
             if let Some(o) = other {
-                line += &format!(" vs {label} {:.2}x / {:.2}x;", best(r, 0) / best(o, 0), best(r, 1) / best(o, 1));
+                line += &format!(
+                    " vs {label} {:.2}x / {:.2}x;",
+                    best(r, 0) / best(o, 0),
+                    best(r, 1) / best(o, 1)
+                );
             }
         }
         println!("{line}");
@@ -403,7 +451,11 @@ fn anon_huge_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn churn_phases<N: Copy>(cfg: &Config, seed: u64, routes: &[(N, u32)]) -> Vec<(usize, Vec<Churn<N>>)> {
+fn churn_phases<N: Copy>(
+    cfg: &Config,
+    seed: u64,
+    routes: &[(N, u32)],
+) -> Vec<(usize, Vec<Churn<N>>)> {
     cfg.phases
         .iter()
         .enumerate()
@@ -432,13 +484,21 @@ fn run_v4(cfg: &Config, seed: u64) {
             let fib = Fib::<fib::V4>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
             eprintln!("  shape: {:?}", table.stats());
-            Box::new(Ours { label: "", fib, table })
+            Box::new(Ours {
+                label: "",
+                fib,
+                table,
+            })
         }),
         Box::new(|| {
             let fib = Fib::<fib::V4S16>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
             eprintln!("  shape: {:?}", table.stats());
-            Box::new(Ours { label: "", fib, table })
+            Box::new(Ours {
+                label: "",
+                fib,
+                table,
+            })
         }),
         Box::new(|| Box::new(Dir24(dir24::Dir24::build(&routes)))),
         Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
@@ -446,23 +506,39 @@ fn run_v4(cfg: &Config, seed: u64) {
         Box::new(|| {
             let mut t = ip_network_table::IpNetworkTable::new();
             for (n, h) in &routes {
-                t.insert(ip_network::Ipv4Network::new(n.network(), n.prefix_len()).expect("valid"), *h);
+                t.insert(
+                    ip_network::Ipv4Network::new(n.network(), n.prefix_len()).expect("valid"),
+                    *h,
+                );
             }
             Box::new(IpNetTable(t))
         }),
     ];
-    let mut rows: Vec<_> = builders.into_iter().take(if cfg.ours_only { 2 } else { usize::MAX }).map(build).collect();
+    let mut rows: Vec<_> = builders
+        .into_iter()
+        .take(if cfg.ours_only { 2 } else { usize::MAX })
+        .map(build)
+        .collect();
     measure_lookups(&mut rows, [&uniform, &in_table], cfg.runs);
     if cfg.updates {
         measure_updates(&mut rows, &phases, cfg.phase_cap);
     }
-    print_table(&format!("IPv4: {} routes (seed {seed})", routes.len()), &rows, cfg.addrs);
+    print_table(
+        &format!("IPv4: {} routes (seed {seed})", routes.len()),
+        &rows,
+        cfg.addrs,
+    );
 }
 
 fn run_v6(cfg: &Config, seed: u64) {
     let t = Instant::now();
     let (routes, nested) = tables::ipv6(seed, cfg.v6_routes);
-    eprintln!("IPv6 table: {} routes ({} placed nested) in {:.1} s", routes.len(), nested, t.elapsed().as_secs_f64());
+    eprintln!(
+        "IPv6 table: {} routes ({} placed nested) in {:.1} s",
+        routes.len(),
+        nested,
+        t.elapsed().as_secs_f64()
+    );
     let uniform = tables::uniform_v6(seed + 11, cfg.addrs);
     let in_table = tables::in_table_v6(seed + 12, cfg.addrs, &routes);
     let phases = churn_phases(cfg, seed + 13, &routes);
@@ -472,30 +548,49 @@ fn run_v6(cfg: &Config, seed: u64) {
             let fib = Fib::<fib::V6>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
             eprintln!("  shape: {:?}", table.stats());
-            Box::new(Ours { label: "", fib, table })
+            Box::new(Ours {
+                label: "",
+                fib,
+                table,
+            })
         }),
         Box::new(|| {
-            let fib = Fib::<fib::V6S18>::from_routes(routes.iter().copied()).expect("valid");
+            let fib = Fib::<fib::V6S16>::from_routes(routes.iter().copied()).expect("valid");
             let table = fib.load_full();
             eprintln!("  shape: {:?}", table.stats());
-            Box::new(Ours { label: "", fib, table })
+            Box::new(Ours {
+                label: "",
+                fib,
+                table,
+            })
         }),
         Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
         Box::new(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
         Box::new(|| {
             let mut t = ip_network_table::IpNetworkTable::new();
             for (n, h) in &routes {
-                t.insert(ip_network::Ipv6Network::new(n.network(), n.prefix_len()).expect("valid"), *h);
+                t.insert(
+                    ip_network::Ipv6Network::new(n.network(), n.prefix_len()).expect("valid"),
+                    *h,
+                );
             }
             Box::new(IpNetTable(t))
         }),
     ];
-    let mut rows: Vec<_> = builders.into_iter().take(if cfg.ours_only { 2 } else { usize::MAX }).map(build).collect();
+    let mut rows: Vec<_> = builders
+        .into_iter()
+        .take(if cfg.ours_only { 2 } else { usize::MAX })
+        .map(build)
+        .collect();
     measure_lookups(&mut rows, [&uniform, &in_table], cfg.runs);
     if cfg.updates {
         measure_updates(&mut rows, &phases, cfg.phase_cap);
     }
-    print_table(&format!("IPv6: {} routes (seed {seed})", routes.len()), &rows, cfg.addrs);
+    print_table(
+        &format!("IPv6: {} routes (seed {seed})", routes.len()),
+        &rows,
+        cfg.addrs,
+    );
 }
 
 fn main() {

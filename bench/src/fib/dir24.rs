@@ -20,7 +20,10 @@ impl Dir24 {
     pub fn build(routes: &[(Ipv4Net, u32)]) -> Dir24 {
         let mut sorted: Vec<_> = routes.to_vec();
         sorted.sort_by_key(|r| r.0.prefix_len());
-        let mut t = Dir24 { tbl24: vec![0; 1 << 24], long: Vec::new() };
+        let mut t = Dir24 {
+            tbl24: vec![0; 1 << 24],
+            long: Vec::new(),
+        };
         for (net, hop) in sorted {
             let v = (hop + 1) as u16;
             let start = u32::from(net.network());

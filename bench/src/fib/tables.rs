@@ -35,7 +35,11 @@ fn mask(k: u128, len: u8, bits: u32) -> u128 {
 
 fn random_inside(rng: &mut StdRng, p: Pfx, len: u8, bits: u32) -> u128 {
     let r: u128 = rng.gen::<u128>() >> (128 - bits);
-    let host = if p.len == 0 { r } else { r & ((1u128 << (bits - p.len as u32)) - 1) };
+    let host = if p.len == 0 {
+        r
+    } else {
+        r & ((1u128 << (bits - p.len as u32)) - 1)
+    };
     mask(p.key | host, len, bits)
 }
 
@@ -55,7 +59,10 @@ fn generate(
     let blocks: Vec<Pfx> = (0..blocks)
         .map(|_| {
             let len = rng.gen_range(block_lens.0..=block_lens.1);
-            Pfx { key: space(&mut rng, len), len }
+            Pfx {
+                key: space(&mut rng, len),
+                len,
+            }
         })
         .collect();
     let mut seen: HashSet<Pfx> = HashSet::new();
@@ -91,7 +98,10 @@ fn generate(
             }
         }
     }
-    let mut out: Vec<(Pfx, u32)> = list.into_iter().map(|p| (p, rng.gen_range(0..NEXT_HOPS))).collect();
+    let mut out: Vec<(Pfx, u32)> = list
+        .into_iter()
+        .map(|p| (p, rng.gen_range(0..NEXT_HOPS)))
+        .collect();
     out.push((Pfx { key: 0, len: 0 }, 0)); // default route
     (out, nested)
 }
@@ -126,21 +136,48 @@ pub fn ipv4(seed: u64, total: usize) -> (Vec<(Ipv4Net, u32)>, usize) {
         mask(first << 24 | rest, len, 32)
     };
     let (routes, nested) = generate(seed, 32, &space, &shares, (12, 16), 6000, 16);
-    let routes = routes.into_iter().map(|(p, h)| (Ipv4Net::new(Ipv4Addr::from(p.key as u32), p.len).expect("len <= 32"), h)).collect();
+    let routes = routes
+        .into_iter()
+        .map(|(p, h)| {
+            (
+                Ipv4Net::new(Ipv4Addr::from(p.key as u32), p.len).expect("len <= 32"),
+                h,
+            )
+        })
+        .collect();
     (routes, nested)
 }
 
 pub fn ipv6(seed: u64, total: usize) -> (Vec<(Ipv6Net, u32)>, usize) {
     let pct = |p: f64| (total as f64 * p / 100.0).round() as usize;
-    let mut shares = vec![(48, pct(55.0)), (32, pct(12.0)), (44, pct(10.0)), (40, pct(8.0)), (36, pct(4.0))];
-    let others: Vec<u8> = (24u8..=47).filter(|l| ![32, 36, 40, 44].contains(l)).collect();
+    let mut shares = vec![
+        (48, pct(55.0)),
+        (32, pct(12.0)),
+        (44, pct(10.0)),
+        (40, pct(8.0)),
+        (36, pct(4.0)),
+    ];
+    let others: Vec<u8> = (24u8..=47)
+        .filter(|l| ![32, 36, 40, 44].contains(l))
+        .collect();
     for &l in &others {
         shares.push((l, pct(11.0) / others.len()));
     }
-    let global = Pfx { key: 0x2000_0000_0000_0000_0000_0000_0000_0000, len: 3 };
+    let global = Pfx {
+        key: 0x2000_0000_0000_0000_0000_0000_0000_0000,
+        len: 3,
+    };
     let space = move |rng: &mut StdRng, len: u8| random_inside(rng, global, len, 128);
     let (routes, nested) = generate(seed ^ 0x6666, 128, &space, &shares, (20, 32), 4000, 32);
-    let routes = routes.into_iter().map(|(p, h)| (Ipv6Net::new(Ipv6Addr::from(p.key), p.len).expect("len <= 128"), h)).collect();
+    let routes = routes
+        .into_iter()
+        .map(|(p, h)| {
+            (
+                Ipv6Net::new(Ipv6Addr::from(p.key), p.len).expect("len <= 128"),
+                h,
+            )
+        })
+        .collect();
     (routes, nested)
 }
 
@@ -154,13 +191,19 @@ pub fn uniform_v4(seed: u64, n: usize) -> Vec<Ipv4Addr> {
 /// structure answers from its first level).
 pub fn uniform_v6(seed: u64, n: usize) -> Vec<Ipv6Addr> {
     let mut rng = StdRng::seed_from_u64(seed);
-    (0..n).map(|_| Ipv6Addr::from((rng.gen::<u128>() >> 3) | (1u128 << 125))).collect()
+    (0..n)
+        .map(|_| Ipv6Addr::from((rng.gen::<u128>() >> 3) | (1u128 << 125)))
+        .collect()
 }
 
 /// `n` addresses drawn from inside random (non-default) table prefixes.
 pub fn in_table_v4(seed: u64, n: usize, routes: &[(Ipv4Net, u32)]) -> Vec<Ipv4Addr> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let nets: Vec<&Ipv4Net> = routes.iter().map(|r| &r.0).filter(|n| n.prefix_len() > 0).collect();
+    let nets: Vec<&Ipv4Net> = routes
+        .iter()
+        .map(|r| &r.0)
+        .filter(|n| n.prefix_len() > 0)
+        .collect();
     (0..n)
         .map(|_| {
             let net = nets[rng.gen_range(0..nets.len())];
@@ -172,7 +215,11 @@ pub fn in_table_v4(seed: u64, n: usize, routes: &[(Ipv4Net, u32)]) -> Vec<Ipv4Ad
 
 pub fn in_table_v6(seed: u64, n: usize, routes: &[(Ipv6Net, u32)]) -> Vec<Ipv6Addr> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let nets: Vec<&Ipv6Net> = routes.iter().map(|r| &r.0).filter(|n| n.prefix_len() > 0).collect();
+    let nets: Vec<&Ipv6Net> = routes
+        .iter()
+        .map(|r| &r.0)
+        .filter(|n| n.prefix_len() > 0)
+        .collect();
     (0..n)
         .map(|_| {
             let net = nets[rng.gen_range(0..nets.len())];

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use super::nlri::{emit_prefix, parse_prefix};
-use super::{DecodeContext, ErrorKind, AFI_IPV4, AFI_IPV6, AS_TRANS, SAFI_UNICAST};
+use super::{DecodeContext, ErrorKind, AS_TRANS};
 use crate::config::Family;
 
 pub const FLAG_OPTIONAL: u8 = 0x80;
@@ -1046,9 +1046,6 @@ impl MpUnreach {
         emit_attr(out, OPT_NON_TRANS, ATTR_MP_UNREACH_NLRI, &v);
     }
 }
-
-// Keep the AFI constants referenced for readers of the table above.
-const _: (u16, u16, u8) = (AFI_IPV4, AFI_IPV6, SAFI_UNICAST);
 
 #[cfg(test)]
 mod tests {

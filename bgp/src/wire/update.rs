@@ -6,7 +6,7 @@ use super::attr::{decode_attributes, AttrError};
 pub use super::attr::{MpReach, MpUnreach};
 use super::header::{emit_header, patch_length};
 use super::nlri::{emit_prefix, PrefixIter};
-use super::{DecodeContext, ErrorKind, MessageError, MessageType, PathAttributes, HEADER_LEN};
+use super::{DecodeContext, ErrorKind, MessageError, MessageType, PathAttributes};
 use crate::config::Family;
 
 mod field {
@@ -242,9 +242,6 @@ impl UpdateRepr {
         v.len()
     }
 }
-
-// Silence the unused warning for the header length constant in docs.
-const _: usize = HEADER_LEN;
 
 #[cfg(test)]
 mod tests {

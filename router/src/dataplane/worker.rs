@@ -17,6 +17,10 @@ const STATS_EVERY: Duration = Duration::from_secs(1);
 
 /// Ring checks between clock reads while spinning.
 const SPIN_CHECKS_PER_CLOCK: usize = 16;
+static YIELD_ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+#[allow(non_snake_case)]
+fn YIELD_() -> bool { *YIELD_ONCE.get_or_init(|| std::env::var("ROUTER_SPIN_YIELD").is_ok()) }
+
 
 pub(super) struct Worker {
     shared: Arc<Shared>,
@@ -79,7 +83,11 @@ impl Worker {
                 if self.rx.iter().any(|r| r.has_frames()) {
                     return true;
                 }
-                std::hint::spin_loop();
+                if YIELD_() {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
             }
             if Instant::now() >= until || self.stop.load(Ordering::Relaxed) {
                 return false;
