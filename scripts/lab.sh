@@ -352,7 +352,7 @@ cmd_demo() {
     echo
     log "ping curl-pod -> webpod on k8s-w0 (172.20.2.249), with tcpdump in the wan namespace"
     local cap=$STATE/wan.pcap.txt
-    timeout 5 ip netns exec "$NS_WAN" tcpdump -i eth0 -nn -l -c 2 icmp >"$cap" 2>/dev/null &
+    timeout 3 ip netns exec "$NS_WAN" tcpdump -i eth0 -nn -l -c 2 icmp >"$cap" 2>/dev/null &
     local tpid=$!
     sleep 0.5
     nsx "$P-curl-pod" ping -c 2 -i 0.3 -W 1 172.20.2.249 || true

@@ -175,7 +175,7 @@ impl<F: Family> Table<F> {
     #[inline(always)]
     fn decode(&self, code: u32) -> Option<NextHopId> {
         if code == 0 {
-            None
+            self.default_hop
         } else {
             self.hops.get(code as usize).copied()
         }
@@ -333,8 +333,10 @@ impl<F: Family> Writer<F> {
     fn rebuild_all(&mut self) {
         let s = F::DIRECT_BITS;
         let hops = self.arena.table.hops.clone();
+        let default_hop = self.arena.table.default_hop;
         self.arena = Arena::new();
         self.arena.table.hops = hops;
+        self.arena.table.default_hop = default_hop;
         let slot_default = &mut self.slot_default;
         self.short
             .fill(0, 1 << s, &mut |slot, v| slot_default[slot as usize] = v);
@@ -380,6 +382,17 @@ impl<F: Family> Writer<F> {
         for &(key, len, hop) in &sorted {
             if len > s {
                 long_count += 1;
+                continue;
+            }
+            if len == 0 {
+                // The default route lives beside the trie: "no leaf code"
+                // (0) resolves to it, so changing it rebuilds nothing.
+                let old = std::mem::replace(&mut self.arena.table.default_hop, hop);
+                match (old, hop) {
+                    (None, Some(_)) => self.routes += 1,
+                    (Some(_), None) => self.routes -= 1,
+                    _ => {}
+                }
                 continue;
             }
             let value = self.code(hop);
@@ -509,6 +522,9 @@ impl<F: Family> Writer<F> {
 
     fn routes(&self) -> Vec<(F::Net, NextHopId)> {
         let mut out = Vec::with_capacity(self.routes);
+        if let Some(hop) = self.arena.table.default_hop {
+            out.push((F::net_from_parts(F::Key::default(), 0), hop));
+        }
         let hops = &self.arena.table.hops;
         self.short.for_each(&mut |prefix, len, code| {
             let key = if len == 0 {

@@ -10,7 +10,8 @@
 //!   values starts among the non-internal positions; leaf p is
 //!   `leaves[base_leaf + popcount(leafvec & bits 0..=p) - 1]`.
 //!
-//! Leaf values are 16-bit next-hop codes: 0 = no route, otherwise an index
+//! Leaf values are 16-bit next-hop codes: 0 = no route but the default
+//! route (kept beside the trie, so changing it costs nothing), otherwise an index
 //! into the table's `hops` (the distinct next hops, interned by the writer).
 //! 16-bit leaves halve the largest array of an IPv4 table (1.35M leaves for
 //! 950k routes), and the `hops` array they index stays in L1.
@@ -57,6 +58,8 @@ pub struct Table<F: Family> {
     pub(crate) leaves: Chunked<Leaf, LEAF_CHUNK>,
     /// Next hop per code (index 0 unused).
     pub(crate) hops: Arc<Vec<u32>>,
+    /// The default route (0.0.0.0/0 or ::/0), what leaf code 0 resolves to.
+    pub(crate) default_hop: Option<u32>,
     pub(crate) routes: usize,
     pub(crate) _family: std::marker::PhantomData<F>,
 }
@@ -74,6 +77,7 @@ impl<F: Family> Table<F> {
             nodes: Chunked::new(),
             leaves: Chunked::new(),
             hops: Arc::new(vec![0]),
+            default_hop: None,
             routes: 0,
             _family: std::marker::PhantomData,
         }

@@ -10,7 +10,7 @@
 //!   expanding it into the 64 positions of the matching poptrie node reads
 //!   one small vector instead of chasing up to 127 binary-trie nodes.
 //!
-//! Values are leaf values: 0 means "no route", otherwise next hop + 1.
+//! Values are leaf codes (see `poptrie`): 0 means "no route here".
 
 use crate::key::Key;
 

@@ -24,6 +24,8 @@
 //! bounded amount of work per iteration.
 pub mod commands;
 pub mod device;
+#[cfg(test)]
+mod loopback_tests;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
@@ -59,8 +61,14 @@ pub const TX_BUFFER: usize = 1 << 20;
 const MAX_SLEEP: Duration = Duration::from_millis(50);
 /// Packets moved from the slow path into the stack per iteration.
 const RX_BATCH: usize = 512;
+/// Sockets listening on port 179 at any time. smoltcp answers a SYN that no
+/// listening socket takes with a RST, so the stack is fed at most this many
+/// packets per poll and the pool is refilled in between: simultaneous
+/// connection attempts (every node reconnecting after a router restart)
+/// are all accepted.
+const LISTEN_POOL: usize = 8;
 /// Bytes read from one connection per iteration before the others get a turn.
-const READ_BUDGET: usize = 64 << 10;
+const READ_BUDGET: usize = 128 << 10;
 /// Egress rounds per iteration (smoltcp emits one segment per socket per round).
 const EGRESS_ROUNDS: usize = 256;
 /// Connections accepted but not yet established (handshakes in progress).
@@ -284,12 +292,15 @@ struct Transport {
     iface: Interface,
     device: ChannelDevice,
     sockets: SocketSet<'static>,
-    listener: SocketHandle,
+    /// Sockets listening on port 179 (see [`LISTEN_POOL`]).
+    listeners: Vec<SocketHandle>,
     /// Accepted handshakes not yet established, oldest first.
     pending: VecDeque<SocketHandle>,
     conns: Vec<Conn>,
-    /// Sockets on their way out, with the time they must be gone by.
-    lingering: Vec<(SocketHandle, std::time::Instant)>,
+    /// Sockets on their way out: handle, the time they must be gone by, and
+    /// whether they were already seen closed (removed the round after, so
+    /// a RST queued by `abort` has been sent).
+    lingering: Vec<(SocketHandle, std::time::Instant, bool)>,
     addrs: Vec<Ipv4Net>,
     routes: RouteHandle,
     queries: Receiver<(Query, Sender<Reply>)>,
@@ -360,7 +371,9 @@ impl Transport {
         let _ = iface.routes_mut().add_default_ipv4_route(addrs[0].addr());
 
         let mut sockets = SocketSet::new(Vec::new());
-        let listener = Self::make_listener(&mut sockets);
+        let listeners = (0..LISTEN_POOL)
+            .map(|_| Self::make_listener(&mut sockets))
+            .collect();
         let speaker = Speaker::new(speaker_cfg, bgp::time::Instant::ZERO)
             .expect("config was validated by BgpConfig::to_speaker_config");
         let mut t = Transport {
@@ -369,7 +382,7 @@ impl Transport {
             iface,
             device,
             sockets,
-            listener,
+            listeners,
             pending: VecDeque::new(),
             conns: Vec::new(),
             lingering: Vec::new(),
@@ -461,9 +474,19 @@ impl Transport {
         let ms = self.now_ms();
         let snow = smoltcp::time::Instant::from_millis(ms as i64);
         let bnow = bgp::time::Instant::from_millis(ms);
-        self.iface.poll(snow, &mut self.device, &mut self.sockets);
+        // At most LISTEN_POOL packets per poll, refilling the listeners in
+        // between; bounded by the batch size.
+        for _ in 0..=RX_BATCH / LISTEN_POOL {
+            self.device.rx_budget = LISTEN_POOL;
+            self.iface.poll(snow, &mut self.device, &mut self.sockets);
+            self.refill_listeners();
+            if self.device.rx_queue.is_empty() {
+                break;
+            }
+        }
+        self.device.rx_budget = 0;
 
-        self.service_listener(bnow);
+        self.service_pending(bnow);
         self.service_conns(bnow);
         if self.speaker.poll_at().is_some_and(|at| at <= bnow) {
             self.speaker.poll(bnow);
@@ -504,20 +527,26 @@ impl Transport {
         self.stats.connections_open = self.conns.len() as u64;
     }
 
-    /// Hands a listener that took a connection to `pending` and listens anew.
-    fn service_listener(&mut self, now: bgp::time::Instant) {
-        let l = self.sockets.get::<tcp::Socket>(self.listener);
-        if l.state() != tcp::State::Listen {
-            self.pending.push_back(self.listener);
-            self.listener = Self::make_listener(&mut self.sockets);
-            // A flood of half-open connections must not grow without bound.
-            while self.pending.len() > MAX_PENDING_ACCEPTS {
-                if let Some(h) = self.pending.pop_front() {
-                    self.sockets.get_mut::<tcp::Socket>(h).abort();
-                    self.lingering.push((h, std::time::Instant::now()));
-                }
+    /// Hands listeners that took a connection to `pending` and replaces them.
+    fn refill_listeners(&mut self) {
+        for i in 0..self.listeners.len() {
+            let h = self.listeners[i];
+            if self.sockets.get::<tcp::Socket>(h).state() != tcp::State::Listen {
+                self.pending.push_back(h);
+                self.listeners[i] = Self::make_listener(&mut self.sockets);
             }
         }
+        // A flood of half-open connections must not grow without bound.
+        while self.pending.len() > MAX_PENDING_ACCEPTS {
+            if let Some(h) = self.pending.pop_front() {
+                self.sockets.get_mut::<tcp::Socket>(h).abort();
+                self.lingering.push((h, std::time::Instant::now(), false));
+            }
+        }
+    }
+
+    /// Accepted handshakes that completed go to the speaker.
+    fn service_pending(&mut self, now: bgp::time::Instant) {
         let mut i = 0;
         while i < self.pending.len() {
             let h = self.pending[i];
@@ -529,7 +558,8 @@ impl Transport {
                     let (Some(remote), Some(local)) = (s.remote_endpoint(), s.local_endpoint())
                     else {
                         s.abort();
-                        self.lingering.push((h, std::time::Instant::now() + LINGER));
+                        self.lingering
+                            .push((h, std::time::Instant::now() + LINGER, false));
                         continue;
                     };
                     let (remote, local) = (to_ip(remote.addr), to_ip(local.addr));
@@ -551,7 +581,8 @@ impl Transport {
                             tracing::info!(%remote, %local, "bgp: refused connection (not a neighbour)");
                             self.stats.connections_refused += 1;
                             s.abort();
-                            self.lingering.push((h, std::time::Instant::now() + LINGER));
+                            self.lingering
+                                .push((h, std::time::Instant::now() + LINGER, false));
                         }
                     }
                 }
@@ -619,7 +650,7 @@ impl Transport {
                 let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
                 s.close();
                 self.lingering
-                    .push((c.handle, std::time::Instant::now() + LINGER));
+                    .push((c.handle, std::time::Instant::now() + LINGER, false));
                 continue;
             }
             i += 1;
@@ -696,7 +727,7 @@ impl Transport {
                             let h = c.handle;
                             self.conns.retain(|c| c.id != conn);
                             self.sockets.get_mut::<tcp::Socket>(h).abort();
-                            self.lingering.push((h, std::time::Instant::now()));
+                            self.lingering.push((h, std::time::Instant::now(), false));
                             self.speaker.closed(conn, now);
                             continue;
                         }
@@ -731,7 +762,7 @@ impl Transport {
                 s.close();
                 let c = self.conns.swap_remove(i);
                 self.lingering
-                    .push((c.handle, std::time::Instant::now() + LINGER));
+                    .push((c.handle, std::time::Instant::now() + LINGER, false));
                 continue;
             }
             i += 1;
@@ -741,19 +772,21 @@ impl Transport {
     fn reap_lingering(&mut self) {
         let now = std::time::Instant::now();
         let sockets = &mut self.sockets;
-        self.lingering.retain(|&(h, deadline)| {
-            let s = sockets.get_mut::<tcp::Socket>(h);
+        self.lingering.retain_mut(|(h, deadline, seen_closed)| {
+            let s = sockets.get_mut::<tcp::Socket>(*h);
             let done = matches!(s.state(), tcp::State::Closed | tcp::State::TimeWait);
-            if done {
-                sockets.remove(h);
-                false
-            } else if now >= deadline {
-                s.abort();
-                // Removed next time round, once the RST has been emitted.
-                true
-            } else {
-                true
+            if done && *seen_closed {
+                sockets.remove(*h);
+                return false;
             }
+            if done {
+                // Keep it one more round: an aborted socket sends its RST
+                // on the next egress.
+                *seen_closed = true;
+            } else if now >= *deadline {
+                s.abort();
+            }
+            true
         });
     }
 

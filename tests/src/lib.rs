@@ -1004,6 +1004,26 @@ pub fn start_forwarder(
     }
 }
 
+/// Defines the tests `$name::kernel` and `$name::router`, each calling
+/// `$name(Forwarder)`: every scenario runs against `router` and, as the
+/// reference that shows the test asserts what a correct router does, the
+/// router namespace's own kernel.
+#[macro_export]
+macro_rules! both_forwarders {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn kernel() {
+                super::$name($crate::Forwarder::Kernel)
+            }
+            #[test]
+            fn router() {
+                super::$name($crate::Forwarder::Router)
+            }
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------
 // Standard topologies
 // ---------------------------------------------------------------------------

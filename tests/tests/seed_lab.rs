@@ -8,22 +8,7 @@
 //! (configs/lab-static.toml): all three answer and nothing leaks.
 use std::time::Duration;
 
-use router_tests::{require, Forwarder, SeedLab, CURL_POD, WEBPODS};
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[test]
-            fn kernel() {
-                super::$name(router_tests::Forwarder::Kernel)
-            }
-            #[test]
-            fn router() {
-                super::$name(router_tests::Forwarder::Router)
-            }
-        }
-    };
-}
+use router_tests::{both_forwarders, require, Forwarder, SeedLab, CURL_POD, WEBPODS};
 
 fn seed_failure_and_static_fix(mode: Forwarder) {
     require!("curl", "ping", "python3", "ss", "tcpdump");
@@ -152,7 +137,7 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
 
     lab.down();
 }
-both!(seed_failure_and_static_fix);
+both_forwarders!(seed_failure_and_static_fix);
 
 /// The README's lab command path: `up static` then `demo` shows all three
 /// hostnames (the seed's loop, bounded).
@@ -176,7 +161,7 @@ fn lab_static_demo(mode: Forwarder) {
     );
     lab.down();
 }
-both!(lab_static_demo);
+both_forwarders!(lab_static_demo);
 
 /// `lab.sh up bgp`: the nodes' gobgpd (Cilium's side) announce their
 /// PodCIDRs, the router learns them, curl-pod reaches all three webpods.

@@ -84,7 +84,10 @@ const MARTIANS: [&str; 4] = ["0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.
 /// would be unequal). The default route stays.
 fn table(n: usize) -> Vec<Ipv4Net> {
     let link: Ipv4Net = LINK.parse().expect("link prefix");
-    let martians: Vec<Ipv4Net> = MARTIANS.iter().map(|m| m.parse().expect("martian prefix")).collect();
+    let martians: Vec<Ipv4Net> = MARTIANS
+        .iter()
+        .map(|m| m.parse().expect("martian prefix"))
+        .collect();
     let (routes, _) = tables::ipv4(SEED, n);
     routes
         .into_iter()
@@ -449,7 +452,12 @@ fn main() {
         "bgp_bench: {n} IPv4 prefixes (seed {SEED:#x}), targets {:?}",
         targets.iter().map(|t| t.name()).collect::<Vec<_>>()
     );
-    let phase = Duration::from_secs(args.phase_timeout);
+    // A smoke run must finish well inside the CI step's limit (4 targets).
+    let phase = Duration::from_secs(if args.quick {
+        args.phase_timeout.min(60)
+    } else {
+        args.phase_timeout
+    });
     let mut rows: Vec<(Target, Row)> = Vec::new();
     for &t in &targets {
         eprintln!("target {} ...", t.name());
@@ -513,5 +521,16 @@ fn main() {
             if time_ok { "met" } else { "NOT met" },
             if mem_ok { "met" } else { "NOT met" }
         );
+    }
+    // A target that did not converge (or could not run) fails the run, so
+    // the smoke run in CI catches a broken transport or daemon setup.
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|(_, r)| r.install_s.is_none() || r.withdraw_s.is_none())
+        .map(|(t, _)| t.name())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("bgp_bench: no result for {failed:?}");
+        std::process::exit(1);
     }
 }

@@ -23,6 +23,9 @@ pub struct ChannelDevice {
     /// retransmits them; counted so the operator sees it).
     pub tx_dropped: u64,
     pub rx_packets: u64,
+    /// Packets the interface may still take before `receive` reports none
+    /// (the transport meters ingress per poll; `usize::MAX` = unmetered).
+    pub rx_budget: usize,
 }
 
 impl ChannelDevice {
@@ -34,6 +37,7 @@ impl ChannelDevice {
             tx_packets: 0,
             tx_dropped: 0,
             rx_packets: 0,
+            rx_budget: usize::MAX,
         }
     }
 }
@@ -73,7 +77,11 @@ impl Device for ChannelDevice {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        if self.rx_budget == 0 {
+            return None;
+        }
         let pkt = self.rx_queue.pop_front()?;
+        self.rx_budget -= 1;
         self.rx_packets += 1;
         Some((
             RxToken(pkt),
