@@ -9,10 +9,11 @@
 //! (`from_stack_*`), which routes it like any locally generated packet.
 //!
 //! One thread owns the interface, the sockets and the speaker:
-//! * a socket always listens on port 179 (any of our addresses); when it
-//!   takes a connection a fresh one replaces it, so any number of peers can
-//!   connect at once — RFC 4271 §8.2.1 has every speaker accept passive
-//!   opens, and Cilium only ever connects outward;
+//! * a pool of sockets always listens on port 179 (any of our addresses);
+//!   one that takes a connection is replaced at once, so any number of
+//!   peers can connect, also at the same moment — RFC 4271 §8.2.1 has every
+//!   speaker accept passive opens, and Cilium only ever connects outward;
+//!   who may stay is the speaker's decision (`accept_inbound`);
 //! * `Action::Connect` from the speaker opens an active connection;
 //! * bytes read are fed to `Speaker::receive`, `Action::Send` bytes are
 //!   queued and written as the send window allows;
@@ -34,15 +35,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bgp::config::SpeakerConfig;
 use bgp::{Action, ConnId, RouteChange, Speaker};
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use ipnet::{IpNet, Ipv4Net};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
-use smoltcp::wire::{
-    HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
-};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
 
 use crate::config::Config;
 use crate::routes::{BgpRouteChange, RouteHandle};
@@ -74,8 +72,8 @@ const EGRESS_ROUNDS: usize = 256;
 /// Connections accepted but not yet established (handshakes in progress).
 const MAX_PENDING_ACCEPTS: usize = 64;
 /// Most bytes queued for one connection beyond its socket buffer; a peer
-/// that does not read for this long is reset (its hold timer would do the
-/// same, later).
+/// that stops reading until this much is waiting is reset (its hold timer
+/// would end the session later anyway).
 const MAX_OUT_QUEUE: usize = 256 << 20;
 /// How long a closing socket may linger (FIN handshake) before it is aborted.
 const LINGER: Duration = Duration::from_secs(10);
@@ -245,10 +243,14 @@ pub fn spawn(
     let (qtx, qrx) = bounded(16);
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
+    // The speaker's clock starts now; the thread measures from the same epoch.
+    let epoch = std::time::Instant::now();
+    let speaker = Speaker::new(speaker_cfg, bgp::time::Instant::ZERO)
+        .map_err(|e| BgpIoError::Config(e.to_string()))?;
     let thread = std::thread::Builder::new()
         .name("bgp".into())
         .spawn(move || {
-            let mut t = Transport::new(shared, speaker_cfg, addrs, mtu, routes, qrx, stop2);
+            let mut t = Transport::new(shared, speaker, epoch, addrs, mtu, routes, qrx, stop2);
             t.run();
         })?;
     Ok(BgpHandle {
@@ -337,14 +339,14 @@ impl Transport {
     #[allow(clippy::too_many_arguments)]
     fn new(
         shared: Arc<Shared>,
-        speaker_cfg: SpeakerConfig,
+        speaker: Speaker,
+        epoch: std::time::Instant,
         addrs: Vec<Ipv4Net>,
         mtu: usize,
         routes: RouteHandle,
         queries: Receiver<(Query, Sender<Reply>)>,
         stop: Arc<AtomicBool>,
     ) -> Transport {
-        let epoch = std::time::Instant::now();
         let mut device = ChannelDevice::new(shared.local_tcp.from_stack_tx.clone(), mtu);
         let mut iface = Interface::new(
             IfaceConfig::new(HardwareAddress::Ip),
@@ -374,8 +376,6 @@ impl Transport {
         let listeners = (0..LISTEN_POOL)
             .map(|_| Self::make_listener(&mut sockets))
             .collect();
-        let speaker = Speaker::new(speaker_cfg, bgp::time::Instant::ZERO)
-            .expect("config was validated by BgpConfig::to_speaker_config");
         let mut t = Transport {
             shared,
             speaker,
@@ -697,9 +697,9 @@ impl Transport {
                     };
                     let mut s = new_socket();
                     let lport = self.ephemeral_port();
-                    let remote_ep = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from(r)), port);
+                    let remote_ep = IpEndpoint::new(IpAddress::Ipv4(r), port);
                     let local_ep = IpListenEndpoint {
-                        addr: Some(IpAddress::Ipv4(Ipv4Address::from(l))),
+                        addr: Some(IpAddress::Ipv4(l)),
                         port: lport,
                     };
                     match s.connect(self.iface.context(), remote_ep, local_ep) {

@@ -478,7 +478,7 @@ fn main() {
         "BGP: one peer, {n} IPv4 prefixes, first UPDATE -> all in the FIB, and withdrawn again"
     );
     println!(
-        "{:<8} {:<20} {:>10} {:>11} {:>10} {:>13} {:>14} {:>10}  {}",
+        "{:<8} {:<20} {:>10} {:>11} {:>10} {:>13} {:>14} {:>10}  note",
         "target",
         "installs into",
         "install s",
@@ -487,7 +487,6 @@ fn main() {
         "ours/install",
         "ours/withdraw",
         "ours/mem",
-        "note"
     );
     for (t, r) in &rows {
         let mem = r

@@ -159,6 +159,24 @@ fn main() {
     let rows = fwd::rows(&all);
     println!("\nForwarding: kernel vs router ({} repetition(s), {} cores, medians; latency = all samples merged)\n", p.reps, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
     print!("{}", fwd::table(&rows));
+    if let Some(r) = all.get("router") {
+        for (i, rep) in r.reps.iter().enumerate() {
+            let drops: Vec<String> = rep
+                .pps_router_drops
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!(
+                "router drops during the pps test, repetition {}: {}",
+                i + 1,
+                if drops.is_empty() {
+                    "none".into()
+                } else {
+                    drops.join(" ")
+                }
+            );
+        }
+    }
     for (m, r) in &all {
         for e in &r.errors {
             println!(
