@@ -89,6 +89,8 @@ pub fn dataplane_options(r: &RouterConfig) -> DataplaneOptions {
             failed_hold_ms: u64::from(n.failed_hold_ms),
             gc_stale_ms: u64::from(n.stale_time_ms),
         },
+        rx_frames: r.rx_ring_frames,
+        tx_frames: r.tx_ring_frames,
         ..DataplaneOptions::default()
     }
 }

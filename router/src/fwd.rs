@@ -76,19 +76,6 @@ pub trait TxSink {
     ) -> bool;
     /// Hands a frame to the slow path; false if its queue is full.
     fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &RxMeta) -> bool;
-    /// Transmits `frame` (the received frame, edited in place) on `port`. The
-    /// default copies it into a transmit buffer with [`TxSink::send`]; a
-    /// worker sends it straight from its RX ring instead.
-    fn send_frame(&mut self, port: PortId, frame: &[u8], vnet: Option<VnetHdr>) -> bool {
-        let len = frame.len();
-        self.send(port, |buf| match buf.get_mut(..len) {
-            Some(b) => {
-                b.copy_from_slice(frame);
-                (len, vnet)
-            }
-            None => (0, None),
-        })
-    }
 }
 
 /// Forwarding options (part of the dataplane options).
@@ -590,9 +577,16 @@ impl Forwarder {
             self.counters(in_port).drop(DropReason::Mtu);
             return;
         }
-        frame[0..6].copy_from_slice(&dst_mac);
-        frame[6..12].copy_from_slice(&src_mac);
-        let sent = sink.send_frame(out_port, frame, tx_vnet);
+        let src: &[u8] = frame;
+        let sent = sink.send(out_port, |buf| {
+            let Some(buf) = buf.get_mut(..flen) else {
+                return (0, None);
+            };
+            buf.copy_from_slice(src);
+            buf[0..6].copy_from_slice(&dst_mac);
+            buf[6..12].copy_from_slice(&src_mac);
+            (flen, tx_vnet)
+        });
         if sent {
             self.counters(out_port).tx(flen);
         } else {

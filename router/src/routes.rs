@@ -185,11 +185,154 @@ struct BgpEntry {
     distance: u8,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Installed {
     id: fib::NextHopId,
     source: RouteSource,
     distance: u8,
+}
+
+/// Per prefix: its BGP route and what the FIB holds, in 12 octets.
+/// `set == NO_SET`: no BGP route; `source == NOT_INSTALLED`: not in the FIB.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    set: u32,
+    id: fib::NextHopId,
+    bgp_distance: u8,
+    source: u8,
+    distance: u8,
+}
+
+const NO_SET: u32 = u32::MAX;
+const NOT_INSTALLED: u8 = u8::MAX;
+
+fn source_code(s: RouteSource) -> u8 {
+    s as u8
+}
+
+fn source_from(code: u8) -> RouteSource {
+    match code {
+        0 => RouteSource::Connected,
+        1 => RouteSource::Local,
+        2 => RouteSource::Static,
+        _ => RouteSource::Bgp,
+    }
+}
+
+/// The per-prefix state of every BGP and installed route, in one ordered
+/// map. Sized for a full table: a hash map of a million prefixes doubles to
+/// 2^21 buckets (and holds old and new arrays while it does), two of them
+/// (BGP routes, installed routes) were 68 MiB; a B-tree of 12-octet slots
+/// has no resize transient and costs ~30 octets per prefix. Lookups are
+/// slower (a few hundred ns) but that is not what limits convergence.
+#[derive(Default)]
+struct PrefixTable {
+    slots: BTreeMap<Ipv4Net, Slot>,
+    bgp_len: usize,
+    installed_len: usize,
+}
+
+impl PrefixTable {
+    fn bgp(&self, p: &Ipv4Net) -> Option<BgpEntry> {
+        self.slots
+            .get(p)
+            .filter(|s| s.set != NO_SET)
+            .map(|s| BgpEntry {
+                set: s.set,
+                distance: s.bgp_distance,
+            })
+    }
+
+    fn installed(&self, p: &Ipv4Net) -> Option<Installed> {
+        self.slots.get(p).and_then(Self::installed_of)
+    }
+
+    fn installed_of(s: &Slot) -> Option<Installed> {
+        (s.source != NOT_INSTALLED).then(|| Installed {
+            id: s.id,
+            source: source_from(s.source),
+            distance: s.distance,
+        })
+    }
+
+    fn slot(&mut self, p: Ipv4Net) -> &mut Slot {
+        self.slots.entry(p).or_insert(Slot {
+            set: NO_SET,
+            id: 0,
+            bgp_distance: 0,
+            source: NOT_INSTALLED,
+            distance: 0,
+        })
+    }
+
+    /// Drops the slot of `p` if it holds nothing.
+    fn tidy(&mut self, p: &Ipv4Net) {
+        if let std::collections::btree_map::Entry::Occupied(e) = self.slots.entry(*p) {
+            if e.get().set == NO_SET && e.get().source == NOT_INSTALLED {
+                e.remove();
+            }
+        }
+    }
+
+    fn insert_bgp(&mut self, p: Ipv4Net, e: BgpEntry) {
+        let s = self.slot(p);
+        let new = s.set == NO_SET;
+        s.set = e.set;
+        s.bgp_distance = e.distance;
+        self.bgp_len += usize::from(new);
+    }
+
+    fn remove_bgp(&mut self, p: &Ipv4Net) -> bool {
+        let Some(s) = self.slots.get_mut(p).filter(|s| s.set != NO_SET) else {
+            return false;
+        };
+        s.set = NO_SET;
+        self.bgp_len -= 1;
+        self.tidy(p);
+        true
+    }
+
+    fn bgp_prefixes(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.set != NO_SET)
+            .map(|(p, _)| *p)
+    }
+
+    /// Forgets every BGP route; returns their prefixes.
+    fn clear_bgp(&mut self) -> Vec<Ipv4Net> {
+        let prefixes: Vec<Ipv4Net> = self.bgp_prefixes().collect();
+        for s in self.slots.values_mut() {
+            s.set = NO_SET;
+        }
+        self.slots.retain(|_, s| s.source != NOT_INSTALLED);
+        self.bgp_len = 0;
+        prefixes
+    }
+
+    fn install(&mut self, p: Ipv4Net, i: Installed) {
+        let s = self.slot(p);
+        let new = s.source == NOT_INSTALLED;
+        s.id = i.id;
+        s.source = source_code(i.source);
+        s.distance = i.distance;
+        self.installed_len += usize::from(new);
+    }
+
+    fn uninstall(&mut self, p: &Ipv4Net) {
+        let Some(s) = self.slots.get_mut(p).filter(|s| s.source != NOT_INSTALLED) else {
+            return;
+        };
+        s.source = NOT_INSTALLED;
+        self.installed_len -= 1;
+        self.tidy(p);
+    }
+
+    fn installed_iter(&self) -> impl Iterator<Item = (Ipv4Net, Installed)> + '_ {
+        self.slots
+            .iter()
+            .filter_map(|(p, s)| Some((*p, Self::installed_of(s)?)))
+    }
 }
 
 /// Next-hop id allocator with interning and delayed reuse (see module docs).
@@ -283,13 +426,13 @@ pub struct RouteManager {
     base: BTreeMap<Ipv4Net, Vec<Candidate>>,
     /// Subnets BGP may not override (ports and loopbacks, and our /32s).
     protected: Vec<Ipv4Net>,
-    bgp: HashMap<Ipv4Net, BgpEntry>,
+    /// BGP routes and installed routes per prefix.
+    table: PrefixTable,
     /// Interned BGP next-hop sets (sorted, deduplicated).
     bgp_sets: Vec<Box<[Ipv4Addr]>>,
     bgp_set_ids: HashMap<Box<[Ipv4Addr]>, u32>,
     /// Resolution of each BGP next-hop set (cleared when base routes change).
     resolved: HashMap<u32, Option<NextHop>>,
-    installed: HashMap<Ipv4Net, Installed>,
     ids: NextHopIds,
     /// Prefixes whose selection must be recomputed at the next publication.
     pending: HashSet<Ipv4Net>,
@@ -302,11 +445,10 @@ impl RouteManager {
             shared,
             base: BTreeMap::new(),
             protected: Vec::new(),
-            bgp: HashMap::new(),
+            table: PrefixTable::default(),
             bgp_sets: Vec::new(),
             bgp_set_ids: HashMap::new(),
             resolved: HashMap::new(),
-            installed: HashMap::new(),
             ids: NextHopIds::default(),
             pending: HashSet::new(),
             publications: 0,
@@ -425,12 +567,12 @@ impl RouteManager {
                     } else {
                         DISTANCE_EBGP
                     };
-                    self.bgp.insert(prefix, BgpEntry { set, distance });
+                    self.table.insert_bgp(prefix, BgpEntry { set, distance });
                     self.pending.insert(prefix);
                     out.announced += 1;
                 }
                 BgpRouteChange::Withdraw { prefix } => {
-                    if self.bgp.remove(&prefix).is_some() {
+                    if self.table.remove_bgp(&prefix) {
                         self.pending.insert(prefix);
                         out.withdrawn += 1;
                     }
@@ -443,8 +585,7 @@ impl RouteManager {
 
     /// Removes every BGP route (the BGP speaker stopped).
     pub fn clear_bgp(&mut self) -> Result<usize, RouteError> {
-        let prefixes: Vec<Ipv4Net> = self.bgp.keys().copied().collect();
-        self.bgp.clear();
+        let prefixes = self.table.clear_bgp();
         self.bgp_sets.clear();
         self.bgp_set_ids.clear();
         self.resolved.clear();
@@ -454,14 +595,14 @@ impl RouteManager {
 
     /// Number of BGP routes stored (installed or not).
     pub fn bgp_route_count(&self) -> usize {
-        self.bgp.len()
+        self.table.bgp_len
     }
 
     /// Whether the BGP route for `prefix` is the one in the FIB (false when
     /// a connected/static route wins or its next hops do not resolve).
     pub fn bgp_installed(&self, prefix: &Ipv4Net) -> bool {
-        self.installed
-            .get(prefix)
+        self.table
+            .installed(prefix)
             .is_some_and(|i| i.source == RouteSource::Bgp)
     }
 
@@ -479,9 +620,9 @@ impl RouteManager {
     /// Every route in the FIB with its source and next hop(s), sorted by prefix.
     pub fn routes(&self) -> Vec<RouteEntry> {
         let mut out: Vec<RouteEntry> = self
-            .installed
-            .iter()
-            .map(|(p, i)| self.entry(*p, i))
+            .table
+            .installed_iter()
+            .map(|(p, i)| self.entry(p, &i))
             .collect();
         out.sort_by_key(|e| (u32::from(e.prefix.network()), e.prefix.prefix_len()));
         out
@@ -489,7 +630,9 @@ impl RouteManager {
 
     /// The installed route for `prefix`, if any.
     pub fn route(&self, prefix: &Ipv4Net) -> Option<RouteEntry> {
-        self.installed.get(prefix).map(|i| self.entry(*prefix, i))
+        self.table
+            .installed(prefix)
+            .map(|i| self.entry(*prefix, &i))
     }
 
     /// The route the FIB uses for `addr` (longest match), like `ip route get`.
@@ -502,12 +645,12 @@ impl RouteManager {
     /// Route counts by source, for `show route summary`.
     pub fn summary(&self) -> RouteSummary {
         let mut s = RouteSummary {
-            fib_routes: self.installed.len(),
-            bgp_stored: self.bgp.len(),
+            fib_routes: self.table.installed_len,
+            bgp_stored: self.table.bgp_len,
             next_hops: self.ids.entries.len(),
             ..RouteSummary::default()
         };
-        for i in self.installed.values() {
+        for (_, i) in self.table.installed_iter() {
             match i.source {
                 RouteSource::Connected => s.connected += 1,
                 RouteSource::Local => s.local += 1,
@@ -520,11 +663,11 @@ impl RouteManager {
 
     /// Number of FIB routes.
     pub fn len(&self) -> usize {
-        self.installed.len()
+        self.table.installed_len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.installed.is_empty()
+        self.table.installed_len == 0
     }
 
     // -- internals ---------------------------------------------------------
@@ -627,7 +770,7 @@ impl RouteManager {
     /// Connected/static routes changed: BGP next hops may resolve differently.
     fn base_changed(&mut self) {
         self.resolved.clear();
-        self.pending.extend(self.bgp.keys().copied());
+        self.pending.extend(self.table.bgp_prefixes());
     }
 
     fn intern_set(&mut self, hops: Box<[Ipv4Addr]>) -> u32 {
@@ -687,7 +830,7 @@ impl RouteManager {
         let base = self
             .best_base(prefix)
             .map(|c| (c.source, c.distance, c.next_hop.clone()));
-        let bgp = self.bgp.get(prefix).copied();
+        let bgp = self.table.bgp(prefix);
         match (base, bgp) {
             (Some(b), Some(g)) if b.1 <= g.distance => Some(b),
             (b, Some(g)) => match self.resolve_set(g.set) {
@@ -708,7 +851,7 @@ impl RouteManager {
         let mut first_error = None;
         for prefix in pending {
             let want = self.select(&prefix);
-            let have = self.installed.get(&prefix).copied();
+            let have = self.table.installed(&prefix);
             match want {
                 Some((source, distance, nh)) => {
                     let id = match self.ids.intern(&nh, self.publications, now) {
@@ -728,7 +871,7 @@ impl RouteManager {
                     if let Some(h) = have {
                         released.push(h.id);
                     }
-                    self.installed.insert(
+                    self.table.install(
                         prefix,
                         Installed {
                             id,
@@ -742,7 +885,7 @@ impl RouteManager {
                 }
                 None => {
                     if let Some(h) = have {
-                        self.installed.remove(&prefix);
+                        self.table.uninstall(&prefix);
                         released.push(h.id);
                         batch.push(fib::Change::Remove(prefix));
                     }
@@ -773,7 +916,7 @@ impl RouteManager {
         if !batch.is_empty() {
             tracing::debug!(
                 changes = batch.len(),
-                routes = self.installed.len(),
+                routes = self.table.installed_len,
                 "FIB published"
             );
         }

@@ -506,6 +506,25 @@ fn worker_count_and_router_section() {
         "router.icmp_burst",
         "out of range",
     );
+    expect(
+        &format!("[router]\nrx_ring_frames = 4\n{PORT}"),
+        2,
+        "router.rx_ring_frames",
+        "8..=16384",
+    );
+    expect(
+        &format!("[router]\nworker_threads = 2\ntx_ring_frames = 100000\n{PORT}"),
+        3,
+        "router.tx_ring_frames",
+        "out of range",
+    );
+    let c = parse(&format!("[router]\nrx_ring_frames = 30\ntx_ring_frames = 15\n{PORT}")).unwrap();
+    assert_eq!((c.router.rx_ring_frames, c.router.tx_ring_frames), (30, 15));
+    let c = parse(PORT).unwrap();
+    assert_eq!(
+        (c.router.rx_ring_frames, c.router.tx_ring_frames),
+        (DEFAULT_RX_RING_FRAMES, DEFAULT_TX_RING_FRAMES)
+    );
     let c = parse(&format!("[router]\nrouter_id = \"192.168.10.200\"\n[router.neighbour]\nreachable_time_ms = 5000\n{PORT}")).unwrap();
     assert_eq!(c.router.router_id, Some(Ipv4Addr::new(192, 168, 10, 200)));
     assert_eq!(c.router.neighbour.reachable_time_ms, 5000);

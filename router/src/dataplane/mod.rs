@@ -18,9 +18,7 @@ use crate::neigh::NeighOptions;
 use crate::ports::PortId;
 use crate::slowpath::{FlushTx, Handoff, HandoffOptions};
 use crate::state::Shared;
-use crate::sys::afpacket::{
-    self, FanoutMode, PacketSocket, RxMeta, SendQueue, SocketConfig, TxRing, ZcSend,
-};
+use crate::sys::afpacket::{self, FanoutMode, PacketSocket, RxMeta, SocketConfig, TxRing};
 use crate::wire::vnet::VnetHdr;
 
 mod worker;
@@ -41,10 +39,6 @@ pub struct DataplaneOptions {
     /// checksums pass through whole (needed for kernel-like TCP throughput).
     pub vnet_hdr: bool,
     pub qdisc_bypass: bool,
-    /// Send forwarded frames straight from the RX ring with sendmmsg(2)
-    /// (one copy, into the kernel) instead of copying them to the TX ring
-    /// (two copies on veth; see [`afpacket::SendQueue`]).
-    pub zero_copy_tx: bool,
     /// Frames taken from one RX ring per round (one TX kick per egress port
     /// per round).
     pub batch: usize,
@@ -78,12 +72,15 @@ impl Default for DataplaneOptions {
     fn default() -> Self {
         DataplaneOptions {
             frame_size: 0,
-            rx_frames: afpacket::DEFAULT_FRAMES,
-            tx_frames: afpacket::DEFAULT_FRAMES,
-            slow_tx_frames: 64,
+            // Ring memory is pinned kernel memory in our RSS: see
+            // `RouterConfig::rx_ring_frames` for the sizing.
+            rx_frames: crate::config::DEFAULT_RX_RING_FRAMES,
+            tx_frames: crate::config::DEFAULT_TX_RING_FRAMES,
+            // One 1 MiB block: the slow path sends ARP, ICMP, BGP segments
+            // and the few frames that waited for ARP, a handful per tick.
+            slow_tx_frames: 15,
             vnet_hdr: true,
             qdisc_bypass: true,
-            zero_copy_tx: true,
             batch: 64,
             poll_timeout_ms: 100,
             spin: Duration::ZERO,
@@ -150,17 +147,14 @@ impl Drop for DataplaneHandle {
 
 /// A sink over a set of TX rings (one per port), remembering which need a
 /// kick, and optionally handing frames to the slow path.
-pub(crate) struct RingSink<'a, 'q> {
+pub(crate) struct RingSink<'a> {
     pub tx: &'a mut [TxRing],
     pub touched: &'a mut [bool],
     pub handoff: Option<&'a Handoff>,
     pub punted: bool,
-    /// Forwarded frames leave straight from the RX ring through this (a
-    /// worker's sink, per frame); without it they are copied to `tx`.
-    pub zc: Option<&'a mut ZcSend<'q>>,
 }
 
-impl TxSink for RingSink<'_, '_> {
+impl TxSink for RingSink<'_> {
     fn frame_capacity(&self, port: PortId) -> usize {
         self.tx.get(port as usize).map_or(0, |t| t.frame_capacity())
     }
@@ -179,21 +173,6 @@ impl TxSink for RingSink<'_, '_> {
         }
         ok
     }
-    fn send_frame(&mut self, port: PortId, frame: &[u8], vnet: Option<VnetHdr>) -> bool {
-        if let Some(zc) = self.zc.as_deref_mut() {
-            if zc.send(port as usize, frame, vnet) {
-                return true;
-            }
-        }
-        let len = frame.len();
-        self.send(port, |buf| match buf.get_mut(..len) {
-            Some(b) => {
-                b.copy_from_slice(frame);
-                (len, vnet)
-            }
-            None => (0, None),
-        })
-    }
     fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &RxMeta) -> bool {
         let Some(h) = self.handoff else { return false };
         let ok = h.push(why, in_port, frame, meta);
@@ -202,7 +181,7 @@ impl TxSink for RingSink<'_, '_> {
     }
 }
 
-impl FlushTx for RingSink<'_, '_> {
+impl FlushTx for RingSink<'_> {
     fn flush_all(&mut self) {
         for (i, t) in self.tx.iter_mut().enumerate() {
             if self.touched[i] || t.needs_flush() {
@@ -229,7 +208,6 @@ pub fn start(shared: Arc<Shared>, opts: DataplaneOptions) -> io::Result<Dataplan
     for _ in 0..workers {
         let mut rx = Vec::new();
         let mut tx = Vec::new();
-        let mut zc = Vec::new();
         for (p, port) in shared.ports.iter().enumerate() {
             let cfg = SocketConfig {
                 ifindex: port.ifindex,
@@ -257,19 +235,8 @@ pub fn start(shared: Arc<Shared>, opts: DataplaneOptions) -> io::Result<Dataplan
             };
             rx.push(r);
             tx.push(t);
-            if opts.zero_copy_tx {
-                let sndbuf = (opts.tx_frames as usize).saturating_mul(frame_size as usize);
-                let q = SendQueue::open(port.ifindex, opts.vnet_hdr, opts.qdisc_bypass, sndbuf)
-                    .map_err(|e| {
-                        io::Error::new(
-                            e.kind(),
-                            format!("port {} ({}) send queue: {e}", port.name, port.ifname),
-                        )
-                    })?;
-                zc.push(q);
-            }
         }
-        worker_rings.push((rx, tx, zc));
+        worker_rings.push((rx, tx));
     }
     let mut slow_tx = Vec::new();
     for port in shared.ports.iter() {
@@ -326,21 +293,19 @@ pub fn start(shared: Arc<Shared>, opts: DataplaneOptions) -> io::Result<Dataplan
                     touched: &mut touched,
                     handoff: None,
                     punted: false,
-                    zc: None,
                 };
                 tracing::info!("slow path started");
                 crate::slowpath::run(core, &mut sink, &stop, opts.slow_tick);
             })?;
         handle.threads.push(t);
     }
-    for (i, (rx, tx, zc)) in worker_rings.into_iter().enumerate() {
+    for (i, (rx, tx)) in worker_rings.into_iter().enumerate() {
         let w = worker::Worker::new(
             shared.clone(),
             i,
             &opts,
             rx,
             tx,
-            zc,
             handoff.clone(),
             stop.clone(),
         );

@@ -10,7 +10,7 @@ use crate::fwd::Forwarder;
 use crate::ports::PortId;
 use crate::slowpath::{FlushTx, Handoff};
 use crate::state::Shared;
-use crate::sys::afpacket::{poll_readable, RxRing, SendQueue, TxRing};
+use crate::sys::afpacket::{poll_readable, RxRing, TxRing};
 
 /// How often a worker reads its sockets' PACKET_STATISTICS.
 const STATS_EVERY: Duration = Duration::from_secs(1);
@@ -57,10 +57,6 @@ pub(super) struct Worker {
     fwd: Forwarder,
     rx: Vec<RxRing>,
     tx: Vec<TxRing>,
-    /// One per port when forwarding from the RX ring (else empty).
-    zc: Vec<SendQueue>,
-    /// `failed` of each send queue at the last stats read.
-    zc_failed: Vec<u64>,
     handoff: Arc<Handoff>,
     stop: Arc<AtomicBool>,
     batch: usize,
@@ -76,7 +72,6 @@ impl Worker {
         opts: &DataplaneOptions,
         rx: Vec<RxRing>,
         tx: Vec<TxRing>,
-        zc: Vec<SendQueue>,
         handoff: Arc<Handoff>,
         stop: Arc<AtomicBool>,
     ) -> Worker {
@@ -87,8 +82,6 @@ impl Worker {
             fwd,
             rx,
             tx,
-            zc_failed: vec![0; zc.len()],
-            zc,
             handoff,
             stop,
             batch: opts.batch.max(1),
@@ -98,20 +91,7 @@ impl Worker {
         }
     }
 
-    fn read_socket_stats(&mut self) {
-        for (p, q) in self.zc.iter().enumerate() {
-            let failed = q.counters().failed;
-            let new = failed - self.zc_failed[p];
-            if new > 0 {
-                // Counted as transmitted when queued; the kernel refused
-                // them (send buffer or device queue full).
-                self.shared
-                    .counters
-                    .port(self.index, p)
-                    .drop_n(DropReason::QueueFull, new);
-                self.zc_failed[p] = failed;
-            }
-        }
+    fn read_socket_stats(&self) {
         for (p, r) in self.rx.iter().enumerate() {
             if let Ok((_, drops)) = r.stats() {
                 if drops > 0 {
@@ -186,28 +166,13 @@ impl Worker {
                 touched: &mut touched,
                 handoff: Some(&self.handoff),
                 punted: false,
-                zc: None,
             };
             let mut handled = 0;
             for (p, r) in self.rx.iter_mut().enumerate() {
                 let fwd = &mut self.fwd;
-                let n = if self.zc.is_empty() {
-                    r.rx_batch(self.batch, |frame, meta| {
-                        fwd.process(&b, p as PortId, frame, meta, &mut sink)
-                    })
-                } else {
-                    r.rx_batch_zc(self.batch, &mut self.zc, |frame, meta, zc| {
-                        let mut s = RingSink {
-                            tx: &mut *sink.tx,
-                            touched: &mut *sink.touched,
-                            handoff: sink.handoff,
-                            punted: false,
-                            zc: Some(zc),
-                        };
-                        fwd.process(&b, p as PortId, frame, meta, &mut s);
-                        sink.punted |= s.punted;
-                    })
-                };
+                let n = r.rx_batch(self.batch, |frame, meta| {
+                    fwd.process(&b, p as PortId, frame, meta, &mut sink)
+                });
                 busy |= n == self.batch;
                 handled += n;
             }
