@@ -743,7 +743,7 @@ impl RouterProc {
         let v = self.show_interfaces();
         ports_of(&v)
             .iter()
-            .filter_map(|p| PortStats::from_port(p))
+            .filter_map(PortStats::from_port)
             .map(|s| s.drop(reason))
             .sum()
     }
