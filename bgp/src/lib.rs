@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod fuzz;
+pub mod prefix_map;
 pub mod rib;
 pub mod session;
 pub mod speaker;

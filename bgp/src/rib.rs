@@ -1,14 +1,14 @@
 //! Adj-RIB-In and Loc-RIB with the RFC 4271 §9.1 decision process and
 //! ECMP (`maximum-paths`, `as-path multipath-relax`).
 //!
-//! Layout (chosen for a million prefixes): one ordered map (B-tree) per family from
+//! Layout (chosen for a million prefixes): one [`PrefixMap`] per family from
 //! prefix to `Dest`; a `Dest` holds every peer's path for that prefix —
 //! the union of all Adj-RIBs-In — inline when there is only one. Path
 //! attributes are interned (`Arc<RouteAttrs>`), so the paths of one UPDATE
 //! and identical announcements share one allocation. The next-hop set last
 //! handed to the FIB is interned too and stored as a `u32` per prefix.
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::config::Family;
+use crate::prefix_map::PrefixMap;
 use crate::speaker::RouteChange;
 use crate::wire::{Origin, PathAttributes};
 
@@ -74,55 +75,6 @@ impl Hasher for FxHasher {
 }
 
 pub type FxBuild = BuildHasherDefault<FxHasher>;
-
-/// The per-prefix map of the RIB: an ordered B-tree. Chosen for memory at
-/// a full table: a hash map of a million 32-octet entries sits at 2^21
-/// buckets (47 % full at 990k prefixes: 69 MiB, and it held old and new
-/// arrays together while doubling); B-tree leaves hold 11 entries with
-/// ~40 octets of overhead each, no resize transient, and ~45 octets per
-/// prefix. Lookups cost a few hundred ns more, which is not what limits
-/// convergence (the FIB batch is).
-pub struct PrefixMap<K, V> {
-    map: BTreeMap<K, V>,
-}
-
-impl<K: Ord, V> Default for PrefixMap<K, V> {
-    fn default() -> Self {
-        PrefixMap {
-            map: BTreeMap::new(),
-        }
-    }
-}
-
-impl<K: Ord, V> PrefixMap<K, V> {
-    pub fn get(&self, k: &K) -> Option<&V> {
-        self.map.get(k)
-    }
-    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        self.map.get_mut(k)
-    }
-    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
-        self.map.insert(k, v)
-    }
-    pub fn remove(&mut self, k: &K) -> Option<V> {
-        self.map.remove(k)
-    }
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.map.iter()
-    }
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
-        self.map.keys()
-    }
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.map.values_mut()
-    }
-}
 
 /// Everything about a path except which peer sent it: the attributes and
 /// the resolved next hop. Interned and shared.
@@ -843,7 +795,7 @@ impl Rib {
     }
 }
 
-fn upsert<K: Ord>(map: &mut PrefixMap<K, Dest>, key: K, path: Path) -> Option<Path> {
+fn upsert<K: Ord + Copy>(map: &mut PrefixMap<K, Dest>, key: K, path: Path) -> Option<Path> {
     match map.get_mut(&key) {
         Some(d) => d.upsert(path),
         None => {
