@@ -313,7 +313,10 @@ mod tests {
             }
             assert_eq!(ours.len(), model.len());
             if n % 997 == 0 {
-                assert!(ours.iter().map(|(k, v)| (*k, *v)).eq(model.iter().map(|(k, v)| (*k, *v))));
+                assert!(ours
+                    .iter()
+                    .map(|(k, v)| (*k, *v))
+                    .eq(model.iter().map(|(k, v)| (*k, *v))));
                 for (c, ch) in ours.chunks.iter().enumerate() {
                     assert!(!ch.keys.is_empty() && ch.keys.len() <= CHUNK);
                     assert_eq!(ch.keys.capacity(), CHUNK, "no reallocation");
@@ -329,7 +332,10 @@ mod tests {
             *v += 1;
             k % 3 == 0
         });
-        assert!(ours.iter().map(|(k, v)| (*k, *v)).eq(model.iter().map(|(k, v)| (*k, *v))));
+        assert!(ours
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .eq(model.iter().map(|(k, v)| (*k, *v))));
         assert_eq!(ours.len(), model.len());
     }
 

@@ -518,7 +518,10 @@ fn worker_count_and_router_section() {
         "router.tx_ring_frames",
         "out of range",
     );
-    let c = parse(&format!("[router]\nrx_ring_frames = 30\ntx_ring_frames = 15\n{PORT}")).unwrap();
+    let c = parse(&format!(
+        "[router]\nrx_ring_frames = 30\ntx_ring_frames = 15\n{PORT}"
+    ))
+    .unwrap();
     assert_eq!((c.router.rx_ring_frames, c.router.tx_ring_frames), (30, 15));
     let c = parse(PORT).unwrap();
     assert_eq!(
