@@ -78,7 +78,13 @@ fi
 
 find_cargo
 # cargo-fuzz (from crates.io) for the BGP fuzz smoke in scripts/test-all.sh;
-# it needs a nightly toolchain, which cannot be installed from here.
+# it needs a nightly toolchain, which rustup installs where it can reach its
+# distribution server.
+if [[ -f "$REPO_ROOT/bgp/fuzz/Cargo.toml" ]] && ! cargo +nightly --version >/dev/null 2>&1 &&
+    command -v rustup >/dev/null 2>&1; then
+    log "installing a nightly toolchain (rustup) for cargo-fuzz"
+    timeout 900 rustup toolchain install nightly --profile minimal || warn "could not install a nightly toolchain"
+fi
 if [[ -f "$REPO_ROOT/bgp/fuzz/Cargo.toml" ]] && ! cargo fuzz --version >/dev/null 2>&1; then
     if cargo +nightly --version >/dev/null 2>&1; then
         log "installing cargo-fuzz (cargo install)"

@@ -594,7 +594,10 @@ impl Rib {
                     d.installed(),
                     Selected::Single(self.eligible(only).then_some(only.attrs.next_hop)),
                 ),
-                paths => (d.installed(), Selected::Multi(self.selected_next_hops(paths))),
+                paths => (
+                    d.installed(),
+                    Selected::Multi(self.selected_next_hops(paths)),
+                ),
             },
         };
         let new_id = match sel {
