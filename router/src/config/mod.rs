@@ -86,8 +86,8 @@ pub struct RouterConfig {
     /// RX / TX ring slots of each forwarding socket (one per worker per
     /// port). Each slot holds a whole 64 KiB GSO frame (68 KiB), and the
     /// kernel pins every slot, so a worker's port costs
-    /// `(rx + tx) × 68 KiB`: with the defaults 8 + 4 MiB, i.e. ~8 ms of
-    /// 64 KiB GSO bursts at 10 Gbit/s in RX. The kernel rounds up to whole
+    /// `(rx + tx) × 68 KiB`: with the defaults 8 + 4 MiB, RX absorbing ~6 ms of
+    /// 64 KiB GSO frames at 10 Gbit/s. The kernel rounds up to whole
     /// 1 MiB blocks of 15 slots, so multiples of 15 waste nothing.
     pub rx_ring_frames: u32,
     pub tx_ring_frames: u32,
