@@ -95,11 +95,11 @@ pub struct RouterConfig {
 }
 
 /// Default RX ring slots per forwarding socket (8 blocks of 15 slots).
-pub const DEFAULT_RX_RING_FRAMES: u32 = 120;
+pub const DEFAULT_RX_RING_FRAMES: u32 = 256;
 /// Default TX ring slots per forwarding socket (4 blocks): TX drains at
 /// once (each round kicks the ring), RX must absorb bursts while the worker
 /// is busy or descheduled.
-pub const DEFAULT_TX_RING_FRAMES: u32 = 60;
+pub const DEFAULT_TX_RING_FRAMES: u32 = 128;
 /// Most ring slots per socket (about 1 GiB of pinned memory at 68 KiB).
 pub const MAX_RING_FRAMES: i64 = 16_384;
 
