@@ -182,7 +182,10 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     // Without a BGP stack nothing reads `local_tcp`: the slow path answers
     // TCP to our addresses with a RST instead of queueing it.
     if cfg.bgp.is_none() {
-        shared.local_tcp.detached.store(true, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .local_tcp
+            .detached
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     // Opens every socket before any thread starts: a failure starts nothing.

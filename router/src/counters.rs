@@ -139,7 +139,8 @@ impl Counters {
             t.tx_packets += b.tx_packets.load(Relaxed);
             t.tx_bytes += b.tx_bytes.load(Relaxed);
             for r in DropReason::ALL {
-                *t.drops.get_mut(r.name()).expect("all reasons inserted") += b.drops[r as usize].load(Relaxed);
+                *t.drops.get_mut(r.name()).expect("all reasons inserted") +=
+                    b.drops[r as usize].load(Relaxed);
             }
         }
         t

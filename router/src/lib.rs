@@ -7,21 +7,21 @@
 //! the FIB), `config`, `control` (operator socket) and `cli`.
 #![deny(unsafe_code)]
 
+pub mod app;
+pub mod bgp_io;
+pub mod cli;
+pub mod config;
+pub mod control;
 pub mod counters;
+pub mod dataplane;
+pub mod fwd;
+pub mod icmp;
+pub mod neigh;
 pub mod nexthop;
 pub mod ports;
+pub mod routes;
+pub mod slowpath;
+pub mod state;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod wire;
-pub mod neigh;
-pub mod state;
-pub mod fwd;
-pub mod icmp;
-pub mod slowpath;
-pub mod dataplane;
-pub mod config;
-pub mod routes;
-pub mod control;
-pub mod cli;
-pub mod app;
-pub mod bgp_io;

@@ -36,7 +36,13 @@ impl LocalTcpPipe {
     pub fn new(depth: usize) -> Self {
         let (a, b) = bounded(depth);
         let (c, d) = bounded(depth);
-        LocalTcpPipe { to_stack_tx: a, to_stack_rx: b, from_stack_tx: c, from_stack_rx: d, detached: AtomicBool::new(false) }
+        LocalTcpPipe {
+            to_stack_tx: a,
+            to_stack_rx: b,
+            from_stack_tx: c,
+            from_stack_rx: d,
+            detached: AtomicBool::new(false),
+        }
     }
 }
 

@@ -38,7 +38,9 @@ impl VnetHdr {
     }
     /// Writes the header into `b[..10]`; returns false if `b` is too short.
     pub fn emit(&self, b: &mut [u8]) -> bool {
-        let Some(b) = b.get_mut(..VNET_HDR_LEN) else { return false };
+        let Some(b) = b.get_mut(..VNET_HDR_LEN) else {
+            return false;
+        };
         b[0] = self.flags;
         b[1] = self.gso_type;
         b[2..4].copy_from_slice(&self.hdr_len.to_ne_bytes());
@@ -60,7 +62,14 @@ mod tests {
     use super::*;
     #[test]
     fn round_trip() {
-        let h = VnetHdr { flags: 1, gso_type: VNET_GSO_TCPV4, hdr_len: 66, gso_size: 1448, csum_start: 34, csum_offset: 16 };
+        let h = VnetHdr {
+            flags: 1,
+            gso_type: VNET_GSO_TCPV4,
+            hdr_len: 66,
+            gso_size: 1448,
+            csum_start: 34,
+            csum_offset: 16,
+        };
         let mut b = [0u8; 10];
         assert!(h.emit(&mut b));
         assert_eq!(VnetHdr::parse(&b), Some(h));
