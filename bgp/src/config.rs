@@ -7,6 +7,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+/// The address family type lives with the codec (it is an AFI/SAFI pair);
+/// configuration names it here too.
+pub use crate::wire::Family;
+
 /// Hold time we propose when nothing is configured (RFC 4271 §10 suggests 90 s).
 pub const DEFAULT_HOLD_TIME: u16 = 90;
 /// ConnectRetryTimer (RFC 4271 §10 suggests 120 s).
@@ -162,43 +166,6 @@ impl<'de> Deserialize<'de> for RemoteAs {
             }
         }
         d.deserialize_any(V)
-    }
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Family {
-    Ipv4Unicast,
-    Ipv6Unicast,
-}
-
-impl Family {
-    pub const ALL: [Family; 2] = [Family::Ipv4Unicast, Family::Ipv6Unicast];
-
-    pub fn afi_safi(self) -> (u16, u8) {
-        match self {
-            Family::Ipv4Unicast => (crate::wire::AFI_IPV4, crate::wire::SAFI_UNICAST),
-            Family::Ipv6Unicast => (crate::wire::AFI_IPV6, crate::wire::SAFI_UNICAST),
-        }
-    }
-
-    pub fn from_afi_safi(afi: u16, safi: u8) -> Option<Family> {
-        match (afi, safi) {
-            (crate::wire::AFI_IPV4, crate::wire::SAFI_UNICAST) => Some(Family::Ipv4Unicast),
-            (crate::wire::AFI_IPV6, crate::wire::SAFI_UNICAST) => Some(Family::Ipv6Unicast),
-            _ => None,
-        }
-    }
-
-    pub fn of(prefix: &IpNet) -> Family {
-        match prefix {
-            IpNet::V4(_) => Family::Ipv4Unicast,
-            IpNet::V6(_) => Family::Ipv6Unicast,
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
     }
 }
 

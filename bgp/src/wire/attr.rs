@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use super::nlri::{emit_prefix, parse_prefix};
+use super::Family;
 use super::{DecodeContext, ErrorKind, AS_TRANS};
-use crate::config::Family;
 
 pub const FLAG_OPTIONAL: u8 = 0x80;
 pub const FLAG_TRANSITIVE: u8 = 0x40;

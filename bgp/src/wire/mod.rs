@@ -9,6 +9,7 @@
 
 pub mod attr;
 pub mod error;
+mod family;
 mod framer;
 mod header;
 mod nlri;
@@ -24,6 +25,7 @@ pub use attr::{
     PathAttributes, RawAttribute, SegmentType, ATTR_TABLE,
 };
 pub use error::{ErrorKind, MessageError};
+pub use family::Family;
 pub use framer::Framer;
 pub use header::{HeaderPacket, MessageType};
 pub use nlri::{emit_prefix, parse_prefix, prefix_wire_len, PrefixIter};

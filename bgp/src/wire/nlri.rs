@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::config::Family;
+use super::Family;
 
 /// Octets a prefix of this length takes on the wire (length octet included).
 pub fn prefix_wire_len(prefix_len: u8) -> usize {

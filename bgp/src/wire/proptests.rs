@@ -5,7 +5,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::Family;
+use crate::wire::Family;
 
 fn v4_prefix() -> impl Strategy<Value = IpNet> {
     (any::<u32>(), 0u8..=32)

@@ -6,8 +6,8 @@ use super::attr::{decode_attributes, AttrError};
 pub use super::attr::{MpReach, MpUnreach};
 use super::header::{emit_header, patch_length};
 use super::nlri::{emit_prefix, PrefixIter};
+use super::Family;
 use super::{DecodeContext, ErrorKind, MessageError, MessageType, PathAttributes};
-use crate::config::Family;
 
 mod field {
     pub const WITHDRAWN_LEN: core::ops::Range<usize> = 19..21;
