@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod decision;
 pub mod fuzz;
 pub mod prefix_map;
 pub mod rib;

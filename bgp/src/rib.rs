@@ -10,24 +10,33 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::config::Family;
+use crate::decision::{Candidate, DecisionProcess};
 use crate::prefix_map::PrefixMap;
-use crate::speaker::RouteChange;
-use crate::wire::{Origin, PathAttributes};
+
+/// A Loc-RIB change for the FIB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteChange {
+    /// Install or replace the route; `next_hops` is sorted, deduplicated,
+    /// non-empty (several = ECMP).
+    Replace {
+        prefix: IpNet,
+        next_hops: Vec<IpAddr>,
+    },
+    Remove(IpNet),
+}
+
+pub use crate::decision::{PeerInfo, RouteAttrs, DEFAULT_LOCAL_PREF};
 
 /// Index of a peer in the speaker (stable while it has paths in the RIB).
 /// 16 bits keep a path at 16 octets; 65535 peers is far beyond need.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub u16);
-
-/// LOCAL_PREF assumed for paths without one (eBGP-learned): RFC 4271
-/// leaves it to configuration; 100 is every implementation's default.
-pub const DEFAULT_LOCAL_PREF: u32 = 100;
 
 /// FxHash (rustc's hasher). Hand-written for the prefix maps: SipHash costs
 /// noticeably at a million inserts and prefixes are not attacker-chosen
@@ -75,25 +84,6 @@ impl Hasher for FxHasher {
 }
 
 pub type FxBuild = BuildHasherDefault<FxHasher>;
-
-/// Everything about a path except which peer sent it: the attributes and
-/// the resolved next hop. Interned and shared.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RouteAttrs {
-    pub attrs: PathAttributes,
-    pub next_hop: IpAddr,
-    /// RFC 2545 link-local next hop (IPv6), informational.
-    pub link_local: Option<std::net::Ipv6Addr>,
-}
-
-/// What the decision process needs to know about the peer a path came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerInfo {
-    pub address: IpAddr,
-    pub router_id: Ipv4Addr,
-    pub asn: u32,
-    pub ebgp: bool,
-}
 
 const F_STALE: u8 = 1;
 const F_FILTERED: u8 = 2;
@@ -273,9 +263,7 @@ pub struct Rib {
     resolver: Option<Box<dyn Fn(IpAddr) -> bool + Send>>,
     peers: Vec<Option<PeerInfo>>,
     stats: Vec<PeerRibStats>,
-    maximum_paths: usize,
-    multipath_relax: bool,
-    local_as: u32,
+    decision: DecisionProcess,
     changes: Vec<RouteChange>,
     interned_since_gc: usize,
     /// Last single-next-hop set looked up (fast path of `reselect`).
@@ -295,9 +283,7 @@ impl Rib {
             resolver: None,
             peers: Vec::new(),
             stats: Vec::new(),
-            maximum_paths: usize::from(maximum_paths.max(1)),
-            multipath_relax,
-            local_as,
+            decision: DecisionProcess::new(local_as, maximum_paths, multipath_relax),
             changes: Vec::new(),
             interned_since_gc: 0,
             last_single: None,
@@ -654,33 +640,31 @@ impl Rib {
         id
     }
 
+    /// The decision process's view of one stored path.
+    fn candidate<'a>(&'a self, p: &'a Path) -> Candidate<'a> {
+        Candidate {
+            attrs: &p.attrs,
+            peer: self.peer_info(p.peer),
+            stale: p.stale(),
+            filtered: p.filtered(),
+            nexthop_reachable: self.nexthop_reachable(p.attrs.next_hop),
+        }
+    }
+
     fn eligible(&self, p: &Path) -> bool {
-        !p.filtered()
-            && self.nexthop_reachable(p.attrs.next_hop)
-            && self.peer_info(p.peer).is_some()
+        self.decision.eligible(&self.candidate(p))
     }
 
     /// Indices (into `paths`) of the best path followed by the other
     /// multipaths, best first. Empty when nothing is eligible.
     pub fn select(&self, paths: &[Path]) -> Vec<usize> {
-        let mut cands: Vec<usize> = (0..paths.len())
-            .filter(|&i| self.eligible(&paths[i]))
-            .collect();
-        if cands.len() <= 1 {
-            return cands;
-        }
-        cands.sort_by(|&a, &b| self.compare(&paths[a], &paths[b]));
-        let best = &paths[cands[0]];
-        let mut out = vec![cands[0]];
-        for &i in &cands[1..] {
-            if out.len() >= self.maximum_paths {
-                break;
-            }
-            if self.multipath_equal(best, &paths[i]) {
-                out.push(i);
-            }
-        }
-        out
+        self.decision.select(paths, |p| self.candidate(p))
+    }
+
+    /// Full RFC 4271 §9.1.2.2 order of two stored paths; `Less` = `a` is better.
+    pub fn compare(&self, a: &Path, b: &Path) -> Ordering {
+        self.decision
+            .compare(&self.candidate(a), &self.candidate(b))
     }
 
     fn selected_next_hops(&self, paths: &[Path]) -> Vec<IpAddr> {
@@ -689,109 +673,6 @@ impl Rib {
         nhs.sort();
         nhs.dedup();
         nhs
-    }
-
-    fn local_pref(&self, p: &Path) -> u32 {
-        p.attrs.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)
-    }
-
-    /// The AS the path was received from, for the MED comparison.
-    fn neighbor_as(&self, p: &Path) -> u32 {
-        p.attrs
-            .attrs
-            .as_path
-            .as_ref()
-            .and_then(|a| a.first_as())
-            .unwrap_or(self.local_as)
-    }
-
-    fn ebgp(&self, p: &Path) -> bool {
-        self.peer_info(p.peer).is_some_and(|i| i.ebgp)
-    }
-
-    /// Steps a)–d) of RFC 4271 §9.1.2.2 plus the LOCAL_PREF step of
-    /// §9.1.1 — the part of the comparison that decides multipath
-    /// equality.
-    fn compare_multipath_steps(&self, a: &Path, b: &Path) -> Ordering {
-        // §9.1.1: the degree of preference is LOCAL_PREF; higher wins.
-        self.local_pref(b)
-            .cmp(&self.local_pref(a))
-            // §9.1.2.2 a): "Remove from consideration all routes that are
-            // not tied for having the smallest number of AS numbers present
-            // in their AS_PATH attributes" (an AS_SET counts 1).
-            .then_with(|| {
-                a.attrs
-                    .attrs
-                    .as_path_len()
-                    .cmp(&b.attrs.attrs.as_path_len())
-            })
-            // b): lowest ORIGIN (IGP < EGP < INCOMPLETE).
-            .then_with(|| {
-                let o = |p: &Path| p.attrs.attrs.origin.unwrap_or(Origin::Incomplete);
-                o(a).cmp(&o(b))
-            })
-            // c): lowest MED, only among routes from the same neighbouring
-            // AS; a missing MED counts as 0 (the lowest).
-            .then_with(|| {
-                if self.neighbor_as(a) == self.neighbor_as(b) {
-                    a.attrs
-                        .attrs
-                        .med
-                        .unwrap_or(0)
-                        .cmp(&b.attrs.attrs.med.unwrap_or(0))
-                } else {
-                    Ordering::Equal
-                }
-            })
-            // d): "If at least one of the candidate routes was received via
-            // EBGP, remove from consideration all routes that were received
-            // via IBGP."
-            .then_with(|| self.ebgp(b).cmp(&self.ebgp(a)))
-    }
-
-    /// Full §9.1.2.2 order; `Less` = `a` is better.
-    pub fn compare(&self, a: &Path, b: &Path) -> Ordering {
-        self.compare_multipath_steps(a, b)
-            // e) interior cost to the next hop: all next hops here are
-            // directly connected or resolved equally, so this step ties.
-            // f): lowest BGP Identifier (RFC 4456 §9: ORIGINATOR_ID if present).
-            .then_with(|| {
-                let id = |p: &Path| {
-                    p.attrs
-                        .attrs
-                        .originator_id
-                        .or_else(|| self.peer_info(p.peer).map(|i| i.router_id))
-                        .unwrap_or(Ipv4Addr::BROADCAST)
-                };
-                id(a).cmp(&id(b))
-            })
-            // RFC 4456 §9: shorter CLUSTER_LIST.
-            .then_with(|| {
-                a.attrs
-                    .attrs
-                    .cluster_list
-                    .len()
-                    .cmp(&b.attrs.attrs.cluster_list.len())
-            })
-            // g): lowest peer address.
-            .then_with(|| {
-                let addr = |p: &Path| self.peer_info(p.peer).map(|i| i.address);
-                addr(a).cmp(&addr(b))
-            })
-            // Stale paths lose a final tie.
-            .then_with(|| a.stale().cmp(&b.stale()))
-    }
-
-    /// Whether `p` may share forwarding with `best`: equal up to and
-    /// including the eBGP/iBGP step, same AS_PATH length (relax) or the
-    /// same AS_PATH (strict).
-    fn multipath_equal(&self, best: &Path, p: &Path) -> bool {
-        if self.compare_multipath_steps(best, p) != Ordering::Equal {
-            return false;
-        }
-        // Without relax, the paths must also agree on the neighbour AS and MED
-        // was compared above only within one AS: require the same AS_PATH.
-        self.multipath_relax || best.attrs.attrs.as_path == p.attrs.attrs.as_path
     }
 
     /// Paths of `prefix` with (best, multipath) marks; for the views.
@@ -876,7 +757,8 @@ fn remove<K: Ord + Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::AsPath;
+    use crate::wire::{AsPath, Origin, PathAttributes};
+    use std::net::Ipv4Addr;
 
     fn attrs(
         rib: &mut Rib,

@@ -5,12 +5,21 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use crate::config::{EffectivePeerConfig, Family, GracefulRestartConfig};
-use crate::speaker::ConnId;
 use crate::time::Instant;
 use crate::wire::{
     Capability, DecodeContext, ErrorKind, Framer, GrFamily, MessageError, OpenRepr,
     MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN,
 };
+
+/// Identifies one TCP connection between the transport and the speaker.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
 
 /// RFC 4271 §8.2.2: "the HoldTimer is set to a large value" in OpenSent;
 /// "A HoldTimer value of 4 minutes is suggested."

@@ -1,10 +1,14 @@
-//! Operator views, derived from the speaker's state on demand.
-use std::net::{IpAddr, Ipv4Addr};
+//! Operator views (`show bgp summary / neighbors / routes`), derived from
+//! the speaker's state on demand and serialisable for the control socket.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::config::Family;
+use crate::config::{Family, RemoteAs};
+use crate::speaker::{Peer, Speaker};
+use crate::time::Instant;
+use crate::wire::Origin;
 
 /// RFC 4271 §8.2.2 session states.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -153,4 +157,177 @@ pub struct PathView {
     pub local_pref: Option<u32>,
     pub communities: Vec<String>,
     pub large_communities: Vec<String>,
+}
+
+impl Speaker {
+    pub(crate) fn peer_summary(&self, peer: &Peer, now: Instant) -> PeerSummary {
+        let st = self.rib.stats(peer.id);
+        PeerSummary {
+            address: peer.address,
+            remote_as: peer.last_negotiated.as_ref().map(|n| n.peer_as).or(
+                match peer.cfg.remote_as {
+                    RemoteAs::Number(n) => Some(n),
+                    RemoteAs::Internal => Some(self.cfg.local_as),
+                    RemoteAs::External => None,
+                },
+            ),
+            state: peer.state(),
+            dynamic: peer.dynamic,
+            group: peer.cfg.group.clone(),
+            description: peer.cfg.description.clone(),
+            up_down_secs: Some((now - peer.last_change).as_secs()),
+            prefixes_received: st.received,
+            prefixes_accepted: st.accepted,
+            prefixes_sent: peer.prefixes_sent,
+            messages_in: peer.counters.total_in(),
+            messages_out: peer.counters.total_out(),
+        }
+    }
+
+    pub fn summary(&self, now: Instant) -> Summary {
+        let mut peers: Vec<PeerSummary> = self
+            .peers
+            .iter()
+            .flatten()
+            .map(|p| self.peer_summary(p, now))
+            .collect();
+        peers.sort_by_key(|p| p.address);
+        Summary {
+            router_id: self.cfg.router_id,
+            local_as: self.cfg.local_as,
+            loc_rib_prefixes: self.rib.prefix_count(),
+            peers,
+        }
+    }
+
+    pub fn neighbors(&self, now: Instant, filter: Option<IpAddr>) -> Vec<NeighborDetail> {
+        let mut out: Vec<NeighborDetail> = self
+            .peers
+            .iter()
+            .flatten()
+            .filter(|p| filter.is_none_or(|a| a == p.address))
+            .map(|p| {
+                let est = p.established();
+                let neg = est.and_then(|s| s.negotiated.as_ref());
+                NeighborDetail {
+                    summary: self.peer_summary(p, now),
+                    local_address: est.and_then(|s| s.local).or(p.last_local),
+                    remote_router_id: neg.map(|n| n.peer_id),
+                    configured_hold_time: p.cfg.hold_time,
+                    hold_time: neg.map(|n| n.hold_time),
+                    keepalive: neg.map(|n| n.keepalive),
+                    connect_retry_secs: p.cfg.connect_retry,
+                    passive: p.cfg.passive || p.dynamic,
+                    max_prefix: p.cfg.max_prefix,
+                    capabilities: neg.map(|n| NegotiatedView {
+                        families: n.families.clone(),
+                        four_octet_as: n.four_octet_as,
+                        route_refresh: n.route_refresh,
+                        extended_message: n.extended_message,
+                        graceful_restart: n.gr.is_some(),
+                        gr_notification: n.gr.as_ref().is_some_and(|g| g.notification),
+                        peer_unknown_capabilities: n.peer_unknown_capabilities.clone(),
+                    }),
+                    graceful_restart: GrView {
+                        peer_restart_time: p
+                            .last_negotiated
+                            .as_ref()
+                            .and_then(|n| n.gr.as_ref())
+                            .map(|g| g.restart_time),
+                        stale_routes: self.rib.stats(p.id).stale,
+                        stale_purge_in_secs: p.stale_deadline.map(|d| (d - now).as_secs()),
+                        end_of_rib_received: p.eor_received.clone(),
+                        end_of_rib_sent: p.eor_sent.clone(),
+                    },
+                    last_error: p.last_error.clone(),
+                    counters: p.counters.clone(),
+                    established_transitions: p.established_transitions,
+                }
+            })
+            .collect();
+        out.sort_by_key(|d| d.summary.address);
+        out
+    }
+
+    /// Loc-RIB paths, all prefixes or the one given (exact match, else the
+    /// longest prefix containing it).
+    pub fn routes(&self, prefix: Option<IpNet>) -> Vec<RouteView> {
+        let mut prefixes = self.rib.prefixes();
+        for n in &self.cfg.networks {
+            if !prefixes.contains(n) {
+                prefixes.push(*n);
+            }
+        }
+        prefixes.sort();
+        if let Some(want) = prefix {
+            let exact = prefixes.iter().find(|p| **p == want).copied();
+            let chosen = exact.or_else(|| {
+                prefixes
+                    .iter()
+                    .filter(|p| p.contains(&want))
+                    .max_by_key(|p| p.prefix_len())
+                    .copied()
+            });
+            prefixes = chosen.into_iter().collect();
+        }
+        prefixes.into_iter().map(|p| self.route_view(p)).collect()
+    }
+
+    fn route_view(&self, prefix: IpNet) -> RouteView {
+        let mut paths: Vec<PathView> = Vec::new();
+        if self.cfg.networks.contains(&prefix) {
+            paths.push(PathView {
+                peer: None,
+                next_hop: match prefix {
+                    IpNet::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    IpNet::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                },
+                best: false,
+                multipath: false,
+                stale: false,
+                reachable: true,
+                filtered: false,
+                ebgp: false,
+                origin: Origin::Igp.to_string(),
+                as_path: String::new(),
+                med: None,
+                local_pref: None,
+                communities: Vec::new(),
+                large_communities: Vec::new(),
+            });
+        }
+        for (p, best, multipath) in self.rib.paths_of(&prefix) {
+            let info = self.rib.peer_info(p.peer);
+            let a = &p.attrs.attrs;
+            paths.push(PathView {
+                peer: info.map(|i| i.address),
+                next_hop: p.attrs.next_hop,
+                best,
+                multipath,
+                stale: p.stale(),
+                reachable: self.rib.nexthop_reachable(p.attrs.next_hop),
+                filtered: p.filtered(),
+                ebgp: info.is_some_and(|i| i.ebgp),
+                origin: a.origin.map_or_else(|| "?".to_string(), |o| o.to_string()),
+                as_path: a
+                    .as_path
+                    .as_ref()
+                    .map(|x| x.to_string())
+                    .unwrap_or_default(),
+                med: a.med,
+                local_pref: a.local_pref,
+                communities: a
+                    .communities
+                    .iter()
+                    .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
+                    .collect(),
+                large_communities: a
+                    .large_communities
+                    .iter()
+                    .map(|c| format!("{}:{}:{}", c[0], c[1], c[2]))
+                    .collect(),
+            });
+        }
+        RouteView { prefix, paths }
+    }
 }

@@ -1,40 +1,36 @@
 //! The speaker: peers and their connections (RFC 4271 §8 FSM, §6.8
-//! collision detection), UPDATE processing into the RIB, graceful restart
-//! helper (RFC 4724, RFC 8538), export of configured networks, and the
-//! operator views.
+//! collision detection), timers and operator actions. What happens to
+//! routes lives beside it: [`import`] (UPDATE → RIB), [`export`] (our
+//! networks → peers, End-of-RIB, route refresh) and [`graceful_restart`]
+//! (RFC 4724 helper, RFC 8538). The operator views are in [`crate::view`].
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use tracing::{debug, info, warn};
 
 use crate::config::{ConfigError, EffectivePeerConfig, Family, SpeakerConfig};
-use crate::rib::{PeerId, PeerInfo, Rib, RouteAttrs, DEFAULT_LOCAL_PREF};
+use crate::rib::{PeerId, PeerInfo, Rib};
 use crate::session::{local_open, negotiate, ConnState, Negotiated, Session, OPEN_HOLD_TIME};
 use crate::time::Instant;
-use crate::view::{
-    GrView, MessageCounters, NegotiatedView, NeighborDetail, PathView, PeerSummary, RouteView,
-    SessionState, Summary,
-};
+use crate::view::{MessageCounters, SessionState};
 use crate::wire::error::{
-    CEASE_ADMIN_SHUTDOWN, CEASE_CONNECTION_COLLISION, CEASE_HARD_RESET, CEASE_MAX_PREFIXES,
-    FSM_UNEXPECTED_IN_ESTABLISHED, FSM_UNEXPECTED_IN_OPENCONFIRM, FSM_UNEXPECTED_IN_OPENSENT,
+    CEASE_ADMIN_SHUTDOWN, CEASE_CONNECTION_COLLISION, FSM_UNEXPECTED_IN_ESTABLISHED,
+    FSM_UNEXPECTED_IN_OPENCONFIRM, FSM_UNEXPECTED_IN_OPENSENT,
 };
 use crate::wire::{
-    AsPath, ErrorKind, Message, MessageError, MpReach, NotificationRepr, Origin, PathAttributes,
-    RouteRefreshRepr, UpdateRepr, BGP_PORT,
+    ErrorKind, Message, MessageError, NotificationRepr, OpenRepr, RouteRefreshRepr, BGP_PORT,
 };
 
-/// Identifies one TCP connection between the transport and the speaker.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
+mod export;
+mod graceful_restart;
+mod import;
 
-impl std::fmt::Display for ConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "conn#{}", self.0)
-    }
-}
+use graceful_restart::{cease, DownReason};
+
+pub use crate::rib::RouteChange;
+pub use crate::session::ConnId;
 
 /// What the transport must do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,94 +49,33 @@ pub enum Action {
     Close { conn: ConnId },
 }
 
-/// A Loc-RIB change for the FIB.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RouteChange {
-    /// Install or replace the route; `next_hops` is sorted, deduplicated,
-    /// non-empty (several = ECMP).
-    Replace {
-        prefix: IpNet,
-        next_hops: Vec<IpAddr>,
-    },
-    Remove(IpNet),
-}
-
 /// After a session went down, wait this long before connecting again
 /// (RFC 4271 §8.1.1 IdleHoldTimer, without oscillation damping).
 pub const IDLE_HOLD_TIME: Duration = Duration::from_secs(5);
 
-/// Prefixes per UPDATE when exporting (well inside 4096 octets).
-const EXPORT_CHUNK_V4: usize = 500;
-const EXPORT_CHUNK_V6: usize = 150;
-
-/// Why an established session ended; decides graceful restart.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum DownReason {
-    /// TCP closed or reset without a NOTIFICATION.
-    TcpClosed,
-    /// The peer opened a new session while this one was up (RFC 4724 §4.2).
-    PeerRestarted,
-    HoldTimerExpired,
-    NotificationReceived(NotificationRepr),
-    /// We sent this NOTIFICATION; `hard` when RFC 8538 says Hard Reset.
-    NotificationSent {
-        notification: NotificationRepr,
-        hard: bool,
-    },
-}
-
-impl DownReason {
-    /// RFC 4724 §4.2 keeps routes when the session ends without a
-    /// NOTIFICATION; RFC 8538 §3 extends this, when both sides sent the N
-    /// bit, to every NOTIFICATION except Hard Reset (Cease/9) and to hold
-    /// timer expiry.
-    fn keeps_routes(&self, n_bit: bool) -> bool {
-        match self {
-            DownReason::TcpClosed | DownReason::PeerRestarted => true,
-            DownReason::HoldTimerExpired => n_bit,
-            DownReason::NotificationReceived(n) => {
-                n_bit && !(n.code == 6 && n.subcode == CEASE_HARD_RESET)
-            }
-            DownReason::NotificationSent { hard, .. } => n_bit && !hard,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            DownReason::TcpClosed => "connection closed by peer".into(),
-            DownReason::PeerRestarted => "peer opened a new session (restart)".into(),
-            DownReason::HoldTimerExpired => "hold timer expired".into(),
-            DownReason::NotificationReceived(n) => format!("received NOTIFICATION: {n}"),
-            DownReason::NotificationSent { notification, .. } => {
-                format!("sent NOTIFICATION: {notification}")
-            }
-        }
-    }
-}
-
-struct Peer {
-    id: PeerId,
-    address: IpAddr,
-    cfg: EffectivePeerConfig,
-    dynamic: bool,
-    admin_down: bool,
-    sessions: Vec<Session>,
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    pub(crate) address: IpAddr,
+    pub(crate) cfg: EffectivePeerConfig,
+    pub(crate) dynamic: bool,
+    pub(crate) admin_down: bool,
+    pub(crate) sessions: Vec<Session>,
     /// When to start the next outbound connection (ConnectRetryTimer).
-    connect_at: Option<Instant>,
-    up: bool,
-    last_change: Instant,
-    last_error: Option<String>,
-    counters: MessageCounters,
-    established_transitions: u64,
-    prefixes_sent: u64,
+    pub(crate) connect_at: Option<Instant>,
+    pub(crate) up: bool,
+    pub(crate) last_change: Instant,
+    pub(crate) last_error: Option<String>,
+    pub(crate) counters: MessageCounters,
+    pub(crate) established_transitions: u64,
+    pub(crate) prefixes_sent: u64,
     /// Negotiated parameters of the current or last established session.
-    last_negotiated: Option<Negotiated>,
-    last_local: Option<IpAddr>,
+    pub(crate) last_negotiated: Option<Negotiated>,
+    pub(crate) last_local: Option<IpAddr>,
     /// Families with stale routes (graceful restart) and when they go.
-    stale_families: Vec<Family>,
-    stale_deadline: Option<Instant>,
-    eor_received: Vec<Family>,
-    eor_sent: Vec<Family>,
+    pub(crate) stale_families: Vec<Family>,
+    pub(crate) stale_deadline: Option<Instant>,
+    pub(crate) eor_received: Vec<Family>,
+    pub(crate) eor_sent: Vec<Family>,
 }
 
 impl Peer {
@@ -175,17 +110,17 @@ impl Peer {
         }
     }
 
-    fn session(&self, conn: ConnId) -> Option<usize> {
+    pub(crate) fn session(&self, conn: ConnId) -> Option<usize> {
         self.sessions.iter().position(|s| s.conn == conn)
     }
 
-    fn established(&self) -> Option<&Session> {
+    pub(crate) fn established(&self) -> Option<&Session> {
         self.sessions
             .iter()
             .find(|s| s.state == ConnState::Established)
     }
 
-    fn state(&self) -> SessionState {
+    pub(crate) fn state(&self) -> SessionState {
         if self.admin_down {
             return SessionState::Idle;
         }
@@ -204,7 +139,7 @@ impl Peer {
 }
 
 /// Count and queue one outgoing message.
-fn send(
+pub(crate) fn send(
     actions: &mut VecDeque<Action>,
     counters: &mut MessageCounters,
     conn: ConnId,
@@ -231,13 +166,14 @@ fn send(
 
 /// The sans-IO BGP speaker. See the crate's `API.md`.
 pub struct Speaker {
-    cfg: SpeakerConfig,
-    peers: Vec<Option<Peer>>,
+    pub(crate) cfg: SpeakerConfig,
+    /// Peer slots; a slot's index is its `PeerId` in the RIB.
+    pub(crate) peers: Vec<Option<Peer>>,
     by_addr: HashMap<IpAddr, usize>,
     owner: HashMap<ConnId, usize>,
     next_conn: u64,
     actions: VecDeque<Action>,
-    rib: Rib,
+    pub(crate) rib: Rib,
 }
 
 impl Speaker {
@@ -718,66 +654,6 @@ impl Speaker {
         self.maybe_forget_dynamic(pi);
     }
 
-    /// An Established session ended: graceful restart or route removal.
-    fn session_down(&mut self, pi: usize, sess: &Session, reason: DownReason, now: Instant) {
-        let Some(peer) = self.peers[pi].as_mut() else {
-            return;
-        };
-        peer.up = false;
-        peer.last_change = now;
-        peer.prefixes_sent = 0;
-        peer.last_error = Some(reason.describe());
-        let id = peer.id;
-        let neg = sess.negotiated.clone();
-        let gr = neg.as_ref().and_then(|n| n.gr.clone());
-        let keep = gr
-            .as_ref()
-            .is_some_and(|g| reason.keeps_routes(g.notification) && g.restart_time > 0);
-        info!(peer = %peer.address, reason = %reason.describe(), graceful_restart = keep, "bgp: session down");
-        if let (true, Some(gr), Some(neg)) = (keep, gr, neg) {
-            // RFC 4724 §4.2: "the Receiving Speaker MUST retain the routes
-            // received from the Restarting Speaker for all the address
-            // families that were previously received in the Graceful
-            // Restart Capability and MUST mark them as stale routing
-            // information", and start a timer of the peer's Restart Time.
-            for f in &neg.families {
-                if gr.families.iter().any(|(g, _)| g == f) {
-                    self.rib.mark_stale(id, *f);
-                    if !peer.stale_families.contains(f) {
-                        peer.stale_families.push(*f);
-                    }
-                } else {
-                    self.rib.remove_peer(id, Some(*f));
-                }
-            }
-            peer.stale_deadline = Some(now + Duration::from_secs(u64::from(gr.restart_time)));
-        } else {
-            self.rib.remove_peer(id, None);
-            peer.stale_families.clear();
-            peer.stale_deadline = None;
-        }
-    }
-
-    fn purge_stale(&mut self, pi: usize, family: Option<Family>) {
-        let Some(peer) = self.peers[pi].as_mut() else {
-            return;
-        };
-        let fams: Vec<Family> = match family {
-            Some(f) => vec![f],
-            None => peer.stale_families.clone(),
-        };
-        for f in fams {
-            let n = self.rib.purge_stale(peer.id, Some(f));
-            if n > 0 {
-                info!(peer = %peer.address, family = ?f, routes = n, "bgp: purged stale routes");
-            }
-            peer.stale_families.retain(|x| *x != f);
-        }
-        if peer.stale_families.is_empty() {
-            peer.stale_deadline = None;
-        }
-    }
-
     /// Dynamic neighbours disappear once they have no connection and no
     /// (stale) routes left.
     fn maybe_forget_dynamic(&mut self, pi: usize) {
@@ -842,7 +718,7 @@ impl Speaker {
         }
     }
 
-    fn handle_open(&mut self, pi: usize, conn: ConnId, open: crate::wire::OpenRepr, now: Instant) {
+    fn handle_open(&mut self, pi: usize, conn: ConnId, open: OpenRepr, now: Instant) {
         let (local_as, router_id) = (self.cfg.local_as, self.cfg.router_id);
         let Some(peer) = self.peers[pi].as_mut() else {
             return;
@@ -957,40 +833,7 @@ impl Speaker {
             },
         );
 
-        // RFC 4724 §4.2: on re-establishment, stale routes of families the
-        // peer no longer lists in its capability, or lists without the
-        // Forwarding State bit, "MUST be deleted"; the rest wait for its
-        // End-of-RIB, bounded by our stale-routes time.
-        if !peer.stale_families.is_empty() {
-            let keep: Vec<Family> = peer
-                .stale_families
-                .iter()
-                .copied()
-                .filter(|f| {
-                    neg.gr
-                        .as_ref()
-                        .is_some_and(|g| g.families.contains(&(*f, true)))
-                })
-                .collect();
-            let drop: Vec<Family> = peer
-                .stale_families
-                .iter()
-                .copied()
-                .filter(|f| !keep.contains(f))
-                .collect();
-            for f in drop {
-                self.purge_stale(pi, Some(f));
-            }
-            if let Some(peer) = self.peers[pi].as_mut() {
-                if !peer.stale_families.is_empty() {
-                    peer.stale_deadline = Some(
-                        now + Duration::from_secs(u64::from(
-                            self.cfg.graceful_restart.stale_routes_time,
-                        )),
-                    );
-                }
-            }
-        }
+        self.stale_routes_on_reestablish(pi, &neg, now);
 
         // Other connections of this peer lose to the established one.
         let others: Vec<ConnId> = self.peers[pi]
@@ -1011,443 +854,12 @@ impl Speaker {
         for f in neg.families.clone() {
             self.export_family(pi, conn, f);
         }
-        // RFC 4724 §4.1: End-of-RIB for every family once the initial
-        // update is sent — peers such as Cilium hold back their routes
-        // until they see ours.
+        self.send_end_of_rib(pi, conn, &neg.families);
         let Some(peer) = self.peers[pi].as_mut() else {
             return;
         };
         let Some(si) = peer.session(conn) else { return };
-        let ctx = peer.sessions[si].ctx;
-        for f in neg.families {
-            send(
-                &mut self.actions,
-                &mut peer.counters,
-                conn,
-                &Message::Update(UpdateRepr::end_of_rib_marker(f)),
-                &ctx,
-            );
-            peer.sessions[si].eor_sent[f.index()] = true;
-            peer.eor_sent.push(f);
-        }
         peer.sessions[si].restart_keepalive_timer(now);
-    }
-
-    /// Send our configured networks of `family` with next-hop self.
-    fn export_family(&mut self, pi: usize, conn: ConnId, family: Family) {
-        let Some(peer) = self.peers[pi].as_mut() else {
-            return;
-        };
-        let Some(si) = peer.session(conn) else { return };
-        let s = &peer.sessions[si];
-        let (Some(local), Some(neg)) = (s.local, s.negotiated.as_ref()) else {
-            return;
-        };
-        let ctx = s.ctx;
-        let nets: Vec<IpNet> = self
-            .cfg
-            .networks
-            .iter()
-            .copied()
-            .filter(|n| Family::of(n) == family)
-            .collect();
-        if nets.is_empty() {
-            return;
-        }
-        // Next-hop self needs a local address of the family; an IPv6 network
-        // over an IPv4 session (or the reverse) would need RFC 8950.
-        let attrs = PathAttributes {
-            origin: Some(Origin::Igp),
-            // RFC 4271 §5.1.2: to an external peer we prepend our AS; to an
-            // internal peer the AS_PATH of a locally originated route is empty.
-            as_path: Some(if neg.ebgp {
-                AsPath::sequence(vec![self.cfg.local_as])
-            } else {
-                AsPath::default()
-            }),
-            local_pref: (!neg.ebgp).then_some(DEFAULT_LOCAL_PREF),
-            ..Default::default()
-        };
-        let mut sent = 0u64;
-        match (family, local) {
-            (Family::Ipv4Unicast, IpAddr::V4(l)) => {
-                for chunk in nets.chunks(EXPORT_CHUNK_V4) {
-                    let mut a = attrs.clone();
-                    a.next_hop = Some(l);
-                    let u = UpdateRepr {
-                        attrs: a,
-                        nlri: chunk.to_vec(),
-                        ..Default::default()
-                    };
-                    send(
-                        &mut self.actions,
-                        &mut peer.counters,
-                        conn,
-                        &Message::Update(u),
-                        &ctx,
-                    );
-                    sent += chunk.len() as u64;
-                }
-            }
-            (Family::Ipv6Unicast, IpAddr::V6(l)) => {
-                for chunk in nets.chunks(EXPORT_CHUNK_V6) {
-                    let mp = MpReach {
-                        family,
-                        next_hop: IpAddr::V6(l),
-                        link_local: None,
-                        nlri: chunk.to_vec(),
-                    };
-                    let u = UpdateRepr {
-                        attrs: attrs.clone(),
-                        mp_reach: Some(mp),
-                        ..Default::default()
-                    };
-                    send(
-                        &mut self.actions,
-                        &mut peer.counters,
-                        conn,
-                        &Message::Update(u),
-                        &ctx,
-                    );
-                    sent += chunk.len() as u64;
-                }
-            }
-            _ => {
-                debug!(peer = %peer.address, ?family, "bgp: no next-hop-self address of this family; networks not sent")
-            }
-        }
-        peer.prefixes_sent += sent;
-    }
-
-    fn handle_route_refresh(&mut self, pi: usize, conn: ConnId, r: RouteRefreshRepr) {
-        let Some(peer) = self.peers[pi].as_ref() else {
-            return;
-        };
-        let Some(si) = peer.session(conn) else { return };
-        // RFC 2918 §4: a request for an AFI/SAFI not negotiated is ignored.
-        let Some(f) = Family::from_afi_safi(r.afi, r.safi) else {
-            return;
-        };
-        if !peer.sessions[si]
-            .negotiated
-            .as_ref()
-            .is_some_and(|n| n.has_family(f))
-        {
-            return;
-        }
-        // Re-send the Adj-RIB-Out (our networks) for the family.
-        if let Some(p) = self.peers[pi].as_mut() {
-            p.prefixes_sent = p.prefixes_sent.saturating_sub(
-                self.cfg
-                    .networks
-                    .iter()
-                    .filter(|n| Family::of(n) == f)
-                    .count() as u64,
-            );
-        }
-        self.export_family(pi, conn, f);
-    }
-
-    fn handle_update(&mut self, pi: usize, conn: ConnId, u: UpdateRepr, now: Instant) {
-        let local_as = self.cfg.local_as;
-        let router_id = self.cfg.router_id;
-        let Some(peer) = self.peers[pi].as_mut() else {
-            return;
-        };
-        let Some(si) = peer.session(conn) else { return };
-        let Some(neg) = peer.sessions[si].negotiated.clone() else {
-            return;
-        };
-        let local = peer.sessions[si].local;
-        let id = peer.id;
-
-        for d in &u.discarded {
-            debug!(peer = %peer.address, error = %d, "bgp: attribute discarded");
-        }
-        if let Some(f) = u.end_of_rib() {
-            debug!(peer = %peer.address, family = ?f, "bgp: End-of-RIB received");
-            peer.sessions[si].eor_received[f.index()] = true;
-            if !peer.eor_received.contains(&f) {
-                peer.eor_received.push(f);
-            }
-            // RFC 4724 §4.2: on End-of-RIB, "immediately remove all routes
-            // from the peer that are still marked as stale" for the family.
-            if peer.stale_families.contains(&f) {
-                self.purge_stale(pi, Some(f));
-            }
-            return;
-        }
-
-        // Withdrawals.
-        if neg.has_family(Family::Ipv4Unicast) {
-            for p in &u.withdrawn {
-                self.rib.withdraw(id, *p);
-            }
-        }
-        if let Some(un) = &u.mp_unreach {
-            if neg.has_family(un.family) {
-                for p in &un.withdrawn {
-                    self.rib.withdraw(id, *p);
-                }
-            }
-        }
-
-        // Announcements: (next hop, link-local next hop, prefixes) for the
-        // IPv4 NLRI field and for MP_REACH_NLRI.
-        let mut groups: Vec<(IpAddr, Option<std::net::Ipv6Addr>, &[IpNet])> = Vec::new();
-        if !u.nlri.is_empty() && neg.has_family(Family::Ipv4Unicast) {
-            // Without NEXT_HOP the UPDATE is treat-as-withdraw (RFC 7606
-            // §3 d), so the placeholder never reaches the RIB.
-            let nh = u.attrs.next_hop.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            groups.push((IpAddr::V4(nh), None, &u.nlri));
-        }
-        if let Some(mp) = &u.mp_reach {
-            if neg.has_family(mp.family) && !mp.nlri.is_empty() {
-                groups.push((mp.next_hop, mp.link_local, &mp.nlri));
-            }
-        }
-        if groups.is_empty() {
-            return;
-        }
-
-        // Reasons to handle the announcements as withdrawals.
-        let withdraw_reason: Option<String> = if let Some(e) = &u.treat_as_withdraw {
-            // RFC 7606 treat-as-withdraw (section cited in the error).
-            Some(e.to_string())
-        } else if u
-            .attrs
-            .as_path
-            .as_ref()
-            .is_some_and(|p| p.contains(local_as))
-        {
-            // RFC 4271 §9.1.2: a route whose AS_PATH contains our own AS is
-            // a loop and is excluded.
-            Some(format!("AS_PATH contains our AS {local_as}"))
-        } else {
-            None
-        };
-        let peer_addr = peer.address;
-        let import = peer.cfg.import.clone();
-        let max_prefix = peer.cfg.max_prefix;
-        if let Some(r) = &withdraw_reason {
-            debug!(peer = %peer_addr, reason = %r, "bgp: UPDATE handled as withdraw");
-        }
-        for (nh, ll, nlri) in groups {
-            // RFC 4271 §6.3 / §5.1.3: a NEXT_HOP that is the receiving
-            // speaker's own address is semantically incorrect; the route is ignored.
-            let own_nh = Some(nh) == local || nh == IpAddr::V4(router_id);
-            if withdraw_reason.is_some() || own_nh {
-                if own_nh {
-                    debug!(peer = %peer_addr, next_hop = %nh, "bgp: NEXT_HOP is our own address; routes ignored");
-                }
-                for p in nlri {
-                    self.rib.withdraw(id, *p);
-                }
-                continue;
-            }
-            let attrs = self.rib.intern(RouteAttrs {
-                attrs: u.attrs.clone(),
-                next_hop: nh,
-                link_local: ll,
-            });
-            for p in nlri {
-                let filtered = import.as_ref().is_some_and(|f| !f.permits(p));
-                self.rib.announce(id, *p, attrs.clone(), filtered);
-            }
-        }
-
-        // Per-peer maximum prefix limit: RFC 4486 §4 Cease subcode 1, data
-        // AFI, SAFI and the upper bound.
-        if let Some(max) = max_prefix {
-            let accepted = self.rib.stats(id).accepted;
-            if accepted > u64::from(max) {
-                warn!(peer = %peer_addr, accepted, max, "bgp: maximum prefix limit exceeded");
-                let mut data = Vec::with_capacity(7);
-                data.extend_from_slice(&crate::wire::AFI_IPV4.to_be_bytes());
-                data.push(crate::wire::SAFI_UNICAST);
-                data.extend_from_slice(&max.to_be_bytes());
-                let n = cease_with(CEASE_MAX_PREFIXES, data, true, Some(&neg));
-                let reason = DownReason::NotificationSent {
-                    notification: n.clone(),
-                    hard: true,
-                };
-                self.drop_session(pi, conn, Some(n), Some(reason), now);
-            }
-        }
-    }
-
-    // ------------------------------------------------------------------
-    // Views
-
-    fn peer_summary(&self, peer: &Peer, now: Instant) -> PeerSummary {
-        let st = self.rib.stats(peer.id);
-        PeerSummary {
-            address: peer.address,
-            remote_as: peer.last_negotiated.as_ref().map(|n| n.peer_as).or(
-                match peer.cfg.remote_as {
-                    crate::config::RemoteAs::Number(n) => Some(n),
-                    crate::config::RemoteAs::Internal => Some(self.cfg.local_as),
-                    crate::config::RemoteAs::External => None,
-                },
-            ),
-            state: peer.state(),
-            dynamic: peer.dynamic,
-            group: peer.cfg.group.clone(),
-            description: peer.cfg.description.clone(),
-            up_down_secs: Some((now - peer.last_change).as_secs()),
-            prefixes_received: st.received,
-            prefixes_accepted: st.accepted,
-            prefixes_sent: peer.prefixes_sent,
-            messages_in: peer.counters.total_in(),
-            messages_out: peer.counters.total_out(),
-        }
-    }
-
-    pub fn summary(&self, now: Instant) -> Summary {
-        let mut peers: Vec<PeerSummary> = self
-            .peers
-            .iter()
-            .flatten()
-            .map(|p| self.peer_summary(p, now))
-            .collect();
-        peers.sort_by_key(|p| p.address);
-        Summary {
-            router_id: self.cfg.router_id,
-            local_as: self.cfg.local_as,
-            loc_rib_prefixes: self.rib.prefix_count(),
-            peers,
-        }
-    }
-
-    pub fn neighbors(&self, now: Instant, filter: Option<IpAddr>) -> Vec<NeighborDetail> {
-        let mut out: Vec<NeighborDetail> = self
-            .peers
-            .iter()
-            .flatten()
-            .filter(|p| filter.is_none_or(|a| a == p.address))
-            .map(|p| {
-                let est = p.established();
-                let neg = est.and_then(|s| s.negotiated.as_ref());
-                NeighborDetail {
-                    summary: self.peer_summary(p, now),
-                    local_address: est.and_then(|s| s.local).or(p.last_local),
-                    remote_router_id: neg.map(|n| n.peer_id),
-                    configured_hold_time: p.cfg.hold_time,
-                    hold_time: neg.map(|n| n.hold_time),
-                    keepalive: neg.map(|n| n.keepalive),
-                    connect_retry_secs: p.cfg.connect_retry,
-                    passive: p.cfg.passive || p.dynamic,
-                    max_prefix: p.cfg.max_prefix,
-                    capabilities: neg.map(|n| NegotiatedView {
-                        families: n.families.clone(),
-                        four_octet_as: n.four_octet_as,
-                        route_refresh: n.route_refresh,
-                        extended_message: n.extended_message,
-                        graceful_restart: n.gr.is_some(),
-                        gr_notification: n.gr.as_ref().is_some_and(|g| g.notification),
-                        peer_unknown_capabilities: n.peer_unknown_capabilities.clone(),
-                    }),
-                    graceful_restart: GrView {
-                        peer_restart_time: p
-                            .last_negotiated
-                            .as_ref()
-                            .and_then(|n| n.gr.as_ref())
-                            .map(|g| g.restart_time),
-                        stale_routes: self.rib.stats(p.id).stale,
-                        stale_purge_in_secs: p.stale_deadline.map(|d| (d - now).as_secs()),
-                        end_of_rib_received: p.eor_received.clone(),
-                        end_of_rib_sent: p.eor_sent.clone(),
-                    },
-                    last_error: p.last_error.clone(),
-                    counters: p.counters.clone(),
-                    established_transitions: p.established_transitions,
-                }
-            })
-            .collect();
-        out.sort_by_key(|d| d.summary.address);
-        out
-    }
-
-    /// Loc-RIB paths, all prefixes or the one given (exact match, else the
-    /// longest prefix containing it).
-    pub fn routes(&self, prefix: Option<IpNet>) -> Vec<RouteView> {
-        let mut prefixes = self.rib.prefixes();
-        for n in &self.cfg.networks {
-            if !prefixes.contains(n) {
-                prefixes.push(*n);
-            }
-        }
-        prefixes.sort();
-        if let Some(want) = prefix {
-            let exact = prefixes.iter().find(|p| **p == want).copied();
-            let chosen = exact.or_else(|| {
-                prefixes
-                    .iter()
-                    .filter(|p| p.contains(&want))
-                    .max_by_key(|p| p.prefix_len())
-                    .copied()
-            });
-            prefixes = chosen.into_iter().collect();
-        }
-        prefixes.into_iter().map(|p| self.route_view(p)).collect()
-    }
-
-    fn route_view(&self, prefix: IpNet) -> RouteView {
-        let mut paths: Vec<PathView> = Vec::new();
-        if self.cfg.networks.contains(&prefix) {
-            paths.push(PathView {
-                peer: None,
-                next_hop: match prefix {
-                    IpNet::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    IpNet::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-                },
-                best: false,
-                multipath: false,
-                stale: false,
-                reachable: true,
-                filtered: false,
-                ebgp: false,
-                origin: Origin::Igp.to_string(),
-                as_path: String::new(),
-                med: None,
-                local_pref: None,
-                communities: Vec::new(),
-                large_communities: Vec::new(),
-            });
-        }
-        for (p, best, multipath) in self.rib.paths_of(&prefix) {
-            let info = self.rib.peer_info(p.peer);
-            let a = &p.attrs.attrs;
-            paths.push(PathView {
-                peer: info.map(|i| i.address),
-                next_hop: p.attrs.next_hop,
-                best,
-                multipath,
-                stale: p.stale(),
-                reachable: self.rib.nexthop_reachable(p.attrs.next_hop),
-                filtered: p.filtered(),
-                ebgp: info.is_some_and(|i| i.ebgp),
-                origin: a.origin.map_or_else(|| "?".to_string(), |o| o.to_string()),
-                as_path: a
-                    .as_path
-                    .as_ref()
-                    .map(|x| x.to_string())
-                    .unwrap_or_default(),
-                med: a.med,
-                local_pref: a.local_pref,
-                communities: a
-                    .communities
-                    .iter()
-                    .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
-                    .collect(),
-                large_communities: a
-                    .large_communities
-                    .iter()
-                    .map(|c| format!("{}:{}:{}", c[0], c[1], c[2]))
-                    .collect(),
-            });
-        }
-        RouteView { prefix, paths }
     }
 
     /// Number of prefixes in the Loc-RIB.
@@ -1463,37 +875,5 @@ impl Speaker {
     /// Drop attribute sets no route uses any more (call after big withdrawals).
     pub fn compact(&mut self) {
         self.rib.gc_interned();
-    }
-}
-
-/// A Cease NOTIFICATION; with `hard` and the RFC 8538 N bit negotiated it
-/// is wrapped in a Hard Reset (subcode 9, data = inner code, subcode, data).
-/// RFC 8538 §5 requires Hard Reset for Maximum Number of Prefixes Reached,
-/// Administrative Shutdown, Peer De-configured and Administrative Reset;
-/// the other Cease subcodes (e.g. collision resolution) stay plain.
-fn cease(sub: u8, hard: bool, neg: Option<&Negotiated>) -> NotificationRepr {
-    cease_with(sub, Vec::new(), hard, neg)
-}
-
-fn cease_with(sub: u8, data: Vec<u8>, hard: bool, neg: Option<&Negotiated>) -> NotificationRepr {
-    let n_bit = neg
-        .and_then(|n| n.gr.as_ref())
-        .is_some_and(|g| g.notification);
-    if hard && n_bit {
-        // RFC 8538 §3: "the Hard Reset ... data field: the encapsulated
-        // NOTIFICATION's error code, subcode and data".
-        let mut d = vec![6, sub];
-        d.extend_from_slice(&data);
-        NotificationRepr {
-            code: 6,
-            subcode: CEASE_HARD_RESET,
-            data: d,
-        }
-    } else {
-        NotificationRepr {
-            code: 6,
-            subcode: sub,
-            data,
-        }
     }
 }

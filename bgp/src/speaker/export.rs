@@ -1,0 +1,156 @@
+//! Export: our configured networks to a peer with next-hop self, the
+//! initial End-of-RIB (RFC 4724 §4.1), and answers to ROUTE-REFRESH
+//! (RFC 2918). Nothing learned from a peer is re-advertised.
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use tracing::debug;
+
+use super::{send, Speaker};
+use crate::config::Family;
+use crate::rib::DEFAULT_LOCAL_PREF;
+use crate::session::ConnId;
+use crate::wire::{AsPath, Message, MpReach, Origin, PathAttributes, RouteRefreshRepr, UpdateRepr};
+
+/// Prefixes per UPDATE when exporting (well inside 4096 octets).
+const EXPORT_CHUNK_V4: usize = 500;
+const EXPORT_CHUNK_V6: usize = 150;
+
+impl Speaker {
+    /// Send our configured networks of `family` with next-hop self.
+    pub(super) fn export_family(&mut self, pi: usize, conn: ConnId, family: Family) {
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
+        let Some(si) = peer.session(conn) else { return };
+        let s = &peer.sessions[si];
+        let (Some(local), Some(neg)) = (s.local, s.negotiated.as_ref()) else {
+            return;
+        };
+        let ctx = s.ctx;
+        let nets: Vec<IpNet> = self
+            .cfg
+            .networks
+            .iter()
+            .copied()
+            .filter(|n| Family::of(n) == family)
+            .collect();
+        if nets.is_empty() {
+            return;
+        }
+        // Next-hop self needs a local address of the family; an IPv6 network
+        // over an IPv4 session (or the reverse) would need RFC 8950.
+        let attrs = PathAttributes {
+            origin: Some(Origin::Igp),
+            // RFC 4271 §5.1.2: to an external peer we prepend our AS; to an
+            // internal peer the AS_PATH of a locally originated route is empty.
+            as_path: Some(if neg.ebgp {
+                AsPath::sequence(vec![self.cfg.local_as])
+            } else {
+                AsPath::default()
+            }),
+            local_pref: (!neg.ebgp).then_some(DEFAULT_LOCAL_PREF),
+            ..Default::default()
+        };
+        let mut sent = 0u64;
+        match (family, local) {
+            (Family::Ipv4Unicast, IpAddr::V4(l)) => {
+                for chunk in nets.chunks(EXPORT_CHUNK_V4) {
+                    let mut a = attrs.clone();
+                    a.next_hop = Some(l);
+                    let u = UpdateRepr {
+                        attrs: a,
+                        nlri: chunk.to_vec(),
+                        ..Default::default()
+                    };
+                    send(
+                        &mut self.actions,
+                        &mut peer.counters,
+                        conn,
+                        &Message::Update(u),
+                        &ctx,
+                    );
+                    sent += chunk.len() as u64;
+                }
+            }
+            (Family::Ipv6Unicast, IpAddr::V6(l)) => {
+                for chunk in nets.chunks(EXPORT_CHUNK_V6) {
+                    let mp = MpReach {
+                        family,
+                        next_hop: IpAddr::V6(l),
+                        link_local: None,
+                        nlri: chunk.to_vec(),
+                    };
+                    let u = UpdateRepr {
+                        attrs: attrs.clone(),
+                        mp_reach: Some(mp),
+                        ..Default::default()
+                    };
+                    send(
+                        &mut self.actions,
+                        &mut peer.counters,
+                        conn,
+                        &Message::Update(u),
+                        &ctx,
+                    );
+                    sent += chunk.len() as u64;
+                }
+            }
+            _ => {
+                debug!(peer = %peer.address, ?family, "bgp: no next-hop-self address of this family; networks not sent")
+            }
+        }
+        peer.prefixes_sent += sent;
+    }
+
+    pub(super) fn handle_route_refresh(&mut self, pi: usize, conn: ConnId, r: RouteRefreshRepr) {
+        let Some(peer) = self.peers[pi].as_ref() else {
+            return;
+        };
+        let Some(si) = peer.session(conn) else { return };
+        // RFC 2918 §4: a request for an AFI/SAFI not negotiated is ignored.
+        let Some(f) = Family::from_afi_safi(r.afi, r.safi) else {
+            return;
+        };
+        if !peer.sessions[si]
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| n.has_family(f))
+        {
+            return;
+        }
+        // Re-send the Adj-RIB-Out (our networks) for the family.
+        if let Some(p) = self.peers[pi].as_mut() {
+            p.prefixes_sent = p.prefixes_sent.saturating_sub(
+                self.cfg
+                    .networks
+                    .iter()
+                    .filter(|n| Family::of(n) == f)
+                    .count() as u64,
+            );
+        }
+        self.export_family(pi, conn, f);
+    }
+
+    /// RFC 4724 §4.1: End-of-RIB for every family once the initial
+    /// update is sent — peers such as Cilium hold back their routes
+    /// until they see ours.
+    pub(super) fn send_end_of_rib(&mut self, pi: usize, conn: ConnId, families: &[Family]) {
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
+        let Some(si) = peer.session(conn) else { return };
+        let ctx = peer.sessions[si].ctx;
+        for &f in families {
+            send(
+                &mut self.actions,
+                &mut peer.counters,
+                conn,
+                &Message::Update(UpdateRepr::end_of_rib_marker(f)),
+                &ctx,
+            );
+            peer.sessions[si].eor_sent[f.index()] = true;
+            peer.eor_sent.push(f);
+        }
+    }
+}
