@@ -1,5 +1,6 @@
-//! Bodies of the fuzz targets (`bgp/fuzz/fuzz_targets/*.rs` call these),
-//! public so stable-toolchain tests can drive them with random input too.
+//! Bodies of the fuzz targets (`bgp/fuzz/fuzz_targets/*.rs` call these).
+//! Built only with the `fuzzing` feature (which `bgp/fuzz` enables) and in
+//! the crate's own tests, which drive them with random input on stable.
 use std::net::IpAddr;
 
 use crate::config::{GroupConfig, ListenRange, RemoteAs, SpeakerConfig};

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod decision;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod prefix_map;
 pub mod rib;
