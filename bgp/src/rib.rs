@@ -9,7 +9,6 @@
 //! handed to the FIB is interned too and stored as a `u32` per prefix.
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -38,52 +37,10 @@ pub use crate::decision::{PeerInfo, RouteAttrs, DEFAULT_LOCAL_PREF};
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub u16);
 
-/// FxHash (rustc's hasher). Hand-written for the prefix maps: SipHash costs
-/// noticeably at a million inserts and prefixes are not attacker-chosen
-/// keys in a way that matters more than the max-prefix limit bounds.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-pub type FxBuild = BuildHasherDefault<FxHasher>;
+/// FxHash for the RIB's hash maps: SipHash costs noticeably at a million
+/// inserts, and the keys (attribute sets, next hops) cannot be chosen by a
+/// peer in a way that matters more than the max-prefix limit bounds.
+type FxBuild = rustc_hash::FxBuildHasher;
 
 const F_STALE: u8 = 1;
 const F_FILTERED: u8 = 2;
