@@ -191,6 +191,35 @@ impl Sim {
         }
         self.pump();
     }
+
+    /// The router (192.168.10.200, configured with the neighbour
+    /// 192.168.10.100) and one Cilium-like node at that address announcing
+    /// `networks`.
+    fn router_and_node(router: SpeakerConfig, networks: &[&str]) -> (Sim, usize, usize) {
+        let mut sim = Sim::new();
+        let r = sim.add(
+            "192.168.10.200",
+            with_neighbors(router, &["192.168.10.100"]),
+        );
+        let n1 = sim.add("192.168.10.100", node_cfg("192.168.10.100", networks));
+        (sim, r, n1)
+    }
+
+    /// The next hops node `i` has installed for `prefix` (from its route changes).
+    fn route(&self, i: usize, prefix: &str) -> Option<Vec<IpAddr>> {
+        last_nh(&self.changes[i], net(prefix))
+    }
+
+    fn neighbor(&self, i: usize, peer: &str) -> Vec<crate::view::NeighborDetail> {
+        self.nodes[i].1.neighbors(self.now, Some(ip(peer)))
+    }
+
+    /// Whether node `i` sent a NOTIFICATION with this (code, subcode).
+    fn sent_notification(&self, i: usize, code_subcode: (u8, u8)) -> bool {
+        self.notifications[i]
+            .iter()
+            .any(|n| (n.code, n.subcode) == code_subcode)
+    }
 }
 
 fn router_cfg() -> SpeakerConfig {
@@ -303,7 +332,7 @@ fn lab_session_routes_and_ecmp() {
     );
     // The nodes learned our network with next-hop self and AS_PATH [65000].
     assert_eq!(
-        last_nh(&sim.changes[n1], net("10.10.1.0/24")),
+        sim.route(n1, "10.10.1.0/24"),
         Some(vec![ip("192.168.10.200")])
     );
     let rv = sim.nodes[n1].1.routes(Some(net("10.10.1.0/24")));
@@ -321,9 +350,7 @@ fn lab_session_routes_and_ecmp() {
     assert_eq!(s.peers.len(), 2);
     assert_eq!(s.peers[0].prefixes_received, 2);
     assert_eq!(s.peers[0].prefixes_sent, 1);
-    let d = sim.nodes[r]
-        .1
-        .neighbors(sim.now, Some(ip("192.168.10.100")));
+    let d = sim.neighbor(r, "192.168.10.100");
     assert_eq!(d[0].hold_time, Some(9));
     assert_eq!(d[0].keepalive, Some(3));
     assert_eq!(
@@ -350,17 +377,9 @@ fn serde_json_like<T: serde::Serialize>(_v: &T) {}
 
 #[test]
 fn withdraw_removes_route() {
-    let mut sim = Sim::new();
-    let r = sim.add(
-        "192.168.10.200",
-        with_neighbors(router_cfg(), &["192.168.10.100"]),
-    );
-    let n1 = sim.add(
-        "192.168.10.100",
-        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
-    );
+    let (mut sim, r, n1) = Sim::router_and_node(router_cfg(), &["172.20.0.0/24"]);
     sim.advance(Duration::from_secs(1));
-    assert!(last_nh(&sim.changes[r], net("172.20.0.0/24")).is_some());
+    assert!(sim.route(r, "172.20.0.0/24").is_some());
     // The node withdraws by sending an UPDATE directly on its connection.
     let (&(_, conn), _) = sim.links.iter().find(|((i, _), _)| *i == n1).unwrap();
     let u = UpdateRepr {
@@ -372,7 +391,7 @@ fn withdraw_removes_route() {
     let now = sim.now;
     sim.nodes[j].1.receive(c2, &bytes, now);
     sim.pump();
-    assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), None);
+    assert_eq!(sim.route(r, "172.20.0.0/24"), None);
     assert_eq!(
         sim.changes[r].last(),
         Some(&RouteChange::Remove(net("172.20.0.0/24")))
@@ -382,15 +401,7 @@ fn withdraw_removes_route() {
 #[test]
 fn collision_keeps_one_session() {
     // Both sides connect actively at the same time.
-    let mut sim = Sim::new();
-    let r = sim.add(
-        "192.168.10.200",
-        with_neighbors(router_cfg(), &["192.168.10.100"]),
-    );
-    let n1 = sim.add(
-        "192.168.10.100",
-        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
-    );
+    let (mut sim, r, n1) = Sim::router_and_node(router_cfg(), &["172.20.0.0/24"]);
     sim.advance(Duration::from_secs(1));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
     assert_eq!(sim.state(n1, "192.168.10.200"), SessionState::Established);
@@ -414,76 +425,49 @@ fn collision_keeps_one_session() {
     sim.advance(Duration::from_secs(60));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
     assert_eq!(
-        last_nh(&sim.changes[r], net("172.20.0.0/24")),
+        sim.route(r, "172.20.0.0/24"),
         Some(vec![ip("192.168.10.100")])
     );
 }
 
 #[test]
 fn hold_timer_expiry_and_gr_with_n_bit() {
-    let mut sim = Sim::new();
-    let r = sim.add(
-        "192.168.10.200",
-        with_neighbors(router_cfg(), &["192.168.10.100"]),
-    );
-    let n1 = sim.add(
-        "192.168.10.100",
-        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
-    );
+    let (mut sim, r, n1) = Sim::router_and_node(router_cfg(), &["172.20.0.0/24"]);
     sim.no_listen = vec![n1];
     sim.advance(Duration::from_secs(1));
-    assert!(last_nh(&sim.changes[r], net("172.20.0.0/24")).is_some());
+    assert!(sim.route(r, "172.20.0.0/24").is_some());
     // Cut the cable: no FIN, no RST, nothing.
     sim.cut.push((r, n1));
     sim.advance(Duration::from_secs(7));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Established);
     sim.advance(Duration::from_secs(3));
     // 9 s hold expired: NOTIFICATION 4/0 sent...
-    assert!(sim.notifications[r]
-        .iter()
-        .any(|n| (n.code, n.subcode) == (4, 0)));
+    assert!(sim.sent_notification(r, (4, 0)));
     assert_ne!(sim.state(r, "192.168.10.100"), SessionState::Established);
     // ...but with the N bit negotiated the routes stay, stale (RFC 8538).
-    assert!(last_nh(&sim.changes[r], net("172.20.0.0/24")).is_some());
-    let d = sim.nodes[r]
-        .1
-        .neighbors(sim.now, Some(ip("192.168.10.100")));
+    assert!(sim.route(r, "172.20.0.0/24").is_some());
+    let d = sim.neighbor(r, "192.168.10.100");
     assert_eq!(d[0].graceful_restart.stale_routes, 1);
     // Restart time (15 s) passes without the peer: purged.
     sim.advance(Duration::from_secs(16));
-    assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), None);
+    assert_eq!(sim.route(r, "172.20.0.0/24"), None);
 }
 
 #[test]
 fn hold_timer_expiry_without_gr_removes_routes() {
-    let mut sim = Sim::new();
-    let mut rc = with_neighbors(router_cfg(), &["192.168.10.100"]);
+    let mut rc = router_cfg();
     rc.graceful_restart.enabled = false;
-    let r = sim.add("192.168.10.200", rc);
-    let n1 = sim.add(
-        "192.168.10.100",
-        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
-    );
+    let (mut sim, r, n1) = Sim::router_and_node(rc, &["172.20.0.0/24"]);
     sim.advance(Duration::from_secs(1));
     sim.cut.push((r, n1));
     sim.advance(Duration::from_secs(10));
-    assert!(sim.notifications[r]
-        .iter()
-        .any(|n| (n.code, n.subcode) == (4, 0)));
-    assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), None);
+    assert!(sim.sent_notification(r, (4, 0)));
+    assert_eq!(sim.route(r, "172.20.0.0/24"), None);
 }
 
 #[test]
 fn graceful_restart_stale_then_eor_purge() {
-    let mut sim = Sim::new();
-    let r = sim.add(
-        "192.168.10.200",
-        with_neighbors(router_cfg(), &["192.168.10.100"]),
-    );
-    let n1 = sim.add(
-        "192.168.10.100",
-        node_cfg("192.168.10.100", &["172.20.0.0/24", "172.20.9.0/24"]),
-    );
+    let (mut sim, r, n1) = Sim::router_and_node(router_cfg(), &["172.20.0.0/24", "172.20.9.0/24"]);
     sim.no_listen = vec![n1];
     sim.advance(Duration::from_secs(1));
     let before = sim.changes[r].len();
@@ -492,9 +476,7 @@ fn graceful_restart_stale_then_eor_purge() {
     assert_ne!(sim.state(r, "192.168.10.100"), SessionState::Established);
     // Routes kept (no FIB change at all).
     assert_eq!(sim.changes[r].len(), before);
-    let d = sim.nodes[r]
-        .1
-        .neighbors(sim.now, Some(ip("192.168.10.100")));
+    let d = sim.neighbor(r, "192.168.10.100");
     assert_eq!(d[0].graceful_restart.stale_routes, 2);
     // The agent comes back announcing only one of the two prefixes, and
     // with the forwarding bit set so stale routes wait for its EoR.
@@ -507,10 +489,10 @@ fn graceful_restart_stale_then_eor_purge() {
     // speaker for a peer with F=0 — deleted stale routes at re-establishment
     // (RFC 4724 §4.2); then the re-announced prefix came back.
     assert_eq!(
-        last_nh(&sim.changes[r], net("172.20.0.0/24")),
+        sim.route(r, "172.20.0.0/24"),
         Some(vec![ip("192.168.10.100")])
     );
-    assert_eq!(last_nh(&sim.changes[r], net("172.20.9.0/24")), None);
+    assert_eq!(sim.route(r, "172.20.9.0/24"), None);
 }
 
 /// A hand-driven peer: the test writes raw bytes, reads the speaker's.
@@ -571,6 +553,41 @@ impl RawPeer {
         out
     }
 
+    /// The router with a listen range (`dyn_router`) and this peer, as
+    /// 192.168.10.55, Established after `open`; the handshake is drained.
+    fn established(open: OpenRepr) -> RawPeer {
+        let mut p = RawPeer::new(dyn_router(), "192.168.10.55", open);
+        p.drain();
+        p
+    }
+
+    /// `established`, and 172.20.0.0/24 announced and installed.
+    fn with_route(open: OpenRepr) -> RawPeer {
+        let mut p = RawPeer::established(open);
+        p.announce(&["172.20.0.0/24"]);
+        assert_eq!(p.changes().len(), 1, "172.20.0.0/24 installed");
+        p
+    }
+
+    /// Announce `prefixes` from AS 65001 with the peer as next hop.
+    fn announce(&mut self, prefixes: &[&str]) {
+        self.send(&update(prefixes, "192.168.10.55", vec![65001]));
+    }
+
+    fn changes(&mut self) -> Vec<RouteChange> {
+        self.sp.take_route_changes()
+    }
+
+    fn state(&self) -> SessionState {
+        self.sp.summary(self.now).peers[0].state
+    }
+
+    fn stale_routes(&self) -> u64 {
+        self.sp.neighbors(self.now, None)[0]
+            .graceful_restart
+            .stale_routes
+    }
+
     fn notification(&mut self) -> Option<(u8, u8)> {
         self.drain().into_iter().find_map(|m| {
             if let Message::Notification(n) = m {
@@ -618,6 +635,56 @@ fn gobgp_like_open() -> OpenRepr {
     )
 }
 
+/// A speaker with `cfg` and an inbound connection from `remote` to
+/// 192.168.10.200; the OPEN it sent is drained.
+fn inbound(cfg: SpeakerConfig, remote: &str) -> (Speaker, ConnId, Instant) {
+    let now = Instant::from_secs(10);
+    let mut sp = Speaker::new(cfg, now).unwrap();
+    let conn = sp
+        .accept_inbound(ip(remote), ip("192.168.10.200"), now)
+        .expect("accepted");
+    while sp.poll_action().is_some() {}
+    (sp, conn, now)
+}
+
+/// Everything the speaker sent since the last call, decoded with `ctx`
+/// (undecodable messages end the list), and whether it closed a connection.
+fn sent(sp: &mut Speaker, ctx: &DecodeContext) -> (Vec<Message>, bool) {
+    let mut f = Framer::new();
+    f.set_max_len(65535);
+    let mut closed = false;
+    while let Some(a) = sp.poll_action() {
+        match a {
+            Action::Send { data, .. } => f.push(&data),
+            Action::Close { .. } => closed = true,
+            Action::Connect { .. } => {}
+        }
+    }
+    let mut msgs = Vec::new();
+    while let Some(Ok(m)) = f.next_message() {
+        match Message::parse(&m, ctx) {
+            Ok(m) => msgs.push(m),
+            Err(_) => break,
+        }
+    }
+    (msgs, closed)
+}
+
+fn open_without_gr() -> OpenRepr {
+    let mut open = gobgp_like_open();
+    open.capabilities
+        .retain(|c| !matches!(c, Capability::GracefulRestart { .. }));
+    open
+}
+
+fn notification(code: u8, subcode: u8, data: Vec<u8>) -> Message {
+    Message::Notification(NotificationRepr {
+        code,
+        subcode,
+        data,
+    })
+}
+
 fn update(prefixes: &[&str], nh: &str, path: Vec<u32>) -> Message {
     Message::Update(UpdateRepr {
         attrs: PathAttributes {
@@ -660,22 +727,16 @@ fn dynamic_neighbour_and_eor() {
 
 #[test]
 fn max_prefix_cease() {
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
-    p.send(&update(
-        &["172.20.0.0/24", "172.20.1.0/24", "172.20.2.0/24"],
-        "192.168.10.55",
-        vec![65001],
-    ));
+    let mut p = RawPeer::established(gobgp_like_open());
+    p.announce(&["172.20.0.0/24", "172.20.1.0/24", "172.20.2.0/24"]);
     assert_eq!(p.notification(), None);
-    p.send(&update(&["172.20.3.0/24"], "192.168.10.55", vec![65001]));
+    p.announce(&["172.20.3.0/24"]);
     // N bit negotiated: Cease/1 wrapped in a Hard Reset (RFC 8538).
     assert_eq!(p.notification(), Some((6, 9)));
     assert!(p.closed);
     // Hard reset: routes gone.
     assert!(p
-        .sp
-        .take_route_changes()
+        .changes()
         .iter()
         .any(|c| matches!(c, RouteChange::Remove(_))));
     assert_eq!(p.sp.loc_rib_len(), 0);
@@ -683,28 +744,20 @@ fn max_prefix_cease() {
 
 #[test]
 fn max_prefix_cease_plain() {
-    let mut open = gobgp_like_open();
-    open.capabilities
-        .retain(|c| !matches!(c, Capability::GracefulRestart { .. }));
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", open);
-    p.drain();
-    p.send(&update(
-        &[
-            "172.20.0.0/24",
-            "172.20.1.0/24",
-            "172.20.2.0/24",
-            "172.20.3.0/24",
-        ],
-        "192.168.10.55",
-        vec![65001],
-    ));
+    let open = open_without_gr();
+    let mut p = RawPeer::established(open);
+    p.announce(&[
+        "172.20.0.0/24",
+        "172.20.1.0/24",
+        "172.20.2.0/24",
+        "172.20.3.0/24",
+    ]);
     assert_eq!(p.notification(), Some((6, 1)));
 }
 
 #[test]
 fn loop_and_own_next_hop_rejected() {
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
+    let mut p = RawPeer::established(gobgp_like_open());
     p.send(&update(
         &["172.20.0.0/24"],
         "192.168.10.55",
@@ -712,9 +765,9 @@ fn loop_and_own_next_hop_rejected() {
     ));
     p.send(&update(&["172.20.1.0/24"], "192.168.10.200", vec![65001]));
     assert_eq!(p.notification(), None);
-    assert!(p.sp.take_route_changes().is_empty());
-    p.send(&update(&["172.20.2.0/24"], "192.168.10.55", vec![65001]));
-    assert_eq!(p.sp.take_route_changes().len(), 1);
+    assert!(p.changes().is_empty());
+    p.announce(&["172.20.2.0/24"]);
+    assert_eq!(p.changes().len(), 1);
 }
 
 #[test]
@@ -729,12 +782,8 @@ fn import_filter() {
     });
     let mut p = RawPeer::new(cfg, "192.168.10.55", gobgp_like_open());
     p.drain();
-    p.send(&update(
-        &["172.20.0.0/24", "10.0.0.0/8"],
-        "192.168.10.55",
-        vec![65001],
-    ));
-    let ch = p.sp.take_route_changes();
+    p.announce(&["172.20.0.0/24", "10.0.0.0/8"]);
+    let ch = p.changes();
     assert_eq!(
         ch,
         vec![RouteChange::Replace {
@@ -751,8 +800,7 @@ fn import_filter() {
 
 #[test]
 fn route_refresh_resends() {
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
+    let mut p = RawPeer::established(gobgp_like_open());
     p.send(&Message::RouteRefresh(crate::wire::RouteRefreshRepr {
         afi: 1,
         subtype: 0,
@@ -845,18 +893,17 @@ fn malformed_messages() {
         ),
     ];
     for (name, bytes, expect) in cases {
-        let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-        p.drain();
+        let mut p = RawPeer::established(gobgp_like_open());
         // First a good route so treat-as-withdraw has something to withdraw.
         p.send_raw(&good);
-        assert_eq!(p.sp.take_route_changes().len(), 1, "{name}");
+        assert_eq!(p.changes().len(), 1, "{name}");
         p.send_raw(&bytes);
         let got = p.notification();
         assert_eq!(got, expect, "{name}");
         if expect.is_none() {
             assert!(!p.closed, "{name}: session must stay up");
             assert_eq!(
-                p.sp.take_route_changes(),
+                p.changes(),
                 vec![RouteChange::Remove(net("172.20.0.0/24"))],
                 "{name}"
             );
@@ -914,26 +961,11 @@ fn bad_open_notifications() {
             .push(Capability::Multiprotocol { afi: 1, safi: 1 });
         let mut b = Message::Open(open).to_bytes(&DecodeContext::default());
         mangle(&mut b);
-        let now = Instant::from_secs(10);
-        let mut sp = Speaker::new(dyn_router(), now).unwrap();
-        let conn = sp
-            .accept_inbound(ip("192.168.10.55"), ip("192.168.10.200"), now)
-            .unwrap();
-        while sp.poll_action().is_some() {}
+        let (mut sp, conn, now) = inbound(dyn_router(), "192.168.10.55");
         sp.receive(conn, &b, now);
-        let mut f = Framer::new();
-        let mut closed = false;
-        while let Some(a) = sp.poll_action() {
-            match a {
-                Action::Send { data, .. } => f.push(&data),
-                Action::Close { .. } => closed = true,
-                _ => {}
-            }
-        }
-        let m = f.next_message().unwrap().unwrap();
-        let Message::Notification(n) = Message::parse(&m, &DecodeContext::default()).unwrap()
-        else {
-            panic!("{name}")
+        let (msgs, closed) = sent(&mut sp, &DecodeContext::default());
+        let Some(Message::Notification(n)) = msgs.first() else {
+            panic!("{name}: {msgs:?}")
         };
         assert_eq!((n.code, n.subcode), expect, "{name}");
         assert!(closed, "{name}");
@@ -942,45 +974,19 @@ fn bad_open_notifications() {
 
 #[test]
 fn unexpected_message_in_opensent_is_fsm_error() {
-    let now = Instant::from_secs(10);
-    let mut sp = Speaker::new(dyn_router(), now).unwrap();
-    let conn = sp
-        .accept_inbound(ip("192.168.10.55"), ip("192.168.10.200"), now)
-        .unwrap();
-    while sp.poll_action().is_some() {}
+    let (mut sp, conn, now) = inbound(dyn_router(), "192.168.10.55");
     sp.receive(
         conn,
         &Message::Keepalive.to_bytes(&DecodeContext::default()),
         now,
     );
-    let mut f = Framer::new();
-    while let Some(a) = sp.poll_action() {
-        if let Action::Send { data, .. } = a {
-            f.push(&data);
-        }
-    }
-    let m = f.next_message().unwrap().unwrap();
-    assert_eq!(
-        Message::parse(&m, &DecodeContext::default()).unwrap(),
-        Message::Notification(NotificationRepr {
-            code: 5,
-            subcode: 1,
-            data: vec![]
-        })
-    );
+    let (msgs, _) = sent(&mut sp, &DecodeContext::default());
+    assert_eq!(msgs.first(), Some(&notification(5, 1, vec![])));
 }
 
 #[test]
 fn admin_shutdown_and_enable() {
-    let mut sim = Sim::new();
-    let r = sim.add(
-        "192.168.10.200",
-        with_neighbors(router_cfg(), &["192.168.10.100"]),
-    );
-    let n1 = sim.add(
-        "192.168.10.100",
-        node_cfg("192.168.10.100", &["172.20.0.0/24"]),
-    );
+    let (mut sim, r, n1) = Sim::router_and_node(router_cfg(), &["172.20.0.0/24"]);
     sim.no_listen = vec![n1];
     sim.advance(Duration::from_secs(1));
     let now = sim.now;
@@ -990,7 +996,7 @@ fn admin_shutdown_and_enable() {
     assert!(sim.notifications[r]
         .iter()
         .any(|n| n.code == 6 && n.subcode == 9 && n.data[..2] == [6, 2]));
-    assert_eq!(last_nh(&sim.changes[r], net("172.20.0.0/24")), None);
+    assert_eq!(sim.route(r, "172.20.0.0/24"), None);
     sim.advance(Duration::from_secs(30));
     assert_eq!(sim.state(r, "192.168.10.100"), SessionState::Idle);
     let now = sim.now;
@@ -1001,19 +1007,18 @@ fn admin_shutdown_and_enable() {
 
 #[test]
 fn nexthop_resolver_gates_routes() {
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
+    let mut p = RawPeer::established(gobgp_like_open());
     let reachable = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let r2 = reachable.clone();
     p.sp.set_nexthop_resolver(Box::new(move |_| {
         r2.load(std::sync::atomic::Ordering::Relaxed)
     }));
-    p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
-    assert!(p.sp.take_route_changes().is_empty());
+    p.announce(&["172.20.0.0/24"]);
+    assert!(p.changes().is_empty());
     reachable.store(true, std::sync::atomic::Ordering::Relaxed);
     let now = p.now;
     p.sp.revalidate_nexthops(now);
-    assert_eq!(p.sp.take_route_changes().len(), 1);
+    assert_eq!(p.changes().len(), 1);
 }
 
 impl RawPeer {
@@ -1047,45 +1052,28 @@ fn eor_v4() -> Message {
 
 #[test]
 fn gr_forwarding_bit_keeps_stale_until_eor() {
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
-    p.send(&update(
-        &["172.20.0.0/24", "172.20.9.0/24"],
-        "192.168.10.55",
-        vec![65001],
-    ));
+    let mut p = RawPeer::established(gobgp_like_open());
+    p.announce(&["172.20.0.0/24", "172.20.9.0/24"]);
     p.send(&eor_v4());
-    assert_eq!(p.sp.take_route_changes().len(), 2);
+    assert_eq!(p.changes().len(), 2);
     // TCP reset: routes kept as stale, no FIB change.
     p.reconnect(gobgp_like_open(), true);
-    assert!(p.sp.take_route_changes().is_empty());
-    assert_eq!(
-        p.sp.summary(p.now).peers[0].state,
-        SessionState::Established
-    );
+    assert!(p.changes().is_empty());
+    assert_eq!(p.state(), SessionState::Established);
     let d = p.sp.neighbors(p.now, None);
     assert_eq!(d[0].graceful_restart.stale_routes, 2);
     // Re-announce one; the other stays until End-of-RIB.
-    p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
-    assert!(p.sp.take_route_changes().is_empty());
+    p.announce(&["172.20.0.0/24"]);
+    assert!(p.changes().is_empty());
     p.advance(Duration::from_secs(5));
     p.send(&eor_v4());
-    assert_eq!(
-        p.sp.take_route_changes(),
-        vec![RouteChange::Remove(net("172.20.9.0/24"))]
-    );
-    assert_eq!(
-        p.sp.neighbors(p.now, None)[0].graceful_restart.stale_routes,
-        0
-    );
+    assert_eq!(p.changes(), vec![RouteChange::Remove(net("172.20.9.0/24"))]);
+    assert_eq!(p.stale_routes(), 0);
 }
 
 #[test]
 fn gr_stale_routes_time_bounds_missing_eor() {
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
-    p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
-    p.sp.take_route_changes();
+    let mut p = RawPeer::with_route(gobgp_like_open());
     p.reconnect(gobgp_like_open(), true);
     // Keepalives from the peer keep the session up; no EoR ever comes.
     for _ in 0..130 {
@@ -1093,83 +1081,45 @@ fn gr_stale_routes_time_bounds_missing_eor() {
         p.advance(Duration::from_secs(3));
     }
     // Default stale-routes time 360 s has passed.
-    assert_eq!(
-        p.sp.take_route_changes(),
-        vec![RouteChange::Remove(net("172.20.0.0/24"))]
-    );
+    assert_eq!(p.changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))]);
 }
 
 #[test]
 fn gr_new_open_while_established_means_restart() {
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
-    p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
-    p.sp.take_route_changes();
+    let mut p = RawPeer::with_route(gobgp_like_open());
     // The peer restarted; we never saw its old connection close.
     p.reconnect(gobgp_like_open(), false);
-    assert_eq!(
-        p.sp.summary(p.now).peers[0].state,
-        SessionState::Established
-    );
-    assert!(p.sp.take_route_changes().is_empty());
-    assert_eq!(
-        p.sp.neighbors(p.now, None)[0].graceful_restart.stale_routes,
-        1
-    );
+    assert_eq!(p.state(), SessionState::Established);
+    assert!(p.changes().is_empty());
+    assert_eq!(p.stale_routes(), 1);
     p.send(&eor_v4());
-    assert_eq!(
-        p.sp.take_route_changes(),
-        vec![RouteChange::Remove(net("172.20.0.0/24"))]
-    );
+    assert_eq!(p.changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))]);
 }
 
 #[test]
 fn no_gr_new_open_while_established_is_rejected() {
-    let mut open = gobgp_like_open();
-    open.capabilities
-        .retain(|c| !matches!(c, Capability::GracefulRestart { .. }));
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", open.clone());
-    p.drain();
+    let open = open_without_gr();
+    let mut p = RawPeer::established(open.clone());
     let old = p.conn;
     p.reconnect(open, false);
     // RFC 4271 §6.8: the new connection loses against the Established one.
     assert_eq!(p.notification(), Some((6, 7)));
     assert!(p.closed);
     let _ = old;
-    assert_eq!(
-        p.sp.summary(p.now).peers[0].state,
-        SessionState::Established
-    );
+    assert_eq!(p.state(), SessionState::Established);
 }
 
 #[test]
 fn gr_notification_received_with_n_bit_keeps_routes() {
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
-    p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
-    p.sp.take_route_changes();
-    p.send(&Message::Notification(NotificationRepr {
-        code: 6,
-        subcode: 4,
-        data: vec![],
-    }));
+    let mut p = RawPeer::with_route(gobgp_like_open());
+    p.send(&notification(6, 4, vec![]));
     p.drain();
     assert!(p.closed);
-    assert!(p.sp.take_route_changes().is_empty());
+    assert!(p.changes().is_empty());
     // A Hard Reset is not graceful.
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", gobgp_like_open());
-    p.drain();
-    p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
-    p.sp.take_route_changes();
-    p.send(&Message::Notification(NotificationRepr {
-        code: 6,
-        subcode: 9,
-        data: vec![6, 2],
-    }));
-    assert_eq!(
-        p.sp.take_route_changes(),
-        vec![RouteChange::Remove(net("172.20.0.0/24"))]
-    );
+    let mut p = RawPeer::with_route(gobgp_like_open());
+    p.send(&notification(6, 9, vec![6, 2]));
+    assert_eq!(p.changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))]);
     // Dynamic neighbour without routes or connections is forgotten.
     assert!(p.sp.summary(p.now).peers.is_empty());
 }
@@ -1182,19 +1132,9 @@ fn gr_without_n_bit_notification_removes_routes() {
             *notification = false;
         }
     }
-    let mut p = RawPeer::new(dyn_router(), "192.168.10.55", open);
-    p.drain();
-    p.send(&update(&["172.20.0.0/24"], "192.168.10.55", vec![65001]));
-    p.sp.take_route_changes();
-    p.send(&Message::Notification(NotificationRepr {
-        code: 6,
-        subcode: 4,
-        data: vec![],
-    }));
-    assert_eq!(
-        p.sp.take_route_changes(),
-        vec![RouteChange::Remove(net("172.20.0.0/24"))]
-    );
+    let mut p = RawPeer::with_route(open);
+    p.send(&notification(6, 4, vec![]));
+    assert_eq!(p.changes(), vec![RouteChange::Remove(net("172.20.0.0/24"))]);
 }
 
 #[test]
@@ -1269,7 +1209,7 @@ fn two_octet_peer_with_as4_path() {
         vec![65001, 4_200_000_001],
     );
     p.send(&m);
-    let ch = p.sp.take_route_changes();
+    let ch = p.changes();
     assert_eq!(ch.len(), 1);
     let rv = p.sp.routes(Some(net("172.20.0.0/24")));
     assert_eq!(rv[0].paths[0].as_path, "65001 4200000001");
@@ -1289,11 +1229,7 @@ fn ibgp_neighbour() {
         "192.168.10.7".parse().unwrap(),
         vec![Capability::Multiprotocol { afi: 1, safi: 1 }],
     );
-    let now = Instant::from_secs(10);
-    let mut sp = Speaker::new(cfg, now).unwrap();
-    let conn = sp
-        .accept_inbound(ip("192.168.10.7"), ip("192.168.10.200"), now)
-        .unwrap();
+    let (mut sp, conn, now) = inbound(cfg, "192.168.10.7");
     let ctx = DecodeContext {
         ebgp: false,
         peer_as: 65000,
@@ -1302,15 +1238,9 @@ fn ibgp_neighbour() {
     let mut b = Message::Open(open).to_bytes(&ctx);
     b.extend(Message::Keepalive.to_bytes(&ctx));
     sp.receive(conn, &b, now);
-    let mut f = Framer::new();
-    while let Some(a) = sp.poll_action() {
-        if let Action::Send { data, .. } = a {
-            f.push(&data);
-        }
-    }
     let mut saw_export = false;
-    while let Some(Ok(m)) = f.next_message() {
-        if let Ok(Message::Update(u)) = Message::parse(&m, &ctx) {
+    for m in sent(&mut sp, &ctx).0 {
+        if let Message::Update(u) = m {
             if !u.nlri.is_empty() {
                 // iBGP: empty AS_PATH, LOCAL_PREF 100, next-hop self.
                 assert_eq!(u.attrs.as_path, Some(crate::wire::AsPath::default()));
