@@ -390,6 +390,8 @@ pub enum ConfigError {
 
 impl SpeakerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // RFC 7607 §2: "A router MUST NOT initiate a connection claiming to
+        // be AS 0."
         if self.local_as == 0 {
             return Err(ConfigError::ZeroLocalAs);
         }

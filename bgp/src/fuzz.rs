@@ -153,7 +153,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The seed corpus (`bgp/fuzz/seeds`) holds valid messages only.
+    /// The seed corpus (`bgp/fuzz/seeds`) holds valid messages, plus the
+    /// AS 0 ones below.
     #[test]
     fn seeds_are_valid() {
         let seeds: [&[u8]; 6] = [
@@ -176,6 +177,30 @@ mod tests {
             }
             assert!(n >= 1);
             assert_eq!(f.pending(), 0);
+            decode_all(seed);
+            speaker_receive(seed);
+        }
+    }
+
+    /// Seeds that are malformed on purpose, with the RFC 7607 outcome each
+    /// must keep producing.
+    #[test]
+    fn as0_seeds_are_handled_per_rfc7607() {
+        let as_path: &[u8] = include_bytes!("../fuzz/seeds/update-as0-as-path.bin");
+        let aggregator: &[u8] = include_bytes!("../fuzz/seeds/update-as0-aggregator.bin");
+        let Ok(Message::Update(u)) = Message::parse(as_path, &contexts()[0]) else {
+            panic!("AS_PATH seed is not an UPDATE")
+        };
+        assert_eq!(u.treat_as_withdraw.map(|e| e.type_code), Some(2));
+        let Ok(Message::Update(u)) = Message::parse(aggregator, &contexts()[0]) else {
+            panic!("AGGREGATOR seed is not an UPDATE")
+        };
+        assert!(u.treat_as_withdraw.is_none());
+        assert_eq!(
+            u.discarded.iter().map(|e| e.type_code).collect::<Vec<_>>(),
+            vec![7]
+        );
+        for seed in [as_path, aggregator] {
             decode_all(seed);
             speaker_receive(seed);
         }

@@ -202,7 +202,12 @@ pub fn negotiate(
     // RFC 6793 §4.1: with the capability, the 4-octet value is the AS, and
     // My AS must then be that AS or AS_TRANS.
     let my_as_ok = theirs.my_as == crate::wire::AS_TRANS || u32::from(theirs.my_as) == peer_as;
-    if peer_as == 0 || !my_as_ok || !peer.remote_as.accepts(peer_as, local_as) {
+    // RFC 7607 §2: "If a BGP speaker receives zero as the peer AS in an OPEN
+    // message, it MUST abort the connection and send a NOTIFICATION with
+    // Error Code 'OPEN Message Error' and subcode 'Bad Peer AS'" — zero in
+    // My AS or in the 4-octet AS capability.
+    let as_zero = theirs.my_as == 0 || peer_as == 0;
+    if as_zero || !my_as_ok || !peer.remote_as.accepts(peer_as, local_as) {
         return Err(MessageError::new(
             ErrorKind::BadPeerAs,
             theirs.my_as.to_be_bytes().to_vec(),
@@ -472,6 +477,42 @@ mod tests {
                 .code_subcode(),
             (2, 3)
         );
+    }
+
+    /// RFC 7607 §2: zero as the peer AS, in My AS or in the 4-octet AS
+    /// capability, is OPEN Message Error / Bad Peer AS — even where
+    /// `remote-as external` would accept any other AS.
+    #[test]
+    fn as_zero_in_open_is_bad_peer_as() {
+        let cfg = SpeakerConfig::default();
+        let id = Ipv4Addr::new(192, 168, 10, 200);
+        let pc = peer_cfg(RemoteAs::External, 90);
+        let ours = local_open(65000, id, &pc, &cfg.graceful_restart);
+        let peer_id = Ipv4Addr::new(1, 1, 1, 1);
+        let two_octet = |my_as: u16| OpenRepr {
+            version: 4,
+            my_as,
+            hold_time: 90,
+            bgp_id: peer_id,
+            capabilities: vec![],
+        };
+        let with_cap = |my_as: u16, cap: u32| OpenRepr {
+            capabilities: vec![Capability::FourOctetAs(cap)],
+            ..two_octet(my_as)
+        };
+        let cases = [
+            ("My AS 0, no capability", two_octet(0)),
+            ("capability AS 0, My AS AS_TRANS", with_cap(AS_TRANS, 0)),
+            ("capability AS 0, My AS 0", with_cap(0, 0)),
+            ("My AS 0, capability AS 65001", with_cap(0, 65001)),
+        ];
+        for (name, open) in cases {
+            let e = negotiate(65000, id, &pc, &ours, &open).unwrap_err();
+            assert_eq!(e.code_subcode(), (2, 2), "{name}");
+        }
+        // The same OPENs with a real AS pass.
+        assert!(negotiate(65000, id, &pc, &ours, &two_octet(65001)).is_ok());
+        assert!(negotiate(65000, id, &pc, &ours, &with_cap(AS_TRANS, 4_200_000_001)).is_ok());
     }
 
     #[test]

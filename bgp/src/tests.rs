@@ -868,6 +868,23 @@ fn malformed_messages() {
             None,
         ),
         (
+            "AS 0 in AS_PATH (RFC 7607)",
+            with_attrs(
+                &[
+                    &ORIGIN[..],
+                    &[0x40, 2, 10, 2, 2, 0, 0, 0xfd, 0xe9, 0, 0, 0, 0],
+                    &NH,
+                ]
+                .concat(),
+            ),
+            None,
+        ),
+        (
+            "zero-length COMMUNITIES (RFC 7606 §7.8)",
+            with_attrs(&[&ORIGIN[..], &ASP, &NH, &[0xc0, 8, 0]].concat()),
+            None,
+        ),
+        (
             "short NEXT_HOP",
             with_attrs(&[&ORIGIN[..], &ASP, &[0x40, 3, 2, 1, 2]].concat()),
             None,
@@ -968,6 +985,40 @@ fn bad_open_notifications() {
             panic!("{name}: {msgs:?}")
         };
         assert_eq!((n.code, n.subcode), expect, "{name}");
+        assert!(closed, "{name}");
+    }
+}
+
+/// RFC 7607 §2 through the whole speaker: an OPEN claiming AS 0 (in My AS,
+/// or in the 4-octet AS capability behind AS_TRANS) gets OPEN Message
+/// Error / Bad Peer AS and the connection is closed.
+#[test]
+fn as_zero_open_is_rejected() {
+    // Version 4, My AS, hold 9, BGP Identifier 192.168.10.55, then the
+    // optional parameters.
+    let open = |my_as: [u8; 2], params: &[u8]| {
+        let mut b = vec![0xff; 16];
+        b.extend_from_slice(&((29 + params.len()) as u16).to_be_bytes());
+        b.extend_from_slice(&[1, 4, my_as[0], my_as[1], 0, 9, 192, 168, 10, 55]);
+        b.push(params.len() as u8);
+        b.extend_from_slice(params);
+        b
+    };
+    let cases = [
+        ("My AS 0", open([0, 0], &[])),
+        (
+            "4-octet AS capability 0",
+            open([0x5b, 0xa0], &[2, 6, 65, 4, 0, 0, 0, 0]),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let (mut sp, conn, now) = inbound(dyn_router(), "192.168.10.55");
+        sp.receive(conn, &bytes, now);
+        let (msgs, closed) = sent(&mut sp, &DecodeContext::default());
+        let Some(Message::Notification(n)) = msgs.first() else {
+            panic!("{name}: {msgs:?}")
+        };
+        assert_eq!((n.code, n.subcode), (2, 2), "{name}");
         assert!(closed, "{name}");
     }
 }

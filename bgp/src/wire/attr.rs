@@ -186,7 +186,8 @@ impl AsPath {
 
     /// RFC 7606 §7.2: "An AS_PATH is considered malformed if an unrecognized
     /// segment type is encountered or if it contains a malformed segment" —
-    /// overrun, a single trailing octet, or a zero segment length.
+    /// an overrun, "only a single octet remaining", or "a Path Segment
+    /// Length field of zero". AS4_PATH segments use the same syntax.
     fn parse(v: &[u8], as4: bool) -> Result<AsPath, &'static str> {
         let w = if as4 { 4 } else { 2 };
         let mut segments = Vec::new();
@@ -205,7 +206,7 @@ impl AsPath {
                 return Err("zero segment length");
             }
             let body = rest.get(2..2 + n * w).ok_or("segment overruns attribute")?;
-            let asns = body
+            let asns: Vec<u32> = body
                 .chunks_exact(w)
                 .map(|c| {
                     if as4 {
@@ -215,6 +216,14 @@ impl AsPath {
                     }
                 })
                 .collect();
+            // RFC 7607 §2: "An UPDATE message that contains the AS number of
+            // zero in the AS_PATH ... MUST be considered as malformed" (and
+            // the same for AS4_PATH); the attribute's table row says what
+            // follows: treat-as-withdraw for AS_PATH (RFC 7606 §7.2),
+            // attribute discard for AS4_PATH (RFC 6793 §6).
+            if asns.contains(&0) {
+                return Err("AS 0 in a path segment (RFC 7607 §2)");
+            }
             segments.push(AsSegment { kind, asns });
             rest = &rest[2 + n * w..];
         }
@@ -333,6 +342,9 @@ pub(crate) struct Decoded {
     pub mp_ignored: bool,
     as4_path: Option<AsPath>,
     as4_aggregator: Option<Aggregator>,
+    /// The AS of a well-formed-length AGGREGATOR even when it was discarded
+    /// (AS 0), for the RFC 6793 §4.2.3 AS_TRANS test.
+    aggregator_as: Option<u32>,
 }
 
 type DecodeFn = fn(&mut Decoded, &DecodeContext, &[u8]) -> Result<(), &'static str>;
@@ -390,7 +402,8 @@ const RESET: ErrorAction = ErrorAction::SessionReset(ErrorKind::OptionalAttribut
 /// The attribute table. Flags: RFC 4271 §5 (well-known: Optional=0,
 /// Transitive=1). Actions: RFC 7606 §7.x for each attribute; §3 c) makes a
 /// flags conflict "treat-as-withdraw" unless the attribute's own rule says
-/// otherwise, so the same action applies to flag and value errors.
+/// otherwise, so the same action applies to flag and value errors. RFC 7607
+/// (AS 0) is checked by the decoders and takes the row's action.
 pub static ATTR_TABLE: [AttrDesc; 15] = [
     wk(ATTR_ORIGIN, "ORIGIN", WITHDRAW, "RFC 7606 §7.1", dec_origin),
     wk(
@@ -474,7 +487,7 @@ pub static ATTR_TABLE: [AttrDesc; 15] = [
         "MP_UNREACH_NLRI",
         false,
         RESET,
-        "RFC 7606 §7.11, §5.3",
+        "RFC 7606 §7.12, §5.3",
         dec_mp_unreach,
     ),
     opt(
@@ -482,7 +495,7 @@ pub static ATTR_TABLE: [AttrDesc; 15] = [
         "AS4_PATH",
         true,
         DISCARD,
-        "RFC 6793 §6, RFC 7606 §7.2",
+        "RFC 6793 §6, RFC 7607 §2",
         dec_as4_path,
     ),
     opt(
@@ -490,7 +503,7 @@ pub static ATTR_TABLE: [AttrDesc; 15] = [
         "AS4_AGGREGATOR",
         true,
         DISCARD,
-        "RFC 6793 §6, RFC 7606 §7.7",
+        "RFC 6793 §6, RFC 7607 §2",
         dec_as4_aggregator,
     ),
     opt(
@@ -512,7 +525,8 @@ fn u32_at(v: &[u8]) -> u32 {
 }
 
 fn dec_origin(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
-    // RFC 7606 §7.1: malformed if its length is not 1 or it has an undefined value.
+    // RFC 7606 §7.1: "The attribute is considered malformed if its length is
+    // not 1 or if it has an undefined value"; treat-as-withdraw (table).
     d.attrs.origin = Some(match v {
         [0] => Origin::Igp,
         [1] => Origin::Egp,
@@ -527,7 +541,9 @@ fn dec_as_path(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'s
     let path = AsPath::parse(v, ctx.four_octet_as)?;
     // RFC 4271 §6.3: from an external peer, the leftmost AS must be the
     // neighbour's AS, else "Malformed AS_PATH" — which RFC 7606 §7.2 turns
-    // into treat-as-withdraw. An empty AS_PATH from eBGP fails this too.
+    // into treat-as-withdraw ("An UPDATE message with a malformed AS_PATH
+    // attribute SHALL be handled using the approach of 'treat-as-withdraw'").
+    // An empty AS_PATH from eBGP fails this too.
     if ctx.ebgp && ctx.peer_as != 0 {
         let first = path.first_as();
         let first_ok = first == Some(ctx.peer_as)
@@ -541,7 +557,8 @@ fn dec_as_path(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'s
 }
 
 fn dec_next_hop(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
-    // RFC 7606 §7.3: malformed if its length is not 4.
+    // RFC 7606 §7.3: "The attribute is considered malformed if its length is
+    // not 4"; treat-as-withdraw.
     if v.len() != 4 {
         return Err("length is not 4");
     }
@@ -561,6 +578,9 @@ fn dec_next_hop(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'st
 }
 
 fn dec_med(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+    // RFC 7606 §7.4: "The attribute is considered malformed if its length is
+    // not 4"; "An UPDATE message with a malformed MULTI_EXIT_DISC attribute
+    // SHALL be handled using the approach of 'treat-as-withdraw'."
     if v.len() != 4 {
         return Err("length is not 4");
     }
@@ -575,6 +595,8 @@ fn dec_local_pref(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), 
     if ctx.ebgp {
         return Ok(());
     }
+    // "if received from an internal neighbor, it SHALL be considered
+    // malformed if its length is not equal to 4" (treat-as-withdraw).
     if v.len() != 4 {
         return Err("length is not 4");
     }
@@ -583,6 +605,8 @@ fn dec_local_pref(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), 
 }
 
 fn dec_atomic_aggregate(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+    // RFC 7606 §7.6: "The attribute SHALL be considered malformed if its
+    // length is not 0"; "attribute discard".
     if !v.is_empty() {
         return Err("length is not 0");
     }
@@ -591,12 +615,22 @@ fn dec_atomic_aggregate(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<
 }
 
 fn dec_aggregator(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
-    // RFC 7606 §7.7: malformed if its length is not 6 (8 with 4-octet ASes).
+    // RFC 7606 §7.7: malformed if "Its length is not 6 (when the 4-octet AS
+    // number capability is not advertised to or not received from the
+    // peer)" or "not 8 (when ... both advertised to and received from the
+    // peer)"; "attribute discard".
     let (asn, addr) = match (ctx.four_octet_as, v.len()) {
         (true, 8) => (u32_at(v), &v[4..8]),
         (false, 6) => (u32::from(u16::from_be_bytes([v[0], v[1]])), &v[2..6]),
         _ => return Err("length is not 6 (2-octet AS) / 8 (4-octet AS)"),
     };
+    d.aggregator_as = Some(asn);
+    // RFC 7607 §2: AS 0 in the AGGREGATOR makes the UPDATE malformed, to be
+    // "handled by the procedures specified in [RFC7606]" — for AGGREGATOR
+    // that is attribute discard (§7.7).
+    if asn == 0 {
+        return Err("AS 0 (RFC 7607 §2)");
+    }
     d.attrs.aggregator = Some(Aggregator {
         asn,
         address: Ipv4Addr::from(u32_at(addr)),
@@ -605,15 +639,24 @@ fn dec_aggregator(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), 
 }
 
 fn dec_communities(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
-    // RFC 7606 §7.8: malformed if the length is nonzero and not a multiple of 4.
-    if !v.len().is_multiple_of(4) {
-        return Err("length is not a multiple of 4");
+    // RFC 7606 §7.8: "The Community attribute SHALL be considered malformed
+    // if its length is not a non-zero multiple of 4"; "treat-as-withdraw".
+    if v.is_empty() || !v.len().is_multiple_of(4) {
+        return Err("length is not a non-zero multiple of 4");
     }
     d.attrs.communities = v.chunks_exact(4).map(u32_at).collect();
     Ok(())
 }
 
-fn dec_originator_id(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+fn dec_originator_id(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+    // RFC 7606 §7.9: "if the ORIGINATOR_ID attribute is received from an
+    // external neighbor, it SHALL be discarded using the approach of
+    // 'attribute discard'" — it must not steer the §9.1.2.2 f) tie-break.
+    if ctx.ebgp {
+        return Ok(());
+    }
+    // "if received from an internal neighbor, it SHALL be considered
+    // malformed if its length is not equal to 4" (treat-as-withdraw).
     if v.len() != 4 {
         return Err("length is not 4");
     }
@@ -621,7 +664,16 @@ fn dec_originator_id(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(),
     Ok(())
 }
 
-fn dec_cluster_list(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+fn dec_cluster_list(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+    // RFC 7606 §7.10: "if the CLUSTER_LIST attribute is received from an
+    // external neighbor, it SHALL be discarded using the approach of
+    // 'attribute discard'".
+    if ctx.ebgp {
+        return Ok(());
+    }
+    // "if received from an internal neighbor, it SHALL be considered
+    // malformed if its length is not a non-zero multiple of 4"
+    // (treat-as-withdraw).
     if v.is_empty() || !v.len().is_multiple_of(4) {
         return Err("length is not a non-zero multiple of 4");
     }
@@ -633,7 +685,8 @@ fn dec_cluster_list(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), 
 }
 
 fn dec_large_communities(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
-    // RFC 8092 §6: malformed unless the length is a non-zero multiple of 12.
+    // RFC 8092 §6 (the RFC 7606 rule for Large Communities): malformed
+    // unless the length is a non-zero multiple of 12; treat-as-withdraw.
     if v.is_empty() || !v.len().is_multiple_of(12) {
         return Err("length is not a non-zero multiple of 12");
     }
@@ -669,8 +722,10 @@ fn dec_mp_reach(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'st
     };
     let nh_len = usize::from(*v.get(3).ok_or("truncated before next hop length")?);
     let nh = v.get(4..4 + nh_len).ok_or("next hop overruns attribute")?;
-    // RFC 7606 §7.11: a next hop length inconsistent with the AFI/SAFI is
-    // a session reset (or AFI/SAFI disable) error.
+    // RFC 7606 §7.11: "If the Length of Next Hop Network Address field of
+    // the MP_REACH attribute is inconsistent with that which was expected,
+    // the attribute is considered malformed. ... the 'session reset' or
+    // 'AFI/SAFI disable' approach MUST be used" (session reset here).
     let (next_hop, link_local) = match (family, nh_len) {
         (Family::Ipv4Unicast, 4) => (IpAddr::V4(Ipv4Addr::from(u32_at(nh))), None),
         (Family::Ipv6Unicast, 16) => (IpAddr::V6(ipv6_at(nh)), None),
@@ -695,6 +750,9 @@ fn ipv6_at(v: &[u8]) -> Ipv6Addr {
 }
 
 fn dec_mp_unreach(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+    // RFC 7606 §7.12 with §5.3: an MP_UNREACH_NLRI too short for its
+    // AFI/SAFI, or with withdrawn routes that do not parse, cannot be
+    // handled by treat-as-withdraw: session reset (table).
     let Some(family) = mp_family(v)? else {
         d.mp_ignored = true;
         return Ok(());
@@ -723,11 +781,20 @@ fn dec_as4_path(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'
 }
 
 fn dec_as4_aggregator(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+    // RFC 6793 §4.1: from a NEW speaker it is discarded, not interpreted.
     if ctx.four_octet_as {
         return Ok(());
     }
+    // RFC 6793 §6: malformed if its length is not 8; attribute discard.
     if v.len() != 8 {
         return Err("length is not 8");
+    }
+    // RFC 7607 §2: "An UPDATE message that contains the AS number of zero
+    // in the AS4_PATH or AS4_AGGREGATOR attribute MUST be considered as
+    // malformed and be handled by the procedures specified in [RFC6793]",
+    // i.e. attribute discard.
+    if u32_at(v) == 0 {
+        return Err("AS 0 (RFC 7607 §2)");
     }
     d.as4_aggregator = Some(Aggregator {
         asn: u32_at(v),
@@ -865,10 +932,9 @@ pub(crate) fn decode_attributes(
     // ignored".
     let d = &mut out.decoded;
     if !ctx.four_octet_as {
-        let agg_is_trans = d
-            .attrs
-            .aggregator
-            .is_none_or(|a| a.asn == u32::from(AS_TRANS));
+        // The AGGREGATOR's AS as received: an AGGREGATOR discarded for AS 0
+        // still "is not AS_TRANS".
+        let agg_is_trans = d.aggregator_as.is_none_or(|a| a == u32::from(AS_TRANS));
         if agg_is_trans {
             if let Some(a4) = d.as4_aggregator.take() {
                 d.attrs.aggregator = Some(a4);

@@ -597,4 +597,254 @@ mod tests {
         .unwrap();
         assert_eq!(u.treat_as_withdraw.unwrap().type_code, 2);
     }
+
+    // RFC 7606 §7 and RFC 7607, one rule per test, byte fixtures.
+
+    fn ibgp() -> DecodeContext {
+        DecodeContext {
+            ebgp: false,
+            peer_as: 65000,
+            ..ctx()
+        }
+    }
+
+    fn two_octet() -> DecodeContext {
+        DecodeContext {
+            four_octet_as: false,
+            ..ctx()
+        }
+    }
+
+    /// 2-octet AS_PATHs: 65001, and 65001 AS_TRANS.
+    const AS_PATH_2_65001: [u8; 7] = [0x40, 2, 4, 2, 1, 0xfd, 0xe9];
+    const AS_PATH_2_65001_TRANS: [u8; 9] = [0x40, 2, 6, 2, 2, 0xfd, 0xe9, 0x5b, 0xa0];
+
+    /// An UPDATE for 172.20.2.0/24 with ORIGIN, NEXT_HOP and `extra`
+    /// attributes (AS_PATH included by the caller), parsed under `c`.
+    fn parse_with(c: &DecodeContext, extra: &[&[u8]]) -> Result<UpdateRepr, (u8, u8)> {
+        let mut parts: Vec<&[u8]> = vec![&ORIGIN_IGP, &NH];
+        parts.extend_from_slice(extra);
+        match Message::parse(&raw_update(&attrs(&parts), &NLRI), c) {
+            Ok(Message::Update(u)) => Ok(u),
+            Ok(m) => panic!("{m:?}"),
+            Err(e) => Err(e.code_subcode()),
+        }
+    }
+
+    fn withdrawn_by(u: &UpdateRepr) -> Option<u8> {
+        u.treat_as_withdraw.as_ref().map(|e| e.type_code)
+    }
+
+    fn discarded(u: &UpdateRepr) -> Vec<u8> {
+        u.discarded.iter().map(|e| e.type_code).collect()
+    }
+
+    #[test]
+    fn rfc7607_as0_in_as_path_is_treat_as_withdraw() {
+        let cases: [(&str, DecodeContext, &[u8]); 4] = [
+            (
+                "sequence 65001 0",
+                ctx(),
+                &[0x40, 2, 10, 2, 2, 0, 0, 0xfd, 0xe9, 0, 0, 0, 0],
+            ),
+            (
+                "AS_SET holding 0",
+                ctx(),
+                &[0x40, 2, 12, 2, 1, 0, 0, 0xfd, 0xe9, 1, 1, 0, 0, 0, 0],
+            ),
+            (
+                "2-octet session",
+                two_octet(),
+                &[0x40, 2, 6, 2, 2, 0xfd, 0xe9, 0, 0],
+            ),
+            ("iBGP", ibgp(), &[0x40, 2, 6, 2, 1, 0, 0, 0, 0]),
+        ];
+        for (name, c, as_path) in cases {
+            let u = parse_with(&c, &[as_path]).unwrap();
+            let e = u.treat_as_withdraw.expect(name);
+            assert_eq!(
+                (e.type_code, e.action),
+                (2, ErrorAction::TreatAsWithdraw),
+                "{name}"
+            );
+            assert!(e.reason.contains("AS 0"), "{name}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn rfc7607_as0_in_as4_path_is_attribute_discard() {
+        // From a 2-octet speaker: AS_PATH 65001 AS_TRANS, AS4_PATH 65001 0.
+        let as4 = [0xc0, 17, 10, 2, 2, 0, 0, 0xfd, 0xe9, 0, 0, 0, 0];
+        let u = parse_with(&two_octet(), &[&AS_PATH_2_65001_TRANS, &as4]).unwrap();
+        assert_eq!(withdrawn_by(&u), None);
+        assert_eq!(discarded(&u), vec![17]);
+        assert_eq!(u.attrs.as_path, Some(AsPath::sequence(vec![65001, 23456])));
+    }
+
+    #[test]
+    fn rfc7607_as0_in_aggregator_is_attribute_discard() {
+        let agg0 = [0xc0, 7, 8, 0, 0, 0, 0, 1, 2, 3, 4];
+        let u = parse_with(&ctx(), &[&AS_PATH_65001, &agg0]).unwrap();
+        assert_eq!(withdrawn_by(&u), None);
+        assert_eq!(discarded(&u), vec![7]);
+        assert_eq!(u.attrs.aggregator, None);
+        // From a 2-octet speaker an AGGREGATOR of AS 0 "is not AS_TRANS", so
+        // AS4_AGGREGATOR and AS4_PATH are ignored too (RFC 6793 §4.2.3).
+        let agg0 = [0xc0, 7, 6, 0, 0, 1, 2, 3, 4];
+        let as4_agg = [0xc0, 18, 8, 0xfa, 0x56, 0xea, 0x01, 1, 2, 3, 4];
+        let as4_path = [0xc0, 17, 6, 2, 1, 0xfa, 0x56, 0xea, 0x01];
+        let u = parse_with(
+            &two_octet(),
+            &[&AS_PATH_2_65001_TRANS, &agg0, &as4_path, &as4_agg],
+        )
+        .unwrap();
+        assert_eq!(withdrawn_by(&u), None);
+        assert_eq!(discarded(&u), vec![7]);
+        assert_eq!(u.attrs.aggregator, None);
+        assert_eq!(u.attrs.as_path, Some(AsPath::sequence(vec![65001, 23456])));
+    }
+
+    #[test]
+    fn rfc7607_as0_in_as4_aggregator_is_attribute_discard() {
+        let agg_trans = [0xc0, 7, 6, 0x5b, 0xa0, 1, 2, 3, 4];
+        let as4_agg0 = [0xc0, 18, 8, 0, 0, 0, 0, 1, 2, 3, 4];
+        let u = parse_with(&two_octet(), &[&AS_PATH_2_65001, &agg_trans, &as4_agg0]).unwrap();
+        assert_eq!(withdrawn_by(&u), None);
+        assert_eq!(discarded(&u), vec![18]);
+        assert_eq!(
+            u.attrs.aggregator,
+            Some(Aggregator {
+                asn: 23456,
+                address: Ipv4Addr::new(1, 2, 3, 4)
+            })
+        );
+    }
+
+    #[test]
+    fn rfc7606_7_2_malformed_as_path_segments() {
+        let cases: [(&[u8], &str); 4] = [
+            (
+                &[0x40, 2, 6, 5, 1, 0, 0, 0xfd, 0xe9],
+                "unknown segment type",
+            ),
+            (
+                &[0x40, 2, 6, 2, 2, 0, 0, 0xfd, 0xe9],
+                "segment overruns attribute",
+            ),
+            (
+                &[0x40, 2, 7, 2, 1, 0, 0, 0xfd, 0xe9, 2],
+                "single octet after last segment",
+            ),
+            (
+                &[0x40, 2, 8, 2, 1, 0, 0, 0xfd, 0xe9, 2, 0],
+                "zero segment length",
+            ),
+        ];
+        for (as_path, reason) in cases {
+            let u = parse_with(&ctx(), &[as_path]).unwrap();
+            let e = u.treat_as_withdraw.expect(reason);
+            assert_eq!((e.type_code, e.reason), (2, reason));
+        }
+    }
+
+    #[test]
+    fn rfc7606_7_4_med_length() {
+        let u = parse_with(&ctx(), &[&AS_PATH_65001, &[0x80, 4, 3, 0, 0, 1]]).unwrap();
+        assert_eq!(withdrawn_by(&u), Some(4));
+        let u = parse_with(&ctx(), &[&AS_PATH_65001, &[0x80, 4, 4, 0, 0, 0, 1]]).unwrap();
+        assert_eq!((withdrawn_by(&u), u.attrs.med), (None, Some(1)));
+    }
+
+    #[test]
+    fn rfc7606_7_5_local_pref_length_from_ibgp() {
+        let bad = [0x40, 5, 2, 0, 1];
+        let u = parse_with(&ibgp(), &[&AS_PATH_65001, &bad]).unwrap();
+        assert_eq!(withdrawn_by(&u), Some(5));
+        // From eBGP the same bytes are discarded, whatever they hold.
+        let u = parse_with(&ctx(), &[&AS_PATH_65001, &bad]).unwrap();
+        assert_eq!((withdrawn_by(&u), u.attrs.local_pref), (None, None));
+    }
+
+    #[test]
+    fn rfc7606_7_7_aggregator_length() {
+        // 6 octets on a 4-octet session, 8 on a 2-octet one.
+        let u = parse_with(
+            &ctx(),
+            &[&AS_PATH_65001, &[0xc0, 7, 6, 0xfd, 0xe9, 1, 2, 3, 4]],
+        )
+        .unwrap();
+        assert_eq!((withdrawn_by(&u), discarded(&u)), (None, vec![7]));
+        let u = parse_with(
+            &two_octet(),
+            &[
+                &AS_PATH_2_65001,
+                &[0xc0, 7, 8, 0, 0, 0xfd, 0xe9, 1, 2, 3, 4],
+            ],
+        )
+        .unwrap();
+        assert_eq!((withdrawn_by(&u), discarded(&u)), (None, vec![7]));
+        assert_eq!(u.attrs.aggregator, None);
+    }
+
+    #[test]
+    fn rfc7606_7_8_community_length_non_zero_multiple_of_4() {
+        for bad in [&[0xc0, 8, 0][..], &[0xc0, 8, 2, 0, 1]] {
+            let u = parse_with(&ctx(), &[&AS_PATH_65001, bad]).unwrap();
+            assert_eq!(withdrawn_by(&u), Some(8), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rfc7606_7_9_originator_id() {
+        let good = [0x80, 9, 4, 1, 2, 3, 4];
+        let bad = [0x80, 9, 3, 1, 2, 3];
+        // From eBGP: discarded, well-formed or not.
+        for a in [&good[..], &bad] {
+            let u = parse_with(&ctx(), &[&AS_PATH_65001, a]).unwrap();
+            assert_eq!((withdrawn_by(&u), u.attrs.originator_id), (None, None));
+        }
+        let u = parse_with(&ibgp(), &[&AS_PATH_65001, &bad]).unwrap();
+        assert_eq!(withdrawn_by(&u), Some(9));
+        let u = parse_with(&ibgp(), &[&AS_PATH_65001, &good]).unwrap();
+        assert_eq!(u.attrs.originator_id, Some(Ipv4Addr::new(1, 2, 3, 4)));
+    }
+
+    #[test]
+    fn rfc7606_7_10_cluster_list() {
+        let good = [0x80, 10, 4, 1, 1, 1, 1];
+        let u = parse_with(&ctx(), &[&AS_PATH_65001, &good]).unwrap();
+        assert_eq!((withdrawn_by(&u), u.attrs.cluster_list.len()), (None, 0));
+        let u = parse_with(&ctx(), &[&AS_PATH_65001, &[0x80, 10, 0]]).unwrap();
+        assert_eq!(withdrawn_by(&u), None);
+        for bad in [&[0x80, 10, 0][..], &[0x80, 10, 5, 1, 1, 1, 1, 2]] {
+            let u = parse_with(&ibgp(), &[&AS_PATH_65001, bad]).unwrap();
+            assert_eq!(withdrawn_by(&u), Some(10), "{bad:?}");
+        }
+        let u = parse_with(&ibgp(), &[&AS_PATH_65001, &good]).unwrap();
+        assert_eq!(u.attrs.cluster_list, vec![Ipv4Addr::new(1, 1, 1, 1)]);
+    }
+
+    #[test]
+    fn rfc7606_7_11_mp_reach_next_hop_length_is_reset() {
+        // IPv6 unicast with a 4-octet next hop.
+        let mp = [0x80, 14, 9, 0, 2, 1, 4, 1, 2, 3, 4, 0];
+        let b = raw_update(&attrs(&[&mp, &ORIGIN_IGP, &AS_PATH_65001]), &[]);
+        assert_eq!(parse(&b).unwrap_err().code_subcode(), (3, 9));
+    }
+
+    #[test]
+    fn rfc7606_7_12_malformed_mp_unreach_is_reset() {
+        for mp in [&[0x80, 15, 2, 0, 2][..], &[0x80, 15, 4, 0, 2, 1, 129]] {
+            let b = raw_update(&attrs(&[mp]), &[]);
+            assert_eq!(parse(&b).unwrap_err().code_subcode(), (3, 9), "{mp:?}");
+        }
+    }
+
+    #[test]
+    fn rfc8092_large_community_length() {
+        for bad in [&[0xc0, 32, 0][..], &[0xc0, 32, 4, 0, 0, 0, 1]] {
+            let u = parse_with(&ctx(), &[&AS_PATH_65001, bad]).unwrap();
+            assert_eq!(withdrawn_by(&u), Some(32), "{bad:?}");
+        }
+    }
 }
