@@ -1,10 +1,12 @@
 //! `bgp`: a sans-IO BGP-4 speaker. Bytes and time in; bytes, timer requests
 //! and route changes out. No sockets, no threads, no clock: see `API.md`.
 //!
-//! Layers: [`wire`] (message codec with RFC 7606 error handling),
-//! [`session`] (RFC 4271 §8 FSM of one connection), [`rib`] (Adj-RIB-In,
-//! Loc-RIB, decision process, ECMP), [`speaker`] (peers, collision
-//! detection, graceful restart, export), [`view`] (operator views).
+//! Layers, each depending only on those before it: [`wire`] (message codec
+//! with RFC 7606 / RFC 7607 error handling), [`config`], [`session`]
+//! (RFC 4271 §8 FSM of one connection), [`decision`] (RFC 4271 §9.1 best
+//! path and ECMP), [`rib`] (Adj-RIB-In and Loc-RIB storage), [`speaker`]
+//! (peers, collision detection, import, export, graceful restart) and
+//! [`view`] (operator views).
 #![forbid(unsafe_code)]
 
 pub mod config;
