@@ -1,12 +1,13 @@
 //! `bgp`: a sans-IO BGP-4 speaker. Bytes and time in; bytes, timer requests
 //! and route changes out. No sockets, no threads, no clock: see `API.md`.
 //!
-//! Layers, each depending only on those before it: [`wire`] (message codec
-//! with RFC 7606 / RFC 7607 error handling), [`config`], [`session`]
+//! Layers, bottom up: [`wire`] (message codec with RFC 7606 / RFC 7607
+//! error handling; imports nothing above it), [`config`], [`session`]
 //! (RFC 4271 §8 FSM of one connection), [`decision`] (RFC 4271 §9.1 best
-//! path and ECMP), [`rib`] (Adj-RIB-In and Loc-RIB storage), [`speaker`]
-//! (peers, collision detection, import, export, graceful restart) and
-//! [`view`] (operator views).
+//! path and ECMP), [`rib`] (Adj-RIB-In and Loc-RIB storage, which calls
+//! the decision process), [`speaker`] (peers, collision detection, import,
+//! export, graceful restart) and [`view`] (operator views: their types, and
+//! the `Speaker` methods that build them).
 #![forbid(unsafe_code)]
 
 pub mod config;
