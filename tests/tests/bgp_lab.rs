@@ -98,7 +98,13 @@ fn wait_route(r: &RouterProc, prefix: &str, via: &[&str], timeout: Duration) {
 fn curl_all_webpods(l: &SeedLab) {
     for p in webpods() {
         let got = l.curl(p.addr);
-        assert_eq!(got.as_deref(), p.hostname, "curl-pod -> {} ({})", p.name, p.addr);
+        assert_eq!(
+            got.as_deref(),
+            p.hostname,
+            "curl-pod -> {} ({})",
+            p.name,
+            p.addr
+        );
     }
 }
 

@@ -221,7 +221,10 @@ fn run_peer(case: &str, local: Ipv4Addr, bin: &Path, sock: &Path) -> Vec<String>
     };
     if let Some(m) = raw {
         s.write_all(&m).expect("send");
-        results.push(format!("RESULT {}", outcome(&mut s, Duration::from_secs(5))));
+        results.push(format!(
+            "RESULT {}",
+            outcome(&mut s, Duration::from_secs(5))
+        ));
         return results;
     }
     // Update cases: establish, announce the probe, then break it.

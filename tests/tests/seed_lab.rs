@@ -16,7 +16,9 @@ const LAB_BIN: &str = env!("CARGO_BIN_EXE_lab");
 
 /// The webpod only the router connects curl-pod to (on k8s-w0).
 fn far_webpod() -> &'static Pod {
-    webpods().find(|p| p.behind_router()).expect("a webpod behind the router")
+    webpods()
+        .find(|p| p.behind_router())
+        .expect("a webpod behind the router")
 }
 
 fn seed_failure_and_static_fix(mode: Forwarder) {
@@ -40,17 +42,7 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
         "172.20.2.249 must not answer without a route"
     );
     let out = lab.ns("curl-pod").run(
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "3",
-            "-i",
-            "0.3",
-            "-W",
-            "1",
-            far.addr,
-        ],
+        &["ping", "-n", "-c", "3", "-i", "0.3", "-W", "1", far.addr],
         Duration::from_secs(10),
     );
     assert!(
@@ -90,25 +82,17 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
         });
         std::thread::sleep(Duration::from_millis(700));
         let _ = lab.ns("curl-pod").run(
-            &[
-                "ping",
-                "-n",
-                "-c",
-                "2",
-                "-i",
-                "0.3",
-                "-W",
-                "1",
-                far.addr,
-            ],
+            &["ping", "-n", "-c", "2", "-i", "0.3", "-W", "1", far.addr],
             Duration::from_secs(5),
         );
         t.join().expect("tcpdump thread")
     };
     assert!(
-        cap_pid_out
-            .stdout
-            .contains(&format!("{} > {}: ICMP echo request", seed::pod(CLIENT_POD).addr, far.addr)),
+        cap_pid_out.stdout.contains(&format!(
+            "{} > {}: ICMP echo request",
+            seed::pod(CLIENT_POD).addr,
+            far.addr
+        )),
         "tcpdump in wan: {cap_pid_out}"
     );
 
@@ -123,17 +107,7 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
         assert_eq!(got.as_deref(), p.hostname, "{} after the fix", p.addr);
     }
     let out = lab.ns("curl-pod").run(
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            far.addr,
-        ],
+        &["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", far.addr],
         Duration::from_secs(10),
     );
     assert!(
@@ -169,7 +143,9 @@ fn lab_static_demo(mode: Forwarder) {
     let status = lab.lab_sh(&["status"], Duration::from_secs(20));
     assert!(
         status.success()
-            && status.stdout.contains(&format!("{n} of {n} present", n = seed::namespaces().len())),
+            && status
+                .stdout
+                .contains(&format!("{n} of {n} present", n = seed::namespaces().len())),
         "{status}"
     );
     lab.down();
@@ -184,7 +160,12 @@ fn lab_bgp_demo_router() {
     let mut lab = LabScript::up(LAB_BIN, "bgp", Forwarder::Router);
     for p in webpods() {
         let got = (0..3).find_map(|_| lab.curl(p.addr));
-        assert_eq!(got.as_deref(), p.hostname, "{} with routes from BGP", p.addr);
+        assert_eq!(
+            got.as_deref(),
+            p.hostname,
+            "{} with routes from BGP",
+            p.addr
+        );
     }
     let routes = lab.router().cli(&["show", "route"]);
     for p in seed::NODES.map(|n| n.pod_cidr) {

@@ -30,11 +30,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use ipnet::Ipv4Net;
+use router_tests::config::{BgpSpec, NeighborSpec, RemoteAs, RouterSpec};
 use router_tests::daemons::{
     kernel_route_count, vm_hwm_kib, Bird, BirdConfig, Frr, FrrConfig, GobgpConfig, GobgpNeighbor,
     Gobgpd,
 };
-use router_tests::config::{BgpSpec, NeighborSpec, RemoteAs, RouterSpec};
 use router_tests::{Lab, Ns, RouterProc};
 
 /// Same seed as the FIB benchmark's IPv4 table.
