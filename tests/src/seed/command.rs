@@ -9,6 +9,7 @@
 //! left inside the lab's namespaces by PID and deletes them.
 
 use std::fs;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
@@ -175,7 +176,14 @@ fn up(place: &Place, args: &[&str]) -> Result {
     log(&format!("creating namespaces ({}-*)", place.prefix));
     let lab = Lab::named(&place.prefix, &place.state);
     // A failed `up` unwinds through the lab, which removes what it made.
-    let seed = SeedLab::build(lab, forwarder, config);
+    let seed =
+        match panic::catch_unwind(AssertUnwindSafe(|| SeedLab::build(lab, forwarder, config))) {
+            Ok(seed) => seed,
+            Err(e) => {
+                warn("lab.sh up failed; removed what it made");
+                panic::resume_unwind(e)
+            }
+        };
     fs::write(place.file("forwarder"), format!("{}\n", forwarder.name()))
         .map_err(|e| Failure::Error(format!("write state: {e}")))?;
     fs::write(place.file("config"), format!("{}\n", config.name()))
