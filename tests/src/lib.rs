@@ -3,7 +3,7 @@
 //! they build happens inside network namespaces they create and remove.
 //!
 //! One job per module:
-//! - [`env`]: prerequisites (root, tools; skip loudly or fail under CI) and
+//! - [`env`](mod@env): prerequisites (root, tools; skip loudly or fail under CI) and
 //!   the repository's files and binaries;
 //! - [`process`]: bounded commands and polling, signals by PID (nix);
 //! - [`netns`]: namespace names and the [`Ns`] handle (commands, counters,
@@ -14,7 +14,7 @@
 //! - [`config`]: [`RouterSpec`], the router's config file as serde structs;
 //! - [`seed`]: the seed lab of LAB.md — its one definition, the in-process
 //!   [`SeedLab`], the lab command, and [`LabScript`] (the README's command);
-//! - [`line`]: [`Line`], src — router — dst, the seed lab's forwarding path;
+//! - [`line`](mod@line): [`Line`], src — router — dst, the seed lab's forwarding path;
 //! - [`traffic`]: ping, bulk TCP, the whoami HTTP server;
 //! - [`daemons`]: gobgpd, BIRD and FRR.
 

@@ -2,7 +2,9 @@
 //! The seed lab command, run by `scripts/lab.sh` (which installs the
 //! dependencies and builds this binary and the router first):
 //!
-//!   lab up [static|broken|bgp] [--kernel] | demo [ROUNDS] | fix [static|bgp] | status | down
+//! ```text
+//! lab up [static|broken|bgp] [--kernel] | demo [ROUNDS] | fix [static|bgp] | status | down
+//! ```
 //!
 //! Everything it does is in `router_tests::seed::command`.
 

@@ -7,8 +7,8 @@
 //! touches the root namespace's network or any process it did not start.
 //!
 //! gobgpd's config is TOML and is serialised from structs mirroring its
-//! schema ([`gobgp`]); BIRD's and FRR's are their own languages, written
-//! from the templates in [`bird`] and [`frr`] (and nowhere else).
+//! schema (`gobgp.rs`); BIRD's and FRR's are their own languages, written
+//! from the templates in `bird.rs` and `frr.rs` (and nowhere else).
 
 mod bird;
 mod frr;
