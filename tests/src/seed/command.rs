@@ -218,11 +218,20 @@ fn up(place: &Place, args: &[&str]) -> Result {
     ));
     if config == LabConfig::Broken {
         log(&format!(
-            "broken on purpose: demo shows 172.20.2.249 failing and leaking to the wan side; then: sudo {} fix",
+            "broken on purpose: demo shows {} failing and leaking to the wan side; then: sudo {} fix",
+            far_webpod().addr,
             place.script
         ));
     }
     Ok(())
+}
+
+/// The webpod only the router connects the client to (the one the broken
+/// lab loses).
+fn far_webpod() -> &'static super::Pod {
+    webpods()
+        .find(|p| p.behind_router())
+        .expect("the seed has a webpod behind the router")
 }
 
 fn need_router_bin() -> Result {
@@ -313,44 +322,42 @@ fn demo(place: &Place, args: &[&str]) -> Result {
         );
     }
     println!();
-    let far = pods.iter().find(|p| p.behind_router()).copied();
-    if let Some(far) = far {
-        log(&format!(
-            "ping {CLIENT_POD} -> webpod on {} ({}), with tcpdump in the wan namespace",
-            far.node, far.addr
-        ));
-        let wan = place.ns(WAN_NS);
-        let capture = {
-            let wan = wan.clone();
-            thread::spawn(move || {
-                wan.run(
-                    &["tcpdump", "-i", "eth0", "-nn", "-l", "-c", "2", "icmp"],
-                    Duration::from_secs(3),
-                )
-            })
-        };
-        thread::sleep(Duration::from_millis(500));
-        let ping = client.run(
-            &["ping", "-c", "2", "-i", "0.3", "-W", "1", far.addr],
-            Duration::from_secs(5),
-        );
-        print!("{}", ping.stdout);
-        let cap = capture.join().map(|o| o.stdout).unwrap_or_default();
-        let leak1 = wan.snmp("Ip", "InAddrErrors");
-        if cap.contains(" IP ") {
-            println!("tcpdump in {} (the public side) saw:", wan.name());
-            for l in cap.lines() {
-                println!("    {l}");
-            }
-        } else {
-            println!("tcpdump in {} (the public side) saw nothing.", wan.name());
+    let far = far_webpod();
+    log(&format!(
+        "ping {CLIENT_POD} -> webpod on {} ({}), with tcpdump in the wan namespace",
+        far.node, far.addr
+    ));
+    let wan = place.ns(WAN_NS);
+    let capture = {
+        let wan = wan.clone();
+        thread::spawn(move || {
+            wan.run(
+                &["tcpdump", "-i", "eth0", "-nn", "-l", "-c", "2", "icmp"],
+                Duration::from_secs(3),
+            )
+        })
+    };
+    thread::sleep(Duration::from_millis(500));
+    let ping = client.run(
+        &["ping", "-c", "2", "-i", "0.3", "-W", "1", far.addr],
+        Duration::from_secs(5),
+    );
+    print!("{}", ping.stdout);
+    let cap = capture.join().map(|o| o.stdout).unwrap_or_default();
+    let leak1 = wan.snmp("Ip", "InAddrErrors");
+    if cap.contains(" IP ") {
+        println!("tcpdump in {} (the public side) saw:", wan.name());
+        for l in cap.lines() {
+            println!("    {l}");
         }
-        println!(
-            "packets for foreign addresses that leaked to the wan side during the demo: {}",
-            leak1.saturating_sub(leak0)
-        );
-        println!();
+    } else {
+        println!("tcpdump in {} (the public side) saw nothing.", wan.name());
     }
+    println!(
+        "packets for foreign addresses that leaked to the wan side during the demo: {}",
+        leak1.saturating_sub(leak0)
+    );
+    println!();
     if place.forwarder() == Some(Forwarder::Router) {
         log("router show interfaces");
         show(place, &["show", "interfaces"]);
@@ -367,6 +374,7 @@ fn demo(place: &Place, args: &[&str]) -> Result {
             "{}",
             rtr.run(&["ip", "route"], Duration::from_secs(5)).stdout
         );
+        // The address the seed's write-up asks the VM about.
         log("ip route get 172.20.2.36");
         print!(
             "{}",
@@ -377,20 +385,18 @@ fn demo(place: &Place, args: &[&str]) -> Result {
             .stdout
         );
     }
-    if let Some(far) = far {
-        let i = pods.iter().position(|p| p.name == far.name).unwrap_or(0);
-        if answered[i] == 0 {
-            println!();
-            log(&format!(
-                "{} is unreachable: the router has no route to {} and sends it out its default route (eth0).",
-                far.addr,
-                far.node().pod_cidr
-            ));
-            log(&format!(
-                "fix it as the seed does: sudo {} fix",
-                place.script
-            ));
-        }
+    let i = pods.iter().position(|p| p.name == far.name).unwrap_or(0);
+    if answered[i] == 0 {
+        println!();
+        log(&format!(
+            "{} is unreachable: the router has no route to {} and sends it out its default route (eth0).",
+            far.addr,
+            far.node().pod_cidr
+        ));
+        log(&format!(
+            "fix it as the seed does: sudo {} fix",
+            place.script
+        ));
     }
     Ok(())
 }
@@ -411,7 +417,9 @@ fn fix(place: &Place, args: &[&str]) -> Result {
                 return err("--kernel lab: only the static fix");
             }
             log(&format!(
-                "ip route add 172.20.2.0/24 via 192.168.20.100 (and the other PodCIDRs) in {}",
+                "ip route add {} via {} (and the other PodCIDRs) in {}",
+                far_webpod().node().pod_cidr,
+                far_webpod().node().addr,
                 seed.ns(ROUTER_NS).name()
             ));
             RouterSpec::load(&to.file()).apply_kernel_routes(seed.ns(ROUTER_NS));
