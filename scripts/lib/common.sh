@@ -28,23 +28,6 @@ find_cargo() {
     die "cargo not found. Install a Rust toolchain >= 1.80 (https://rustup.rs; Debian 12's rustc is too old) and rerun."
 }
 
-# Kills a PID recorded in a file (TERM, then KILL after a bounded wait) and
-# removes the file. Only that PID: never by name.
-kill_pidfile() {
-    local f=$1 pid i
-    [[ -f "$f" ]] || return 0
-    pid=$(cat "$f")
-    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for i in $(seq 1 30); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-}
-
 # Kills every process inside namespace $1 by PID, then deletes it.
 del_netns() {
     local ns=$1 pid

@@ -3,16 +3,16 @@
 //! NOTIFICATION (read back, code and subcode checked), never panics, and an
 //! established gobgpd session on another port keeps running with its route.
 //!
-//! The test peer must run inside a namespace; a test cannot enter one
-//! without unsafe code, so the test re-runs its own binary under
-//! `ip netns exec` with `BGP_PEER_CASE` set, and the `peer_process` entry
-//! below plays the peer (it returns at once when the variable is unset).
+//! The test peer runs on a thread that has joined the peer namespace
+//! (`Ns::enter`, setns(2) through nix), so its sockets live there.
 //!
 //! ```text
 //! gobgpd 192.168.10.100 (AS 65001) --eth1-- router (AS 65000) --eth2-- test peer 192.168.20.5x (AS 65099, dynamic)
 //! ```
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -169,9 +169,11 @@ fn outcome(s: &mut TcpStream, wait: Duration) -> String {
     "ALIVE".into()
 }
 
-fn route_installed(bin: &str, sock: &str, prefix: &str) -> bool {
+fn route_installed(bin: &Path, sock: &Path, prefix: &str) -> bool {
     let out = run_timeout(
-        Command::new(bin).args(["show", "route", "--json", "--socket", sock]),
+        Command::new(bin)
+            .args(["show", "route", "--json", "--socket"])
+            .arg(sock),
         Duration::from_secs(5),
     );
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
@@ -189,8 +191,10 @@ fn route_installed(bin: &str, sock: &str, prefix: &str) -> bool {
         .any(|r| r.get("prefix").and_then(|p| p.as_str()) == Some(prefix))
 }
 
-/// The peer's side of one case; prints `RESULT ...` lines for the parent.
-fn run_peer(case: &str, local: Ipv4Addr, bin: &str, sock: &str) {
+/// The peer's side of one case (run inside the peer namespace): the
+/// `RESULT ...` lines the test checks.
+fn run_peer(case: &str, local: Ipv4Addr, bin: &Path, sock: &Path) -> Vec<String> {
+    let mut results = Vec::new();
     let s =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     s.bind(&SocketAddr::from((local, 0)).into())
@@ -217,8 +221,11 @@ fn run_peer(case: &str, local: Ipv4Addr, bin: &str, sock: &str) {
     };
     if let Some(m) = raw {
         s.write_all(&m).expect("send");
-        println!("RESULT {}", outcome(&mut s, Duration::from_secs(5)));
-        return;
+        results.push(format!(
+            "RESULT {}",
+            outcome(&mut s, Duration::from_secs(5))
+        ));
+        return results;
     }
     // Update cases: establish, announce the probe, then break it.
     s.write_all(&open(local, None)).expect("send OPEN");
@@ -233,30 +240,15 @@ fn run_peer(case: &str, local: Ipv4Addr, bin: &str, sock: &str) {
     let installed = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
         route_installed(bin, sock, probe)
     });
-    println!("RESULT installed={installed}");
+    results.push(format!("RESULT installed={installed}"));
     s.write_all(&bad_update(case, local))
         .expect("send bad UPDATE");
     let o = outcome(&mut s, Duration::from_secs(3));
     let gone = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
         !route_installed(bin, sock, probe)
     });
-    println!("RESULT {o} withdrawn={gone}");
-}
-
-/// Runs as the test peer when `BGP_PEER_CASE` is set (see the module docs);
-/// otherwise does nothing.
-#[test]
-fn peer_process() {
-    let Ok(case) = std::env::var("BGP_PEER_CASE") else {
-        return;
-    };
-    let local: Ipv4Addr = std::env::var("BGP_PEER_ADDR")
-        .expect("BGP_PEER_ADDR")
-        .parse()
-        .expect("address");
-    let bin = std::env::var("BGP_PEER_ROUTER_BIN").expect("BGP_PEER_ROUTER_BIN");
-    let sock = std::env::var("BGP_PEER_SOCKET").expect("BGP_PEER_SOCKET");
-    run_peer(&case, local, &bin, &sock);
+    results.push(format!("RESULT {o} withdrawn={gone}"));
+    results
 }
 
 // ------------------------------------------------------------------ the test
@@ -348,41 +340,33 @@ fn bgp_malformed_messages_get_rfc_answers_and_hurt_no_one_else() {
             "RESULT NOTIFICATION 3 9 withdrawn=true",
         ),
     ];
-    let exe = std::env::current_exe().expect("test binary");
     let bin = router_bin();
     let mut failures = Vec::new();
     for (i, (case, want)) in cases.iter().enumerate() {
         let addr = format!("192.168.20.{}", 50 + i);
         p.ip(&format!("addr add {addr}/24 dev eth0"));
-        let mut cmd = p.command(
-            &exe,
-            &[
-                "--exact",
-                "peer_process",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ],
-        );
-        cmd.env("BGP_PEER_CASE", case)
-            .env("BGP_PEER_ADDR", &addr)
-            .env("BGP_PEER_ROUTER_BIN", &bin)
-            .env("BGP_PEER_SOCKET", &router.socket);
-        let out = run_timeout(&mut cmd, Duration::from_secs(60));
-        // The harness prints "test peer_process ... " before the first line.
-        let results: Vec<&str> = out
-            .stdout
-            .lines()
-            .filter_map(|l| l.find("RESULT").map(|i| &l[i..]))
-            .collect();
+        let local: Ipv4Addr = addr.parse().expect("address");
+        // A peer that panics (e.g. cannot connect) is one failed case.
+        let out = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            p.enter(|| run_peer(case, local, &bin, &router.socket))
+        }))
+        .unwrap_or_else(|e| {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            vec![format!("peer panicked: {msg}")]
+        });
+        let results: Vec<&str> = out.iter().map(String::as_str).collect();
         let last = results.last().copied().unwrap_or("(no result)");
         eprintln!("case {case}: {results:?}");
         if want.contains("withdrawn") && !results.contains(&"RESULT installed=true") {
             failures.push(format!(
-                "{case}: the valid probe UPDATE was not installed: {out}"
+                "{case}: the valid probe UPDATE was not installed: {results:?}"
             ));
         } else if last != *want {
-            failures.push(format!("{case}: want {want:?}, got {last:?}\n{out}"));
+            failures.push(format!("{case}: want {want:?}, got {last:?}\n{results:?}"));
         }
         // The router lives on and the gobgpd session never flapped.
         assert!(

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use router_tests::{repo_file, router_bin, run_timeout, CmdOutput};
+use router_tests::config::{BgpSpec, GroupSpec, NeighborSpec, RemoteAs};
+use router_tests::{repo_file, router_bin, run_timeout, CmdOutput, Line};
 
 const GOOD: &str = r#"[router]
 worker_threads = 2
@@ -62,9 +63,45 @@ fn good_config_passes() {
     assert!(out.success(), "{out}");
 }
 
+/// What the tests' `RouterSpec` writes is a config the router accepts (the
+/// spec mirrors the documented file format, not the router's types).
+#[test]
+fn router_spec_output_passes() {
+    let spec = Line::default_spec()
+        .via("172.20.5.0/24", "192.168.20.77")
+        .blackhole("172.20.8.0/24")
+        .bgp(BgpSpec {
+            asn: 65000,
+            router_id: "192.168.10.200".into(),
+            networks: vec!["10.10.1.0/24".into()],
+            groups: vec![GroupSpec {
+                name: "CILIUM".into(),
+                remote_as: Some(RemoteAs::Kind("external".into())),
+                ..GroupSpec::default()
+            }],
+            neighbors: vec![NeighborSpec {
+                address: "192.168.10.100".into(),
+                group: Some("CILIUM".into()),
+                passive: Some(true),
+                ..NeighborSpec::default()
+            }],
+            ..BgpSpec::default()
+        });
+    let mut spec = spec;
+    spec.ports[1].mtu = Some(1400);
+    let dir = scratch();
+    let out = router(&["check"], &write(&dir, "spec.toml", &spec.to_toml()));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.success(), "{}\n{out}", spec.to_toml());
+}
+
 #[test]
 fn shipped_lab_configs_pass() {
-    for f in ["configs/lab-static.toml", "configs/lab-broken.toml"] {
+    for f in [
+        "configs/lab-static.toml",
+        "configs/lab-broken.toml",
+        "configs/lab-bgp.toml",
+    ] {
         let out = router(&["check"], &repo_file(f));
         assert!(out.success(), "{f}: {out}");
     }

@@ -311,17 +311,8 @@ both_forwarders!(late_arp);
 /// needed" with the MTU; TCP (GSO on) still delivers intact data.
 fn df_mtu(mode: Forwarder) {
     require!("ping", "socat", "python3", "sha256sum", "ss");
-    let spec = Line::default_spec();
-    let spec = router_tests::RouterSpec {
-        ports: vec![
-            spec.ports[0].clone(),
-            router_tests::PortSpec {
-                mtu: Some(1400),
-                ..spec.ports[1].clone()
-            },
-        ],
-        ..spec
-    };
+    let mut spec = Line::default_spec();
+    spec.ports[1].mtu = Some(1400);
     // Both ends of a link share its MTU (a veth drops frames larger than
     // the receiving end's MTU).
     let mut line = Line::build_with("mtu", mode, spec, |l| {

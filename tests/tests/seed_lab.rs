@@ -8,38 +8,41 @@
 //! (configs/lab-static.toml): all three answer and nothing leaks.
 use std::time::Duration;
 
-use router_tests::{both_forwarders, require, Forwarder, SeedLab, CURL_POD, WEBPODS};
+use router_tests::seed::{self, webpods, Pod, CLIENT_POD};
+use router_tests::{both_forwarders, require, Forwarder, LabScript};
+
+/// The lab command lab.sh runs, as cargo built it for these tests.
+const LAB_BIN: &str = env!("CARGO_BIN_EXE_lab");
+
+/// The webpod only the router connects curl-pod to (on k8s-w0).
+fn far_webpod() -> &'static Pod {
+    webpods()
+        .find(|p| p.behind_router())
+        .expect("a webpod behind the router")
+}
 
 fn seed_failure_and_static_fix(mode: Forwarder) {
     require!("curl", "ping", "python3", "ss", "tcpdump");
-    let mut lab = SeedLab::up("broken", mode);
-    let (w0_node, w0_pod) = (lab.ns("k8s-w0"), lab.ns("webpod-w0"));
+    let mut lab = LabScript::up(LAB_BIN, "broken", mode);
+    let far = far_webpod();
+    let (w0_node, w0_pod) = (lab.ns(far.node), lab.ns(far.name));
 
     // Same-subnet webpods answer, directly between the nodes.
-    assert_eq!(lab.curl(WEBPODS[0].0).as_deref(), Some(WEBPODS[0].1));
-    assert_eq!(lab.curl(WEBPODS[1].0).as_deref(), Some(WEBPODS[1].1));
+    for p in webpods().filter(|p| !p.behind_router()) {
+        assert_eq!(lab.curl(p.addr).as_deref(), p.hostname, "{}", p.name);
+    }
 
     let leaks = lab.wan_leaks();
     let node_in = w0_node.snmp("Ip", "InReceives");
     let pod_in = w0_pod.snmp("Ip", "InReceives");
     let eth0_tx = (mode == Forwarder::Router).then(|| lab.router().port_stats("eth0").tx_packets);
     assert_eq!(
-        lab.curl(WEBPODS[2].0),
+        lab.curl(far.addr),
         None,
         "172.20.2.249 must not answer without a route"
     );
     let out = lab.ns("curl-pod").run(
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "3",
-            "-i",
-            "0.3",
-            "-W",
-            "1",
-            WEBPODS[2].0,
-        ],
+        &["ping", "-n", "-c", "3", "-i", "0.3", "-W", "1", far.addr],
         Duration::from_secs(10),
     );
     assert!(
@@ -79,25 +82,17 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
         });
         std::thread::sleep(Duration::from_millis(700));
         let _ = lab.ns("curl-pod").run(
-            &[
-                "ping",
-                "-n",
-                "-c",
-                "2",
-                "-i",
-                "0.3",
-                "-W",
-                "1",
-                WEBPODS[2].0,
-            ],
+            &["ping", "-n", "-c", "2", "-i", "0.3", "-W", "1", far.addr],
             Duration::from_secs(5),
         );
         t.join().expect("tcpdump thread")
     };
     assert!(
-        cap_pid_out
-            .stdout
-            .contains(&format!("{CURL_POD} > {}: ICMP echo request", WEBPODS[2].0)),
+        cap_pid_out.stdout.contains(&format!(
+            "{} > {}: ICMP echo request",
+            seed::pod(CLIENT_POD).addr,
+            far.addr
+        )),
         "tcpdump in wan: {cap_pid_out}"
     );
 
@@ -105,24 +100,14 @@ fn seed_failure_and_static_fix(mode: Forwarder) {
     let out = lab.lab_sh(&["fix"], Duration::from_secs(30));
     assert!(out.success(), "{out}");
     let leaks = lab.wan_leaks();
-    for (ip, host) in WEBPODS {
+    for p in webpods() {
         // A freshly restarted router may still be resolving neighbours: a
         // couple of tries, as the seed's loop would.
-        let got = (0..3).find_map(|_| lab.curl(ip));
-        assert_eq!(got.as_deref(), Some(host), "{ip} after the fix");
+        let got = (0..3).find_map(|_| lab.curl(p.addr));
+        assert_eq!(got.as_deref(), p.hostname, "{} after the fix", p.addr);
     }
     let out = lab.ns("curl-pod").run(
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "1",
-            WEBPODS[2].0,
-        ],
+        &["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", far.addr],
         Duration::from_secs(10),
     );
     assert!(
@@ -143,10 +128,11 @@ both_forwarders!(seed_failure_and_static_fix);
 /// hostnames (the seed's loop, bounded).
 fn lab_static_demo(mode: Forwarder) {
     require!("curl", "ping", "python3", "ss", "tcpdump");
-    let mut lab = SeedLab::up("static", mode);
+    let mut lab = LabScript::up(LAB_BIN, "static", mode);
     let out = lab.lab_sh(&["demo", "3"], Duration::from_secs(90));
     assert!(out.success(), "{out}");
-    for (ip, host) in WEBPODS {
+    for p in webpods() {
+        let (ip, host) = (p.addr, p.hostname.unwrap_or_default());
         assert!(
             out.stdout.contains(&format!("Hostname: {host}   ({ip})")),
             "{host} missing from demo:\n{out}"
@@ -156,7 +142,10 @@ fn lab_static_demo(mode: Forwarder) {
     }
     let status = lab.lab_sh(&["status"], Duration::from_secs(20));
     assert!(
-        status.success() && status.stdout.contains("10 of 10 present"),
+        status.success()
+            && status
+                .stdout
+                .contains(&format!("{n} of {n} present", n = seed::namespaces().len())),
         "{status}"
     );
     lab.down();
@@ -168,13 +157,18 @@ both_forwarders!(lab_static_demo);
 #[test]
 fn lab_bgp_demo_router() {
     require!("curl", "ping", "python3", "ss", "tcpdump", "gobgpd", "gobgp");
-    let mut lab = SeedLab::up("bgp", Forwarder::Router);
-    for (ip, host) in WEBPODS {
-        let got = (0..3).find_map(|_| lab.curl(ip));
-        assert_eq!(got.as_deref(), Some(host), "{ip} with routes from BGP");
+    let mut lab = LabScript::up(LAB_BIN, "bgp", Forwarder::Router);
+    for p in webpods() {
+        let got = (0..3).find_map(|_| lab.curl(p.addr));
+        assert_eq!(
+            got.as_deref(),
+            p.hostname,
+            "{} with routes from BGP",
+            p.addr
+        );
     }
     let routes = lab.router().cli(&["show", "route"]);
-    for p in ["172.20.0.0/24", "172.20.1.0/24", "172.20.2.0/24"] {
+    for p in seed::NODES.map(|n| n.pod_cidr) {
         assert!(
             routes
                 .stdout

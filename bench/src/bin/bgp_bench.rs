@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use ipnet::Ipv4Net;
+use router_tests::config::{BgpSpec, NeighborSpec, RemoteAs, RouterSpec};
 use router_tests::daemons::{
     kernel_route_count, vm_hwm_kib, Bird, BirdConfig, Frr, FrrConfig, GobgpConfig, GobgpNeighbor,
     Gobgpd,
@@ -177,12 +178,21 @@ impl Running {
     }
 }
 
-fn router_config() -> String {
-    format!(
-        "[router]\nworker_threads = 1\n\n[[ports]]\nname = \"eth1\"\naddresses = [\"{TARGET}/30\"]\n\n\
-         [bgp]\nasn = 65000\nrouter_id = \"{TARGET}\"\n\n[[bgp.neighbors]]\naddress = \"{SENDER}\"\nremote_as = {}\npassive = true\n",
-        sender::SENDER_AS
-    )
+fn router_config() -> RouterSpec {
+    RouterSpec::default()
+        .workers(1)
+        .port("eth1", &format!("{TARGET}/30"))
+        .bgp(BgpSpec {
+            asn: 65000,
+            router_id: TARGET.to_string(),
+            neighbors: vec![NeighborSpec {
+                address: SENDER.to_string(),
+                remote_as: Some(RemoteAs::Number(sender::SENDER_AS)),
+                passive: Some(true),
+                ..NeighborSpec::default()
+            }],
+            ..BgpSpec::default()
+        })
 }
 
 fn start_target(lab: &mut Lab, t: Target, ns: &Ns) -> Running {
@@ -190,7 +200,7 @@ fn start_target(lab: &mut Lab, t: Target, ns: &Ns) -> Running {
     match t {
         Target::Router => {
             ns.sysctl("net.ipv4.ip_forward", "0");
-            Running::Router(lab.spawn_router(ns, &router_config()))
+            Running::Router(lab.spawn_router_spec(ns, &router_config()))
         }
         Target::Bird => {
             ns.ip(&format!("addr add {TARGET}/30 dev eth1"));

@@ -1,0 +1,424 @@
+//! [`RouterSpec`]: a `router` configuration file as the tests write and read
+//! it, serialised with `toml`, and applied to the kernel forwarder as `ip`
+//! commands.
+//!
+//! These structs mirror the documented file format (README, `configs/`),
+//! not the router crate's types: those are the validated result of parsing
+//! (spans, resolved gateways, defaults filled in), are not `Serialize`, and
+//! may move; a test should write the file a user writes. The mirror is kept
+//! honest two ways: it denies unknown fields and reads every shipped config
+//! (`configs/*.toml`, a unit test below), and `router check` accepts what it
+//! writes (tests/tests/config_check.rs).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::netns::Ns;
+
+/// The whole file: `[router]`, `[[ports]]`, `[[loopbacks]]`, `[[routes]]`, `[bgp]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSpec {
+    #[serde(default)]
+    pub router: RouterSection,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loopbacks: Vec<LoopbackSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpSpec>,
+}
+
+/// `[router]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_threads: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_socket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_rate_limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icmp_burst: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_ring_frames: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_ring_frames: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neighbour: Option<NeighbourSection>,
+}
+
+/// `[router.neighbour]`: the ARP cache's timers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighbourSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachable_time_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrans_time_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcast_probes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ucast_probes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_len: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_hold_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_time_ms: Option<u32>,
+}
+
+/// `[[ports]]`: `ifname` is the kernel interface (default: `name`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSpec {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ifname: Option<String>,
+    /// `a.b.c.d/len`
+    pub addresses: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+}
+
+impl PortSpec {
+    /// The kernel interface inside the router namespace.
+    pub fn iface(&self) -> &str {
+        self.ifname.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// `[[loopbacks]]`: addresses the router owns without a kernel device.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopbackSpec {
+    pub name: String,
+    pub addresses: Vec<String>,
+}
+
+/// `[[routes]]`: exactly one of `via`, `port`, `blackhole`, `unreachable`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blackhole: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<bool>,
+}
+
+/// A gateway, or several (ECMP).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Via {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Via {
+    pub fn gateways(&self) -> Vec<&str> {
+        match self {
+            Via::One(g) => vec![g.as_str()],
+            Via::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// `[bgp]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpSpec {
+    pub asn: u32,
+    pub router_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum_paths: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipath_relax: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<GracefulRestartSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbors: Vec<NeighborSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<ListenSpec>,
+}
+
+/// `[bgp.graceful_restart]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GracefulRestartSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_time: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_routes_time: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<bool>,
+}
+
+/// A peer's AS: a number, `"external"` or `"internal"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RemoteAs {
+    Number(u32),
+    Kind(String),
+}
+
+/// One `import` rule: `prefix`, optionally `ge`/`le`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixRuleSpec {
+    pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ge: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub le: Option<u8>,
+}
+
+/// `[[bgp.groups]]` (FRR's peer-group).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_as: Option<RemoteAs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_time: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_retry: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_prefix: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passive: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub families: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import: Option<Vec<PrefixRuleSpec>>,
+}
+
+/// `[[bgp.neighbors]]`: its own keys override its group's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborSpec {
+    pub address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_as: Option<RemoteAs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_time: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_retry: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_prefix: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passive: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graceful_restart: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub families: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import: Option<Vec<PrefixRuleSpec>>,
+}
+
+/// `[[bgp.listen]]`: dynamic neighbours from a prefix, with a group's settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSpec {
+    pub prefix: String,
+    pub group: String,
+}
+
+impl RouterSpec {
+    /// Reads a config file (e.g. `configs/lab-static.toml`).
+    pub fn load(path: &Path) -> RouterSpec {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        RouterSpec::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<RouterSpec, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Adds a port `iface` (port name = interface name) with one address.
+    pub fn port(mut self, iface: &str, addr: &str) -> Self {
+        self.ports.push(PortSpec {
+            name: iface.to_string(),
+            ifname: Some(iface.to_string()),
+            addresses: vec![addr.to_string()],
+            mtu: None,
+        });
+        self
+    }
+    pub fn port_mtu(mut self, iface: &str, addr: &str, mtu: u32) -> Self {
+        self = self.port(iface, addr);
+        if let Some(p) = self.ports.last_mut() {
+            p.mtu = Some(mtu);
+        }
+        self
+    }
+    pub fn via(mut self, prefix: &str, via: &str) -> Self {
+        self.routes.push(RouteSpec {
+            prefix: prefix.to_string(),
+            via: Some(Via::One(via.to_string())),
+            ..RouteSpec::default()
+        });
+        self
+    }
+    pub fn blackhole(mut self, prefix: &str) -> Self {
+        self.routes.push(RouteSpec {
+            prefix: prefix.to_string(),
+            blackhole: Some(true),
+            ..RouteSpec::default()
+        });
+        self
+    }
+    pub fn workers(mut self, n: u32) -> Self {
+        self.router.worker_threads = Some(n);
+        self
+    }
+    pub fn bgp(mut self, bgp: BgpSpec) -> Self {
+        self.bgp = Some(bgp);
+        self
+    }
+
+    /// The `router` configuration file.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).expect("a RouterSpec always serialises");
+        format!("# generated by router-tests\n{body}")
+    }
+
+    /// The kernel interface of port `name`.
+    fn iface_of<'a>(&'a self, port: &'a str) -> &'a str {
+        self.ports
+            .iter()
+            .find(|p| p.name == port)
+            .map(PortSpec::iface)
+            .unwrap_or(port)
+    }
+
+    /// Configures the router namespace's kernel as the forwarder: the ports'
+    /// addresses and MTUs, the loopbacks' addresses as host addresses on
+    /// `lo` (no `dummy` links here), the static routes, ip_forward=1.
+    pub fn apply_kernel(&self, ns: &Ns) {
+        for p in &self.ports {
+            for a in &p.addresses {
+                ns.ip(&format!("addr add {a} dev {}", p.iface()));
+            }
+            if let Some(m) = p.mtu {
+                ns.ip(&format!("link set {} mtu {m}", p.iface()));
+            }
+        }
+        for l in &self.loopbacks {
+            for a in &l.addresses {
+                let host = a.split('/').next().unwrap_or(a);
+                ns.ip(&format!("addr add {host}/32 dev lo"));
+            }
+        }
+        self.apply_kernel_routes(ns);
+        ns.sysctl("net.ipv4.ip_forward", "1");
+    }
+
+    /// The static routes alone, as `ip route replace` (idempotent).
+    pub fn apply_kernel_routes(&self, ns: &Ns) {
+        for r in &self.routes {
+            let p = &r.prefix;
+            let how = if let Some(via) = &r.via {
+                match via.gateways().as_slice() {
+                    [one] => format!("via {one}"),
+                    many => many
+                        .iter()
+                        .map(|g| format!("nexthop via {g}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                }
+            } else if let Some(port) = &r.port {
+                format!("dev {}", self.iface_of(port))
+            } else if r.blackhole == Some(true) {
+                ns.ip(&format!("route replace blackhole {p}"));
+                continue;
+            } else if r.unreachable == Some(true) {
+                ns.ip(&format!("route replace unreachable {p}"));
+                continue;
+            } else {
+                panic!("route {p}: no via, port, blackhole or unreachable");
+            };
+            ns.ip(&format!("route replace {p} {how}"));
+        }
+    }
+
+    /// Prepares the router namespace for `router`: no kernel forwarding, no
+    /// IPv4 address on the ports (they were created without), link MTUs set.
+    pub fn prepare_router_ns(&self, ns: &Ns) {
+        ns.sysctl("net.ipv4.ip_forward", "0");
+        for p in &self.ports {
+            if let Some(m) = p.mtu {
+                ns.ip(&format!("link set {} mtu {m}", p.iface()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_shipped_config() {
+        let dir = crate::env::workspace_root().join("configs");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).expect("configs/") {
+            let path = e.expect("entry").path();
+            if path.extension().and_then(|x| x.to_str()) == Some("toml") {
+                let spec = RouterSpec::load(&path);
+                // Written back and read again: nothing lost.
+                assert_eq!(RouterSpec::parse(&spec.to_toml()).unwrap(), spec);
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "configs/*.toml: {n}");
+    }
+
+    #[test]
+    fn writes_the_documented_keys() {
+        let s = RouterSpec::default()
+            .workers(2)
+            .port_mtu("eth1", "192.168.10.200/24", 1400)
+            .via("172.20.2.0/24", "192.168.20.100")
+            .blackhole("172.20.8.0/24")
+            .to_toml();
+        for needle in [
+            "[router]\nworker_threads = 2",
+            "[[ports]]\nname = \"eth1\"\nifname = \"eth1\"\naddresses = [\"192.168.10.200/24\"]\nmtu = 1400",
+            "[[routes]]\nprefix = \"172.20.2.0/24\"\nvia = \"192.168.20.100\"",
+            "prefix = \"172.20.8.0/24\"\nblackhole = true",
+        ] {
+            assert!(s.contains(needle), "{needle:?} missing in\n{s}");
+        }
+    }
+}
