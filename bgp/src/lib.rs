@@ -26,6 +26,9 @@ pub mod wire;
 mod tests;
 
 pub use config::{ConfigError, Family, RemoteAs, SpeakerConfig};
-pub use speaker::{Action, ConnId, RouteChange, Speaker};
+pub use speaker::{
+    Action, ConfigKey, ConnId, NeighborAction, NeighborReport, ReconfigureReport, RouteChange,
+    Speaker,
+};
 pub use time::Instant;
 pub use view::SessionState;

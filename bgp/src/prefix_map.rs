@@ -281,6 +281,13 @@ impl<K: Ord + Copy, V> PrefixMap<K, V> {
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.chunks.iter_mut().flat_map(|c| c.vals.iter_mut())
     }
+
+    /// Entries in key order, values mutable (keys are not: they order the map).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.chunks
+            .iter_mut()
+            .flat_map(|c| c.keys.iter().zip(c.vals.iter_mut()))
+    }
 }
 
 #[cfg(test)]

@@ -171,6 +171,13 @@ impl Dest {
         }
     }
 
+    fn path_mut(&mut self, peer: PeerId) -> Option<&mut Path> {
+        match &mut self.paths {
+            Paths::One(p) => (p.peer == peer).then_some(p),
+            Paths::Many(m) => m.paths.iter_mut().find(|p| p.peer == peer),
+        }
+    }
+
     fn set_flags(&mut self, peer: PeerId, set: u8) -> bool {
         let mut hit = false;
         let update = |p: &mut Path| {
@@ -201,6 +208,31 @@ pub struct PeerRibStats {
     /// Paths that passed the import filter.
     pub accepted: u64,
     pub stale: u64,
+    /// `received` and `accepted` split by family, indexed by
+    /// [`Family::index`] (they sum to the totals).
+    pub by_family: [FamilyCounts; 2],
+}
+
+/// Prefix counts of one peer in one AFI/SAFI.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct FamilyCounts {
+    pub received: u64,
+    pub accepted: u64,
+}
+
+impl PeerRibStats {
+    fn family(&mut self, prefix: &IpNet) -> &mut FamilyCounts {
+        &mut self.by_family[Family::of(prefix).index()]
+    }
+}
+
+/// What re-running the import filter over one peer's Adj-RIB-In changed.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Refiltered {
+    /// Paths that passed before and are now rejected.
+    pub now_filtered: usize,
+    /// Paths that were rejected before and now pass.
+    pub now_accepted: usize,
 }
 
 /// Result of announcing one path.
@@ -352,12 +384,18 @@ impl Rib {
                 }
                 if !o.filtered() {
                     st.accepted = st.accepted.saturating_sub(1);
+                    let f = st.family(&prefix);
+                    f.accepted = f.accepted.saturating_sub(1);
                 }
             }
-            None => st.received += 1,
+            None => {
+                st.received += 1;
+                st.family(&prefix).received += 1;
+            }
         }
         if !filtered {
             st.accepted += 1;
+            st.family(&prefix).accepted += 1;
         }
         self.reselect(prefix);
         if old.is_some() {
@@ -392,8 +430,12 @@ impl Rib {
         };
         let st = self.stats_mut(peer);
         st.received = st.received.saturating_sub(1);
+        let f = st.family(&prefix);
+        f.received = f.received.saturating_sub(1);
         if !old.filtered() {
             st.accepted = st.accepted.saturating_sub(1);
+            let f = st.family(&prefix);
+            f.accepted = f.accepted.saturating_sub(1);
         }
         if old.stale() {
             st.stale = st.stale.saturating_sub(1);
@@ -470,6 +512,57 @@ impl Rib {
             self.remove_where(peer, *p, Path::stale);
         }
         prefixes.len()
+    }
+
+    /// Re-run an import filter over `peer`'s Adj-RIB-In (stale paths
+    /// included): `rejects(prefix)` says whether the path is now filtered.
+    /// Paths whose verdict changed flip their flag, the counters follow and
+    /// their prefixes are reselected (route changes queued as usual). The
+    /// paths themselves are not touched: rejected paths were always kept,
+    /// so nothing has to be re-learned from the peer.
+    pub fn refilter(&mut self, peer: PeerId, rejects: impl Fn(&IpNet) -> bool) -> Refiltered {
+        let mut flipped: Vec<(IpNet, bool)> = Vec::new();
+        let mut visit = |prefix: IpNet, d: &mut Dest| {
+            if let Some(p) = d.path_mut(peer) {
+                let filtered = rejects(&prefix);
+                if filtered != p.filtered() {
+                    p.flags ^= F_FILTERED;
+                    flipped.push((prefix, filtered));
+                }
+            }
+        };
+        for (k, d) in self.v4.iter_mut() {
+            visit(IpNet::V4(*k), d);
+        }
+        for (k, d) in self.v6.iter_mut() {
+            visit(IpNet::V6(*k), d);
+        }
+        let mut out = Refiltered::default();
+        for (prefix, filtered) in flipped {
+            let st = self.stats_mut(peer);
+            if filtered {
+                out.now_filtered += 1;
+                st.accepted = st.accepted.saturating_sub(1);
+                let f = st.family(&prefix);
+                f.accepted = f.accepted.saturating_sub(1);
+            } else {
+                out.now_accepted += 1;
+                st.accepted += 1;
+                st.family(&prefix).accepted += 1;
+            }
+            self.reselect(prefix);
+        }
+        out
+    }
+
+    /// New decision-process parameters (local AS, `maximum_paths`,
+    /// `multipath_relax`); every prefix is reselected and the next-hop sets
+    /// that differ are queued as route changes.
+    pub fn set_decision(&mut self, local_as: u32, maximum_paths: u8, multipath_relax: bool) {
+        self.decision = DecisionProcess::new(local_as, maximum_paths, multipath_relax);
+        for p in self.prefixes() {
+            self.reselect(p);
+        }
     }
 
     /// Re-ask the resolver about every known next hop and reselect the

@@ -26,11 +26,13 @@ use crate::wire::{
 mod export;
 mod graceful_restart;
 mod import;
+mod reconfigure;
 
 use graceful_restart::{cease, DownReason};
 
-pub use crate::rib::RouteChange;
+pub use crate::rib::{Refiltered, RouteChange};
 pub use crate::session::ConnId;
+pub use reconfigure::{ConfigKey, NeighborAction, NeighborReport, ReconfigureReport};
 
 /// What the transport must do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
