@@ -347,6 +347,22 @@ mod tests {
     }
 
     #[test]
+    fn iter_mut_visits_in_order() {
+        let mut m: PrefixMap<u32, u64> = PrefixMap::new();
+        for k in (0..1000u32).rev() {
+            m.insert(k * 3, 0);
+        }
+        for (k, v) in m.iter_mut() {
+            *v = u64::from(*k) + 1;
+        }
+        let got: Vec<(u32, u64)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+        let want: Vec<(u32, u64)> = (0..1000u32)
+            .map(|k| (k * 3, u64::from(k * 3) + 1))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn matches_btreemap() {
         against_btree(0x9e37_79b9_7f4a_7c15, 60_000, 5_000);
         against_btree(1, 30_000, 200);

@@ -516,11 +516,18 @@ impl Rib {
 
     /// Re-run an import filter over `peer`'s Adj-RIB-In (stale paths
     /// included): `rejects(prefix)` says whether the path is now filtered.
-    /// Paths whose verdict changed flip their flag, the counters follow and
-    /// their prefixes are reselected (route changes queued as usual). The
-    /// paths themselves are not touched: rejected paths were always kept,
-    /// so nothing has to be re-learned from the peer.
-    pub fn refilter(&mut self, peer: PeerId, rejects: impl Fn(&IpNet) -> bool) -> Refiltered {
+    /// Paths whose verdict changed flip their flag and the counters follow;
+    /// their prefixes are appended to `reselect`, for
+    /// [`Rib::reselect_prefixes`] once every peer's filter has run (so a
+    /// filter change on several peers yields one route change per prefix).
+    /// The paths themselves are not touched: rejected paths were always
+    /// kept, so nothing has to be re-learned from the peer.
+    pub fn refilter(
+        &mut self,
+        peer: PeerId,
+        rejects: impl Fn(&IpNet) -> bool,
+        reselect: &mut Vec<IpNet>,
+    ) -> Refiltered {
         let mut flipped: Vec<(IpNet, bool)> = Vec::new();
         let mut visit = |prefix: IpNet, d: &mut Dest| {
             if let Some(p) = d.path_mut(peer) {
@@ -550,9 +557,16 @@ impl Rib {
                 st.accepted += 1;
                 st.family(&prefix).accepted += 1;
             }
-            self.reselect(prefix);
+            reselect.push(prefix);
         }
         out
+    }
+
+    /// Run the decision process for these prefixes (queuing route changes).
+    pub fn reselect_prefixes(&mut self, prefixes: &[IpNet]) {
+        for p in prefixes {
+            self.reselect(*p);
+        }
     }
 
     /// New decision-process parameters (local AS, `maximum_paths`,
@@ -1060,5 +1074,95 @@ mod tests {
         assert_eq!((st.received, st.accepted, st.stale), (1, 1, 0));
         assert_eq!(rib.remove_peer(PeerId(0), None), 1);
         assert_eq!(rib.prefix_count(), 0);
+    }
+
+    #[test]
+    fn refilter_flips_kept_paths_and_counts_per_family() {
+        let mut rib = rib_with_peers(2, 4, true);
+        let a0 = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        let a1 = attrs(&mut rib, "192.168.10.101", &[65001], |_| {});
+        let v6 = rib.intern(RouteAttrs {
+            attrs: PathAttributes::default(),
+            next_hop: nh("2001:db8::1"),
+            link_local: None,
+        });
+        let svc = p("172.16.1.1/32");
+        rib.announce(PeerId(0), p("172.20.0.0/24"), a0.clone(), false);
+        rib.announce(PeerId(0), svc, a0.clone(), false);
+        rib.announce(PeerId(0), p("10.99.0.0/16"), a0, true);
+        rib.announce(PeerId(0), p("2001:db8:1::/48"), v6, false);
+        rib.announce(PeerId(1), svc, a1, false);
+        rib.take_changes();
+        let st = rib.stats(PeerId(0));
+        assert_eq!((st.received, st.accepted), (4, 3));
+        assert_eq!(
+            st.by_family,
+            [
+                FamilyCounts {
+                    received: 3,
+                    accepted: 2
+                },
+                FamilyCounts {
+                    received: 1,
+                    accepted: 1
+                }
+            ]
+        );
+        // New filter for peer 0: only 10.0.0.0/8 and longer.
+        let mut reselect = Vec::new();
+        let r = rib.refilter(PeerId(0), |x| !p("10.0.0.0/8").contains(x), &mut reselect);
+        assert_eq!(
+            r,
+            Refiltered {
+                now_filtered: 3,
+                now_accepted: 1
+            }
+        );
+        // Nothing changes before the reselection...
+        assert!(rib.take_changes().is_empty());
+        rib.reselect_prefixes(&reselect);
+        let mut ch = rib.take_changes();
+        ch.sort_by_key(|c| format!("{c:?}"));
+        assert_eq!(
+            ch,
+            vec![
+                RouteChange::Remove(p("172.20.0.0/24")),
+                RouteChange::Remove(p("2001:db8:1::/48")),
+                RouteChange::Replace {
+                    prefix: p("10.99.0.0/16"),
+                    next_hops: vec![nh("192.168.10.100")]
+                },
+                RouteChange::Replace {
+                    prefix: svc,
+                    next_hops: vec![nh("192.168.10.101")]
+                },
+            ]
+        );
+        // ...the paths stay (received unchanged), peer 1 is untouched.
+        let st = rib.stats(PeerId(0));
+        assert_eq!((st.received, st.accepted), (4, 1));
+        assert_eq!(
+            st.by_family[1],
+            FamilyCounts {
+                received: 1,
+                accepted: 0
+            }
+        );
+        assert_eq!(rib.stats(PeerId(1)).accepted, 1);
+        // Withdrawing keeps the per-family counts in step with the totals.
+        rib.withdraw(PeerId(0), p("10.99.0.0/16"));
+        rib.withdraw(PeerId(0), p("2001:db8:1::/48"));
+        let st = rib.stats(PeerId(0));
+        assert_eq!((st.received, st.accepted), (2, 0));
+        assert_eq!(
+            st.by_family,
+            [
+                FamilyCounts {
+                    received: 2,
+                    accepted: 0
+                },
+                FamilyCounts::default()
+            ]
+        );
     }
 }

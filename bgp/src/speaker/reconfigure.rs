@@ -311,6 +311,17 @@ fn missing_from<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
     out
 }
 
+/// State shared by the per-peer steps of one reconfiguration.
+#[derive(Default)]
+struct Pass {
+    /// Speaker-wide keys that reset every session.
+    reset_all: Vec<ConfigKey>,
+    /// Speaker-wide keys that reset the sessions with graceful restart on.
+    reset_gr: Vec<ConfigKey>,
+    /// Prefixes to reselect once every peer is done.
+    reselect: Vec<IpNet>,
+}
+
 fn same_families(a: &[Family], b: &[Family]) -> bool {
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort();
@@ -342,21 +353,22 @@ impl Speaker {
         let mut report = ReconfigureReport::default();
 
         // Speaker-wide keys.
-        let mut reset_all: Vec<ConfigKey> = Vec::new();
-        let mut reset_gr: Vec<ConfigKey> = Vec::new();
+        let mut pass = Pass::default();
         if old.local_as != new.local_as {
-            reset_all.push(ConfigKey::LocalAs);
+            pass.reset_all.push(ConfigKey::LocalAs);
         }
         if old.router_id != new.router_id {
-            reset_all.push(ConfigKey::RouterId);
+            pass.reset_all.push(ConfigKey::RouterId);
         }
         if old.graceful_restart.restart_time != new.graceful_restart.restart_time {
-            reset_gr.push(ConfigKey::RestartTime);
+            pass.reset_gr.push(ConfigKey::RestartTime);
         }
         if old.graceful_restart.notification != new.graceful_restart.notification {
-            reset_gr.push(ConfigKey::GrNotification);
+            pass.reset_gr.push(ConfigKey::GrNotification);
         }
-        report.changed.extend(reset_all.iter().chain(&reset_gr));
+        report
+            .changed
+            .extend(pass.reset_all.iter().chain(&pass.reset_gr));
         if old.graceful_restart.stale_routes_time != new.graceful_restart.stale_routes_time {
             report.changed.push(ConfigKey::StaleRoutesTime);
         }
@@ -383,7 +395,8 @@ impl Speaker {
         report.listen_ranges_added = missing_from(&old.listen_ranges, &new.listen_ranges);
         report.listen_ranges_removed = missing_from(&new.listen_ranges, &old.listen_ranges);
 
-        // Peers we have: removed, reset or updated.
+        // Peers we have: removed, reset or updated. Prefixes whose paths
+        // changed their import verdict are reselected once, at the end.
         for pi in 0..self.peers.len() {
             let Some(peer) = self.peers[pi].as_ref() else {
                 continue;
@@ -402,9 +415,7 @@ impl Speaker {
             };
             let entry = match target {
                 None => self.deconfigure_peer(pi, now),
-                Some((eff, dynamic)) => {
-                    self.update_peer(pi, eff, dynamic, &reset_all, &reset_gr, now)
-                }
+                Some((eff, dynamic)) => self.update_peer(pi, eff, dynamic, &mut pass, now),
             };
             report.neighbors.extend(entry);
         }
@@ -470,11 +481,16 @@ impl Speaker {
             || old.maximum_paths != self.cfg.maximum_paths
             || old.multipath_relax != self.cfg.multipath_relax
         {
+            // Reselects every prefix, `reselect` included.
             self.rib.set_decision(
                 self.cfg.local_as,
                 self.cfg.maximum_paths,
                 self.cfg.multipath_relax,
             );
+        } else {
+            pass.reselect.sort();
+            pass.reselect.dedup();
+            self.rib.reselect_prefixes(&pass.reselect);
         }
         report.neighbors.sort_by_key(|n| n.address);
         Ok(report)
@@ -528,17 +544,16 @@ impl Speaker {
         pi: usize,
         eff: EffectivePeerConfig,
         dynamic: bool,
-        reset_all: &[ConfigKey],
-        reset_gr: &[ConfigKey],
+        pass: &mut Pass,
         now: Instant,
     ) -> Option<NeighborReport> {
         let local_as = self.cfg.local_as;
         let peer = self.peers[pi].as_mut()?;
         let old = peer.cfg.clone();
-        let mut reset: Vec<ConfigKey> = reset_all.to_vec();
+        let mut reset: Vec<ConfigKey> = pass.reset_all.clone();
         let mut updated: Vec<ConfigKey> = Vec::new();
         if old.graceful_restart && eff.graceful_restart {
-            reset.extend_from_slice(reset_gr);
+            reset.extend_from_slice(&pass.reset_gr);
         }
         if old.hold_time != eff.hold_time {
             reset.push(ConfigKey::HoldTime);
@@ -673,9 +688,11 @@ impl Speaker {
         // (stale paths kept across a reset included).
         if old.import != eff.import {
             let filter = eff.import.clone();
-            let r = self
-                .rib
-                .refilter(id, |p| filter.as_ref().is_some_and(|f| !f.permits(p)));
+            let r = self.rib.refilter(
+                id,
+                |p| filter.as_ref().is_some_and(|f| !f.permits(p)),
+                &mut pass.reselect,
+            );
             info!(peer = %address, now_filtered = r.now_filtered, now_accepted = r.now_accepted, "bgp: import filter re-applied");
             rep.reimport = Some(r);
         }
