@@ -517,36 +517,28 @@ impl Rib {
     /// Re-run an import filter over `peer`'s Adj-RIB-In (stale paths
     /// included): `rejects(prefix)` says whether the path is now filtered.
     /// Paths whose verdict changed flip their flag and the counters follow;
-    /// their prefixes are appended to `reselect`, for
+    /// their prefixes are appended to `pending`, for
     /// [`Rib::reselect_prefixes`] once every peer's filter has run (so a
     /// filter change on several peers yields one route change per prefix).
     /// The paths themselves are not touched: rejected paths were always
-    /// kept, so nothing has to be re-learned from the peer.
+    /// kept, so nothing has to be re-learned from the peer; the only
+    /// allocation is that list of changed prefixes.
     pub fn refilter(
         &mut self,
         peer: PeerId,
         rejects: impl Fn(&IpNet) -> bool,
-        reselect: &mut Vec<IpNet>,
+        pending: &mut Vec<IpNet>,
     ) -> Refiltered {
-        let mut flipped: Vec<(IpNet, bool)> = Vec::new();
-        let mut visit = |prefix: IpNet, d: &mut Dest| {
-            if let Some(p) = d.path_mut(peer) {
-                let filtered = rejects(&prefix);
-                if filtered != p.filtered() {
-                    p.flags ^= F_FILTERED;
-                    flipped.push((prefix, filtered));
-                }
-            }
-        };
-        for (k, d) in self.v4.iter_mut() {
-            visit(IpNet::V4(*k), d);
-        }
-        for (k, d) in self.v6.iter_mut() {
-            visit(IpNet::V6(*k), d);
-        }
+        self.stats_mut(peer);
+        let st = &mut self.stats[peer.0 as usize];
         let mut out = Refiltered::default();
-        for (prefix, filtered) in flipped {
-            let st = self.stats_mut(peer);
+        let mut visit = |prefix: IpNet, d: &mut Dest| {
+            let Some(p) = d.path_mut(peer) else { return };
+            let filtered = rejects(&prefix);
+            if filtered == p.filtered() {
+                return;
+            }
+            p.flags ^= F_FILTERED;
             if filtered {
                 out.now_filtered += 1;
                 st.accepted = st.accepted.saturating_sub(1);
@@ -557,15 +549,24 @@ impl Rib {
                 st.accepted += 1;
                 st.family(&prefix).accepted += 1;
             }
-            reselect.push(prefix);
+            pending.push(prefix);
+        };
+        for (k, d) in self.v4.iter_mut() {
+            visit(IpNet::V4(*k), d);
+        }
+        for (k, d) in self.v6.iter_mut() {
+            visit(IpNet::V6(*k), d);
         }
         out
     }
 
-    /// Run the decision process for these prefixes (queuing route changes).
-    pub fn reselect_prefixes(&mut self, prefixes: &[IpNet]) {
+    /// Run the decision process for these prefixes (sorted, deduplicated
+    /// first), queuing route changes.
+    pub fn reselect_prefixes(&mut self, mut prefixes: Vec<IpNet>) {
+        prefixes.sort_unstable();
+        prefixes.dedup();
         for p in prefixes {
-            self.reselect(*p);
+            self.reselect(p);
         }
     }
 
@@ -1120,7 +1121,7 @@ mod tests {
         );
         // Nothing changes before the reselection...
         assert!(rib.take_changes().is_empty());
-        rib.reselect_prefixes(&reselect);
+        rib.reselect_prefixes(reselect);
         let mut ch = rib.take_changes();
         ch.sort_by_key(|c| format!("{c:?}"));
         assert_eq!(

@@ -488,9 +488,8 @@ impl Speaker {
                 self.cfg.multipath_relax,
             );
         } else {
-            pass.reselect.sort();
-            pass.reselect.dedup();
-            self.rib.reselect_prefixes(&pass.reselect);
+            self.rib
+                .reselect_prefixes(std::mem::take(&mut pass.reselect));
         }
         report.neighbors.sort_by_key(|n| n.address);
         Ok(report)
