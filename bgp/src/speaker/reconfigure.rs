@@ -243,58 +243,56 @@ impl fmt::Display for ReconfigureReport {
             }
         }
         for n in &self.neighbors {
-            write!(f, "bgp: neighbor {}", n.address)?;
-            if n.dynamic {
-                write!(f, " (dynamic)")?;
-            }
+            let mut parts: Vec<String> = Vec::new();
             match n.action {
-                NeighborAction::Added => write!(f, ": added")?,
-                NeighborAction::Removed => write!(
-                    f,
-                    ": removed{}, {} routes withdrawn",
+                NeighborAction::Added => parts.push("added".into()),
+                NeighborAction::Removed => parts.push(format!(
+                    "removed{}, {} routes withdrawn",
                     if n.session_closed {
                         " (Cease / Peer De-configured)"
                     } else {
                         ""
                     },
                     n.routes_withdrawn
-                )?,
-                NeighborAction::Reset => write!(
-                    f,
-                    ": {} for {}",
+                )),
+                NeighborAction::Reset => parts.push(format!(
+                    "{} for {}",
                     if n.session_closed {
                         "session reset (Cease / Other Configuration Change)"
                     } else {
-                        "no session; new settings"
+                        "no session to reset; new settings"
                     },
                     join(&n.reset_keys)
-                )?,
-                NeighborAction::Updated | NeighborAction::Unchanged => write!(f, ":")?,
+                )),
+                NeighborAction::Updated | NeighborAction::Unchanged => {}
             }
             if !n.updated_keys.is_empty() {
-                write!(f, " updated {}", join(&n.updated_keys))?;
+                parts.push(format!("updated {}", join(&n.updated_keys)));
             }
             if let Some(r) = n.reimport {
-                write!(
-                    f,
-                    "; import re-run: {} now filtered, {} now accepted",
+                parts.push(format!(
+                    "import re-run: {} now filtered, {} now accepted",
                     r.now_filtered, r.now_accepted
-                )?;
+                ));
             }
             if n.max_prefix_exceeded {
-                write!(
-                    f,
-                    "; max-prefix exceeded (Cease / Maximum Number of Prefixes Reached)"
-                )?;
+                parts.push(
+                    "max-prefix exceeded (Cease / Maximum Number of Prefixes Reached)".into(),
+                );
             }
             if n.networks_announced > 0 || n.networks_withdrawn > 0 {
-                write!(
-                    f,
-                    "; networks sent {}, withdrawn {}",
+                parts.push(format!(
+                    "networks sent {}, withdrawn {}",
                     n.networks_announced, n.networks_withdrawn
-                )?;
+                ));
             }
-            writeln!(f)?;
+            writeln!(
+                f,
+                "bgp: neighbor {}{}: {}",
+                n.address,
+                if n.dynamic { " (dynamic)" } else { "" },
+                parts.join("; ")
+            )?;
         }
         Ok(())
     }

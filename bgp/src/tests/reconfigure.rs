@@ -223,7 +223,13 @@ fn reconfigure_open_change_resets_only_that_session() {
     assert_eq!(n.updated_keys, vec![ConfigKey::Keepalive]);
     assert!(n.session_closed);
     assert!(rep.neighbor(ip(N2)).is_none());
-    assert!(rep.to_string().contains("Other Configuration Change"));
+    assert!(
+        rep.to_string().contains(
+            "bgp: neighbor 192.168.10.100: session reset (Cease / Other Configuration Change) \
+             for hold_time; updated keepalive\n"
+        ),
+        "{rep}"
+    );
     // Cease / Other Configuration Change, plain (RFC 8538 §5: graceful).
     let notes = sim.notifications_since(mark, r, n1);
     assert_eq!(notes.len(), 1);
@@ -537,4 +543,122 @@ fn reconfigure_dynamic_peer_and_per_family_counts() {
     assert_eq!((s.prefixes_received, s.prefixes_accepted), (2, 1));
     assert!(p.drain().is_empty(), "nothing sent to the peer");
     assert_eq!(p.state(), SessionState::Established);
+}
+
+#[test]
+fn reconfigure_families_and_restart_time_reset_with_new_open() {
+    let (mut sim, r, n1, n2) = lab();
+    assert_eq!(
+        sim.neighbor(r, N1)[0]
+            .capabilities
+            .as_ref()
+            .unwrap()
+            .families,
+        Family::ALL.to_vec()
+    );
+    // N1 drops IPv6: its session is reset and comes back IPv4 only.
+    let mark = sim.log.len();
+    let mut cfg = lab_cfg();
+    cfg.neighbors[0].families = Some(vec![Family::Ipv4Unicast]);
+    let rep = sim.reconfigure(r, cfg.clone());
+    assert_eq!(
+        rep.neighbor(ip(N1)).unwrap().reset_keys,
+        vec![ConfigKey::Families]
+    );
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.state(r, N1), SessionState::Established);
+    assert_eq!(
+        sim.neighbor(r, N1)[0]
+            .capabilities
+            .as_ref()
+            .unwrap()
+            .families,
+        vec![Family::Ipv4Unicast]
+    );
+    let open = sim
+        .sent_since(mark, r, n1)
+        .into_iter()
+        .find_map(|m| match m {
+            Message::Open(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(!open
+        .capabilities
+        .contains(&Capability::Multiprotocol { afi: 2, safi: 1 }));
+    assert!(open
+        .capabilities
+        .contains(&Capability::Multiprotocol { afi: 1, safi: 1 }));
+    sim.assert_untouched(mark, r, n2, N2);
+
+    // The restart time we advertise is in every GR OPEN: both reset, and
+    // the nodes see the new value.
+    let mark = sim.log.len();
+    cfg.graceful_restart.restart_time = 60;
+    let rep = sim.reconfigure(r, cfg);
+    assert_eq!(rep.changed, vec![ConfigKey::RestartTime]);
+    for (node, peer) in [(n1, N1), (n2, N2)] {
+        assert_eq!(
+            rep.neighbor(ip(peer)).unwrap().reset_keys,
+            vec![ConfigKey::RestartTime]
+        );
+        let notes = sim.notifications_since(mark, r, node);
+        assert_eq!((notes[0].code, notes[0].subcode), (6, 6));
+    }
+    sim.advance(Duration::from_secs(10));
+    for node in [n1, n2] {
+        assert_eq!(sim.state(node, R), SessionState::Established);
+        let d = sim.nodes[node].1.neighbors(sim.now, Some(ip(R)));
+        assert_eq!(d[0].graceful_restart.peer_restart_time, Some(60));
+    }
+}
+
+#[test]
+fn reconfigure_dynamic_peer_becomes_configured_in_place() {
+    let mut p = RawPeer::with_route(gobgp_like_open());
+    let mut cfg = dyn_router();
+    cfg.neighbors.push(NeighborConfig {
+        group: Some("CILIUM".into()),
+        ..NeighborConfig::new(ip("192.168.10.55"))
+    });
+    let now = p.now;
+    let rep = p.sp.reconfigure(cfg, now).unwrap();
+    let n = rep.neighbor(ip("192.168.10.55")).unwrap();
+    assert_eq!(n.action, NeighborAction::Updated);
+    // Dynamic neighbours are always passive; configured ones are not.
+    assert_eq!(
+        n.updated_keys,
+        vec![ConfigKey::Passive, ConfigKey::Neighbor]
+    );
+    assert!(p.drain().is_empty());
+    assert!(!p.closed);
+    assert!(p.changes().is_empty());
+    let s = p.sp.summary(p.now);
+    assert!(!s.peers[0].dynamic);
+    assert_eq!(s.peers[0].state, SessionState::Established);
+    assert_eq!(
+        p.sp.installed(&net("172.20.0.0/24")),
+        vec![ip("192.168.10.55")]
+    );
+}
+
+#[test]
+fn reconfigure_passive_neighbour_made_active_connects() {
+    let mut rc = with_neighbors(router_cfg(), &[N1]);
+    rc.neighbors[0].passive = Some(true);
+    let mut sp = Speaker::new(rc.clone(), Instant::from_secs(1)).unwrap();
+    sp.poll(Instant::from_secs(50));
+    assert!(sp.poll_action().is_none());
+    rc.neighbors[0].passive = None;
+    let rep = sp.reconfigure(rc, Instant::from_secs(50)).unwrap();
+    assert_eq!(
+        rep.neighbor(ip(N1)).unwrap().updated_keys,
+        vec![ConfigKey::Passive]
+    );
+    assert_eq!(sp.poll_at(), Some(Instant::from_secs(50)));
+    sp.poll(Instant::from_secs(50));
+    assert!(matches!(
+        sp.poll_action(),
+        Some(Action::Connect { remote, .. }) if remote == ip(N1)
+    ));
 }
