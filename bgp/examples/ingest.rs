@@ -1,10 +1,12 @@
 //! Feed one peer's N IPv4 prefixes (default 1,000,000) in full-size
-//! UPDATEs into a speaker, then withdraw them; print the times and the peak
-//! memory. `cargo run --release -p bgp --example ingest [N]`
+//! UPDATEs into a speaker, then withdraw them; announce them again, reload
+//! with and without an import filter (re-run over the Adj-RIB-In), drop the
+//! session; print the times and the memory.
+//! `cargo run --release -p bgp --example ingest [N]`
 use std::net::Ipv4Addr;
 use std::time::Instant as StdInstant;
 
-use bgp::config::{GroupConfig, ListenRange, RemoteAs, SpeakerConfig};
+use bgp::config::{GroupConfig, ImportFilter, ListenRange, PrefixRule, RemoteAs, SpeakerConfig};
 use bgp::wire::{
     AsPath, Capability, DecodeContext, Message, OpenRepr, Origin, PathAttributes, UpdateRepr,
 };
@@ -142,11 +144,52 @@ fn main() {
         sp.receive(conn, c, now);
     }
     sp.take_route_changes();
+
+    // Reload with an import filter that keeps only 1.0.0.0/8 (the first
+    // 65,536 /24s), then without it: re-run over the Adj-RIB-In in place.
+    let mut filtered_cfg = sp.config().clone();
+    filtered_cfg.groups[0].import = Some(ImportFilter {
+        allow: vec![PrefixRule {
+            prefix: "1.0.0.0/8".parse().unwrap(),
+            ge: None,
+            le: Some(24),
+        }],
+    });
+    let open_cfg = sp.config().clone();
+    let hwm_before = peak_rss_kib();
+    let rss_before = status_kib("VmRSS:");
+    let t = StdInstant::now();
+    sp.reconfigure(filtered_cfg, now).unwrap();
+    let withdrawn = sp.take_route_changes().len();
+    let t_filter = t.elapsed();
+    let t = StdInstant::now();
+    sp.reconfigure(open_cfg, now).unwrap();
+    let restored = sp.take_route_changes().len();
+    let t_unfilter = t.elapsed();
+    let kept = n.min(65536);
+    assert_eq!((withdrawn, restored), (n - kept, n - kept));
+    for a in std::iter::from_fn(|| sp.poll_action()) {
+        if let Action::Close { .. } = a {
+            panic!("session closed by the reload");
+        }
+    }
+    let reload_rss = status_kib("VmRSS:").saturating_sub(rss_before);
+    let reload_hwm = peak_rss_kib().saturating_sub(hwm_before);
+
     let t = StdInstant::now();
     sp.closed(conn, now);
     let dropped = sp.take_route_changes().len();
     let t_drop = t.elapsed();
     assert_eq!(dropped, n);
+    println!(
+        "reload: import filter re-run over {n} paths ({} withdrawn) {:.3} s, removed again ({} restored) {:.3} s; RSS +{} KiB, peak +{} KiB",
+        n - kept,
+        t_filter.as_secs_f64(),
+        n - kept,
+        t_unfilter.as_secs_f64(),
+        reload_rss,
+        reload_hwm
+    );
     println!(
         "prefixes {n}: announce {:.3} s ({:.0} k/s), withdraw {:.3} s, session drop {:.3} s; peak RSS {} MiB (before table {} MiB, UPDATE bytes {} MiB); table adds {} MiB ({} B/prefix)",
         t_in.as_secs_f64(),

@@ -6,8 +6,8 @@
 //! (RFC 4271 §8 FSM of one connection), [`decision`] (RFC 4271 §9.1 best
 //! path and ECMP), [`rib`] (Adj-RIB-In and Loc-RIB storage, which calls
 //! the decision process), [`speaker`] (peers, collision detection, import,
-//! export, graceful restart) and [`view`] (operator views: their types, and
-//! the `Speaker` methods that build them).
+//! export, graceful restart, live reconfiguration) and [`view`] (operator
+//! views: their types, and the `Speaker` methods that build them).
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -26,6 +26,9 @@ pub mod wire;
 mod tests;
 
 pub use config::{ConfigError, Family, RemoteAs, SpeakerConfig};
-pub use speaker::{Action, ConnId, RouteChange, Speaker};
+pub use speaker::{
+    Action, ConfigKey, ConnId, NeighborAction, NeighborReport, ReconfigureReport, RouteChange,
+    Speaker,
+};
 pub use time::Instant;
 pub use view::SessionState;

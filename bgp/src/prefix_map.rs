@@ -281,6 +281,13 @@ impl<K: Ord + Copy, V> PrefixMap<K, V> {
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.chunks.iter_mut().flat_map(|c| c.vals.iter_mut())
     }
+
+    /// Entries in key order, values mutable (keys are not: they order the map).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.chunks
+            .iter_mut()
+            .flat_map(|c| c.keys.iter().zip(c.vals.iter_mut()))
+    }
 }
 
 #[cfg(test)]
@@ -337,6 +344,22 @@ mod tests {
             .map(|(k, v)| (*k, *v))
             .eq(model.iter().map(|(k, v)| (*k, *v))));
         assert_eq!(ours.len(), model.len());
+    }
+
+    #[test]
+    fn iter_mut_visits_in_order() {
+        let mut m: PrefixMap<u32, u64> = PrefixMap::new();
+        for k in (0..1000u32).rev() {
+            m.insert(k * 3, 0);
+        }
+        for (k, v) in m.iter_mut() {
+            *v = u64::from(*k) + 1;
+        }
+        let got: Vec<(u32, u64)> = m.iter().map(|(k, v)| (*k, *v)).collect();
+        let want: Vec<(u32, u64)> = (0..1000u32)
+            .map(|k| (k * 3, u64::from(k * 3) + 1))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

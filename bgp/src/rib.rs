@@ -171,6 +171,13 @@ impl Dest {
         }
     }
 
+    fn path_mut(&mut self, peer: PeerId) -> Option<&mut Path> {
+        match &mut self.paths {
+            Paths::One(p) => (p.peer == peer).then_some(p),
+            Paths::Many(m) => m.paths.iter_mut().find(|p| p.peer == peer),
+        }
+    }
+
     fn set_flags(&mut self, peer: PeerId, set: u8) -> bool {
         let mut hit = false;
         let update = |p: &mut Path| {
@@ -201,6 +208,31 @@ pub struct PeerRibStats {
     /// Paths that passed the import filter.
     pub accepted: u64,
     pub stale: u64,
+    /// `received` and `accepted` split by family, indexed by
+    /// [`Family::index`] (they sum to the totals).
+    pub by_family: [FamilyCounts; 2],
+}
+
+/// Prefix counts of one peer in one AFI/SAFI.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct FamilyCounts {
+    pub received: u64,
+    pub accepted: u64,
+}
+
+impl PeerRibStats {
+    fn family(&mut self, prefix: &IpNet) -> &mut FamilyCounts {
+        &mut self.by_family[Family::of(prefix).index()]
+    }
+}
+
+/// What re-running the import filter over one peer's Adj-RIB-In changed.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Refiltered {
+    /// Paths that passed before and are now rejected.
+    pub now_filtered: usize,
+    /// Paths that were rejected before and now pass.
+    pub now_accepted: usize,
 }
 
 /// Result of announcing one path.
@@ -352,12 +384,18 @@ impl Rib {
                 }
                 if !o.filtered() {
                     st.accepted = st.accepted.saturating_sub(1);
+                    let f = st.family(&prefix);
+                    f.accepted = f.accepted.saturating_sub(1);
                 }
             }
-            None => st.received += 1,
+            None => {
+                st.received += 1;
+                st.family(&prefix).received += 1;
+            }
         }
         if !filtered {
             st.accepted += 1;
+            st.family(&prefix).accepted += 1;
         }
         self.reselect(prefix);
         if old.is_some() {
@@ -392,8 +430,12 @@ impl Rib {
         };
         let st = self.stats_mut(peer);
         st.received = st.received.saturating_sub(1);
+        let f = st.family(&prefix);
+        f.received = f.received.saturating_sub(1);
         if !old.filtered() {
             st.accepted = st.accepted.saturating_sub(1);
+            let f = st.family(&prefix);
+            f.accepted = f.accepted.saturating_sub(1);
         }
         if old.stale() {
             st.stale = st.stale.saturating_sub(1);
@@ -470,6 +512,72 @@ impl Rib {
             self.remove_where(peer, *p, Path::stale);
         }
         prefixes.len()
+    }
+
+    /// Re-run an import filter over `peer`'s Adj-RIB-In (stale paths
+    /// included): `rejects(prefix)` says whether the path is now filtered.
+    /// Paths whose verdict changed flip their flag and the counters follow;
+    /// their prefixes are appended to `pending`, for
+    /// [`Rib::reselect_prefixes`] once every peer's filter has run (so a
+    /// filter change on several peers yields one route change per prefix).
+    /// The paths themselves are not touched: rejected paths were always
+    /// kept, so nothing has to be re-learned from the peer; the only
+    /// allocation is that list of changed prefixes.
+    pub fn refilter(
+        &mut self,
+        peer: PeerId,
+        rejects: impl Fn(&IpNet) -> bool,
+        pending: &mut Vec<IpNet>,
+    ) -> Refiltered {
+        self.stats_mut(peer);
+        let st = &mut self.stats[peer.0 as usize];
+        let mut out = Refiltered::default();
+        let mut visit = |prefix: IpNet, d: &mut Dest| {
+            let Some(p) = d.path_mut(peer) else { return };
+            let filtered = rejects(&prefix);
+            if filtered == p.filtered() {
+                return;
+            }
+            p.flags ^= F_FILTERED;
+            if filtered {
+                out.now_filtered += 1;
+                st.accepted = st.accepted.saturating_sub(1);
+                let f = st.family(&prefix);
+                f.accepted = f.accepted.saturating_sub(1);
+            } else {
+                out.now_accepted += 1;
+                st.accepted += 1;
+                st.family(&prefix).accepted += 1;
+            }
+            pending.push(prefix);
+        };
+        for (k, d) in self.v4.iter_mut() {
+            visit(IpNet::V4(*k), d);
+        }
+        for (k, d) in self.v6.iter_mut() {
+            visit(IpNet::V6(*k), d);
+        }
+        out
+    }
+
+    /// Run the decision process for these prefixes (sorted, deduplicated
+    /// first), queuing route changes.
+    pub fn reselect_prefixes(&mut self, mut prefixes: Vec<IpNet>) {
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        for p in prefixes {
+            self.reselect(p);
+        }
+    }
+
+    /// New decision-process parameters (local AS, `maximum_paths`,
+    /// `multipath_relax`); every prefix is reselected and the next-hop sets
+    /// that differ are queued as route changes.
+    pub fn set_decision(&mut self, local_as: u32, maximum_paths: u8, multipath_relax: bool) {
+        self.decision = DecisionProcess::new(local_as, maximum_paths, multipath_relax);
+        for p in self.prefixes() {
+            self.reselect(p);
+        }
     }
 
     /// Re-ask the resolver about every known next hop and reselect the
@@ -967,5 +1075,95 @@ mod tests {
         assert_eq!((st.received, st.accepted, st.stale), (1, 1, 0));
         assert_eq!(rib.remove_peer(PeerId(0), None), 1);
         assert_eq!(rib.prefix_count(), 0);
+    }
+
+    #[test]
+    fn refilter_flips_kept_paths_and_counts_per_family() {
+        let mut rib = rib_with_peers(2, 4, true);
+        let a0 = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        let a1 = attrs(&mut rib, "192.168.10.101", &[65001], |_| {});
+        let v6 = rib.intern(RouteAttrs {
+            attrs: PathAttributes::default(),
+            next_hop: nh("2001:db8::1"),
+            link_local: None,
+        });
+        let svc = p("172.16.1.1/32");
+        rib.announce(PeerId(0), p("172.20.0.0/24"), a0.clone(), false);
+        rib.announce(PeerId(0), svc, a0.clone(), false);
+        rib.announce(PeerId(0), p("10.99.0.0/16"), a0, true);
+        rib.announce(PeerId(0), p("2001:db8:1::/48"), v6, false);
+        rib.announce(PeerId(1), svc, a1, false);
+        rib.take_changes();
+        let st = rib.stats(PeerId(0));
+        assert_eq!((st.received, st.accepted), (4, 3));
+        assert_eq!(
+            st.by_family,
+            [
+                FamilyCounts {
+                    received: 3,
+                    accepted: 2
+                },
+                FamilyCounts {
+                    received: 1,
+                    accepted: 1
+                }
+            ]
+        );
+        // New filter for peer 0: only 10.0.0.0/8 and longer.
+        let mut reselect = Vec::new();
+        let r = rib.refilter(PeerId(0), |x| !p("10.0.0.0/8").contains(x), &mut reselect);
+        assert_eq!(
+            r,
+            Refiltered {
+                now_filtered: 3,
+                now_accepted: 1
+            }
+        );
+        // Nothing changes before the reselection...
+        assert!(rib.take_changes().is_empty());
+        rib.reselect_prefixes(reselect);
+        let mut ch = rib.take_changes();
+        ch.sort_by_key(|c| format!("{c:?}"));
+        assert_eq!(
+            ch,
+            vec![
+                RouteChange::Remove(p("172.20.0.0/24")),
+                RouteChange::Remove(p("2001:db8:1::/48")),
+                RouteChange::Replace {
+                    prefix: p("10.99.0.0/16"),
+                    next_hops: vec![nh("192.168.10.100")]
+                },
+                RouteChange::Replace {
+                    prefix: svc,
+                    next_hops: vec![nh("192.168.10.101")]
+                },
+            ]
+        );
+        // ...the paths stay (received unchanged), peer 1 is untouched.
+        let st = rib.stats(PeerId(0));
+        assert_eq!((st.received, st.accepted), (4, 1));
+        assert_eq!(
+            st.by_family[1],
+            FamilyCounts {
+                received: 1,
+                accepted: 0
+            }
+        );
+        assert_eq!(rib.stats(PeerId(1)).accepted, 1);
+        // Withdrawing keeps the per-family counts in step with the totals.
+        rib.withdraw(PeerId(0), p("10.99.0.0/16"));
+        rib.withdraw(PeerId(0), p("2001:db8:1::/48"));
+        let st = rib.stats(PeerId(0));
+        assert_eq!((st.received, st.accepted), (2, 0));
+        assert_eq!(
+            st.by_family,
+            [
+                FamilyCounts {
+                    received: 2,
+                    accepted: 0
+                },
+                FamilyCounts::default()
+            ]
+        );
     }
 }

@@ -144,6 +144,19 @@ impl Session {
     }
 }
 
+/// The keepalive interval for a negotiated hold time: the configured one
+/// capped at a third of the hold time (RFC 4271 §10), else that third; 0
+/// (no keepalives) with a hold time of 0.
+pub fn keepalive_interval(hold_time: u16, configured: Option<u16>) -> u16 {
+    if hold_time == 0 {
+        0
+    } else {
+        configured
+            .map_or(hold_time / 3, |k| k.min(hold_time / 3))
+            .max(1)
+    }
+}
+
 /// The OPEN we send to a peer.
 pub fn local_open(
     local_as: u32,
@@ -235,13 +248,7 @@ pub fn negotiate(
     // RFC 4271 §4.2: the negotiated hold time is the smaller of the two;
     // §10 suggests a keepalive of a third of it.
     let hold_time = ours.hold_time.min(theirs.hold_time);
-    let keepalive = if hold_time == 0 {
-        0
-    } else {
-        peer.keepalive
-            .map_or(hold_time / 3, |k| k.min(hold_time / 3))
-            .max(1)
-    };
+    let keepalive = keepalive_interval(hold_time, peer.keepalive);
 
     let has = |f: &dyn Fn(&Capability) -> bool| theirs.capabilities.iter().any(f);
     let their_mp: Vec<Family> = theirs

@@ -38,6 +38,8 @@ struct Sim {
     no_listen: Vec<usize>,
     /// (node, conn) of every connection a node initiated.
     initiated: Vec<(usize, ConnId)>,
+    /// Every message delivered: (from node, to node, message).
+    log: Vec<(usize, usize, Message)>,
 }
 
 impl Sim {
@@ -51,6 +53,7 @@ impl Sim {
             notifications: Vec::new(),
             no_listen: Vec::new(),
             initiated: Vec::new(),
+            log: Vec::new(),
         }
     }
 
@@ -123,6 +126,21 @@ impl Sim {
                 }
                 if let Some(&(j, c2)) = self.links.get(&(i, conn)) {
                     if !self.is_cut(i, j) {
+                        // Every speaker here negotiates 4-octet AS numbers.
+                        let ctx = DecodeContext {
+                            four_octet_as: true,
+                            ebgp: false,
+                            peer_as: 0,
+                            max_message_len: 65535,
+                        };
+                        let mut f = Framer::new();
+                        f.set_max_len(65535);
+                        f.push(&data);
+                        while let Some(Ok(m)) = f.next_message() {
+                            if let Ok(m) = Message::parse(&m, &ctx) {
+                                self.log.push((i, j, m));
+                            }
+                        }
                         self.nodes[j].1.receive(c2, &data, now);
                     }
                 }
@@ -1320,3 +1338,5 @@ fn speaker_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<Speaker>();
 }
+
+mod reconfigure;

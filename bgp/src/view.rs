@@ -53,8 +53,23 @@ pub struct PeerSummary {
     /// Prefixes that passed the import filter and loop checks.
     pub prefixes_accepted: u64,
     pub prefixes_sent: u64,
+    /// `prefixes_received` / `prefixes_accepted` per AFI/SAFI: every
+    /// family configured for the peer, and any other it still has paths in
+    /// (e.g. stale ones after a families change). Sums to the totals.
+    pub families: Vec<FamilyPrefixes>,
     pub messages_in: u64,
     pub messages_out: u64,
+}
+
+/// One peer's prefix counts in one AFI/SAFI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FamilyPrefixes {
+    pub family: Family,
+    /// `(afi, safi)` as on the wire (RFC 4760), for exporters' labels.
+    pub afi: u16,
+    pub safi: u8,
+    pub received: u64,
+    pub accepted: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -179,6 +194,20 @@ impl Speaker {
             prefixes_received: st.received,
             prefixes_accepted: st.accepted,
             prefixes_sent: peer.prefixes_sent,
+            families: Family::ALL
+                .iter()
+                .filter_map(|&f| {
+                    let c = st.by_family[f.index()];
+                    let (afi, safi) = f.afi_safi();
+                    (peer.cfg.families.contains(&f) || c.received > 0).then_some(FamilyPrefixes {
+                        family: f,
+                        afi,
+                        safi,
+                        received: c.received,
+                        accepted: c.accepted,
+                    })
+                })
+                .collect(),
             messages_in: peer.counters.total_in(),
             messages_out: peer.counters.total_out(),
         }

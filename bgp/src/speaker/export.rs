@@ -10,7 +10,9 @@ use super::{send, Speaker};
 use crate::config::Family;
 use crate::rib::DEFAULT_LOCAL_PREF;
 use crate::session::ConnId;
-use crate::wire::{AsPath, Message, MpReach, Origin, PathAttributes, RouteRefreshRepr, UpdateRepr};
+use crate::wire::{
+    AsPath, Message, MpReach, MpUnreach, Origin, PathAttributes, RouteRefreshRepr, UpdateRepr,
+};
 
 /// Prefixes per UPDATE when exporting (well inside 4096 octets).
 const EXPORT_CHUNK_V4: usize = 500;
@@ -19,15 +21,6 @@ const EXPORT_CHUNK_V6: usize = 150;
 impl Speaker {
     /// Send our configured networks of `family` with next-hop self.
     pub(super) fn export_family(&mut self, pi: usize, conn: ConnId, family: Family) {
-        let Some(peer) = self.peers[pi].as_mut() else {
-            return;
-        };
-        let Some(si) = peer.session(conn) else { return };
-        let s = &peer.sessions[si];
-        let (Some(local), Some(neg)) = (s.local, s.negotiated.as_ref()) else {
-            return;
-        };
-        let ctx = s.ctx;
         let nets: Vec<IpNet> = self
             .cfg
             .networks
@@ -35,8 +28,31 @@ impl Speaker {
             .copied()
             .filter(|n| Family::of(n) == family)
             .collect();
+        self.announce_networks(pi, conn, family, &nets);
+    }
+
+    /// Announce `nets` (all of `family`) with next-hop self; how many were
+    /// sent (0 when the session has no local address of the family).
+    pub(super) fn announce_networks(
+        &mut self,
+        pi: usize,
+        conn: ConnId,
+        family: Family,
+        nets: &[IpNet],
+    ) -> u64 {
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return 0;
+        };
+        let Some(si) = peer.session(conn) else {
+            return 0;
+        };
+        let s = &peer.sessions[si];
+        let (Some(local), Some(neg)) = (s.local, s.negotiated.as_ref()) else {
+            return 0;
+        };
+        let ctx = s.ctx;
         if nets.is_empty() {
-            return;
+            return 0;
         }
         // Next-hop self needs a local address of the family; an IPv6 network
         // over an IPv4 session (or the reverse) would need RFC 8950.
@@ -101,6 +117,73 @@ impl Speaker {
             }
         }
         peer.prefixes_sent += sent;
+        sent
+    }
+
+    /// Withdraw `nets` (all of `family`, previously announced by
+    /// [`Self::announce_networks`]): the IPv4 withdrawn-routes field or
+    /// MP_UNREACH_NLRI (RFC 4760 §4). The same next-hop-self rule decides
+    /// whether they were sent, so only those are withdrawn; the count.
+    pub(super) fn withdraw_networks(
+        &mut self,
+        pi: usize,
+        conn: ConnId,
+        family: Family,
+        nets: &[IpNet],
+    ) -> u64 {
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return 0;
+        };
+        let Some(si) = peer.session(conn) else {
+            return 0;
+        };
+        let s = &peer.sessions[si];
+        let Some(local) = s.local else { return 0 };
+        let ctx = s.ctx;
+        if nets.is_empty() {
+            return 0;
+        }
+        let mut sent = 0u64;
+        match (family, local) {
+            (Family::Ipv4Unicast, IpAddr::V4(_)) => {
+                for chunk in nets.chunks(EXPORT_CHUNK_V4) {
+                    let u = UpdateRepr {
+                        withdrawn: chunk.to_vec(),
+                        ..Default::default()
+                    };
+                    send(
+                        &mut self.actions,
+                        &mut peer.counters,
+                        conn,
+                        &Message::Update(u),
+                        &ctx,
+                    );
+                    sent += chunk.len() as u64;
+                }
+            }
+            (Family::Ipv6Unicast, IpAddr::V6(_)) => {
+                for chunk in nets.chunks(EXPORT_CHUNK_V6) {
+                    let u = UpdateRepr {
+                        mp_unreach: Some(MpUnreach {
+                            family,
+                            withdrawn: chunk.to_vec(),
+                        }),
+                        ..Default::default()
+                    };
+                    send(
+                        &mut self.actions,
+                        &mut peer.counters,
+                        conn,
+                        &Message::Update(u),
+                        &ctx,
+                    );
+                    sent += chunk.len() as u64;
+                }
+            }
+            _ => {}
+        }
+        peer.prefixes_sent = peer.prefixes_sent.saturating_sub(sent);
+        sent
     }
 
     pub(super) fn handle_route_refresh(&mut self, pi: usize, conn: ConnId, r: RouteRefreshRepr) {

@@ -87,7 +87,6 @@ impl Speaker {
         };
         let peer_addr = peer.address;
         let import = peer.cfg.import.clone();
-        let max_prefix = peer.cfg.max_prefix;
         if let Some(r) = &withdraw_reason {
             debug!(peer = %peer_addr, reason = %r, "bgp: UPDATE handled as withdraw");
         }
@@ -115,23 +114,38 @@ impl Speaker {
             }
         }
 
-        // Per-peer maximum prefix limit: RFC 4486 §4 Cease subcode 1, data
-        // AFI, SAFI and the upper bound.
-        if let Some(max) = max_prefix {
-            let accepted = self.rib.stats(id).accepted;
-            if accepted > u64::from(max) {
-                warn!(peer = %peer_addr, accepted, max, "bgp: maximum prefix limit exceeded");
-                let mut data = Vec::with_capacity(7);
-                data.extend_from_slice(&crate::wire::AFI_IPV4.to_be_bytes());
-                data.push(crate::wire::SAFI_UNICAST);
-                data.extend_from_slice(&max.to_be_bytes());
-                let n = cease_with(CEASE_MAX_PREFIXES, data, true, Some(&neg));
-                let reason = DownReason::NotificationSent {
-                    notification: n.clone(),
-                    hard: true,
-                };
-                self.drop_session(pi, conn, Some(n), Some(reason), now);
-            }
+        self.enforce_max_prefix(pi, conn, now);
+    }
+
+    /// Per-peer maximum prefix limit: RFC 4486 §4 Cease subcode 1, data
+    /// AFI, SAFI and the upper bound; the session goes down with its
+    /// routes (a Hard Reset where RFC 8538 applies). Whether it fired.
+    pub(super) fn enforce_max_prefix(&mut self, pi: usize, conn: ConnId, now: Instant) -> bool {
+        let Some(peer) = self.peers[pi].as_ref() else {
+            return false;
+        };
+        let Some(max) = peer.cfg.max_prefix else {
+            return false;
+        };
+        let Some(si) = peer.session(conn) else {
+            return false;
+        };
+        let neg = peer.sessions[si].negotiated.clone();
+        let accepted = self.rib.stats(peer.id).accepted;
+        if accepted <= u64::from(max) {
+            return false;
         }
+        warn!(peer = %peer.address, accepted, max, "bgp: maximum prefix limit exceeded");
+        let mut data = Vec::with_capacity(7);
+        data.extend_from_slice(&crate::wire::AFI_IPV4.to_be_bytes());
+        data.push(crate::wire::SAFI_UNICAST);
+        data.extend_from_slice(&max.to_be_bytes());
+        let n = cease_with(CEASE_MAX_PREFIXES, data, true, neg.as_ref());
+        let reason = DownReason::NotificationSent {
+            notification: n.clone(),
+            hard: true,
+        };
+        self.drop_session(pi, conn, Some(n), Some(reason), now);
+        true
     }
 }

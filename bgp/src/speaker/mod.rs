@@ -1,8 +1,10 @@
 //! The speaker: peers and their connections (RFC 4271 §8 FSM, §6.8
 //! collision detection), timers and operator actions. What happens to
 //! routes lives beside it: `import` (UPDATE → RIB), `export` (our
-//! networks → peers, End-of-RIB, route refresh) and `graceful_restart`
-//! (RFC 4724 helper, RFC 8538). The operator views are in [`crate::view`].
+//! networks → peers, End-of-RIB, route refresh), `graceful_restart`
+//! (RFC 4724 helper, RFC 8538) and `reconfigure` (a new configuration
+//! applied live, [`Speaker::reconfigure`]). The operator views are in
+//! [`crate::view`].
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -26,11 +28,13 @@ use crate::wire::{
 mod export;
 mod graceful_restart;
 mod import;
+mod reconfigure;
 
 use graceful_restart::{cease, DownReason};
 
-pub use crate::rib::RouteChange;
+pub use crate::rib::{Refiltered, RouteChange};
 pub use crate::session::ConnId;
+pub use reconfigure::{ConfigKey, NeighborAction, NeighborReport, ReconfigureReport};
 
 /// What the transport must do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
