@@ -2,8 +2,10 @@
 //! packets, failure → host unreachable, RST for TCP when no stack runs,
 //! routing of the local stack's packets.
 use super::*;
-use crate::fwd::tests::{a, ip_frame, parse_icmp, shared_with, udp, MockSink, HOST_A, MAC0, MAC1};
-use crate::fwd::FwdOptions;
+use crate::dataplane::forward::tests::{
+    a, ip_frame, parse_icmp, shared_with, udp, MockSink, HOST_A, MAC0, MAC1,
+};
+use crate::dataplane::forward::FwdOptions;
 use crate::neigh::NeighState;
 
 const PEER: MacAddr = [2, 0, 0, 0, 0, 0x77];
@@ -76,7 +78,7 @@ macro_rules! core {
 }
 
 fn punt(h: &Handoff, why: Punt, port: PortId, frame: &[u8]) {
-    assert!(h.push(why, port, frame, &RxMeta::default()));
+    assert!(h.push(why, port, frame, &FrameMeta::default()));
 }
 
 #[test]
@@ -425,7 +427,7 @@ fn handoff_is_bounded() {
         large_buffers: 1,
         large_size: 128,
     });
-    let m = RxMeta::default();
+    let m = FrameMeta::default();
     assert!(h.push(Punt::Arp, 0, &[0u8; 60], &m));
     assert!(h.push(Punt::Arp, 0, &[0u8; 100], &m), "large pool");
     assert!(!h.push(Punt::Arp, 0, &[0u8; 60], &m), "queue full");

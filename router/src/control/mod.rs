@@ -31,9 +31,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::config::LoopbackConfig;
-use crate::counters::DropReason;
-use crate::routes::RouteHandle;
-use crate::state::Shared;
+use crate::dataplane::counters::DropReason;
+use crate::rib::RouteHandle;
+use crate::shared::Shared;
 
 /// Most bytes in one request line.
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -931,7 +931,7 @@ fn port_cell(p: &Option<String>) -> String {
 mod tests {
     use super::*;
     use crate::ports::PortInfo;
-    use crate::routes::RouteManager;
+    use crate::rib::RouteManager;
 
     /// A unique socket path in a fresh temp directory.
     fn temp_socket(tag: &str) -> (PathBuf, PathBuf) {
@@ -968,7 +968,7 @@ mod tests {
             addresses: vec!["10.10.1.200/24".parse().unwrap()],
         }];
         rm.set_connected(&loops).unwrap();
-        rm.apply_bgp([crate::routes::BgpRouteChange::Announce {
+        rm.apply_bgp([crate::rib::BgpRouteChange::Announce {
             prefix: "172.16.1.1/32".parse().unwrap(),
             next_hops: vec![
                 "192.168.10.100".parse().unwrap(),

@@ -43,8 +43,8 @@ use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
 
 use crate::config::Config;
-use crate::routes::{BgpRouteChange, RouteHandle};
-use crate::state::Shared;
+use crate::rib::{BgpRouteChange, RouteHandle};
+use crate::shared::Shared;
 use device::ChannelDevice;
 
 /// The BGP port (RFC 4271 §8.2.1: "BGP uses TCP port 179").

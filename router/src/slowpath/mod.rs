@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use crossbeam_queue::ArrayQueue;
 
-use crate::counters::DropReason;
-use crate::fwd::{complete_checksum, Batch, Egress, Forwarder, Punt, TxSink};
+use crate::dataplane::counters::DropReason;
+use crate::dataplane::forward::{
+    complete_checksum, Batch, Egress, Forwarder, FrameMeta, Punt, TxSink,
+};
 use crate::neigh::{ArpSeen, NeighAction, NeighCache, NeighOptions, Resolve};
 use crate::ports::PortId;
-use crate::state::Shared;
-use crate::sys::afpacket::RxMeta;
+use crate::shared::Shared;
 use crate::wire::arp::{ArpOp, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{self, ethertype, EthernetFrame, EthernetRepr, MacAddr};
 use crate::wire::icmp::{msg, unreach};
@@ -40,7 +41,7 @@ pub struct SlowPacket {
     /// Ingress port (for a packet of the local stack: the egress port).
     pub in_port: PortId,
     pub why: Punt,
-    pub meta: RxMeta,
+    pub meta: FrameMeta,
     /// Originated by the local stack (no TTL decrement, no ICMP errors).
     pub from_stack: bool,
 }
@@ -117,7 +118,7 @@ impl Handoff {
     }
 
     /// Copies `frame` into a pooled buffer and queues it. No allocation.
-    pub fn push(&self, why: Punt, in_port: PortId, frame: &[u8], meta: &RxMeta) -> bool {
+    pub fn push(&self, why: Punt, in_port: PortId, frame: &[u8], meta: &FrameMeta) -> bool {
         if self.queue.is_full() {
             return false;
         }
@@ -544,7 +545,7 @@ impl<'a> SlowCore<'a> {
             len,
             in_port: port,
             why: Punt::LocalTcp,
-            meta: RxMeta::default(),
+            meta: FrameMeta::default(),
             from_stack: true,
         };
         match self

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::counters::Counters;
+use crate::dataplane::counters::Counters;
 use crate::neigh::NeighTable;
-use crate::nexthop::NextHopTable;
 use crate::ports::PortInfo;
+use crate::rib::nexthop::NextHopTable;
 
 /// IPv4 packets (no Ethernet header) between the slow path and the
 /// router's own TCP stack (smoltcp, used by BGP). Slow path only: a `Vec` per

@@ -46,9 +46,11 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::config::{LoopbackConfig, StaticRoute, StaticTarget};
-use crate::nexthop::{NextHop, NextHopTable};
 use crate::ports::PortId;
-use crate::state::Shared;
+use crate::rib::nexthop::{NextHop, NextHopTable};
+use crate::shared::Shared;
+
+pub mod nexthop;
 
 pub const DISTANCE_CONNECTED: u8 = 0;
 pub const DISTANCE_STATIC: u8 = 1;

@@ -57,7 +57,7 @@ impl TxSink for MockSink {
         });
         true
     }
-    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], _meta: &RxMeta) -> bool {
+    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], _meta: &FrameMeta) -> bool {
         if self.full {
             return false;
         }
@@ -203,7 +203,7 @@ fn echo_req() -> Vec<u8> {
 
 use crate::wire::ethernet::EthernetRepr;
 
-pub(crate) fn run(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8], meta: &RxMeta) {
+pub(crate) fn run(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8], meta: &FrameMeta) {
     let b = f.begin_batch(Instant::now());
     f.process(&b, 0, frame, meta, s);
 }
@@ -235,7 +235,7 @@ fn forwards_with_ttl_decrement_and_mac_rewrite() {
     );
     frame.extend_from_slice(&[0u8; 6]); // Ethernet padding is trimmed
     let orig = frame.clone();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.sent.len(), 1);
     let out = &s.sent[0];
     assert_eq!(out.port, 1);
@@ -270,7 +270,7 @@ fn connected_destination_uses_its_own_mac() {
         protocol::UDP,
         &udp(1, 2, 3),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(&s.sent[0].frame[0..6], &HOST_C, "STALE entries are used");
 }
 
@@ -286,7 +286,7 @@ fn ttl_expiry_sends_time_exceeded_quoting_header() {
         &udp(33434, 33435, 32),
     );
     let orig = frame.clone();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.sent.len(), 1);
     let out = &s.sent[0];
     assert_eq!(out.port, 0);
@@ -316,7 +316,7 @@ fn no_route_unreachable_and_blackhole() {
         protocol::UDP,
         &udp(1, 2, 3),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::NET));
     let mut frame = ip_frame(
@@ -327,7 +327,7 @@ fn no_route_unreachable_and_blackhole() {
         protocol::UDP,
         &udp(1, 2, 3),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[1].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
     let mut frame = ip_frame(
@@ -338,7 +338,7 @@ fn no_route_unreachable_and_blackhole() {
         protocol::UDP,
         &udp(1, 2, 3),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.sent.len(), 2, "blackhole is silent");
     assert_eq!(drops(&f, 0, DropReason::NoRoute), 3);
 }
@@ -354,7 +354,7 @@ fn df_over_mtu_gets_frag_needed_with_mtu() {
         protocol::UDP,
         &udp(1, 2, 1472),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.sent.len(), 1);
     let (ip, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::FRAG_NEEDED));
@@ -382,7 +382,7 @@ fn fragments_without_df() {
         protocol::UDP,
         &payload,
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.sent.len(), 3);
     let mut data = Vec::new();
     for (i, out) in s.sent.iter().enumerate() {
@@ -414,7 +414,7 @@ fn fragments_without_df() {
         protocol::UDP,
         &payload,
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
 }
@@ -435,7 +435,7 @@ fn fragmenting_a_fragment_keeps_offsets_and_mf() {
         ip.set_flags_offset(false, true, 800);
         ip.fill_checksum();
     }
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.sent.len(), 2);
     for (i, out) in s.sent.iter().enumerate() {
         let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
@@ -473,7 +473,7 @@ fn fragmentation_completes_partial_checksum() {
         &mut f,
         &mut s,
         &mut frame,
-        &RxMeta {
+        &FrameMeta {
             vnet: Some(vnet),
             ..Default::default()
         },
@@ -517,7 +517,7 @@ fn partial_checksum_passes_with_vnet_or_completes_without() {
         &mut f,
         &mut s,
         &mut frame.clone(),
-        &RxMeta {
+        &FrameMeta {
             vnet: Some(vnet),
             ..Default::default()
         },
@@ -529,11 +529,11 @@ fn partial_checksum_passes_with_vnet_or_completes_without() {
         "left for the kernel"
     );
     for meta in [
-        RxMeta {
+        FrameMeta {
             vnet: Some(vnet),
             ..Default::default()
         },
-        RxMeta {
+        FrameMeta {
             csum_not_ready: true,
             ..Default::default()
         },
@@ -571,7 +571,7 @@ fn gso_superframe_passes_whole_with_vnet_header() {
         csum_start: 34,
         csum_offset: 16,
     };
-    let meta = RxMeta {
+    let meta = FrameMeta {
         vnet: Some(vnet),
         ..Default::default()
     };
@@ -608,7 +608,7 @@ fn martians_dropped() {
     ] {
         let (mut f, mut s) = fwd();
         let mut frame = ip_frame(src, dst, 1, false, protocol::UDP, &udp(1, 2, 3));
-        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        run(&mut f, &mut s, &mut frame, &FrameMeta::default());
         assert!(s.sent.is_empty() && s.punted.is_empty(), "{src} -> {dst}");
         assert_eq!(drops(&f, 0, DropReason::Martian), 1, "{src} -> {dst}");
     }
@@ -621,7 +621,7 @@ fn martians_dropped() {
         protocol::UDP,
         &udp(1, 2, 3),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert!(s.sent.is_empty());
     assert_eq!(
         drops(&f, 0, DropReason::NotForUs),
@@ -659,7 +659,7 @@ fn bad_headers_dropped() {
     cases.push(good[..10].to_vec()); // not even Ethernet
     for (i, mut c) in cases.into_iter().enumerate() {
         let (mut f, mut s) = fwd();
-        run(&mut f, &mut s, &mut c, &RxMeta::default());
+        run(&mut f, &mut s, &mut c, &FrameMeta::default());
         assert!(s.sent.is_empty(), "case {i}");
         assert_eq!(drops(&f, 0, DropReason::BadHeader), 1, "case {i}");
     }
@@ -677,15 +677,15 @@ fn foreign_mac_and_broadcast_ip_not_forwarded() {
         &udp(1, 2, 3),
     );
     frame[5] = 0x99;
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     frame[0..6].copy_from_slice(&ethernet::BROADCAST);
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::NotForUs), 2);
     let mut t = frame.clone();
     t[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
     t[0..6].copy_from_slice(&MAC0);
-    run(&mut f, &mut s, &mut t, &RxMeta::default());
+    run(&mut f, &mut s, &mut t, &FrameMeta::default());
     assert_eq!(drops(&f, 0, DropReason::NotForUs), 3);
     // Truncated by the ring: never forwarded.
     let mut frame = ip_frame(
@@ -700,7 +700,7 @@ fn foreign_mac_and_broadcast_ip_not_forwarded() {
         &mut f,
         &mut s,
         &mut frame,
-        &RxMeta {
+        &FrameMeta {
             truncated: true,
             ..Default::default()
         },
@@ -720,11 +720,11 @@ fn arp_goes_to_slow_path() {
     }
     .emit(&mut frame)
     .unwrap();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.punted.len(), 1);
     assert_eq!(s.punted[0].0, Punt::Arp);
     s.full = true;
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(drops(&f, 0, DropReason::QueueFull), 1);
 }
 
@@ -740,7 +740,7 @@ fn echo_request_to_us_is_answered() {
             protocol::ICMP,
             &echo_req(),
         );
-        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        run(&mut f, &mut s, &mut frame, &FrameMeta::default());
         assert_eq!(s.sent.len(), 1, "{dst}");
         let out = &s.sent[0];
         assert_eq!(out.port, 0);
@@ -768,11 +768,11 @@ fn local_udp_tcp_and_other_protocols() {
         protocol::UDP,
         &udp(1, 53, 3),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::PORT));
     let mut frame = ip_frame("192.168.10.100", "192.168.10.200", 64, false, 47, &[0u8; 8]);
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[1].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::PROTOCOL));
     let mut frame = ip_frame(
@@ -783,7 +783,7 @@ fn local_udp_tcp_and_other_protocols() {
         protocol::TCP,
         &[0u8; 20],
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.punted.len(), 1);
     assert_eq!(s.punted[0].0, Punt::LocalTcp);
     assert_eq!(drops(&f, 0, DropReason::LocalUnsupported), 2);
@@ -802,7 +802,7 @@ fn no_icmp_error_about_icmp_error_or_fragment() {
         protocol::ICMP,
         &unreachable,
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 1);
     // An echo request is not an error: it does get time exceeded.
@@ -814,7 +814,7 @@ fn no_icmp_error_about_icmp_error_or_fragment() {
         protocol::ICMP,
         &echo_req(),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.sent.len(), 1);
     // Non-first fragment: none.
     let mut frame = ip_frame(
@@ -827,7 +827,7 @@ fn no_icmp_error_about_icmp_error_or_fragment() {
     );
     Ipv4Packet::new_unchecked(&mut frame[14..]).set_flags_offset(false, false, 8);
     Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(s.sent.len(), 1);
 }
 
@@ -850,7 +850,7 @@ fn icmp_errors_rate_limited() {
             protocol::UDP,
             &udp(1, 2, 3),
         );
-        f.process(&b, 0, &mut frame, &RxMeta::default(), &mut s);
+        f.process(&b, 0, &mut frame, &FrameMeta::default(), &mut s);
     }
     assert_eq!(s.sent.len(), 2);
     assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 5);
@@ -871,7 +871,7 @@ fn ecmp_same_flow_same_member_and_spread() {
                 protocol::UDP,
                 &udp(sport, 80, 4),
             );
-            run(&mut f, &mut s, &mut frame, &RxMeta::default());
+            run(&mut f, &mut s, &mut frame, &FrameMeta::default());
             let out = s.sent.pop().unwrap();
             let member = (out.port, out.frame[5]);
             assert_eq!(*first.get_or_insert(member), member, "flow {sport} moved");
@@ -893,7 +893,7 @@ fn neighbour_miss_punts_and_failed_answers_host_unreachable() {
         &udp(1, 2, 3),
     );
     let orig = frame.clone();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert!(s.sent.is_empty());
     assert_eq!(s.punted.len(), 1);
     assert_eq!(
@@ -912,7 +912,7 @@ fn neighbour_miss_punts_and_failed_answers_host_unreachable() {
         protocol::UDP,
         &udp(1, 2, 3),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     let (_, t, c) = parse_icmp(&s.sent[0].frame);
     assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
     assert_eq!(drops(&f, 0, DropReason::NeighUnresolved), 1);
@@ -930,7 +930,7 @@ fn tx_ring_full_counts_queue_full() {
         protocol::UDP,
         &udp(1, 2, 3),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    run(&mut f, &mut s, &mut frame, &FrameMeta::default());
     assert_eq!(drops(&f, 1, DropReason::QueueFull), 1);
 }
 
@@ -941,7 +941,7 @@ proptest! {
     fn random_bytes_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..1600), gso in any::<bool>(), gso_size in any::<u16>(), cs in any::<u16>(), co in any::<u16>()) {
         let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
         let vnet = gso.then_some(VnetHdr { flags: VNET_F_NEEDS_CSUM, gso_type: VNET_GSO_TCPV4, hdr_len: 0, gso_size, csum_start: cs, csum_offset: co });
-        run(&mut f, &mut s, &mut bytes, &RxMeta { vnet, ..Default::default() });
+        run(&mut f, &mut s, &mut bytes, &FrameMeta { vnet, ..Default::default() });
     }
 
     #[test]
@@ -955,7 +955,7 @@ proptest! {
             }
         }
         Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
-        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        run(&mut f, &mut s, &mut frame, &FrameMeta::default());
         for out in &s.sent {
             let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
             prop_assert!(ip.verify_checksum());

@@ -25,13 +25,12 @@ use std::time::Instant;
 
 use arc_swap::Guard;
 
-use crate::counters::{DropReason, PortCounters};
-use crate::icmp::{self, IcmpHeaders, IcmpRateLimit, TokenBucket};
+use crate::dataplane::counters::{DropReason, PortCounters};
+use crate::dataplane::icmp_out::{self, IcmpHeaders, IcmpRateLimit, TokenBucket};
 use crate::neigh::NeighState;
-use crate::nexthop::{NextHop, NextHopTable};
 use crate::ports::PortId;
-use crate::state::Shared;
-use crate::sys::afpacket::RxMeta;
+use crate::rib::nexthop::{NextHop, NextHopTable};
+use crate::shared::Shared;
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, ethertype, EthernetFrame, MacAddr};
 use crate::wire::icmp::{self as icmpw, msg, unreach, Icmpv4Packet};
@@ -48,6 +47,23 @@ pub enum FragmentPolicy {
     Fragment,
     /// Drop and count as `mtu`.
     Drop,
+}
+
+/// What forwarding needs to know about a received frame besides its bytes.
+/// The I/O boundary fills it in from the ring's metadata
+/// ([`crate::dataplane::rings::frame_meta`]), so nothing here depends on
+/// the socket layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// The vnet header that came with the frame (GSO, partial checksum).
+    pub vnet: Option<VnetHdr>,
+    /// The kernel left the L4 checksum to "hardware" (CHECKSUM_PARTIAL
+    /// without a vnet header).
+    pub csum_not_ready: bool,
+    /// Length of the frame on the wire.
+    pub wire_len: u32,
+    /// The frame did not fit the receive buffer: only its start is here.
+    pub truncated: bool,
 }
 
 /// Why a frame goes to the slow path.
@@ -75,7 +91,7 @@ pub trait TxSink {
         fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>),
     ) -> bool;
     /// Hands a frame to the slow path; false if its queue is full.
-    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &RxMeta) -> bool;
+    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &FrameMeta) -> bool;
 }
 
 /// Forwarding options (part of the dataplane options).
@@ -309,7 +325,7 @@ impl Forwarder {
         b: &Batch,
         in_port: PortId,
         frame: &mut [u8],
-        meta: &RxMeta,
+        meta: &FrameMeta,
         sink: &mut S,
     ) {
         let Some(port_mac) = self.ports.get(in_port as usize).map(|p| p.mac) else {
@@ -488,7 +504,7 @@ impl Forwarder {
         b: &Batch,
         in_port: PortId,
         frame: &mut [u8],
-        meta: &RxMeta,
+        meta: &FrameMeta,
         out_port: PortId,
         dst_mac: MacAddr,
         sink: &mut S,
@@ -675,7 +691,7 @@ impl Forwarder {
         b: &Batch,
         in_port: PortId,
         frame: &mut [u8],
-        meta: &RxMeta,
+        meta: &FrameMeta,
         sink: &mut S,
     ) {
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
@@ -791,7 +807,7 @@ impl Forwarder {
         );
         let mut len = 0;
         let sent = sink.send(port, |buf| {
-            len = icmp::build_echo_reply(buf, &h, tos, ident, seq, data).unwrap_or(0);
+            len = icmp_out::build_echo_reply(buf, &h, tos, ident, seq, data).unwrap_or(0);
             (len, None)
         });
         if sent {
@@ -860,7 +876,7 @@ impl Forwarder {
         let offending = &frame[ethernet::HEADER_LEN..];
         let mut len = 0;
         let sent = sink.send(port, |buf| {
-            len = icmp::build_error(buf, &h, msg_type, code, mtu, offending).unwrap_or(0);
+            len = icmp_out::build_error(buf, &h, msg_type, code, mtu, offending).unwrap_or(0);
             (len, None)
         });
         if sent {
@@ -873,7 +889,7 @@ impl Forwarder {
 /// header's csum_start/csum_offset when present, else (TP_STATUS_CSUMNOTREADY
 /// without a vnet header) from the IPv4/TCP/UDP headers. True if the frame
 /// needed nothing or was completed.
-pub fn complete_checksum(frame: &mut [u8], meta: &RxMeta) -> bool {
+pub fn complete_checksum(frame: &mut [u8], meta: &FrameMeta) -> bool {
     if let Some(v) = meta.vnet {
         if v.needs_csum() {
             return checksum::complete_partial(
