@@ -4,6 +4,13 @@
 //! through a [`TxSink`], so it runs the same in a worker, in the slow path
 //! and in the unit tests.
 //!
+//! One file per step of a packet's path, in order: `validate` (for us,
+//! well formed, not martian), `lookup` (FIB, next hop, ECMP member),
+//! `rewrite` (MTU, checksum offload, TTL, MACs, into the TX buffer) and
+//! `fragment`; `local` for packets addressed to the router and
+//! `icmp_error` for the errors sent back. `process` below strings them
+//! together.
+//!
 //! Per packet: no allocation, no lock, no syscall. The FIB and next-hop
 //! table guards are taken once per RX batch ([`Forwarder::begin_batch`]); the
 //! neighbour table is read lock-free; counters are this thread's own.
@@ -26,16 +33,26 @@ use std::time::Instant;
 use arc_swap::Guard;
 
 use crate::dataplane::counters::{DropReason, PortCounters};
-use crate::dataplane::icmp_out::{self, IcmpHeaders, IcmpRateLimit, TokenBucket};
+use crate::dataplane::icmp_out::{IcmpRateLimit, TokenBucket};
 use crate::neigh::NeighState;
 use crate::ports::PortId;
-use crate::rib::nexthop::{NextHop, NextHopTable};
+use crate::rib::nexthop::NextHopTable;
 use crate::shared::Shared;
-use crate::wire::checksum;
-use crate::wire::ethernet::{self, ethertype, EthernetFrame, MacAddr};
-use crate::wire::icmp::{self as icmpw, msg, unreach, Icmpv4Packet};
-use crate::wire::ipv4::{self, protocol, Ipv4Packet};
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::icmp::{msg, unreach};
+use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::vnet::VnetHdr;
+
+mod fragment;
+mod icmp_error;
+mod local;
+mod lookup;
+mod rewrite;
+mod validate;
+
+pub use self::lookup::Egress;
+pub use self::rewrite::complete_checksum;
+use self::validate::Received;
 
 /// What to do with packets larger than the egress MTU that may be
 /// fragmented (DF clear).
@@ -133,19 +150,6 @@ pub struct Batch {
     pub now: Instant,
 }
 
-/// Where a packet leaves: port and the neighbour to hand it to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Egress {
-    Out {
-        port: PortId,
-        next_hop: Ipv4Addr,
-    },
-    Local,
-    Blackhole,
-    /// ICMP destination unreachable with this code.
-    Unreachable(u8),
-}
-
 /// One forwarding thread's state.
 pub struct Forwarder {
     shared: Arc<Shared>,
@@ -154,33 +158,6 @@ pub struct Forwarder {
     opts: FwdOptions,
     icmp_bucket: TokenBucket,
     ip_ident: u16,
-}
-
-/// Martian addresses (RFC 1812 §5.3.7, §4.2.2.11): 0/8, 127/8, 240/4
-/// (which includes 255.255.255.255).
-#[inline]
-fn is_martian_common(a: u32) -> bool {
-    let first = a >> 24;
-    first == 0 || first == 127 || first >= 240
-}
-
-#[inline]
-fn is_multicast(a: u32) -> bool {
-    a >> 28 == 0xe
-}
-
-/// A flow hash over (src, dst, protocol, ports): the same flow always gives
-/// the same value (a murmur3-style finaliser; no per-packet state).
-#[inline]
-fn flow_hash(src: u32, dst: u32, proto: u8, ports: u32) -> u32 {
-    let mut h = (src as u64) << 32 | dst as u64;
-    h ^= (proto as u64) << 56 ^ (ports as u64).rotate_left(17);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    h as u32
 }
 
 impl Forwarder {
@@ -287,39 +264,11 @@ impl Forwarder {
         self.ports.get(port as usize).map(|p| p.mtu)
     }
 
-    /// Route lookup for `dst`, with `hash` picking an ECMP member.
-    pub fn route(&self, b: &Batch, dst: Ipv4Addr, hash: u32) -> Egress {
-        let Some(id) = b.fib.lookup(dst) else {
-            return Egress::Unreachable(unreach::NET);
-        };
-        match b.nexthops.get(id) {
-            Some(NextHop::Connected { port }) => Egress::Out {
-                port: *port,
-                next_hop: dst,
-            },
-            Some(NextHop::Gateway { port, gw }) => Egress::Out {
-                port: *port,
-                next_hop: *gw,
-            },
-            Some(NextHop::Local) => Egress::Local,
-            Some(NextHop::Blackhole) => Egress::Blackhole,
-            Some(NextHop::Unreachable) => Egress::Unreachable(unreach::HOST),
-            Some(NextHop::Multipath(members)) => {
-                if members.is_empty() {
-                    return Egress::Unreachable(unreach::NET);
-                }
-                // Multiply-shift maps the hash evenly onto the members.
-                let i = ((hash as u64 * members.len() as u64) >> 32) as usize;
-                let (port, gw) = members[i];
-                Egress::Out { port, next_hop: gw }
-            }
-            // An id the table cannot resolve: treat as no route.
-            None => Egress::Unreachable(unreach::NET),
-        }
-    }
-
-    /// Processes one received frame. `frame` is the ring buffer (modified in
-    /// place: TTL, checksum).
+    /// Processes one received frame: [`validate`](Self::validate) it, look
+    /// its destination up ([`route`](Self::route)), then deliver it locally,
+    /// drop it, or — TTL permitting and once the next hop's MAC is known —
+    /// [`forward_resolved`](Self::forward_resolved) it. `frame` is the ring
+    /// buffer (modified in place: TTL, checksum).
     pub fn process<S: TxSink>(
         &mut self,
         b: &Batch,
@@ -328,94 +277,29 @@ impl Forwarder {
         meta: &FrameMeta,
         sink: &mut S,
     ) {
-        let Some(port_mac) = self.ports.get(in_port as usize).map(|p| p.mac) else {
+        if in_port as usize >= self.ports.len() {
             return;
-        };
+        }
         self.counters(in_port).rx(frame.len());
-        if meta.truncated || meta.wire_len as usize > frame.len() {
-            // Larger than a ring slot: we do not hold the whole frame.
-            self.counters(in_port).drop(DropReason::Mtu);
-            return;
-        }
-        if frame.len() < ethernet::HEADER_LEN {
-            self.counters(in_port).drop(DropReason::BadHeader);
-            return;
-        }
-        let eth = EthernetFrame::new_unchecked(&frame[..]);
-        let dst_mac = eth.dst();
-        let link_broadcast = dst_mac == ethernet::BROADCAST;
-        if dst_mac != port_mac && !link_broadcast {
-            self.counters(in_port).drop(DropReason::NotForUs);
-            return;
-        }
-        match eth.ethertype() {
-            ethertype::ARP => {
+        let frame_len = match self.validate(in_port, frame, meta) {
+            Ok(Received::Ipv4 { frame_len }) => frame_len,
+            Ok(Received::Arp) => {
                 if !sink.punt(Punt::Arp, in_port, frame, meta) {
                     self.counters(in_port).drop(DropReason::QueueFull);
                 }
                 return;
             }
-            ethertype::IPV4 => {}
-            _ => {
-                self.counters(in_port).drop(DropReason::NotForUs);
+            Err(reason) => {
+                self.counters(in_port).drop(reason);
                 return;
             }
-        }
-        if link_broadcast {
-            // RFC 1812 §5.3.4: never forward a link-layer broadcast; nothing
-            // of ours listens to IPv4 broadcasts.
-            self.counters(in_port).drop(DropReason::NotForUs);
-            return;
-        }
-        // RFC 1812 §5.2.2: validate before anything else.
-        let ip_len = {
-            let ip = match Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) {
-                Ok(ip) => ip,
-                Err(_) => {
-                    self.counters(in_port).drop(DropReason::BadHeader);
-                    return;
-                }
-            };
-            // The checksum is always verified: 20 bytes cost less than
-            // forwarding a corrupted header (we rewrite it incrementally,
-            // which would launder a bad checksum into a good one).
-            if ip.version() != 4 || !ip.verify_checksum() {
-                self.counters(in_port).drop(DropReason::BadHeader);
-                return;
-            }
-            ip.total_len() as usize
         };
         // Trim Ethernet padding: from here on the frame ends with the packet.
-        let flen = ethernet::HEADER_LEN + ip_len;
-        let frame = &mut frame[..flen];
+        let frame = &mut frame[..frame_len];
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        let (src, dst) = (u32::from(ip.src()), u32::from(ip.dst()));
-        // RFC 1812 §5.3.7: martian source (0/8, 127/8, class E and
-        // 255.255.255.255, multicast, a connected subnet's broadcast, one of
-        // our own addresses) or destination (0/8, 127/8, class E, limited
-        // broadcast). Multicast destinations are never forwarded (no
-        // multicast routing; RFC 1812 forbids forwarding 224.0.0.0/24 in any
-        // case).
-        if is_martian_common(src)
-            || is_multicast(src)
-            || is_martian_common(dst)
-            || is_multicast(dst)
-            || self.is_directed_broadcast(Ipv4Addr::from(src))
-            || self.is_any_port_address(src)
-        {
-            self.counters(in_port).drop(DropReason::Martian);
-            return;
-        }
-        if self.is_directed_broadcast(Ipv4Addr::from(dst)) {
-            // A directed broadcast to one of our subnets: not forwarded
-            // (RFC 2644 default) and not answered (like Linux's
-            // icmp_echo_ignore_broadcasts).
-            self.counters(in_port).drop(DropReason::NotForUs);
-            return;
-        }
         let hash = self.packet_hash(&ip);
-        let ttl = ip.ttl();
-        match self.route(b, Ipv4Addr::from(dst), hash) {
+        let (ttl, dst) = (ip.ttl(), ip.dst());
+        match self.route(b, dst, hash) {
             Egress::Local => self.local_delivery(b, in_port, frame, meta, sink),
             Egress::Blackhole => self.counters(in_port).drop(DropReason::NoRoute),
             Egress::Unreachable(code) => {
@@ -466,457 +350,6 @@ impl Forwarder {
             }
         }
     }
-
-    /// A packet from outside claiming one of our addresses as its source
-    /// (Linux counts it as a martian source too).
-    fn is_any_port_address(&self, a: u32) -> bool {
-        self.ports
-            .iter()
-            .any(|p| p.addrs.iter().any(|x| u32::from(x.0) == a))
-    }
-
-    fn is_directed_broadcast(&self, a: Ipv4Addr) -> bool {
-        self.ports.iter().any(|p| p.broadcasts.contains(&a))
-    }
-
-    /// Flow hash of a validated packet; ports only for unfragmented TCP/UDP
-    /// (fragments all hash alike so they stay on one path).
-    #[inline]
-    pub fn packet_hash<T: AsRef<[u8]>>(&self, ip: &Ipv4Packet<T>) -> u32 {
-        let proto = ip.protocol();
-        let mut ports = 0;
-        if !ip.is_fragment() && (proto == protocol::TCP || proto == protocol::UDP) {
-            if let Some(p) = ip.payload().get(..4) {
-                ports = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
-            }
-        }
-        flow_hash(u32::from(ip.src()), u32::from(ip.dst()), proto, ports)
-    }
-
-    /// The transmit half of forwarding, once the neighbour's MAC is known:
-    /// MTU check (ICMP frag needed / fragmentation), TTL decrement, MAC
-    /// rewrite, copy into the egress TX buffer. `frame` is validated and
-    /// trimmed, with TTL > 1. Also used by the slow path for packets that
-    /// waited for ARP.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_resolved<S: TxSink>(
-        &mut self,
-        b: &Batch,
-        in_port: PortId,
-        frame: &mut [u8],
-        meta: &FrameMeta,
-        out_port: PortId,
-        dst_mac: MacAddr,
-        sink: &mut S,
-    ) {
-        let Some(out) = self.ports.get(out_port as usize) else {
-            return;
-        };
-        let (src_mac, mtu) = (out.mac, out.mtu);
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
-            self.counters(in_port).drop(DropReason::BadHeader);
-            return;
-        };
-        let ip_len = ip.total_len() as usize;
-        let hl = ip.header_len();
-        let df = ip.dont_frag();
-        let vnet = meta.vnet.filter(|v| v.is_gso() || v.needs_csum());
-        let gso = vnet.filter(|v| v.is_gso());
-        if let Some(v) = gso {
-            // A GSO super-frame leaves whole; the segments the kernel (or
-            // the peer) cuts from it must fit the MTU.
-            let l4_hdr = match ip.protocol() {
-                protocol::TCP => ip.payload().get(12).map_or(20, |b| ((b >> 4) as usize) * 4),
-                _ => 8,
-            };
-            let seg = hl + l4_hdr + v.gso_size as usize;
-            if seg > mtu {
-                self.counters(in_port).drop(DropReason::Mtu);
-                if df {
-                    self.icmp_error(
-                        b,
-                        in_port,
-                        frame,
-                        msg::DST_UNREACHABLE,
-                        unreach::FRAG_NEEDED,
-                        mtu as u16,
-                        sink,
-                    );
-                }
-                return;
-            }
-            if !self.opts.tx_vnet {
-                self.counters(in_port).drop(DropReason::Mtu);
-                return;
-            }
-        } else if ip_len > mtu {
-            // RFC 1191 / RFC 1812 §5.2.6.
-            if df {
-                self.counters(in_port).drop(DropReason::Mtu);
-                self.icmp_error(
-                    b,
-                    in_port,
-                    frame,
-                    msg::DST_UNREACHABLE,
-                    unreach::FRAG_NEEDED,
-                    mtu as u16,
-                    sink,
-                );
-                return;
-            }
-            if self.opts.fragment == FragmentPolicy::Drop {
-                self.counters(in_port).drop(DropReason::Mtu);
-                return;
-            }
-            if !complete_checksum(frame, meta) {
-                self.counters(in_port).drop(DropReason::BadHeader);
-                return;
-            }
-            Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
-            self.fragment(in_port, frame, out_port, src_mac, dst_mac, mtu, sink);
-            return;
-        }
-        // Frames whose checksum the kernel left to "hardware": pass the
-        // request on with the vnet header, or finish it here.
-        let tx_vnet = if self.opts.tx_vnet {
-            vnet
-        } else {
-            if (vnet.is_some() || meta.csum_not_ready) && !complete_checksum(frame, meta) {
-                self.counters(in_port).drop(DropReason::BadHeader);
-                return;
-            }
-            None
-        };
-        Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
-        let flen = frame.len();
-        if flen > sink.frame_capacity(out_port) {
-            self.counters(in_port).drop(DropReason::Mtu);
-            return;
-        }
-        let src: &[u8] = frame;
-        let sent = sink.send(out_port, |buf| {
-            let Some(buf) = buf.get_mut(..flen) else {
-                return (0, None);
-            };
-            buf.copy_from_slice(src);
-            buf[0..6].copy_from_slice(&dst_mac);
-            buf[6..12].copy_from_slice(&src_mac);
-            (flen, tx_vnet)
-        });
-        if sent {
-            self.counters(out_port).tx(flen);
-        } else {
-            self.counters(out_port).drop(DropReason::QueueFull);
-        }
-    }
-
-    /// RFC 791 §3.2 fragmentation of a trimmed frame whose TTL has been
-    /// decremented and checksum completed.
-    #[allow(clippy::too_many_arguments)]
-    fn fragment<S: TxSink>(
-        &mut self,
-        in_port: PortId,
-        frame: &[u8],
-        out_port: PortId,
-        src_mac: MacAddr,
-        dst_mac: MacAddr,
-        mtu: usize,
-        sink: &mut S,
-    ) {
-        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        let hl = ip.header_len();
-        let payload = ip.payload();
-        let base_off = ip.frag_offset();
-        let orig_mf = ip.more_frags();
-        let mut opts_buf = [0u8; 40];
-        let later_opts_len = ipv4::copied_options(ip.options(), &mut opts_buf);
-        let cap = sink.frame_capacity(out_port);
-        let mut pos = 0;
-        while pos < payload.len() {
-            let first = pos == 0;
-            let this_hl = if first {
-                hl
-            } else {
-                ipv4::MIN_HEADER_LEN + later_opts_len
-            };
-            // Fragment data is a multiple of 8 bytes except in the last one.
-            let room = mtu.saturating_sub(this_hl) & !7;
-            if room == 0 || base_off + pos > 0xffff * 8 {
-                self.counters(in_port).drop(DropReason::Mtu);
-                return;
-            }
-            let n = room.min(payload.len() - pos);
-            let last = pos + n == payload.len();
-            let flen = ethernet::HEADER_LEN + this_hl + n;
-            if flen > cap {
-                self.counters(in_port).drop(DropReason::Mtu);
-                return;
-            }
-            let chunk = &payload[pos..pos + n];
-            let fixed = &frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN];
-            let all_opts = ip.options();
-            let later_opts = &opts_buf[..later_opts_len];
-            let offset = base_off + pos;
-            let sent = sink.send(out_port, |buf| {
-                let Some(buf) = buf.get_mut(..flen) else {
-                    return (0, None);
-                };
-                buf[0..6].copy_from_slice(&dst_mac);
-                buf[6..12].copy_from_slice(&src_mac);
-                buf[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
-                let h = &mut buf[ethernet::HEADER_LEN..];
-                h[..ipv4::MIN_HEADER_LEN].copy_from_slice(fixed);
-                let opts = if first { all_opts } else { later_opts };
-                h[ipv4::MIN_HEADER_LEN..this_hl].copy_from_slice(opts);
-                h[this_hl..this_hl + n].copy_from_slice(chunk);
-                let mut p = Ipv4Packet::new_unchecked(&mut h[..this_hl + n]);
-                p.set_version_ihl(this_hl);
-                p.set_total_len((this_hl + n) as u16);
-                p.set_flags_offset(false, !last || orig_mf, offset);
-                p.fill_checksum();
-                (flen, None)
-            });
-            if !sent {
-                self.counters(out_port).drop(DropReason::QueueFull);
-                return;
-            }
-            self.counters(out_port).tx(flen);
-            pos += n;
-        }
-    }
-
-    /// Packets addressed to one of our addresses.
-    fn local_delivery<S: TxSink>(
-        &mut self,
-        b: &Batch,
-        in_port: PortId,
-        frame: &mut [u8],
-        meta: &FrameMeta,
-        sink: &mut S,
-    ) {
-        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        if ip.is_fragment() {
-            // No reassembly for the router's own traffic.
-            self.counters(in_port).drop(DropReason::LocalUnsupported);
-            return;
-        }
-        match ip.protocol() {
-            protocol::ICMP => {
-                let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
-                    self.counters(in_port).drop(DropReason::BadHeader);
-                    return;
-                };
-                if icmp.msg_type() != msg::ECHO_REQUEST || icmp.code() != 0 {
-                    // Echo replies and errors: nothing of ours waits for them.
-                    self.counters(in_port).drop(DropReason::LocalUnsupported);
-                    return;
-                }
-                if !icmp.verify_checksum() {
-                    self.counters(in_port).drop(DropReason::BadHeader);
-                    return;
-                }
-                self.echo_reply(b, in_port, frame, sink);
-            }
-            protocol::TCP => {
-                if !sink.punt(Punt::LocalTcp, in_port, frame, meta) {
-                    self.counters(in_port).drop(DropReason::QueueFull);
-                }
-            }
-            protocol::UDP => {
-                // RFC 1122 §4.1.3.1: no listener → port unreachable.
-                self.counters(in_port).drop(DropReason::LocalUnsupported);
-                self.icmp_error(
-                    b,
-                    in_port,
-                    frame,
-                    msg::DST_UNREACHABLE,
-                    unreach::PORT,
-                    0,
-                    sink,
-                );
-            }
-            _ => {
-                // RFC 1122 §3.2.2.1: unknown transport → protocol unreachable.
-                self.counters(in_port).drop(DropReason::LocalUnsupported);
-                self.icmp_error(
-                    b,
-                    in_port,
-                    frame,
-                    msg::DST_UNREACHABLE,
-                    unreach::PROTOCOL,
-                    0,
-                    sink,
-                );
-            }
-        }
-    }
-
-    /// Where a reply to `dst` (the source of a packet that came in on
-    /// `in_port` from `prev_hop_mac`) leaves, and to which MAC. A reply that
-    /// leaves by the ingress port goes to the frame's previous hop, which
-    /// routed the packet to us and can route the answer back.
-    pub fn reply_path(
-        &self,
-        b: &Batch,
-        in_port: PortId,
-        prev_hop_mac: MacAddr,
-        dst: Ipv4Addr,
-    ) -> Option<(PortId, MacAddr, Ipv4Addr)> {
-        let hash = flow_hash(u32::from(dst), 0, 0, 0);
-        let Egress::Out { port, next_hop } = self.route(b, dst, hash) else {
-            return None;
-        };
-        let mac = if port == in_port {
-            prev_hop_mac
-        } else {
-            match self.shared.neigh.lookup(port, next_hop) {
-                Some(n) if n.state.is_usable() => n.mac,
-                _ => return None,
-            }
-        };
-        Some((port, mac, next_hop))
-    }
-
-    pub fn next_ident(&mut self) -> u16 {
-        self.ip_ident = self.ip_ident.wrapping_add(1);
-        self.ip_ident
-    }
-
-    fn echo_reply<S: TxSink>(&mut self, b: &Batch, in_port: PortId, frame: &[u8], sink: &mut S) {
-        let prev = EthernetFrame::new_unchecked(frame).src();
-        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-        let icmp = Icmpv4Packet::new_unchecked(ip.payload());
-        let Some((port, mac, _)) = self.reply_path(b, in_port, prev, ip.src()) else {
-            return;
-        };
-        let Some(src_mac) = self.port_mac(port) else {
-            return;
-        };
-        let h = IcmpHeaders {
-            src_mac,
-            dst_mac: mac,
-            src_ip: ip.dst(),
-            dst_ip: ip.src(),
-            ident: self.next_ident(),
-        };
-        let (tos, ident, seq, data) = (
-            ip.dscp_ecn(),
-            icmp.echo_ident(),
-            icmp.echo_seq(),
-            icmp.data(),
-        );
-        let mut len = 0;
-        let sent = sink.send(port, |buf| {
-            len = icmp_out::build_echo_reply(buf, &h, tos, ident, seq, data).unwrap_or(0);
-            (len, None)
-        });
-        if sent {
-            self.counters(port).tx(len);
-        }
-    }
-
-    /// Sends an ICMP error about the packet in `frame` (validated, trimmed)
-    /// back to its source, subject to the rules of RFC 1812 §4.3.2.7 and the
-    /// rate limit. Sourced from the address of the port it leaves by.
-    #[allow(clippy::too_many_arguments)]
-    pub fn icmp_error<S: TxSink>(
-        &mut self,
-        b: &Batch,
-        in_port: PortId,
-        frame: &[u8],
-        msg_type: u8,
-        code: u8,
-        mtu: u16,
-        sink: &mut S,
-    ) {
-        let eth = EthernetFrame::new_unchecked(frame);
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
-            return;
-        };
-        let src = ip.src();
-        let s = u32::from(src);
-        // Never about: non-first fragments, packets to (link or IP)
-        // broadcast/multicast, packets from addresses that do not name a
-        // single host, or ICMP errors.
-        if ip.frag_offset() != 0
-            || ethernet::is_multicast(&eth.dst())
-            || is_multicast(u32::from(ip.dst()))
-            || u32::from(ip.dst()) == u32::MAX
-            || is_martian_common(s)
-            || is_multicast(s)
-            || self.is_directed_broadcast(src)
-        {
-            return;
-        }
-        if ip.protocol() == protocol::ICMP {
-            match ip.payload().first() {
-                Some(&t) if !icmpw::is_error(t) => {}
-                _ => return,
-            }
-        }
-        if !self.icmp_bucket.allow(b.now) {
-            return;
-        }
-        let Some((port, mac, next_hop)) = self.reply_path(b, in_port, eth.src(), src) else {
-            return;
-        };
-        let Some(src_ip) = self.source_address(port, next_hop) else {
-            return;
-        };
-        let Some(src_mac) = self.port_mac(port) else {
-            return;
-        };
-        let h = IcmpHeaders {
-            src_mac,
-            dst_mac: mac,
-            src_ip,
-            dst_ip: src,
-            ident: self.next_ident(),
-        };
-        let offending = &frame[ethernet::HEADER_LEN..];
-        let mut len = 0;
-        let sent = sink.send(port, |buf| {
-            len = icmp_out::build_error(buf, &h, msg_type, code, mtu, offending).unwrap_or(0);
-            (len, None)
-        });
-        if sent {
-            self.counters(port).tx(len);
-        }
-    }
-}
-
-/// Completes an offloaded TCP/UDP checksum in software: from the vnet
-/// header's csum_start/csum_offset when present, else (TP_STATUS_CSUMNOTREADY
-/// without a vnet header) from the IPv4/TCP/UDP headers. True if the frame
-/// needed nothing or was completed.
-pub fn complete_checksum(frame: &mut [u8], meta: &FrameMeta) -> bool {
-    if let Some(v) = meta.vnet {
-        if v.needs_csum() {
-            return checksum::complete_partial(
-                frame,
-                v.csum_start as usize,
-                v.csum_offset as usize,
-            )
-            .is_ok();
-        }
-        return true;
-    }
-    if !meta.csum_not_ready {
-        return true;
-    }
-    let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN.min(frame.len())..]) else {
-        return false;
-    };
-    if ip.is_fragment() {
-        return true;
-    }
-    let offset = match ip.protocol() {
-        protocol::TCP => 16,
-        protocol::UDP => 6,
-        _ => return true,
-    };
-    let start = ethernet::HEADER_LEN + ip.header_len();
-    checksum::complete_partial(frame, start, offset).is_ok()
 }
 
 #[cfg(test)]

@@ -1,6 +1,12 @@
 //! Forwarding tests with byte fixtures and a mock TX sink.
 use super::*;
+use crate::dataplane::icmp_out::IcmpRateLimit;
 use crate::ports::PortInfo;
+use crate::rib::nexthop::NextHop;
+use crate::wire::checksum;
+use crate::wire::ethernet::ethertype;
+use crate::wire::icmp::Icmpv4Packet;
+use crate::wire::ipv4::protocol;
 use crate::wire::vnet::{VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4};
 use ipnet::Ipv4Net;
 use proptest::prelude::*;
