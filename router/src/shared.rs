@@ -4,47 +4,14 @@
 //! Readers on the forwarding path never lock: the FIB and the next-hop table
 //! are published with arc-swap, the neighbour table is lock-free for readers,
 //! counters are per-thread.
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-
-use arc_swap::ArcSwap;
-use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::dataplane::counters::Counters;
 use crate::neigh::NeighTable;
 use crate::ports::PortInfo;
 use crate::rib::nexthop::NextHopTable;
-
-/// IPv4 packets (no Ethernet header) between the slow path and the
-/// router's own TCP stack (smoltcp, used by BGP). Slow path only: a `Vec` per
-/// packet is acceptable here, never on the forwarding path.
-pub struct LocalTcpPipe {
-    /// Slow path -> stack: TCP segments addressed to one of our addresses.
-    pub to_stack_tx: Sender<Vec<u8>>,
-    pub to_stack_rx: Receiver<Vec<u8>>,
-    /// Stack -> slow path: packets the stack wants routed and sent.
-    pub from_stack_tx: Sender<Vec<u8>>,
-    pub from_stack_rx: Receiver<Vec<u8>>,
-    /// Set when no local TCP stack runs (e.g. no `[bgp]` section): the slow
-    /// path then answers TCP to our addresses with a RST (RFC 793) instead
-    /// of queueing it. While false, segments the stack cannot take (channel
-    /// full) are dropped and counted as `queue_full` (TCP retransmits).
-    pub detached: AtomicBool,
-}
-
-impl LocalTcpPipe {
-    pub fn new(depth: usize) -> Self {
-        let (a, b) = bounded(depth);
-        let (c, d) = bounded(depth);
-        LocalTcpPipe {
-            to_stack_tx: a,
-            to_stack_rx: b,
-            from_stack_tx: c,
-            from_stack_rx: d,
-            detached: AtomicBool::new(false),
-        }
-    }
-}
+use crate::slowpath::LocalTcpPipe;
+use arc_swap::ArcSwap;
 
 pub struct Shared {
     pub ports: Vec<PortInfo>,
