@@ -1,0 +1,578 @@
+//! The transport loop: one thread owning the smoltcp interface, the TCP
+//! sockets and the speaker (see [`crate::bgp_io`] for what it does).
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp::{Action, ConnId, Speaker};
+use crossbeam_channel::{select, Receiver, Sender};
+use ipnet::Ipv4Net;
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
+
+use super::device::ChannelDevice;
+use super::{to_route_manager, Query, Reply, TransportStats};
+use crate::rib::RouteHandle;
+use crate::shared::Shared;
+
+/// The BGP port (RFC 4271 §8.2.1: "BGP uses TCP port 179").
+pub const BGP_PORT: u16 = 179;
+/// Receive buffer per connection. smoltcp derives the window scale from it
+/// (RFC 7323): 2 MiB gives shift 5, enough to keep a peer sending a full
+/// table at line rate between two reads of ours.
+pub const RX_BUFFER: usize = 2 << 20;
+/// Send buffer per connection (the speaker's output queues behind it).
+pub const TX_BUFFER: usize = 1 << 20;
+/// Longest sleep of the loop when nothing is due.
+const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// Packets moved from the slow path into the stack per iteration.
+const RX_BATCH: usize = 512;
+/// Sockets listening on port 179 at any time. smoltcp answers a SYN that no
+/// listening socket takes with a RST, so the stack is fed at most this many
+/// packets per poll and the pool is refilled in between: simultaneous
+/// connection attempts (every node reconnecting after a router restart)
+/// are all accepted.
+const LISTEN_POOL: usize = 8;
+/// Bytes read from one connection per iteration before the others get a turn.
+const READ_BUDGET: usize = 128 << 10;
+/// Egress rounds per iteration (smoltcp emits one segment per socket per round).
+const EGRESS_ROUNDS: usize = 256;
+/// Connections accepted but not yet established (handshakes in progress).
+const MAX_PENDING_ACCEPTS: usize = 64;
+/// Most bytes queued for one connection beyond its socket buffer; a peer
+/// that stops reading until this much is waiting is reset (its hold timer
+/// would end the session later anyway).
+const MAX_OUT_QUEUE: usize = 256 << 20;
+/// How long a closing socket may linger (FIN handshake) before it is aborted.
+const LINGER: Duration = Duration::from_secs(10);
+/// smoltcp gives up on a connection whose data is not acknowledged for this long.
+const TCP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Dynamic source ports for active opens (RFC 6335 §6).
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// One BGP connection's socket and its queue of bytes not yet in the socket.
+struct Conn {
+    id: ConnId,
+    handle: SocketHandle,
+    /// Active open that the speaker has not been told about yet.
+    connecting: bool,
+    out: VecDeque<u8>,
+    /// The speaker asked to close: flush `out`, then FIN.
+    closing: bool,
+}
+
+pub(super) struct Transport {
+    shared: Arc<Shared>,
+    speaker: Speaker,
+    iface: Interface,
+    device: ChannelDevice,
+    sockets: SocketSet<'static>,
+    /// Sockets listening on port 179 (see [`LISTEN_POOL`]).
+    listeners: Vec<SocketHandle>,
+    /// Accepted handshakes not yet established, oldest first.
+    pending: VecDeque<SocketHandle>,
+    conns: Vec<Conn>,
+    /// Sockets on their way out: handle, the time they must be gone by, and
+    /// whether they were already seen closed (removed the round after, so
+    /// a RST queued by `abort` has been sent).
+    lingering: Vec<(SocketHandle, std::time::Instant, bool)>,
+    addrs: Vec<Ipv4Net>,
+    routes: RouteHandle,
+    queries: Receiver<(Query, Sender<Reply>)>,
+    stop: Arc<AtomicBool>,
+    epoch: std::time::Instant,
+    next_port: u16,
+    stats: TransportStats,
+}
+
+fn new_socket() -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; RX_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; TX_BUFFER]),
+    );
+    // BGP messages are whole units; KEEPALIVEs must not wait behind Nagle.
+    s.set_nagle_enabled(false);
+    // ACK every segment: a bulk sender's window opens as fast as we read.
+    s.set_ack_delay(None);
+    s.set_timeout(Some(smoltcp::time::Duration::from_millis(
+        TCP_TIMEOUT.as_millis() as u64,
+    )));
+    s
+}
+
+fn to_ip(a: IpAddress) -> IpAddr {
+    match a {
+        IpAddress::Ipv4(v4) => IpAddr::V4(v4),
+        #[allow(unreachable_patterns)]
+        IpAddress::Ipv6(v6) => IpAddr::V6(v6),
+    }
+}
+
+impl Transport {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        speaker: Speaker,
+        epoch: std::time::Instant,
+        addrs: Vec<Ipv4Net>,
+        mtu: usize,
+        routes: RouteHandle,
+        queries: Receiver<(Query, Sender<Reply>)>,
+        stop: Arc<AtomicBool>,
+    ) -> Transport {
+        let mut device = ChannelDevice::new(shared.local_tcp.from_stack_tx.clone(), mtu);
+        let mut iface = Interface::new(
+            IfaceConfig::new(HardwareAddress::Ip),
+            &mut device,
+            smoltcp::time::Instant::ZERO,
+        );
+        iface.update_ip_addrs(|ips| {
+            for a in &addrs {
+                // The interface holds a few addresses (a compile-time
+                // capacity); the rest are covered by AnyIP below.
+                if ips
+                    .push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        // AnyIP with a default route via one of our own addresses: accept
+        // TCP to any of our addresses (the slow path only hands us those) and
+        // emit to any destination (the slow path routes it). smoltcp's own
+        // routing is not used beyond that.
+        iface.set_any_ip(true);
+        let _ = iface.routes_mut().add_default_ipv4_route(addrs[0].addr());
+
+        let mut sockets = SocketSet::new(Vec::new());
+        let listeners = (0..LISTEN_POOL)
+            .map(|_| Self::make_listener(&mut sockets))
+            .collect();
+        let mut t = Transport {
+            shared,
+            speaker,
+            iface,
+            device,
+            sockets,
+            listeners,
+            pending: VecDeque::new(),
+            conns: Vec::new(),
+            lingering: Vec::new(),
+            addrs,
+            routes: routes.clone(),
+            queries,
+            stop,
+            epoch,
+            next_port: *EPHEMERAL.start() + (std::process::id() % 1000) as u16,
+            stats: TransportStats::default(),
+        };
+        let resolver = routes;
+        t.speaker.set_nexthop_resolver(Box::new(move |a| match a {
+            // A poisoned lock means the route manager panicked; treat the
+            // next hop as unreachable rather than propagate the panic.
+            IpAddr::V4(v4) => resolver
+                .lock()
+                .map(|r| r.resolve_next_hop(v4).is_some())
+                .unwrap_or(false),
+            // The forwarding plane is IPv4 only: IPv6 routes are kept in the
+            // RIB but never installed.
+            IpAddr::V6(_) => false,
+        }));
+        t
+    }
+
+    fn make_listener(sockets: &mut SocketSet<'static>) -> SocketHandle {
+        let mut s = new_socket();
+        // Listening on port 179 of every address cannot fail for a fresh socket.
+        let _ = s.listen(IpListenEndpoint {
+            addr: None,
+            port: BGP_PORT,
+        });
+        sockets.add(s)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub(super) fn run(&mut self) {
+        tracing::info!(addresses = self.addrs.len(), "bgp: transport started");
+        while !self.stop.load(Ordering::Relaxed) {
+            self.iteration();
+            let timeout = self.sleep_time();
+            let rx = self.shared.local_tcp.to_stack_rx.clone();
+            let queries = self.queries.clone();
+            select! {
+                recv(rx) -> pkt => if let Ok(p) = pkt { self.device.rx_queue.push_back(p) },
+                recv(queries) -> q => if let Ok((q, reply)) = q { self.answer(q, reply) },
+                default(timeout) => {}
+            }
+        }
+        tracing::info!("bgp: transport stopped");
+    }
+
+    /// How long to sleep: until smoltcp or the speaker has work, at most MAX_SLEEP.
+    fn sleep_time(&mut self) -> Duration {
+        let now_ms = self.now_ms();
+        let mut d = MAX_SLEEP;
+        if let Some(p) = self.iface.poll_delay(
+            smoltcp::time::Instant::from_millis(now_ms as i64),
+            &self.sockets,
+        ) {
+            d = d.min(Duration::from_micros(p.total_micros()));
+        }
+        if let Some(at) = self.speaker.poll_at() {
+            d = d.min(Duration::from_millis(
+                at.total_millis().saturating_sub(now_ms),
+            ));
+        }
+        if !self.device.rx_queue.is_empty() || self.conns.iter().any(|c| !c.out.is_empty()) {
+            d = d.min(Duration::from_millis(1));
+        }
+        d
+    }
+
+    fn iteration(&mut self) {
+        // Move a batch of packets from the slow path into the device.
+        while self.device.rx_queue.len() < RX_BATCH {
+            match self.shared.local_tcp.to_stack_rx.try_recv() {
+                Ok(p) => self.device.rx_queue.push_back(p),
+                Err(_) => break,
+            }
+        }
+        while let Ok((q, reply)) = self.queries.try_recv() {
+            self.answer(q, reply);
+        }
+        let ms = self.now_ms();
+        let snow = smoltcp::time::Instant::from_millis(ms as i64);
+        let bnow = bgp::time::Instant::from_millis(ms);
+        // At most LISTEN_POOL packets per poll, refilling the listeners in
+        // between; bounded by the batch size.
+        for _ in 0..=RX_BATCH / LISTEN_POOL {
+            self.device.rx_budget = LISTEN_POOL;
+            self.iface.poll(snow, &mut self.device, &mut self.sockets);
+            self.refill_listeners();
+            if self.device.rx_queue.is_empty() {
+                break;
+            }
+        }
+        self.device.rx_budget = 0;
+
+        self.service_pending(bnow);
+        self.service_conns(bnow);
+        if self.speaker.poll_at().is_some_and(|at| at <= bnow) {
+            self.speaker.poll(bnow);
+        }
+        self.drain_actions(bnow);
+        self.flush_output();
+        self.reap_lingering();
+        let changes = self.speaker.take_route_changes();
+        if !changes.is_empty() {
+            self.stats.route_batches += 1;
+            self.stats.route_changes += changes.len() as u64;
+            let batch = to_route_manager(changes);
+            match self.routes.lock() {
+                Ok(mut rm) => match rm.apply_bgp(batch) {
+                    Ok(out) => {
+                        for r in out.rejected.iter().take(8) {
+                            tracing::warn!(reason = %r, "bgp: route refused by the route manager");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "bgp: installing routes failed"),
+                },
+                Err(_) => tracing::error!("bgp: route manager lock poisoned; routes not installed"),
+            }
+        }
+        // Send what the reads and writes above produced (ACKs, window
+        // updates, data), a bounded number of segments.
+        for _ in 0..EGRESS_ROUNDS {
+            let before = self.device.tx_packets;
+            self.iface
+                .poll_egress(snow, &mut self.device, &mut self.sockets);
+            if self.device.tx_packets == before {
+                break;
+            }
+        }
+        self.stats.packets_in = self.device.rx_packets;
+        self.stats.packets_out = self.device.tx_packets;
+        self.stats.packets_out_dropped = self.device.tx_dropped;
+        self.stats.connections_open = self.conns.len() as u64;
+    }
+
+    /// Hands listeners that took a connection to `pending` and replaces them.
+    fn refill_listeners(&mut self) {
+        for i in 0..self.listeners.len() {
+            let h = self.listeners[i];
+            if self.sockets.get::<tcp::Socket>(h).state() != tcp::State::Listen {
+                self.pending.push_back(h);
+                self.listeners[i] = Self::make_listener(&mut self.sockets);
+            }
+        }
+        // A flood of half-open connections must not grow without bound.
+        while self.pending.len() > MAX_PENDING_ACCEPTS {
+            if let Some(h) = self.pending.pop_front() {
+                self.sockets.get_mut::<tcp::Socket>(h).abort();
+                self.lingering.push((h, std::time::Instant::now(), false));
+            }
+        }
+    }
+
+    /// Accepted handshakes that completed go to the speaker.
+    fn service_pending(&mut self, now: bgp::time::Instant) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let h = self.pending[i];
+            let s = self.sockets.get_mut::<tcp::Socket>(h);
+            match s.state() {
+                tcp::State::SynReceived => i += 1,
+                tcp::State::Established | tcp::State::CloseWait => {
+                    self.pending.remove(i);
+                    let (Some(remote), Some(local)) = (s.remote_endpoint(), s.local_endpoint())
+                    else {
+                        s.abort();
+                        self.lingering
+                            .push((h, std::time::Instant::now() + LINGER, false));
+                        continue;
+                    };
+                    let (remote, local) = (to_ip(remote.addr), to_ip(local.addr));
+                    match self.speaker.accept_inbound(remote, local, now) {
+                        Some(id) => {
+                            tracing::info!(%remote, %local, conn = %id, "bgp: accepted connection");
+                            self.stats.connections_accepted += 1;
+                            self.conns.push(Conn {
+                                id,
+                                handle: h,
+                                connecting: false,
+                                out: VecDeque::new(),
+                                closing: false,
+                            });
+                        }
+                        None => {
+                            // RFC 4271 §8.2.1.1-ish: a connection from an
+                            // unconfigured address is refused; reset it.
+                            tracing::info!(%remote, %local, "bgp: refused connection (not a neighbour)");
+                            self.stats.connections_refused += 1;
+                            s.abort();
+                            self.lingering
+                                .push((h, std::time::Instant::now() + LINGER, false));
+                        }
+                    }
+                }
+                _ => {
+                    // Reset or timed out during the handshake.
+                    self.pending.remove(i);
+                    self.sockets.remove(h);
+                }
+            }
+        }
+    }
+
+    fn service_conns(&mut self, now: bgp::time::Instant) {
+        let mut i = 0;
+        while i < self.conns.len() {
+            let c = &mut self.conns[i];
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            if c.connecting {
+                match s.state() {
+                    tcp::State::SynSent | tcp::State::SynReceived => {
+                        i += 1;
+                        continue;
+                    }
+                    tcp::State::Established => {
+                        c.connecting = false;
+                        let local = s.local_endpoint().map(|e| to_ip(e.addr));
+                        if let Some(local) = local {
+                            self.speaker.connected(c.id, local, now);
+                        }
+                    }
+                    _ => {
+                        // Refused (RST) or timed out: tell the speaker, forget it.
+                        let c = self.conns.swap_remove(i);
+                        self.speaker.closed(c.id, now);
+                        self.sockets.remove(c.handle);
+                        continue;
+                    }
+                }
+            }
+            let c = &mut self.conns[i];
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            let mut budget = READ_BUDGET;
+            let id = c.id;
+            while budget > 0 && s.can_recv() {
+                let speaker = &mut self.speaker;
+                let n = s
+                    .recv(|buf| {
+                        let n = buf.len().min(budget);
+                        speaker.receive(id, &buf[..n], now);
+                        (n, n)
+                    })
+                    .unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                budget -= n;
+            }
+            // The peer closed its side (FIN, with everything read) or the
+            // connection is gone (RST, timeout): the session is over.
+            let gone = !s.is_open() || (!s.may_recv() && !s.can_recv());
+            if gone && !c.closing {
+                let c = self.conns.swap_remove(i);
+                tracing::info!(conn = %c.id, "bgp: connection closed by peer");
+                self.speaker.closed(c.id, now);
+                let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+                s.close();
+                self.lingering
+                    .push((c.handle, std::time::Instant::now() + LINGER, false));
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn local_for(&self, remote: IpAddr) -> Option<Ipv4Addr> {
+        let IpAddr::V4(r) = remote else { return None };
+        self.addrs
+            .iter()
+            .find(|n| n.trunc().contains(&r))
+            .or_else(|| self.addrs.first())
+            .map(|n| n.addr())
+    }
+
+    fn ephemeral_port(&mut self) -> u16 {
+        let p = self.next_port;
+        self.next_port = if p >= *EPHEMERAL.end() {
+            *EPHEMERAL.start()
+        } else {
+            p + 1
+        };
+        p
+    }
+
+    fn drain_actions(&mut self, now: bgp::time::Instant) {
+        while let Some(a) = self.speaker.poll_action() {
+            match a {
+                Action::Connect {
+                    conn,
+                    remote,
+                    local,
+                    port,
+                } => {
+                    let local_v4 = match local {
+                        Some(IpAddr::V4(l)) => Some(l),
+                        Some(IpAddr::V6(_)) => None,
+                        None => self.local_for(remote),
+                    };
+                    let (IpAddr::V4(r), Some(l)) = (remote, local_v4) else {
+                        // IPv6 transport is not available (no IPv6 forwarding yet).
+                        self.speaker.closed(conn, now);
+                        continue;
+                    };
+                    let mut s = new_socket();
+                    let lport = self.ephemeral_port();
+                    let remote_ep = IpEndpoint::new(IpAddress::Ipv4(r), port);
+                    let local_ep = IpListenEndpoint {
+                        addr: Some(IpAddress::Ipv4(l)),
+                        port: lport,
+                    };
+                    match s.connect(self.iface.context(), remote_ep, local_ep) {
+                        Ok(()) => {
+                            tracing::debug!(%remote, local = %l, conn = %conn, "bgp: connecting");
+                            let handle = self.sockets.add(s);
+                            self.conns.push(Conn {
+                                id: conn,
+                                handle,
+                                connecting: true,
+                                out: VecDeque::new(),
+                                closing: false,
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(%remote, error = %e, "bgp: cannot connect");
+                            self.speaker.closed(conn, now);
+                        }
+                    }
+                }
+                Action::Send { conn, data } => {
+                    if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                        if c.out.len() + data.len() > MAX_OUT_QUEUE {
+                            tracing::warn!(conn = %conn, "bgp: peer not reading; resetting the connection");
+                            let h = c.handle;
+                            self.conns.retain(|c| c.id != conn);
+                            self.sockets.get_mut::<tcp::Socket>(h).abort();
+                            self.lingering.push((h, std::time::Instant::now(), false));
+                            self.speaker.closed(conn, now);
+                            continue;
+                        }
+                        c.out.extend(data);
+                    }
+                }
+                Action::Close { conn } => {
+                    if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                        c.closing = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves queued bytes into the sockets; finishes closes whose queue is empty.
+    fn flush_output(&mut self) {
+        let mut i = 0;
+        while i < self.conns.len() {
+            let c = &mut self.conns[i];
+            let s = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            while !c.out.is_empty() && s.can_send() {
+                let (a, _) = c.out.as_slices();
+                match s.send_slice(a) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        c.out.drain(..n);
+                    }
+                }
+            }
+            if c.closing && (c.out.is_empty() || !s.may_send()) {
+                s.close();
+                let c = self.conns.swap_remove(i);
+                self.lingering
+                    .push((c.handle, std::time::Instant::now() + LINGER, false));
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn reap_lingering(&mut self) {
+        let now = std::time::Instant::now();
+        let sockets = &mut self.sockets;
+        self.lingering.retain_mut(|(h, deadline, seen_closed)| {
+            let s = sockets.get_mut::<tcp::Socket>(*h);
+            let done = matches!(s.state(), tcp::State::Closed | tcp::State::TimeWait);
+            if done && *seen_closed {
+                sockets.remove(*h);
+                return false;
+            }
+            if done {
+                // Keep it one more round: an aborted socket sends its RST
+                // on the next egress.
+                *seen_closed = true;
+            } else if now >= *deadline {
+                s.abort();
+            }
+            true
+        });
+    }
+
+    fn answer(&mut self, q: Query, reply: Sender<Reply>) {
+        let now = bgp::time::Instant::from_millis(self.now_ms());
+        let r = match q {
+            Query::Summary => Reply::Summary(self.speaker.summary(now), self.stats),
+            Query::Neighbors(a) => Reply::Neighbors(self.speaker.neighbors(now, a)),
+            Query::Routes(p) => Reply::Routes(self.speaker.routes(p)),
+        };
+        let _ = reply.try_send(r);
+    }
+}
