@@ -4,7 +4,7 @@
 //!
 //! Each test builds the two-port router of the forwarding tests
 //! (`rig!`), feeds frames as the workers would (`Rig::deliver`) or as the
-//! local stack would (`Rig::from_stack`), and checks what was sent.
+//! local stack would (`Rig::stack_sends`), and checks what was sent.
 use smoltcp::wire::{IpAddress, TcpPacket};
 
 use super::*;
@@ -172,7 +172,7 @@ impl Rig<'_> {
         self.c.round(&mut self.s);
     }
     /// Sends `frame`'s IPv4 packet as the local stack would, runs one round.
-    fn from_stack(&mut self, frame: &[u8]) {
+    fn stack_sends(&mut self, frame: &[u8]) {
         self.shared
             .local_tcp
             .from_stack_tx
@@ -365,7 +365,7 @@ fn routes_packets_of_the_local_stack() {
     r.deliver(Punt::Arp, 0, &req);
     r.s.sent.clear();
     let pkt = tcp_frame("192.168.10.200", "192.168.10.100", SYN_ACK, 1, 2, 0);
-    r.from_stack(&pkt);
+    r.stack_sends(&pkt);
     assert_eq!(r.s.sent.len(), 1);
     let out = &r.s.sent[0];
     assert_eq!(out.port, 0);
@@ -374,7 +374,7 @@ fn routes_packets_of_the_local_stack() {
     assert_eq!(&out.frame[12..], &pkt[12..], "sent unchanged (TTL 64)");
     // To an unresolved neighbour: ARP first, sent when the reply comes.
     let pkt = tcp_frame("192.168.20.200", UNRESOLVED, SYN, 1, 0, 0);
-    r.from_stack(&pkt);
+    r.stack_sends(&pkt);
     assert_eq!(parse_arp(r.sent_frame(1)).1.tpa, a(UNRESOLVED));
     r.deliver(Punt::Arp, 1, &peer_reply());
     assert_eq!(r.s.sent.len(), 3);

@@ -560,11 +560,14 @@ fn martians_dropped() {
     );
 }
 
+/// Breaks a good frame in one way.
+type Damage = fn(&[u8]) -> Vec<u8>;
+
 #[test]
 fn bad_headers_dropped() {
     let good = udp_frame(REMOTE, 64, false, &udp(1, 2, 10));
     // (what is wrong, how to break a good frame)
-    let cases: [(&str, fn(&[u8]) -> Vec<u8>); 6] = [
+    let cases: [(&str, Damage); 6] = [
         ("bad checksum", |g| {
             let mut c = g.to_vec();
             c[24] ^= 0x40;
