@@ -6,6 +6,12 @@
 //! port for the slow path, then spawns the threads ("fwd-0"…, "slowpath").
 //! All sockets are opened before any thread starts, so a failure returns an
 //! error and starts nothing.
+//!
+//! * [`worker`]: a worker's loop (poll, forward a batch, kick the TX rings);
+//! * [`forward`]: the per-packet path, independent of sockets;
+//! * [`rings`]: the I/O boundary between `forward` and `router-sys`;
+//! * [`icmp_out`]: the ICMP messages the router builds, and their rate limit;
+//! * [`counters`]: per-thread, per-port counters and the drop reasons.
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

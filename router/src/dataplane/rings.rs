@@ -1,5 +1,5 @@
 //! The I/O boundary: what the forwarding path sees of the AF_PACKET rings
-//! of `router-sys`. [`RingSink`] is a [`TxSink`] over one TX ring per port;
+//! of `router-sys`. `RingSink` is a [`TxSink`] over one TX ring per port;
 //! [`frame_meta`] turns a ring's receive metadata into the dataplane's own
 //! [`FrameMeta`]. Nothing past this file uses a `router_sys` type.
 use router_sys::afpacket::{RxMeta, TxRing, VNET_HDR_LEN as SYS_VNET_HDR_LEN};

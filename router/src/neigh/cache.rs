@@ -107,7 +107,7 @@ struct Entry<P> {
 }
 
 /// The slow path's authoritative neighbour state; publishes into the
-/// lock-free [`NeighTable`] through its writer token.
+/// lock-free [`NeighTable`](super::NeighTable) through its writer token.
 pub struct NeighCache<'a, P> {
     opts: NeighOptions,
     writer: NeighWriter<'a>,

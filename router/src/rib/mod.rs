@@ -19,7 +19,7 @@
 //! resolve-via-default` — not through the default route): a next hop on a
 //! connected subnet is used as the gateway itself; one covered by a static
 //! route takes that route's gateway(s). Several next hops become one ECMP
-//! ([`NextHop::Multipath`]) route.
+//! ([`NextHop::Multipath`](nexthop::NextHop::Multipath)) route.
 //!
 //! Publication. Workers read the FIB and then the next-hop table without
 //! locks. Every change is published as one batch: first a next-hop table that
@@ -27,7 +27,7 @@
 //! `fib.apply(batch)`, so a reader never finds an id it cannot resolve.
 //! Forwarding never stops: both are arc-swap publications.
 //!
-//! Next-hop ids are interned (the same [`NextHop`] always gets the same id
+//! Next-hop ids are interned (the same [`NextHop`](nexthop::NextHop) always gets the same id
 //! while in use). An id that no installed route uses any more is not reused
 //! at once: a worker may still hold an older FIB that maps prefixes to it,
 //! and its slot keeps the old next hop (which is exactly what such a stale

@@ -201,7 +201,7 @@ impl Forwarder {
     }
 
     /// Takes the FIB and next-hop guards for a batch. The next-hop table is
-    /// loaded after the FIB: routes publishes next hops first, so every id
+    /// loaded after the FIB: the rib publishes next hops first, so every id
     /// the FIB table holds resolves.
     pub fn begin_batch(&self, now: Instant) -> Batch {
         let fib = self.shared.fib.load();
@@ -264,7 +264,7 @@ impl Forwarder {
         self.ports.get(port as usize).map(|p| p.mtu)
     }
 
-    /// Processes one received frame: [`validate`](Self::validate) it, look
+    /// Processes one received frame: `validate` it, look
     /// its destination up ([`route`](Self::route)), then deliver it locally,
     /// drop it, or — TTL permitting and once the next hop's MAC is known —
     /// [`forward_resolved`](Self::forward_resolved) it. `frame` is the ring
