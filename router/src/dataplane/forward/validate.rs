@@ -34,7 +34,7 @@ pub(super) fn is_multicast(a: u32) -> bool {
 }
 
 impl Forwarder {
-    /// Checks one frame received on `in_port` (which exists), in this
+    /// Checks one frame received on `in_port`, in this
     /// order: whole in the buffer, Ethernet header, destination MAC, type,
     /// no link-layer broadcast, IPv4 header and checksum, martian source or
     /// destination, directed broadcast.
@@ -44,7 +44,10 @@ impl Forwarder {
         frame: &[u8],
         meta: &FrameMeta,
     ) -> Result<Received, DropReason> {
-        let port_mac = self.ports[in_port as usize].mac;
+        let Some(port_mac) = self.ports.get(in_port as usize).map(|p| p.mac) else {
+            // `process` only calls this for ports that exist.
+            return Err(DropReason::NotForUs);
+        };
         if meta.truncated || meta.wire_len as usize > frame.len() {
             // Larger than a ring slot: we do not hold the whole frame.
             return Err(DropReason::Mtu);
