@@ -1,4 +1,3 @@
-#![forbid(unsafe_code)]
 //! `router`: see `router --help` and `router::cli`.
 fn main() -> std::process::ExitCode {
     router::cli::main()

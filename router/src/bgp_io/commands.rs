@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{BgpClient, Query, Reply as BgpReply, TransportStats};
 use crate::control::{CommandResult, Registry, Reply, Request, Table};
-use crate::routes::RouteHandle;
+use crate::rib::RouteHandle;
 
 /// How long a command waits for the BGP thread (it answers between two
 /// iterations of its loop, each bounded).

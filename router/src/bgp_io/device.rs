@@ -1,6 +1,6 @@
 //! The smoltcp [`Device`] of the BGP thread: IPv4 packets (no link header)
 //! in from the slow path, out to the slow path, over the channels of
-//! [`crate::state::LocalTcpPipe`].
+//! [`crate::slowpath::LocalTcpPipe`].
 //!
 //! `Medium::Ip`: the slow path already did ARP, Ethernet and the decision
 //! that the packet is for one of our addresses; on the way out it routes

@@ -16,8 +16,8 @@ use super::device::ChannelDevice;
 use super::{spawn, Query, Reply};
 use crate::config::Config;
 use crate::ports::PortInfo;
-use crate::routes::RouteManager;
-use crate::state::Shared;
+use crate::rib::RouteManager;
+use crate::shared::Shared;
 
 const CONFIG: &str = r#"
 [[ports]]

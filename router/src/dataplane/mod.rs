@@ -6,22 +6,31 @@
 //! port for the slow path, then spawns the threads ("fwd-0"…, "slowpath").
 //! All sockets are opened before any thread starts, so a failure returns an
 //! error and starts nothing.
+//!
+//! * [`worker`]: a worker's loop (poll, forward a batch, kick the TX rings);
+//! * [`forward`]: the per-packet path, independent of sockets;
+//! * [`rings`]: the I/O boundary between `forward` and `router-sys`;
+//! * [`icmp_out`]: the ICMP messages the router builds, and their rate limit;
+//! * [`counters`]: per-thread, per-port counters and the drop reasons.
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::fwd::{FragmentPolicy, FwdOptions, Punt, TxSink};
-use crate::icmp::IcmpRateLimit;
+use self::forward::{FragmentPolicy, FwdOptions};
+use self::icmp_out::IcmpRateLimit;
+use self::rings::RingSink;
 use crate::neigh::NeighOptions;
-use crate::ports::PortId;
-use crate::slowpath::{FlushTx, Handoff, HandoffOptions};
-use crate::state::Shared;
-use crate::sys::afpacket::{self, FanoutMode, PacketSocket, RxMeta, SocketConfig, TxRing};
-use crate::wire::vnet::VnetHdr;
+use crate::shared::Shared;
+use crate::slowpath::{Handoff, HandoffOptions};
+use router_sys::afpacket::{self, FanoutMode, PacketSocket, SocketConfig};
 
-mod worker;
+pub mod counters;
+pub mod forward;
+pub mod icmp_out;
+pub mod rings;
+pub mod worker;
 
 /// Dataplane settings. The worker count is `shared.workers` (the counters
 /// are sized by it).
@@ -145,55 +154,6 @@ impl Drop for DataplaneHandle {
     }
 }
 
-/// A sink over a set of TX rings (one per port), remembering which need a
-/// kick, and optionally handing frames to the slow path.
-pub(crate) struct RingSink<'a> {
-    pub tx: &'a mut [TxRing],
-    pub touched: &'a mut [bool],
-    pub handoff: Option<&'a Handoff>,
-    pub punted: bool,
-}
-
-impl TxSink for RingSink<'_> {
-    fn frame_capacity(&self, port: PortId) -> usize {
-        self.tx.get(port as usize).map_or(0, |t| t.frame_capacity())
-    }
-    #[inline]
-    fn send(
-        &mut self,
-        port: PortId,
-        fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>),
-    ) -> bool {
-        let Some(t) = self.tx.get_mut(port as usize) else {
-            return false;
-        };
-        let ok = t.send_with(fill);
-        if ok {
-            self.touched[port as usize] = true;
-        }
-        ok
-    }
-    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &RxMeta) -> bool {
-        let Some(h) = self.handoff else { return false };
-        let ok = h.push(why, in_port, frame, meta);
-        self.punted |= ok;
-        ok
-    }
-}
-
-impl FlushTx for RingSink<'_> {
-    fn flush_all(&mut self) {
-        for (i, t) in self.tx.iter_mut().enumerate() {
-            if self.touched[i] || t.needs_flush() {
-                if let Err(e) = t.flush() {
-                    tracing::debug!(port = i, error = %e, "TX kick failed");
-                }
-                self.touched[i] = false;
-            }
-        }
-    }
-}
-
 fn fanout_base(opts: &DataplaneOptions) -> u16 {
     opts.fanout_group_base
         .unwrap_or_else(|| (std::process::id() as u16).wrapping_mul(16))
@@ -278,8 +238,11 @@ pub fn start(shared: Arc<Shared>, opts: DataplaneOptions) -> io::Result<Dataplan
                     tracing::error!("slow path: the neighbour table already has a writer");
                     return;
                 };
-                let fwd =
-                    crate::fwd::Forwarder::new(shared.clone(), shared.control_thread(), opts.fwd());
+                let fwd = crate::dataplane::forward::Forwarder::new(
+                    shared.clone(),
+                    shared.control_thread(),
+                    opts.fwd(),
+                );
                 let core = crate::slowpath::SlowCore::new(
                     shared.clone(),
                     fwd,

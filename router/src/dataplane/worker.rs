@@ -4,13 +4,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{DataplaneOptions, RingSink};
-use crate::counters::DropReason;
-use crate::fwd::Forwarder;
+use super::counters::DropReason;
+use super::forward::Forwarder;
+use super::rings::{frame_meta, RingSink};
+use super::DataplaneOptions;
 use crate::ports::PortId;
+use crate::shared::Shared;
 use crate::slowpath::{FlushTx, Handoff};
-use crate::state::Shared;
-use crate::sys::afpacket::{poll_readable, RxRing, TxRing};
+use router_sys::afpacket::{poll_readable, RxRing, TxRing};
 
 /// How often a worker reads its sockets' PACKET_STATISTICS.
 const STATS_EVERY: Duration = Duration::from_secs(1);
@@ -171,7 +172,7 @@ impl Worker {
             for (p, r) in self.rx.iter_mut().enumerate() {
                 let fwd = &mut self.fwd;
                 let n = r.rx_batch(self.batch, |frame, meta| {
-                    fwd.process(&b, p as PortId, frame, meta, &mut sink)
+                    fwd.process(&b, p as PortId, frame, &frame_meta(meta), &mut sink)
                 });
                 busy |= n == self.batch;
                 handled += n;

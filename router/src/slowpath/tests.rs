@@ -1,12 +1,25 @@
 //! Slow-path tests: ARP answering and learning, resolution with queued
 //! packets, failure → host unreachable, RST for TCP when no stack runs,
 //! routing of the local stack's packets.
+//!
+//! Each test builds the two-port router of the forwarding tests
+//! (`rig!`), feeds frames as the workers would (`Rig::deliver`) or as the
+//! local stack would (`Rig::stack_sends`), and checks what was sent.
+use smoltcp::wire::{IpAddress, TcpPacket};
+
 use super::*;
-use crate::fwd::tests::{a, ip_frame, parse_icmp, shared_with, udp, MockSink, HOST_A, MAC0, MAC1};
-use crate::fwd::FwdOptions;
+use crate::dataplane::forward::tests::{
+    a, ip_frame, parse_icmp, shared_with, udp, MockSink, HOST_A, MAC0, MAC1,
+};
+use crate::dataplane::forward::{FrameMeta, FwdOptions};
 use crate::neigh::NeighState;
+use crate::wire::arp::ArpPacket;
+use crate::wire::ethernet::{ethertype, EthernetFrame, EthernetRepr};
+use crate::wire::ipv4::{protocol, Ipv4Packet};
 
 const PEER: MacAddr = [2, 0, 0, 0, 0, 0x77];
+/// An address on port 1's subnet that nobody has resolved yet.
+const UNRESOLVED: &str = "192.168.20.77";
 
 fn handoff() -> Arc<Handoff> {
     Arc::new(Handoff::new(HandoffOptions {
@@ -46,6 +59,16 @@ fn arp_frame(
     f
 }
 
+/// A broadcast ARP request from `sha`/`spa` for `tpa`.
+fn arp_request(sha: MacAddr, spa: &str, tpa: &str) -> Vec<u8> {
+    arp_frame(ArpOp::Request, ethernet::BROADCAST, sha, spa, [0; 6], tpa)
+}
+
+/// PEER's reply, on port 1, that it holds [`UNRESOLVED`].
+fn peer_reply() -> Vec<u8> {
+    arp_frame(ArpOp::Reply, MAC1, PEER, UNRESOLVED, MAC1, "192.168.20.200")
+}
+
 fn parse_arp(frame: &[u8]) -> (MacAddr, ArpRepr) {
     let eth = EthernetFrame::new_checked(frame).unwrap();
     assert_eq!(eth.ethertype(), ethertype::ARP);
@@ -55,223 +78,22 @@ fn parse_arp(frame: &[u8]) -> (MacAddr, ArpRepr) {
     )
 }
 
-macro_rules! core {
-    ($shared:ident, $h:ident, $core:ident) => {
-        let $shared = shared_with(1500);
-        let $h = handoff();
-        let fwd = Forwarder::new(
-            $shared.clone(),
-            $shared.control_thread(),
-            FwdOptions::default(),
-        );
-        #[allow(unused_mut)]
-        let mut $core = SlowCore::new(
-            $shared.clone(),
-            fwd,
-            NeighOptions::default(),
-            $shared.neigh.writer().unwrap(),
-            $h.clone(),
-        );
-    };
-}
-
-fn punt(h: &Handoff, why: Punt, port: PortId, frame: &[u8]) {
-    assert!(h.push(why, port, frame, &RxMeta::default()));
-}
-
-#[test]
-fn answers_arp_for_our_address_and_learns() {
-    core!(shared, h, c);
-    let mut s = MockSink::default();
-    let req = arp_frame(
-        ArpOp::Request,
-        ethernet::BROADCAST,
-        HOST_A,
-        "192.168.10.100",
-        [0; 6],
-        "192.168.10.200",
-    );
-    punt(&h, Punt::Arp, 0, &req);
-    c.round(&mut s);
-    assert_eq!(s.sent.len(), 1);
-    assert_eq!(s.sent[0].port, 0);
-    let (dst, r) = parse_arp(&s.sent[0].frame);
-    assert_eq!(dst, HOST_A);
-    assert_eq!(
-        r,
-        ArpRepr {
-            op: ArpOp::Reply,
-            sha: MAC0,
-            spa: a("192.168.10.200"),
-            tha: HOST_A,
-            tpa: a("192.168.10.100")
-        }
-    );
-    assert_eq!(
-        shared.neigh.lookup(0, a("192.168.10.100")).unwrap().state,
-        NeighState::Stale
-    );
-    // Requests for other hosts: no answer; the address of the other port
-    // is not answered on this one either.
-    for tpa in ["192.168.10.1", "192.168.20.200"] {
-        let req = arp_frame(
-            ArpOp::Request,
-            ethernet::BROADCAST,
-            PEER,
-            "192.168.10.7",
-            [0; 6],
-            tpa,
-        );
-        punt(&h, Punt::Arp, 0, &req);
-    }
-    c.round(&mut s);
-    let replies = s
-        .sent
-        .iter()
-        .filter(|o| parse_arp(&o.frame).1.op == ArpOp::Reply)
-        .count();
-    assert_eq!(replies, 1);
-    // (The lookup above used the STALE entry: a unicast re-probe went out.)
-    let (dst, probe) = parse_arp(&s.sent[1].frame);
-    assert_eq!(
-        (dst, probe.op, probe.tpa),
-        (HOST_A, ArpOp::Request, a("192.168.10.100"))
-    );
-    assert!(
-        shared.neigh.lookup(0, a("192.168.10.7")).is_none(),
-        "not learnt from requests for others"
-    );
-    assert_eq!(h.free_buffers().0, 16, "buffers returned");
-}
-
-#[test]
-fn gratuitous_arp_at_start() {
-    core!(shared, h, c);
-    let _ = (&shared, &h);
-    let mut s = MockSink::default();
-    c.announce(&mut s);
-    assert_eq!(s.sent.len(), 2);
-    let (dst, r) = parse_arp(&s.sent[1].frame);
-    assert_eq!(dst, ethernet::BROADCAST);
-    assert_eq!(
-        (r.op, r.sha, r.spa, r.tpa),
-        (
-            ArpOp::Request,
-            MAC1,
-            a("192.168.20.200"),
-            a("192.168.20.200")
-        )
-    );
-}
-
-#[test]
-fn resolves_queues_and_flushes() {
-    core!(shared, h, c);
-    let mut s = MockSink::default();
+/// A UDP packet from HOST_A (port 0) to [`UNRESOLVED`], and why a worker
+/// hands it over.
+fn udp_to_unresolved() -> (Vec<u8>, Punt) {
     let frame = ip_frame(
         "192.168.10.100",
-        "192.168.20.77",
+        UNRESOLVED,
         64,
         false,
-        crate::wire::ipv4::protocol::UDP,
+        protocol::UDP,
         &udp(1, 2, 8),
     );
     let why = Punt::Resolve {
         port: 1,
-        next_hop: a("192.168.20.77"),
+        next_hop: a(UNRESOLVED),
     };
-    for _ in 0..2 {
-        punt(&h, why, 0, &frame);
-    }
-    c.round(&mut s);
-    // One broadcast request for two packets.
-    assert_eq!(s.sent.len(), 1);
-    let (dst, r) = parse_arp(&s.sent[0].frame);
-    assert_eq!(dst, ethernet::BROADCAST);
-    assert_eq!(
-        (r.op, r.sha, r.spa, r.tpa),
-        (
-            ArpOp::Request,
-            MAC1,
-            a("192.168.20.200"),
-            a("192.168.20.77")
-        )
-    );
-    punt(&h, why, 0, &frame);
-    c.round(&mut s);
-    assert_eq!(s.sent.len(), 1, "at most one request per second");
-    assert_eq!(h.free_buffers().0, 13, "three packets held");
-    let reply = arp_frame(
-        ArpOp::Reply,
-        MAC1,
-        PEER,
-        "192.168.20.77",
-        MAC1,
-        "192.168.20.200",
-    );
-    punt(&h, Punt::Arp, 1, &reply);
-    c.round(&mut s);
-    assert_eq!(s.sent.len(), 4);
-    for out in &s.sent[1..] {
-        assert_eq!(out.port, 1);
-        assert_eq!(&out.frame[0..6], &PEER);
-        let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
-        assert_eq!(ip.ttl(), 63);
-        assert!(ip.verify_checksum());
-    }
-    assert_eq!(
-        shared.neigh.lookup(1, a("192.168.20.77")).unwrap().state,
-        NeighState::Reachable
-    );
-    assert_eq!(h.free_buffers().0, 16);
-    assert_eq!(shared.counters.totals(1).tx_packets, 4);
-}
-
-#[test]
-fn failed_resolution_sends_host_unreachable() {
-    core!(shared, h, c);
-    let mut s = MockSink::default();
-    let frame = ip_frame(
-        "192.168.10.100",
-        "192.168.20.77",
-        64,
-        false,
-        crate::wire::ipv4::protocol::UDP,
-        &udp(1, 2, 8),
-    );
-    punt(
-        &h,
-        Punt::Resolve {
-            port: 1,
-            next_hop: a("192.168.20.77"),
-        },
-        0,
-        &frame,
-    );
-    let t0 = Instant::now();
-    let b = c.forwarder().begin_batch(t0);
-    while let Some(p) = h.pop() {
-        c.handle(&b, p, &mut s);
-    }
-    for ms in (0..=3000).step_by(100) {
-        let mut b = c.forwarder().begin_batch(t0);
-        b.now = t0 + Duration::from_millis(ms);
-        c.tick(&b, &mut s);
-    }
-    let arps = s
-        .sent
-        .iter()
-        .filter(|o| EthernetFrame::new_unchecked(&o.frame[..]).ethertype() == ethertype::ARP)
-        .count();
-    assert_eq!(arps, 3);
-    let last = s.sent.last().unwrap();
-    assert_eq!(last.port, 0);
-    assert_eq!(&last.frame[0..6], &HOST_A);
-    let (ip, t, code) = parse_icmp(&last.frame);
-    assert_eq!((t, code), (msg::DST_UNREACHABLE, unreach::HOST));
-    assert_eq!(ip.src(), a("192.168.10.200"));
-    assert_eq!(shared.counters.totals(0).drops["neigh_unresolved"], 1);
-    assert_eq!(h.free_buffers().0, 16);
+    (frame, why)
 }
 
 fn tcp_segment(flags: u8, seq: u32, ack: u32, data: usize) -> Vec<u8> {
@@ -285,135 +107,278 @@ fn tcp_segment(flags: u8, seq: u32, ack: u32, data: usize) -> Vec<u8> {
     t
 }
 
-#[test]
-fn tcp_to_us_goes_to_the_stack_or_gets_rst() {
-    core!(shared, h, c);
-    let mut s = MockSink::default();
-    let syn = ip_frame(
-        "192.168.10.100",
-        "192.168.10.200",
+/// An Ethernet frame with a TCP segment (DF set) from `src` to `dst`.
+fn tcp_frame(src: &str, dst: &str, flags: u8, seq: u32, ack: u32, data: usize) -> Vec<u8> {
+    ip_frame(
+        src,
+        dst,
         64,
         true,
-        crate::wire::ipv4::protocol::TCP,
-        &tcp_segment(0x02, 1000, 0, 0),
-    );
-    punt(&h, Punt::LocalTcp, 0, &syn);
-    c.round(&mut s);
-    let got = shared.local_tcp.to_stack_rx.try_recv().unwrap();
-    assert_eq!(got, syn[14..].to_vec());
-    assert!(s.sent.is_empty());
+        protocol::TCP,
+        &tcp_segment(flags, seq, ack, data),
+    )
+}
 
-    shared.local_tcp.detached.store(true, Ordering::Relaxed);
-    punt(&h, Punt::LocalTcp, 0, &syn);
-    c.round(&mut s);
-    assert_eq!(s.sent.len(), 1);
-    let out = &s.sent[0].frame;
-    assert_eq!(&out[0..6], &HOST_A);
-    let ip = Ipv4Packet::new_checked(&out[14..]).unwrap();
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+const SYN_ACK: u8 = SYN | ACK;
+
+/// A slow path over the forwarding tests' two-port router, its hand-off
+/// queue and a mock sink.
+struct Rig<'a> {
+    shared: Arc<Shared>,
+    h: Arc<Handoff>,
+    c: SlowCore<'a>,
+    s: MockSink,
+}
+
+/// `rig!(r)`: a [`Rig`] named `r` (a macro because the core borrows the
+/// neighbour table's writer from `shared`, which must outlive it).
+macro_rules! rig {
+    ($r:ident) => {
+        let shared = shared_with(1500);
+        let h = handoff();
+        let fwd = Forwarder::new(
+            shared.clone(),
+            shared.control_thread(),
+            FwdOptions::default(),
+        );
+        let c = SlowCore::new(
+            shared.clone(),
+            fwd,
+            NeighOptions::default(),
+            shared.neigh.writer().unwrap(),
+            h.clone(),
+        );
+        #[allow(unused_mut)]
+        let mut $r = Rig {
+            shared: shared.clone(),
+            h,
+            c,
+            s: MockSink::default(),
+        };
+    };
+}
+
+impl Rig<'_> {
+    /// Queues `frame` as a worker would, without running the slow path.
+    fn punt(&self, why: Punt, port: PortId, frame: &[u8]) {
+        assert!(self.h.push(why, port, frame, &FrameMeta::default()));
+    }
+    /// Queues `frame` as a worker would and runs one round.
+    fn deliver(&mut self, why: Punt, port: PortId, frame: &[u8]) {
+        self.punt(why, port, frame);
+        self.c.round(&mut self.s);
+    }
+    /// Sends `frame`'s IPv4 packet as the local stack would, runs one round.
+    fn stack_sends(&mut self, frame: &[u8]) {
+        self.shared
+            .local_tcp
+            .from_stack_tx
+            .send(frame[14..].to_vec())
+            .unwrap();
+        self.c.round(&mut self.s);
+    }
+    fn sent_frame(&self, i: usize) -> &[u8] {
+        &self.s.sent[i].frame
+    }
+    fn state(&self, port: PortId, ip: &str) -> Option<NeighState> {
+        self.shared.neigh.lookup(port, a(ip)).map(|n| n.state)
+    }
+}
+
+/// The TCP segment of a frame the router sent, checksum verified.
+fn sent_tcp(frame: &[u8]) -> (Ipv4Packet<&[u8]>, TcpPacket<&[u8]>) {
+    let ip = Ipv4Packet::new_checked(&frame[14..]).unwrap();
     assert!(ip.verify_checksum());
+    let l4 = &frame[14 + ip.header_len()..14 + ip.total_len() as usize];
+    let tcp = TcpPacket::new_checked(l4).unwrap();
+    let (src, dst) = (IpAddress::Ipv4(ip.src()), IpAddress::Ipv4(ip.dst()));
+    assert!(tcp.verify_checksum(&src, &dst), "TCP checksum");
+    (ip, tcp)
+}
+
+#[test]
+fn answers_arp_for_our_address_and_learns() {
+    rig!(r);
+    let req = arp_request(HOST_A, "192.168.10.100", "192.168.10.200");
+    r.deliver(Punt::Arp, 0, &req);
+    assert_eq!(r.s.sent.len(), 1);
+    assert_eq!(r.s.sent[0].port, 0);
+    let (dst, reply) = parse_arp(r.sent_frame(0));
+    assert_eq!(dst, HOST_A);
+    assert_eq!(
+        reply,
+        ArpRepr {
+            op: ArpOp::Reply,
+            sha: MAC0,
+            spa: a("192.168.10.200"),
+            tha: HOST_A,
+            tpa: a("192.168.10.100")
+        }
+    );
+    assert_eq!(r.state(0, "192.168.10.100"), Some(NeighState::Stale));
+    // Requests for other hosts: no answer; the address of the other port
+    // is not answered on this one either.
+    for tpa in ["192.168.10.1", "192.168.20.200"] {
+        r.punt(Punt::Arp, 0, &arp_request(PEER, "192.168.10.7", tpa));
+    }
+    r.c.round(&mut r.s);
+    let replies =
+        r.s.sent
+            .iter()
+            .filter(|o| parse_arp(&o.frame).1.op == ArpOp::Reply)
+            .count();
+    assert_eq!(replies, 1);
+    // (The lookup above used the STALE entry: a unicast re-probe went out.)
+    let (dst, probe) = parse_arp(r.sent_frame(1));
+    assert_eq!(
+        (dst, probe.op, probe.tpa),
+        (HOST_A, ArpOp::Request, a("192.168.10.100"))
+    );
+    assert!(
+        r.state(0, "192.168.10.7").is_none(),
+        "not learnt from requests for others"
+    );
+    assert_eq!(r.h.free_buffers().0, 16, "buffers returned");
+}
+
+#[test]
+fn gratuitous_arp_at_start() {
+    rig!(r);
+    r.c.announce(&mut r.s);
+    assert_eq!(r.s.sent.len(), 2);
+    let (dst, g) = parse_arp(r.sent_frame(1));
+    assert_eq!(dst, ethernet::BROADCAST);
+    assert_eq!(
+        (g.op, g.sha, g.spa, g.tpa),
+        (
+            ArpOp::Request,
+            MAC1,
+            a("192.168.20.200"),
+            a("192.168.20.200")
+        )
+    );
+}
+
+#[test]
+fn resolves_queues_and_flushes() {
+    rig!(r);
+    let (frame, why) = udp_to_unresolved();
+    r.punt(why, 0, &frame);
+    r.deliver(why, 0, &frame);
+    // One broadcast request for two packets.
+    assert_eq!(r.s.sent.len(), 1);
+    let (dst, req) = parse_arp(r.sent_frame(0));
+    assert_eq!(dst, ethernet::BROADCAST);
+    assert_eq!(
+        (req.op, req.sha, req.spa, req.tpa),
+        (ArpOp::Request, MAC1, a("192.168.20.200"), a(UNRESOLVED))
+    );
+    r.deliver(why, 0, &frame);
+    assert_eq!(r.s.sent.len(), 1, "at most one request per second");
+    assert_eq!(r.h.free_buffers().0, 13, "three packets held");
+    r.deliver(Punt::Arp, 1, &peer_reply());
+    assert_eq!(r.s.sent.len(), 4);
+    for out in &r.s.sent[1..] {
+        assert_eq!(out.port, 1);
+        assert_eq!(&out.frame[0..6], &PEER);
+        let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
+        assert_eq!(ip.ttl(), 63);
+        assert!(ip.verify_checksum());
+    }
+    assert_eq!(r.state(1, UNRESOLVED), Some(NeighState::Reachable));
+    assert_eq!(r.h.free_buffers().0, 16);
+    assert_eq!(r.shared.counters.totals(1).tx_packets, 4);
+}
+
+#[test]
+fn failed_resolution_sends_host_unreachable() {
+    rig!(r);
+    let (frame, why) = udp_to_unresolved();
+    r.punt(why, 0, &frame);
+    let t0 = Instant::now();
+    let b = r.c.forwarder().begin_batch(t0);
+    while let Some(p) = r.h.pop() {
+        r.c.handle(&b, p, &mut r.s);
+    }
+    for ms in (0..=3000).step_by(100) {
+        let mut b = r.c.forwarder().begin_batch(t0);
+        b.now = t0 + Duration::from_millis(ms);
+        r.c.tick(&b, &mut r.s);
+    }
+    let arps =
+        r.s.sent
+            .iter()
+            .filter(|o| EthernetFrame::new_unchecked(&o.frame[..]).ethertype() == ethertype::ARP)
+            .count();
+    assert_eq!(arps, 3);
+    let last = r.s.sent.last().unwrap();
+    assert_eq!(last.port, 0);
+    assert_eq!(&last.frame[0..6], &HOST_A);
+    let (ip, t, code) = parse_icmp(&last.frame);
+    assert_eq!((t, code), (msg::DST_UNREACHABLE, unreach::HOST));
+    assert_eq!(ip.src(), a("192.168.10.200"));
+    assert_eq!(r.shared.counters.totals(0).drops["neigh_unresolved"], 1);
+    assert_eq!(r.h.free_buffers().0, 16);
+}
+
+#[test]
+fn tcp_to_us_goes_to_the_stack_or_gets_rst() {
+    rig!(r);
+    let syn = tcp_frame("192.168.10.100", "192.168.10.200", SYN, 1000, 0, 0);
+    r.deliver(Punt::LocalTcp, 0, &syn);
+    let got = r.shared.local_tcp.to_stack_rx.try_recv().unwrap();
+    assert_eq!(got, syn[14..].to_vec());
+    assert!(r.s.sent.is_empty());
+
+    r.shared.local_tcp.detached.store(true, Ordering::Relaxed);
+    r.deliver(Punt::LocalTcp, 0, &syn);
+    assert_eq!(r.s.sent.len(), 1);
+    let out = r.sent_frame(0);
+    assert_eq!(&out[0..6], &HOST_A);
+    let (ip, tcp) = sent_tcp(out);
     assert_eq!(
         (ip.src(), ip.dst()),
         (a("192.168.10.200"), a("192.168.10.100"))
     );
-    let tcp = pnet_packet::tcp::TcpPacket::new(ip.payload()).unwrap();
-    use pnet_packet::tcp::TcpFlags;
-    assert_eq!(tcp.get_flags(), TcpFlags::RST | TcpFlags::ACK);
-    assert_eq!((tcp.get_sequence(), tcp.get_acknowledgement()), (0, 1001));
-    assert_eq!((tcp.get_source(), tcp.get_destination()), (179, 40000));
-    assert_eq!(
-        tcp.get_checksum(),
-        pnet_packet::tcp::ipv4_checksum(&tcp, &ip.src(), &ip.dst())
-    );
+    assert_eq!(ip.payload()[13], RST | ACK, "flags");
+    assert_eq!((tcp.seq_number().0, tcp.ack_number().0), (0, 1001));
+    assert_eq!((tcp.src_port(), tcp.dst_port()), (179, 40000));
 
     // A segment with ACK: <SEQ=SEG.ACK><CTL=RST>; a RST is never answered.
-    let mut out = [0u8; 128];
-    let seg = ip_frame(
-        "192.168.10.100",
-        "192.168.10.200",
-        64,
-        true,
-        crate::wire::ipv4::protocol::TCP,
-        &tcp_segment(0x10, 5, 777, 10),
-    );
-    let n = build_tcp_rst(&mut out, MAC0, HOST_A, 1, &seg[14..]).unwrap();
-    let ip = Ipv4Packet::new_checked(&out[14..n]).unwrap();
-    let tcp = pnet_packet::tcp::TcpPacket::new(ip.payload()).unwrap();
-    assert_eq!((tcp.get_flags(), tcp.get_sequence()), (TcpFlags::RST, 777));
-    let rst = ip_frame(
-        "192.168.10.100",
-        "192.168.10.200",
-        64,
-        true,
-        crate::wire::ipv4::protocol::TCP,
-        &tcp_segment(0x04, 5, 0, 0),
-    );
-    assert!(build_tcp_rst(&mut out, MAC0, HOST_A, 1, &rst[14..]).is_none());
+    let mut buf = [0u8; 128];
+    let seg = tcp_frame("192.168.10.100", "192.168.10.200", ACK, 5, 777, 10);
+    let n = build_tcp_rst(&mut buf, MAC0, HOST_A, 1, &seg[14..]).unwrap();
+    let (ip, tcp) = sent_tcp(&buf[..n]);
+    assert_eq!((ip.payload()[13], tcp.seq_number().0), (RST, 777));
+    let rst = tcp_frame("192.168.10.100", "192.168.10.200", RST, 5, 0, 0);
+    assert!(build_tcp_rst(&mut buf, MAC0, HOST_A, 1, &rst[14..]).is_none());
 }
 
 #[test]
 fn routes_packets_of_the_local_stack() {
-    core!(shared, h, c);
-    let mut s = MockSink::default();
+    rig!(r);
     // Learn 192.168.10.100 first (a request for us).
-    let req = arp_frame(
-        ArpOp::Request,
-        ethernet::BROADCAST,
-        HOST_A,
-        "192.168.10.100",
-        [0; 6],
-        "192.168.10.200",
-    );
-    punt(&h, Punt::Arp, 0, &req);
-    c.round(&mut s);
-    s.sent.clear();
-    let pkt = ip_frame(
-        "192.168.10.200",
-        "192.168.10.100",
-        64,
-        true,
-        crate::wire::ipv4::protocol::TCP,
-        &tcp_segment(0x12, 1, 2, 0),
-    );
-    shared
-        .local_tcp
-        .from_stack_tx
-        .send(pkt[14..].to_vec())
-        .unwrap();
-    c.round(&mut s);
-    assert_eq!(s.sent.len(), 1);
-    let out = &s.sent[0];
+    let req = arp_request(HOST_A, "192.168.10.100", "192.168.10.200");
+    r.deliver(Punt::Arp, 0, &req);
+    r.s.sent.clear();
+    let pkt = tcp_frame("192.168.10.200", "192.168.10.100", SYN_ACK, 1, 2, 0);
+    r.stack_sends(&pkt);
+    assert_eq!(r.s.sent.len(), 1);
+    let out = &r.s.sent[0];
     assert_eq!(out.port, 0);
     assert_eq!(&out.frame[0..6], &HOST_A);
     assert_eq!(&out.frame[6..12], &MAC0);
     assert_eq!(&out.frame[12..], &pkt[12..], "sent unchanged (TTL 64)");
     // To an unresolved neighbour: ARP first, sent when the reply comes.
-    let pkt = ip_frame(
-        "192.168.20.200",
-        "192.168.20.77",
-        64,
-        true,
-        crate::wire::ipv4::protocol::TCP,
-        &tcp_segment(0x02, 1, 0, 0),
-    );
-    shared
-        .local_tcp
-        .from_stack_tx
-        .send(pkt[14..].to_vec())
-        .unwrap();
-    c.round(&mut s);
-    assert_eq!(parse_arp(&s.sent[1].frame).1.tpa, a("192.168.20.77"));
-    let reply = arp_frame(
-        ArpOp::Reply,
-        MAC1,
-        PEER,
-        "192.168.20.77",
-        MAC1,
-        "192.168.20.200",
-    );
-    punt(&h, Punt::Arp, 1, &reply);
-    c.round(&mut s);
-    assert_eq!(s.sent.len(), 3);
-    assert_eq!(&s.sent[2].frame[0..6], &PEER);
+    let pkt = tcp_frame("192.168.20.200", UNRESOLVED, SYN, 1, 0, 0);
+    r.stack_sends(&pkt);
+    assert_eq!(parse_arp(r.sent_frame(1)).1.tpa, a(UNRESOLVED));
+    r.deliver(Punt::Arp, 1, &peer_reply());
+    assert_eq!(r.s.sent.len(), 3);
+    assert_eq!(&r.sent_frame(2)[0..6], &PEER);
 }
 
 #[test]
@@ -425,7 +390,7 @@ fn handoff_is_bounded() {
         large_buffers: 1,
         large_size: 128,
     });
-    let m = RxMeta::default();
+    let m = FrameMeta::default();
     assert!(h.push(Punt::Arp, 0, &[0u8; 60], &m));
     assert!(h.push(Punt::Arp, 0, &[0u8; 100], &m), "large pool");
     assert!(!h.push(Punt::Arp, 0, &[0u8; 60], &m), "queue full");

@@ -167,8 +167,8 @@ mod tests {
         assert_eq!(r.sha, [2, 0, 0, 0, 0, 0x64]);
         assert_eq!(r.spa, Ipv4Addr::new(192, 168, 10, 100));
         assert_eq!(r.tpa, Ipv4Addr::new(192, 168, 10, 200));
-        let pnet = pnet_packet::arp::ArpPacket::new(&REQUEST[..]).unwrap();
-        assert_eq!(pnet.get_target_proto_addr(), r.tpa);
+        let other = smoltcp::wire::ArpPacket::new_checked(&REQUEST[..]).unwrap();
+        assert_eq!(other.target_protocol_addr(), r.tpa.octets());
     }
 
     #[test]

@@ -144,8 +144,8 @@ mod tests {
         assert_eq!(f.src(), [2, 0, 0, 0, 0, 2]);
         assert_eq!(f.ethertype(), ethertype::ARP);
         assert_eq!(f.payload(), &[0xaa, 0xbb]);
-        let pnet = pnet_packet::ethernet::EthernetPacket::new(&FRAME[..]).unwrap();
-        assert_eq!(pnet.get_ethertype().0, f.ethertype());
+        let other = smoltcp::wire::EthernetFrame::new_checked(&FRAME[..]).unwrap();
+        assert_eq!(u16::from(other.ethertype()), f.ethertype());
     }
 
     #[test]

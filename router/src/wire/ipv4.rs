@@ -360,8 +360,9 @@ mod tests {
         assert_eq!(p.dst(), Ipv4Addr::new(172, 20, 2, 249));
         assert_eq!(p.payload(), &[0xde, 0xad, 0xbe, 0xef]);
         assert!(p.verify_checksum());
-        let pn = pnet_packet::ipv4::Ipv4Packet::new(&b[..]).unwrap();
-        assert_eq!(pnet_packet::ipv4::checksum(&pn), p.checksum());
+        let other = smoltcp::wire::Ipv4Packet::new_checked(&b[..]).unwrap();
+        assert!(other.verify_checksum(), "smoltcp agrees with the checksum");
+        assert_eq!(other.checksum(), p.checksum());
         let r = Ipv4Repr::parse(&p).unwrap();
         assert_eq!(r.payload_len, 4);
         let mut e = [0u8; 20];

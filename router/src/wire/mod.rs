@@ -1,11 +1,22 @@
 //! Wire formats. Each has a zero-copy view whose accessors cannot panic once
 //! its `check_len` has passed; offsets are named constants.
 //!
-//! These views are hand-written (smoltcp style) rather than pnet_packet's
-//! because the forwarding path needs in-place mutation of single fields with
-//! incremental checksum updates and accessors proven not to panic after one
-//! length check; pnet_packet is used on the slow path (TCP RST) and in the
-//! tests as an independent parser.
+//! Which packet library serves which part, and why:
+//!
+//! * **Our own views (this module)** — everything the dataplane and the
+//!   slow path parse or build on the packet path: Ethernet, ARP, IPv4,
+//!   ICMP, the Internet checksum, the vnet header. Hand-written (smoltcp
+//!   style) because forwarding mutates single fields in place with
+//!   incremental checksum updates (RFC 1624) and needs accessors that
+//!   cannot panic after one length check, which neither library offers.
+//! * **smoltcp's `wire`** — smoltcp is the TCP/IP stack BGP runs on
+//!   (`bgp_io`), so its address types and TCP view are in the build anyway:
+//!   the slow path builds the TCP RST it answers with when no stack runs
+//!   with `smoltcp::wire::TcpPacket` (a segment the forwarding path never
+//!   parses), and the unit tests use smoltcp's views as an independent
+//!   parser to check ours.
+//! * **pnet_packet** — dropped: it served only that RST and the tests, both
+//!   of which smoltcp's views already cover.
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;

@@ -49,6 +49,12 @@ impl VnetHdr {
         b[8..10].copy_from_slice(&self.csum_offset.to_ne_bytes());
         true
     }
+    /// The header as the kernel reads it.
+    pub fn to_bytes(&self) -> [u8; VNET_HDR_LEN] {
+        let mut b = [0; VNET_HDR_LEN];
+        self.emit(&mut b);
+        b
+    }
     pub fn is_gso(&self) -> bool {
         self.gso_type & !VNET_GSO_ECN != VNET_GSO_NONE
     }
@@ -74,5 +80,6 @@ mod tests {
         assert!(h.emit(&mut b));
         assert_eq!(VnetHdr::parse(&b), Some(h));
         assert!(VnetHdr::parse(&b[..9]).is_none());
+        assert_eq!(h.to_bytes(), b);
     }
 }

@@ -34,8 +34,8 @@
 //!   a 1 ms timeout p50 ~570 µs, p99 1.05–1.2 ms; V3 with the kernel's
 //!   timeout p50 ~4.1 ms, p99 ~7.9 ms. V3's benefit (variable-size slots,
 //!   so small frames don't each cost a 64 KiB slot) is a memory saving we
-//!   don't need. See [`crate::sys::afpacket_v3`] and the
-//!   `tpacket_v3_block_timeout_latency` test in `router/tests/afpacket.rs`.
+//!   don't need. (The V3 reader used for that measurement is gone; the
+//!   figures are in `bench/README.md`.)
 //! * Fanout by symmetric flow hash (`__skb_get_hash_symmetric`), so both
 //!   directions of a flow land on one worker. No PACKET_FANOUT_FLAG_DEFRAG:
 //!   it makes the kernel reassemble IP fragments before the fanout, so the
@@ -69,7 +69,41 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use crate::wire::vnet::{VnetHdr, VNET_HDR_LEN};
+/// Bytes of a `struct virtio_net_hdr` (PACKET_VNET_HDR). This crate moves
+/// the header as bytes, in the kernel's (host) byte order, and mirrors only
+/// the kernel's TX checks on it ([`vnet_hdr_acceptable`]); its meaning for
+/// forwarding is the router's `wire::vnet::VnetHdr`.
+pub const VNET_HDR_LEN: usize = 10;
+
+/// A `struct virtio_net_hdr` as the kernel reads and writes it.
+pub type VnetBytes = [u8; VNET_HDR_LEN];
+
+/// `virtio_net_hdr` field offsets and flag values the TX checks need
+/// (`include/uapi/linux/virtio_net.h`).
+mod vnet {
+    pub const FLAGS: usize = 0;
+    pub const GSO_TYPE: usize = 1;
+    pub const HDR_LEN: usize = 2;
+    pub const GSO_SIZE: usize = 4;
+    pub const CSUM_START: usize = 6;
+    pub const CSUM_OFFSET: usize = 8;
+    pub const F_NEEDS_CSUM: u8 = 1;
+    pub const GSO_NONE: u8 = 0;
+    pub const GSO_ECN: u8 = 0x80;
+
+    pub fn u16_at(h: &super::VnetBytes, off: usize) -> u16 {
+        u16::from_ne_bytes([h[off], h[off + 1]])
+    }
+    pub fn set_u16_at(h: &mut super::VnetBytes, off: usize, v: u16) {
+        h[off..off + 2].copy_from_slice(&v.to_ne_bytes());
+    }
+    pub fn is_gso(h: &super::VnetBytes) -> bool {
+        h[GSO_TYPE] & !GSO_ECN != GSO_NONE
+    }
+    pub fn needs_csum(h: &super::VnetBytes) -> bool {
+        h[FLAGS] & F_NEEDS_CSUM != 0
+    }
+}
 
 /// Fanout policy for the sockets of one port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +126,7 @@ pub enum FanoutMode {
 /// bursts (256 GSO frames are ~10 ms at 13 Gbit/s).
 #[derive(Clone, Debug)]
 pub struct SocketConfig {
-    /// Interface index to bind to (see [`crate::sys::netdev::ifindex`]).
+    /// Interface index to bind to (see [`crate::netdev::ifindex`]).
     pub ifindex: u32,
     /// Receive frames (bind with ETH_P_ALL); false gives a TX-only socket.
     pub rx: bool,
@@ -151,8 +185,8 @@ impl SocketConfig {
 /// Metadata of a received frame.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RxMeta {
-    /// virtio_net_hdr from the kernel when PACKET_VNET_HDR is on.
-    pub vnet: Option<VnetHdr>,
+    /// The `virtio_net_hdr` from the kernel when PACKET_VNET_HDR is on.
+    pub vnet: Option<VnetBytes>,
     /// TP_STATUS_CSUMNOTREADY: the L4 checksum is not yet computed.
     pub csum_not_ready: bool,
     /// Frame length on the wire (tp_len) may exceed the captured length.
@@ -788,7 +822,7 @@ impl RxRing {
                     let b = unsafe {
                         std::slice::from_raw_parts(frame.add(mac - VNET_HDR_LEN), VNET_HDR_LEN)
                     };
-                    VnetHdr::parse(b)
+                    b.try_into().ok()
                 } else {
                     None
                 };
@@ -911,7 +945,7 @@ impl TxRing {
     /// socket without the vnet header, a vnet header the kernel would
     /// reject) is counted in [`TxRingCounters::invalid`] and also returns
     /// false. No syscall: the frame leaves on the next [`TxRing::flush`].
-    pub fn send_with(&mut self, f: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>)) -> bool {
+    pub fn send_with(&mut self, f: impl FnOnce(&mut [u8]) -> (usize, Option<VnetBytes>)) -> bool {
         let frame = self.ring.frame(self.next);
         let state = self.slot_state(self.next);
         if state != libc::TP_STATUS_AVAILABLE {
@@ -938,8 +972,8 @@ impl TxRing {
             return false;
         }
         if self.vnet_hdr {
-            let mut h = vnet.unwrap_or_default();
-            if !h.is_gso() && len <= TX_LINEAR_MAX {
+            let mut h = vnet.unwrap_or([0; VNET_HDR_LEN]);
+            if !vnet::is_gso(&h) && len <= TX_LINEAR_MAX {
                 // The kernel copies `hdr_len` bytes into the skb's linear
                 // area and attaches the rest as pages of this ring, flagged
                 // as user memory; veth (dev_forward_skb) and any local
@@ -947,7 +981,8 @@ impl TxRing {
                 // allocated ones (skb_copy_ubufs). For a frame this small
                 // one linear copy is far cheaper than a page allocation
                 // and a copy (measured: 64-byte flood, perf).
-                h.hdr_len = h.hdr_len.max(len as u16);
+                let hdr_len = vnet::u16_at(&h, vnet::HDR_LEN).max(len as u16);
+                vnet::set_u16_at(&mut h, vnet::HDR_LEN, hdr_len);
             }
             if !vnet_hdr_acceptable(&h, len) {
                 self.counters.invalid += 1;
@@ -956,8 +991,8 @@ impl TxRing {
             // SAFETY: the 10 bytes at TX_DATA_OFFSET lie inside our slot.
             let hb =
                 unsafe { std::slice::from_raw_parts_mut(frame.add(TX_DATA_OFFSET), VNET_HDR_LEN) };
-            h.emit(hb);
-        } else if vnet.is_some_and(|h| h.is_gso() || h.needs_csum()) {
+            hb.copy_from_slice(&h);
+        } else if vnet.is_some_and(|h| vnet::is_gso(&h) || vnet::needs_csum(&h)) {
             self.counters.invalid += 1;
             return false;
         }
@@ -1015,10 +1050,12 @@ impl TxRing {
 /// The kernel's checks on a TX vnet header (`__packet_snd_vnet_parse`,
 /// `virtio_net_hdr_to_skb`), so that a frame it would drop is refused here
 /// and counted.
-fn vnet_hdr_acceptable(h: &VnetHdr, len: usize) -> bool {
-    let mut hdr_len = usize::from(h.hdr_len);
-    if h.needs_csum() {
-        let end = usize::from(h.csum_start) + usize::from(h.csum_offset) + 2;
+fn vnet_hdr_acceptable(h: &VnetBytes, len: usize) -> bool {
+    let mut hdr_len = usize::from(vnet::u16_at(h, vnet::HDR_LEN));
+    if vnet::needs_csum(h) {
+        let end = usize::from(vnet::u16_at(h, vnet::CSUM_START))
+            + usize::from(vnet::u16_at(h, vnet::CSUM_OFFSET))
+            + 2;
         if end > len {
             return false;
         }
@@ -1027,7 +1064,7 @@ fn vnet_hdr_acceptable(h: &VnetHdr, len: usize) -> bool {
     if hdr_len > len {
         return false;
     }
-    if h.is_gso() && h.gso_size == 0 {
+    if vnet::is_gso(h) && vnet::u16_at(h, vnet::GSO_SIZE) == 0 {
         return false;
     }
     true
@@ -1119,25 +1156,21 @@ mod tests {
 
     #[test]
     fn vnet_checks_match_kernel() {
-        let ok = VnetHdr {
-            flags: 1,
-            gso_type: 1,
-            hdr_len: 66,
-            gso_size: 1448,
-            csum_start: 34,
-            csum_offset: 16,
-        };
+        /// flags, gso_type, hdr_len, gso_size, csum_start, csum_offset.
+        fn hdr(f: u8, t: u8, hl: u16, gs: u16, cs: u16, co: u16) -> VnetBytes {
+            let mut h = [f, t, 0, 0, 0, 0, 0, 0, 0, 0];
+            vnet::set_u16_at(&mut h, vnet::HDR_LEN, hl);
+            vnet::set_u16_at(&mut h, vnet::GSO_SIZE, gs);
+            vnet::set_u16_at(&mut h, vnet::CSUM_START, cs);
+            vnet::set_u16_at(&mut h, vnet::CSUM_OFFSET, co);
+            h
+        }
+        let ok = hdr(1, 1, 66, 1448, 34, 16);
         assert!(vnet_hdr_acceptable(&ok, 3000));
         assert!(!vnet_hdr_acceptable(&ok, 50)); // csum field beyond the frame
-        assert!(!vnet_hdr_acceptable(&VnetHdr { gso_size: 0, ..ok }, 3000));
-        assert!(!vnet_hdr_acceptable(
-            &VnetHdr {
-                hdr_len: 4000,
-                ..ok
-            },
-            3000
-        ));
-        assert!(vnet_hdr_acceptable(&VnetHdr::default(), 60));
+        assert!(!vnet_hdr_acceptable(&hdr(1, 1, 66, 0, 34, 16), 3000));
+        assert!(!vnet_hdr_acceptable(&hdr(1, 1, 4000, 1448, 34, 16), 3000));
+        assert!(vnet_hdr_acceptable(&[0; VNET_HDR_LEN], 60));
     }
 
     #[test]

@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 use crate::config::{Config, DEFAULT_CONTROL_SOCKET};
 use crate::control::{self, Response, Table};
 
+pub mod run;
+
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_RUNTIME: u8 = 1;
 pub const EXIT_CONFIG: u8 = 2;
@@ -114,7 +116,7 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Run { config, socket } => match crate::app::run(&config, socket) {
+        Command::Run { config, socket } => match crate::cli::run::run(&config, socket) {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 eprintln!("{e}");

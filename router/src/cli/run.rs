@@ -16,13 +16,13 @@ use signal_hook::iterator::Signals;
 use crate::cli::{EXIT_CONFIG, EXIT_RUNTIME};
 use crate::config::{Config, ConfigError, PortConfig, RouterConfig};
 use crate::control::{self, BuiltinContext, ControlServer, Registry};
+use crate::dataplane::icmp_out::IcmpRateLimit;
 use crate::dataplane::{self, DataplaneOptions};
-use crate::icmp::IcmpRateLimit;
 use crate::neigh::NeighOptions;
 use crate::ports::{PortId, PortInfo};
-use crate::routes::RouteManager;
-use crate::state::Shared;
-use crate::sys::netdev;
+use crate::rib::RouteManager;
+use crate::shared::Shared;
+use router_sys::netdev;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

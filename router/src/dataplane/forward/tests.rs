@@ -1,6 +1,12 @@
 //! Forwarding tests with byte fixtures and a mock TX sink.
 use super::*;
+use crate::dataplane::icmp_out::IcmpRateLimit;
 use crate::ports::PortInfo;
+use crate::rib::nexthop::NextHop;
+use crate::wire::checksum;
+use crate::wire::ethernet::ethertype;
+use crate::wire::icmp::Icmpv4Packet;
+use crate::wire::ipv4::protocol;
 use crate::wire::vnet::{VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4};
 use ipnet::Ipv4Net;
 use proptest::prelude::*;
@@ -57,7 +63,7 @@ impl TxSink for MockSink {
         });
         true
     }
-    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], _meta: &RxMeta) -> bool {
+    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], _meta: &FrameMeta) -> bool {
         if self.full {
             return false;
         }
@@ -148,9 +154,21 @@ fn setup(mtu1: u16, icmp: IcmpRateLimit) -> (Forwarder, MockSink) {
     (f, MockSink::default())
 }
 
-fn fwd() -> (Forwarder, MockSink) {
-    setup(1500, IcmpRateLimit::default())
+/// The two-port router with port 1's MTU at `mtu1`.
+fn with_mtu(mtu1: u16) -> (Forwarder, MockSink) {
+    setup(mtu1, IcmpRateLimit::default())
 }
+
+fn fwd() -> (Forwarder, MockSink) {
+    with_mtu(1500)
+}
+
+/// HOST_A's address on port 0: the source of most test packets.
+const SRC: &str = "192.168.10.100";
+/// Behind the gateway 192.168.20.100 (HOST_B) on port 1.
+const REMOTE: &str = "172.20.2.249";
+/// The router's address on port 0.
+const OURS: &str = "192.168.10.200";
 
 /// An Ethernet/IPv4 frame from HOST_A to port 0 with `l4` as payload.
 pub(crate) fn ip_frame(src: &str, dst: &str, ttl: u8, df: bool, proto: u8, l4: &[u8]) -> Vec<u8> {
@@ -189,6 +207,16 @@ pub(crate) fn udp(sport: u16, dport: u16, len: usize) -> Vec<u8> {
     u
 }
 
+/// A small UDP datagram (ports 1 → 2, 3 bytes) from [`SRC`] to `dst`.
+fn udp_to(dst: &str) -> Vec<u8> {
+    udp_frame(dst, 64, false, &udp(1, 2, 3))
+}
+
+/// A UDP frame from [`SRC`] to `dst` with this TTL, DF and datagram.
+fn udp_frame(dst: &str, ttl: u8, df: bool, datagram: &[u8]) -> Vec<u8> {
+    ip_frame(SRC, dst, ttl, df, protocol::UDP, datagram)
+}
+
 fn echo_req() -> Vec<u8> {
     let mut e = vec![0u8; 8 + 4];
     crate::wire::icmp::Icmpv4Repr::EchoRequest {
@@ -201,11 +229,57 @@ fn echo_req() -> Vec<u8> {
     e
 }
 
+/// A UDP datagram whose checksum field holds only the pseudo-header sum
+/// (CHECKSUM_PARTIAL, as the kernel hands it over), from [`SRC`] to
+/// [`REMOTE`]; and the vnet header asking for it to be completed.
+fn partial_udp(sport: u16, dport: u16, len: usize) -> (Vec<u8>, u16, VnetHdr) {
+    let mut l4 = udp(sport, dport, len);
+    let ph = checksum::fold(checksum::pseudo_header_sum(
+        a(SRC).octets(),
+        a(REMOTE).octets(),
+        17,
+        l4.len() as u32,
+    ));
+    l4[6..8].copy_from_slice(&ph.to_be_bytes());
+    let vnet = VnetHdr {
+        flags: VNET_F_NEEDS_CSUM,
+        csum_start: 34,
+        csum_offset: 6,
+        ..Default::default()
+    };
+    (l4, ph, vnet)
+}
+
+/// The metadata of a frame that came with `vnet`.
+fn with_vnet(vnet: VnetHdr) -> FrameMeta {
+    FrameMeta {
+        vnet: Some(vnet),
+        ..Default::default()
+    }
+}
+
+/// Whether `datagram`'s UDP checksum is right for [`SRC`] → [`REMOTE`],
+/// checked with smoltcp's UDP view (an independent implementation).
+fn udp_checksum_ok(datagram: &[u8]) -> bool {
+    let u = smoltcp::wire::UdpPacket::new_checked(datagram).unwrap();
+    let (src, dst) = (
+        smoltcp::wire::IpAddress::Ipv4(a(SRC)),
+        smoltcp::wire::IpAddress::Ipv4(a(REMOTE)),
+    );
+    // A zero field means "no checksum" to a receiver; here it is a bug.
+    u.checksum() != 0 && u.verify_checksum(&src, &dst)
+}
+
 use crate::wire::ethernet::EthernetRepr;
 
-pub(crate) fn run(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8], meta: &RxMeta) {
+pub(crate) fn run(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8], meta: &FrameMeta) {
     let b = f.begin_batch(Instant::now());
     f.process(&b, 0, frame, meta, s);
+}
+
+/// [`run`] with no metadata (a plain frame, wholly received).
+fn rx(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8]) {
+    run(f, s, frame, &FrameMeta::default());
 }
 
 pub(crate) fn drops(f: &Forwarder, port: usize, r: DropReason) -> u64 {
@@ -222,20 +296,26 @@ pub(crate) fn parse_icmp(frame: &[u8]) -> (Ipv4Packet<&[u8]>, u8, u8) {
     (ip, t, c)
 }
 
+/// Asserts that `frame` is a valid ICMP message of this type and code;
+/// returns its IPv4 packet.
+fn expect_icmp(frame: &[u8], msg_type: u8, code: u8) -> Ipv4Packet<&[u8]> {
+    let (ip, t, c) = parse_icmp(frame);
+    assert_eq!((t, c), (msg_type, code));
+    ip
+}
+
+/// The next-hop MTU an ICMP "fragmentation needed" carries.
+fn next_hop_mtu(ip: &Ipv4Packet<&[u8]>) -> u16 {
+    Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu()
+}
+
 #[test]
 fn forwards_with_ttl_decrement_and_mac_rewrite() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        true,
-        protocol::UDP,
-        &udp(1000, 80, 100),
-    );
+    let mut frame = udp_frame(REMOTE, 64, true, &udp(1000, 80, 100));
     frame.extend_from_slice(&[0u8; 6]); // Ethernet padding is trimmed
     let orig = frame.clone();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     assert_eq!(s.sent.len(), 1);
     let out = &s.sent[0];
     assert_eq!(out.port, 1);
@@ -262,40 +342,24 @@ fn forwards_with_ttl_decrement_and_mac_rewrite() {
 #[test]
 fn connected_destination_uses_its_own_mac() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "192.168.20.101",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut udp_to("192.168.20.101"));
     assert_eq!(&s.sent[0].frame[0..6], &HOST_C, "STALE entries are used");
 }
 
 #[test]
 fn ttl_expiry_sends_time_exceeded_quoting_header() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        1,
-        false,
-        protocol::UDP,
-        &udp(33434, 33435, 32),
-    );
+    let mut frame = udp_frame(REMOTE, 1, false, &udp(33434, 33435, 32));
     let orig = frame.clone();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     assert_eq!(s.sent.len(), 1);
     let out = &s.sent[0];
     assert_eq!(out.port, 0);
     assert_eq!(&out.frame[0..6], &HOST_A);
     assert_eq!(&out.frame[6..12], &MAC0);
-    let (ip, t, c) = parse_icmp(&out.frame);
-    assert_eq!((t, c), (msg::TIME_EXCEEDED, 0));
-    assert_eq!(ip.src(), a("192.168.10.200"));
-    assert_eq!(ip.dst(), a("192.168.10.100"));
+    let ip = expect_icmp(&out.frame, msg::TIME_EXCEEDED, 0);
+    assert_eq!(ip.src(), a(OURS));
+    assert_eq!(ip.dst(), a(SRC));
     let quote = &ip.payload()[8..];
     assert_eq!(
         quote,
@@ -308,63 +372,41 @@ fn ttl_expiry_sends_time_exceeded_quoting_header() {
 #[test]
 fn no_route_unreachable_and_blackhole() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "8.8.8.8",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
-    let (_, t, c) = parse_icmp(&s.sent[0].frame);
-    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::NET));
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "10.10.1.5",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
-    let (_, t, c) = parse_icmp(&s.sent[1].frame);
-    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "10.99.1.1",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
-    assert_eq!(s.sent.len(), 2, "blackhole is silent");
+    // (destination, the ICMP error it gets; None: dropped silently)
+    let cases = [
+        ("8.8.8.8", Some(unreach::NET)),    // no route
+        ("10.10.1.5", Some(unreach::HOST)), // `unreachable` route
+        ("10.99.1.1", None),                // blackhole
+    ];
+    for (dst, code) in cases {
+        let before = s.sent.len();
+        rx(&mut f, &mut s, &mut udp_to(dst));
+        match code {
+            Some(code) => {
+                assert_eq!(s.sent.len(), before + 1, "{dst}");
+                expect_icmp(&s.sent[before].frame, msg::DST_UNREACHABLE, code);
+            }
+            None => assert_eq!(s.sent.len(), before, "blackhole is silent"),
+        }
+    }
+    assert_eq!(s.sent.len(), 2);
     assert_eq!(drops(&f, 0, DropReason::NoRoute), 3);
 }
 
 #[test]
 fn df_over_mtu_gets_frag_needed_with_mtu() {
-    let (mut f, mut s) = setup(1400, IcmpRateLimit::default());
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        true,
-        protocol::UDP,
-        &udp(1, 2, 1472),
+    let (mut f, mut s) = with_mtu(1400);
+    rx(
+        &mut f,
+        &mut s,
+        &mut udp_frame(REMOTE, 64, true, &udp(1, 2, 1472)),
     );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
     assert_eq!(s.sent.len(), 1);
-    let (ip, t, c) = parse_icmp(&s.sent[0].frame);
-    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::FRAG_NEEDED));
-    assert_eq!(
-        Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu(),
-        1400
-    );
+    let ip = expect_icmp(&s.sent[0].frame, msg::DST_UNREACHABLE, unreach::FRAG_NEEDED);
+    assert_eq!(next_hop_mtu(&ip), 1400);
     assert_eq!(
         ip.src(),
-        a("192.168.10.200"),
+        a(OURS),
         "sourced from the port the error leaves by"
     );
     assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
@@ -372,17 +414,9 @@ fn df_over_mtu_gets_frag_needed_with_mtu() {
 
 #[test]
 fn fragments_without_df() {
-    let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
+    let (mut f, mut s) = with_mtu(1000);
     let payload = udp(1, 2, 2392); // 2400 bytes of IP payload
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &payload,
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut udp_frame(REMOTE, 64, false, &payload));
     assert_eq!(s.sent.len(), 3);
     let mut data = Vec::new();
     for (i, out) in s.sent.iter().enumerate() {
@@ -404,38 +438,23 @@ fn fragments_without_df() {
     assert_eq!(data, payload);
     assert_eq!(f.shared().counters.totals(1).tx_packets, 3);
     // Policy "drop": counted, nothing sent.
-    let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
+    let (mut f, mut s) = with_mtu(1000);
     f.opts.fragment = FragmentPolicy::Drop;
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &payload,
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut udp_frame(REMOTE, 64, false, &payload));
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
 }
 
 #[test]
 fn fragmenting_a_fragment_keeps_offsets_and_mf() {
-    let (mut f, mut s) = setup(576, IcmpRateLimit::default());
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &[7u8; 1000],
-    );
+    let (mut f, mut s) = with_mtu(576);
+    let mut frame = udp_frame(REMOTE, 64, false, &[7u8; 1000]);
     {
         let mut ip = Ipv4Packet::new_unchecked(&mut frame[14..]);
         ip.set_flags_offset(false, true, 800);
         ip.fill_checksum();
     }
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     assert_eq!(s.sent.len(), 2);
     for (i, out) in s.sent.iter().enumerate() {
         let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
@@ -446,123 +465,49 @@ fn fragmenting_a_fragment_keeps_offsets_and_mf() {
 
 #[test]
 fn fragmentation_completes_partial_checksum() {
-    let (mut f, mut s) = setup(600, IcmpRateLimit::default());
-    let mut l4 = udp(1, 2, 992);
-    let ph = checksum::fold(checksum::pseudo_header_sum(
-        [192, 168, 10, 100],
-        [172, 20, 2, 249],
-        17,
-        l4.len() as u32,
-    ));
-    l4[6..8].copy_from_slice(&ph.to_be_bytes());
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &l4,
-    );
-    let vnet = VnetHdr {
-        flags: VNET_F_NEEDS_CSUM,
-        csum_start: 34,
-        csum_offset: 6,
-        ..Default::default()
-    };
-    run(
-        &mut f,
-        &mut s,
-        &mut frame,
-        &RxMeta {
-            vnet: Some(vnet),
-            ..Default::default()
-        },
-    );
+    let (mut f, mut s) = with_mtu(600);
+    let (l4, _, vnet) = partial_udp(1, 2, 992);
+    let mut frame = udp_frame(REMOTE, 64, false, &l4);
+    run(&mut f, &mut s, &mut frame, &with_vnet(vnet));
     let mut data = Vec::new();
     for out in &s.sent {
         assert!(out.vnet.is_none());
         data.extend_from_slice(Ipv4Packet::new_checked(&out.frame[14..]).unwrap().payload());
     }
-    let u = pnet_packet::udp::UdpPacket::new(&data).unwrap();
-    let want = pnet_packet::udp::ipv4_checksum(&u, &a("192.168.10.100"), &a("172.20.2.249"));
-    assert_eq!(u.get_checksum(), want);
+    assert!(udp_checksum_ok(&data));
 }
 
 #[test]
 fn partial_checksum_passes_with_vnet_or_completes_without() {
-    let mut l4 = udp(5, 6, 20);
-    let ph = checksum::fold(checksum::pseudo_header_sum(
-        [192, 168, 10, 100],
-        [172, 20, 2, 249],
-        17,
-        l4.len() as u32,
-    ));
-    l4[6..8].copy_from_slice(&ph.to_be_bytes());
-    let frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &l4,
-    );
-    let vnet = VnetHdr {
-        flags: VNET_F_NEEDS_CSUM,
-        csum_start: 34,
-        csum_offset: 6,
-        ..Default::default()
-    };
+    let (l4, ph, vnet) = partial_udp(5, 6, 20);
+    let frame = udp_frame(REMOTE, 64, false, &l4);
     let (mut f, mut s) = fwd();
-    run(
-        &mut f,
-        &mut s,
-        &mut frame.clone(),
-        &RxMeta {
-            vnet: Some(vnet),
-            ..Default::default()
-        },
-    );
+    run(&mut f, &mut s, &mut frame.clone(), &with_vnet(vnet));
     assert_eq!(s.sent[0].vnet, Some(vnet));
     assert_eq!(
         &s.sent[0].frame[40..42],
         &ph.to_be_bytes(),
         "left for the kernel"
     );
-    for meta in [
-        RxMeta {
-            vnet: Some(vnet),
-            ..Default::default()
-        },
-        RxMeta {
-            csum_not_ready: true,
-            ..Default::default()
-        },
-    ] {
+    let not_ready = FrameMeta {
+        csum_not_ready: true,
+        ..Default::default()
+    };
+    for meta in [with_vnet(vnet), not_ready] {
         let (mut f, mut s) = fwd();
         f.opts.tx_vnet = false;
         run(&mut f, &mut s, &mut frame.clone(), &meta);
         assert_eq!(s.sent[0].vnet, None);
-        let u = pnet_packet::udp::UdpPacket::new(&s.sent[0].frame[34..]).unwrap();
-        assert_eq!(
-            u.get_checksum(),
-            pnet_packet::udp::ipv4_checksum(&u, &a("192.168.10.100"), &a("172.20.2.249"))
-        );
+        assert!(udp_checksum_ok(&s.sent[0].frame[34..]));
     }
 }
 
 #[test]
 fn gso_superframe_passes_whole_with_vnet_header() {
-    let (mut f, mut s) = setup(1500, IcmpRateLimit::default());
+    let (mut f, mut s) = fwd();
     let mut tcp = vec![0u8; 20 + 20000];
     tcp[12] = 5 << 4;
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        true,
-        protocol::TCP,
-        &tcp,
-    );
+    let mut frame = ip_frame(SRC, REMOTE, 64, true, protocol::TCP, &tcp);
     let vnet = VnetHdr {
         flags: VNET_F_NEEDS_CSUM,
         gso_type: VNET_GSO_TCPV4,
@@ -571,57 +516,42 @@ fn gso_superframe_passes_whole_with_vnet_header() {
         csum_start: 34,
         csum_offset: 16,
     };
-    let meta = RxMeta {
-        vnet: Some(vnet),
-        ..Default::default()
-    };
+    let meta = with_vnet(vnet);
     run(&mut f, &mut s, &mut frame, &meta);
     assert_eq!(s.sent.len(), 1);
     assert_eq!(s.sent[0].vnet, Some(vnet));
     assert_eq!(s.sent[0].frame.len(), frame.len());
     // Segments that would not fit a 1400-byte MTU: frag needed (DF).
-    let (mut f, mut s) = setup(1400, IcmpRateLimit::default());
+    let (mut f, mut s) = with_mtu(1400);
     run(&mut f, &mut s, &mut frame.clone(), &meta);
-    let (ip, t, c) = parse_icmp(&s.sent[0].frame);
-    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::FRAG_NEEDED));
-    assert_eq!(
-        Icmpv4Packet::new_unchecked(ip.payload()).next_hop_mtu(),
-        1400
-    );
+    let ip = expect_icmp(&s.sent[0].frame, msg::DST_UNREACHABLE, unreach::FRAG_NEEDED);
+    assert_eq!(next_hop_mtu(&ip), 1400);
 }
 
 #[test]
 fn martians_dropped() {
     for (src, dst) in [
-        ("127.0.0.1", "172.20.2.249"),
-        ("0.1.2.3", "172.20.2.249"),
-        ("240.0.0.1", "172.20.2.249"),
-        ("224.0.0.1", "172.20.2.249"),
-        ("192.168.10.255", "172.20.2.249"),
-        ("192.168.20.200", "172.20.2.249"),
-        ("192.168.10.100", "255.255.255.255"),
-        ("192.168.10.100", "224.0.0.5"),
-        ("192.168.10.100", "239.1.1.1"),
-        ("192.168.10.100", "127.0.0.1"),
-        ("192.168.10.100", "0.0.0.0"),
-        ("192.168.10.100", "250.0.0.1"),
+        ("127.0.0.1", REMOTE),
+        ("0.1.2.3", REMOTE),
+        ("240.0.0.1", REMOTE),
+        ("224.0.0.1", REMOTE),
+        ("192.168.10.255", REMOTE),
+        ("192.168.20.200", REMOTE),
+        (SRC, "255.255.255.255"),
+        (SRC, "224.0.0.5"),
+        (SRC, "239.1.1.1"),
+        (SRC, "127.0.0.1"),
+        (SRC, "0.0.0.0"),
+        (SRC, "250.0.0.1"),
     ] {
         let (mut f, mut s) = fwd();
         let mut frame = ip_frame(src, dst, 1, false, protocol::UDP, &udp(1, 2, 3));
-        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        rx(&mut f, &mut s, &mut frame);
         assert!(s.sent.is_empty() && s.punted.is_empty(), "{src} -> {dst}");
         assert_eq!(drops(&f, 0, DropReason::Martian), 1, "{src} -> {dst}");
     }
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "192.168.20.255",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut udp_to("192.168.20.255"));
     assert!(s.sent.is_empty());
     assert_eq!(
         drops(&f, 0, DropReason::NotForUs),
@@ -630,81 +560,68 @@ fn martians_dropped() {
     );
 }
 
+/// Breaks a good frame in one way.
+type Damage = fn(&[u8]) -> Vec<u8>;
+
 #[test]
 fn bad_headers_dropped() {
-    let good = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 10),
-    );
-    let mut cases: Vec<Vec<u8>> = Vec::new();
-    let mut c = good.clone();
-    c[24] ^= 0x40; // checksum
-    cases.push(c);
-    let mut c = good.clone();
-    c[14] = 0x44; // IHL 4
-    Ipv4Packet::new_unchecked(&mut c[14..]).fill_checksum();
-    cases.push(c);
-    cases.push(good[..14 + 19].to_vec()); // short
-    let mut c = good.clone();
-    c[16..18].copy_from_slice(&2000u16.to_be_bytes()); // total length > frame
-    Ipv4Packet::new_unchecked(&mut c[14..34]).fill_checksum();
-    cases.push(c);
-    let mut c = good.clone();
-    c[14] = 0x65; // version 6
-    cases.push(c);
-    cases.push(good[..10].to_vec()); // not even Ethernet
-    for (i, mut c) in cases.into_iter().enumerate() {
+    let good = udp_frame(REMOTE, 64, false, &udp(1, 2, 10));
+    // (what is wrong, how to break a good frame)
+    let cases: [(&str, Damage); 6] = [
+        ("bad checksum", |g| {
+            let mut c = g.to_vec();
+            c[24] ^= 0x40;
+            c
+        }),
+        ("IHL 4", |g| {
+            let mut c = g.to_vec();
+            c[14] = 0x44;
+            Ipv4Packet::new_unchecked(&mut c[14..]).fill_checksum();
+            c
+        }),
+        ("short IPv4 header", |g| g[..14 + 19].to_vec()),
+        ("total length > frame", |g| {
+            let mut c = g.to_vec();
+            c[16..18].copy_from_slice(&2000u16.to_be_bytes());
+            Ipv4Packet::new_unchecked(&mut c[14..34]).fill_checksum();
+            c
+        }),
+        ("version 6", |g| {
+            let mut c = g.to_vec();
+            c[14] = 0x65;
+            c
+        }),
+        ("not even Ethernet", |g| g[..10].to_vec()),
+    ];
+    for (what, damage) in cases {
         let (mut f, mut s) = fwd();
-        run(&mut f, &mut s, &mut c, &RxMeta::default());
-        assert!(s.sent.is_empty(), "case {i}");
-        assert_eq!(drops(&f, 0, DropReason::BadHeader), 1, "case {i}");
+        rx(&mut f, &mut s, &mut damage(&good));
+        assert!(s.sent.is_empty(), "{what}");
+        assert_eq!(drops(&f, 0, DropReason::BadHeader), 1, "{what}");
     }
 }
 
 #[test]
 fn foreign_mac_and_broadcast_ip_not_forwarded() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
+    let mut frame = udp_to(REMOTE);
     frame[5] = 0x99;
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     frame[0..6].copy_from_slice(&ethernet::BROADCAST);
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::NotForUs), 2);
     let mut t = frame.clone();
     t[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
     t[0..6].copy_from_slice(&MAC0);
-    run(&mut f, &mut s, &mut t, &RxMeta::default());
+    rx(&mut f, &mut s, &mut t);
     assert_eq!(drops(&f, 0, DropReason::NotForUs), 3);
     // Truncated by the ring: never forwarded.
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
-    run(
-        &mut f,
-        &mut s,
-        &mut frame,
-        &RxMeta {
-            truncated: true,
-            ..Default::default()
-        },
-    );
+    let truncated = FrameMeta {
+        truncated: true,
+        ..Default::default()
+    };
+    run(&mut f, &mut s, &mut udp_to(REMOTE), &truncated);
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::Mtu), 1);
 }
@@ -720,35 +637,27 @@ fn arp_goes_to_slow_path() {
     }
     .emit(&mut frame)
     .unwrap();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     assert_eq!(s.punted.len(), 1);
     assert_eq!(s.punted[0].0, Punt::Arp);
     s.full = true;
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     assert_eq!(drops(&f, 0, DropReason::QueueFull), 1);
 }
 
 #[test]
 fn echo_request_to_us_is_answered() {
-    for dst in ["192.168.10.200", "192.168.20.200", "10.10.1.200"] {
+    for dst in [OURS, "192.168.20.200", "10.10.1.200"] {
         let (mut f, mut s) = fwd();
-        let mut frame = ip_frame(
-            "192.168.10.100",
-            dst,
-            64,
-            false,
-            protocol::ICMP,
-            &echo_req(),
-        );
-        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        let mut frame = ip_frame(SRC, dst, 64, false, protocol::ICMP, &echo_req());
+        rx(&mut f, &mut s, &mut frame);
         assert_eq!(s.sent.len(), 1, "{dst}");
         let out = &s.sent[0];
         assert_eq!(out.port, 0);
         assert_eq!(&out.frame[0..6], &HOST_A);
-        let (ip, t, c) = parse_icmp(&out.frame);
-        assert_eq!((t, c), (msg::ECHO_REPLY, 0));
+        let ip = expect_icmp(&out.frame, msg::ECHO_REPLY, 0);
         assert_eq!(ip.src(), a(dst));
-        assert_eq!(ip.dst(), a("192.168.10.100"));
+        assert_eq!(ip.dst(), a(SRC));
         let icmp = Icmpv4Packet::new_unchecked(ip.payload());
         assert_eq!(
             (icmp.echo_ident(), icmp.echo_seq(), icmp.data()),
@@ -760,32 +669,29 @@ fn echo_request_to_us_is_answered() {
 #[test]
 fn local_udp_tcp_and_other_protocols() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "192.168.10.200",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 53, 3),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
-    let (_, t, c) = parse_icmp(&s.sent[0].frame);
-    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::PORT));
-    let mut frame = ip_frame("192.168.10.100", "192.168.10.200", 64, false, 47, &[0u8; 8]);
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
-    let (_, t, c) = parse_icmp(&s.sent[1].frame);
-    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::PROTOCOL));
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "192.168.10.200",
-        64,
-        false,
-        protocol::TCP,
-        &[0u8; 20],
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
-    assert_eq!(s.punted.len(), 1);
-    assert_eq!(s.punted[0].0, Punt::LocalTcp);
+    // (protocol, payload, the ICMP error it gets; None: to the local stack)
+    let cases: [(u8, Vec<u8>, Option<u8>); 3] = [
+        (protocol::UDP, udp(1, 53, 3), Some(unreach::PORT)),
+        (47, vec![0u8; 8], Some(unreach::PROTOCOL)),
+        (protocol::TCP, vec![0u8; 20], None),
+    ];
+    for (proto, l4, code) in cases {
+        let before = s.sent.len();
+        rx(
+            &mut f,
+            &mut s,
+            &mut ip_frame(SRC, OURS, 64, false, proto, &l4),
+        );
+        match code {
+            Some(code) => {
+                expect_icmp(&s.sent[before].frame, msg::DST_UNREACHABLE, code);
+            }
+            None => {
+                assert_eq!(s.punted.len(), 1);
+                assert_eq!(s.punted[0].0, Punt::LocalTcp);
+            }
+        }
+    }
     assert_eq!(drops(&f, 0, DropReason::LocalUnsupported), 2);
 }
 
@@ -794,40 +700,19 @@ fn no_icmp_error_about_icmp_error_or_fragment() {
     let (mut f, mut s) = fwd();
     let mut unreachable = vec![0u8; 8 + 28];
     unreachable[0] = msg::DST_UNREACHABLE;
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        1,
-        false,
-        protocol::ICMP,
-        &unreachable,
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    let mut frame = ip_frame(SRC, REMOTE, 1, false, protocol::ICMP, &unreachable);
+    rx(&mut f, &mut s, &mut frame);
     assert!(s.sent.is_empty());
     assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 1);
     // An echo request is not an error: it does get time exceeded.
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        1,
-        false,
-        protocol::ICMP,
-        &echo_req(),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    let mut frame = ip_frame(SRC, REMOTE, 1, false, protocol::ICMP, &echo_req());
+    rx(&mut f, &mut s, &mut frame);
     assert_eq!(s.sent.len(), 1);
     // Non-first fragment: none.
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        1,
-        false,
-        protocol::UDP,
-        &[0u8; 16],
-    );
+    let mut frame = udp_frame(REMOTE, 1, false, &[0u8; 16]);
     Ipv4Packet::new_unchecked(&mut frame[14..]).set_flags_offset(false, false, 8);
     Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     assert_eq!(s.sent.len(), 1);
 }
 
@@ -842,15 +727,8 @@ fn icmp_errors_rate_limited() {
     );
     let b = f.begin_batch(Instant::now());
     for _ in 0..5 {
-        let mut frame = ip_frame(
-            "192.168.10.100",
-            "172.20.2.249",
-            1,
-            false,
-            protocol::UDP,
-            &udp(1, 2, 3),
-        );
-        f.process(&b, 0, &mut frame, &RxMeta::default(), &mut s);
+        let mut frame = udp_frame(REMOTE, 1, false, &udp(1, 2, 3));
+        f.process(&b, 0, &mut frame, &FrameMeta::default(), &mut s);
     }
     assert_eq!(s.sent.len(), 2);
     assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 5);
@@ -863,15 +741,11 @@ fn ecmp_same_flow_same_member_and_spread() {
     for sport in 0..64u16 {
         let mut first = None;
         for _ in 0..3 {
-            let mut frame = ip_frame(
-                "192.168.10.100",
-                "10.50.1.1",
-                64,
-                false,
-                protocol::UDP,
-                &udp(sport, 80, 4),
+            rx(
+                &mut f,
+                &mut s,
+                &mut udp_frame("10.50.1.1", 64, false, &udp(sport, 80, 4)),
             );
-            run(&mut f, &mut s, &mut frame, &RxMeta::default());
             let out = s.sent.pop().unwrap();
             let member = (out.port, out.frame[5]);
             assert_eq!(*first.get_or_insert(member), member, "flow {sport} moved");
@@ -884,16 +758,9 @@ fn ecmp_same_flow_same_member_and_spread() {
 #[test]
 fn neighbour_miss_punts_and_failed_answers_host_unreachable() {
     let (mut f, mut s) = fwd();
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "192.168.20.77",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
+    let mut frame = udp_to("192.168.20.77");
     let orig = frame.clone();
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut frame);
     assert!(s.sent.is_empty());
     assert_eq!(s.punted.len(), 1);
     assert_eq!(
@@ -904,17 +771,8 @@ fn neighbour_miss_punts_and_failed_answers_host_unreachable() {
         }
     );
     assert_eq!(s.punted[0].2, orig, "handed over unmodified");
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "192.168.20.66",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
-    let (_, t, c) = parse_icmp(&s.sent[0].frame);
-    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
+    rx(&mut f, &mut s, &mut udp_to("192.168.20.66"));
+    expect_icmp(&s.sent[0].frame, msg::DST_UNREACHABLE, unreach::HOST);
     assert_eq!(drops(&f, 0, DropReason::NeighUnresolved), 1);
 }
 
@@ -922,15 +780,7 @@ fn neighbour_miss_punts_and_failed_answers_host_unreachable() {
 fn tx_ring_full_counts_queue_full() {
     let (mut f, mut s) = fwd();
     s.full = true;
-    let mut frame = ip_frame(
-        "192.168.10.100",
-        "172.20.2.249",
-        64,
-        false,
-        protocol::UDP,
-        &udp(1, 2, 3),
-    );
-    run(&mut f, &mut s, &mut frame, &RxMeta::default());
+    rx(&mut f, &mut s, &mut udp_to(REMOTE));
     assert_eq!(drops(&f, 1, DropReason::QueueFull), 1);
 }
 
@@ -939,23 +789,23 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..1600), gso in any::<bool>(), gso_size in any::<u16>(), cs in any::<u16>(), co in any::<u16>()) {
-        let (mut f, mut s) = setup(1000, IcmpRateLimit::default());
+        let (mut f, mut s) = with_mtu(1000);
         let vnet = gso.then_some(VnetHdr { flags: VNET_F_NEEDS_CSUM, gso_type: VNET_GSO_TCPV4, hdr_len: 0, gso_size, csum_start: cs, csum_offset: co });
-        run(&mut f, &mut s, &mut bytes, &RxMeta { vnet, ..Default::default() });
+        run(&mut f, &mut s, &mut bytes, &FrameMeta { vnet, ..Default::default() });
     }
 
     #[test]
     fn mutated_valid_frames_never_panic(idx in proptest::collection::vec((0usize..1200, any::<u8>()), 1..8), len in 0usize..1200, dst in 0u8..6) {
-        let dsts = ["172.20.2.249", "192.168.10.200", "10.50.0.1", "192.168.20.77", "8.8.8.8", "10.10.1.3"];
-        let (mut f, mut s) = setup(576, IcmpRateLimit::default());
-        let mut frame = ip_frame("192.168.10.100", dsts[dst as usize], 64, false, protocol::UDP, &udp(1, 2, len));
+        let dsts = [REMOTE, OURS, "10.50.0.1", "192.168.20.77", "8.8.8.8", "10.10.1.3"];
+        let (mut f, mut s) = with_mtu(576);
+        let mut frame = udp_frame(dsts[dst as usize], 64, false, &udp(1, 2, len));
         for (i, v) in idx {
             if i < frame.len() && i >= 14 {
                 frame[i] = v;
             }
         }
         Ipv4Packet::new_unchecked(&mut frame[14..]).fill_checksum();
-        run(&mut f, &mut s, &mut frame, &RxMeta::default());
+        rx(&mut f, &mut s, &mut frame);
         for out in &s.sent {
             let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
             prop_assert!(ip.verify_checksum());

@@ -1,0 +1,280 @@
+//! BGP transport: the thread that runs the sans-IO [`bgp::Speaker`] over
+//! TCP sockets of a userspace stack (smoltcp).
+//!
+//! The kernel owns no address on the router's ports, so it cannot terminate
+//! BGP's TCP. The slow path hands every IPv4 packet carrying TCP to one of
+//! our addresses to this thread (`LocalTcpPipe::to_stack_*`); a smoltcp
+//! `Interface` (`Medium::Ip`) holding all our addresses turns them into
+//! socket data, and what it emits goes back to the slow path
+//! (`from_stack_*`), which routes it like any locally generated packet.
+//!
+//! One thread owns the interface, the sockets and the speaker:
+//! * a pool of sockets always listens on port 179 (any of our addresses);
+//!   one that takes a connection is replaced at once, so any number of
+//!   peers can connect, also at the same moment — RFC 4271 §8.2.1 has every
+//!   speaker accept passive opens, and Cilium only ever connects outward;
+//!   who may stay is the speaker's decision (`accept_inbound`);
+//! * `Action::Connect` from the speaker opens an active connection;
+//! * bytes read are fed to `Speaker::receive`, `Action::Send` bytes are
+//!   queued and written as the send window allows;
+//! * Loc-RIB changes go to the route manager in batches, one batch per
+//!   loop iteration.
+//!
+//! The loop blocks on the packet and query channels with a timeout of
+//! min(smoltcp's poll delay, the speaker's next timer, 50 ms), and does a
+//! bounded amount of work per iteration.
+pub mod commands;
+pub mod device;
+mod transport;
+
+use self::transport::Transport;
+pub use self::transport::{BGP_PORT, RX_BUFFER, TX_BUFFER};
+#[cfg(test)]
+mod loopback_tests;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bgp::{RouteChange, Speaker};
+use crossbeam_channel::{bounded, Sender};
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::config::Config;
+use crate::rib::{BgpRouteChange, RouteHandle};
+use crate::shared::Shared;
+
+/// Converts the speaker's Loc-RIB changes into the route manager's. The
+/// forwarding plane is IPv4-only: IPv6 prefixes stay in the BGP RIB (shown by
+/// `show bgp routes`) and are not installed; an IPv4 prefix left with no
+/// IPv4 next hop is withdrawn from the FIB.
+fn to_route_manager(changes: Vec<RouteChange>) -> Vec<BgpRouteChange> {
+    changes
+        .into_iter()
+        .filter_map(|c| match c {
+            RouteChange::Replace {
+                prefix: IpNet::V4(prefix),
+                next_hops,
+            } => {
+                let v4: Vec<Ipv4Addr> = next_hops
+                    .into_iter()
+                    .filter_map(|h| match h {
+                        IpAddr::V4(a) => Some(a),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                Some(if v4.is_empty() {
+                    BgpRouteChange::Withdraw { prefix }
+                } else {
+                    // The speaker's change does not say iBGP/eBGP; our
+                    // deployments are eBGP (distance 20), which is also what
+                    // FRR uses for the lab's `remote-as external` group.
+                    BgpRouteChange::Announce {
+                        prefix,
+                        next_hops: v4,
+                        internal: false,
+                    }
+                })
+            }
+            RouteChange::Remove(IpNet::V4(prefix)) => Some(BgpRouteChange::Withdraw { prefix }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the operator commands ask the BGP thread.
+#[derive(Clone, Debug)]
+pub enum Query {
+    Summary,
+    Neighbors(Option<IpAddr>),
+    Routes(Option<IpNet>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Summary(bgp::view::Summary, TransportStats),
+    Neighbors(Vec<bgp::view::NeighborDetail>),
+    Routes(Vec<bgp::view::RouteView>),
+}
+
+/// Counters of the TCP transport, shown with `show bgp summary`.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct TransportStats {
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub packets_out_dropped: u64,
+    pub connections_accepted: u64,
+    pub connections_refused: u64,
+    pub connections_open: u64,
+    pub route_batches: u64,
+    pub route_changes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BgpIoError {
+    #[error("bgp config: {0}")]
+    Config(String),
+    #[error("the router has no IPv4 address to run BGP on")]
+    NoAddress,
+    #[error("spawning the bgp thread: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("the bgp thread is not running")]
+    Gone,
+    #[error("the bgp thread did not answer in time")]
+    Timeout,
+}
+
+/// Asks the BGP thread questions (operator commands); cheap to clone.
+#[derive(Clone)]
+pub struct BgpClient {
+    queries: Sender<(Query, Sender<Reply>)>,
+}
+
+impl BgpClient {
+    /// Asks the BGP thread; answers within `timeout` or fails.
+    pub fn query(&self, q: Query, timeout: Duration) -> Result<Reply, BgpIoError> {
+        let (tx, rx) = bounded(1);
+        self.queries
+            .send_timeout((q, tx), timeout)
+            .map_err(|_| BgpIoError::Gone)?;
+        rx.recv_timeout(timeout).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => BgpIoError::Timeout,
+            crossbeam_channel::RecvTimeoutError::Disconnected => BgpIoError::Gone,
+        })
+    }
+}
+
+/// Handle to the running BGP thread; stops it when dropped.
+pub struct BgpHandle {
+    pub client: BgpClient,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BgpHandle {
+    /// Stops the thread and waits for it.
+    pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for BgpHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts the BGP thread. `cfg.bgp` must be present. Routes go to `routes`,
+/// which also decides which next hops are reachable (connected and static
+/// routes).
+pub fn spawn(
+    shared: Arc<Shared>,
+    cfg: &Config,
+    routes: RouteHandle,
+) -> Result<BgpHandle, BgpIoError> {
+    let bgp_cfg = cfg
+        .bgp
+        .as_ref()
+        .ok_or_else(|| BgpIoError::Config("no [bgp] section".into()))?;
+    let speaker_cfg = bgp_cfg
+        .to_speaker_config()
+        .map_err(|e| BgpIoError::Config(e.to_string()))?;
+    let addrs: Vec<Ipv4Net> = cfg
+        .ports
+        .iter()
+        .flat_map(|p| p.addresses.iter().copied())
+        .chain(
+            cfg.loopbacks
+                .iter()
+                .flat_map(|l| l.addresses.iter().copied()),
+        )
+        .collect();
+    if addrs.is_empty() {
+        return Err(BgpIoError::NoAddress);
+    }
+    let mtu = shared
+        .ports
+        .iter()
+        .map(|p| usize::from(p.mtu))
+        .filter(|&m| m >= 576)
+        .min()
+        .unwrap_or(1500);
+    let (qtx, qrx) = bounded(16);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    // The speaker's clock starts now; the thread measures from the same epoch.
+    let epoch = std::time::Instant::now();
+    let speaker = Speaker::new(speaker_cfg, bgp::time::Instant::ZERO)
+        .map_err(|e| BgpIoError::Config(e.to_string()))?;
+    let thread = std::thread::Builder::new()
+        .name("bgp".into())
+        .spawn(move || {
+            let mut t = Transport::new(shared, speaker, epoch, addrs, mtu, routes, qrx, stop2);
+            t.run();
+        })?;
+    Ok(BgpHandle {
+        client: BgpClient { queries: qtx },
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// Starts BGP if the config has a `[bgp]` section and registers its
+/// operator commands (`show bgp ...`) in the control registry. The one call
+/// the application makes.
+pub fn start(
+    shared: Arc<Shared>,
+    cfg: &Config,
+    routes: RouteHandle,
+    registry: &crate::control::Registry,
+) -> Result<Option<BgpHandle>, BgpIoError> {
+    if cfg.bgp.is_none() {
+        return Ok(None);
+    }
+    let h = spawn(shared, cfg, routes.clone())?;
+    commands::register(registry, h.client.clone(), routes);
+    Ok(Some(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_changes_convert_and_ipv6_is_skipped() {
+        let v = to_route_manager(vec![
+            RouteChange::Replace {
+                prefix: "172.20.0.0/24".parse().unwrap(),
+                next_hops: vec![
+                    "192.168.10.100".parse().unwrap(),
+                    "192.168.10.101".parse().unwrap(),
+                ],
+            },
+            RouteChange::Remove("172.20.1.0/24".parse().unwrap()),
+            RouteChange::Replace {
+                prefix: "2001:db8::/32".parse().unwrap(),
+                next_hops: vec!["fe80::1".parse().unwrap()],
+            },
+            // An IPv4 prefix with only IPv6 next hops cannot be forwarded: withdraw.
+            RouteChange::Replace {
+                prefix: "172.20.2.0/24".parse().unwrap(),
+                next_hops: vec!["2001:db8::1".parse().unwrap()],
+            },
+        ]);
+        assert_eq!(v.len(), 3);
+        assert!(
+            matches!(&v[0], BgpRouteChange::Announce { next_hops, internal: false, .. } if next_hops.len() == 2)
+        );
+        assert!(
+            matches!(&v[1], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.1.0/24")
+        );
+        assert!(
+            matches!(&v[2], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.2.0/24")
+        );
+    }
+}

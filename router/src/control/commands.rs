@@ -1,0 +1,233 @@
+//! The built-in commands: `show interfaces`, `show route`, `show uptime`.
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::config::LoopbackConfig;
+use crate::dataplane::counters::DropReason;
+use crate::rib::RouteHandle;
+use crate::shared::Shared;
+
+use super::protocol::{CommandResult, Registry, Reply, Request, Table};
+
+/// What the built-in `show` commands read.
+pub struct BuiltinContext {
+    pub shared: Arc<Shared>,
+    pub routes: RouteHandle,
+    pub loopbacks: Vec<LoopbackConfig>,
+    pub started: Instant,
+}
+
+/// Registers `show interfaces`, `show route` and `show uptime`.
+pub fn register_builtin(reg: &Registry, ctx: BuiltinContext) {
+    let ctx = Arc::new(ctx);
+    let c = Arc::clone(&ctx);
+    reg.register(
+        "show interfaces",
+        "ports and loopbacks: addresses, MTU, packet counters, drops by reason",
+        move |_| Ok(show_interfaces(&c.shared, &c.loopbacks)),
+    );
+    let c = Arc::clone(&ctx);
+    reg.register(
+        "show route",
+        "FIB routes with source and next hops; `show route ADDR` the route used for ADDR, `show route PREFIX` one prefix",
+        move |req| show_route(&c.routes, req),
+    );
+    let c = Arc::clone(&ctx);
+    reg.register(
+        "show route summary",
+        "number of routes by source",
+        move |_| {
+            let s = c.routes.lock().unwrap_or_else(|e| e.into_inner()).summary();
+            let mut t = Table::new(&["SOURCE", "ROUTES"]);
+            for (name, n) in [
+                ("connected", s.connected),
+                ("local", s.local),
+                ("static", s.static_routes),
+                ("bgp", s.bgp),
+                ("total", s.fib_routes),
+            ] {
+                t.row(vec![name.into(), n.to_string()]);
+            }
+            let text = format!(
+                "{} BGP routes held, {} next-hop ids",
+                s.bgp_stored, s.next_hops
+            );
+            Ok(
+                Reply::data(serde_json::to_value(&s).map_err(|e| e.to_string())?)
+                    .with_table(t)
+                    .with_text(text),
+            )
+        },
+    );
+    let c = Arc::clone(&ctx);
+    reg.register("show uptime", "time since start", move |_| {
+        let s = c.started.elapsed().as_secs();
+        Ok(Reply::data(json!({"seconds": s})).with_text(format_duration(s)))
+    });
+}
+
+/// "1d02h03m" / "02:03:04" style uptime.
+pub fn format_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h{m:02}m")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
+}
+
+fn mac_string(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+fn join<T: ToString>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn show_interfaces(shared: &Shared, loopbacks: &[LoopbackConfig]) -> Reply {
+    let totals: Vec<_> = shared
+        .ports
+        .iter()
+        .map(|p| shared.counters.totals(p.id as usize))
+        .collect();
+    // Only drop reasons that happened get a column; --json has all.
+    let reasons: Vec<DropReason> = DropReason::ALL
+        .into_iter()
+        .filter(|r| {
+            totals
+                .iter()
+                .any(|t| t.drops.get(r.name()).copied().unwrap_or(0) > 0)
+        })
+        .collect();
+    let mut cols = vec![
+        "NAME",
+        "IFNAME",
+        "MAC",
+        "MTU",
+        "ADDRESSES",
+        "RX-PKTS",
+        "RX-BYTES",
+        "TX-PKTS",
+        "TX-BYTES",
+        "DROPS",
+    ];
+    let upper: Vec<String> = reasons
+        .iter()
+        .map(|r| r.name().to_uppercase().replace('_', "-"))
+        .collect();
+    cols.extend(upper.iter().map(String::as_str));
+    let mut t = Table::new(&cols);
+    let mut data = Vec::new();
+    for (p, tot) in shared.ports.iter().zip(&totals) {
+        let drops: u64 = tot.drops.values().sum();
+        let mut row = vec![
+            p.name.clone(),
+            p.ifname.clone(),
+            mac_string(&p.mac),
+            p.mtu.to_string(),
+            join(&p.addrs),
+            tot.rx_packets.to_string(),
+            tot.rx_bytes.to_string(),
+            tot.tx_packets.to_string(),
+            tot.tx_bytes.to_string(),
+            drops.to_string(),
+        ];
+        row.extend(
+            reasons
+                .iter()
+                .map(|r| tot.drops.get(r.name()).copied().unwrap_or(0).to_string()),
+        );
+        t.row(row);
+        data.push(json!({
+            "name": p.name, "kind": "port", "ifname": p.ifname, "ifindex": p.ifindex, "mac": mac_string(&p.mac),
+            "mtu": p.mtu, "addresses": p.addrs, "rx_packets": tot.rx_packets, "rx_bytes": tot.rx_bytes,
+            "tx_packets": tot.tx_packets, "tx_bytes": tot.tx_bytes, "drops_total": drops, "drops": tot.drops,
+        }));
+    }
+    for l in loopbacks {
+        let mut row = vec![
+            l.name.clone(),
+            "(loopback)".into(),
+            "-".into(),
+            "-".into(),
+            join(&l.addresses),
+        ];
+        row.extend(std::iter::repeat_n("-".to_string(), cols.len() - row.len()));
+        t.row(row);
+        data.push(json!({"name": l.name, "kind": "loopback", "addresses": l.addresses}));
+    }
+    Reply::data(Value::Array(data)).with_table(t)
+}
+
+fn show_route(routes: &RouteHandle, req: &Request) -> CommandResult {
+    if req.words.len() > 1 {
+        return Err("usage: show route [ADDRESS | PREFIX]".into());
+    }
+    let rm = routes.lock().unwrap_or_else(|e| e.into_inner());
+    let entries = match req.word(0) {
+        None => rm.routes(),
+        Some(w) if w.contains('/') => {
+            let p: ipnet::Ipv4Net = w
+                .parse()
+                .map_err(|e| format!("{w:?} is not an IPv4 prefix: {e}"))?;
+            rm.route(&p.trunc()).into_iter().collect()
+        }
+        Some(w) => {
+            let a: std::net::Ipv4Addr = w
+                .parse()
+                .map_err(|e| format!("{w:?} is not an IPv4 address or prefix: {e}"))?;
+            rm.lookup(a).into_iter().collect()
+        }
+    };
+    drop(rm);
+    let mut t = Table::new(&["PREFIX", "SOURCE", "DIST", "NEXT-HOP", "PORT"]);
+    for e in &entries {
+        let first = vec![
+            e.prefix.to_string(),
+            e.source.name().to_string(),
+            e.distance.to_string(),
+        ];
+        let blank = || vec![String::new(), String::new(), String::new()];
+        match e.kind {
+            "connected" => t.row(
+                [
+                    first,
+                    vec!["directly connected".into(), port_cell(&e.next_hops[0].port)],
+                ]
+                .concat(),
+            ),
+            "gateway" | "multipath" => {
+                let n = e.next_hops.len();
+                for (i, h) in e.next_hops.iter().enumerate() {
+                    let via = h.via.map_or_else(String::new, |v| {
+                        if n > 1 {
+                            format!("via {v} (ecmp {}/{n})", i + 1)
+                        } else {
+                            format!("via {v}")
+                        }
+                    });
+                    let lead = if i == 0 { first.clone() } else { blank() };
+                    t.row([lead, vec![via, port_cell(&h.port)]].concat());
+                }
+            }
+            kind => {
+                let port = e.interface.clone().unwrap_or_else(|| "-".into());
+                t.row([first, vec![kind.to_string(), port]].concat());
+            }
+        }
+    }
+    Ok(Reply::data(serde_json::to_value(&entries).map_err(|e| e.to_string())?).with_table(t))
+}
+
+fn port_cell(p: &Option<String>) -> String {
+    p.clone().unwrap_or_else(|| "-".into())
+}

@@ -1,0 +1,116 @@
+//! ICMP errors about a packet: whether RFC 1812 §4.3.2.7 allows one, the
+//! rate limit, and the way back to the source (the reply path, also used
+//! for echo replies and TCP resets). The bytes are built by
+//! [`icmp_out`](crate::dataplane::icmp_out).
+use std::net::Ipv4Addr;
+
+use super::lookup::{flow_hash, Egress};
+use super::validate::{is_martian_common, is_multicast};
+use super::{Batch, Forwarder, TxSink};
+use crate::dataplane::icmp_out::{self, IcmpHeaders};
+use crate::ports::PortId;
+use crate::wire::ethernet::{self, EthernetFrame, MacAddr};
+use crate::wire::icmp as icmpw;
+use crate::wire::ipv4::{protocol, Ipv4Packet};
+
+impl Forwarder {
+    /// Where a reply to `dst` (the source of a packet that came in on
+    /// `in_port` from `prev_hop_mac`) leaves, and to which MAC. A reply that
+    /// leaves by the ingress port goes to the frame's previous hop, which
+    /// routed the packet to us and can route the answer back.
+    pub fn reply_path(
+        &self,
+        b: &Batch,
+        in_port: PortId,
+        prev_hop_mac: MacAddr,
+        dst: Ipv4Addr,
+    ) -> Option<(PortId, MacAddr, Ipv4Addr)> {
+        let hash = flow_hash(u32::from(dst), 0, 0, 0);
+        let Egress::Out { port, next_hop } = self.route(b, dst, hash) else {
+            return None;
+        };
+        let mac = if port == in_port {
+            prev_hop_mac
+        } else {
+            match self.shared.neigh.lookup(port, next_hop) {
+                Some(n) if n.state.is_usable() => n.mac,
+                _ => return None,
+            }
+        };
+        Some((port, mac, next_hop))
+    }
+
+    pub fn next_ident(&mut self) -> u16 {
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.ip_ident
+    }
+
+    /// Sends an ICMP error about the packet in `frame` (validated, trimmed)
+    /// back to its source, subject to the rules of RFC 1812 §4.3.2.7 and the
+    /// rate limit. Sourced from the address of the port it leaves by.
+    #[allow(clippy::too_many_arguments)]
+    pub fn icmp_error<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &[u8],
+        msg_type: u8,
+        code: u8,
+        mtu: u16,
+        sink: &mut S,
+    ) {
+        let eth = EthernetFrame::new_unchecked(frame);
+        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+            return;
+        };
+        let src = ip.src();
+        let s = u32::from(src);
+        // Never about: non-first fragments, packets to (link or IP)
+        // broadcast/multicast, packets from addresses that do not name a
+        // single host, or ICMP errors.
+        if ip.frag_offset() != 0
+            || ethernet::is_multicast(&eth.dst())
+            || is_multicast(u32::from(ip.dst()))
+            || u32::from(ip.dst()) == u32::MAX
+            || is_martian_common(s)
+            || is_multicast(s)
+            || self.is_directed_broadcast(src)
+        {
+            return;
+        }
+        if ip.protocol() == protocol::ICMP {
+            match ip.payload().first() {
+                Some(&t) if !icmpw::is_error(t) => {}
+                _ => return,
+            }
+        }
+        if !self.icmp_bucket.allow(b.now) {
+            return;
+        }
+        let Some((port, mac, next_hop)) = self.reply_path(b, in_port, eth.src(), src) else {
+            return;
+        };
+        let Some(src_ip) = self.source_address(port, next_hop) else {
+            return;
+        };
+        let Some(src_mac) = self.port_mac(port) else {
+            return;
+        };
+        let h = IcmpHeaders {
+            src_mac,
+            dst_mac: mac,
+            src_ip,
+            dst_ip: src,
+            ident: self.next_ident(),
+        };
+        let offending = &frame[ethernet::HEADER_LEN..];
+        let mut len = 0;
+        let sent = sink.send(port, |buf| {
+            len = icmp_out::build_error(buf, &h, msg_type, code, mtu, offending).unwrap_or(0);
+            (len, None)
+        });
+        if sent {
+            self.counters(port).tx(len);
+        }
+    }
+}

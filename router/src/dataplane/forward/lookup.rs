@@ -1,0 +1,84 @@
+//! Step 2: where does the packet go? The FIB (poptrie) gives a next-hop
+//! id, the published next-hop table what it means; an ECMP group picks
+//! its member by a flow hash, so a flow keeps its path.
+use std::net::Ipv4Addr;
+
+use super::{Batch, Forwarder};
+use crate::ports::PortId;
+use crate::rib::nexthop::NextHop;
+use crate::wire::icmp::unreach;
+use crate::wire::ipv4::{protocol, Ipv4Packet};
+
+/// Where a packet leaves: port and the neighbour to hand it to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Egress {
+    Out {
+        port: PortId,
+        next_hop: Ipv4Addr,
+    },
+    Local,
+    Blackhole,
+    /// ICMP destination unreachable with this code.
+    Unreachable(u8),
+}
+
+/// A flow hash over (src, dst, protocol, ports): the same flow always gives
+/// the same value (a murmur3-style finaliser; no per-packet state).
+#[inline]
+pub(super) fn flow_hash(src: u32, dst: u32, proto: u8, ports: u32) -> u32 {
+    let mut h = (src as u64) << 32 | dst as u64;
+    h ^= (proto as u64) << 56 ^ (ports as u64).rotate_left(17);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h as u32
+}
+
+impl Forwarder {
+    /// Route lookup for `dst`, with `hash` picking an ECMP member.
+    pub fn route(&self, b: &Batch, dst: Ipv4Addr, hash: u32) -> Egress {
+        let Some(id) = b.fib.lookup(dst) else {
+            return Egress::Unreachable(unreach::NET);
+        };
+        match b.nexthops.get(id) {
+            Some(NextHop::Connected { port }) => Egress::Out {
+                port: *port,
+                next_hop: dst,
+            },
+            Some(NextHop::Gateway { port, gw }) => Egress::Out {
+                port: *port,
+                next_hop: *gw,
+            },
+            Some(NextHop::Local) => Egress::Local,
+            Some(NextHop::Blackhole) => Egress::Blackhole,
+            Some(NextHop::Unreachable) => Egress::Unreachable(unreach::HOST),
+            Some(NextHop::Multipath(members)) => {
+                if members.is_empty() {
+                    return Egress::Unreachable(unreach::NET);
+                }
+                // Multiply-shift maps the hash evenly onto the members.
+                let i = ((hash as u64 * members.len() as u64) >> 32) as usize;
+                let (port, gw) = members[i];
+                Egress::Out { port, next_hop: gw }
+            }
+            // An id the table cannot resolve: treat as no route.
+            None => Egress::Unreachable(unreach::NET),
+        }
+    }
+
+    /// Flow hash of a validated packet; ports only for unfragmented TCP/UDP
+    /// (fragments all hash alike so they stay on one path).
+    #[inline]
+    pub fn packet_hash<T: AsRef<[u8]>>(&self, ip: &Ipv4Packet<T>) -> u32 {
+        let proto = ip.protocol();
+        let mut ports = 0;
+        if !ip.is_fragment() && (proto == protocol::TCP || proto == protocol::UDP) {
+            if let Some(p) = ip.payload().get(..4) {
+                ports = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+            }
+        }
+        flow_hash(u32::from(ip.src()), u32::from(ip.dst()), proto, ports)
+    }
+}

@@ -1,0 +1,356 @@
+//! The per-packet forwarding decision (RFC 1812), independent of sockets:
+//! [`Forwarder::process`] takes one received frame and emits what it causes
+//! (the forwarded frame, an ICMP message, a hand-off to the slow path)
+//! through a [`TxSink`], so it runs the same in a worker, in the slow path
+//! and in the unit tests.
+//!
+//! One file per step of a packet's path, in order: `validate` (for us,
+//! well formed, not martian), `lookup` (FIB, next hop, ECMP member),
+//! `rewrite` (MTU, checksum offload, TTL, MACs, into the TX buffer) and
+//! `fragment`; `local` for packets addressed to the router and
+//! `icmp_error` for the errors sent back. `process` below strings them
+//! together.
+//!
+//! Per packet: no allocation, no lock, no syscall. The FIB and next-hop
+//! table guards are taken once per RX batch ([`Forwarder::begin_batch`]); the
+//! neighbour table is read lock-free; counters are this thread's own.
+//!
+//! Fragmentation: packets larger than the egress MTU without DF are
+//! fragmented here (RFC 791 §3.2, RFC 1812 §5.2.6) unless
+//! [`FragmentPolicy::Drop`] is chosen, in which case they are dropped and
+//! counted as `mtu`. GSO super-frames are never fragmented: their segment
+//! size is checked against the MTU instead (segments with DF clear that do
+//! not fit are dropped and counted as `mtu`).
+//!
+//! Not implemented (documented limitations): ICMP redirects (a packet that
+//! leaves by the port it came in is forwarded silently), IP option
+//! processing (options are forwarded unchanged; fragmentation copies the
+//! "copied" ones), reassembly of fragments addressed to the router.
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::Guard;
+
+use crate::dataplane::counters::{DropReason, PortCounters};
+use crate::dataplane::icmp_out::{IcmpRateLimit, TokenBucket};
+use crate::neigh::NeighState;
+use crate::ports::PortId;
+use crate::rib::nexthop::NextHopTable;
+use crate::shared::Shared;
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::icmp::{msg, unreach};
+use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::vnet::VnetHdr;
+
+mod fragment;
+mod icmp_error;
+mod local;
+mod lookup;
+mod rewrite;
+mod validate;
+
+pub use self::lookup::Egress;
+pub use self::rewrite::complete_checksum;
+use self::validate::Received;
+
+/// What to do with packets larger than the egress MTU that may be
+/// fragmented (DF clear).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FragmentPolicy {
+    /// Fragment (RFC 1812 §5.2.6 expects it).
+    #[default]
+    Fragment,
+    /// Drop and count as `mtu`.
+    Drop,
+}
+
+/// What forwarding needs to know about a received frame besides its bytes.
+/// The I/O boundary fills it in from the ring's metadata
+/// ([`crate::dataplane::rings::frame_meta`]), so nothing here depends on
+/// the socket layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// The vnet header that came with the frame (GSO, partial checksum).
+    pub vnet: Option<VnetHdr>,
+    /// The kernel left the L4 checksum to "hardware" (CHECKSUM_PARTIAL
+    /// without a vnet header).
+    pub csum_not_ready: bool,
+    /// Length of the frame on the wire.
+    pub wire_len: u32,
+    /// The frame did not fit the receive buffer: only its start is here.
+    pub truncated: bool,
+}
+
+/// Why a frame goes to the slow path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Punt {
+    /// An ARP packet (requests for our addresses, replies, gratuitous).
+    Arp,
+    /// TCP addressed to one of our addresses (for the local stack).
+    LocalTcp,
+    /// To be forwarded to `next_hop` on `port`, whose MAC is not known yet.
+    /// The frame is as received (TTL not yet decremented, TTL > 1 checked).
+    Resolve { port: PortId, next_hop: Ipv4Addr },
+}
+
+/// Where [`Forwarder`] sends its output.
+pub trait TxSink {
+    /// Bytes of frame one transmit buffer of `port` holds.
+    fn frame_capacity(&self, port: PortId) -> usize;
+    /// Transmits one frame on `port`: `fill` writes it into the buffer and
+    /// returns its length (0 cancels) and an optional vnet header. False if
+    /// nothing was queued (ring full, or cancelled).
+    fn send(
+        &mut self,
+        port: PortId,
+        fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>),
+    ) -> bool;
+    /// Hands a frame to the slow path; false if its queue is full.
+    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &FrameMeta) -> bool;
+}
+
+/// Forwarding options (part of the dataplane options).
+#[derive(Clone, Copy, Debug)]
+pub struct FwdOptions {
+    pub fragment: FragmentPolicy,
+    pub icmp: IcmpRateLimit,
+    /// The TX rings exchange a vnet header (GSO / checksum offload can be
+    /// passed on); if false, partial checksums are completed in software and
+    /// GSO frames cannot be sent.
+    pub tx_vnet: bool,
+}
+
+impl Default for FwdOptions {
+    fn default() -> Self {
+        FwdOptions {
+            fragment: FragmentPolicy::Fragment,
+            icmp: IcmpRateLimit::default(),
+            tx_vnet: true,
+        }
+    }
+}
+
+/// Per-port data the forwarding path needs, copied out of `PortInfo`.
+#[derive(Clone, Debug)]
+struct PortView {
+    mac: MacAddr,
+    mtu: usize,
+    /// (address, network, prefix length) of each of the router's addresses.
+    addrs: Vec<(Ipv4Addr, u32, u8)>,
+    /// Directed-broadcast addresses of the connected subnets (prefix ≤ 30).
+    broadcasts: Vec<Ipv4Addr>,
+}
+
+/// The route lookup state held for one RX batch.
+pub struct Batch {
+    fib: Guard<Arc<fib::Table<fib::V4>>>,
+    nexthops: Guard<Arc<NextHopTable>>,
+    pub now: Instant,
+}
+
+/// One forwarding thread's state.
+pub struct Forwarder {
+    shared: Arc<Shared>,
+    thread: usize,
+    ports: Vec<PortView>,
+    opts: FwdOptions,
+    icmp_bucket: TokenBucket,
+    ip_ident: u16,
+}
+
+impl Forwarder {
+    /// A forwarder counting into thread block `thread` of `shared.counters`.
+    pub fn new(shared: Arc<Shared>, thread: usize, opts: FwdOptions) -> Forwarder {
+        let ports = shared
+            .ports
+            .iter()
+            .map(|p| {
+                let addrs: Vec<_> = p
+                    .addrs
+                    .iter()
+                    .map(|n| (n.addr(), u32::from(n.network()), n.prefix_len()))
+                    .collect();
+                let broadcasts = p
+                    .addrs
+                    .iter()
+                    .filter(|n| n.prefix_len() <= 30)
+                    .map(|n| n.broadcast())
+                    .collect();
+                PortView {
+                    mac: p.mac,
+                    mtu: p.mtu as usize,
+                    addrs,
+                    broadcasts,
+                }
+            })
+            .collect();
+        Forwarder {
+            icmp_bucket: TokenBucket::new(opts.icmp),
+            shared,
+            thread,
+            ports,
+            opts,
+            ip_ident: thread as u16 * 7919,
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Takes the FIB and next-hop guards for a batch. The next-hop table is
+    /// loaded after the FIB: the rib publishes next hops first, so every id
+    /// the FIB table holds resolves.
+    pub fn begin_batch(&self, now: Instant) -> Batch {
+        let fib = self.shared.fib.load();
+        let nexthops = self.shared.nexthops.load();
+        Batch { fib, nexthops, now }
+    }
+
+    #[inline]
+    fn counters(&self, port: PortId) -> &PortCounters {
+        self.shared.counters.port(self.thread, port as usize)
+    }
+
+    /// True if `a` is one of the router's port addresses.
+    pub fn is_port_address(&self, port: PortId, a: Ipv4Addr) -> bool {
+        self.ports
+            .get(port as usize)
+            .is_some_and(|p| p.addrs.iter().any(|x| x.0 == a))
+    }
+
+    /// Source address for a packet leaving `port` towards `toward`: the
+    /// port address on the same subnet, else the port's first address.
+    pub fn source_address(&self, port: PortId, toward: Ipv4Addr) -> Option<Ipv4Addr> {
+        let p = self.ports.get(port as usize)?;
+        let t = u32::from(toward);
+        p.addrs
+            .iter()
+            .find(|(_, net, len)| *len > 0 && t & (u32::MAX << (32 - *len as u32)) == *net)
+            .or(p.addrs.first())
+            .map(|x| x.0)
+    }
+
+    /// True if `a` lies in one of `port`'s connected subnets.
+    pub fn on_link(&self, port: PortId, a: Ipv4Addr) -> bool {
+        let t = u32::from(a);
+        self.ports.get(port as usize).is_some_and(|p| {
+            p.addrs
+                .iter()
+                .any(|(_, net, len)| *len > 0 && t & (u32::MAX << (32 - *len as u32)) == *net)
+        })
+    }
+
+    /// Number of ports.
+    pub fn port_count(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// The router's addresses on `port`.
+    pub fn port_addresses(&self, port: PortId) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.ports
+            .get(port as usize)
+            .into_iter()
+            .flat_map(|p| p.addrs.iter().map(|x| x.0))
+    }
+
+    pub fn port_mac(&self, port: PortId) -> Option<MacAddr> {
+        self.ports.get(port as usize).map(|p| p.mac)
+    }
+
+    pub fn port_mtu(&self, port: PortId) -> Option<usize> {
+        self.ports.get(port as usize).map(|p| p.mtu)
+    }
+
+    /// Processes one received frame: `validate` it, look
+    /// its destination up ([`route`](Self::route)), then deliver it locally,
+    /// drop it, or — TTL permitting and once the next hop's MAC is known —
+    /// [`forward_resolved`](Self::forward_resolved) it. `frame` is the ring
+    /// buffer (modified in place: TTL, checksum).
+    pub fn process<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &mut [u8],
+        meta: &FrameMeta,
+        sink: &mut S,
+    ) {
+        if in_port as usize >= self.ports.len() {
+            return;
+        }
+        self.counters(in_port).rx(frame.len());
+        let frame_len = match self.validate(in_port, frame, meta) {
+            Ok(Received::Ipv4 { frame_len }) => frame_len,
+            Ok(Received::Arp) => {
+                if !sink.punt(Punt::Arp, in_port, frame, meta) {
+                    self.counters(in_port).drop(DropReason::QueueFull);
+                }
+                return;
+            }
+            Err(reason) => {
+                self.counters(in_port).drop(reason);
+                return;
+            }
+        };
+        // Trim Ethernet padding: from here on the frame ends with the packet.
+        let frame = &mut frame[..frame_len];
+        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let hash = self.packet_hash(&ip);
+        let (ttl, dst) = (ip.ttl(), ip.dst());
+        match self.route(b, dst, hash) {
+            Egress::Local => self.local_delivery(b, in_port, frame, meta, sink),
+            Egress::Blackhole => self.counters(in_port).drop(DropReason::NoRoute),
+            Egress::Unreachable(code) => {
+                self.counters(in_port).drop(DropReason::NoRoute);
+                self.icmp_error(b, in_port, frame, msg::DST_UNREACHABLE, code, 0, sink);
+            }
+            Egress::Out {
+                port: out_port,
+                next_hop,
+            } => {
+                // RFC 1812 §5.3.1: a packet whose TTL would reach 0 is not
+                // forwarded; time exceeded goes back to the source.
+                if ttl <= 1 {
+                    self.counters(in_port).drop(DropReason::TtlExceeded);
+                    self.icmp_error(b, in_port, frame, msg::TIME_EXCEEDED, 0, 0, sink);
+                    return;
+                }
+                match self.shared.neigh.lookup(out_port, next_hop) {
+                    Some(n) if n.state.is_usable() => {
+                        self.forward_resolved(b, in_port, frame, meta, out_port, n.mac, sink);
+                    }
+                    Some(n) if n.state == NeighState::Failed => {
+                        self.counters(in_port).drop(DropReason::NeighUnresolved);
+                        self.icmp_error(
+                            b,
+                            in_port,
+                            frame,
+                            msg::DST_UNREACHABLE,
+                            unreach::HOST,
+                            0,
+                            sink,
+                        );
+                    }
+                    _ => {
+                        if !sink.punt(
+                            Punt::Resolve {
+                                port: out_port,
+                                next_hop,
+                            },
+                            in_port,
+                            frame,
+                            meta,
+                        ) {
+                            self.counters(in_port).drop(DropReason::QueueFull);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,165 @@
+//! Step 3: out it goes. Once the next hop's MAC is known: the MTU check
+//! (ICMP "fragmentation needed", or [`fragment`](super::fragment)), the
+//! offloaded checksum passed on or completed, TTL decremented (RFC 1624
+//! incremental checksum), MACs rewritten, the frame copied into the egress
+//! TX buffer.
+use super::{Batch, Forwarder, FragmentPolicy, FrameMeta, TxSink};
+use crate::dataplane::counters::DropReason;
+use crate::ports::PortId;
+use crate::wire::checksum;
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::icmp::{msg, unreach};
+use crate::wire::ipv4::{protocol, Ipv4Packet};
+
+impl Forwarder {
+    /// The transmit half of forwarding, once the neighbour's MAC is known:
+    /// MTU check (ICMP frag needed / fragmentation), TTL decrement, MAC
+    /// rewrite, copy into the egress TX buffer. `frame` is validated and
+    /// trimmed, with TTL > 1. Also used by the slow path for packets that
+    /// waited for ARP.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_resolved<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &mut [u8],
+        meta: &FrameMeta,
+        out_port: PortId,
+        dst_mac: MacAddr,
+        sink: &mut S,
+    ) {
+        let Some(out) = self.ports.get(out_port as usize) else {
+            return;
+        };
+        let (src_mac, mtu) = (out.mac, out.mtu);
+        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+            self.counters(in_port).drop(DropReason::BadHeader);
+            return;
+        };
+        let ip_len = ip.total_len() as usize;
+        let hl = ip.header_len();
+        let df = ip.dont_frag();
+        let vnet = meta.vnet.filter(|v| v.is_gso() || v.needs_csum());
+        let gso = vnet.filter(|v| v.is_gso());
+        if let Some(v) = gso {
+            // A GSO super-frame leaves whole; the segments the kernel (or
+            // the peer) cuts from it must fit the MTU.
+            let l4_hdr = match ip.protocol() {
+                protocol::TCP => ip.payload().get(12).map_or(20, |b| ((b >> 4) as usize) * 4),
+                _ => 8,
+            };
+            let seg = hl + l4_hdr + v.gso_size as usize;
+            if seg > mtu {
+                self.counters(in_port).drop(DropReason::Mtu);
+                if df {
+                    self.icmp_error(
+                        b,
+                        in_port,
+                        frame,
+                        msg::DST_UNREACHABLE,
+                        unreach::FRAG_NEEDED,
+                        mtu as u16,
+                        sink,
+                    );
+                }
+                return;
+            }
+            if !self.opts.tx_vnet {
+                self.counters(in_port).drop(DropReason::Mtu);
+                return;
+            }
+        } else if ip_len > mtu {
+            // RFC 1191 / RFC 1812 §5.2.6.
+            if df {
+                self.counters(in_port).drop(DropReason::Mtu);
+                self.icmp_error(
+                    b,
+                    in_port,
+                    frame,
+                    msg::DST_UNREACHABLE,
+                    unreach::FRAG_NEEDED,
+                    mtu as u16,
+                    sink,
+                );
+                return;
+            }
+            if self.opts.fragment == FragmentPolicy::Drop {
+                self.counters(in_port).drop(DropReason::Mtu);
+                return;
+            }
+            if !complete_checksum(frame, meta) {
+                self.counters(in_port).drop(DropReason::BadHeader);
+                return;
+            }
+            Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
+            self.fragment(in_port, frame, out_port, src_mac, dst_mac, mtu, sink);
+            return;
+        }
+        // Frames whose checksum the kernel left to "hardware": pass the
+        // request on with the vnet header, or finish it here.
+        let tx_vnet = if self.opts.tx_vnet {
+            vnet
+        } else {
+            if (vnet.is_some() || meta.csum_not_ready) && !complete_checksum(frame, meta) {
+                self.counters(in_port).drop(DropReason::BadHeader);
+                return;
+            }
+            None
+        };
+        Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
+        let flen = frame.len();
+        if flen > sink.frame_capacity(out_port) {
+            self.counters(in_port).drop(DropReason::Mtu);
+            return;
+        }
+        let src: &[u8] = frame;
+        let sent = sink.send(out_port, |buf| {
+            let Some(buf) = buf.get_mut(..flen) else {
+                return (0, None);
+            };
+            buf.copy_from_slice(src);
+            buf[0..6].copy_from_slice(&dst_mac);
+            buf[6..12].copy_from_slice(&src_mac);
+            (flen, tx_vnet)
+        });
+        if sent {
+            self.counters(out_port).tx(flen);
+        } else {
+            self.counters(out_port).drop(DropReason::QueueFull);
+        }
+    }
+}
+
+/// Completes an offloaded TCP/UDP checksum in software: from the vnet
+/// header's csum_start/csum_offset when present, else (TP_STATUS_CSUMNOTREADY
+/// without a vnet header) from the IPv4/TCP/UDP headers. True if the frame
+/// needed nothing or was completed.
+pub fn complete_checksum(frame: &mut [u8], meta: &FrameMeta) -> bool {
+    if let Some(v) = meta.vnet {
+        if v.needs_csum() {
+            return checksum::complete_partial(
+                frame,
+                v.csum_start as usize,
+                v.csum_offset as usize,
+            )
+            .is_ok();
+        }
+        return true;
+    }
+    if !meta.csum_not_ready {
+        return true;
+    }
+    let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN.min(frame.len())..]) else {
+        return false;
+    };
+    if ip.is_fragment() {
+        return true;
+    }
+    let offset = match ip.protocol() {
+        protocol::TCP => 16,
+        protocol::UDP => 6,
+        _ => return true,
+    };
+    let start = ethernet::HEADER_LEN + ip.header_len();
+    checksum::complete_partial(frame, start, offset).is_ok()
+}

@@ -1,0 +1,503 @@
+//! The route manager: the connected, static and BGP routes, the choice
+//! between them at each prefix, BGP next-hop resolution, and publication
+//! into the FIB and the next-hop table (see [`crate::rib`]).
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use super::nexthop::{NextHop, NextHopIds, NextHopTable};
+use super::prefix_table::{BgpEntry, Installed, PrefixTable};
+use super::{
+    RouteHandle, RouteSource, DISTANCE_CONNECTED, DISTANCE_EBGP, DISTANCE_IBGP, DISTANCE_STATIC,
+    MAX_MULTIPATH,
+};
+use crate::config::{LoopbackConfig, StaticRoute, StaticTarget};
+use crate::ports::PortId;
+use crate::shared::Shared;
+
+/// One BGP route change for [`RouteManager::apply_bgp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BgpRouteChange {
+    /// Install or replace the route to `prefix` via these next hops (several:
+    /// ECMP). `internal`: learned over iBGP (distance 200 instead of 20).
+    Announce {
+        prefix: Ipv4Net,
+        next_hops: Vec<Ipv4Addr>,
+        internal: bool,
+    },
+    /// Remove the BGP route to `prefix` (no-op if absent).
+    Withdraw { prefix: Ipv4Net },
+}
+
+/// Why a BGP route was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum BgpReject {
+    #[error("{prefix} has host bits set")]
+    HostBitsSet { prefix: Ipv4Net },
+    #[error(
+        "{prefix} is inside connected subnet {connected}: BGP never overrides connected routes"
+    )]
+    Connected { prefix: Ipv4Net, connected: Ipv4Net },
+    #[error("{prefix} has no next hop")]
+    NoNextHop { prefix: Ipv4Net },
+}
+
+/// What [`RouteManager::apply_bgp`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BgpApplyOutcome {
+    /// Announcements stored (installed, or waiting for a next hop to resolve).
+    pub announced: usize,
+    pub withdrawn: usize,
+    pub rejected: Vec<BgpReject>,
+    /// FIB changes published.
+    pub fib_changes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("FIB update failed: {0}")]
+    Fib(#[from] fib::FibError),
+    #[error("next-hop ids exhausted ({0} in use)")]
+    NextHopsExhausted(usize),
+}
+
+/// A non-BGP route candidate (connected, local, static).
+#[derive(Clone, Debug)]
+pub(super) struct Candidate {
+    pub(super) source: RouteSource,
+    pub(super) distance: u8,
+    pub(super) next_hop: NextHop,
+    /// Interface name for connected/local routes (ports and loopbacks).
+    pub(super) interface: Option<String>,
+}
+
+pub struct RouteManager {
+    pub(super) shared: Arc<Shared>,
+    /// Connected, local and static candidates per prefix.
+    pub(super) base: BTreeMap<Ipv4Net, Vec<Candidate>>,
+    /// Subnets BGP may not override (ports and loopbacks, and our /32s).
+    pub(super) protected: Vec<Ipv4Net>,
+    /// BGP routes and installed routes per prefix.
+    pub(super) table: PrefixTable,
+    /// Interned BGP next-hop sets (sorted, deduplicated).
+    pub(super) bgp_sets: Vec<Box<[Ipv4Addr]>>,
+    pub(super) bgp_set_ids: HashMap<Box<[Ipv4Addr]>, u32>,
+    /// Resolution of each BGP next-hop set (cleared when base routes change).
+    pub(super) resolved: HashMap<u32, Option<NextHop>>,
+    pub(super) ids: NextHopIds,
+    /// Prefixes whose selection must be recomputed at the next publication.
+    pub(super) pending: HashSet<Ipv4Net>,
+    publications: u64,
+}
+
+impl RouteManager {
+    pub fn new(shared: Arc<Shared>) -> RouteManager {
+        RouteManager {
+            shared,
+            base: BTreeMap::new(),
+            protected: Vec::new(),
+            table: PrefixTable::default(),
+            bgp_sets: Vec::new(),
+            bgp_set_ids: HashMap::new(),
+            resolved: HashMap::new(),
+            ids: NextHopIds::default(),
+            pending: HashSet::new(),
+            publications: 0,
+        }
+    }
+
+    pub fn into_handle(self) -> RouteHandle {
+        Arc::new(Mutex::new(self))
+    }
+
+    /// Installs the connected routes of every port of `shared.ports` (each
+    /// subnet → `Connected`, each address → `Local` /32) and of `loopbacks`
+    /// (each address → `Local` /32, its subnet → `Unreachable`: the rest of
+    /// a loopback subnet exists nowhere). Replaces earlier connected routes
+    /// and publishes.
+    pub fn set_connected(&mut self, loopbacks: &[LoopbackConfig]) -> Result<usize, RouteError> {
+        self.retain_base(|c| !matches!(c.source, RouteSource::Connected | RouteSource::Local));
+        self.protected.clear();
+        let shared = Arc::clone(&self.shared);
+        for p in &shared.ports {
+            for a in &p.addrs {
+                let subnet = a.trunc();
+                if a.prefix_len() < 32 {
+                    self.add_base(
+                        subnet,
+                        RouteSource::Connected,
+                        NextHop::Connected { port: p.id },
+                        Some(&p.name),
+                    );
+                }
+                self.add_base(
+                    host(a.addr()),
+                    RouteSource::Local,
+                    NextHop::Local,
+                    Some(&p.name),
+                );
+                self.protected.push(subnet);
+            }
+        }
+        for l in loopbacks {
+            for a in &l.addresses {
+                let subnet = a.trunc();
+                if a.prefix_len() < 32 {
+                    self.add_base(
+                        subnet,
+                        RouteSource::Connected,
+                        NextHop::Unreachable,
+                        Some(&l.name),
+                    );
+                }
+                self.add_base(
+                    host(a.addr()),
+                    RouteSource::Local,
+                    NextHop::Local,
+                    Some(&l.name),
+                );
+                self.protected.push(subnet);
+            }
+        }
+        self.base_changed();
+        self.publish()
+    }
+
+    /// Replaces all static routes and publishes.
+    pub fn set_static(&mut self, routes: &[StaticRoute]) -> Result<usize, RouteError> {
+        self.retain_base(|c| c.source != RouteSource::Static);
+        for r in routes {
+            let nh = match &r.target {
+                StaticTarget::Via(gws) => {
+                    multipath(gws.iter().map(|g| (g.port as PortId, g.addr)).collect())
+                }
+                StaticTarget::Port(p) => Some(NextHop::Connected { port: *p as PortId }),
+                StaticTarget::Blackhole => Some(NextHop::Blackhole),
+                StaticTarget::Unreachable => Some(NextHop::Unreachable),
+            };
+            if let Some(nh) = nh {
+                self.add_base(r.prefix.trunc(), RouteSource::Static, nh, None);
+            }
+        }
+        self.base_changed();
+        self.publish()
+    }
+
+    /// Applies BGP route changes (one publication for the whole batch).
+    pub fn apply_bgp(
+        &mut self,
+        changes: impl IntoIterator<Item = BgpRouteChange>,
+    ) -> Result<BgpApplyOutcome, RouteError> {
+        let mut out = BgpApplyOutcome::default();
+        for c in changes {
+            match c {
+                BgpRouteChange::Announce {
+                    prefix,
+                    next_hops,
+                    internal,
+                } => {
+                    if prefix.addr() != prefix.network() {
+                        out.rejected.push(BgpReject::HostBitsSet { prefix });
+                        continue;
+                    }
+                    if let Some(&connected) = self.protected.iter().find(|c| c.contains(&prefix)) {
+                        out.rejected
+                            .push(BgpReject::Connected { prefix, connected });
+                        continue;
+                    }
+                    let mut hops = next_hops;
+                    hops.sort_unstable();
+                    hops.dedup();
+                    if hops.is_empty() {
+                        out.rejected.push(BgpReject::NoNextHop { prefix });
+                        continue;
+                    }
+                    let set = self.intern_set(hops.into_boxed_slice());
+                    let distance = if internal {
+                        DISTANCE_IBGP
+                    } else {
+                        DISTANCE_EBGP
+                    };
+                    self.table.insert_bgp(prefix, BgpEntry { set, distance });
+                    self.pending.insert(prefix);
+                    out.announced += 1;
+                }
+                BgpRouteChange::Withdraw { prefix } => {
+                    if self.table.remove_bgp(&prefix) {
+                        self.pending.insert(prefix);
+                        out.withdrawn += 1;
+                    }
+                }
+            }
+        }
+        out.fib_changes = self.publish()?;
+        Ok(out)
+    }
+
+    /// Removes every BGP route (the BGP speaker stopped).
+    pub fn clear_bgp(&mut self) -> Result<usize, RouteError> {
+        let prefixes = self.table.clear_bgp();
+        self.bgp_sets.clear();
+        self.bgp_set_ids.clear();
+        self.resolved.clear();
+        self.pending.extend(prefixes);
+        self.publish()
+    }
+
+    /// Number of BGP routes stored (installed or not).
+    pub fn bgp_route_count(&self) -> usize {
+        self.table.bgp_len
+    }
+
+    /// Whether the BGP route for `prefix` is the one in the FIB (false when
+    /// a connected/static route wins or its next hops do not resolve).
+    pub fn bgp_installed(&self, prefix: &Ipv4Net) -> bool {
+        self.table
+            .installed(prefix)
+            .is_some_and(|i| i.source == RouteSource::Bgp)
+    }
+
+    /// How a BGP next hop resolves through connected and static routes:
+    /// the (port, gateway) pairs it would use, or `None`.
+    pub fn resolve_next_hop(&self, addr: Ipv4Addr) -> Option<Vec<(PortId, Ipv4Addr)>> {
+        let v = self.resolve_addr(addr);
+        if v.is_empty() {
+            None
+        } else {
+            Some(v)
+        }
+    }
+
+    /// Number of FIB routes.
+    pub fn len(&self) -> usize {
+        self.table.installed_len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.installed_len == 0
+    }
+
+    pub(super) fn add_base(
+        &mut self,
+        prefix: Ipv4Net,
+        source: RouteSource,
+        next_hop: NextHop,
+        interface: Option<&str>,
+    ) {
+        let distance = if source == RouteSource::Static {
+            DISTANCE_STATIC
+        } else {
+            DISTANCE_CONNECTED
+        };
+        let list = self.base.entry(prefix).or_default();
+        // Two addresses of one subnet on one port give one connected route.
+        if !list
+            .iter()
+            .any(|c| c.source == source && c.next_hop == next_hop)
+        {
+            list.push(Candidate {
+                source,
+                distance,
+                next_hop,
+                interface: interface.map(str::to_string),
+            });
+        }
+        self.pending.insert(prefix);
+    }
+
+    pub(super) fn retain_base(&mut self, keep: impl Fn(&Candidate) -> bool) {
+        let mut empty = Vec::new();
+        for (p, list) in self.base.iter_mut() {
+            let before = list.len();
+            list.retain(&keep);
+            if list.len() != before {
+                self.pending.insert(*p);
+            }
+            if list.is_empty() {
+                empty.push(*p);
+            }
+        }
+        for p in empty {
+            self.base.remove(&p);
+        }
+    }
+
+    /// Connected/static routes changed: BGP next hops may resolve differently.
+    pub(super) fn base_changed(&mut self) {
+        self.resolved.clear();
+        self.pending.extend(self.table.bgp_prefixes());
+    }
+
+    pub(super) fn intern_set(&mut self, hops: Box<[Ipv4Addr]>) -> u32 {
+        if let Some(&id) = self.bgp_set_ids.get(&hops) {
+            return id;
+        }
+        let id = self.bgp_sets.len() as u32;
+        self.bgp_sets.push(hops.clone());
+        self.bgp_set_ids.insert(hops, id);
+        id
+    }
+
+    /// The best connected/static candidate of a prefix.
+    pub(super) fn best_base(&self, prefix: &Ipv4Net) -> Option<&Candidate> {
+        self.base.get(prefix)?.iter().min_by_key(|c| c.distance)
+    }
+
+    /// Resolves one BGP next hop through connected and static routes.
+    pub(super) fn resolve_addr(&self, addr: Ipv4Addr) -> Vec<(PortId, Ipv4Addr)> {
+        // Longest match among base routes, never the default route.
+        for len in (1..=32u8).rev() {
+            let Ok(net) = Ipv4Net::new(addr, len) else {
+                continue;
+            };
+            let Some(c) = self.best_base(&net.trunc()) else {
+                continue;
+            };
+            return match &c.next_hop {
+                NextHop::Connected { port } => vec![(*port, addr)],
+                NextHop::Gateway { port, gw } => vec![(*port, *gw)],
+                NextHop::Multipath(m) => m.to_vec(),
+                // Our own address, or a route that drops: not a usable next hop.
+                NextHop::Local | NextHop::Blackhole | NextHop::Unreachable => vec![],
+            };
+        }
+        vec![]
+    }
+
+    pub(super) fn resolve_set(&mut self, set: u32) -> Option<NextHop> {
+        if let Some(r) = self.resolved.get(&set) {
+            return r.clone();
+        }
+        let mut members: Vec<(PortId, Ipv4Addr)> = self.bgp_sets[set as usize]
+            .iter()
+            .flat_map(|a| self.resolve_addr(*a))
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        members.truncate(MAX_MULTIPATH);
+        let nh = multipath(members);
+        self.resolved.insert(set, nh.clone());
+        nh
+    }
+
+    /// The winning route of a prefix: (source, distance, next hop).
+    pub(super) fn select(&mut self, prefix: &Ipv4Net) -> Option<(RouteSource, u8, NextHop)> {
+        let base = self
+            .best_base(prefix)
+            .map(|c| (c.source, c.distance, c.next_hop.clone()));
+        let bgp = self.table.bgp(prefix);
+        match (base, bgp) {
+            (Some(b), Some(g)) if b.1 <= g.distance => Some(b),
+            (b, Some(g)) => match self.resolve_set(g.set) {
+                Some(nh) => Some((RouteSource::Bgp, g.distance, nh)),
+                None => b,
+            },
+            (b, None) => b,
+        }
+    }
+
+    /// Recomputes the pending prefixes and publishes the differences:
+    /// next-hop table first, then the FIB batch. Returns the FIB changes.
+    pub(super) fn publish(&mut self) -> Result<usize, RouteError> {
+        let now = Instant::now();
+        let pending: Vec<Ipv4Net> = self.pending.drain().collect();
+        let mut batch = Vec::with_capacity(pending.len());
+        let mut released = Vec::new();
+        let mut first_error = None;
+        for prefix in pending {
+            let want = self.select(&prefix);
+            let have = self.table.installed(&prefix);
+            match want {
+                Some((source, distance, nh)) => {
+                    let id = match self.ids.intern(&nh, self.publications, now) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            tracing::error!(%prefix, "cannot install route: {e}");
+                            first_error.get_or_insert(e);
+                            continue;
+                        }
+                    };
+                    if have
+                        .is_some_and(|h| h.id == id && h.source == source && h.distance == distance)
+                    {
+                        continue;
+                    }
+                    self.ids.acquire(id);
+                    if let Some(h) = have {
+                        released.push(h.id);
+                    }
+                    self.table.install(
+                        prefix,
+                        Installed {
+                            id,
+                            source,
+                            distance,
+                        },
+                    );
+                    if have.map(|h| h.id) != Some(id) {
+                        batch.push(fib::Change::Upsert(prefix, id));
+                    }
+                }
+                None => {
+                    if let Some(h) = have {
+                        self.table.uninstall(&prefix);
+                        released.push(h.id);
+                        batch.push(fib::Change::Remove(prefix));
+                    }
+                }
+            }
+        }
+        // Superset first: every id the batch uses is in the published table.
+        if self.ids.dirty {
+            self.shared.nexthops.store(Arc::new(NextHopTable {
+                entries: self.ids.entries.clone(),
+            }));
+            self.ids.dirty = false;
+        }
+        let result = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.shared.fib.apply(&batch)
+        };
+        self.publications += 1;
+        // Only now may ids fall out of use: the FIB no longer references them.
+        for id in released {
+            self.ids.release(id, self.publications, now);
+        }
+        result?;
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if !batch.is_empty() {
+            tracing::debug!(
+                changes = batch.len(),
+                routes = self.table.installed_len,
+                "FIB published"
+            );
+        }
+        Ok(batch.len())
+    }
+}
+
+pub(super) fn host(a: Ipv4Addr) -> Ipv4Net {
+    Ipv4Net::new(a, 32).expect("/32 is valid")
+}
+
+/// One gateway → `Gateway`; several → `Multipath`; none → `None`.
+pub(super) fn multipath(mut members: Vec<(PortId, Ipv4Addr)>) -> Option<NextHop> {
+    members.sort_unstable();
+    members.dedup();
+    match members.as_slice() {
+        [] => None,
+        [(port, gw)] => Some(NextHop::Gateway {
+            port: *port,
+            gw: *gw,
+        }),
+        _ => Some(NextHop::Multipath(members.into_boxed_slice())),
+    }
+}

@@ -1,0 +1,45 @@
+//! State shared between the forwarding workers, the slow-path thread, the
+//! route manager, the BGP transport and the control socket.
+//!
+//! Readers on the forwarding path never lock: the FIB and the next-hop table
+//! are published with arc-swap, the neighbour table is lock-free for readers,
+//! counters are per-thread.
+use std::sync::Arc;
+
+use crate::dataplane::counters::Counters;
+use crate::neigh::NeighTable;
+use crate::ports::PortInfo;
+use crate::rib::nexthop::NextHopTable;
+use crate::slowpath::LocalTcpPipe;
+use arc_swap::ArcSwap;
+
+pub struct Shared {
+    pub ports: Vec<PortInfo>,
+    /// Number of forwarding workers; counters hold `workers + 1` thread
+    /// blocks, the last one for the slow-path/control thread.
+    pub workers: usize,
+    pub counters: Counters,
+    pub fib: fib::Fib4,
+    pub nexthops: ArcSwap<NextHopTable>,
+    pub neigh: NeighTable,
+    pub local_tcp: LocalTcpPipe,
+}
+
+impl Shared {
+    pub fn new(ports: Vec<PortInfo>, workers: usize) -> Arc<Shared> {
+        let n = ports.len();
+        Arc::new(Shared {
+            ports,
+            workers,
+            counters: Counters::new(workers + 1, n),
+            fib: fib::Fib4::new(),
+            nexthops: ArcSwap::from_pointee(NextHopTable::default()),
+            neigh: NeighTable::new(4096),
+            local_tcp: LocalTcpPipe::new(4096),
+        })
+    }
+    /// Index of the slow-path thread's counter block.
+    pub fn control_thread(&self) -> usize {
+        self.workers
+    }
+}

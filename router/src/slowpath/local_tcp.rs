@@ -1,0 +1,208 @@
+//! TCP for the router's own addresses. Segments from the wire go to the
+//! local stack (smoltcp, used by BGP) over a [`LocalTcpPipe`]; the stack's
+//! packets come back and are routed like any the router originates. When
+//! no stack runs the slow path answers with a RST itself.
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use smoltcp::wire::{IpAddress, TcpPacket, TcpSeqNumber};
+
+use super::{SlowCore, SlowPacket};
+use crate::dataplane::counters::DropReason;
+use crate::dataplane::forward::{complete_checksum, Batch, Egress, FrameMeta, Punt, TxSink};
+use crate::neigh::Resolve;
+use crate::wire::ethernet::{self, ethertype, EthernetFrame, EthernetRepr, MacAddr};
+use crate::wire::ipv4::{self, protocol, Ipv4Packet, Ipv4Repr};
+
+/// IPv4 packets (no Ethernet header) between the slow path and the
+/// router's own TCP stack (smoltcp, used by BGP). Slow path only: a `Vec` per
+/// packet is acceptable here, never on the forwarding path.
+pub struct LocalTcpPipe {
+    /// Slow path -> stack: TCP segments addressed to one of our addresses.
+    pub to_stack_tx: Sender<Vec<u8>>,
+    pub to_stack_rx: Receiver<Vec<u8>>,
+    /// Stack -> slow path: packets the stack wants routed and sent.
+    pub from_stack_tx: Sender<Vec<u8>>,
+    pub from_stack_rx: Receiver<Vec<u8>>,
+    /// Set when no local TCP stack runs (e.g. no `[bgp]` section): the slow
+    /// path then answers TCP to our addresses with a RST (RFC 793) instead
+    /// of queueing it. While false, segments the stack cannot take (channel
+    /// full) are dropped and counted as `queue_full` (TCP retransmits).
+    pub detached: AtomicBool,
+}
+
+impl LocalTcpPipe {
+    pub fn new(depth: usize) -> Self {
+        let (a, b) = bounded(depth);
+        let (c, d) = bounded(depth);
+        LocalTcpPipe {
+            to_stack_tx: a,
+            to_stack_rx: b,
+            from_stack_tx: c,
+            from_stack_rx: d,
+            detached: AtomicBool::new(false),
+        }
+    }
+}
+
+impl SlowCore<'_> {
+    pub(super) fn local_tcp<S: TxSink>(&mut self, b: &Batch, mut p: SlowPacket, sink: &mut S) {
+        let port = p.in_port;
+        let meta = p.meta;
+        let len = p.len;
+        if !complete_checksum(&mut p.buf[..len], &meta) {
+            self.count(port, DropReason::BadHeader);
+            self.handoff.recycle(p);
+            return;
+        }
+        let ip_bytes = {
+            let Ok(ip) = Ipv4Packet::new_checked(&p.buf[ethernet::HEADER_LEN..len]) else {
+                self.count(port, DropReason::BadHeader);
+                self.handoff.recycle(p);
+                return;
+            };
+            ethernet::HEADER_LEN..ethernet::HEADER_LEN + ip.total_len() as usize
+        };
+        let pipe = &self.shared.local_tcp;
+        if !pipe.detached.load(Ordering::Relaxed) {
+            // The slow path may allocate: one Vec per segment for the stack.
+            match pipe.to_stack_tx.try_send(p.buf[ip_bytes].to_vec()) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => self.count(port, DropReason::QueueFull),
+                Err(TrySendError::Disconnected(_)) => self.send_rst(b, &p, sink),
+            }
+        } else {
+            self.send_rst(b, &p, sink);
+        }
+        self.handoff.recycle(p);
+    }
+
+    fn send_rst<S: TxSink>(&mut self, b: &Batch, p: &SlowPacket, sink: &mut S) {
+        let frame = p.frame();
+        let prev = EthernetFrame::new_unchecked(frame).src();
+        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+            return;
+        };
+        let Some((port, dst_mac, _)) = self.fwd.reply_path(b, p.in_port, prev, ip.src()) else {
+            return;
+        };
+        let Some(src_mac) = self.fwd.port_mac(port) else {
+            return;
+        };
+        let ident = self.fwd.next_ident();
+        let mut len = 0;
+        let sent = sink.send(port, |buf| {
+            len = build_tcp_rst(buf, src_mac, dst_mac, ident, &frame[ethernet::HEADER_LEN..])
+                .unwrap_or(0);
+            (len, None)
+        });
+        if sent {
+            self.count_tx(port, len);
+        }
+        self.count(p.in_port, DropReason::LocalUnsupported);
+    }
+
+    /// Routes one IPv4 packet from the local TCP stack.
+    pub fn from_stack<S: TxSink>(&mut self, b: &Batch, pkt: &[u8], sink: &mut S) {
+        let Ok(ip) = Ipv4Packet::new_checked(pkt) else {
+            return;
+        };
+        let hash = self.fwd.packet_hash(&ip);
+        let Egress::Out { port, next_hop } = self.fwd.route(b, ip.dst(), hash) else {
+            tracing::debug!(dst = %ip.dst(), "local stack: no route");
+            return;
+        };
+        let ip_len = ip.total_len() as usize;
+        if self.fwd.port_mtu(port).is_some_and(|m| ip_len > m) {
+            self.count(port, DropReason::Mtu);
+            return;
+        }
+        let mut buf = vec![0u8; ethernet::HEADER_LEN + ip_len].into_boxed_slice();
+        buf[12..14].copy_from_slice(&ethertype::IPV4.to_be_bytes());
+        buf[ethernet::HEADER_LEN..].copy_from_slice(&pkt[..ip_len]);
+        let len = buf.len();
+        let p = SlowPacket {
+            buf,
+            len,
+            in_port: port,
+            why: Punt::LocalTcp,
+            meta: FrameMeta::default(),
+            from_stack: true,
+        };
+        match self
+            .cache
+            .resolve(port, next_hop, p, b.now, &mut self.actions)
+        {
+            Resolve::Send(mac, p) => self.transmit(b, p, port, mac, sink),
+            Resolve::Queued => {}
+            Resolve::Unreachable(p) => self.unreachable(b, p, sink),
+        }
+        self.run_actions(b, sink);
+    }
+}
+
+/// Builds an Ethernet frame with a TCP RST answering the segment in
+/// `orig_ip` (RFC 793 §3.4 "Reset Generation", connection CLOSED): if the
+/// segment has ACK, `<SEQ=SEG.ACK><CTL=RST>`, else
+/// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`. Never answers a RST. Uses
+/// smoltcp's TCP view (the stack BGP runs on already brings it).
+pub fn build_tcp_rst(
+    out: &mut [u8],
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    ident: u16,
+    orig_ip: &[u8],
+) -> Option<usize> {
+    let ip = Ipv4Packet::new_checked(orig_ip).ok()?;
+    if ip.protocol() != protocol::TCP || ip.is_fragment() {
+        return None;
+    }
+    let seg = ip.payload();
+    // Checks the data offset too: at least 20, at most the segment.
+    let tcp = TcpPacket::new_checked(seg).ok()?;
+    let doff = usize::from(tcp.header_len());
+    if tcp.rst() {
+        return None;
+    }
+    let (seq, ack, with_ack) = if tcp.ack() {
+        (tcp.ack_number().0 as u32, 0, false)
+    } else {
+        let seg_len = (seg.len() - doff) as u32 + u32::from(tcp.syn()) + u32::from(tcp.fin());
+        (0, (tcp.seq_number().0 as u32).wrapping_add(seg_len), true)
+    };
+    let total = ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN + 20;
+    let out = out.get_mut(..total)?;
+    EthernetRepr {
+        dst: dst_mac,
+        src: src_mac,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(out)
+    .ok()?;
+    let (src, dst) = (ip.dst(), ip.src());
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: protocol::TCP,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident,
+        dont_frag: true,
+        payload_len: 20,
+    }
+    .emit(&mut out[ethernet::HEADER_LEN..])
+    .ok()?;
+    let t = &mut out[ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN..];
+    t.fill(0);
+    let mut r = TcpPacket::new_unchecked(t);
+    r.set_src_port(tcp.dst_port());
+    r.set_dst_port(tcp.src_port());
+    r.set_seq_number(TcpSeqNumber(seq as i32));
+    r.set_ack_number(TcpSeqNumber(ack as i32));
+    r.set_header_len(20);
+    r.set_rst(true);
+    r.set_ack(with_ack);
+    r.set_window_len(0);
+    r.fill_checksum(&IpAddress::Ipv4(src), &IpAddress::Ipv4(dst));
+    Some(total)
+}

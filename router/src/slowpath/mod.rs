@@ -1,0 +1,271 @@
+//! The slow path: one thread that handles what the forwarding workers hand
+//! over (ARP, TCP for the router itself, packets waiting for neighbour
+//! resolution), runs the neighbour state machine, answers and learns ARP,
+//! announces our addresses with gratuitous ARP at start, and routes the
+//! packets of the router's own TCP stack (BGP).
+//!
+//! * `handoff`: the queue from the workers (pooled buffers, a doorbell);
+//! * `arp`: answering, learning, announcing, soliciting;
+//! * `local_tcp`: TCP to our addresses, to and from the local stack;
+//! * here: the thread ([`run`]) and [`SlowCore`], which sends packets once
+//!   their neighbour resolves and ICMP host unreachable when it does not.
+//!
+//! It owns one TX-only socket per port and counts into the control thread's
+//! counter block. It sleeps in one `crossbeam_channel::select!` on the
+//! hand-off doorbell (which workers ring at most once per RX batch) and on
+//! the local stack's channel, with a timeout of one timer tick (≤ 10 ms).
+//!
+//! TCP to our addresses: handed to the local stack (`shared.local_tcp`),
+//! which answers segments for closed ports with RST itself (smoltcp does).
+//! When no stack runs (`local_tcp.detached`), this thread answers with a RST
+//! (RFC 793 "Reset Generation", state CLOSED).
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::dataplane::counters::DropReason;
+use crate::dataplane::forward::{Batch, Forwarder, Punt, TxSink};
+use crate::neigh::{NeighAction, NeighCache, NeighOptions, Resolve};
+use crate::ports::PortId;
+use crate::shared::Shared;
+use crate::wire::arp::{ArpOp, ArpRepr};
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::icmp::{msg, unreach};
+
+mod arp;
+mod handoff;
+mod local_tcp;
+
+pub use self::handoff::{Handoff, HandoffOptions, SlowPacket};
+pub use self::local_tcp::{build_tcp_rst, LocalTcpPipe};
+
+/// The slow path's logic, independent of sockets (tests drive it with a
+/// mock sink).
+pub struct SlowCore<'a> {
+    shared: Arc<Shared>,
+    fwd: Forwarder,
+    cache: NeighCache<'a, SlowPacket>,
+    handoff: Arc<Handoff>,
+    actions: Vec<NeighAction<SlowPacket>>,
+}
+
+/// Most packets handled per wake-up from each source, so no source starves
+/// the timers.
+const SLOW_BATCH: usize = 256;
+
+impl<'a> SlowCore<'a> {
+    pub fn new(
+        shared: Arc<Shared>,
+        fwd: Forwarder,
+        neigh_opts: NeighOptions,
+        writer: crate::neigh::NeighWriter<'a>,
+        handoff: Arc<Handoff>,
+    ) -> Self {
+        SlowCore {
+            shared,
+            fwd,
+            cache: NeighCache::new(neigh_opts, writer),
+            handoff,
+            actions: Vec::new(),
+        }
+    }
+
+    pub fn forwarder(&self) -> &Forwarder {
+        &self.fwd
+    }
+
+    fn count(&self, port: PortId, r: DropReason) {
+        if (port as usize) < self.shared.ports.len() {
+            self.shared
+                .counters
+                .port(self.shared.control_thread(), port as usize)
+                .drop(r);
+        }
+    }
+
+    fn count_tx(&self, port: PortId, len: usize) {
+        if (port as usize) < self.shared.ports.len() {
+            self.shared
+                .counters
+                .port(self.shared.control_thread(), port as usize)
+                .tx(len);
+        }
+    }
+
+    /// Handles one frame from the workers.
+    pub fn handle<S: TxSink>(&mut self, b: &Batch, p: SlowPacket, sink: &mut S) {
+        match p.why {
+            Punt::Arp => {
+                self.handle_arp(b.now, &p, sink);
+                self.handoff.recycle(p);
+            }
+            Punt::LocalTcp => self.local_tcp(b, p, sink),
+            Punt::Resolve { port, next_hop } => {
+                match self
+                    .cache
+                    .resolve(port, next_hop, p, b.now, &mut self.actions)
+                {
+                    Resolve::Send(mac, p) => self.transmit(b, p, port, mac, sink),
+                    Resolve::Queued => {}
+                    Resolve::Unreachable(p) => self.unreachable(b, p, sink),
+                }
+                self.run_actions(b, sink);
+            }
+        }
+    }
+
+    /// Sends a packet whose next hop resolved to `mac`.
+    fn transmit<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        mut p: SlowPacket,
+        port: PortId,
+        mac: MacAddr,
+        sink: &mut S,
+    ) {
+        if p.from_stack {
+            let Some(src_mac) = self.fwd.port_mac(port) else {
+                return;
+            };
+            let frame = p.frame();
+            let len = frame.len();
+            let sent = sink.send(port, |buf| {
+                let Some(buf) = buf.get_mut(..len) else {
+                    return (0, None);
+                };
+                buf.copy_from_slice(frame);
+                buf[0..6].copy_from_slice(&mac);
+                buf[6..12].copy_from_slice(&src_mac);
+                (len, None)
+            });
+            if sent {
+                self.count_tx(port, len);
+            } else {
+                self.count(port, DropReason::QueueFull);
+            }
+        } else {
+            let (in_port, meta, len) = (p.in_port, p.meta, p.len);
+            self.fwd
+                .forward_resolved(b, in_port, &mut p.buf[..len], &meta, port, mac, sink);
+        }
+        self.handoff.recycle(p);
+    }
+
+    /// Resolution failed: RFC 1812 §5.2.7.1 host unreachable to the source.
+    fn unreachable<S: TxSink>(&mut self, b: &Batch, p: SlowPacket, sink: &mut S) {
+        self.count(p.in_port, DropReason::NeighUnresolved);
+        if !p.from_stack {
+            self.fwd.icmp_error(
+                b,
+                p.in_port,
+                p.frame(),
+                msg::DST_UNREACHABLE,
+                unreach::HOST,
+                0,
+                sink,
+            );
+        }
+        self.handoff.recycle(p);
+    }
+
+    fn run_actions<S: TxSink>(&mut self, b: &Batch, sink: &mut S) {
+        let mut actions = std::mem::take(&mut self.actions);
+        for a in actions.drain(..) {
+            match a {
+                NeighAction::Solicit { port, ip, unicast } => {
+                    let (Some(mac), Some(spa)) =
+                        (self.fwd.port_mac(port), self.fwd.source_address(port, ip))
+                    else {
+                        continue;
+                    };
+                    let arp = ArpRepr {
+                        op: ArpOp::Request,
+                        sha: mac,
+                        spa,
+                        tha: unicast.unwrap_or([0; 6]),
+                        tpa: ip,
+                    };
+                    self.send_arp(port, unicast.unwrap_or(ethernet::BROADCAST), &arp, sink);
+                }
+                NeighAction::Flush {
+                    port, mac, packets, ..
+                } => {
+                    for p in packets {
+                        self.transmit(b, p, port, mac, sink);
+                    }
+                }
+                NeighAction::Failed { packets, .. } => {
+                    for p in packets {
+                        self.unreachable(b, p, sink);
+                    }
+                }
+                NeighAction::Overflow(p) => {
+                    self.count(p.in_port, DropReason::NeighUnresolved);
+                    self.handoff.recycle(p);
+                }
+            }
+        }
+        // Keep the vector's capacity for next time.
+        if self.actions.is_empty() {
+            self.actions = actions;
+        }
+    }
+
+    /// Runs the neighbour timers.
+    pub fn tick<S: TxSink>(&mut self, b: &Batch, sink: &mut S) {
+        self.cache.tick(b.now, &mut self.actions);
+        self.run_actions(b, sink);
+    }
+
+    /// One round: drains the hand-off queue and the stack's channel (bounded),
+    /// then runs the timers.
+    pub fn round<S: TxSink>(&mut self, sink: &mut S) {
+        let b = self.fwd.begin_batch(Instant::now());
+        for _ in 0..SLOW_BATCH {
+            let Some(p) = self.handoff.pop() else { break };
+            self.handle(&b, p, sink);
+        }
+        for _ in 0..SLOW_BATCH {
+            let Ok(pkt) = self.shared.local_tcp.from_stack_rx.try_recv() else {
+                break;
+            };
+            self.from_stack(&b, &pkt, sink);
+        }
+        self.tick(&b, sink);
+    }
+}
+
+/// The slow-path thread's body: `core` plus its own TX rings.
+pub fn run<S: TxSink + FlushTx>(
+    mut core: SlowCore<'_>,
+    sink: &mut S,
+    stop: &AtomicBool,
+    tick: Duration,
+) {
+    core.announce(sink);
+    sink.flush_all();
+    let tick = tick.clamp(Duration::from_millis(1), Duration::from_millis(10));
+    let bell = core.handoff.bell_rx.clone();
+    let from_stack = core.shared.local_tcp.from_stack_rx.clone();
+    while !stop.load(Ordering::Relaxed) {
+        // Sleep until a worker rings, the stack sends, or the timer tick.
+        crossbeam_channel::select! {
+            recv(bell) -> _ => {},
+            recv(from_stack) -> pkt => if let Ok(pkt) = pkt {
+                let b = core.fwd.begin_batch(Instant::now());
+                core.from_stack(&b, &pkt, sink);
+            },
+            default(tick) => {},
+        }
+        core.round(sink);
+        sink.flush_all();
+    }
+}
+
+/// Flushing the TX rings a sink touched (one send(2) kick per ring).
+pub trait FlushTx {
+    fn flush_all(&mut self);
+}
+
+#[cfg(test)]
+mod tests;
