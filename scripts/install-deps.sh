@@ -30,10 +30,19 @@ NEEDS=(
     "birdc:bird2"
     "/usr/lib/frr/bgpd:frr"
     "vtysh:frr"
+    # Build dependencies of the router's host set-up (crates nftnl, mnl).
+    "/usr/include/libnftnl/chain.h:libnftnl-dev"
+    "/usr/include/libmnl/libmnl.h:libmnl-dev"
+    "pkg-config:pkg-config"
+    # Metrics are checked with promtool; units with systemd-analyze; the
+    # package is inspected with dpkg-deb.
+    "promtool:prometheus"
+    "systemd-analyze:systemd"
+    "dpkg-deb:dpkg"
 )
 
 have() {
-    if [[ "$1" == /* ]]; then [[ -x "$1" ]]; else command -v "$1" >/dev/null 2>&1; fi
+    if [[ "$1" == /* ]]; then [[ -e "$1" ]]; else command -v "$1" >/dev/null 2>&1; fi
 }
 
 missing_pkgs() {
@@ -62,7 +71,7 @@ if ((${#missing[@]})); then
     # The Debian services of these daemons are not wanted: tests and the lab
     # start their own instances inside namespaces.
     if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-        for svc in bird frr gobgpd iperf3; do
+        for svc in bird frr gobgpd iperf3 prometheus prometheus-node-exporter; do
             systemctl disable --now "$svc" >/dev/null 2>&1 || true
         done
     fi
@@ -93,6 +102,15 @@ if [[ -f "$REPO_ROOT/bgp/fuzz/Cargo.toml" ]] && ! cargo fuzz --version >/dev/nul
     if ! cargo fuzz --version >/dev/null 2>&1 || ! cargo +nightly --version >/dev/null 2>&1; then
         is_ci && die "the BGP fuzz smoke needs cargo-fuzz and a nightly Rust toolchain (rustup toolchain install nightly)"
         warn "no cargo-fuzz/nightly: the BGP fuzz smoke will be skipped"
+    fi
+fi
+# cargo-deb (from crates.io) builds the Debian package (scripts/build-deb.sh).
+if ! cargo deb --version >/dev/null 2>&1; then
+    log "installing cargo-deb (cargo install)"
+    timeout 1500 cargo install cargo-deb --locked || warn "could not install cargo-deb"
+    if ! cargo deb --version >/dev/null 2>&1; then
+        is_ci && die "the package test needs cargo-deb (cargo install cargo-deb)"
+        warn "no cargo-deb: the package test will be skipped"
     fi
 fi
 log "dependencies ok ($(cargo --version))"

@@ -20,7 +20,11 @@
 //! * [`rib`]: where routes are chosen (connected, static, BGP) and
 //!   published into the FIB and the next-hop table.
 //! * [`bgp_io`]: the BGP speaker's thread and its TCP (smoltcp).
-//! * [`control`], [`cli`], [`config`]: the operator's side.
+//! * [`control`], [`cli`], [`config`]: the operator's side;
+//!   [`metrics`] the Prometheus exporter.
+//! * [`host`]: what the router changes on its host at start and undoes at
+//!   stop (kernel addresses off the ports, IPv6 off, the ingress drop);
+//!   [`service`]: systemd's notify protocol and watchdog.
 //!
 //! Names: `forward` rather than `fwd`, and its steps named by what they do
 //! to the packet, so a newcomer finds "where is the TTL decremented"
@@ -35,9 +39,12 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+pub mod host;
+pub mod metrics;
 pub mod neigh;
 pub mod ports;
 pub mod rib;
+pub mod service;
 pub mod shared;
 pub mod slowpath;
 pub mod wire;

@@ -23,6 +23,9 @@ pub struct Shared {
     pub nexthops: ArcSwap<NextHopTable>,
     pub neigh: NeighTable,
     pub local_tcp: LocalTcpPipe,
+    /// One per forwarding worker, bumped once per loop turn; the systemd
+    /// watchdog pings only while all of them move.
+    pub heartbeats: crate::service::Heartbeats,
 }
 
 impl Shared {
@@ -36,6 +39,7 @@ impl Shared {
             nexthops: ArcSwap::from_pointee(NextHopTable::default()),
             neigh: NeighTable::new(4096),
             local_tcp: LocalTcpPipe::new(4096),
+            heartbeats: crate::service::Heartbeats::new(workers),
         })
     }
     /// Index of the slow-path thread's counter block.

@@ -47,6 +47,10 @@ pub enum Command {
         /// Control socket path (overrides `router.control_socket`).
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
+        /// Print what the host set-up would change on the ports (addresses,
+        /// link state, sysctls, the ingress drop) and exit without changing it.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check a config file and exit: 0 if valid, 2 with "FILE:LINE:COL: ..." if not.
     Check {
@@ -71,12 +75,18 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Write the man pages and shell completions (for packaging) into DIR.
+    #[command(hide = true)]
+    Generate {
+        /// Output directory (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// Which router to talk to.
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// Control socket path [default: $ROUTER_SOCKET, the config's, or /run/router.sock].
+    /// Control socket path [default: $ROUTER_SOCKET, the config's, or /run/router/router.sock].
     #[arg(short = 's', long, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Take the control socket path from this config file.
@@ -116,7 +126,16 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Run { config, socket } => match crate::cli::run::run(&config, socket) {
+        Command::Run {
+            config,
+            socket,
+            dry_run: true,
+        } => crate::cli::run::dry_run(&config, socket),
+        Command::Run {
+            config,
+            socket,
+            dry_run: false,
+        } => match crate::cli::run::run(&config, socket) {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 eprintln!("{e}");
@@ -129,7 +148,53 @@ pub fn run(cli: Cli) -> u8 {
             ask(&target, &command, json)
         }
         Command::Ping { target } => ask(&target, "ping", false),
+        Command::Generate { dir } => match generate(&dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("router generate {}: {e}", dir.display());
+                EXIT_RUNTIME
+            }
+        },
     }
+}
+
+/// `router generate DIR`: router.1 and router-SUBCOMMAND.1 (clap_mangen),
+/// and completions for bash, zsh and fish (clap_complete), all from the
+/// clap definitions above, so they cannot drift from the binary.
+pub fn generate(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let cmd = Cli::command();
+    let mut pages = vec![(String::from("router"), cmd.clone())];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("router-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page).render(&mut out)?;
+        std::fs::write(&path, out)?;
+        written.push(path);
+    }
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "router.bash"),
+        (clap_complete::Shell::Zsh, "_router"),
+        (clap_complete::Shell::Fish, "router.fish"),
+    ] {
+        let path = dir.join(file);
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "router", &mut out);
+        std::fs::write(&path, out)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 fn check(file: &Path) -> u8 {

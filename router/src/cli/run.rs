@@ -18,9 +18,12 @@ use crate::config::{Config, ConfigError, PortConfig, RouterConfig};
 use crate::control::{self, BuiltinContext, ControlServer, Registry};
 use crate::dataplane::icmp_out::IcmpRateLimit;
 use crate::dataplane::{self, DataplaneOptions};
+use crate::host::{HostOptions, HostPort, Plan};
+use crate::metrics::{MetricsServer, MetricsSources, RouterCollector};
 use crate::neigh::NeighOptions;
 use crate::ports::{PortId, PortInfo};
 use crate::rib::RouteManager;
+use crate::service::{Notifier, Watchdog};
 use crate::shared::Shared;
 use router_sys::netdev;
 
@@ -139,19 +142,79 @@ fn resolve_port(id: PortId, p: &PortConfig) -> Result<PortInfo, AppError> {
     })
 }
 
+/// The host set-up's view of the configured ports.
+fn host_ports(cfg: &Config) -> Vec<HostPort> {
+    cfg.ports
+        .iter()
+        .map(|p| HostPort {
+            name: p.name.clone(),
+            ifname: p.ifname.clone(),
+        })
+        .collect()
+}
+
+fn host_options(cfg: &Config) -> HostOptions {
+    HostOptions {
+        allow_kernel_forwarding: cfg.router.allow_kernel_forwarding,
+        ingress_drop: cfg.router.ingress_drop,
+    }
+}
+
+/// `router run --dry-run`: checks the config, reads the kernel and prints
+/// what the host set-up would change; changes nothing. Exit 0, 2 for a
+/// config error, 1 for a host that cannot be prepared.
+pub fn dry_run(config_path: &Path, _socket: Option<PathBuf>) -> u8 {
+    let cfg = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_CONFIG;
+        }
+    };
+    match Plan::build(&host_ports(&cfg), host_options(&cfg)) {
+        Ok(plan) => {
+            for line in plan.describe() {
+                println!("{line}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            EXIT_RUNTIME
+        }
+    }
+}
+
 /// Runs the router until SIGINT or SIGTERM.
 pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> {
     init_tracing();
     let started = Instant::now();
     let cfg = Config::load(config_path)?;
+    let notifier = Notifier::from_env();
     // Signals are caught from here on, so a SIGTERM during start-up still
     // leads to a clean shutdown rather than a half-started process.
     let mut signals =
         Signals::new([SIGINT, SIGTERM]).map_err(io_err("cannot install signal handlers"))?;
     let socket_path = socket.unwrap_or_else(|| cfg.router.control_socket.clone());
+    // The default lives in /run/router/ (systemd's RuntimeDirectory).
+    if let Some(dir) = socket_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err(format!(
+            "control socket directory {}",
+            dir.display()
+        )))?;
+    }
     // Refuse early if another router owns the control socket.
     control::prepare_path(&socket_path)
         .map_err(io_err(format!("control socket {}", socket_path.display())))?;
+
+    // Make the ports fit for the router (undone when `host` drops: at the
+    // end of this function, or on an error during start-up).
+    let host = Plan::build(&host_ports(&cfg), host_options(&cfg))
+        .and_then(Plan::apply)
+        .map_err(|e| AppError::Runtime(format!("host set-up: {e}")))?;
+    for change in host.changes() {
+        tracing::info!(%change, "host set-up");
+    }
 
     let ports = cfg
         .ports
@@ -206,6 +269,22 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     let bgp = crate::bgp_io::start(Arc::clone(&shared), &cfg, Arc::clone(&routes), &registry)
         .map_err(|e| AppError::Runtime(format!("cannot start BGP: {e}")))?;
 
+    let metrics = match &cfg.metrics {
+        None => None,
+        Some(m) => Some(
+            MetricsServer::start(
+                m.listen,
+                RouterCollector::new(MetricsSources {
+                    shared: Arc::clone(&shared),
+                    routes: Arc::clone(&routes),
+                    bgp: bgp.as_ref().map(|b| b.client.clone()),
+                    started,
+                }),
+            )
+            .map_err(io_err(format!("metrics listener {}", m.listen)))?,
+        ),
+    };
+
     let control = ControlServer::start(&socket_path, Arc::clone(&registry))
         .map_err(io_err(format!("control socket {}", socket_path.display())))?;
 
@@ -219,14 +298,28 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
         "router started"
     );
 
+    // Ports prepared and bound, FIB published, control socket listening.
+    notifier.ready(&format!(
+        "forwarding on {} ports with {} workers",
+        shared.ports.len(),
+        cfg.router.worker_threads
+    ));
+    let beats = Arc::clone(&shared);
+    let watchdog = Watchdog::start(notifier, move || beats.heartbeats.read());
+
     let signal = signals.forever().next();
     tracing::info!(signal = ?signal, "shutting down");
+    notifier.stopping();
+    drop(watchdog);
+    drop(metrics);
 
     control.stop();
     if let Some(mut bgp) = bgp {
         bgp.shutdown();
     }
     dataplane.stop();
+    // Last: give the kernel its ports back.
+    host.undo();
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,7 +4,9 @@
 //! ```toml
 //! [router]
 //! worker_threads = 2                    # forwarding threads (>= 1)
-//! control_socket = "/run/router.sock"   # `router show ...` talks to this
+//! control_socket = "/run/router/router.sock" # `router show ...` talks to this
+//! allow_kernel_forwarding = false       # start even if the kernel forwards
+//! ingress_drop = true                   # nftables netdev drop on the ports
 //! router_id = "192.168.10.200"          # optional
 //! icmp_rate_limit = 1000                # ICMP errors per second (token bucket)
 //! icmp_burst = 50
@@ -30,6 +32,9 @@
 //! via = "10.0.2.2"                      # or ["a", "b"] for ECMP,
 //!                                       # or port = "eth1", blackhole = true,
 //!                                       # unreachable = true
+//! [metrics]                             # off unless present
+//! listen = "127.0.0.1:9477"             # Prometheus /metrics over HTTP
+//!
 //! [bgp]                                 # see config::bgp
 //! ```
 //!
@@ -54,7 +59,9 @@ use toml::Spanned;
 pub use error::{ConfigError, Diagnostic, Problem, Source};
 
 /// Where `router show` and `router run` put the control socket by default.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/router.sock";
+/// Under its own directory so that a hardened service (systemd's
+/// `RuntimeDirectory=router`, read-only /run otherwise) can create it.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/router/router.sock";
 /// Most members of one ECMP static route.
 pub const MAX_ECMP_MEMBERS: usize = 64;
 
@@ -71,6 +78,13 @@ pub struct Config {
     pub routes: Vec<StaticRoute>,
     /// `[bgp]`, already checked with [`bgp::BgpConfig::to_speaker_config`].
     pub bgp: Option<bgp::BgpConfig>,
+    /// `[metrics]`: the Prometheus exporter, off when absent.
+    pub metrics: Option<MetricsConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +106,10 @@ pub struct RouterConfig {
     pub rx_ring_frames: u32,
     pub tx_ring_frames: u32,
     pub neighbour: NeighbourConfig,
+    /// Start even though the namespace's kernel forwards (ip_forward=1).
+    pub allow_kernel_forwarding: bool,
+    /// Install the nftables netdev-ingress drop on the ports (host set-up).
+    pub ingress_drop: bool,
 }
 
 /// Default RX ring slots per forwarding socket (8 blocks of 15 slots).
@@ -149,6 +167,8 @@ impl Default for RouterConfig {
             rx_ring_frames: DEFAULT_RX_RING_FRAMES,
             tx_ring_frames: DEFAULT_TX_RING_FRAMES,
             neighbour: NeighbourConfig::default(),
+            allow_kernel_forwarding: false,
+            ingress_drop: true,
         }
     }
 }
@@ -243,6 +263,13 @@ struct RawConfig {
     #[serde(default)]
     routes: Vec<Spanned<RawRoute>>,
     bgp: Option<bgp::BgpConfig>,
+    metrics: Option<Spanned<RawMetrics>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -256,6 +283,8 @@ struct RawRouter {
     rx_ring_frames: Option<Spanned<i64>>,
     tx_ring_frames: Option<Spanned<i64>>,
     neighbour: Option<RawNeighbour>,
+    allow_kernel_forwarding: Option<bool>,
+    ingress_drop: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -335,6 +364,25 @@ impl Validator<'_> {
 
     fn check(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let router = self.router(raw.router)?;
+        let metrics = match &raw.metrics {
+            None => None,
+            Some(m) => {
+                let listen = m.get_ref().listen.get_ref();
+                match listen.parse::<std::net::SocketAddr>() {
+                    Ok(listen) => Some(MetricsConfig { listen }),
+                    Err(_) => {
+                        return self.err(
+                            Some(m.get_ref().listen.span()),
+                            "metrics.listen",
+                            Problem::Invalid(format!(
+                                "{listen:?} is not ADDRESS:PORT (e.g. \"127.0.0.1:{}\")",
+                                crate::metrics::DEFAULT_PORT
+                            )),
+                        )
+                    }
+                }
+            }
+        };
         if raw.ports.is_empty() {
             return self.err(
                 None,
@@ -459,6 +507,7 @@ impl Validator<'_> {
             loopbacks,
             routes,
             bgp: raw.bgp,
+            metrics,
         })
     }
 
@@ -622,6 +671,10 @@ impl Validator<'_> {
             rx_ring_frames,
             tx_ring_frames,
             neighbour,
+            allow_kernel_forwarding: r
+                .allow_kernel_forwarding
+                .unwrap_or(d.allow_kernel_forwarding),
+            ingress_drop: r.ingress_drop.unwrap_or(d.ingress_drop),
         })
     }
 

@@ -552,3 +552,30 @@ fn bgp_section_errors_are_located() {
     assert_eq!(d.line, 7);
     assert_eq!(d.field, "bgp.foo");
 }
+
+#[test]
+fn metrics_and_host_setup_keys() {
+    let c = parse(LAB).expect("lab");
+    assert_eq!(c.metrics, None, "metrics are off unless configured");
+    assert!(!c.router.allow_kernel_forwarding);
+    assert!(c.router.ingress_drop);
+
+    let text = format!("{LAB}\n[metrics]\nlisten = \"127.0.0.1:9477\"\n").replace(
+        "worker_threads = 2\n",
+        "worker_threads = 2\nallow_kernel_forwarding = true\ningress_drop = false\n",
+    );
+    let c = parse(&text).expect("metrics");
+    assert_eq!(
+        c.metrics.map(|m| m.listen),
+        Some("127.0.0.1:9477".parse().expect("addr"))
+    );
+    assert!(c.router.allow_kernel_forwarding);
+    assert!(!c.router.ingress_drop);
+
+    let bad = format!("{LAB}\n[metrics]\nlisten = \"localhost\"\n");
+    let line = bad.lines().count();
+    expect(&bad, line, "metrics.listen", "not ADDRESS:PORT");
+    let unknown = format!("{LAB}\n[metrics]\nlisten = \"127.0.0.1:1\"\npath = \"/m\"\n");
+    let line = unknown.lines().count();
+    expect(&unknown, line, "metrics.path", "unknown key `path`");
+}

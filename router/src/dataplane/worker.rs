@@ -159,6 +159,7 @@ impl Worker {
                     }
                 }
             }
+            self.fwd.shared().heartbeats.beat(self.index);
             let now = Instant::now();
             let b = self.fwd.begin_batch(now);
             busy = false;
