@@ -29,6 +29,19 @@ cargo build --workspace --all-targets
 cargo build --release -p router
 export ROUTER_BIN=$REPO_ROOT/target/release/router
 
+# The project's rules as code: [workspace.lints] (unsafe_code = "forbid"
+# outside router-sys, undocumented unsafe blocks denied there) and clippy.
+log "cargo clippy (workspace, all targets, -D warnings)"
+lint_rc=0
+cargo clippy --workspace --all-targets -- -D warnings || lint_rc=1
+
+# The Debian package; tests/tests/package.rs inspects it and runs the lab
+# with the binary extracted from it.
+log "Debian package (scripts/build-deb.sh)"
+./scripts/build-deb.sh >"$LOG_DIR/deb.log" 2>&1 || { tail -n 30 "$LOG_DIR/deb.log"; die "building the .deb failed"; }
+ROUTER_DEB=$(ls -t "$REPO_ROOT"/target/debian/router_*.deb | head -n 1)
+export ROUTER_DEB
+
 # Two threads: the machines have 2 cores and each namespace test runs
 # several processes of its own.
 log "cargo test --workspace"
@@ -128,7 +141,7 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^(passed|failed
      END { printf "TOTAL: %d passed, %d failed, %d ignored\n", n["passed"], n["failed"], n["ignored"] }' "$LOG_DIR/test.log"
 skipped=$(grep -c '!!! SKIPPED' "$LOG_DIR/test.log" || true)
 ((skipped)) && warn "$skipped test(s) SKIPPED for missing prerequisites (see above)"
-if ((test_rc || smoke_rc || leak_rc)); then
-    die "FAILED (cargo test rc=$test_rc, bench/fuzz smoke rc=$smoke_rc, leaked namespaces rc=$leak_rc)"
+if ((test_rc || smoke_rc || leak_rc || lint_rc)); then
+    die "FAILED (cargo test rc=$test_rc, bench/fuzz smoke rc=$smoke_rc, leaked namespaces rc=$leak_rc, clippy rc=$lint_rc)"
 fi
 log "all passed"
