@@ -136,7 +136,11 @@ impl Reloader {
     }
 
     /// Re-reads the config file and applies the difference (see the module
-    /// documentation). An error leaves the running config in place.
+    /// documentation). An error leaves the running config in place. The one
+    /// error that can follow a change is [`ReloadError::Routes`] (the FIB or
+    /// the next-hop ids full) after BGP took its new config: the running
+    /// config then stays the old one, so the next reload retries the routes
+    /// (and BGP, comparing with its own config, finds nothing to do).
     pub fn reload(&mut self) -> Result<ReloadReport, ReloadError> {
         let (new, text) = Config::load_text(&self.path)?;
         let old = self.running.load_full();

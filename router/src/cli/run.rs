@@ -173,7 +173,10 @@ fn reload_and_log(reloader: &mut Reloader) -> Result<ReloadReport, ReloadError> 
     r
 }
 
-/// Registers `reload`: asks the main thread to reload and waits for its report.
+/// Registers `reload`: asks the main thread to reload and waits for its
+/// report. The control thread waits meanwhile (other clients with it): a
+/// reload takes milliseconds, the BGP thread answering within one loop
+/// iteration, and [`RELOAD_WAIT`] bounds it.
 fn register_reload(reg: &Registry, events: Sender<Event>) {
     reg.register(
         "reload",
