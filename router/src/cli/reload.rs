@@ -213,6 +213,127 @@ pub fn register_show_config(reg: &Registry, running: RunningConfig) {
 mod tests {
     use super::*;
     use crate::config::diff::RouteLine;
+    use crate::config::running::running_config;
+    use crate::ports::PortInfo;
+    use crate::rib::RouteManager;
+    use crate::shared::Shared;
+
+    const FILE: &str = r#"
+[router]
+worker_threads = 1
+
+[[ports]]
+name = "eth0"
+addresses = ["10.0.2.15/24"]
+
+[[ports]]
+name = "eth2"
+addresses = ["192.168.20.200/24"]
+
+[[routes]]
+prefix = "0.0.0.0/0"
+via = "10.0.2.2"
+"#;
+
+    /// A reloader over `FILE` in a temporary file, with the route manager
+    /// of a router started from it (no BGP).
+    fn started(dir: &std::path::Path) -> (PathBuf, Reloader, RouteHandle) {
+        let path = dir.join("router.toml");
+        std::fs::write(&path, FILE).unwrap();
+        let (cfg, text) = Config::load_text(&path).unwrap();
+        let ports = cfg
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PortInfo {
+                id: i as u16,
+                name: p.name.clone(),
+                ifname: p.ifname.clone(),
+                ifindex: 10 + i as u32,
+                mac: [2, 0, 0, 0, 0, i as u8],
+                mtu: 1500,
+                addrs: p.addresses.clone(),
+            })
+            .collect();
+        let mut rm = RouteManager::new(Shared::new(ports, 1));
+        rm.set_connected(&cfg.loopbacks).unwrap();
+        rm.set_static(&cfg.routes).unwrap();
+        let routes = rm.into_handle();
+        let r = Reloader::new(
+            path.clone(),
+            running_config(cfg, text),
+            Arc::clone(&routes),
+            None,
+        );
+        (path, r, routes)
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("router-reload-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn reload_applies_routes_and_refusals_change_nothing() {
+        let dir = tempdir("apply");
+        let (path, mut r, routes) = started(&dir);
+        let len = |routes: &RouteHandle| routes.lock().unwrap().len();
+        let n0 = len(&routes);
+        assert_eq!(
+            r.reload().unwrap().to_string(),
+            format!("{}: no changes\n", path.display())
+        );
+
+        // A route and a loopback added: one batch, three FIB entries.
+        let more = FILE.to_string()
+            + "[[routes]]\nprefix = \"172.20.2.0/24\"\nvia = \"192.168.20.100\"\n\
+               [[loopbacks]]\nname = \"loop1\"\naddresses = [\"10.10.1.200/24\"]\n";
+        std::fs::write(&path, &more).unwrap();
+        let publications = routes.lock().unwrap().publications();
+        let rep = r.reload().unwrap();
+        assert_eq!(routes.lock().unwrap().publications(), publications + 1);
+        assert_eq!(rep.fib_changes, 3, "{rep}");
+        assert!(
+            rep.to_string()
+                .contains("route added 172.20.2.0/24 via 192.168.20.100"),
+            "{rep}"
+        );
+        assert!(rep.to_string().contains("loopback added loop1"), "{rep}");
+        assert_eq!(len(&routes), n0 + 3);
+        assert_eq!(r.running().load().config.loopbacks.len(), 1);
+
+        // An invalid file: the `router check` error, nothing changes.
+        std::fs::write(&path, more.replace("192.168.20.100", "192.168.99.1")).unwrap();
+        let e = r.reload().unwrap_err();
+        let check = Config::load(&path).unwrap_err().to_string();
+        assert!(matches!(e, ReloadError::Config(_)));
+        assert_eq!(e.to_string(), check);
+        assert!(
+            check.starts_with(&format!("{}:", path.display())),
+            "{check}"
+        );
+        // A key that cannot change live: refused by name, nothing changes.
+        std::fs::write(
+            &path,
+            more.replace("worker_threads = 1", "worker_threads = 2"),
+        )
+        .unwrap();
+        let e = r.reload().unwrap_err().to_string();
+        assert!(e.contains("`router.worker_threads` cannot change"), "{e}");
+        assert_eq!(len(&routes), n0 + 3);
+        assert_eq!(r.running().load().text, more);
+
+        // Back: removed again.
+        std::fs::write(&path, FILE).unwrap();
+        let rep = r.reload().unwrap();
+        assert!(
+            rep.to_string().contains("route removed 172.20.2.0/24"),
+            "{rep}"
+        );
+        assert_eq!(len(&routes), n0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn report_lines() {
