@@ -90,6 +90,13 @@ pub enum Query {
     Summary,
     Neighbors(Option<IpAddr>),
     Routes(Option<IpNet>),
+    /// `router reload`: apply this configuration with
+    /// [`Speaker::reconfigure`]; `addrs` are the router's addresses now
+    /// (loopbacks may have changed), for the TCP stack.
+    Reconfigure {
+        config: Box<bgp::SpeakerConfig>,
+        addrs: Vec<Ipv4Net>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +104,9 @@ pub enum Reply {
     Summary(bgp::view::Summary, TransportStats),
     Neighbors(Vec<bgp::view::NeighborDetail>),
     Routes(Vec<bgp::view::RouteView>),
+    /// The speaker's report, or why it refused the configuration (then
+    /// nothing changed).
+    Reconfigured(Result<bgp::ReconfigureReport, String>),
 }
 
 /// Counters of the TCP transport, shown with `show bgp summary`.
@@ -124,6 +134,8 @@ pub enum BgpIoError {
     Gone,
     #[error("the bgp thread did not answer in time")]
     Timeout,
+    #[error("bgp refused the new configuration: {0}")]
+    Refused(String),
 }
 
 /// Asks the BGP thread questions (operator commands); cheap to clone.
@@ -144,6 +156,40 @@ impl BgpClient {
             crossbeam_channel::RecvTimeoutError::Disconnected => BgpIoError::Gone,
         })
     }
+}
+
+impl BgpClient {
+    /// Hands a new configuration to the BGP thread (`router reload`) and
+    /// waits for the speaker's report. On an error the speaker runs on
+    /// with its old configuration.
+    pub fn reconfigure(
+        &self,
+        config: bgp::SpeakerConfig,
+        addrs: Vec<Ipv4Net>,
+        timeout: Duration,
+    ) -> Result<bgp::ReconfigureReport, BgpIoError> {
+        let q = Query::Reconfigure {
+            config: Box::new(config),
+            addrs,
+        };
+        match self.query(q, timeout)? {
+            Reply::Reconfigured(r) => r.map_err(BgpIoError::Refused),
+            _ => Err(BgpIoError::Gone),
+        }
+    }
+}
+
+/// The router's addresses (ports, then loopbacks): what BGP's TCP runs on.
+pub fn local_addresses(cfg: &Config) -> Vec<Ipv4Net> {
+    cfg.ports
+        .iter()
+        .flat_map(|p| p.addresses.iter().copied())
+        .chain(
+            cfg.loopbacks
+                .iter()
+                .flat_map(|l| l.addresses.iter().copied()),
+        )
+        .collect()
 }
 
 /// Handle to the running BGP thread; stops it when dropped.
@@ -184,16 +230,7 @@ pub fn spawn(
     let speaker_cfg = bgp_cfg
         .to_speaker_config()
         .map_err(|e| BgpIoError::Config(e.to_string()))?;
-    let addrs: Vec<Ipv4Net> = cfg
-        .ports
-        .iter()
-        .flat_map(|p| p.addresses.iter().copied())
-        .chain(
-            cfg.loopbacks
-                .iter()
-                .flat_map(|l| l.addresses.iter().copied()),
-        )
-        .collect();
+    let addrs = local_addresses(cfg);
     if addrs.is_empty() {
         return Err(BgpIoError::NoAddress);
     }

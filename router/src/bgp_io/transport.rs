@@ -103,6 +103,22 @@ fn new_socket() -> tcp::Socket<'static> {
     s
 }
 
+fn set_iface_addrs(iface: &mut Interface, addrs: &[Ipv4Net]) {
+    iface.update_ip_addrs(|ips| {
+        ips.clear();
+        for a in addrs {
+            // The interface holds a few addresses (a compile-time
+            // capacity); the rest are covered by AnyIP.
+            if ips
+                .push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len()))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
 fn to_ip(a: IpAddress) -> IpAddr {
     match a {
         IpAddress::Ipv4(v4) => IpAddr::V4(v4),
@@ -129,18 +145,7 @@ impl Transport {
             &mut device,
             smoltcp::time::Instant::ZERO,
         );
-        iface.update_ip_addrs(|ips| {
-            for a in &addrs {
-                // The interface holds a few addresses (a compile-time
-                // capacity); the rest are covered by AnyIP below.
-                if ips
-                    .push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len()))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
+        set_iface_addrs(&mut iface, &addrs);
         // AnyIP with a default route via one of our own addresses: accept
         // TCP to any of our addresses (the slow path only hands us those) and
         // emit to any destination (the slow path routes it). smoltcp's own
@@ -572,6 +577,26 @@ impl Transport {
             Query::Summary => Reply::Summary(self.speaker.summary(now), self.stats),
             Query::Neighbors(a) => Reply::Neighbors(self.speaker.neighbors(now, a)),
             Query::Routes(p) => Reply::Routes(self.speaker.routes(p)),
+            Query::Reconfigure { config, addrs } => {
+                // The NOTIFICATIONs, OPENs, UPDATEs and route changes it
+                // queues go out in this loop's next iteration, like any.
+                let r = self.speaker.reconfigure(*config, now);
+                match &r {
+                    Ok(report) => {
+                        for line in report.to_string().lines() {
+                            tracing::info!("{line}");
+                        }
+                        // Ports cannot change live, so the first address
+                        // (the default route's source) stays the same.
+                        if !addrs.is_empty() && addrs != self.addrs {
+                            set_iface_addrs(&mut self.iface, &addrs);
+                            self.addrs = addrs;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "bgp: reconfiguration refused"),
+                }
+                Reply::Reconfigured(r.map_err(|e| e.to_string()))
+            }
         };
         let _ = reply.try_send(r);
     }

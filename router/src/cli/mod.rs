@@ -1,4 +1,5 @@
-//! Command line: `router run`, `router check`, `router show ...`, `router ping`.
+//! Command line: `router run`, `router check`, `router show ...`,
+//! `router reload`, `router ping`.
 //!
 //! Exit status: 0 success; 1 a runtime or control-socket error; 2 a config
 //! error (also clap's usage errors).
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::config::{Config, DEFAULT_CONTROL_SOCKET};
 use crate::control::{self, Response, Table};
 
+pub mod reload;
 pub mod run;
 
 pub const EXIT_OK: u8 = 0;
@@ -65,6 +67,15 @@ pub enum Command {
         #[arg(required = true, value_name = "WHAT")]
         what: Vec<String>,
         /// Print the JSON data instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Make a running router re-read its config file and apply the
+    /// difference (also SIGHUP); prints what changed, or why it refused.
+    Reload {
+        /// Print the JSON report.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -147,6 +158,7 @@ pub fn run(cli: Cli) -> u8 {
             let command = format!("show {}", what.join(" "));
             ask(&target, &command, json)
         }
+        Command::Reload { json, target } => ask(&target, "reload", json),
         Command::Ping { target } => ask(&target, "ping", false),
         Command::Generate { dir } => match generate(&dir) {
             Ok(files) => {

@@ -1,5 +1,6 @@
 //! `router run`: load the config, bind the ports, install routes, start the
-//! dataplane and the control socket, wait for SIGINT/SIGTERM, shut down.
+//! dataplane and the control socket, wait for SIGINT/SIGTERM (reloading the
+//! config on SIGHUP and `router reload`, see [`super::reload`]), shut down.
 //!
 //! Nothing starts before the config is fully checked (a config error exits
 //! with status 2 and touches nothing), and shutdown undoes start-up in
@@ -8,12 +9,15 @@
 //! start-up unwinds what was started.)
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use crossbeam_channel::{bounded, Sender};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::cli::reload::{self, ReloadError, ReloadReport, Reloader};
 use crate::cli::{EXIT_CONFIG, EXIT_RUNTIME};
+use crate::config::running::running_config;
 use crate::config::{Config, ConfigError, PortConfig, RouterConfig};
 use crate::control::{self, BuiltinContext, ControlServer, Registry};
 use crate::dataplane::icmp_out::IcmpRateLimit;
@@ -185,16 +189,83 @@ pub fn dry_run(config_path: &Path, _socket: Option<PathBuf>) -> u8 {
     }
 }
 
+/// What the main thread waits for once the router runs.
+enum Event {
+    Signal(i32),
+    /// `router reload` on the control socket; the answer goes back here.
+    Reload(Sender<Result<ReloadReport, String>>),
+}
+
+/// How long `router reload` waits for the main thread's answer (the BGP
+/// thread has 5 s of it; the CLI waits 10 s by default).
+const RELOAD_WAIT: Duration = Duration::from_secs(8);
+
+/// The one reload the run loop does, for SIGHUP and `router reload` alike:
+/// [`Reloader::reload`], logged.
+///
+/// systemd sees RELOADING=1 before and READY=1 after (also after a refused
+/// reload: the running config stays, and the router is ready again).
+fn reload_and_log(
+    reloader: &mut Reloader,
+    notifier: Notifier,
+) -> Result<ReloadReport, ReloadError> {
+    notifier.reloading();
+    let r = reloader.reload();
+    notifier.ready(match &r {
+        Ok(_) => "reloaded",
+        Err(_) => "reload refused; running config unchanged",
+    });
+    match &r {
+        Ok(report) => {
+            for line in report.to_string().lines() {
+                tracing::info!("reload: {line}");
+            }
+        }
+        Err(e) => {
+            for line in e.to_string().lines() {
+                tracing::warn!("reload: {line}");
+            }
+        }
+    }
+    r
+}
+
+/// Registers `reload`: asks the main thread to reload and waits for its
+/// report. The control thread waits meanwhile (other clients with it): a
+/// reload takes milliseconds, the BGP thread answering within one loop
+/// iteration, and [`RELOAD_WAIT`] bounds it.
+fn register_reload(reg: &Registry, events: Sender<Event>) {
+    reg.register(
+        "reload",
+        "re-read the config file and apply the difference (routes, loopbacks, bgp)",
+        move |_| {
+            let (tx, rx) = bounded(1);
+            events
+                .send_timeout(Event::Reload(tx), RELOAD_WAIT)
+                .map_err(|_| "the router is shutting down".to_string())?;
+            match rx.recv_timeout(RELOAD_WAIT) {
+                Ok(Ok(report)) => Ok(control::Reply::data(
+                    serde_json::to_value(&report).map_err(|e| e.to_string())?,
+                )
+                .with_text(report.to_string())),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err("the reload did not finish in time".into()),
+            }
+        },
+    );
+}
+
 /// Runs the router until SIGINT or SIGTERM.
 pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> {
     init_tracing();
     let started = Instant::now();
-    let cfg = Config::load(config_path)?;
+    let (cfg, text) = Config::load_text(config_path)?;
     let notifier = Notifier::from_env();
     // Signals are caught from here on, so a SIGTERM during start-up still
-    // leads to a clean shutdown rather than a half-started process.
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM]).map_err(io_err("cannot install signal handlers"))?;
+    // leads to a clean shutdown rather than a half-started process (and a
+    // SIGHUP a reload once started, not the default exit).
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(io_err("cannot install signal handlers"))?;
     let socket_path = socket.unwrap_or_else(|| cfg.router.control_socket.clone());
     // The default lives in /run/router/ (systemd's RuntimeDirectory).
     if let Some(dir) = socket_path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -256,15 +327,19 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
         .map_err(io_err("cannot start the dataplane"))?;
 
     let registry = Registry::new();
+    let running = running_config(cfg.clone(), text);
     control::register_builtin(
         &registry,
         BuiltinContext {
             shared: Arc::clone(&shared),
             routes: Arc::clone(&routes),
-            loopbacks: cfg.loopbacks.clone(),
+            running: Arc::clone(&running),
             started,
         },
     );
+    reload::register_show_config(&registry, Arc::clone(&running));
+    let (events_tx, events) = bounded::<Event>(8);
+    register_reload(&registry, events_tx.clone());
     // BGP (when `[bgp]` is configured) registers its `show bgp ...` commands.
     let bgp = crate::bgp_io::start(Arc::clone(&shared), &cfg, Arc::clone(&routes), &registry)
         .map_err(|e| AppError::Runtime(format!("cannot start BGP: {e}")))?;
@@ -307,9 +382,43 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     let beats = Arc::clone(&shared);
     let watchdog = Watchdog::start(notifier, move || beats.heartbeats.read());
 
-    let signal = signals.forever().next();
-    tracing::info!(signal = ?signal, "shutting down");
-    notifier.stopping();
+    let mut reloader = Reloader::new(
+        config_path.to_path_buf(),
+        running,
+        Arc::clone(&routes),
+        bgp.as_ref().map(|b| b.client.clone()),
+    );
+    let signal_handle = signals.handle();
+    let signal_thread = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for s in signals.forever() {
+                if events_tx.send(Event::Signal(s)).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(io_err("cannot start the signal thread"))?;
+    loop {
+        match events.recv() {
+            Ok(Event::Signal(SIGHUP)) => {
+                tracing::info!("SIGHUP: reloading {}", config_path.display());
+                let _ = reload_and_log(&mut reloader, notifier);
+            }
+            Ok(Event::Reload(reply)) => {
+                let r = reload_and_log(&mut reloader, notifier);
+                let _ = reply.try_send(r.map_err(|e| e.to_string()));
+            }
+            Ok(Event::Signal(s)) => {
+                tracing::info!(signal = s, "shutting down");
+                notifier.stopping();
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    signal_handle.close();
+    let _ = signal_thread.join();
     drop(watchdog);
     drop(metrics);
 

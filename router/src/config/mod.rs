@@ -44,7 +44,9 @@
 //! Addresses are parsed as [`IpNet`]/[`IpAddr`] first so IPv6 gets a clear
 //! "not supported yet" rather than a parse error; dual stack comes later.
 pub mod bgp;
+pub mod diff;
 pub mod error;
+pub mod running;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -218,11 +220,18 @@ pub enum StaticTarget {
 impl Config {
     /// Reads, parses and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_text(path).map(|(c, _)| c)
+    }
+
+    /// [`Config::load`], also returning the text it was read from (what
+    /// `router show config` prints).
+    pub fn load_text(path: &Path) -> Result<(Config, String), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&path.display().to_string(), &text)
+        let c = Config::parse(&path.display().to_string(), &text)?;
+        Ok((c, text))
     }
 
     /// Parses and checks config text; `file` names it in errors.

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::config::running::RunningConfig;
 use crate::config::LoopbackConfig;
 use crate::dataplane::counters::DropReason;
 use crate::rib::RouteHandle;
@@ -15,7 +16,8 @@ use super::protocol::{CommandResult, Registry, Reply, Request, Table};
 pub struct BuiltinContext {
     pub shared: Arc<Shared>,
     pub routes: RouteHandle,
-    pub loopbacks: Vec<LoopbackConfig>,
+    /// The running config (its loopbacks change with `router reload`).
+    pub running: RunningConfig,
     pub started: Instant,
 }
 
@@ -26,7 +28,12 @@ pub fn register_builtin(reg: &Registry, ctx: BuiltinContext) {
     reg.register(
         "show interfaces",
         "ports and loopbacks: addresses, MTU, packet counters, drops by reason",
-        move |_| Ok(show_interfaces(&c.shared, &c.loopbacks)),
+        move |_| {
+            Ok(show_interfaces(
+                &c.shared,
+                &c.running.load().config.loopbacks,
+            ))
+        },
     );
     let c = Arc::clone(&ctx);
     reg.register(

@@ -62,7 +62,18 @@ fn ctx() -> BuiltinContext {
     BuiltinContext {
         shared,
         routes: rm.into_handle(),
-        loopbacks: loops,
+        running: crate::config::running::running_config(
+            crate::config::Config {
+                file: "test.toml".into(),
+                router: Default::default(),
+                ports: Vec::new(),
+                loopbacks: loops,
+                routes: Vec::new(),
+                bgp: None,
+                metrics: None,
+            },
+            String::new(),
+        ),
         started: Instant::now(),
     }
 }

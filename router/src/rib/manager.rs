@@ -121,6 +121,12 @@ impl RouteManager {
     /// a loopback subnet exists nowhere). Replaces earlier connected routes
     /// and publishes.
     pub fn set_connected(&mut self, loopbacks: &[LoopbackConfig]) -> Result<usize, RouteError> {
+        self.load_connected(loopbacks);
+        self.publish()
+    }
+
+    /// The candidates of [`RouteManager::set_connected`], not yet published.
+    fn load_connected(&mut self, loopbacks: &[LoopbackConfig]) {
         self.retain_base(|c| !matches!(c.source, RouteSource::Connected | RouteSource::Local));
         self.protected.clear();
         let shared = Arc::clone(&self.shared);
@@ -165,11 +171,37 @@ impl RouteManager {
             }
         }
         self.base_changed();
-        self.publish()
     }
 
     /// Replaces all static routes and publishes.
     pub fn set_static(&mut self, routes: &[StaticRoute]) -> Result<usize, RouteError> {
+        self.load_static(routes);
+        self.publish()
+    }
+
+    /// Replaces the loopbacks' connected routes and all static routes
+    /// (`router reload`) and publishes them as one batch. Candidates are
+    /// rebuilt, but only prefixes whose winning route or next hop differs
+    /// reach the FIB: an unchanged route keeps its next-hop id and is not
+    /// touched (no remove and re-add), so its traffic never pauses.
+    /// Returns the FIB changes.
+    pub fn reload(
+        &mut self,
+        loopbacks: &[LoopbackConfig],
+        routes: &[StaticRoute],
+    ) -> Result<usize, RouteError> {
+        self.load_connected(loopbacks);
+        self.load_static(routes);
+        self.publish()
+    }
+
+    /// FIB publications so far (each one batch).
+    pub fn publications(&self) -> u64 {
+        self.publications
+    }
+
+    /// The candidates of [`RouteManager::set_static`], not yet published.
+    fn load_static(&mut self, routes: &[StaticRoute]) {
         self.retain_base(|c| c.source != RouteSource::Static);
         for r in routes {
             let nh = match &r.target {
@@ -185,7 +217,6 @@ impl RouteManager {
             }
         }
         self.base_changed();
-        self.publish()
     }
 
     /// Applies BGP route changes (one publication for the whole batch).

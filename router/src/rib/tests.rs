@@ -460,3 +460,85 @@ fn handle_is_shareable() {
     .unwrap();
     assert!(h.lock().unwrap().bgp_installed(&net("172.20.0.0/24")));
 }
+
+#[test]
+fn reload_is_one_batch_and_leaves_unchanged_routes_alone() {
+    let (shared, mut rm) = lab();
+    rm.apply_bgp([announce("172.20.0.0/24", &["192.168.10.100"])])
+        .unwrap();
+    let loop1 = LoopbackConfig {
+        name: "loop1".into(),
+        addresses: vec![net("10.10.1.200/24")],
+    };
+    let default = StaticRoute {
+        prefix: net("0.0.0.0/0"),
+        target: StaticTarget::Via(vec![Gateway {
+            port: 0,
+            addr: ip("10.0.2.2"),
+        }]),
+    };
+    let id_of = |s: &Shared, p: &str| {
+        s.fib
+            .routes()
+            .into_iter()
+            .find(|(n, _)| *n == net(p))
+            .map(|(_, id)| id)
+    };
+    let default_id = id_of(&shared, "0.0.0.0/0").unwrap();
+    let bgp_id = id_of(&shared, "172.20.0.0/24").unwrap();
+
+    // The same config again: nothing reaches the FIB.
+    let before = rm.publications();
+    assert_eq!(
+        rm.reload(std::slice::from_ref(&loop1), std::slice::from_ref(&default))
+            .unwrap(),
+        0
+    );
+    assert_eq!(rm.publications(), before + 1);
+
+    // A static route added and loop1 replaced by loop2: one publication,
+    // exactly the changed prefixes; the default route and the BGP route keep
+    // their next-hop ids.
+    let pod = StaticRoute {
+        prefix: net("172.20.2.0/24"),
+        target: StaticTarget::Via(vec![Gateway {
+            port: 2,
+            addr: ip("192.168.20.100"),
+        }]),
+    };
+    let loop2 = LoopbackConfig {
+        name: "loop2".into(),
+        addresses: vec![net("10.10.2.200/24")],
+    };
+    let before = rm.publications();
+    let n = rm
+        .reload(
+            std::slice::from_ref(&loop2),
+            &[default.clone(), pod.clone()],
+        )
+        .unwrap();
+    assert_eq!(rm.publications(), before + 1, "one batch");
+    // + 172.20.2.0/24, - 10.10.1.0/24, - 10.10.1.200/32, + 10.10.2.0/24, + 10.10.2.200/32
+    assert_eq!(n, 5);
+    assert_eq!(id_of(&shared, "0.0.0.0/0"), Some(default_id));
+    assert_eq!(id_of(&shared, "172.20.0.0/24"), Some(bgp_id));
+    assert_eq!(
+        fib_lookup(&shared, "172.20.2.249"),
+        Some(NextHop::Gateway {
+            port: 2,
+            gw: ip("192.168.20.100")
+        })
+    );
+    assert_eq!(fib_lookup(&shared, "10.10.2.200"), Some(NextHop::Local));
+    // 10.10.1.200 now follows the default route.
+    assert_eq!(
+        fib_lookup(&shared, "10.10.1.200"),
+        Some(NextHop::Gateway {
+            port: 0,
+            gw: ip("10.0.2.2")
+        })
+    );
+    // And back.
+    assert_eq!(rm.reload(&[loop1], &[default]).unwrap(), 5);
+    assert_eq!(id_of(&shared, "0.0.0.0/0"), Some(default_id));
+}
