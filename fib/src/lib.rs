@@ -13,10 +13,16 @@
 //!   and publishes the result at once, so a lookup sees the whole batch or
 //!   none of it. Old versions stay valid until their last reader lets go.
 //!
+//! Versions are kept left-right style: two copies of the arrays, the
+//! published one and the writer's. A batch is written into the writer's
+//! copy, which is then published; the copy it replaces becomes the
+//! writer's once its last reader has dropped it (`Arc::try_unwrap`), and
+//! catches up by replaying the previous batch's writes. So readers see
+//! plain contiguous arrays, with no indirection added for versioning.
+//!
 //! See `README.md` for the design and measurements.
 #![forbid(unsafe_code)]
 
-mod chunked;
 pub mod key;
 mod popcnt;
 mod poptrie;
@@ -25,13 +31,14 @@ mod rib;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Guard};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 pub use key::Key;
 pub use poptrie::Table;
-use poptrie::{Arena, DP_LEAF};
+use poptrie::{Arena, Dirty, DP_LEAF};
 use rib::{LongTrie, ShortTrie};
 
 /// Opaque value stored per prefix. Values above [`MAX_NEXT_HOP`] are rejected.
@@ -252,16 +259,34 @@ impl<F: Family> Table<F> {
     }
 }
 
+/// How long a batch waits for the last reader of the previous version to
+/// let go of it before copying the published table instead. Readers hold a
+/// version for one batch of lookups (microseconds); a reader preempted
+/// while holding one should not delay the update by its time slice.
+const SPARE_WAIT: Duration = Duration::from_micros(100);
+
 /// The writer side: RIB and the working copy of the table.
 struct Writer<F: Family> {
     short: ShortTrie,
     long: LongTrie<F::Key>,
+    /// `arena.table` is the working copy while `working`, a placeholder
+    /// between batches.
     arena: Arena<F>,
+    working: bool,
     /// Per direct-pointing slot, the value of the longest prefix of length
     /// <= s covering it (what the slot's subtree inherits).
     slot_default: Vec<u32>,
     routes: usize,
     hops: HopCodes,
+    /// Next hop per leaf code, shared copy-on-write with the tables.
+    hop_table: Arc<Vec<NextHopId>>,
+    /// The default route, kept beside the trie (leaf code 0 resolves to it).
+    default_hop: Option<NextHopId>,
+    /// The version readers get now.
+    published: Arc<Table<F>>,
+    /// The version before it, with the writes that turned it into
+    /// `published` (None after a full build: it would be copied whole).
+    spare: Option<(Arc<Table<F>>, Dirty)>,
 }
 
 /// Interns next-hop ids as 16-bit leaf codes, reference-counted by the
@@ -322,21 +347,72 @@ impl<F: Family> Writer<F> {
             short: ShortTrie::new(s),
             long: LongTrie::new(s),
             arena: Arena::new(),
+            working: true,
             slot_default: vec![0; 1 << s],
             routes: 0,
             hops: HopCodes::default(),
+            hop_table: Arc::new(vec![0]),
+            default_hop: None,
+            published: Arc::new(Table::empty()),
+            spare: None,
         }
+    }
+
+    /// Makes `arena.table` a copy of the published table to write into:
+    /// the previous version once no reader holds it (left-right), caught up
+    /// by replaying the last batch's writes; else a fresh copy.
+    fn begin_work(&mut self) {
+        if self.working {
+            return;
+        }
+        let mut table = None;
+        if let Some((mut spare, dirty)) = self.spare.take() {
+            let started = Instant::now();
+            loop {
+                match Arc::try_unwrap(spare) {
+                    Ok(mut t) => {
+                        t.replay(&self.published, &dirty);
+                        table = Some(t);
+                        break;
+                    }
+                    Err(still_read) if started.elapsed() < SPARE_WAIT => {
+                        spare = still_read;
+                        std::thread::yield_now();
+                    }
+                    // Its readers free it when they are done.
+                    Err(_) => break,
+                }
+            }
+        }
+        self.arena.table = table.unwrap_or_else(|| self.published.copy_arrays());
+        self.arena.dirty = Dirty::default();
+        self.arena.logging = true;
+        self.working = true;
+    }
+
+    /// Publishes the working copy; returns it, and keeps the version it
+    /// replaces as the next spare.
+    fn publish(&mut self) -> Arc<Table<F>> {
+        debug_assert!(self.working);
+        let mut table = std::mem::replace(&mut self.arena.table, Table::placeholder());
+        table.hops = self.hop_table.clone();
+        table.default_hop = self.default_hop;
+        table.routes = self.routes;
+        let table = Arc::new(table);
+        let old = std::mem::replace(&mut self.published, table.clone());
+        let dirty = std::mem::take(&mut self.arena.dirty);
+        // After a full build the old version shares nothing useful.
+        self.spare = self.arena.logging.then_some((old, dirty));
+        self.working = false;
+        table
     }
 
     /// Rebuilds the whole table into fresh arrays (initial load, huge
     /// batches, and compaction after heavy churn).
     fn rebuild_all(&mut self) {
         let s = F::DIRECT_BITS;
-        let hops = self.arena.table.hops.clone();
-        let default_hop = self.arena.table.default_hop;
         self.arena = Arena::new();
-        self.arena.table.hops = hops;
-        self.arena.table.default_hop = default_hop;
+        self.working = true;
         let slot_default = &mut self.slot_default;
         self.short
             .fill(0, 1 << s, &mut |slot, v| slot_default[slot as usize] = v);
@@ -348,8 +424,9 @@ impl<F: Family> Writer<F> {
             } else {
                 DP_LEAF | def
             };
-            self.arena.table.dp.set(slot, entry);
+            self.arena.set_dp(slot, entry);
         }
+        self.arena.shrink();
     }
 
     fn apply(&mut self, changes: &[Change<F::Net>]) {
@@ -387,7 +464,7 @@ impl<F: Family> Writer<F> {
             if len == 0 {
                 // The default route lives beside the trie: "no leaf code"
                 // (0) resolves to it, so changing it rebuilds nothing.
-                let old = std::mem::replace(&mut self.arena.table.default_hop, hop);
+                let old = std::mem::replace(&mut self.default_hop, hop);
                 match (old, hop) {
                     (None, Some(_)) => self.routes += 1,
                     (Some(_), None) => self.routes -= 1,
@@ -415,9 +492,9 @@ impl<F: Family> Writer<F> {
                 self.count(old, value);
             }
             self.rebuild_all();
-            self.arena.table.routes = self.routes;
             return;
         }
+        self.begin_work();
 
         // Slots whose inherited default changed are rebuilt whole, after
         // the long prefixes are in.
@@ -464,7 +541,7 @@ impl<F: Family> Writer<F> {
             }
         }
         for &slot in &full_slots {
-            let entry = self.arena.table.dp.get(slot as usize);
+            let entry = self.arena.table.dp[slot as usize];
             self.arena.free_entry(entry);
             let root = self.long.roots[slot as usize];
             let def = self.slot_default[slot as usize];
@@ -473,7 +550,7 @@ impl<F: Family> Writer<F> {
             } else {
                 DP_LEAF | def
             };
-            self.arena.table.dp.set(slot as usize, entry);
+            self.arena.set_dp(slot as usize, entry);
         }
 
         // Compaction: exact-size free lists keep reuse high under churn, but
@@ -485,18 +562,17 @@ impl<F: Family> Writer<F> {
         {
             self.rebuild_all();
         }
-        self.arena.table.routes = self.routes;
     }
 
     /// The leaf code of a next hop (0 for a removal).
     fn code(&mut self, hop: Option<NextHopId>) -> u32 {
-        hop.map_or(0, |h| self.hops.code(&mut self.arena.table.hops, h))
+        hop.map_or(0, |h| self.hops.code(&mut self.hop_table, h))
     }
 
     /// Keeps the route count and code references from a RIB change
     /// `old -> new`.
     fn count(&mut self, old: u32, new: u32) {
-        self.hops.changed(&self.arena.table.hops, old, new);
+        self.hops.changed(&self.hop_table, old, new);
         match (old, new) {
             (0, v) if v != 0 => self.routes += 1,
             (o, 0) if o != 0 => self.routes -= 1,
@@ -506,14 +582,14 @@ impl<F: Family> Writer<F> {
 
     fn rebuild_slot(&mut self, slot: u32, touched: &[(F::Key, u32)]) {
         let root = self.long.roots[slot as usize];
-        let entry = self.arena.table.dp.get(slot as usize);
+        let entry = self.arena.table.dp[slot as usize];
         let def = self.slot_default[slot as usize];
         if root == 0 {
             self.arena.free_entry(entry);
-            self.arena.table.dp.set(slot as usize, DP_LEAF | def);
+            self.arena.set_dp(slot as usize, DP_LEAF | def);
         } else if entry & DP_LEAF != 0 {
             let index = self.arena.build_root(&self.long, root, def);
-            self.arena.table.dp.set(slot as usize, index);
+            self.arena.set_dp(slot as usize, index);
         } else {
             self.arena
                 .rebuild(&self.long, entry, root, F::DIRECT_BITS, def, touched);
@@ -522,10 +598,10 @@ impl<F: Family> Writer<F> {
 
     fn routes(&self) -> Vec<(F::Net, NextHopId)> {
         let mut out = Vec::with_capacity(self.routes);
-        if let Some(hop) = self.arena.table.default_hop {
+        if let Some(hop) = self.default_hop {
             out.push((F::net_from_parts(F::Key::default(), 0), hop));
         }
-        let hops = &self.arena.table.hops;
+        let hops = &self.hop_table;
         self.short.for_each(&mut |prefix, len, code| {
             let key = if len == 0 {
                 F::Key::default()
@@ -556,10 +632,10 @@ pub type Fib6 = Fib<V6>;
 impl<F: Family> Fib<F> {
     pub fn new() -> Self {
         let writer = Writer::new();
-        let table = writer.arena.table.clone();
+        let current = ArcSwap::new(writer.published.clone());
         Fib {
             writer: Mutex::new(writer),
-            current: ArcSwap::from_pointee(table),
+            current,
         }
     }
 
@@ -624,8 +700,10 @@ impl<F: Family> Fib<F> {
             }
         }
         writer.apply(changes);
-        // Publishing clones chunk pointers only; the chunks are shared.
-        self.current.store(Arc::new(writer.arena.table.clone()));
+        let table = writer.publish();
+        // `swap` returns only once every reader still on the old version
+        // holds a counted reference to it, which `begin_work` waits out.
+        drop(self.current.swap(table));
         Ok(())
     }
 
@@ -649,5 +727,57 @@ impl<F: Family> Fib<F> {
 impl<F: Family> Default for Fib<F> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    fn addr(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    /// A version held across batches keeps its answers, and the writer (which
+    /// then cannot take that copy back) still publishes correct versions,
+    /// both while it is held and once it is dropped (left-right resumes).
+    #[test]
+    fn held_version_never_changes_and_writer_copes() {
+        let fib = Fib4::from_routes((0..200u32).map(|i| {
+            (
+                Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 | i << 8), 24).unwrap(),
+                1,
+            )
+        }))
+        .unwrap();
+        let held = fib.load_full();
+        for v in 2..6 {
+            fib.apply(&[
+                Change::Upsert(net("10.0.5.0/24"), v),
+                Change::Upsert(net("10.0.6.128/25"), v),
+            ])
+            .unwrap();
+            let t = fib.load();
+            assert_eq!(t.lookup(addr("10.0.5.1")), Some(v));
+            assert_eq!(t.lookup(addr("10.0.6.200")), Some(v));
+            assert_eq!(t.lookup(addr("10.0.6.1")), Some(1));
+        }
+        assert_eq!(held.lookup(addr("10.0.5.1")), Some(1));
+        assert_eq!(held.lookup(addr("10.0.6.200")), Some(1));
+        drop(held);
+        for v in 6..10 {
+            fib.apply(&[Change::Upsert(net("10.0.6.128/25"), v)])
+                .unwrap();
+            fib.apply(&[Change::Remove(net("10.0.7.0/24"))]).unwrap();
+            let t = fib.load();
+            assert_eq!(t.lookup(addr("10.0.6.200")), Some(v));
+            assert_eq!(t.lookup(addr("10.0.5.1")), Some(5));
+            assert_eq!(t.lookup(addr("10.0.7.1")), None);
+        }
+        assert_eq!(fib.len(), 200);
     }
 }
