@@ -43,6 +43,9 @@ use rib::{LongTrie, ShortTrie};
 
 /// Opaque value stored per prefix. Values above [`MAX_NEXT_HOP`] are rejected.
 pub type NextHopId = u32;
+/// `hops` entry meaning "no route" (above every valid id).
+const NO_HOP: NextHopId = u32::MAX;
+
 /// Largest next-hop id the table can store. Ids are opaque; leaves hold a
 /// 16-bit code per distinct id (see [`MAX_DISTINCT_NEXT_HOPS`]).
 pub const MAX_NEXT_HOP: NextHopId = (1 << 24) - 1;
@@ -181,11 +184,10 @@ impl<F: Family> Table<F> {
     /// Next hop of a leaf code.
     #[inline(always)]
     fn decode(&self, code: u32) -> Option<NextHopId> {
-        if code == 0 {
-            self.default_hop
-        } else {
-            self.hops.get(code as usize).copied()
-        }
+        // hops[0] is the default route (or NO_HOP): no branch on "code 0",
+        // which random addresses would mispredict.
+        let hop = self.hops.get(code as usize).copied().unwrap_or(NO_HOP);
+        (hop != NO_HOP).then_some(hop)
     }
 
     /// Longest-prefix match.
@@ -264,6 +266,10 @@ impl<F: Family> Table<F> {
 /// version for one batch of lookups (microseconds); a reader preempted
 /// while holding one should not delay the update by its time slice.
 const SPARE_WAIT: Duration = Duration::from_micros(100);
+
+/// One change in the writer's form: key, prefix length, next hop (None:
+/// remove).
+type Item<F> = (<F as Family>::Key, u32, Option<NextHopId>);
 
 /// The writer side: RIB and the working copy of the table.
 struct Writer<F: Family> {
@@ -351,7 +357,7 @@ impl<F: Family> Writer<F> {
             slot_default: vec![0; 1 << s],
             routes: 0,
             hops: HopCodes::default(),
-            hop_table: Arc::new(vec![0]),
+            hop_table: Arc::new(vec![NO_HOP]),
             default_hop: None,
             published: Arc::new(Table::empty()),
             spare: None,
@@ -396,7 +402,6 @@ impl<F: Family> Writer<F> {
         debug_assert!(self.working);
         let mut table = std::mem::replace(&mut self.arena.table, Table::placeholder());
         table.hops = self.hop_table.clone();
-        table.default_hop = self.default_hop;
         table.routes = self.routes;
         let table = Arc::new(table);
         let old = std::mem::replace(&mut self.published, table.clone());
@@ -412,6 +417,11 @@ impl<F: Family> Writer<F> {
     fn rebuild_all(&mut self) {
         let s = F::DIRECT_BITS;
         self.arena = Arena::new();
+        // A poptrie node per RIB node, at most 64 leaves each: reserve that
+        // (untouched reserve costs no memory), shrink after.
+        let nodes = self.long.live_nodes();
+        self.arena.table.nodes.reserve_exact(nodes);
+        self.arena.table.leaves.reserve_exact(nodes * 64);
         self.working = true;
         let slot_default = &mut self.slot_default;
         self.short
@@ -429,7 +439,9 @@ impl<F: Family> Writer<F> {
         self.arena.shrink();
     }
 
-    fn apply(&mut self, changes: &[Change<F::Net>]) {
+    /// Applies a validated batch, given as (key, length, next hop or
+    /// removal) in batch order.
+    fn apply(&mut self, mut sorted: Vec<Item<F>>) {
         let s = F::DIRECT_BITS;
         let routes_before = self.routes;
         // Apply in address order (a stable sort keeps "later change to the
@@ -438,17 +450,6 @@ impl<F: Family> Writer<F> {
         // turns from a cache miss per step into a stream.
         // Next hops become leaf codes only as each change is applied (a code
         // freed by an earlier change in the batch may be handed out again).
-        let mut sorted: Vec<(F::Key, u32, Option<NextHopId>)> = changes
-            .iter()
-            .map(|c| {
-                let (net, hop) = match c {
-                    Change::Upsert(n, h) => (n, Some(*h)),
-                    Change::Remove(n) => (n, None),
-                };
-                let (key, len) = F::net_parts(net);
-                (key, len as u32, hop)
-            })
-            .collect();
         if sorted.len() > 1 {
             sorted.sort_by_key(|&(k, l, _)| (k, l));
         }
@@ -462,14 +463,7 @@ impl<F: Family> Writer<F> {
                 continue;
             }
             if len == 0 {
-                // The default route lives beside the trie: "no leaf code"
-                // (0) resolves to it, so changing it rebuilds nothing.
-                let old = std::mem::replace(&mut self.default_hop, hop);
-                match (old, hop) {
-                    (None, Some(_)) => self.routes += 1,
-                    (Some(_), None) => self.routes -= 1,
-                    _ => {}
-                }
+                self.set_default(hop);
                 continue;
             }
             let value = self.code(hop);
@@ -519,8 +513,8 @@ impl<F: Family> Writer<F> {
 
         // Long prefixes, slot by slot: update the RIB, then rebuild the
         // slot's nodes while its RIB nodes are still in cache.
-        let long: Vec<(F::Key, u32, Option<NextHopId>)> =
-            sorted.into_iter().filter(|c| c.1 > s).collect();
+        sorted.retain(|c| c.1 > s);
+        let long = sorted;
         let mut touched: Vec<(F::Key, u32)> = Vec::new();
         let mut i = 0;
         while i < long.len() {
@@ -562,6 +556,36 @@ impl<F: Family> Writer<F> {
         {
             self.rebuild_all();
         }
+    }
+
+    /// The default route lives beside the trie: "no leaf code" (0)
+    /// resolves to it, so changing it rebuilds nothing.
+    fn set_default(&mut self, hop: Option<NextHopId>) {
+        let old = std::mem::replace(&mut self.default_hop, hop);
+        if old != hop {
+            Arc::make_mut(&mut self.hop_table)[0] = hop.unwrap_or(NO_HOP);
+        }
+        match (old, hop) {
+            (None, Some(_)) => self.routes += 1,
+            (Some(_), None) => self.routes -= 1,
+            _ => {}
+        }
+    }
+
+    /// Sets one route in the RIB only (the initial load, which ends with
+    /// `rebuild_all`).
+    fn set_rib(&mut self, key: F::Key, len: u32, hop: Option<NextHopId>) {
+        let s = F::DIRECT_BITS;
+        if len == 0 {
+            return self.set_default(hop);
+        }
+        let value = self.code(hop);
+        let old = if len <= s {
+            self.short.set(key.bits(0, s), len, value)
+        } else {
+            self.long.set(key, len, value)
+        };
+        self.count(old, value);
     }
 
     /// The leaf code of a next hop (0 for a removal).
@@ -643,12 +667,40 @@ impl<F: Family> Fib<F> {
         routes: impl IntoIterator<Item = (F::Net, NextHopId)>,
     ) -> Result<Self, FibError> {
         let fib = Self::new();
-        let changes: Vec<_> = routes
-            .into_iter()
-            .map(|(n, h)| Change::Upsert(n, h))
-            .collect();
-        fib.apply(&changes)?;
+        // Straight into the RIB, then one build: no batch vector, so the
+        // build leaves no large freed temporaries behind in the heap (they
+        // would count in the process's memory for good).
+        let routes = routes.into_iter();
+        let mut writer = fib.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.long.reserve(routes.size_hint().0);
+        for (n, h) in routes {
+            let (key, len, hop) = Self::item(&n, Some(h))?;
+            let codes = writer.hops.code_of.len();
+            if codes >= MAX_DISTINCT_NEXT_HOPS && !writer.hops.code_of.contains_key(&h) {
+                return Err(FibError::TooManyNextHops(codes + 1));
+            }
+            writer.set_rib(key, len, hop);
+        }
+        writer.long.shrink();
+        writer.rebuild_all();
+        let table = writer.publish();
+        drop(fib.current.swap(table));
+        drop(writer);
         Ok(fib)
+    }
+
+    /// A change in the writer's form, validated.
+    fn item(n: &F::Net, hop: Option<NextHopId>) -> Result<Item<F>, FibError> {
+        if F::net_has_host_bits(n) {
+            return Err(FibError::HostBitsSet(n.to_string()));
+        }
+        if let Some(h) = hop {
+            if h > MAX_NEXT_HOP {
+                return Err(FibError::NextHopOutOfRange(h));
+            }
+        }
+        let (key, len) = F::net_parts(n);
+        Ok((key, len as u32, hop))
     }
 
     /// Current table; hold the guard for a batch of lookups (and not much
@@ -667,29 +719,23 @@ impl<F: Family> Fib<F> {
     /// Within a batch, later changes to the same prefix win. The batch is
     /// validated first; on error nothing is applied.
     pub fn apply(&self, changes: &[Change<F::Net>]) -> Result<(), FibError> {
-        for c in changes {
-            let (n, hop) = match c {
-                Change::Upsert(n, h) => (n, Some(*h)),
-                Change::Remove(n) => (n, None),
-            };
-            if F::net_has_host_bits(n) {
-                return Err(FibError::HostBitsSet(n.to_string()));
-            }
-            if let Some(h) = hop {
-                if h > MAX_NEXT_HOP {
-                    return Err(FibError::NextHopOutOfRange(h));
-                }
-            }
-        }
+        let items = changes
+            .iter()
+            .map(|c| match c {
+                Change::Upsert(n, h) => Self::item(n, Some(*h)),
+                Change::Remove(n) => Self::item(n, None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.apply_items(items)
+    }
+
+    fn apply_items(&self, items: Vec<Item<F>>) -> Result<(), FibError> {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         // Refuse (before changing anything) a batch that could run out of
         // leaf codes; conservative: ignores codes the batch itself frees.
-        let mut fresh: Vec<NextHopId> = changes
+        let mut fresh: Vec<NextHopId> = items
             .iter()
-            .filter_map(|c| match c {
-                Change::Upsert(_, h) if !writer.hops.code_of.contains_key(h) => Some(*h),
-                _ => None,
-            })
+            .filter_map(|&(_, _, h)| h.filter(|h| !writer.hops.code_of.contains_key(h)))
             .collect();
         if !fresh.is_empty() {
             fresh.sort_unstable();
@@ -699,7 +745,7 @@ impl<F: Family> Fib<F> {
                 return Err(FibError::TooManyNextHops(needed));
             }
         }
-        writer.apply(changes);
+        writer.apply(items);
         let table = writer.publish();
         // `swap` returns only once every reader still on the old version
         // holds a counted reference to it, which `begin_work` waits out.

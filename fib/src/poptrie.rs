@@ -55,10 +55,9 @@ pub struct Table<F: Family> {
     pub(crate) dp: Vec<u32>,
     pub(crate) nodes: Vec<Node>,
     pub(crate) leaves: Vec<Leaf>,
-    /// Next hop per code (index 0 unused).
+    /// Next hop per code; code 0 (nothing more specific) holds the
+    /// default route, or `NO_HOP`.
     pub(crate) hops: Arc<Vec<u32>>,
-    /// The default route (0.0.0.0/0 or ::/0), what leaf code 0 resolves to.
-    pub(crate) default_hop: Option<u32>,
     pub(crate) routes: usize,
     pub(crate) _family: std::marker::PhantomData<F>,
 }
@@ -68,9 +67,10 @@ impl<F: Family> Table<F> {
         Table {
             dp: vec![DP_LEAF; 1 << F::DIRECT_BITS],
             nodes: Vec::new(),
-            leaves: Vec::new(),
-            hops: Arc::new(vec![0]),
-            default_hop: None,
+            // Leaf 0 is never allocated: `lookup_group` reads it for lanes
+            // that ended in the direct-pointing array.
+            leaves: vec![0],
+            hops: Arc::new(vec![crate::NO_HOP]),
             routes: 0,
             _family: std::marker::PhantomData,
         }
@@ -83,8 +83,7 @@ impl<F: Family> Table<F> {
             dp: Vec::new(),
             nodes: Vec::new(),
             leaves: Vec::new(),
-            hops: Arc::new(vec![0]),
-            default_hop: None,
+            hops: Arc::new(vec![crate::NO_HOP]),
             routes: 0,
             _family: std::marker::PhantomData,
         }
@@ -97,7 +96,6 @@ impl<F: Family> Table<F> {
             nodes: self.nodes.clone(),
             leaves: self.leaves.clone(),
             hops: self.hops.clone(),
-            default_hop: self.default_hop,
             routes: self.routes,
             _family: std::marker::PhantomData,
         }
@@ -158,12 +156,10 @@ impl<F: Family> Table<F> {
     #[inline]
     pub(crate) fn lookup_group(&self, keys: &[F::Key; GROUP], out: &mut [u32; GROUP]) {
         let mut cur = [0u32; GROUP];
+        let mut pending = 0u64; // lanes still inside the trie
         for i in 0..GROUP {
             cur[i] = self.dp[keys[i].bits(0, F::DIRECT_BITS) as usize];
-        }
-        let mut pending = 0u64; // lanes still inside the trie
-        for (i, &c) in cur.iter().enumerate() {
-            pending |= ((c & DP_LEAF == 0) as u64) << i;
+            pending |= ((cur[i] & DP_LEAF == 0) as u64) << i;
         }
         let mut at_leaf = 0u64; // lanes whose `cur` is an index into `leaves`
         let mut depth = F::DIRECT_BITS;
@@ -174,22 +170,24 @@ impl<F: Family> Table<F> {
                 lanes &= lanes - 1;
                 let node = &self.nodes[cur[i] as usize];
                 let p = keys[i].bits(depth, 6);
-                if (node.vector >> p) & 1 == 0 {
-                    cur[i] = node.base_leaf + popcount(node.leafvec & upto(p)) - 1;
-                    pending &= !(1 << i);
-                    at_leaf |= 1 << i;
-                } else {
-                    cur[i] = node.base_node + popcount(node.vector & upto(p)) - 1;
-                }
+                let m = upto(p);
+                // Branch-free "leaf or node?": random keys would mispredict it.
+                let internal = (node.vector >> p) as u32 & 1;
+                let child = node.base_node.wrapping_add(popcount(node.vector & m));
+                let leaf = node.base_leaf.wrapping_add(popcount(node.leafvec & m));
+                let sel = internal.wrapping_neg();
+                cur[i] = ((child & sel) | (leaf & !sel)).wrapping_sub(1);
+                let done = ((internal ^ 1) as u64) << i;
+                pending &= !done;
+                at_leaf |= done;
             }
             depth += 6;
         }
         for i in 0..GROUP {
-            out[i] = if at_leaf >> i & 1 == 1 {
-                self.leaves[cur[i] as usize] as u32
-            } else {
-                cur[i] & !DP_LEAF
-            };
+            let leaf_lane = (at_leaf >> i) & 1 == 1;
+            // Lanes that ended in the direct-pointing array read leaf 0.
+            let leaf = self.leaves[if leaf_lane { cur[i] as usize } else { 0 }] as u32;
+            out[i] = if leaf_lane { leaf } else { cur[i] & !DP_LEAF };
         }
     }
 

@@ -44,7 +44,8 @@ struct Args {
     /// Only this family: v4 or v6.
     #[arg(long)]
     only: Option<String>,
-    /// Only our poptrie (for profiling and quick iteration).
+    /// Only our poptrie (s = 18) and the references (IPv4: static poptrie,
+    /// DIR-24-8, prefix-trie; IPv6: prefix-trie), for quick iteration.
     #[arg(long)]
     ours_only: bool,
     /// Skip the update measurements.
@@ -664,17 +665,17 @@ fn run_v4(cfg: &Config, seed: u64) {
             Box::new(Ours { label: "", fib })
         }),
         Box::new(|| {
-            let fib = Fib::<fib::V4S16>::from_routes(routes.iter().copied()).expect("valid");
-            eprintln!("  shape: {:?}", fib.load().stats());
-            Box::new(Ours { label: "", fib })
-        }),
-        Box::new(|| {
             let t = static_poptrie::StaticPoptrie::<18>::build(&routes);
             eprintln!("  static poptrie shape (nodes, leaves): {:?}", t.shape());
             Box::new(StaticRef(t))
         }),
         Box::new(|| Box::new(Dir24(dir24::Dir24::build(&routes)))),
         Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
+        Box::new(|| {
+            let fib = Fib::<fib::V4S16>::from_routes(routes.iter().copied()).expect("valid");
+            eprintln!("  shape: {:?}", fib.load().stats());
+            Box::new(Ours { label: "", fib })
+        }),
         Box::new(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
         Box::new(|| {
             let mut t = ip_network_table::IpNetworkTable::new();
@@ -689,7 +690,7 @@ fn run_v4(cfg: &Config, seed: u64) {
     ];
     let mut rows: Vec<_> = builders
         .into_iter()
-        .take(if cfg.ours_only { 3 } else { usize::MAX })
+        .take(if cfg.ours_only { 4 } else { usize::MAX })
         .map(build)
         .collect();
     measure_lookups(&mut rows, [&uniform, &in_table], cfg.runs);
@@ -726,12 +727,12 @@ fn run_v6(cfg: &Config, seed: u64) {
             eprintln!("  shape: {:?}", fib.load().stats());
             Box::new(Ours { label: "", fib })
         }),
+        Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
         Box::new(|| {
             let fib = Fib::<fib::V6S16>::from_routes(routes.iter().copied()).expect("valid");
             eprintln!("  shape: {:?}", fib.load().stats());
             Box::new(Ours { label: "", fib })
         }),
-        Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
         Box::new(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
         Box::new(|| {
             let mut t = ip_network_table::IpNetworkTable::new();

@@ -151,8 +151,9 @@ impl<const S: u32> StaticPoptrie<S> {
             let mut depth = S;
             loop {
                 let node = &self.nodes[index];
-                // Bits past the address read as zero.
-                let p = if depth >= 32 { 0 } else { (k << depth) >> 26 };
+                // depth <= 30 here: a node at depth 30 holds every prefix
+                // up to /32 as leaves (bits past the address read as zero).
+                let p = (k << depth) >> 26;
                 let upto = u64::MAX >> (63 - p);
                 if node.vector >> p & 1 == 0 {
                     let rank = (node.leafvec & upto).count_ones() as usize;
