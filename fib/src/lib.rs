@@ -206,14 +206,12 @@ impl<F: Family> Table<F> {
         let mut groups = addrs.chunks_exact(poptrie::GROUP);
         let mut outs = out.chunks_exact_mut(poptrie::GROUP);
         let mut keys = [F::Key::default(); poptrie::GROUP];
-        let mut leaves = [0u32; poptrie::GROUP];
         for (g, o) in (&mut groups).zip(&mut outs) {
             for (k, a) in keys.iter_mut().zip(g) {
                 *k = F::addr_key(*a);
             }
-            self.lookup_group(&keys, &mut leaves);
-            for (o, &l) in o.iter_mut().zip(&leaves) {
-                *o = self.decode(l);
+            if let Ok(o) = <&mut [_; poptrie::GROUP]>::try_from(o) {
+                self.lookup_group(&keys, o);
             }
         }
         for (a, o) in groups.remainder().iter().zip(outs.into_remainder()) {

@@ -147,19 +147,24 @@ impl<F: Family> Table<F> {
         }
     }
 
-    /// Looks up `keys` into `out` (leaf values) level by level across the
+    /// Looks up `keys` into `out` (next hops) level by level across the
     /// group: first every direct-pointing entry, then every first-level
     /// node, and so on, then every leaf. The loads of one level are
     /// independent of each other, so the CPU overlaps their cache misses
     /// instead of waiting out one lookup's chain of dependent loads (and a
     /// mispredicted "leaf or node" branch no longer stalls the others).
     #[inline]
-    pub(crate) fn lookup_group(&self, keys: &[F::Key; GROUP], out: &mut [u32; GROUP]) {
+    pub(crate) fn lookup_group(
+        &self,
+        keys: &[F::Key; GROUP],
+        out: &mut [Option<crate::NextHopId>; GROUP],
+    ) {
         let mut cur = [0u32; GROUP];
         let mut pending = 0u64; // lanes still inside the trie
         for i in 0..GROUP {
             cur[i] = self.dp[keys[i].bits(0, F::DIRECT_BITS) as usize];
-            pending |= ((cur[i] & DP_LEAF == 0) as u64) << i;
+            // DP_LEAF is bit 31.
+            pending |= (((cur[i] >> 31) ^ 1) as u64) << i;
         }
         let mut at_leaf = 0u64; // lanes whose `cur` is an index into `leaves`
         let mut depth = F::DIRECT_BITS;
@@ -187,7 +192,7 @@ impl<F: Family> Table<F> {
             let leaf_lane = (at_leaf >> i) & 1 == 1;
             // Lanes that ended in the direct-pointing array read leaf 0.
             let leaf = self.leaves[if leaf_lane { cur[i] as usize } else { 0 }] as u32;
-            out[i] = if leaf_lane { leaf } else { cur[i] & !DP_LEAF };
+            out[i] = self.decode(if leaf_lane { leaf } else { cur[i] & !DP_LEAF });
         }
     }
 
