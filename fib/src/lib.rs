@@ -184,6 +184,12 @@ impl<F: Family> Table<F> {
     /// Next hop of a leaf code.
     #[inline(always)]
     fn decode(&self, code: u32) -> Option<NextHopId> {
+        if self.identity {
+            // Every code is its next hop + 1 (code 0: the default route's):
+            // no dependent load (a select, not a branch, on code 0).
+            let c = if code == 0 { self.default_code } else { code };
+            return c.checked_sub(1);
+        }
         // hops[0] is the default route (or NO_HOP): no branch on "code 0",
         // which random addresses would mispredict.
         let hop = self.hops.get(code as usize).copied().unwrap_or(NO_HOP);
@@ -298,30 +304,76 @@ struct Writer<F: Family> {
 /// versions keep their own `hops` array (copy-on-write through `Arc`), and
 /// every leaf of the working version that held the code belonged to a route
 /// that this batch removed, so it is rebuilt before the next publish.
-#[derive(Default)]
 struct HopCodes {
     code_of: HashMap<NextHopId, u32>,
     refs: Vec<u32>,
+    /// Freed codes (a hint: one may since have been taken as an identity
+    /// code; `in_use` decides).
     free: Vec<u32>,
+    /// Live codes that are not their next hop + 1.
+    mismatched: usize,
+    /// Where to look for a never-used code (see `code`).
+    cursor: u32,
+}
+
+impl Default for HopCodes {
+    fn default() -> Self {
+        HopCodes {
+            code_of: HashMap::new(),
+            refs: vec![0],
+            free: Vec::new(),
+            mismatched: 0,
+            cursor: 1,
+        }
+    }
 }
 
 impl HopCodes {
+    fn in_use(&self, hops: &[NextHopId], c: u32) -> bool {
+        hops.get(c as usize)
+            .is_some_and(|h| self.code_of.get(h) == Some(&c))
+    }
+
     fn code(&mut self, hops: &mut Arc<Vec<NextHopId>>, hop: NextHopId) -> u32 {
         if let Some(&c) = self.code_of.get(&hop) {
             return c;
         }
-        let c = match self.free.pop() {
-            Some(c) => {
-                Arc::make_mut(hops)[c as usize] = hop;
-                c
-            }
-            None => {
-                let table = Arc::make_mut(hops);
-                table.push(hop);
-                self.refs.resize(table.len(), 0);
-                (table.len() - 1) as u32
-            }
+        // Prefer code = hop + 1: while every code is its next hop + 1, a
+        // lookup decodes a leaf arithmetically, without loading `hops`
+        // (`Table::decode`), like a static table storing next hops.
+        let identity = hop
+            .checked_add(1)
+            .filter(|&c| c as usize <= MAX_DISTINCT_NEXT_HOPS && !self.in_use(hops, c));
+        let c = match identity {
+            Some(c) => c,
+            None => loop {
+                match self.free.pop() {
+                    Some(c) if !self.in_use(hops, c) => break c,
+                    Some(_) => continue,
+                    None => {
+                        // Codes below the cursor were all in use when it
+                        // passed them; those freed since are on `free`.
+                        while (self.cursor as usize) < MAX_DISTINCT_NEXT_HOPS
+                            && self.in_use(hops, self.cursor)
+                        {
+                            self.cursor += 1;
+                        }
+                        // `Fib::apply` checked that a code is left.
+                        debug_assert!(!self.in_use(hops, self.cursor));
+                        break self.cursor;
+                    }
+                }
+            },
         };
+        let table = Arc::make_mut(hops);
+        if table.len() <= c as usize {
+            table.resize(c as usize + 1, NO_HOP);
+            self.refs.resize(table.len(), 0);
+        }
+        table[c as usize] = hop;
+        if Some(c) != hop.checked_add(1) {
+            self.mismatched += 1;
+        }
         self.code_of.insert(hop, c);
         c
     }
@@ -337,8 +389,12 @@ impl HopCodes {
         if old != 0 {
             self.refs[old as usize] -= 1;
             if self.refs[old as usize] == 0 {
-                self.code_of.remove(&hops[old as usize]);
+                let hop = hops[old as usize];
+                self.code_of.remove(&hop);
                 self.free.push(old);
+                if Some(old) != hop.checked_add(1) {
+                    self.mismatched -= 1;
+                }
             }
         }
     }
@@ -400,6 +456,8 @@ impl<F: Family> Writer<F> {
         debug_assert!(self.working);
         let mut table = std::mem::replace(&mut self.arena.table, Table::placeholder());
         table.hops = self.hop_table.clone();
+        table.identity = self.hops.mismatched == 0;
+        table.default_code = self.default_hop.map_or(0, |h| h + 1);
         table.routes = self.routes;
         let table = Arc::new(table);
         let old = std::mem::replace(&mut self.published, table.clone());

@@ -58,6 +58,10 @@ pub struct Table<F: Family> {
     /// Next hop per code; code 0 (nothing more specific) holds the
     /// default route, or `NO_HOP`.
     pub(crate) hops: Arc<Vec<u32>>,
+    /// Every leaf code is its next hop + 1 (then `hops` need not be read).
+    pub(crate) identity: bool,
+    /// The default route's next hop + 1 (0: none), for identity decoding.
+    pub(crate) default_code: u32,
     pub(crate) routes: usize,
     pub(crate) _family: std::marker::PhantomData<F>,
 }
@@ -71,6 +75,8 @@ impl<F: Family> Table<F> {
             // that ended in the direct-pointing array.
             leaves: vec![0],
             hops: Arc::new(vec![crate::NO_HOP]),
+            identity: true,
+            default_code: 0,
             routes: 0,
             _family: std::marker::PhantomData,
         }
@@ -84,6 +90,8 @@ impl<F: Family> Table<F> {
             nodes: Vec::new(),
             leaves: Vec::new(),
             hops: Arc::new(vec![crate::NO_HOP]),
+            identity: true,
+            default_code: 0,
             routes: 0,
             _family: std::marker::PhantomData,
         }
@@ -96,6 +104,8 @@ impl<F: Family> Table<F> {
             nodes: self.nodes.clone(),
             leaves: self.leaves.clone(),
             hops: self.hops.clone(),
+            identity: self.identity,
+            default_code: self.default_code,
             routes: self.routes,
             _family: std::marker::PhantomData,
         }
