@@ -13,10 +13,16 @@
 //!   and publishes the result at once, so a lookup sees the whole batch or
 //!   none of it. Old versions stay valid until their last reader lets go.
 //!
+//! Versions are kept left-right style: two copies of the arrays, the
+//! published one and the writer's. A batch is written into the writer's
+//! copy, which is then published; the copy it replaces becomes the
+//! writer's once its last reader has dropped it (`Arc::try_unwrap`), and
+//! catches up by replaying the previous batch's writes. So readers see
+//! plain contiguous arrays, with no indirection added for versioning.
+//!
 //! See `README.md` for the design and measurements.
 #![forbid(unsafe_code)]
 
-mod chunked;
 pub mod key;
 mod popcnt;
 mod poptrie;
@@ -25,17 +31,21 @@ mod rib;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, Guard};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 pub use key::Key;
 pub use poptrie::Table;
-use poptrie::{Arena, DP_LEAF};
+use poptrie::{Arena, Dirty, DP_LEAF};
 use rib::{LongTrie, ShortTrie};
 
 /// Opaque value stored per prefix. Values above [`MAX_NEXT_HOP`] are rejected.
 pub type NextHopId = u32;
+/// `hops` entry meaning "no route" (above every valid id).
+const NO_HOP: NextHopId = u32::MAX;
+
 /// Largest next-hop id the table can store. Ids are opaque; leaves hold a
 /// 16-bit code per distinct id (see [`MAX_DISTINCT_NEXT_HOPS`]).
 pub const MAX_NEXT_HOP: NextHopId = (1 << 24) - 1;
@@ -174,11 +184,16 @@ impl<F: Family> Table<F> {
     /// Next hop of a leaf code.
     #[inline(always)]
     fn decode(&self, code: u32) -> Option<NextHopId> {
-        if code == 0 {
-            self.default_hop
-        } else {
-            self.hops.get(code as usize).copied()
+        if self.identity {
+            // Every code is its next hop + 1 (code 0: the default route's):
+            // no dependent load (a select, not a branch, on code 0).
+            let c = if code == 0 { self.default_code } else { code };
+            return c.checked_sub(1);
         }
+        // hops[0] is the default route (or NO_HOP): no branch on "code 0",
+        // which random addresses would mispredict.
+        let hop = self.hops.get(code as usize).copied().unwrap_or(NO_HOP);
+        (hop != NO_HOP).then_some(hop)
     }
 
     /// Longest-prefix match.
@@ -197,14 +212,12 @@ impl<F: Family> Table<F> {
         let mut groups = addrs.chunks_exact(poptrie::GROUP);
         let mut outs = out.chunks_exact_mut(poptrie::GROUP);
         let mut keys = [F::Key::default(); poptrie::GROUP];
-        let mut leaves = [0u32; poptrie::GROUP];
         for (g, o) in (&mut groups).zip(&mut outs) {
             for (k, a) in keys.iter_mut().zip(g) {
                 *k = F::addr_key(*a);
             }
-            self.lookup_group(&keys, &mut leaves);
-            for (o, &l) in o.iter_mut().zip(&leaves) {
-                *o = self.decode(l);
+            if let Ok(o) = <&mut [_; poptrie::GROUP]>::try_from(o) {
+                self.lookup_group(&keys, o);
             }
         }
         for (a, o) in groups.remainder().iter().zip(outs.into_remainder()) {
@@ -252,16 +265,38 @@ impl<F: Family> Table<F> {
     }
 }
 
+/// How long a batch waits for the last reader of the previous version to
+/// let go of it before copying the published table instead. Readers hold a
+/// version for one batch of lookups (microseconds); a reader preempted
+/// while holding one should not delay the update by its time slice.
+const SPARE_WAIT: Duration = Duration::from_micros(100);
+
+/// One change in the writer's form: key, prefix length, next hop (None:
+/// remove).
+type Item<F> = (<F as Family>::Key, u32, Option<NextHopId>);
+
 /// The writer side: RIB and the working copy of the table.
 struct Writer<F: Family> {
     short: ShortTrie,
     long: LongTrie<F::Key>,
+    /// `arena.table` is the working copy while `working`, a placeholder
+    /// between batches.
     arena: Arena<F>,
+    working: bool,
     /// Per direct-pointing slot, the value of the longest prefix of length
     /// <= s covering it (what the slot's subtree inherits).
     slot_default: Vec<u32>,
     routes: usize,
     hops: HopCodes,
+    /// Next hop per leaf code, shared copy-on-write with the tables.
+    hop_table: Arc<Vec<NextHopId>>,
+    /// The default route, kept beside the trie (leaf code 0 resolves to it).
+    default_hop: Option<NextHopId>,
+    /// The version readers get now.
+    published: Arc<Table<F>>,
+    /// The version before it, with the writes that turned it into
+    /// `published` (None after a full build: it would be copied whole).
+    spare: Option<(Arc<Table<F>>, Dirty)>,
 }
 
 /// Interns next-hop ids as 16-bit leaf codes, reference-counted by the
@@ -269,30 +304,76 @@ struct Writer<F: Family> {
 /// versions keep their own `hops` array (copy-on-write through `Arc`), and
 /// every leaf of the working version that held the code belonged to a route
 /// that this batch removed, so it is rebuilt before the next publish.
-#[derive(Default)]
 struct HopCodes {
     code_of: HashMap<NextHopId, u32>,
     refs: Vec<u32>,
+    /// Freed codes (a hint: one may since have been taken as an identity
+    /// code; `in_use` decides).
     free: Vec<u32>,
+    /// Live codes that are not their next hop + 1.
+    mismatched: usize,
+    /// Where to look for a never-used code (see `code`).
+    cursor: u32,
+}
+
+impl Default for HopCodes {
+    fn default() -> Self {
+        HopCodes {
+            code_of: HashMap::new(),
+            refs: vec![0],
+            free: Vec::new(),
+            mismatched: 0,
+            cursor: 1,
+        }
+    }
 }
 
 impl HopCodes {
+    fn in_use(&self, hops: &[NextHopId], c: u32) -> bool {
+        hops.get(c as usize)
+            .is_some_and(|h| self.code_of.get(h) == Some(&c))
+    }
+
     fn code(&mut self, hops: &mut Arc<Vec<NextHopId>>, hop: NextHopId) -> u32 {
         if let Some(&c) = self.code_of.get(&hop) {
             return c;
         }
-        let c = match self.free.pop() {
-            Some(c) => {
-                Arc::make_mut(hops)[c as usize] = hop;
-                c
-            }
-            None => {
-                let table = Arc::make_mut(hops);
-                table.push(hop);
-                self.refs.resize(table.len(), 0);
-                (table.len() - 1) as u32
-            }
+        // Prefer code = hop + 1: while every code is its next hop + 1, a
+        // lookup decodes a leaf arithmetically, without loading `hops`
+        // (`Table::decode`), like a static table storing next hops.
+        let identity = hop
+            .checked_add(1)
+            .filter(|&c| c as usize <= MAX_DISTINCT_NEXT_HOPS && !self.in_use(hops, c));
+        let c = match identity {
+            Some(c) => c,
+            None => loop {
+                match self.free.pop() {
+                    Some(c) if !self.in_use(hops, c) => break c,
+                    Some(_) => continue,
+                    None => {
+                        // Codes below the cursor were all in use when it
+                        // passed them; those freed since are on `free`.
+                        while (self.cursor as usize) < MAX_DISTINCT_NEXT_HOPS
+                            && self.in_use(hops, self.cursor)
+                        {
+                            self.cursor += 1;
+                        }
+                        // `Fib::apply` checked that a code is left.
+                        debug_assert!(!self.in_use(hops, self.cursor));
+                        break self.cursor;
+                    }
+                }
+            },
         };
+        let table = Arc::make_mut(hops);
+        if table.len() <= c as usize {
+            table.resize(c as usize + 1, NO_HOP);
+            self.refs.resize(table.len(), 0);
+        }
+        table[c as usize] = hop;
+        if Some(c) != hop.checked_add(1) {
+            self.mismatched += 1;
+        }
         self.code_of.insert(hop, c);
         c
     }
@@ -308,8 +389,12 @@ impl HopCodes {
         if old != 0 {
             self.refs[old as usize] -= 1;
             if self.refs[old as usize] == 0 {
-                self.code_of.remove(&hops[old as usize]);
+                let hop = hops[old as usize];
+                self.code_of.remove(&hop);
                 self.free.push(old);
+                if Some(old) != hop.checked_add(1) {
+                    self.mismatched -= 1;
+                }
             }
         }
     }
@@ -322,21 +407,78 @@ impl<F: Family> Writer<F> {
             short: ShortTrie::new(s),
             long: LongTrie::new(s),
             arena: Arena::new(),
+            working: true,
             slot_default: vec![0; 1 << s],
             routes: 0,
             hops: HopCodes::default(),
+            hop_table: Arc::new(vec![NO_HOP]),
+            default_hop: None,
+            published: Arc::new(Table::empty()),
+            spare: None,
         }
+    }
+
+    /// Makes `arena.table` a copy of the published table to write into:
+    /// the previous version once no reader holds it (left-right), caught up
+    /// by replaying the last batch's writes; else a fresh copy.
+    fn begin_work(&mut self) {
+        if self.working {
+            return;
+        }
+        let mut table = None;
+        if let Some((mut spare, dirty)) = self.spare.take() {
+            let started = Instant::now();
+            loop {
+                match Arc::try_unwrap(spare) {
+                    Ok(mut t) => {
+                        t.replay(&self.published, &dirty);
+                        table = Some(t);
+                        break;
+                    }
+                    Err(still_read) if started.elapsed() < SPARE_WAIT => {
+                        spare = still_read;
+                        std::thread::yield_now();
+                    }
+                    // Its readers free it when they are done.
+                    Err(_) => break,
+                }
+            }
+        }
+        self.arena.table = table.unwrap_or_else(|| self.published.copy_arrays());
+        self.arena.dirty = Dirty::default();
+        self.arena.logging = true;
+        self.working = true;
+    }
+
+    /// Publishes the working copy; returns it, and keeps the version it
+    /// replaces as the next spare.
+    fn publish(&mut self) -> Arc<Table<F>> {
+        debug_assert!(self.working);
+        let mut table = std::mem::replace(&mut self.arena.table, Table::placeholder());
+        table.hops = self.hop_table.clone();
+        table.identity = self.hops.mismatched == 0;
+        table.default_code = self.default_hop.map_or(0, |h| h + 1);
+        table.routes = self.routes;
+        let table = Arc::new(table);
+        let old = std::mem::replace(&mut self.published, table.clone());
+        let dirty = std::mem::take(&mut self.arena.dirty);
+        // After a full build the old version shares nothing useful.
+        self.spare = self.arena.logging.then_some((old, dirty));
+        self.working = false;
+        table
     }
 
     /// Rebuilds the whole table into fresh arrays (initial load, huge
     /// batches, and compaction after heavy churn).
     fn rebuild_all(&mut self) {
         let s = F::DIRECT_BITS;
-        let hops = self.arena.table.hops.clone();
-        let default_hop = self.arena.table.default_hop;
         self.arena = Arena::new();
-        self.arena.table.hops = hops;
-        self.arena.table.default_hop = default_hop;
+        // A poptrie node per RIB node, at most 64 leaves each: reserve that
+        // (untouched reserve costs no memory), shrink after.
+        let nodes = self.long.live_nodes();
+        self.arena.table.nodes.reserve_exact(nodes);
+        self.arena.table.leaves.reserve_exact(nodes * 64);
+        self.working = true;
         let slot_default = &mut self.slot_default;
         self.short
             .fill(0, 1 << s, &mut |slot, v| slot_default[slot as usize] = v);
@@ -348,11 +490,14 @@ impl<F: Family> Writer<F> {
             } else {
                 DP_LEAF | def
             };
-            self.arena.table.dp.set(slot, entry);
+            self.arena.set_dp(slot, entry);
         }
+        self.arena.shrink();
     }
 
-    fn apply(&mut self, changes: &[Change<F::Net>]) {
+    /// Applies a validated batch, given as (key, length, next hop or
+    /// removal) in batch order.
+    fn apply(&mut self, mut sorted: Vec<Item<F>>) {
         let s = F::DIRECT_BITS;
         let routes_before = self.routes;
         // Apply in address order (a stable sort keeps "later change to the
@@ -361,17 +506,6 @@ impl<F: Family> Writer<F> {
         // turns from a cache miss per step into a stream.
         // Next hops become leaf codes only as each change is applied (a code
         // freed by an earlier change in the batch may be handed out again).
-        let mut sorted: Vec<(F::Key, u32, Option<NextHopId>)> = changes
-            .iter()
-            .map(|c| {
-                let (net, hop) = match c {
-                    Change::Upsert(n, h) => (n, Some(*h)),
-                    Change::Remove(n) => (n, None),
-                };
-                let (key, len) = F::net_parts(net);
-                (key, len as u32, hop)
-            })
-            .collect();
         if sorted.len() > 1 {
             sorted.sort_by_key(|&(k, l, _)| (k, l));
         }
@@ -385,14 +519,7 @@ impl<F: Family> Writer<F> {
                 continue;
             }
             if len == 0 {
-                // The default route lives beside the trie: "no leaf code"
-                // (0) resolves to it, so changing it rebuilds nothing.
-                let old = std::mem::replace(&mut self.arena.table.default_hop, hop);
-                match (old, hop) {
-                    (None, Some(_)) => self.routes += 1,
-                    (Some(_), None) => self.routes -= 1,
-                    _ => {}
-                }
+                self.set_default(hop);
                 continue;
             }
             let value = self.code(hop);
@@ -415,9 +542,9 @@ impl<F: Family> Writer<F> {
                 self.count(old, value);
             }
             self.rebuild_all();
-            self.arena.table.routes = self.routes;
             return;
         }
+        self.begin_work();
 
         // Slots whose inherited default changed are rebuilt whole, after
         // the long prefixes are in.
@@ -442,8 +569,8 @@ impl<F: Family> Writer<F> {
 
         // Long prefixes, slot by slot: update the RIB, then rebuild the
         // slot's nodes while its RIB nodes are still in cache.
-        let long: Vec<(F::Key, u32, Option<NextHopId>)> =
-            sorted.into_iter().filter(|c| c.1 > s).collect();
+        sorted.retain(|c| c.1 > s);
+        let long = sorted;
         let mut touched: Vec<(F::Key, u32)> = Vec::new();
         let mut i = 0;
         while i < long.len() {
@@ -464,7 +591,7 @@ impl<F: Family> Writer<F> {
             }
         }
         for &slot in &full_slots {
-            let entry = self.arena.table.dp.get(slot as usize);
+            let entry = self.arena.table.dp[slot as usize];
             self.arena.free_entry(entry);
             let root = self.long.roots[slot as usize];
             let def = self.slot_default[slot as usize];
@@ -473,7 +600,7 @@ impl<F: Family> Writer<F> {
             } else {
                 DP_LEAF | def
             };
-            self.arena.table.dp.set(slot as usize, entry);
+            self.arena.set_dp(slot as usize, entry);
         }
 
         // Compaction: exact-size free lists keep reuse high under churn, but
@@ -485,18 +612,47 @@ impl<F: Family> Writer<F> {
         {
             self.rebuild_all();
         }
-        self.arena.table.routes = self.routes;
+    }
+
+    /// The default route lives beside the trie: "no leaf code" (0)
+    /// resolves to it, so changing it rebuilds nothing.
+    fn set_default(&mut self, hop: Option<NextHopId>) {
+        let old = std::mem::replace(&mut self.default_hop, hop);
+        if old != hop {
+            Arc::make_mut(&mut self.hop_table)[0] = hop.unwrap_or(NO_HOP);
+        }
+        match (old, hop) {
+            (None, Some(_)) => self.routes += 1,
+            (Some(_), None) => self.routes -= 1,
+            _ => {}
+        }
+    }
+
+    /// Sets one route in the RIB only (the initial load, which ends with
+    /// `rebuild_all`).
+    fn set_rib(&mut self, key: F::Key, len: u32, hop: Option<NextHopId>) {
+        let s = F::DIRECT_BITS;
+        if len == 0 {
+            return self.set_default(hop);
+        }
+        let value = self.code(hop);
+        let old = if len <= s {
+            self.short.set(key.bits(0, s), len, value)
+        } else {
+            self.long.set(key, len, value)
+        };
+        self.count(old, value);
     }
 
     /// The leaf code of a next hop (0 for a removal).
     fn code(&mut self, hop: Option<NextHopId>) -> u32 {
-        hop.map_or(0, |h| self.hops.code(&mut self.arena.table.hops, h))
+        hop.map_or(0, |h| self.hops.code(&mut self.hop_table, h))
     }
 
     /// Keeps the route count and code references from a RIB change
     /// `old -> new`.
     fn count(&mut self, old: u32, new: u32) {
-        self.hops.changed(&self.arena.table.hops, old, new);
+        self.hops.changed(&self.hop_table, old, new);
         match (old, new) {
             (0, v) if v != 0 => self.routes += 1,
             (o, 0) if o != 0 => self.routes -= 1,
@@ -506,14 +662,14 @@ impl<F: Family> Writer<F> {
 
     fn rebuild_slot(&mut self, slot: u32, touched: &[(F::Key, u32)]) {
         let root = self.long.roots[slot as usize];
-        let entry = self.arena.table.dp.get(slot as usize);
+        let entry = self.arena.table.dp[slot as usize];
         let def = self.slot_default[slot as usize];
         if root == 0 {
             self.arena.free_entry(entry);
-            self.arena.table.dp.set(slot as usize, DP_LEAF | def);
+            self.arena.set_dp(slot as usize, DP_LEAF | def);
         } else if entry & DP_LEAF != 0 {
             let index = self.arena.build_root(&self.long, root, def);
-            self.arena.table.dp.set(slot as usize, index);
+            self.arena.set_dp(slot as usize, index);
         } else {
             self.arena
                 .rebuild(&self.long, entry, root, F::DIRECT_BITS, def, touched);
@@ -522,10 +678,10 @@ impl<F: Family> Writer<F> {
 
     fn routes(&self) -> Vec<(F::Net, NextHopId)> {
         let mut out = Vec::with_capacity(self.routes);
-        if let Some(hop) = self.arena.table.default_hop {
+        if let Some(hop) = self.default_hop {
             out.push((F::net_from_parts(F::Key::default(), 0), hop));
         }
-        let hops = &self.arena.table.hops;
+        let hops = &self.hop_table;
         self.short.for_each(&mut |prefix, len, code| {
             let key = if len == 0 {
                 F::Key::default()
@@ -556,10 +712,10 @@ pub type Fib6 = Fib<V6>;
 impl<F: Family> Fib<F> {
     pub fn new() -> Self {
         let writer = Writer::new();
-        let table = writer.arena.table.clone();
+        let current = ArcSwap::new(writer.published.clone());
         Fib {
             writer: Mutex::new(writer),
-            current: ArcSwap::from_pointee(table),
+            current,
         }
     }
 
@@ -567,12 +723,40 @@ impl<F: Family> Fib<F> {
         routes: impl IntoIterator<Item = (F::Net, NextHopId)>,
     ) -> Result<Self, FibError> {
         let fib = Self::new();
-        let changes: Vec<_> = routes
-            .into_iter()
-            .map(|(n, h)| Change::Upsert(n, h))
-            .collect();
-        fib.apply(&changes)?;
+        // Straight into the RIB, then one build: no batch vector, so the
+        // build leaves no large freed temporaries behind in the heap (they
+        // would count in the process's memory for good).
+        let routes = routes.into_iter();
+        let mut writer = fib.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.long.reserve(routes.size_hint().0);
+        for (n, h) in routes {
+            let (key, len, hop) = Self::item(&n, Some(h))?;
+            let codes = writer.hops.code_of.len();
+            if codes >= MAX_DISTINCT_NEXT_HOPS && !writer.hops.code_of.contains_key(&h) {
+                return Err(FibError::TooManyNextHops(codes + 1));
+            }
+            writer.set_rib(key, len, hop);
+        }
+        writer.long.shrink();
+        writer.rebuild_all();
+        let table = writer.publish();
+        drop(fib.current.swap(table));
+        drop(writer);
         Ok(fib)
+    }
+
+    /// A change in the writer's form, validated.
+    fn item(n: &F::Net, hop: Option<NextHopId>) -> Result<Item<F>, FibError> {
+        if F::net_has_host_bits(n) {
+            return Err(FibError::HostBitsSet(n.to_string()));
+        }
+        if let Some(h) = hop {
+            if h > MAX_NEXT_HOP {
+                return Err(FibError::NextHopOutOfRange(h));
+            }
+        }
+        let (key, len) = F::net_parts(n);
+        Ok((key, len as u32, hop))
     }
 
     /// Current table; hold the guard for a batch of lookups (and not much
@@ -591,29 +775,23 @@ impl<F: Family> Fib<F> {
     /// Within a batch, later changes to the same prefix win. The batch is
     /// validated first; on error nothing is applied.
     pub fn apply(&self, changes: &[Change<F::Net>]) -> Result<(), FibError> {
-        for c in changes {
-            let (n, hop) = match c {
-                Change::Upsert(n, h) => (n, Some(*h)),
-                Change::Remove(n) => (n, None),
-            };
-            if F::net_has_host_bits(n) {
-                return Err(FibError::HostBitsSet(n.to_string()));
-            }
-            if let Some(h) = hop {
-                if h > MAX_NEXT_HOP {
-                    return Err(FibError::NextHopOutOfRange(h));
-                }
-            }
-        }
+        let items = changes
+            .iter()
+            .map(|c| match c {
+                Change::Upsert(n, h) => Self::item(n, Some(*h)),
+                Change::Remove(n) => Self::item(n, None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.apply_items(items)
+    }
+
+    fn apply_items(&self, items: Vec<Item<F>>) -> Result<(), FibError> {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         // Refuse (before changing anything) a batch that could run out of
         // leaf codes; conservative: ignores codes the batch itself frees.
-        let mut fresh: Vec<NextHopId> = changes
+        let mut fresh: Vec<NextHopId> = items
             .iter()
-            .filter_map(|c| match c {
-                Change::Upsert(_, h) if !writer.hops.code_of.contains_key(h) => Some(*h),
-                _ => None,
-            })
+            .filter_map(|&(_, _, h)| h.filter(|h| !writer.hops.code_of.contains_key(h)))
             .collect();
         if !fresh.is_empty() {
             fresh.sort_unstable();
@@ -623,9 +801,11 @@ impl<F: Family> Fib<F> {
                 return Err(FibError::TooManyNextHops(needed));
             }
         }
-        writer.apply(changes);
-        // Publishing clones chunk pointers only; the chunks are shared.
-        self.current.store(Arc::new(writer.arena.table.clone()));
+        writer.apply(items);
+        let table = writer.publish();
+        // `swap` returns only once every reader still on the old version
+        // holds a counted reference to it, which `begin_work` waits out.
+        drop(self.current.swap(table));
         Ok(())
     }
 
@@ -649,5 +829,57 @@ impl<F: Family> Fib<F> {
 impl<F: Family> Default for Fib<F> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    fn addr(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    /// A version held across batches keeps its answers, and the writer (which
+    /// then cannot take that copy back) still publishes correct versions,
+    /// both while it is held and once it is dropped (left-right resumes).
+    #[test]
+    fn held_version_never_changes_and_writer_copes() {
+        let fib = Fib4::from_routes((0..200u32).map(|i| {
+            (
+                Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 | i << 8), 24).unwrap(),
+                1,
+            )
+        }))
+        .unwrap();
+        let held = fib.load_full();
+        for v in 2..6 {
+            fib.apply(&[
+                Change::Upsert(net("10.0.5.0/24"), v),
+                Change::Upsert(net("10.0.6.128/25"), v),
+            ])
+            .unwrap();
+            let t = fib.load();
+            assert_eq!(t.lookup(addr("10.0.5.1")), Some(v));
+            assert_eq!(t.lookup(addr("10.0.6.200")), Some(v));
+            assert_eq!(t.lookup(addr("10.0.6.1")), Some(1));
+        }
+        assert_eq!(held.lookup(addr("10.0.5.1")), Some(1));
+        assert_eq!(held.lookup(addr("10.0.6.200")), Some(1));
+        drop(held);
+        for v in 6..10 {
+            fib.apply(&[Change::Upsert(net("10.0.6.128/25"), v)])
+                .unwrap();
+            fib.apply(&[Change::Remove(net("10.0.7.0/24"))]).unwrap();
+            let t = fib.load();
+            assert_eq!(t.lookup(addr("10.0.6.200")), Some(v));
+            assert_eq!(t.lookup(addr("10.0.5.1")), Some(5));
+            assert_eq!(t.lookup(addr("10.0.7.1")), None);
+        }
+        assert_eq!(fib.len(), 200);
     }
 }

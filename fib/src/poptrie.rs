@@ -15,10 +15,14 @@
 //! into the table's `hops` (the distinct next hops, interned by the writer).
 //! 16-bit leaves halve the largest array of an IPv4 table (1.35M leaves for
 //! 950k routes), and the `hops` array they index stays in L1.
+//!
+//! A [`Table`] holds three plain contiguous arrays, exactly the layout of a
+//! static poptrie: a lookup is one load per level and nothing else. The
+//! writer never changes a published table; it works on a second copy (see
+//! `Arena` and the crate docs for the left-right scheme).
 
 use std::sync::Arc;
 
-use crate::chunked::Chunked;
 use crate::key::Key;
 use crate::popcnt::popcount;
 use crate::Family;
@@ -26,12 +30,8 @@ use crate::Family;
 /// Set in a direct-pointing entry that holds a leaf value.
 pub(crate) const DP_LEAF: u32 = 1 << 31;
 
-const NODE_CHUNK: usize = 2048; // 48 KiB
-const LEAF_CHUNK: usize = 16384; // 32 KiB
-
 /// A leaf: a next-hop code.
 pub(crate) type Leaf = u16;
-const DP_CHUNK: usize = 8192; // 32 KiB
 
 /// Lookups interleaved per group in `lookup_many`.
 pub(crate) const GROUP: usize = 32;
@@ -51,74 +51,130 @@ fn upto(p: u32) -> u64 {
 }
 
 /// One immutable, published version of the lookup table.
-#[derive(Clone)]
 pub struct Table<F: Family> {
-    pub(crate) dp: Chunked<u32, DP_CHUNK>,
-    pub(crate) nodes: Chunked<Node, NODE_CHUNK>,
-    pub(crate) leaves: Chunked<Leaf, LEAF_CHUNK>,
-    /// Next hop per code (index 0 unused).
+    pub(crate) dp: Vec<u32>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) leaves: Vec<Leaf>,
+    /// Next hop per code; code 0 (nothing more specific) holds the
+    /// default route, or `NO_HOP`.
     pub(crate) hops: Arc<Vec<u32>>,
-    /// The default route (0.0.0.0/0 or ::/0), what leaf code 0 resolves to.
-    pub(crate) default_hop: Option<u32>,
+    /// Every leaf code is its next hop + 1 (then `hops` need not be read).
+    pub(crate) identity: bool,
+    /// The default route's next hop + 1 (0: none), for identity decoding.
+    pub(crate) default_code: u32,
     pub(crate) routes: usize,
     pub(crate) _family: std::marker::PhantomData<F>,
 }
 
 impl<F: Family> Table<F> {
     pub(crate) fn empty() -> Self {
-        let mut dp = Chunked::new();
-        dp.grow(1 << F::DIRECT_BITS);
-        // Chunks start zeroed: make every slot a "no route" leaf.
-        for i in 0..(1usize << F::DIRECT_BITS) {
-            dp.set(i, DP_LEAF);
-        }
         Table {
-            dp,
-            nodes: Chunked::new(),
-            leaves: Chunked::new(),
-            hops: Arc::new(vec![0]),
-            default_hop: None,
+            dp: vec![DP_LEAF; 1 << F::DIRECT_BITS],
+            nodes: Vec::new(),
+            // Leaf 0 is never allocated: `lookup_group` reads it for lanes
+            // that ended in the direct-pointing array.
+            leaves: vec![0],
+            hops: Arc::new(vec![crate::NO_HOP]),
+            identity: true,
+            default_code: 0,
             routes: 0,
             _family: std::marker::PhantomData,
         }
     }
 
+    /// A table with no arrays at all: what the writer holds between batches
+    /// (never published, never looked up).
+    pub(crate) fn placeholder() -> Self {
+        Table {
+            dp: Vec::new(),
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            hops: Arc::new(vec![crate::NO_HOP]),
+            identity: true,
+            default_code: 0,
+            routes: 0,
+            _family: std::marker::PhantomData,
+        }
+    }
+
+    /// A copy of the lookup arrays, each allocated to its exact length.
+    pub(crate) fn copy_arrays(&self) -> Self {
+        Table {
+            dp: self.dp.clone(),
+            nodes: self.nodes.clone(),
+            leaves: self.leaves.clone(),
+            hops: self.hops.clone(),
+            identity: self.identity,
+            default_code: self.default_code,
+            routes: self.routes,
+            _family: std::marker::PhantomData,
+        }
+    }
+
+    /// Makes this table's arrays equal to `from`'s, given that they were
+    /// equal before the writes `dirty` turned an earlier copy into `from`
+    /// (left-right replay: only the written ranges are copied).
+    pub(crate) fn replay(&mut self, from: &Table<F>, dirty: &Dirty) {
+        fn sync<T: Copy>(to: &mut Vec<T>, from: &[T], ranges: &[(u32, u32)]) {
+            // Arrays only grow between full builds; the grown tail is new.
+            if to.len() > from.len() {
+                to.truncate(from.len());
+            }
+            let old = to.len();
+            reserve_for(to, from.len() - old);
+            to.extend_from_slice(&from[old..]);
+            for &(start, n) in ranges {
+                let (start, end) = (start as usize, start as usize + n as usize);
+                if start < old {
+                    let end = end.min(old);
+                    to[start..end].copy_from_slice(&from[start..end]);
+                }
+            }
+        }
+        sync(&mut self.dp, &from.dp, &dirty.dp);
+        sync(&mut self.nodes, &from.nodes, &dirty.nodes);
+        sync(&mut self.leaves, &from.leaves, &dirty.leaves);
+    }
+
     /// The leaf value for `key` (0 = no route).
     #[inline(always)]
     pub(crate) fn lookup_key(&self, key: F::Key) -> u32 {
-        let entry = self.dp.get(key.bits(0, F::DIRECT_BITS) as usize);
+        let entry = self.dp[key.bits(0, F::DIRECT_BITS) as usize];
         if entry & DP_LEAF != 0 {
             return entry & !DP_LEAF;
         }
         let mut index = entry as usize;
         let mut depth = F::DIRECT_BITS;
         loop {
-            let node = self.nodes.get(index);
+            let node = &self.nodes[index];
             let p = key.bits(depth, 6);
             if (node.vector >> p) & 1 == 0 {
                 let rank = popcount(node.leafvec & upto(p)) as usize;
-                return self.leaves.get(node.base_leaf as usize + rank - 1) as u32;
+                return self.leaves[node.base_leaf as usize + rank - 1] as u32;
             }
             index = node.base_node as usize + popcount(node.vector & upto(p)) as usize - 1;
             depth += 6;
         }
     }
 
-    /// Looks up `keys` into `out` (leaf values) level by level across the
+    /// Looks up `keys` into `out` (next hops) level by level across the
     /// group: first every direct-pointing entry, then every first-level
     /// node, and so on, then every leaf. The loads of one level are
     /// independent of each other, so the CPU overlaps their cache misses
     /// instead of waiting out one lookup's chain of dependent loads (and a
     /// mispredicted "leaf or node" branch no longer stalls the others).
     #[inline]
-    pub(crate) fn lookup_group(&self, keys: &[F::Key; GROUP], out: &mut [u32; GROUP]) {
+    pub(crate) fn lookup_group(
+        &self,
+        keys: &[F::Key; GROUP],
+        out: &mut [Option<crate::NextHopId>; GROUP],
+    ) {
         let mut cur = [0u32; GROUP];
-        for i in 0..GROUP {
-            cur[i] = self.dp.get(keys[i].bits(0, F::DIRECT_BITS) as usize);
-        }
         let mut pending = 0u64; // lanes still inside the trie
-        for (i, &c) in cur.iter().enumerate() {
-            pending |= ((c & DP_LEAF == 0) as u64) << i;
+        for i in 0..GROUP {
+            cur[i] = self.dp[keys[i].bits(0, F::DIRECT_BITS) as usize];
+            // DP_LEAF is bit 31.
+            pending |= (((cur[i] >> 31) ^ 1) as u64) << i;
         }
         let mut at_leaf = 0u64; // lanes whose `cur` is an index into `leaves`
         let mut depth = F::DIRECT_BITS;
@@ -127,41 +183,70 @@ impl<F: Family> Table<F> {
             while lanes != 0 {
                 let i = lanes.trailing_zeros() as usize;
                 lanes &= lanes - 1;
-                let node = self.nodes.get(cur[i] as usize);
+                let node = &self.nodes[cur[i] as usize];
                 let p = keys[i].bits(depth, 6);
-                if (node.vector >> p) & 1 == 0 {
-                    cur[i] = node.base_leaf + popcount(node.leafvec & upto(p)) - 1;
-                    pending &= !(1 << i);
-                    at_leaf |= 1 << i;
-                } else {
-                    cur[i] = node.base_node + popcount(node.vector & upto(p)) - 1;
-                }
+                let m = upto(p);
+                // Branch-free "leaf or node?": random keys would mispredict it.
+                let internal = (node.vector >> p) as u32 & 1;
+                let child = node.base_node.wrapping_add(popcount(node.vector & m));
+                let leaf = node.base_leaf.wrapping_add(popcount(node.leafvec & m));
+                let sel = internal.wrapping_neg();
+                cur[i] = ((child & sel) | (leaf & !sel)).wrapping_sub(1);
+                let done = ((internal ^ 1) as u64) << i;
+                pending &= !done;
+                at_leaf |= done;
             }
             depth += 6;
         }
         for i in 0..GROUP {
-            out[i] = if at_leaf >> i & 1 == 1 {
-                self.leaves.get(cur[i] as usize) as u32
-            } else {
-                cur[i] & !DP_LEAF
-            };
+            let leaf_lane = (at_leaf >> i) & 1 == 1;
+            // Lanes that ended in the direct-pointing array read leaf 0.
+            let leaf = self.leaves[if leaf_lane { cur[i] as usize } else { 0 }] as u32;
+            out[i] = self.decode(if leaf_lane { leaf } else { cur[i] & !DP_LEAF });
         }
     }
 
-    /// Bytes of the lookup structure (direct-pointing array, nodes, leaves).
+    /// Bytes of the lookup structure (direct-pointing array, nodes, leaves,
+    /// hops; allocated capacity, including freed blocks awaiting reuse).
     pub(crate) fn bytes(&self) -> usize {
-        self.dp.bytes() + self.nodes.bytes() + self.leaves.bytes() + self.hops.len() * 4
+        self.dp.capacity() * 4
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.leaves.capacity() * std::mem::size_of::<Leaf>()
+            + self.hops.len() * 4
     }
+}
+
+/// Grows a vector's capacity by an eighth (not the default doubling) when
+/// `extra` more elements do not fit: the arrays are megabytes, and a
+/// doubling would leave up to half of one allocated and unused.
+fn reserve_for<T>(v: &mut Vec<T>, extra: usize) {
+    if v.capacity() - v.len() < extra {
+        v.reserve_exact(extra.max(v.len() / 8));
+    }
+}
+
+/// Index ranges `(start, len)` of the arrays written by one batch: what
+/// the other copy must replay to catch up.
+#[derive(Default, Debug)]
+pub(crate) struct Dirty {
+    pub(crate) dp: Vec<(u32, u32)>,
+    pub(crate) nodes: Vec<(u32, u32)>,
+    pub(crate) leaves: Vec<(u32, u32)>,
 }
 
 /// Builds and incrementally rebuilds the poptrie of a [`Table`] from the RIB.
 ///
 /// Blocks of nodes and leaves are allocated from per-size free lists (a
 /// node's children and its leaves are each one contiguous block of at most
-/// 64). A freed block may be reused in the same batch: the writes copy the
-/// chunk if a published version still reads it (see `chunked`).
+/// 64). The table is the writer's own copy, never one that readers see, so
+/// a freed block may be reused at once, even in the same batch. Every
+/// write is recorded in `dirty` (when `logging`), for the other copy to
+/// replay.
 pub(crate) struct Arena<F: Family> {
     pub(crate) table: Table<F>,
+    pub(crate) dirty: Dirty,
+    /// Record writes? Off for full builds (a fresh table is copied whole).
+    pub(crate) logging: bool,
     free_nodes: Vec<Vec<u32>>,
     free_leaves: Vec<Vec<u32>>,
     pub(crate) free_node_count: usize,
@@ -175,6 +260,8 @@ impl<F: Family> Arena<F> {
     pub(crate) fn new() -> Self {
         Arena {
             table: Table::empty(),
+            dirty: Dirty::default(),
+            logging: false,
             free_nodes: vec![Vec::new(); 65],
             free_leaves: vec![Vec::new(); 65],
             free_node_count: 0,
@@ -182,12 +269,59 @@ impl<F: Family> Arena<F> {
         }
     }
 
+    fn grow_nodes(&mut self, n: u32) -> u32 {
+        let v = &mut self.table.nodes;
+        let start = v.len();
+        reserve_for(v, n as usize);
+        v.resize(start + n as usize, Node::default());
+        start as u32
+    }
+
+    fn grow_leaves(&mut self, n: u32) -> u32 {
+        let v = &mut self.table.leaves;
+        let start = v.len();
+        reserve_for(v, n as usize);
+        v.resize(start + n as usize, 0);
+        start as u32
+    }
+
+    #[inline]
+    fn set_node(&mut self, index: u32, node: Node) {
+        self.table.nodes[index as usize] = node;
+        if self.logging {
+            self.dirty.nodes.push((index, 1));
+        }
+    }
+
+    #[inline]
+    pub(crate) fn set_dp(&mut self, slot: usize, entry: u32) {
+        self.table.dp[slot] = entry;
+        if self.logging {
+            self.dirty.dp.push((slot as u32, 1));
+        }
+    }
+
+    fn write_leaf_block(&mut self, base: u32, values: &[Leaf]) {
+        let start = base as usize;
+        self.table.leaves[start..start + values.len()].copy_from_slice(values);
+        if self.logging {
+            self.dirty.leaves.push((base, values.len() as u32));
+        }
+    }
+
+    /// Makes the arrays compact after a full build (their growth left
+    /// capacity unused).
+    pub(crate) fn shrink(&mut self) {
+        self.table.nodes.shrink_to_fit();
+        self.table.leaves.shrink_to_fit();
+    }
+
     fn alloc_nodes(&mut self, n: u32) -> u32 {
         if let Some(b) = self.free_nodes[n as usize].pop() {
             self.free_node_count -= n as usize;
             return b;
         }
-        self.table.nodes.grow(n as usize) as u32
+        self.grow_nodes(n)
     }
 
     fn alloc_leaves(&mut self, n: u32) -> u32 {
@@ -195,7 +329,7 @@ impl<F: Family> Arena<F> {
             self.free_leaf_count -= n as usize;
             return b;
         }
-        self.table.leaves.grow(n as usize) as u32
+        self.grow_leaves(n)
     }
 
     fn release_nodes(&mut self, base: u32, n: u32) {
@@ -214,7 +348,7 @@ impl<F: Family> Arena<F> {
 
     /// Frees everything below node `index` (not the node itself).
     pub(crate) fn free_below(&mut self, index: u32) {
-        let node = self.table.nodes.get(index as usize);
+        let node = self.table.nodes[index as usize];
         let children = popcount(node.vector);
         for r in 0..children {
             self.free_below(node.base_node + r);
@@ -253,7 +387,7 @@ impl<F: Family> Arena<F> {
 
     fn write_leaves(&mut self, values: &[Leaf]) -> u32 {
         let base = self.alloc_leaves(values.len() as u32);
-        self.table.leaves.write(base as usize, values);
+        self.write_leaf_block(base, values);
         base
     }
 
@@ -282,8 +416,8 @@ impl<F: Family> Arena<F> {
         } else {
             0
         };
-        self.table.nodes.set(
-            index as usize,
+        self.set_node(
+            index,
             Node {
                 vector: internal,
                 leafvec,
@@ -314,7 +448,7 @@ impl<F: Family> Arena<F> {
         inherited: u32,
         touched: &[Touched<F::Key>],
     ) {
-        let old = self.table.nodes.get(index as usize);
+        let old = self.table.nodes[index as usize];
         let mut values = [0u32; 64];
         rib.expand(rnode, inherited, &mut values);
         let internal = rib.nodes[rnode as usize].child_bits;
@@ -375,8 +509,8 @@ impl<F: Family> Arena<F> {
                 );
             }
             if !same_shape {
-                let moved = self.table.nodes.get(old_index as usize);
-                self.table.nodes.set(new_index as usize, moved);
+                let moved = self.table.nodes[old_index as usize];
+                self.set_node(new_index, moved);
             }
         }
         if !same_shape {
@@ -393,13 +527,13 @@ impl<F: Family> Arena<F> {
         let (leafvec, nleaves) = Self::compress(&values, internal, &mut runs);
         let old_nleaves = popcount(old.leafvec);
         let base_leaf = if nleaves == old_nleaves {
-            // Same size: overwrite in place (copy-on-write keeps published
-            // versions intact), skipping the write if nothing changed.
+            // Same size: overwrite in place (this copy is not published),
+            // skipping the write if nothing changed.
             let runs = &runs[..nleaves as usize];
             if (0..nleaves)
-                .any(|i| self.table.leaves.get((old.base_leaf + i) as usize) != runs[i as usize])
+                .any(|i| self.table.leaves[(old.base_leaf + i) as usize] != runs[i as usize])
             {
-                self.table.leaves.write(old.base_leaf as usize, runs);
+                self.write_leaf_block(old.base_leaf, runs);
             }
             old.base_leaf
         } else {
@@ -410,8 +544,8 @@ impl<F: Family> Arena<F> {
                 0
             }
         };
-        self.table.nodes.set(
-            index as usize,
+        self.set_node(
+            index,
             Node {
                 vector: internal,
                 leafvec,

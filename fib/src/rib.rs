@@ -159,27 +159,52 @@ impl ShortTrie {
 
 /// One stride of the long-prefix trie at depth `d`: prefixes of length
 /// `d+1..=d+6` and the child nodes (depth `d+6`) that hold longer ones.
+///
+/// Packed for memory (the RIB of a full table has 100k+ of these): one
+/// exactly sized allocation holds the children, then the prefixes.
 #[derive(Default, Clone)]
 pub(crate) struct StrideNode {
-    /// `(code, value)` sorted by code; `code = 1 << rel | bits` where
-    /// `rel = len - d` in 1..=6 and `bits` are the prefix's `rel` bits after
-    /// `d`. Sorting by code sorts by length first.
-    prefixes: Vec<(u8, u32)>,
     /// Bit `p` set: position `p` has a child node.
     pub(crate) child_bits: u64,
-    /// Children in position order (popcount-indexed like a poptrie node).
-    children: Vec<u32>,
+    /// `popcount(child_bits)` child indices in position order
+    /// (popcount-indexed like a poptrie node), then the prefixes as
+    /// `code << 16 | value`, sorted by code; `code = 1 << rel | bits` where
+    /// `rel = len - d` in 1..=6 and `bits` are the prefix's `rel` bits
+    /// after `d`. Sorting by code sorts by length first. Values are leaf
+    /// codes, which fit 16 bits.
+    data: Box<[u32]>,
 }
 
 impl StrideNode {
     fn is_empty(&self) -> bool {
-        self.prefixes.is_empty() && self.child_bits == 0
+        self.data.is_empty()
     }
     fn rank(&self, p: u32) -> usize {
         (self.child_bits & ((1u64 << p) - 1)).count_ones() as usize
     }
+    fn children(&self) -> usize {
+        self.child_bits.count_ones() as usize
+    }
     pub(crate) fn child(&self, rank: usize) -> u32 {
-        self.children[rank]
+        self.data[rank]
+    }
+    /// The prefixes as `(code, value)`.
+    fn prefixes(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.data[self.children()..]
+            .iter()
+            .map(|&e| (e >> 16, e & 0xffff))
+    }
+    /// Inserts `v` at `i` of `data`, keeping the allocation exact.
+    fn insert(&mut self, i: usize, v: u32) {
+        let mut d = std::mem::take(&mut self.data).into_vec();
+        d.reserve_exact(1);
+        d.insert(i, v);
+        self.data = d.into_boxed_slice();
+    }
+    fn remove(&mut self, i: usize) {
+        let mut d = std::mem::take(&mut self.data).into_vec();
+        d.remove(i);
+        self.data = d.into_boxed_slice();
     }
 }
 
@@ -202,6 +227,21 @@ impl<K: Key> LongTrie<K> {
             s,
             _key: std::marker::PhantomData,
         }
+    }
+
+    /// Room for about `routes` more prefixes' nodes (a reserve that is
+    /// never touched costs no memory; `shrink` returns the rest).
+    pub(crate) fn reserve(&mut self, routes: usize) {
+        self.nodes.reserve(routes);
+    }
+
+    pub(crate) fn shrink(&mut self) {
+        self.nodes.shrink_to_fit();
+    }
+
+    /// Nodes in use.
+    pub(crate) fn live_nodes(&self) -> usize {
+        self.nodes.len() - 1 - self.free.len()
     }
 
     fn new_node(&mut self) -> u32 {
@@ -239,15 +279,15 @@ impl<K: Key> LongTrie<K> {
             let node = &self.nodes[cur as usize];
             let rank = node.rank(p);
             let next = if node.child_bits >> p & 1 == 1 {
-                node.children[rank]
+                node.child(rank)
             } else {
                 if value == 0 {
                     return 0;
                 }
                 let n = self.new_node();
                 let node = &mut self.nodes[cur as usize];
+                node.insert(rank, n);
                 node.child_bits |= 1 << p;
-                node.children.insert(rank, n);
                 n
             };
             path.push((cur, p));
@@ -255,21 +295,23 @@ impl<K: Key> LongTrie<K> {
             depth += 6;
         }
         let rel = len - depth;
-        let code = ((1u32 << rel) | key.bits(depth, rel)) as u8;
+        let code = (1u32 << rel) | key.bits(depth, rel);
+        debug_assert!(value <= 0xffff);
         let node = &mut self.nodes[cur as usize];
-        let old = match node.prefixes.binary_search_by_key(&code, |e| e.0) {
+        let first = node.children();
+        let old = match node.data[first..].binary_search_by_key(&code, |e| e >> 16) {
             Ok(i) => {
-                let old = node.prefixes[i].1;
+                let old = node.data[first + i] & 0xffff;
                 if value == 0 {
-                    node.prefixes.remove(i);
+                    node.remove(first + i);
                 } else {
-                    node.prefixes[i].1 = value;
+                    node.data[first + i] = code << 16 | value;
                 }
                 old
             }
             Err(i) => {
                 if value != 0 {
-                    node.prefixes.insert(i, (code, value));
+                    node.insert(first + i, code << 16 | value);
                 }
                 0
             }
@@ -286,7 +328,7 @@ impl<K: Key> LongTrie<K> {
                     Some((parent, p)) => {
                         let node = &mut self.nodes[parent as usize];
                         let rank = node.rank(p);
-                        node.children.remove(rank);
+                        node.remove(rank);
                         node.child_bits &= !(1u64 << p);
                         cur = parent;
                     }
@@ -301,9 +343,9 @@ impl<K: Key> LongTrie<K> {
     #[inline]
     pub(crate) fn expand(&self, n: u32, inherited: u32, out: &mut [u32; 64]) {
         *out = [inherited; 64];
-        for &(code, value) in &self.nodes[n as usize].prefixes {
-            let rel = 31 - (code as u32).leading_zeros();
-            let bits = code as u32 ^ (1 << rel);
+        for (code, value) in self.nodes[n as usize].prefixes() {
+            let rel = 31 - code.leading_zeros();
+            let bits = code ^ (1 << rel);
             let lo = (bits << (6 - rel)) as usize;
             out[lo..lo + (1 << (6 - rel))].fill(value);
         }
@@ -321,9 +363,9 @@ impl<K: Key> LongTrie<K> {
 
     fn for_each_rec(&self, n: u32, depth: u32, key: K, f: &mut impl FnMut(K, u32, u32)) {
         let node = &self.nodes[n as usize];
-        for &(code, value) in &node.prefixes {
-            let rel = 31 - (code as u32).leading_zeros();
-            let bits = code as u32 ^ (1 << rel);
+        for (code, value) in node.prefixes() {
+            let rel = 31 - code.leading_zeros();
+            let bits = code ^ (1 << rel);
             f(key.or_bits(depth, rel, bits), depth + rel, value);
         }
         let mut bitsleft = node.child_bits;
@@ -331,7 +373,7 @@ impl<K: Key> LongTrie<K> {
         while bitsleft != 0 {
             let p = bitsleft.trailing_zeros();
             bitsleft &= bitsleft - 1;
-            self.for_each_rec(node.children[rank], depth + 6, key.or_bits(depth, 6, p), f);
+            self.for_each_rec(node.child(rank), depth + 6, key.or_bits(depth, 6, p), f);
             rank += 1;
         }
     }

@@ -12,12 +12,13 @@
 
 #[path = "../fib/dir24.rs"]
 mod dir24;
+#[path = "../fib/static_poptrie.rs"]
+mod static_poptrie;
 #[path = "../fib/tables.rs"]
 mod tables;
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -43,12 +44,23 @@ struct Args {
     /// Only this family: v4 or v6.
     #[arg(long)]
     only: Option<String>,
-    /// Only our poptrie (for profiling and quick iteration).
+    /// Only our poptrie (s = 18) and the references (IPv4: static poptrie,
+    /// DIR-24-8, prefix-trie; IPv6: prefix-trie), for quick iteration.
     #[arg(long)]
     ours_only: bool,
     /// Skip the update measurements.
     #[arg(long)]
     no_updates: bool,
+    /// Skip the per-process memory measurement.
+    #[arg(long)]
+    no_memory: bool,
+    /// Internal: build one structure in this (child) process and print its
+    /// memory figures (see `memory_child`).
+    #[arg(long, hide = true)]
+    memory_child: Option<String>,
+    /// Internal: routes for `--memory-child`.
+    #[arg(long, hide = true)]
+    routes: Option<usize>,
 }
 
 struct Config {
@@ -60,6 +72,7 @@ struct Config {
     phase_cap: Duration,
     ours_only: bool,
     updates: bool,
+    memory: bool,
 }
 
 /// Batch size handed to `lookup_many`-style calls.
@@ -102,10 +115,12 @@ fn batched<A: Copy>(addrs: &[A], f: impl Fn(&[A], &mut [Option<u32>])) -> u64 {
 
 // ---- our poptrie -------------------------------------------------------
 
+/// Our FIB. A pass loads the current table once, as a forwarding worker
+/// does per packet batch, and drops it after (a version held for ever
+/// would keep the writer from reusing its copy).
 struct Ours<F: Family> {
     label: &'static str,
     fib: Fib<F>,
-    table: Arc<Table<F>>,
 }
 
 impl<F: Family> Subject<F::Addr, F::Net> for Ours<F> {
@@ -113,14 +128,16 @@ impl<F: Family> Subject<F::Addr, F::Net> for Ours<F> {
         format!("fib (ours, s={})", F::DIRECT_BITS) + self.label
     }
     fn reported_bytes(&self) -> Option<usize> {
-        Some(self.table.memory_bytes())
+        Some(self.fib.load().memory_bytes())
     }
     fn pass(&self, addrs: &[F::Addr]) -> u64 {
-        let t = &*self.table;
+        let t = self.fib.load();
+        let t: &Table<F> = &t;
         plain(addrs, |a| t.lookup(a))
     }
     fn pass_batched(&self, addrs: &[F::Addr]) -> u64 {
-        let t = &*self.table;
+        let t = self.fib.load();
+        let t: &Table<F> = &t;
         batched(addrs, |a, o| t.lookup_many(a, o))
     }
     fn apply(&mut self, batch: &[Churn<F::Net>]) -> bool {
@@ -142,6 +159,29 @@ struct PoptrieCrate<N: poptrie::Prefix>(poptrie::Poptrie<N, u32>);
 struct PrefixTrie<N: prefix_trie::Prefix>(prefix_trie::PrefixMap<N, u32>);
 struct IpNetTable(ip_network_table::IpNetworkTable<u32>);
 struct Dir24(dir24::Dir24);
+struct StaticRef(static_poptrie::StaticPoptrie<18>);
+
+impl Subject<Ipv4Addr, Ipv4Net> for StaticRef {
+    fn name(&self) -> String {
+        "static poptrie (reference, s=18)".into()
+    }
+    fn reported_bytes(&self) -> Option<usize> {
+        Some(self.0.bytes())
+    }
+    fn pass(&self, addrs: &[Ipv4Addr]) -> u64 {
+        plain(addrs, |a| self.0.lookup(a))
+    }
+    fn pass_batched(&self, addrs: &[Ipv4Addr]) -> u64 {
+        batched(addrs, |a, o| {
+            a.iter()
+                .zip(o.iter_mut())
+                .for_each(|(a, o)| *o = self.0.lookup(*a))
+        })
+    }
+    fn apply(&mut self, _: &[Churn<Ipv4Net>]) -> bool {
+        false
+    }
+}
 
 macro_rules! crate_subjects {
     ($addr:ty, $net:ty, $host:expr, $ipn:ident, $lm:ident) => {
@@ -441,6 +481,145 @@ fn print_table<A, N>(title: &str, rows: &[Row<A, N>], n_addrs: usize) {
     }
 }
 
+/// The issue 12 target ratios for our s = 18 row, from the medians.
+fn print_targets<A, N>(rows: &[Row<A, N>], n_addrs: usize) {
+    let find = |prefix: &str| rows.iter().find(|r| r.subject.name().starts_with(prefix));
+    let Some(ours) = find("fib (ours, s=18)") else {
+        return;
+    };
+    // Mlookups/s of median column `i` (0 random, 1 random batched,
+    // 2 in-table, 3 in-table batched).
+    let m = |r: &Row<A, N>, i: usize| n_addrs as f64 / median(&r.times[i]) / 1e6;
+    println!("\nTargets (issue 12), medians, random / in-table:\n");
+    let line = |label: &str, other: Option<&Row<A, N>>, ours_i: [usize; 2], other_i: [usize; 2]| {
+        if let Some(o) = other {
+            println!(
+                "- {label}: {:.2}x / {:.2}x",
+                m(ours, ours_i[0]) / m(o, other_i[0]),
+                m(ours, ours_i[1]) / m(o, other_i[1])
+            );
+        }
+    };
+    line(
+        "single lookups vs static poptrie single (target >= 0.9x)",
+        find("static poptrie"),
+        [0, 2],
+        [0, 2],
+    );
+    line(
+        "single lookups vs prefix-trie (target >= 5x random; IPv6 >= 3x)",
+        find("prefix-trie"),
+        [0, 2],
+        [0, 2],
+    );
+    line(
+        "lookup_many vs DIR-24-8 batched (target >= 1.0x)",
+        find("DIR-24-8"),
+        [1, 3],
+        [1, 3],
+    );
+    line(
+        "lookup_many vs static poptrie single",
+        find("static poptrie"),
+        [1, 3],
+        [0, 2],
+    );
+}
+
+/// Kernel figure `field` (e.g. `VmRSS:`) of this process, in KiB.
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Child process of the memory measurement: generates the IPv4 table (as
+/// every child does, so that part is the same for all), resets the peak,
+/// builds one structure and prints `rss_before rss_after peak rss_updated`
+/// in KiB (`rss_updated`: after one batch of 100 changes, which for `fib`
+/// creates its second, writer's copy; 0 where there are no updates).
+fn memory_child(what: &str, n: usize, seed: u64) {
+    let (routes, _) = tables::ipv4(seed, n);
+    let churn = tables::churn(seed + 3, &routes, 100);
+    // Resets VmHWM to the current RSS (Linux >= 4.0).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = status_kib("VmRSS:");
+    let mut updated = 0;
+    let keep: Box<dyn std::any::Any> = match what {
+        "fib" => {
+            let fib = Fib::<fib::V4>::from_routes(routes.iter().copied()).expect("valid");
+            let after = status_kib("VmRSS:");
+            let peak = status_kib("VmHWM:");
+            let mut ours = Ours { label: "", fib };
+            ours.apply(&churn);
+            updated = status_kib("VmRSS:");
+            println!("{before} {after} {peak} {updated}");
+            return;
+        }
+        "prefix-trie" => Box::new(PrefixTrie::<Ipv4Net>(routes.iter().copied().collect())),
+        "static" => Box::new(static_poptrie::StaticPoptrie::<18>::build(&routes)),
+        "dir24" => Box::new(dir24::Dir24::build(&routes)),
+        other => panic!("unknown --memory-child {other}"),
+    };
+    let after = status_kib("VmRSS:");
+    let peak = status_kib("VmHWM:");
+    black_box(&keep);
+    println!("{before} {after} {peak} {updated}");
+}
+
+/// Runs `memory_child` for each structure in a fresh process of this
+/// binary and prints the process figures.
+fn print_memory(family: &str, n: usize, seed: u64) {
+    println!("\nProcess memory ({family}, {n} routes requested; each structure built alone in a fresh process; RSS in MiB):\n");
+    println!("| structure | RSS before build | RSS after build | growth | peak during build | RSS after 1 batch of 100 changes |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let Ok(exe) = std::env::current_exe() else {
+        println!("(no current_exe)");
+        return;
+    };
+    for what in ["fib", "prefix-trie", "static", "dir24"] {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "--memory-child",
+                what,
+                "--routes",
+                &n.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ])
+            .output();
+        let figures: Vec<f64> = match &out {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .filter_map(|x| x.parse::<f64>().ok())
+                .map(|k| k / 1024.0)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if figures.len() != 4 {
+            println!("| {what} | failed: {:?} | | | | |", out.map(|o| o.status));
+            continue;
+        }
+        let upd = if figures[3] > 0.0 {
+            format!("{:.1}", figures[3])
+        } else {
+            "n/a".into()
+        };
+        println!(
+            "| {what} | {:.1} | {:.1} | {:.1} | {:.1} | {upd} |",
+            figures[0],
+            figures[1],
+            figures[1] - figures[0],
+            figures[2]
+        );
+    }
+}
+
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -482,26 +661,21 @@ fn run_v4(cfg: &Config, seed: u64) {
     let builders: Vec<Builder> = vec![
         Box::new(|| {
             let fib = Fib::<fib::V4>::from_routes(routes.iter().copied()).expect("valid");
-            let table = fib.load_full();
-            eprintln!("  shape: {:?}", table.stats());
-            Box::new(Ours {
-                label: "",
-                fib,
-                table,
-            })
+            eprintln!("  shape: {:?}", fib.load().stats());
+            Box::new(Ours { label: "", fib })
         }),
         Box::new(|| {
-            let fib = Fib::<fib::V4S16>::from_routes(routes.iter().copied()).expect("valid");
-            let table = fib.load_full();
-            eprintln!("  shape: {:?}", table.stats());
-            Box::new(Ours {
-                label: "",
-                fib,
-                table,
-            })
+            let t = static_poptrie::StaticPoptrie::<18>::build(&routes);
+            eprintln!("  static poptrie shape (nodes, leaves): {:?}", t.shape());
+            Box::new(StaticRef(t))
         }),
         Box::new(|| Box::new(Dir24(dir24::Dir24::build(&routes)))),
         Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
+        Box::new(|| {
+            let fib = Fib::<fib::V4S16>::from_routes(routes.iter().copied()).expect("valid");
+            eprintln!("  shape: {:?}", fib.load().stats());
+            Box::new(Ours { label: "", fib })
+        }),
         Box::new(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
         Box::new(|| {
             let mut t = ip_network_table::IpNetworkTable::new();
@@ -516,7 +690,7 @@ fn run_v4(cfg: &Config, seed: u64) {
     ];
     let mut rows: Vec<_> = builders
         .into_iter()
-        .take(if cfg.ours_only { 2 } else { usize::MAX })
+        .take(if cfg.ours_only { 4 } else { usize::MAX })
         .map(build)
         .collect();
     measure_lookups(&mut rows, [&uniform, &in_table], cfg.runs);
@@ -528,6 +702,10 @@ fn run_v4(cfg: &Config, seed: u64) {
         &rows,
         cfg.addrs,
     );
+    print_targets(&rows, cfg.addrs);
+    if cfg.memory {
+        print_memory("v4", cfg.v4_routes, seed);
+    }
 }
 
 fn run_v6(cfg: &Config, seed: u64) {
@@ -546,25 +724,15 @@ fn run_v6(cfg: &Config, seed: u64) {
     let builders: Vec<Builder> = vec![
         Box::new(|| {
             let fib = Fib::<fib::V6>::from_routes(routes.iter().copied()).expect("valid");
-            let table = fib.load_full();
-            eprintln!("  shape: {:?}", table.stats());
-            Box::new(Ours {
-                label: "",
-                fib,
-                table,
-            })
-        }),
-        Box::new(|| {
-            let fib = Fib::<fib::V6S16>::from_routes(routes.iter().copied()).expect("valid");
-            let table = fib.load_full();
-            eprintln!("  shape: {:?}", table.stats());
-            Box::new(Ours {
-                label: "",
-                fib,
-                table,
-            })
+            eprintln!("  shape: {:?}", fib.load().stats());
+            Box::new(Ours { label: "", fib })
         }),
         Box::new(|| Box::new(PrefixTrie(routes.iter().copied().collect()))),
+        Box::new(|| {
+            let fib = Fib::<fib::V6S16>::from_routes(routes.iter().copied()).expect("valid");
+            eprintln!("  shape: {:?}", fib.load().stats());
+            Box::new(Ours { label: "", fib })
+        }),
         Box::new(|| Box::new(PoptrieCrate(routes.iter().copied().collect()))),
         Box::new(|| {
             let mut t = ip_network_table::IpNetworkTable::new();
@@ -591,10 +759,15 @@ fn run_v6(cfg: &Config, seed: u64) {
         &rows,
         cfg.addrs,
     );
+    print_targets(&rows, cfg.addrs);
 }
 
 fn main() {
     let args = Args::parse();
+    if let Some(what) = &args.memory_child {
+        memory_child(what, args.routes.unwrap_or(950_000), args.seed);
+        return;
+    }
     let cfg = if args.quick {
         Config {
             v4_routes: 100_000,
@@ -605,6 +778,7 @@ fn main() {
             phase_cap: Duration::from_millis(500),
             ours_only: args.ours_only,
             updates: !args.no_updates,
+            memory: !args.no_memory,
         }
     } else {
         Config {
@@ -616,6 +790,7 @@ fn main() {
             phase_cap: Duration::from_secs(5),
             ours_only: args.ours_only,
             updates: !args.no_updates,
+            memory: !args.no_memory,
         }
     };
     let started = Instant::now();
