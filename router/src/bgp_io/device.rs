@@ -5,11 +5,17 @@
 //! `Medium::Ip`: the slow path already did ARP, Ethernet and the decision
 //! that the packet is for one of our addresses; on the way out it routes
 //! whatever the stack emits like any locally generated packet.
+//!
+//! Every packet passes the TCP-MD5 shim ([`Md5Shim`]) on its way: segments
+//! to a peer with a key are signed on transmit, segments from one are
+//! verified before the stack sees them.
 use std::collections::VecDeque;
 
 use crossbeam_channel::{Sender, TrySendError};
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
+
+use super::tcp_md5::{KeyTable, Md5Shim, OPTION_SPACE};
 
 /// Packets received from the slow path, waiting for the interface to
 /// consume them (bounded by the caller: it moves at most a batch at a time).
@@ -26,10 +32,18 @@ pub struct ChannelDevice {
     /// Packets the interface may still take before `receive` reports none
     /// (the transport meters ingress per poll; `usize::MAX` = unmetered).
     pub rx_budget: usize,
+    /// Signs and verifies segments of peers with a TCP-MD5 key.
+    pub md5: Md5Shim,
 }
 
 impl ChannelDevice {
     pub fn new(tx: Sender<Vec<u8>>, mtu: usize) -> ChannelDevice {
+        Self::with_md5_keys(tx, mtu, KeyTable::default())
+    }
+
+    /// A device whose segments to and from the peers in `keys` are signed
+    /// and verified (RFC 2385).
+    pub fn with_md5_keys(tx: Sender<Vec<u8>>, mtu: usize, keys: KeyTable) -> ChannelDevice {
         ChannelDevice {
             rx_queue: VecDeque::new(),
             tx,
@@ -38,6 +52,7 @@ impl ChannelDevice {
             tx_dropped: 0,
             rx_packets: 0,
             rx_budget: usize::MAX,
+            md5: Md5Shim::new(keys, mtu),
         }
     }
 }
@@ -48,6 +63,7 @@ pub struct TxToken<'a> {
     dev_tx: &'a Sender<Vec<u8>>,
     tx_packets: &'a mut u64,
     tx_dropped: &'a mut u64,
+    md5: &'a mut Md5Shim,
 }
 
 impl phy::RxToken for RxToken {
@@ -60,6 +76,12 @@ impl phy::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut buf = vec![0u8; len];
         let r = f(&mut buf);
+        // A segment that cannot be signed is not sent (counted by the
+        // shim); TCP retransmits it like a lost one.
+        if !self.md5.egress(&mut buf) {
+            *self.tx_dropped += 1;
+            return r;
+        }
         match self.dev_tx.try_send(buf) {
             Ok(()) => *self.tx_packets += 1,
             // A full queue behaves like a full NIC ring: the segment is lost
@@ -80,7 +102,14 @@ impl Device for ChannelDevice {
         if self.rx_budget == 0 {
             return None;
         }
-        let pkt = self.rx_queue.pop_front()?;
+        // Segments that fail TCP-MD5 are dropped here, before the stack:
+        // nothing unsigned from a peer with a key reaches a socket.
+        let pkt = loop {
+            let p = self.rx_queue.pop_front()?;
+            if self.md5.accept(&p) {
+                break p;
+            }
+        };
         self.rx_budget -= 1;
         self.rx_packets += 1;
         Some((
@@ -89,6 +118,7 @@ impl Device for ChannelDevice {
                 dev_tx: &self.tx,
                 tx_packets: &mut self.tx_packets,
                 tx_dropped: &mut self.tx_dropped,
+                md5: &mut self.md5,
             },
         ))
     }
@@ -102,13 +132,21 @@ impl Device for ChannelDevice {
             dev_tx: &self.tx,
             tx_packets: &mut self.tx_packets,
             tx_dropped: &mut self.tx_dropped,
+            md5: &mut self.md5,
         })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ip;
-        caps.max_transmission_unit = self.mtu;
+        // With keys, every segment may grow by the signature: the stack
+        // sizes its segments (and its MSS) for a 20-byte smaller packet so
+        // the signed one still fits the ports' MTU.
+        caps.max_transmission_unit = if self.md5.is_active() {
+            self.mtu - OPTION_SPACE
+        } else {
+            self.mtu
+        };
         let mut cs = ChecksumCapabilities::default();
         cs.ipv4 = Checksum::Both;
         // The TCP checksum is computed on transmit but not verified on

@@ -25,6 +25,7 @@
 //! bounded amount of work per iteration.
 pub mod commands;
 pub mod device;
+pub mod tcp_md5;
 mod transport;
 
 use self::transport::Transport;
