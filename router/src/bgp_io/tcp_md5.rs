@@ -273,7 +273,10 @@ pub fn verify(pkt: &[u8], key: Option<&Md5Key>) -> Verdict {
             let want = digest(pkt, &seg, k);
             // Compared without an early exit: the time taken says nothing
             // about how much of a forged signature was right.
-            let diff = want.iter().zip(&o[2..]).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            let diff = want
+                .iter()
+                .zip(&o[2..])
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
             if diff == 0 {
                 Verdict::Verified
             } else {
@@ -522,7 +525,9 @@ impl Md5Shim {
             }
             p.last_drop = Some(drop);
             let now = std::time::Instant::now();
-            if p.last_logged.map_or(true, |t| now.duration_since(t) >= LOG_INTERVAL) {
+            if p.last_logged
+                .map_or(true, |t| now.duration_since(t) >= LOG_INTERVAL)
+            {
                 p.last_logged = Some(now);
                 tracing::warn!(
                     peer = %src,
@@ -571,9 +576,13 @@ impl Md5Shim {
             .collect()
     }
 
-    /// Whether `peer` has a key (for neighbours nothing was heard from yet).
-    pub fn has_key(&self, peer: Ipv4Addr) -> bool {
-        self.keys.lookup(peer).is_some()
+    /// One peer's counters (zero when nothing was checked or dropped).
+    pub fn view_of(&self, peer: Ipv4Addr) -> PeerMd5View {
+        PeerMd5View {
+            address: peer,
+            key_configured: self.keys.lookup(peer).is_some(),
+            counts: self.peers.get(&peer).copied().unwrap_or_default(),
+        }
     }
 }
 

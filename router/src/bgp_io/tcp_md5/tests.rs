@@ -66,10 +66,7 @@ fn check_wire(p: &[u8]) -> Vec<(u8, Vec<u8>)> {
     assert_eq!(usize::from(ip.total_len()), p.len());
     let t = TcpPacket::new_checked(&p[20..]).unwrap();
     assert!(
-        t.verify_checksum(
-            &IpAddress::Ipv4(ip.src()),
-            &IpAddress::Ipv4(ip.dst())
-        ),
+        t.verify_checksum(&IpAddress::Ipv4(ip.src()), &IpAddress::Ipv4(ip.dst())),
         "TCP checksum"
     );
     let mut out = Vec::new();
@@ -104,7 +101,11 @@ fn kernel_signed_syn_verifies() {
     for at in [24, 34, 12, 19] {
         let mut q = p.clone();
         q[at] ^= 0x01;
-        assert_eq!(verify(&q, Some(&key(KERNEL_KEY))), Verdict::Drop(Drop::Bad), "byte {at}");
+        assert_eq!(
+            verify(&q, Some(&key(KERNEL_KEY))),
+            Verdict::Drop(Drop::Bad),
+            "byte {at}"
+        );
     }
     // The checksum is not covered (RFC 2385 §2.0 step 2).
     let mut q = p.clone();
@@ -126,7 +127,10 @@ fn signing_the_unsigned_syn_gives_the_kernels_digest() {
     let len = p.len() as u16;
     p[2..4].copy_from_slice(&len.to_be_bytes());
     p[32] = (32 / 4) << 4;
-    assert_eq!(verify(&p, Some(&key(KERNEL_KEY))), Verdict::Drop(Drop::Missing));
+    assert_eq!(
+        verify(&p, Some(&key(KERNEL_KEY))),
+        Verdict::Drop(Drop::Missing)
+    );
     assert!(sign(&mut p, &key(KERNEL_KEY), 1460).unwrap());
     // Same TCP length as the kernel's (32 bytes of options): same digest.
     assert_eq!(p.len(), k.len());
@@ -313,7 +317,10 @@ fn shim_drops_counts_and_explains() {
     assert!(!shim.is_active());
     assert!(!shim.accept(&right));
     assert_eq!(shim.totals.unexpected, 1);
-    assert!(shim.views()[0].reason().unwrap().contains("no password configured here"));
+    assert!(shim.views()[0]
+        .reason()
+        .unwrap()
+        .contains("no password configured here"));
     // Untracked sources stay bounded.
     for i in 0..(MAX_TRACKED_PEERS as u32 + 10) {
         let mut p = right.clone();
