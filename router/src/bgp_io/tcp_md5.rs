@@ -95,7 +95,7 @@ impl KeyTable {
     pub fn insert_range(&mut self, net: Ipv4Net, key: Md5Key) {
         self.ranges.push((net, key));
         self.ranges
-            .sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()));
+            .sort_by_key(|r| std::cmp::Reverse(r.0.prefix_len()));
     }
 
     pub fn is_empty(&self) -> bool {
@@ -348,7 +348,7 @@ pub fn sign(pkt: &mut Vec<u8>, key: &Md5Key, max_mss: u16) -> Result<bool, SignE
     for o in &keep {
         opts.extend_from_slice(o);
     }
-    while opts.len() % 4 != 0 {
+    while !opts.len().is_multiple_of(4) {
         opts.push(kind::END);
     }
     if opts.len() > TCP_MAX_HEADER - TCP_MIN_HEADER {
@@ -526,7 +526,7 @@ impl Md5Shim {
             p.last_drop = Some(drop);
             let now = std::time::Instant::now();
             if p.last_logged
-                .map_or(true, |t| now.duration_since(t) >= LOG_INTERVAL)
+                .is_none_or(|t| now.duration_since(t) >= LOG_INTERVAL)
             {
                 p.last_logged = Some(now);
                 tracing::warn!(
