@@ -186,4 +186,39 @@ mod tests {
         assert!(d.transmit(Instant::ZERO).is_some());
         assert_eq!(d.capabilities().medium, Medium::Ip);
     }
+
+    #[test]
+    fn an_unsigned_syn_from_a_peer_with_a_key_never_reaches_the_stack() {
+        use crate::bgp_io::tcp_md5::Md5Key;
+        let (tx, _rx) = crossbeam_channel::bounded(4);
+        let mut keys = KeyTable::default();
+        keys.insert_peer(
+            std::net::Ipv4Addr::new(10, 0, 0, 1),
+            Md5Key::new(b"k").unwrap(),
+        );
+        let mut d = ChannelDevice::with_md5_keys(tx, 1500, keys);
+        // 10.0.0.1:40000 -> 10.0.0.2:179, SYN, no options.
+        let mut syn = vec![0u8; 40];
+        syn[0] = 0x45;
+        syn[3] = 40;
+        syn[8] = 64;
+        syn[9] = 6;
+        syn[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        syn[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        syn[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        syn[22..24].copy_from_slice(&179u16.to_be_bytes());
+        syn[32] = 5 << 4;
+        syn[33] = 0x02;
+        crate::wire::ipv4::Ipv4Packet::new_unchecked(&mut syn[..]).fill_checksum();
+        d.rx_queue.push_back(syn.clone());
+        assert!(d.receive(Instant::ZERO).is_none());
+        assert_eq!((d.rx_packets, d.md5.totals.missing), (0, 1));
+        // From another address it is the stack's to answer.
+        syn[15] = 9;
+        crate::wire::ipv4::Ipv4Packet::new_unchecked(&mut syn[..]).fill_checksum();
+        d.rx_queue.push_back(syn);
+        assert!(d.receive(Instant::ZERO).is_some());
+        // The signature's room comes off the MTU the stack sees.
+        assert_eq!(d.capabilities().max_transmission_unit, 1480);
+    }
 }
