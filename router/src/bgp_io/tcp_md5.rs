@@ -326,8 +326,6 @@ pub fn sign(pkt: &mut Vec<u8>, key: &Md5Key, max_mss: u16) -> Result<bool, SignE
     }
     let room = TCP_MAX_HEADER - TCP_MIN_HEADER - OPTION_SPACE;
     while keep.iter().map(Vec::len).sum::<usize>() > room {
-        // Each option padded to its own 32-bit boundary is not needed: the
-        // options are packed and the whole list is padded once.
         let Some((i, _)) = keep
             .iter()
             .enumerate()
@@ -338,9 +336,9 @@ pub fn sign(pkt: &mut Vec<u8>, key: &Md5Key, max_mss: u16) -> Result<bool, SignE
         };
         keep.remove(i);
     }
-    // Two NOPs align the digest's option on a 32-bit boundary after packed
-    // options of a multiple of 4 bytes, as Linux lays it out; the tail is
-    // padded with END.
+    // The signature goes first, after two NOPs so the digest starts on a
+    // 32-bit boundary (Linux's layout); the other options follow packed, and
+    // the list is padded with END to a multiple of 4.
     let mut opts: Vec<u8> = Vec::with_capacity(40);
     opts.extend_from_slice(&[kind::NOP, kind::NOP, kind::MD5, OPTION_LEN as u8]);
     let digest_at = opts.len();
