@@ -214,6 +214,11 @@ pub struct GroupSpec {
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import: Option<Vec<PrefixRuleSpec>>,
+    /// TCP-MD5 key, or a file holding it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
 }
 
 /// `[[bgp.neighbors]]`: its own keys override its group's.
@@ -243,6 +248,11 @@ pub struct NeighborSpec {
     pub description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub import: Option<Vec<PrefixRuleSpec>>,
+    /// TCP-MD5 key, or a file holding it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
 }
 
 /// `[[bgp.listen]]`: dynamic neighbours from a prefix, with a group's settings.

@@ -57,6 +57,7 @@ fn gobgpd_peers_with_bird_and_frr() {
             originate: vec!["10.10.1.0/24".into()],
             kernel_export: true,
             hold_time: 9,
+            password: None,
         },
     );
     let frr = Frr::start(
@@ -68,6 +69,7 @@ fn gobgpd_peers_with_bird_and_frr() {
             router_id: "10.99.2.2".parse().unwrap(),
             neighbors: vec![("10.99.2.1".parse().unwrap(), "external".into())],
             networks: vec!["10.10.9.0/24".into()],
+            password: None,
         },
         true,
     );

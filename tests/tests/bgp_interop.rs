@@ -117,6 +117,7 @@ fn bgp_interop_with_bird_and_frr() {
             originate: vec!["172.30.0.0/24".into()],
             kernel_export: true,
             hold_time: 9,
+            password: None,
         },
     );
     let frr = Frr::start(
@@ -128,6 +129,7 @@ fn bgp_interop_with_bird_and_frr() {
             router_id: "192.168.40.1".parse().unwrap(),
             neighbors: vec![("192.168.40.200".parse().unwrap(), "65000".into())],
             networks: vec!["172.31.0.0/24".into()],
+            password: None,
         },
         true,
     );

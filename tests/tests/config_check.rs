@@ -166,3 +166,52 @@ fn config_errors_name_file_line_and_field() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// TCP-MD5 keys: a `password_file` is read relative to the config file and
+/// accepted; one that cannot be read, or a password next to a file, is an
+/// error at its line that names the file; the password itself never appears.
+#[test]
+fn bgp_password_file_errors_name_the_file() {
+    let dir = scratch();
+    let bgp = |extra: &str| {
+        format!(
+            "{GOOD}\n[bgp]\nasn = 65000\nrouter_id = \"192.168.10.200\"\n\n[[bgp.neighbors]]\naddress = \"192.168.10.100\"\nremote_as = 65001\n{extra}"
+        )
+    };
+    std::fs::write(dir.join("peer.secret"), "s3cret-value\n").expect("write secret");
+    let out = router(
+        &["check"],
+        &write(
+            &dir,
+            "md5-good.toml",
+            &bgp("password_file = \"peer.secret\"\n"),
+        ),
+    );
+    assert!(out.success(), "{out}");
+    let line = bgp("").lines().count() + 1;
+    for (name, extra, want) in [
+        (
+            "md5-missing.toml",
+            "password_file = \"absent.secret\"\n".to_string(),
+            format!("cannot read {}", dir.join("absent.secret").display()),
+        ),
+        (
+            "md5-both.toml",
+            "password_file = \"peer.secret\"\npassword = \"s3cret-value\"\n".to_string(),
+            "not both".to_string(),
+        ),
+    ] {
+        let path = write(&dir, name, &bgp(&extra));
+        let out = router(&["check"], &path);
+        let at = format!(
+            "{}:{line}:17: field `bgp.neighbors[0].password_file`",
+            path.display()
+        );
+        assert!(
+            out.code == Some(2) && out.stderr.contains(&at) && out.stderr.contains(&want),
+            "{name}: want `{at}` and `{want}`; got {out}"
+        );
+        assert!(!out.stderr.contains("s3cret-value"), "{out}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

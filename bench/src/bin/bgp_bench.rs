@@ -212,6 +212,7 @@ fn start_target(lab: &mut Lab, t: Target, ns: &Ns) -> Running {
                 originate: Vec::new(),
                 kernel_export: true,
                 hold_time: 180,
+                password: None,
             };
             Running::Bird(Bird::start(lab, ns, "bench", &cfg), ns.clone())
         }
@@ -222,6 +223,7 @@ fn start_target(lab: &mut Lab, t: Target, ns: &Ns) -> Running {
                 router_id: ip(TARGET),
                 neighbors: vec![(ip(SENDER), sender::SENDER_AS.to_string())],
                 networks: Vec::new(),
+                password: None,
             };
             Running::Frr(Frr::start(lab, ns, "bench", &cfg, true), ns.clone())
         }
@@ -238,6 +240,7 @@ fn start_target(lab: &mut Lab, t: Target, ns: &Ns) -> Running {
                 multihop_ttl: None,
                 graceful_restart: None,
                 ipv6: false,
+                auth_password: None,
             };
             let cfg = GobgpConfig {
                 asn: 65000,

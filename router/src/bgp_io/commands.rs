@@ -39,10 +39,14 @@ pub fn register(reg: &Registry, client: BgpClient, routes: RouteHandle) {
                 m.insert("fib_routes".into(), json!(fib_routes));
                 m.insert("bgp_routes_in_route_manager".into(), json!(bgp_routes));
             }
-            let text = format!(
+            let mut text = format!(
                 "BGP router identifier {}, local AS number {}\nLoc-RIB prefixes {}, FIB routes {} ({} from BGP)",
                 sum.router_id, sum.local_as, sum.loc_rib_prefixes, fib_routes, bgp_routes
             );
+            if let Some(line) = md5_line(&stats) {
+                text.push('\n');
+                text.push_str(&line);
+            }
             Ok(Reply::data(data).with_table(table).with_text(text))
         },
     );
@@ -72,13 +76,14 @@ fn show_neighbors(c: &BgpClient, req: &Request) -> CommandResult {
         .query(Query::Neighbors(peer), QUERY_TIMEOUT)
         .map_err(|e| e.to_string())?
     {
-        BgpReply::Neighbors(l) => l,
+        BgpReply::Neighbors(l, md5) => (l, md5),
         _ => return Err("unexpected answer from the bgp thread".into()),
     };
+    let (list, md5) = list;
     if let (Some(p), true) = (peer, list.is_empty()) {
         return Err(format!("no BGP neighbour {p}"));
     }
-    let (data, table) = neighbors(&list);
+    let (data, table) = neighbors(&list, &md5);
     Ok(Reply::data(data).with_table(table))
 }
 
@@ -170,8 +175,47 @@ pub fn summary(summary: &bgp::view::Summary, transport: &TransportStats) -> (Val
     (data, t)
 }
 
-pub fn neighbors(list: &[bgp::view::NeighborDetail]) -> (Value, Table) {
-    let data = serde_json::to_value(list).unwrap_or(Value::Null);
+/// The TCP-MD5 counters in one line, when any key is configured or anything
+/// was dropped.
+pub fn md5_line(t: &TransportStats) -> Option<String> {
+    let drops = t.md5_missing + t.md5_bad + t.md5_unexpected;
+    (t.md5_keys > 0 || drops > 0).then(|| {
+        format!(
+            "TCP-MD5: {} keys; segments signed {}, verified {}; dropped: {} missing, {} bad, {} unexpected signature",
+            t.md5_keys, t.md5_signed, t.md5_verified, t.md5_missing, t.md5_bad, t.md5_unexpected
+        )
+    })
+}
+
+pub fn neighbors(
+    list: &[bgp::view::NeighborDetail],
+    md5: &[super::tcp_md5::PeerMd5View],
+) -> (Value, Table) {
+    let mut data = serde_json::to_value(list).unwrap_or(Value::Null);
+    // Each neighbour gets its TCP-MD5 state, and the reason its session is
+    // down when segments from it fail the check.
+    if let Some(items) = data.as_array_mut() {
+        for (n, item) in list.iter().zip(items.iter_mut()) {
+            let Some(v) = md5
+                .iter()
+                .find(|v| IpAddr::V4(v.address) == n.summary.address)
+            else {
+                continue;
+            };
+            let mut m = serde_json::to_value(v).unwrap_or(Value::Null);
+            let down = n.summary.state != bgp::view::SessionState::Established;
+            if let Value::Object(o) = &mut m {
+                o.remove("address");
+                o.insert(
+                    "down_reason".into(),
+                    json!(if down { v.reason() } else { None }),
+                );
+            }
+            if let Value::Object(o) = item {
+                o.insert("tcp_md5".into(), m);
+            }
+        }
+    }
     // One row per neighbour and attribute, like a key/value listing.
     let mut t = Table::new(&["Neighbor", "Field", "Value"]);
     if let Some(items) = data.as_array() {
@@ -201,6 +245,23 @@ pub fn neighbors(list: &[bgp::view::NeighborDetail]) -> (Value, Table) {
             flatten("graceful restart", n.get("graceful_restart"), &mut row);
             flatten("messages", n.get("counters"), &mut row);
             row("last error", s(n.get("last_error")));
+            if let Some(m) = n.get("tcp_md5") {
+                let on = m.get("key_configured").and_then(Value::as_bool) == Some(true);
+                row(
+                    "tcp-md5",
+                    format!(
+                        "{} (verified {}, dropped: missing {}, bad {}, unexpected {})",
+                        if on { "on" } else { "off" },
+                        s(m.get("verified")),
+                        s(m.get("missing")),
+                        s(m.get("bad")),
+                        s(m.get("unexpected"))
+                    ),
+                );
+                if let Some(Value::String(r)) = m.get("down_reason") {
+                    row("down reason", r.clone());
+                }
+            }
         }
     }
     (data, t)

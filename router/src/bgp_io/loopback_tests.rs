@@ -213,3 +213,216 @@ fn two_peers_connect_to_port_179_and_a_route_is_installed() {
     }
     handle.shutdown();
 }
+
+const MD5_CONFIG: &str = r#"
+[[ports]]
+name = "eth1"
+addresses = ["192.168.10.200/24"]
+
+[bgp]
+asn = 65000
+router_id = "192.168.10.200"
+networks = ["10.10.1.0/24"]
+
+[[bgp.groups]]
+name = "NODES"
+remote_as = "external"
+passive = true
+password = "right"
+
+[[bgp.neighbors]]
+address = "192.168.10.100"
+group = "NODES"
+
+[[bgp.neighbors]]
+address = "192.168.10.101"
+group = "NODES"
+"#;
+
+/// One peer on its own smoltcp interface, signing with its own key.
+struct Md5Peer {
+    addr: Ipv4Addr,
+    asn: u32,
+    dev: ChannelDevice,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    handle: smoltcp::iface::SocketHandle,
+    received: Vec<u8>,
+    step: u8,
+}
+
+impl Md5Peer {
+    fn new(shared: &Shared, addr: Ipv4Addr, asn: u32, key: &[u8]) -> Md5Peer {
+        let mut keys = super::tcp_md5::KeyTable::default();
+        keys.insert_peer(
+            Ipv4Addr::new(192, 168, 10, 200),
+            super::tcp_md5::Md5Key::new(key).unwrap(),
+        );
+        let mut dev =
+            ChannelDevice::with_md5_keys(shared.local_tcp.to_stack_tx.clone(), 1500, keys);
+        let mut iface = Interface::new(
+            IfaceConfig::new(HardwareAddress::Ip),
+            &mut dev,
+            smoltcp::time::Instant::ZERO,
+        );
+        iface.update_ip_addrs(|a| {
+            a.push(IpCidr::new(IpAddress::Ipv4(addr), 24)).unwrap();
+        });
+        let mut sockets = SocketSet::new(Vec::new());
+        let mut s = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 65536]),
+            tcp::SocketBuffer::new(vec![0; 65536]),
+        );
+        s.connect(
+            iface.context(),
+            IpEndpoint::new(IpAddress::v4(192, 168, 10, 200), 179),
+            IpListenEndpoint {
+                addr: Some(IpAddress::Ipv4(addr)),
+                port: 40000,
+            },
+        )
+        .expect("connect");
+        let handle = sockets.add(s);
+        Md5Peer {
+            addr,
+            asn,
+            dev,
+            iface,
+            sockets,
+            handle,
+            received: Vec::new(),
+            step: 0,
+        }
+    }
+
+    fn poll(&mut self, now: smoltcp::time::Instant) {
+        self.iface.poll(now, &mut self.dev, &mut self.sockets);
+        let s = self.sockets.get_mut::<tcp::Socket>(self.handle);
+        while s.can_recv() {
+            let _ = s.recv(|b| {
+                self.received.extend_from_slice(b);
+                (b.len(), ())
+            });
+        }
+        let t = types(&self.received);
+        match self.step {
+            0 if s.may_send() => {
+                s.send_slice(&peer_open(self.asn, self.addr)).unwrap();
+                self.step = 1;
+            }
+            1 if t.starts_with(&[1, 4]) => {
+                s.send_slice(&Message::Keepalive.to_bytes(&DecodeContext::default()))
+                    .unwrap();
+                s.send_slice(&announce("172.20.0.0/24", self.addr, self.asn))
+                    .unwrap();
+                self.step = 2;
+            }
+            _ => {}
+        }
+        self.iface.poll(now, &mut self.dev, &mut self.sockets);
+    }
+}
+
+#[test]
+fn tcp_md5_right_key_comes_up_wrong_key_is_dropped_and_explained() {
+    let cfg = Config::parse("test.toml", MD5_CONFIG).expect("config");
+    let port = PortInfo {
+        id: 0,
+        name: "eth1".into(),
+        ifname: "eth1".into(),
+        ifindex: 1,
+        mac: [2, 0, 0, 0, 0, 1],
+        mtu: 1500,
+        addrs: vec!["192.168.10.200/24".parse().unwrap()],
+    };
+    let shared = Shared::new(vec![port], 1);
+    let mut rm = RouteManager::new(shared.clone());
+    rm.set_connected(&[]).expect("connected routes");
+    let routes = rm.into_handle();
+    let mut handle = spawn(shared.clone(), &cfg, routes.clone()).expect("bgp thread");
+    let mut peers = [
+        Md5Peer::new(&shared, Ipv4Addr::new(192, 168, 10, 100), 65001, b"right"),
+        Md5Peer::new(&shared, Ipv4Addr::new(192, 168, 10, 101), 65002, b"wrong"),
+    ];
+    let start = Instant::now();
+    let prefix: Ipv4Net = "172.20.0.0/24".parse().unwrap();
+    let mut installed = false;
+    // The wrong-key peer retransmits its SYN (1 s, 2 s...): a few drops.
+    while start.elapsed() < Duration::from_secs(10)
+        && !(installed
+            && peers[1].dev.md5.totals.verified == 0
+            && start.elapsed() > Duration::from_secs(2))
+    {
+        while let Ok(p) = shared.local_tcp.from_stack_rx.try_recv() {
+            // Where the slow path would route it: by destination.
+            let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
+            if let Some(peer) = peers.iter_mut().find(|x| x.addr == dst) {
+                peer.dev.rx_queue.push_back(p);
+            }
+        }
+        let now = smoltcp::time::Instant::from_millis(start.elapsed().as_millis() as i64);
+        for p in peers.iter_mut() {
+            p.poll(now);
+        }
+        installed = routes.lock().unwrap().bgp_installed(&prefix);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(installed, "route from the right-key peer not installed");
+    // Our segments were signed: the peer's shim verified them.
+    assert!(peers[0].dev.md5.totals.verified > 0);
+    assert_eq!(
+        peers[0].dev.md5.totals.bad + peers[0].dev.md5.totals.missing,
+        0
+    );
+    let Reply::Summary(sum, stats) = handle
+        .client
+        .query(Query::Summary, Duration::from_secs(2))
+        .unwrap()
+    else {
+        panic!("expected a summary")
+    };
+    let state = |a: &str| {
+        sum.peers
+            .iter()
+            .find(|p| p.address.to_string() == a)
+            .map(|p| p.state)
+    };
+    assert_eq!(
+        state("192.168.10.100"),
+        Some(bgp::SessionState::Established)
+    );
+    assert_ne!(
+        state("192.168.10.101"),
+        Some(bgp::SessionState::Established)
+    );
+    assert!(stats.md5_bad >= 1, "{stats:?}");
+    assert!(stats.md5_verified > 0 && stats.md5_signed > 0, "{stats:?}");
+    assert_eq!(stats.md5_keys, 2);
+    let Reply::Neighbors(list, md5) = handle
+        .client
+        .query(
+            Query::Neighbors(Some("192.168.10.101".parse().unwrap())),
+            Duration::from_secs(2),
+        )
+        .unwrap()
+    else {
+        panic!("expected neighbours")
+    };
+    let (data, table) = super::commands::neighbors(&list, &md5);
+    let reason = data[0]["tcp_md5"]["down_reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.starts_with("TCP-MD5: ")
+            && reason.ends_with("segments with a bad signature from 192.168.10.101"),
+        "{reason}"
+    );
+    assert!(table
+        .rows
+        .iter()
+        .any(|r| r[1] == "down reason" && r[2] == reason));
+    // Nothing the operator sees holds the password.
+    assert!(!data.to_string().contains("right") && !data.to_string().contains("wrong"));
+    handle.shutdown();
+}

@@ -25,6 +25,7 @@
 //! bounded amount of work per iteration.
 pub mod commands;
 pub mod device;
+pub mod tcp_md5;
 mod transport;
 
 use self::transport::Transport;
@@ -102,7 +103,9 @@ pub enum Query {
 #[derive(Clone, Debug)]
 pub enum Reply {
     Summary(bgp::view::Summary, TransportStats),
-    Neighbors(Vec<bgp::view::NeighborDetail>),
+    /// The neighbours, and TCP-MD5 counters of the peers segments were
+    /// checked or dropped for.
+    Neighbors(Vec<bgp::view::NeighborDetail>, Vec<tcp_md5::PeerMd5View>),
     Routes(Vec<bgp::view::RouteView>),
     /// The speaker's report, or why it refused the configuration (then
     /// nothing changed).
@@ -120,6 +123,18 @@ pub struct TransportStats {
     pub connections_open: u64,
     pub route_batches: u64,
     pub route_changes: u64,
+    /// Peers and listen ranges with a TCP-MD5 key.
+    pub md5_keys: u64,
+    /// Segments signed (RFC 2385) and signatures verified.
+    pub md5_signed: u64,
+    pub md5_verified: u64,
+    /// Segments from a peer with a key that had no signature, or a wrong one.
+    pub md5_missing: u64,
+    pub md5_bad: u64,
+    /// Signed segments from a peer without a key.
+    pub md5_unexpected: u64,
+    /// Segments to a peer with a key that could not be signed (not sent).
+    pub md5_sign_failed: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +245,20 @@ pub fn spawn(
     let speaker_cfg = bgp_cfg
         .to_speaker_config()
         .map_err(|e| BgpIoError::Config(e.to_string()))?;
+    let mut md5_keys = tcp_md5::KeyTable::default();
+    for (peer, password) in bgp_cfg
+        .tcp_md5_keys(&crate::config::config_dir(&cfg.file))
+        .map_err(|e| BgpIoError::Config(e.to_string()))?
+    {
+        let key = tcp_md5::Md5Key::new(password.as_bytes()).ok_or_else(|| {
+            BgpIoError::Config(format!("TCP-MD5 password for {peer}: bad length"))
+        })?;
+        if peer.prefix_len() == 32 {
+            md5_keys.insert_peer(peer.addr(), key);
+        } else {
+            md5_keys.insert_range(peer, key);
+        }
+    }
     let addrs = local_addresses(cfg);
     if addrs.is_empty() {
         return Err(BgpIoError::NoAddress);
@@ -251,7 +280,9 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("bgp".into())
         .spawn(move || {
-            let mut t = Transport::new(shared, speaker, epoch, addrs, mtu, routes, qrx, stop2);
+            let mut t = Transport::new(
+                shared, speaker, epoch, addrs, mtu, md5_keys, routes, qrx, stop2,
+            );
             t.run();
         })?;
     Ok(BgpHandle {

@@ -14,6 +14,7 @@ use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
 
 use super::device::ChannelDevice;
+use super::tcp_md5::KeyTable;
 use super::{to_route_manager, Query, Reply, TransportStats};
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
@@ -135,11 +136,13 @@ impl Transport {
         epoch: std::time::Instant,
         addrs: Vec<Ipv4Net>,
         mtu: usize,
+        md5_keys: KeyTable,
         routes: RouteHandle,
         queries: Receiver<(Query, Sender<Reply>)>,
         stop: Arc<AtomicBool>,
     ) -> Transport {
-        let mut device = ChannelDevice::new(shared.local_tcp.from_stack_tx.clone(), mtu);
+        let mut device =
+            ChannelDevice::with_md5_keys(shared.local_tcp.from_stack_tx.clone(), mtu, md5_keys);
         let mut iface = Interface::new(
             IfaceConfig::new(HardwareAddress::Ip),
             &mut device,
@@ -306,6 +309,14 @@ impl Transport {
         self.stats.packets_out = self.device.tx_packets;
         self.stats.packets_out_dropped = self.device.tx_dropped;
         self.stats.connections_open = self.conns.len() as u64;
+        let m = &self.device.md5;
+        self.stats.md5_keys = m.key_count() as u64;
+        self.stats.md5_signed = m.totals.signed;
+        self.stats.md5_verified = m.totals.verified;
+        self.stats.md5_missing = m.totals.missing;
+        self.stats.md5_bad = m.totals.bad;
+        self.stats.md5_unexpected = m.totals.unexpected;
+        self.stats.md5_sign_failed = m.totals.sign_failed;
     }
 
     /// Hands listeners that took a connection to `pending` and replaces them.
@@ -575,7 +586,17 @@ impl Transport {
         let now = bgp::time::Instant::from_millis(self.now_ms());
         let r = match q {
             Query::Summary => Reply::Summary(self.speaker.summary(now), self.stats),
-            Query::Neighbors(a) => Reply::Neighbors(self.speaker.neighbors(now, a)),
+            Query::Neighbors(a) => {
+                let list = self.speaker.neighbors(now, a);
+                let md5 = list
+                    .iter()
+                    .filter_map(|n| match n.summary.address {
+                        IpAddr::V4(a) => Some(self.device.md5.view_of(a)),
+                        IpAddr::V6(_) => None,
+                    })
+                    .collect();
+                Reply::Neighbors(list, md5)
+            }
             Query::Routes(p) => Reply::Routes(self.speaker.routes(p)),
             Query::Reconfigure { config, addrs } => {
                 // The NOTIFICATIONs, OPENs, UPDATEs and route changes it

@@ -23,6 +23,7 @@
 //! [[bgp.neighbors]]
 //! address = "192.168.10.100"
 //! group = "CILIUM"
+//! password_file = "/etc/router/bgp-secret"   # TCP-MD5 (RFC 2385); or password = "..."
 //!
 //! [[bgp.listen]]              # dynamic neighbours (FRR `bgp listen range`)
 //! prefix = "192.168.20.0/24"
@@ -32,6 +33,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
+use std::path::Path;
 
 use bgp::config as bc;
 use ipnet::{IpNet, Ipv4Net};
@@ -138,6 +140,11 @@ pub struct GroupConfig {
     /// Allowed prefixes; absent = accept everything (eBGP accept-all, like
     /// FRR's `no bgp ebgp-requires-policy`).
     pub import: Option<Vec<PrefixRule>>,
+    /// TCP-MD5 (RFC 2385) key, FRR's `neighbor X password`.
+    pub password: Option<Spanned<String>>,
+    /// A file holding the key (a Kubernetes Secret mounted as a file); one
+    /// trailing newline is not part of it. Relative to the config file.
+    pub password_file: Option<Spanned<String>>,
 }
 
 /// `[[bgp.neighbors]]`: one configured peer; its own keys override its group's.
@@ -156,6 +163,9 @@ pub struct NeighborConfig {
     pub families: Option<Vec<bc::Family>>,
     pub description: Option<String>,
     pub import: Option<Vec<PrefixRule>>,
+    /// TCP-MD5 key; with `password_file`, overrides the group's.
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
 }
 
 /// `[[bgp.listen]]`: accept sessions from any address in `prefix` with the
@@ -513,6 +523,128 @@ impl BgpConfig {
     }
 }
 
+/// A TCP-MD5 key as configured. Never printed: `Debug` shows its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(Vec<u8>);
+
+impl Password {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Password(<{} bytes>)", self.0.len())
+    }
+}
+
+/// Longest key Linux (TCP_MD5SIG_MAXKEYLEN), and so gobgpd, BIRD and FRR,
+/// accept.
+pub const MAX_PASSWORD_LEN: usize = 80;
+
+/// The TCP-MD5 key of one neighbour or group: `password` or the contents
+/// of `password_file`, not both.
+fn password_of(
+    path: &str,
+    password: Option<&Spanned<String>>,
+    password_file: Option<&Spanned<String>>,
+    base: &Path,
+) -> Result<Option<Password>, BgpConfigError> {
+    let (bytes, field, span) = match (password, password_file) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(f)) => {
+            return err(
+                format!("{path}.password_file"),
+                span_of(f),
+                "set either password or password_file, not both",
+            )
+        }
+        (Some(p), None) => (
+            p.get_ref().as_bytes().to_vec(),
+            format!("{path}.password"),
+            span_of(p),
+        ),
+        (None, Some(f)) => {
+            let file = base.join(f.get_ref());
+            let mut bytes = match std::fs::read(&file) {
+                Ok(b) => b,
+                Err(e) => {
+                    return err(
+                        format!("{path}.password_file"),
+                        span_of(f),
+                        format!("cannot read {}: {e}", file.display()),
+                    )
+                }
+            };
+            // `echo secret > file` and Secrets written by editors end in a
+            // newline that is not part of the key.
+            if bytes.last() == Some(&b'\n') {
+                bytes.pop();
+                if bytes.last() == Some(&b'\r') {
+                    bytes.pop();
+                }
+            }
+            (bytes, format!("{path}.password_file"), span_of(f))
+        }
+    };
+    if bytes.is_empty() {
+        return err(field, span, "the TCP-MD5 password is empty");
+    }
+    if bytes.len() > MAX_PASSWORD_LEN {
+        return err(
+            field,
+            span,
+            format!(
+                "the TCP-MD5 password is {} bytes, longer than {MAX_PASSWORD_LEN} (the Linux limit peers share)",
+                bytes.len()
+            ),
+        );
+    }
+    Ok(Some(Password(bytes)))
+}
+
+impl BgpConfig {
+    /// TCP-MD5 keys by peer: each configured IPv4 neighbour's own key or its
+    /// group's (as a /32), and each IPv4 listen range whose group has one.
+    /// Password files are read now, relative to `base` (the config file's
+    /// folder). IPv6 peers have no TCP transport yet and get no key.
+    pub fn tcp_md5_keys(&self, base: &Path) -> Result<Vec<(Ipv4Net, Password)>, BgpConfigError> {
+        let mut groups: HashMap<&str, Option<Password>> = HashMap::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let k = password_of(
+                &format!("bgp.groups[{i}]"),
+                g.password.as_ref(),
+                g.password_file.as_ref(),
+                base,
+            )?;
+            groups.insert(g.name.get_ref(), k);
+        }
+        let group_key = |name: Option<&Spanned<String>>| {
+            name.and_then(|n| groups.get(n.get_ref().as_str()).cloned().flatten())
+        };
+        let mut out = Vec::new();
+        for (i, n) in self.neighbors.iter().enumerate() {
+            let own = password_of(
+                &format!("bgp.neighbors[{i}]"),
+                n.password.as_ref(),
+                n.password_file.as_ref(),
+                base,
+            )?;
+            let key = own.or_else(|| group_key(n.group.as_ref()));
+            if let (IpAddr::V4(a), Some(k)) = (*n.address.get_ref(), key) {
+                out.push((Ipv4Net::from(a), k));
+            }
+        }
+        for l in &self.listen {
+            if let (IpNet::V4(p), Some(k)) = (*l.prefix.get_ref(), group_key(Some(&l.group))) {
+                out.push((p, k));
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn to_bc_remote_as(r: RemoteAs) -> bc::RemoteAs {
     match r {
         RemoteAs::Number(n) => bc::RemoteAs::Number(n),
@@ -631,5 +763,92 @@ group = "CILIUM"
         }
         let e = parse("[bgp]\nasn = 0\nrouter_id = \"1.1.1.1\"\n").unwrap_err();
         assert!(e.contains("reserved"), "{e}");
+    }
+
+    fn md5_keys(src: &str, base: &Path) -> Result<Vec<(Ipv4Net, Password)>, String> {
+        let w: Wrapper = toml::from_str(src).map_err(|e| e.to_string())?;
+        w.bgp.to_speaker_config().map_err(|e| e.to_string())?;
+        w.bgp.tcp_md5_keys(base).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn passwords_from_groups_neighbours_and_files() {
+        let dir = std::env::temp_dir().join(format!("router-md5-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secret"), "from-file\n").unwrap();
+        std::fs::write(dir.join("crlf"), "windows\r\n").unwrap();
+        let src = r#"
+[bgp]
+asn = 65000
+router_id = "1.1.1.1"
+[[bgp.groups]]
+name = "G"
+remote_as = "external"
+password_file = "secret"
+[[bgp.neighbors]]
+address = "10.0.0.1"
+group = "G"
+[[bgp.neighbors]]
+address = "10.0.0.2"
+group = "G"
+password = "own"
+[[bgp.neighbors]]
+address = "10.0.0.3"
+remote_as = 65001
+[[bgp.neighbors]]
+address = "10.0.0.4"
+remote_as = 65001
+password_file = "crlf"
+[[bgp.listen]]
+prefix = "10.1.0.0/16"
+group = "G"
+"#;
+        let keys = md5_keys(src, &dir).unwrap();
+        let got: Vec<(String, Vec<u8>)> = keys
+            .iter()
+            .map(|(n, p)| (n.to_string(), p.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("10.0.0.1/32".into(), b"from-file".to_vec()),
+                ("10.0.0.2/32".into(), b"own".to_vec()),
+                ("10.0.0.4/32".into(), b"windows".to_vec()),
+                ("10.1.0.0/16".into(), b"from-file".to_vec()),
+            ]
+        );
+        // The key never shows in Debug output.
+        let dbg = format!("{keys:?}");
+        assert!(!dbg.contains("from-file") && !dbg.contains("own"), "{dbg}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn password_errors() {
+        let base = "[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\n[[bgp.neighbors]]\naddress = \"10.0.0.1\"\nremote_as = 1\n";
+        let dir = std::env::temp_dir();
+        for (extra, needle) in [
+            ("password = \"a\"\npassword_file = \"b\"\n", "not both"),
+            (
+                "password_file = \"/nonexistent/router-md5-secret\"\n",
+                "cannot read /nonexistent/router-md5-secret",
+            ),
+            ("password = \"\"\n", "empty"),
+            (
+                &format!("password = \"{}\"\n", "x".repeat(81)),
+                "longer than 80",
+            ),
+            ("passwd = \"x\"\n", "unknown field"),
+        ] {
+            let e = md5_keys(&format!("{base}{extra}"), &dir).unwrap_err();
+            assert!(e.contains(needle), "{extra}: {e}");
+            assert!(!e.contains("xxxxxxxx"), "the password is not echoed: {e}");
+        }
+        let e = md5_keys(
+            "[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\n[[bgp.groups]]\nname = \"G\"\nremote_as = 1\npassword = \"a\"\npassword_file = \"b\"\n",
+            &dir,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("bgp.groups[0].password_file"), "{e}");
     }
 }

@@ -190,6 +190,18 @@ pub fn diff(old: &Config, new: &Config) -> Result<ConfigDiff, Vec<Refusal>> {
             }
         }
     }
+    // TCP-MD5 keys sit in the BGP transport's device shim, built at start.
+    if let (Some(a), Some(b)) = (&old.bgp, &new.bgp) {
+        let keys = |c: &crate::config::bgp::BgpConfig, file: &str| {
+            c.tcp_md5_keys(&crate::config::config_dir(file)).ok()
+        };
+        if keys(a, &old.file) != keys(b, &new.file) {
+            refuse(
+                "bgp password",
+                "TCP-MD5 keys are installed at start (a changed password or password file needs a restart)",
+            );
+        }
+    }
     match (&old.bgp, &new.bgp) {
         (None, Some(_)) => refuse(
             "bgp",

@@ -339,6 +339,15 @@ struct RawRoute {
 // ---------------------------------------------------------------------------
 // Checks.
 
+/// The folder of the config file `file` (relative paths in the config,
+/// such as `password_file`, are taken from there).
+pub fn config_dir(file: &str) -> PathBuf {
+    Path::new(file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
 fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
     Some(s.span())
 }
@@ -500,7 +509,11 @@ impl Validator<'_> {
         }
 
         if let Some(b) = &raw.bgp {
-            if let Err(e) = b.to_speaker_config() {
+            let base = config_dir(&self.src.file);
+            if let Err(e) = b
+                .to_speaker_config()
+                .and_then(|_| b.tcp_md5_keys(&base).map(|_| ()))
+            {
                 return self.err(
                     e.span.clone(),
                     e.field.clone(),

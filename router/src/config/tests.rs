@@ -579,3 +579,18 @@ fn metrics_and_host_setup_keys() {
     let line = unknown.lines().count();
     expect(&unknown, line, "metrics.path", "unknown key `path`");
 }
+
+#[test]
+fn bgp_password_errors_name_file_line_and_column() {
+    let head = format!("{PORT}[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\n[[bgp.neighbors]]\naddress = \"10.0.0.1\"\nremote_as = 1\n");
+    let d = diag(&format!("{head}password = \"a\"\npassword_file = \"b\"\n"));
+    assert_eq!(d.field, "bgp.neighbors[0].password_file");
+    assert_eq!((d.line, d.column), (11, 17));
+    assert!(d.to_string().contains("not both"), "{d}");
+    let d = diag(&format!("{head}password_file = \"/nonexistent/md5.key\"\n"));
+    assert_eq!(d.line, 10);
+    assert!(
+        d.to_string().contains("cannot read /nonexistent/md5.key"),
+        "{d}"
+    );
+}

@@ -242,7 +242,7 @@ impl RouterCollector {
 
 fn collect_bgp(m: &Scrape, bgp: &BgpClient) {
     let peers = match bgp.query(Query::Neighbors(None), BGP_QUERY_TIMEOUT) {
-        Ok(Reply::Neighbors(peers)) => peers,
+        Ok(Reply::Neighbors(peers, _md5)) => peers,
         Ok(_) => return,
         Err(e) => {
             tracing::debug!(error = %e, "metrics: BGP left out of this scrape");

@@ -23,6 +23,8 @@ pub struct BirdConfig {
     /// Export learned routes into the namespace's kernel FIB.
     pub kernel_export: bool,
     pub hold_time: u16,
+    /// TCP-MD5 key of every neighbour (`password "..."`).
+    pub password: Option<String>,
 }
 
 impl BirdConfig {
@@ -45,9 +47,13 @@ impl BirdConfig {
             let _ = writeln!(s, "}}");
         }
         for (i, (addr, asn)) in self.neighbors.iter().enumerate() {
+            let password = match &self.password {
+                Some(p) => format!("  password \"{p}\";\n"),
+                None => String::new(),
+            };
             let _ = writeln!(
                 s,
-                "protocol bgp peer{i} {{\n  local {} as {};\n  neighbor {addr} as {asn};\n  hold time {};\n  connect retry time 1;\n  graceful restart on;\n  ipv4 {{ import all; export where source = RTS_STATIC; }};\n}}",
+                "protocol bgp peer{i} {{\n  local {} as {};\n  neighbor {addr} as {asn};\n  hold time {};\n  connect retry time 1;\n{password}  graceful restart on;\n  ipv4 {{ import all; export where source = RTS_STATIC; }};\n}}",
                 self.local, self.asn, self.hold_time
             );
         }

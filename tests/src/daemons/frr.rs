@@ -19,6 +19,8 @@ pub struct FrrConfig {
     /// (address, remote-as as FRR spells it: "65000" or "external").
     pub neighbors: Vec<(IpAddr, String)>,
     pub networks: Vec<String>,
+    /// TCP-MD5 key of every neighbour (`neighbor X password ...`).
+    pub password: Option<String>,
 }
 
 impl FrrConfig {
@@ -34,6 +36,9 @@ impl FrrConfig {
                 s,
                 " neighbor {a} remote-as {r}\n neighbor {a} timers connect 1"
             );
+            if let Some(p) = &self.password {
+                let _ = writeln!(s, " neighbor {a} password {p}");
+            }
         }
         let _ = writeln!(s, " address-family ipv4 unicast");
         for n in &self.networks {

@@ -28,6 +28,8 @@ pub struct GobgpNeighbor {
     /// Graceful restart with this restart time and the N bit (RFC 8538).
     pub graceful_restart: Option<u16>,
     pub ipv6: bool,
+    /// TCP-MD5 (RFC 2385) key, set on the socket by gobgpd (TCP_MD5SIG).
+    pub auth_password: Option<String>,
 }
 
 impl GobgpNeighbor {
@@ -54,6 +56,8 @@ impl GobgpNeighbor {
             // dual-stack lab needs it on: off would test a peer Cilium
             // never is.
             ipv6: true,
+            // Cilium sets one only when the peer config has `authSecretRef`.
+            auth_password: None,
         }
     }
 }
@@ -158,6 +162,8 @@ mod file {
     pub struct NeighborConfig {
         pub neighbor_address: String,
         pub peer_as: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub auth_password: Option<String>,
     }
 
     #[derive(Serialize)]
@@ -238,6 +244,7 @@ mod file {
                             config: NeighborConfig {
                                 neighbor_address: n.address.to_string(),
                                 peer_as: n.peer_as,
+                                auth_password: n.auth_password.clone(),
                             },
                             timers: Wrap {
                                 config: Timers {

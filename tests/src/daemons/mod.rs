@@ -95,8 +95,10 @@ mod tests {
             router_id: "10.0.0.1".parse().unwrap(),
             neighbors: vec![("10.0.0.2".parse().unwrap(), "external".into())],
             networks: vec!["172.31.0.0/24".into()],
+            password: Some("s3cret".into()),
         }
         .render_bgpd();
+        assert!(f.contains("neighbor 10.0.0.2 password s3cret"));
         assert!(f.contains("neighbor 10.0.0.2 remote-as external"));
         assert!(f.contains("network 172.31.0.0/24"));
         let b = BirdConfig {
@@ -107,8 +109,10 @@ mod tests {
             originate: vec!["172.30.0.0/24".into()],
             kernel_export: true,
             hold_time: 9,
+            password: Some("s3cret".into()),
         }
         .render();
+        assert!(b.contains("password \"s3cret\";"));
         assert!(b.contains("neighbor 10.0.0.2 as 65000"));
         assert!(b.contains("route 172.30.0.0/24 unreachable"));
     }
