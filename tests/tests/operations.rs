@@ -177,7 +177,7 @@ fn wait_for(sock: &UnixDatagram, got: &mut Vec<String>, what: &str, timeout: Dur
 }
 
 #[test]
-fn systemd_notify_ready_watchdog_and_stopping() {
+fn systemd_notify_ready_watchdog_reload_and_stopping() {
     require!("ip");
     let mut lab = Lab::new("notify");
     let r = lab.ns("r");
@@ -248,6 +248,33 @@ fn systemd_notify_ready_watchdog_and_stopping() {
         .filter(|m| m.lines().any(|l| l == "WATCHDOG=1"))
         .count();
     assert!(pings >= 2, "watchdog pings in 1.6 s: {pings} ({got:?})");
+
+    // A reload (the unit's ExecReload) is bracketed by RELOADING=1 and
+    // READY=1.
+    got.clear();
+    let reload = std::process::Command::new(&bin)
+        .args(["reload", "--socket"])
+        .arg(&ctl)
+        .output()
+        .expect("router reload");
+    assert!(reload.status.success(), "router reload: {reload:?}");
+    assert!(
+        wait_for(&sock, &mut got, "READY=1", Duration::from_secs(5)),
+        "no READY=1 after the reload ({got:?})"
+    );
+    let reloading = got
+        .iter()
+        .position(|m| m.lines().any(|l| l == "RELOADING=1"))
+        .unwrap_or_else(|| panic!("no RELOADING=1 ({got:?})"));
+    let ready = got
+        .iter()
+        .position(|m| m.lines().any(|l| l == "READY=1"))
+        .expect("READY=1");
+    assert!(reloading < ready, "RELOADING=1 must come before READY=1: {got:?}");
+    assert!(
+        got[reloading].contains("MONOTONIC_USEC="),
+        "systemd (type notify-reload) wants MONOTONIC_USEC with RELOADING=1: {got:?}"
+    );
 
     lab.stop(pid);
     notifications(&sock, &mut got);
