@@ -206,6 +206,21 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     let bgp = crate::bgp_io::start(Arc::clone(&shared), &cfg, Arc::clone(&routes), &registry)
         .map_err(|e| AppError::Runtime(format!("cannot start BGP: {e}")))?;
 
+    // `show drops`, `monitor drops`, `route get`.
+    control::drops::register(&registry, Arc::clone(&shared));
+    control::route_get::register(
+        &registry,
+        control::route_get::RouteGetContext {
+            shared: Arc::clone(&shared),
+            routes: Arc::clone(&routes),
+            fwd: dataplane_options(&cfg.router).fwd(),
+            static_origins: Arc::new(arc_swap::ArcSwap::from_pointee(
+                control::route_get::static_origins(&cfg),
+            )),
+            bgp: bgp.as_ref().map(|h| h.client.clone()),
+        },
+    );
+
     let control = ControlServer::start(&socket_path, Arc::clone(&registry))
         .map_err(io_err(format!("control socket {}", socket_path.display())))?;
 

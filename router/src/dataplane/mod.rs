@@ -116,7 +116,8 @@ impl DataplaneOptions {
             n => n,
         }
     }
-    fn fwd(&self) -> FwdOptions {
+    /// The per-packet options (what `route get` runs with too).
+    pub fn fwd(&self) -> FwdOptions {
         FwdOptions {
             fragment: self.fragment,
             icmp: self.icmp,

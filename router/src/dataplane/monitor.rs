@@ -16,6 +16,7 @@
 //! readers would split the events between them.
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_queue::ArrayQueue;
@@ -193,7 +194,7 @@ impl DropMonitor {
 
     /// Attaches the (only) reader, with at most `rate` events per second
     /// per thread; `None` if one is attached already.
-    pub fn attach(&self, rate: u32) -> Option<MonitorSession<'_>> {
+    pub fn attach(self: &Arc<Self>, rate: u32) -> Option<MonitorSession> {
         self.attached
             .compare_exchange(false, true, Relaxed, Relaxed)
             .ok()?;
@@ -204,7 +205,7 @@ impl DropMonitor {
         }
         let base = self.loss_totals();
         Some(MonitorSession {
-            monitor: self,
+            monitor: Arc::clone(self),
             base,
         })
     }
@@ -240,12 +241,12 @@ fn bump(c: &AtomicU64) {
 }
 
 /// The attached reader; dropping it detaches.
-pub struct MonitorSession<'a> {
-    monitor: &'a DropMonitor,
+pub struct MonitorSession {
+    monitor: Arc<DropMonitor>,
     base: (u64, u64),
 }
 
-impl MonitorSession<'_> {
+impl MonitorSession {
     /// Moves every waiting event into `out` (at most `max`), oldest first
     /// within each thread.
     pub fn drain(&mut self, out: &mut Vec<DropEvent>, max: usize) {
@@ -268,7 +269,7 @@ impl MonitorSession<'_> {
     }
 }
 
-impl Drop for MonitorSession<'_> {
+impl Drop for MonitorSession {
     fn drop(&mut self) {
         self.monitor.attached.store(false, Relaxed);
     }
@@ -315,7 +316,7 @@ mod tests {
 
     #[test]
     fn full_ring_counts_lost_events() {
-        let m = DropMonitor::new(2, 4);
+        let m = Arc::new(DropMonitor::new(2, 4));
         assert!(!m.is_attached());
         let mut s = m.attach(100).unwrap();
         assert!(m.is_attached());

@@ -88,15 +88,9 @@ impl Forwarder {
         if !self.icmp_bucket.allow(b.now) {
             return None;
         }
-        let Some((port, mac, next_hop)) = self.reply_path(b, in_port, eth.src(), src) else {
-            return None;
-        };
-        let Some(src_ip) = self.source_address(port, next_hop) else {
-            return None;
-        };
-        let Some(src_mac) = self.port_mac(port) else {
-            return None;
-        };
+        let (port, mac, next_hop) = self.reply_path(b, in_port, eth.src(), src)?;
+        let src_ip = self.source_address(port, next_hop)?;
+        let src_mac = self.port_mac(port)?;
         let h = IcmpHeaders {
             src_mac,
             dst_mac: mac,
