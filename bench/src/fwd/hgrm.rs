@@ -68,8 +68,7 @@ mod tests {
         assert!(t.contains("SubBuckets     =         2048]"), "{t}");
         let last_row = t
             .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-            .last()
+            .rfind(|l| !l.starts_with('#') && !l.is_empty())
             .unwrap();
         assert!(last_row.contains("1.000000000000"), "{last_row}");
     }

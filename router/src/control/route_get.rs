@@ -255,8 +255,10 @@ fn common_len(a: u32, b: u32) -> u8 {
 }
 
 /// What else was considered: the less specific routes that also cover the
-/// address, and — when a short route (like the default) matched — the
-/// nearest more specific routes that do not, naming the gap.
+/// address, and the gap the address falls into — the largest block around
+/// it that no more specific route touches (shown at /24 granularity at
+/// least, the size of the lab's PodCIDRs and of most LAN subnets), with the
+/// nearest routes beside it.
 fn considered(
     routes: &[RouteEntry],
     matched: Option<&RouteEntry>,
@@ -268,38 +270,55 @@ fn considered(
         .iter()
         .filter(|e| e.prefix.contains(&dst) && e.prefix.prefix_len() < mlen)
         .collect();
-    // Routes more specific than the match that miss the address, closest
-    // first (longest common prefix with it).
-    let mut nearest: Vec<(&RouteEntry, u8)> = routes
+    // Routes more specific than the match (none of them holds `dst`).
+    let finer: Vec<(&RouteEntry, u8)> = routes
         .iter()
-        .filter(|e| e.prefix.prefix_len() > mlen && !e.prefix.contains(&dst))
+        .filter(|e| e.prefix.prefix_len() > mlen)
         .map(|e| (e, common_len(u32::from(e.prefix.network()), d)))
-        .filter(|(_, c)| *c >= mlen)
         .collect();
-    let best = nearest.iter().map(|(_, c)| *c).max();
-    nearest.retain(|(_, c)| Some(*c) == best);
-    nearest.sort_by_key(|(e, _)| (u32::from(e.prefix.network()), e.prefix.prefix_len()));
+    // dst/L overlaps such a route r iff r is longer than L and agrees with
+    // dst on L bits: the smallest empty L is one past the largest
+    // min(common, len - 1).
+    let gap_len = finer
+        .iter()
+        .map(|(e, c)| (*c).min(e.prefix.prefix_len() - 1) + 1)
+        .max()
+        .unwrap_or(mlen + 1)
+        .max(mlen + 1)
+        .min(32);
+    let block = |len: u8| Ipv4Net::new(dst, len).map(|n| n.trunc()).ok();
+    let gap = block(gap_len);
+    let shown = if gap_len < 24 { block(24) } else { gap };
+    let best = finer.iter().map(|(_, c)| *c).max().filter(|c| *c >= 8);
+    let mut nearest: Vec<&RouteEntry> = finer
+        .iter()
+        .filter(|(_, c)| Some(*c) == best)
+        .map(|(e, _)| *e)
+        .collect();
+    nearest.sort_by_key(|e| (u32::from(e.prefix.network()), e.prefix.prefix_len()));
     nearest.truncate(MAX_NEAREST);
     let mut parts = Vec::new();
     match matched {
         Some(m) => parts.push(format!("no route more specific than {}", m.prefix)),
         None => parts.push("no route at all, not even a default".into()),
     }
-    // The gap: the address at the length of its nearest neighbours.
-    let gap = nearest.first().and_then(|(e, _)| {
-        Ipv4Net::new(dst, e.prefix.prefix_len())
-            .ok()
-            .map(|n| n.trunc())
-    });
-    if let Some(g) = gap {
-        let names: Vec<String> = nearest
-            .iter()
-            .map(|(e, _)| format!("{} {}", e.prefix, hop_text(e)))
-            .collect();
-        parts.push(format!(
-            "no route covers {g} (nearest: {})",
-            names.join("; ")
-        ));
+    if let (Some(shown), Some(gap)) = (shown, gap) {
+        // Worth saying when a coarse route (a default) caught the packet,
+        // or when finer routes sit right beside it.
+        if mlen < 24 || !nearest.is_empty() {
+            let mut t = format!("no route covers {shown}");
+            if gap != shown {
+                t.push_str(&format!(" (none anywhere in {gap})"));
+            }
+            if !nearest.is_empty() {
+                let names: Vec<String> = nearest
+                    .iter()
+                    .map(|e| format!("{} {}", e.prefix, hop_text(e)))
+                    .collect();
+                t.push_str(&format!("; nearest: {}", names.join(", ")));
+            }
+            parts.push(t);
+        }
     }
     if !covering.is_empty() {
         let names: Vec<String> = covering.iter().map(|e| e.prefix.to_string()).collect();
@@ -307,8 +326,9 @@ fn considered(
     }
     let data = json!({
         "more_specific_than": matched.map(|m| m.prefix),
-        "uncovered": gap,
-        "nearest": nearest.iter().map(|(e, _)| e.prefix).collect::<Vec<_>>(),
+        "uncovered": shown,
+        "empty_block": gap,
+        "nearest": nearest.iter().map(|e| e.prefix).collect::<Vec<_>>(),
         "less_specific": covering.iter().map(|e| e.prefix).collect::<Vec<_>>(),
     });
     (parts.join("; "), data)
@@ -569,5 +589,53 @@ mod tests {
         ] {
             assert!(parse_probe(&sh, &words(bad)).is_err(), "{bad}");
         }
+    }
+
+    fn entry(p: &str, via: &str) -> RouteEntry {
+        RouteEntry {
+            prefix: p.parse().unwrap(),
+            source: RouteSource::Static,
+            distance: 1,
+            kind: "gateway",
+            next_hops: vec![crate::rib::RouteHop {
+                port: Some("eth1".into()),
+                via: Some(via.parse().unwrap()),
+            }],
+            interface: None,
+            nexthop_id: 0,
+        }
+    }
+
+    #[test]
+    fn considered_names_the_gap_and_its_neighbours() {
+        let dflt = entry("0.0.0.0/0", "10.0.2.2");
+        let dst: Ipv4Addr = "172.20.2.36".parse().unwrap();
+        // The broken lab: nothing near 172.20/16 at all.
+        let routes = vec![dflt.clone(), entry("192.168.10.0/24", "192.168.10.1")];
+        let (t, d) = considered(&routes, Some(&dflt), dst);
+        assert_eq!(
+            t,
+            "no route more specific than 0.0.0.0/0; no route covers 172.20.2.0/24 (none anywhere in 128.0.0.0/2)"
+        );
+        assert_eq!(d["uncovered"], "172.20.2.0/24");
+        // Two PodCIDRs routed, the third missing.
+        let routes = vec![
+            dflt.clone(),
+            entry("172.20.0.0/24", "192.168.10.100"),
+            entry("172.20.1.0/24", "192.168.10.101"),
+        ];
+        let (t, _) = considered(&routes, Some(&dflt), dst);
+        assert_eq!(
+            t,
+            "no route more specific than 0.0.0.0/0; no route covers 172.20.2.0/24 (none anywhere in 172.20.2.0/23); \
+             nearest: 172.20.0.0/24 via 192.168.10.100 dev eth1, 172.20.1.0/24 via 192.168.10.101 dev eth1"
+        );
+        let covered = entry("172.20.2.0/24", "192.168.20.100");
+        let routes = vec![dflt.clone(), covered.clone()];
+        let (t, _) = considered(&routes, Some(&covered), dst);
+        assert_eq!(
+            t,
+            "no route more specific than 172.20.2.0/24; also covered by 0.0.0.0/0"
+        );
     }
 }
