@@ -21,6 +21,7 @@ fn route_get(r: &RouterProc, words: &[&str]) -> (String, String, Value) {
     args.extend_from_slice(words);
     let out = r.cli(&args);
     assert!(out.success(), "router {args:?}: {out}");
+    eprintln!("$ router {}\n{}", args.join(" "), out.stdout);
     let first = out.stdout.lines().next().unwrap_or_default().to_string();
     args.push("--json");
     let j = r.cli(&args);
@@ -234,13 +235,15 @@ fn monitor_drops_catches_each_reason_while_traffic_flows() {
     require!("ping", "python3");
     let l = build("op-monitor", LabConfig::Static);
     let r = l.router();
-    let eth1_mac = r
-        .show_interfaces()
-        .as_array()
-        .and_then(|a| a.iter().find(|p| p["name"] == "eth1"))
-        .and_then(|p| p["mac"].as_str())
-        .expect("eth1 mac")
-        .to_string();
+    let mac_of = |port: &str| {
+        r.show_interfaces()
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["name"] == port))
+            .and_then(|p| p["mac"].as_str())
+            .unwrap_or_else(|| panic!("{port} mac"))
+            .to_string()
+    };
+    let (eth1_mac, eth2_mac) = (mac_of("eth1"), mac_of("eth2"));
     // The stream, bounded by time; read on a thread.
     let mut child = Command::new(&r.bin)
         .args(["monitor", "drops", "--json", "--duration", "40", "--socket"])
@@ -320,9 +323,11 @@ fn monitor_drops_catches_each_reason_while_traffic_flows() {
         ],
         Duration::from_secs(10),
     );
-    // martian and bad_header: crafted frames from k8s-ctr to the router.
+    // martian and bad_header: crafted frames to the router. The bad
+    // checksum goes over k8s-w0's direct link: a bridge with br_netfilter
+    // (Docker hosts) drops IPv4 with a bad header checksum itself.
     send_raw(&l, "k8s-ctr", "eth1", &eth1_mac, "martian");
-    send_raw(&l, "k8s-ctr", "eth1", &eth1_mac, "badsum");
+    send_raw(&l, "k8s-w0", "eth1", &eth2_mac, "badsum");
 
     let want = [
         "ttl_exceeded",
@@ -344,6 +349,8 @@ fn monitor_drops_catches_each_reason_while_traffic_flows() {
     let _ = child.wait();
     let _ = reader.join();
     let good = good.join().expect("ping thread");
+    let out = r.cli(&["show", "drops"]);
+    eprintln!("$ router show drops\n{}", out.stdout);
     for w in want {
         assert!(seen.contains_key(w), "no {w} event; saw {:?}", seen.keys());
     }
@@ -360,7 +367,6 @@ fn monitor_drops_catches_each_reason_while_traffic_flows() {
         "good traffic lost packets while monitored: {good}"
     );
     // The counters agree (show drops hides zero rows).
-    let out = r.cli(&["show", "drops"]);
     for w in want {
         assert!(out.stdout.contains(w), "show drops: {out}");
     }
@@ -400,6 +406,10 @@ fn monitor_drops_ends_by_count_and_reports_losses() {
     ]);
     let _ = pinger.join();
     assert!(out.success(), "{out}");
+    eprintln!(
+        "$ router monitor drops --reason no_route --count 3\n{}",
+        out.stdout
+    );
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "3 events and the summary: {out}");
     assert!(
