@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::dataplane::counters::Counters;
+use crate::dataplane::monitor::{DropMonitor, RING_EVENTS};
 use crate::neigh::NeighTable;
 use crate::ports::PortInfo;
 use crate::rib::nexthop::NextHopTable;
@@ -18,7 +19,11 @@ pub struct Shared {
     /// Number of forwarding workers; counters hold `workers + 1` thread
     /// blocks, the last one for the slow-path/control thread.
     pub workers: usize,
-    pub counters: Counters,
+    /// Shared with each `Forwarder` (which may count elsewhere instead:
+    /// `Forwarder::scratch`).
+    pub counters: Arc<Counters>,
+    /// `router monitor drops`: one ring per counter thread block.
+    pub monitor: Arc<DropMonitor>,
     pub fib: fib::Fib4,
     pub nexthops: ArcSwap<NextHopTable>,
     pub neigh: NeighTable,
@@ -34,7 +39,8 @@ impl Shared {
         Arc::new(Shared {
             ports,
             workers,
-            counters: Counters::new(workers + 1, n),
+            counters: Arc::new(Counters::new(workers + 1, n)),
+            monitor: Arc::new(DropMonitor::new(workers + 1, RING_EVENTS)),
             fib: fib::Fib4::new(),
             nexthops: ArcSwap::from_pointee(NextHopTable::default()),
             neigh: NeighTable::new(4096),

@@ -60,6 +60,9 @@ pub struct RepResult {
     pub loaded_tcp_gbps: f64,
     /// Router only: drop counters (all ports) that grew during the pps test.
     pub pps_router_drops: BTreeMap<String, u64>,
+    /// Router only: the same pps test again with `router monitor drops`
+    /// attached (its rings and per-batch check live), in the same run.
+    pub pps_forwarded_monitored: Option<f64>,
 }
 
 /// Everything measured for one forwarder.
@@ -158,6 +161,32 @@ fn measure_pps(line: &mut Line, p: &Params, r: &mut RepResult) -> Result<(), Str
         1.0
     };
     Ok(())
+}
+
+/// [`measure_pps`] with a drop monitor attached for the whole run (a
+/// `router monitor drops` client reading into /dev/null): forwarded pps.
+fn measure_pps_monitored(
+    line: &mut Line,
+    router: &router_tests::RouterProc,
+    p: &Params,
+) -> Result<f64, String> {
+    let mut child = std::process::Command::new(&router.bin)
+        .args(["monitor", "drops", "--json", "--duration"])
+        .arg(s(p.pps_secs as u64 + 30))
+        .arg("--socket")
+        .arg(&router.socket)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("router monitor drops: {e}"))?;
+    // Let it attach before the blast starts.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut m = RepResult::default();
+    let res = measure_pps(line, p, &mut m);
+    // Ours, by PID.
+    let _ = child.kill();
+    let _ = child.wait();
+    res.map(|()| m.pps_forwarded)
 }
 
 /// Drop counters summed over the router's ports (empty for the kernel).
@@ -362,6 +391,9 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
     }
     let mut r = RepResult::default();
     measure_pps(&mut line, p, &mut r)?;
+    if let Some(router) = line.router.clone() {
+        r.pps_forwarded_monitored = Some(measure_pps_monitored(&mut line, &router, p)?);
+    }
     r.tcp1_gbps = measure_tcp(&mut line, p.tcp_secs, 1)?;
     r.tcp4_gbps = measure_tcp(&mut line, p.tcp_secs, 4)?;
     let (h, lost) = measure_latency(&mut line, p, "idle")?;
@@ -481,6 +513,26 @@ pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
         &|m| med(m, &|r| Some(r.pps_forwarded)),
         Some((1.0, true)),
         fmt_pps,
+    );
+    add(
+        "UDP 64B pps, drop monitor attached",
+        &|m| med(m, &|r| r.pps_forwarded_monitored),
+        None,
+        fmt_pps,
+    );
+    // The monitor's cost as a ratio in the same run: attached / detached
+    // (router only; 100% = no cost).
+    add(
+        "drop monitor pps attached/detached",
+        &|m| {
+            med(m, &|r| {
+                r.pps_forwarded_monitored
+                    .filter(|_| r.pps_forwarded > 0.0)
+                    .map(|x| x / r.pps_forwarded)
+            })
+        },
+        None,
+        fmt_pct,
     );
     add(
         "UDP 64B offered pps",

@@ -1,5 +1,5 @@
 //! Command line: `router run`, `router check`, `router show ...`,
-//! `router reload`, `router ping`.
+//! `router reload`, `router route get ...`, `router monitor drops`, `router ping`.
 //!
 //! Exit status: 0 success; 1 a runtime or control-socket error; 2 a config
 //! error (also clap's usage errors).
@@ -76,6 +76,47 @@ pub enum Command {
     /// difference (also SIGHUP); prints what changed, or why it refused.
     Reload {
         /// Print the JSON report.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Explain what the router does with a packet, and why:
+    /// `route get ADDR [from SRC] [iif PORT] [proto tcp|udp|icmp] [sport N] [dport N] [ttl N] [len N] [df]`.
+    Route {
+        /// `get` and its words.
+        #[arg(required = true, value_name = "WORDS")]
+        what: Vec<String>,
+        /// Print the JSON data instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Live streams: `monitor drops` prints one line per dropped packet.
+    Monitor {
+        /// What to monitor (`drops`).
+        #[arg(required = true, value_name = "WHAT")]
+        what: Vec<String>,
+        /// Only drops counted on this port.
+        #[arg(long)]
+        port: Option<String>,
+        /// Only this drop reason (no_route, ttl_exceeded, martian, ...).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only packets from or to this address (or prefix).
+        #[arg(long)]
+        address: Option<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Most events per second each worker records (the rest are counted).
+        #[arg(long)]
+        rate: Option<u64>,
+        /// JSON lines instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -159,6 +200,34 @@ pub fn run(cli: Cli) -> u8 {
             ask(&target, &command, json)
         }
         Command::Reload { json, target } => ask(&target, "reload", json),
+        Command::Route { what, json, target } => {
+            let command = format!("route {}", what.join(" "));
+            ask(&target, &command, json)
+        }
+        Command::Monitor {
+            what,
+            port,
+            reason,
+            address,
+            count,
+            duration,
+            rate,
+            json,
+            target,
+        } => {
+            let mut args = Map::new();
+            for (k, v) in [("port", port), ("reason", reason), ("address", address)] {
+                if let Some(v) = v {
+                    args.insert(k.into(), Value::String(v));
+                }
+            }
+            for (k, v) in [("count", count), ("duration", duration), ("rate", rate)] {
+                if let Some(v) = v {
+                    args.insert(k.into(), Value::from(v));
+                }
+            }
+            monitor(&target, &format!("monitor {}", what.join(" ")), args, json)
+        }
         Command::Ping { target } => ask(&target, "ping", false),
         Command::Generate { dir } => match generate(&dir) {
             Ok(files) => {
@@ -207,6 +276,63 @@ pub fn generate(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         written.push(path);
     }
     Ok(written)
+}
+
+/// A streaming command: one line per record as it comes, then the summary.
+fn monitor(target: &Target, command: &str, args: Map<String, Value>, json: bool) -> u8 {
+    let socket = match target.socket() {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut stdout = std::io::stdout();
+    let result = control::call_stream(
+        &socket,
+        command,
+        args,
+        Duration::from_secs(target.timeout.max(1)),
+        |ev| {
+            let line = if json {
+                ev.to_string()
+            } else {
+                control::drops::format_event(ev)
+            };
+            // Stop (and end the stream) when stdout goes away (`| head`).
+            writeln!(stdout, "{line}")
+                .and_then(|_| stdout.flush())
+                .is_ok()
+        },
+    );
+    match result {
+        Ok(None) => EXIT_OK,
+        Ok(Some(end)) if end.ok => {
+            let d = end.data.unwrap_or(Value::Null);
+            if json {
+                let _ = writeln!(stdout, "{}", serde_json::json!({ "summary": d }));
+            } else {
+                let n = |k: &str| d.get(k).and_then(Value::as_u64).unwrap_or(0);
+                let _ = writeln!(
+                    stdout,
+                    "-- {} events shown, {} filtered out, {} lost (reader too slow), {} over the rate limit",
+                    n("events"),
+                    n("filtered_out"),
+                    n("lost"),
+                    n("rate_limited")
+                );
+            }
+            EXIT_OK
+        }
+        Ok(Some(end)) => {
+            eprintln!(
+                "error: {}",
+                end.error.as_deref().unwrap_or("request failed")
+            );
+            EXIT_RUNTIME
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_RUNTIME
+        }
+    }
 }
 
 fn check(file: &Path) -> u8 {

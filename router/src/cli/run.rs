@@ -360,6 +360,19 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
         ),
     };
 
+    // `show drops`, `monitor drops`, `route get`.
+    control::drops::register(&registry, Arc::clone(&shared));
+    control::route_get::register(
+        &registry,
+        control::route_get::RouteGetContext {
+            shared: Arc::clone(&shared),
+            routes: Arc::clone(&routes),
+            fwd: dataplane_options(&cfg.router).fwd(),
+            running: Arc::clone(&running),
+            bgp: bgp.as_ref().map(|h| h.client.clone()),
+        },
+    );
+
     let control = ControlServer::start(&socket_path, Arc::clone(&registry))
         .map_err(io_err(format!("control socket {}", socket_path.display())))?;
 

@@ -78,6 +78,9 @@ pub struct Config {
     pub ports: Vec<PortConfig>,
     pub loopbacks: Vec<LoopbackConfig>,
     pub routes: Vec<StaticRoute>,
+    /// The line of each `[[routes]]` entry (1-based, parallel to `routes`),
+    /// so `route get` can say which line installed a static route.
+    pub route_lines: Vec<usize>,
     /// `[bgp]`, already checked with [`bgp::BgpConfig::to_speaker_config`].
     pub bgp: Option<bgp::BgpConfig>,
     /// `[metrics]`: the Prometheus exporter, off when absent.
@@ -486,10 +489,12 @@ impl Validator<'_> {
         self.owned_addresses(&owned)?;
 
         let mut routes = Vec::with_capacity(raw.routes.len());
+        let mut route_lines = Vec::with_capacity(raw.routes.len());
         let mut seen: HashMap<Ipv4Net, String> = HashMap::new();
         for (i, r) in raw.routes.iter().enumerate() {
             let path = format!("routes[{i}]");
             let route = self.route(r, &path, &ports, &owned)?;
+            route_lines.push(self.src.position(r.span().start).0);
             let r = r.get_ref();
             if let Some(first) = seen.get(&route.prefix) {
                 return self.err(
@@ -528,6 +533,7 @@ impl Validator<'_> {
             ports,
             loopbacks,
             routes,
+            route_lines,
             bgp: raw.bgp,
             metrics,
         })

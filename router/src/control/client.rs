@@ -63,3 +63,53 @@ pub fn call(
     }
     serde_json::from_slice(&buf).map_err(|e| ClientError::Protocol(e.to_string()))
 }
+
+/// Sends one streaming request (`monitor drops`): calls `on_event` with each
+/// record as it comes, until the stream's end line (returned, with its
+/// summary in `data`), an error answer, or `on_event` returning false
+/// (then the connection is closed, which ends the stream on the router).
+/// There is no read timeout: a stream may be quiet for a long time.
+pub fn call_stream(
+    path: &Path,
+    command: &str,
+    args: Map<String, Value>,
+    timeout: Duration,
+    mut on_event: impl FnMut(&Value) -> bool,
+) -> Result<Option<Response>, ClientError> {
+    let stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(|source| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut line = serde_json::to_vec(&WireRequest {
+        command: command.to_string(),
+        args,
+    })
+    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    line.push(b'\n');
+    (&stream).write_all(&line)?;
+    let mut reader = BufReader::new(&stream);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_RESPONSE as u64)
+            .read_until(b'\n', &mut buf)?;
+        if n == 0 || buf.last() != Some(&b'\n') {
+            return Err(ClientError::Protocol(
+                "connection closed before the end of the stream".into(),
+            ));
+        }
+        let r: Response =
+            serde_json::from_slice(&buf).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        match &r.event {
+            Some(ev) if r.ok => {
+                if !on_event(ev) {
+                    return Ok(None);
+                }
+            }
+            _ => return Ok(Some(r)),
+        }
+    }
+}

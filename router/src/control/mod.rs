@@ -17,18 +17,34 @@
 //! [`IDLE_TIMEOUT`] closed. Handlers run on that thread: they must be quick
 //! (they read counters, or lock the route manager briefly).
 //!
+//! Streaming replies (`monitor drops`): a handler registered with
+//! [`Registry::register_stream`] returns a [`Stream`] the server polls while
+//! the client reads; each record goes out as `{"ok": true, "event": ...}`,
+//! the last line is `{"ok": true, "end": true, "data": <summary>}`. The
+//! stream is bounded by its own limits and dropped when the client goes
+//! away; while the client is behind, the stream is not polled (its source
+//! decides what that costs: the drop monitor loses and counts events).
+//!
 //! Files: `protocol` (the messages and the command registry), `server`,
-//! `client`, `commands` (the built-in `show` commands).
+//! `client`, `commands` (the built-in `show` commands), `drops` (`show
+//! drops`, `monitor drops`), `route_get` (`route get`).
 mod client;
 mod commands;
+pub mod drops;
 mod protocol;
+pub mod route_get;
 mod server;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 
-pub use self::client::{call, ClientError, MAX_RESPONSE};
+pub use self::client::{call, call_stream, ClientError, MAX_RESPONSE};
 pub use self::commands::{format_duration, register_builtin, show_interfaces, BuiltinContext};
-pub use self::protocol::{CommandResult, Registry, Reply, Request, Response, Table, WireRequest};
+pub use self::protocol::{
+    CommandResult, Dispatched, Registry, Reply, Request, Response, Stream, StreamResult, Table,
+    WireRequest,
+};
 pub use self::server::{
     prepare_path, ControlServer, Limits, IDLE_TIMEOUT, MAX_CLIENTS, MAX_REQUEST,
 };

@@ -46,6 +46,12 @@ pub struct Response {
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A streaming command's record: more lines follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
+    /// The last line of a stream (`data` holds its summary).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub end: bool,
 }
 
 impl Response {
@@ -105,11 +111,38 @@ impl Reply {
 
 /// Handler result: the error text goes to the client as `{"ok": false}`.
 pub type CommandResult = Result<Reply, String>;
+
+/// The source of a streaming reply (`monitor drops`). The server polls it
+/// while the client reads: one `{"ok": true, "event": ...}` line per record,
+/// then `{"ok": true, "end": true, "data": <summary>}`. Dropping it (the
+/// client went away, or the stream ended) releases what it holds.
+pub trait Stream: Send {
+    /// Appends the records ready now (at most `max`) to `out`; returns the
+    /// summary once the stream is over.
+    fn poll(&mut self, out: &mut Vec<Value>, max: usize) -> Option<Value>;
+}
+
+/// A streaming handler's result.
+pub type StreamResult = Result<Box<dyn Stream>, String>;
+
 type Handler = Arc<dyn Fn(&Request) -> CommandResult + Send + Sync>;
+type StreamHandler = Arc<dyn Fn(&Request) -> StreamResult + Send + Sync>;
+
+#[derive(Clone)]
+enum HandlerKind {
+    Reply(Handler),
+    Stream(StreamHandler),
+}
 
 struct Entry {
     help: String,
-    handler: Handler,
+    handler: HandlerKind,
+}
+
+/// What a request started: a reply, or a stream to poll.
+pub enum Dispatched {
+    Reply(Response),
+    Stream(Box<dyn Stream>),
 }
 
 /// Commands by name. Other modules (BGP) register theirs at start-up; the
@@ -166,7 +199,22 @@ impl Registry {
             normalize(command),
             Entry {
                 help: help.to_string(),
-                handler: Arc::new(handler),
+                handler: HandlerKind::Reply(Arc::new(handler)),
+            },
+        );
+    }
+
+    /// Registers a streaming command (see [`Stream`]).
+    pub fn register_stream<F>(&self, command: &str, help: &str, handler: F)
+    where
+        F: Fn(&Request) -> StreamResult + Send + Sync + 'static,
+    {
+        let mut m = self.commands.write().unwrap_or_else(|e| e.into_inner());
+        m.insert(
+            normalize(command),
+            Entry {
+                help: help.to_string(),
+                handler: HandlerKind::Stream(Arc::new(handler)),
             },
         );
     }
@@ -182,21 +230,32 @@ impl Registry {
         m.iter().map(|(k, v)| (k.clone(), v.help.clone())).collect()
     }
 
-    /// Runs one request.
+    /// Runs one request that must not stream (a streaming command is
+    /// refused: its records need [`Registry::dispatch_any`]).
     pub fn dispatch(&self, req: WireRequest) -> Response {
+        match self.dispatch_any(req) {
+            Dispatched::Reply(r) => r,
+            Dispatched::Stream(_) => {
+                Response::error("a streaming command needs a streaming client")
+            }
+        }
+    }
+
+    /// Runs one request: its reply, or the stream it started.
+    pub fn dispatch_any(&self, req: WireRequest) -> Dispatched {
         let words: Vec<&str> = req.command.split_whitespace().collect();
         let found = {
             let m = self.commands.read().unwrap_or_else(|e| e.into_inner());
             (1..=words.len()).rev().find_map(|n| {
                 let key = words[..n].join(" ");
-                m.get(&key).map(|e| (key, n, Arc::clone(&e.handler)))
+                m.get(&key).map(|e| (key, n, e.handler.clone()))
             })
         };
         let Some((command, n, handler)) = found else {
-            return Response::error(format!(
+            return Dispatched::Reply(Response::error(format!(
                 "unknown command `{}` (try `help`)",
                 words.join(" ")
-            ));
+            )));
         };
         let mut args = req.args;
         let mut rest: Vec<String> = words[n..].iter().map(|w| w.to_string()).collect();
@@ -210,7 +269,7 @@ impl Registry {
                     }
                 }
             }
-            Some(_) => return Response::error("`args.words` must be a list"),
+            Some(_) => return Dispatched::Reply(Response::error("`args.words` must be a list")),
         }
         let request = Request {
             command,
@@ -218,27 +277,49 @@ impl Registry {
             args,
         };
         // A bug in one handler must not take the control socket down.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request))) {
-            Ok(Ok(r)) => Response {
-                ok: true,
-                data: Some(r.data),
-                table: r.table,
-                text: r.text,
-                error: None,
-            },
-            Ok(Err(e)) => Response::error(e),
-            Err(_) => {
-                tracing::error!(command = %request.command, "control handler panicked");
-                Response::error(format!("internal error in `{}`", request.command))
+        let panicked = || {
+            tracing::error!(command = %request.command, "control handler panicked");
+            Response::error(format!("internal error in `{}`", request.command))
+        };
+        match handler {
+            HandlerKind::Reply(handler) => Dispatched::Reply(
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request))) {
+                    Ok(Ok(r)) => Response {
+                        ok: true,
+                        data: Some(r.data),
+                        table: r.table,
+                        text: r.text,
+                        ..Default::default()
+                    },
+                    Ok(Err(e)) => Response::error(e),
+                    Err(_) => panicked(),
+                },
+            ),
+            HandlerKind::Stream(handler) => {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request))) {
+                    Ok(Ok(s)) => Dispatched::Stream(s),
+                    Ok(Err(e)) => Dispatched::Reply(Response::error(e)),
+                    Err(_) => Dispatched::Reply(panicked()),
+                }
             }
         }
     }
 
     /// Parses and runs one request line.
     pub fn dispatch_line(&self, line: &[u8]) -> Response {
+        match self.dispatch_line_any(line) {
+            Dispatched::Reply(r) => r,
+            Dispatched::Stream(_) => {
+                Response::error("a streaming command needs a streaming client")
+            }
+        }
+    }
+
+    /// Parses and runs one request line, which may start a stream.
+    pub fn dispatch_line_any(&self, line: &[u8]) -> Dispatched {
         match serde_json::from_slice::<WireRequest>(line) {
-            Ok(req) => self.dispatch(req),
-            Err(e) => Response::error(format!("bad request: {e}")),
+            Ok(req) => self.dispatch_any(req),
+            Err(e) => Dispatched::Reply(Response::error(format!("bad request: {e}"))),
         }
     }
 }

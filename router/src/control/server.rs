@@ -11,13 +11,20 @@ use std::time::{Duration, Instant};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::protocol::{Registry, Response};
+use super::protocol::{Dispatched, Registry, Response, Stream};
 
 /// Most bytes in one request line.
 pub const MAX_REQUEST: usize = 64 * 1024;
 /// Most connections served at once; more are answered with an error.
 pub const MAX_CLIENTS: usize = 16;
-/// A connection with no progress for this long is closed.
+/// While a stream's replies wait unread beyond this many bytes, the stream
+/// is not polled (its source keeps, or loses and counts, the records).
+pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
+/// How often streams are polled.
+const STREAM_TICK: Duration = Duration::from_millis(20);
+/// A connection with no progress for this long is closed (not while it
+/// streams: a stream is bounded by its own count/duration, or ends when
+/// the client goes away).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The server's bounds; [`Limits::default`] uses the constants above.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +57,8 @@ struct Client {
     /// Close once `outbuf` is flushed (after an over-long request).
     close_after_flush: bool,
     writable_registered: bool,
+    /// The streaming reply in progress; requests wait until it ends.
+    reply_stream: Option<Box<dyn Stream>>,
 }
 
 /// A running control server; [`ControlServer::stop`] (or drop) ends it and
@@ -193,7 +202,13 @@ fn serve(
         .idle_timeout
         .clamp(Duration::from_millis(10), Duration::from_secs(1));
     while !stop.load(Ordering::Acquire) {
-        if let Err(e) = poll.poll(&mut events, Some(tick)) {
+        let streaming = clients.values().any(|c| c.reply_stream.is_some());
+        let timeout = if streaming {
+            STREAM_TICK.min(tick)
+        } else {
+            tick
+        };
+        if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -224,9 +239,23 @@ fn serve(
                 }
             }
         }
+        if streaming {
+            clients.retain(|t, c| {
+                if c.reply_stream.is_none() {
+                    return true;
+                }
+                let keep = drive(c, &registry, false, limits.max_request);
+                let keep = keep && update_interest(&poll, *t, c);
+                if !keep {
+                    let _ = poll.registry().deregister(&mut c.stream);
+                }
+                keep
+            });
+        }
         let now = Instant::now();
         clients.retain(|_, c| {
-            let alive = now.duration_since(c.last_progress) < limits.idle_timeout;
+            let alive = c.reply_stream.is_some()
+                || now.duration_since(c.last_progress) < limits.idle_timeout;
             if !alive {
                 let _ = poll.registry().deregister(&mut c.stream);
             }
@@ -273,6 +302,7 @@ fn accept_all(
                         last_progress: Instant::now(),
                         close_after_flush: false,
                         writable_registered: false,
+                        reply_stream: None,
                     },
                 );
             }
@@ -294,21 +324,16 @@ fn drive(c: &mut Client, registry: &Registry, readable: bool, max_request: usize
         loop {
             match c.stream.read(&mut buf) {
                 Ok(0) => {
-                    // Peer closed its side: finish writing, then close.
+                    // Peer closed its side: finish writing, then close. A
+                    // stream has nobody left to read it.
                     c.close_after_flush = true;
+                    c.reply_stream = None;
                     break;
                 }
                 Ok(n) => {
                     c.last_progress = Instant::now();
                     c.inbuf.extend_from_slice(&buf[..n]);
-                    while let Some(pos) = c.inbuf.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = c.inbuf.drain(..=pos).collect();
-                        let line = line.trim_ascii();
-                        if line.is_empty() {
-                            continue;
-                        }
-                        respond(c, &registry.dispatch_line(line));
-                    }
+                    answer_lines(c, registry);
                     if c.inbuf.len() > max_request {
                         c.inbuf.clear();
                         respond(
@@ -325,6 +350,7 @@ fn drive(c: &mut Client, registry: &Registry, readable: bool, max_request: usize
             }
         }
     }
+    pump_stream(c, registry);
     // Always try to flush (not only on WRITABLE): the socket may have room.
     while c.written < c.outbuf.len() {
         match c.stream.write(&c.outbuf[c.written..]) {
@@ -346,6 +372,61 @@ fn drive(c: &mut Client, registry: &Registry, readable: bool, max_request: usize
         }
     }
     true
+}
+
+/// Answers the complete request lines in `inbuf`, stopping at one that
+/// starts a stream (the rest wait for it to end).
+fn answer_lines(c: &mut Client, registry: &Registry) {
+    while c.reply_stream.is_none() {
+        let Some(pos) = c.inbuf.iter().position(|&b| b == b'\n') else {
+            return;
+        };
+        let line: Vec<u8> = c.inbuf.drain(..=pos).collect();
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        match registry.dispatch_line_any(line) {
+            Dispatched::Reply(r) => respond(c, &r),
+            Dispatched::Stream(s) => c.reply_stream = Some(s),
+        }
+    }
+}
+
+/// Moves a stream's ready records into `outbuf` (unless the client is
+/// behind), and its end line once it is over.
+fn pump_stream(c: &mut Client, registry: &Registry) {
+    let Some(stream) = c.reply_stream.as_mut() else {
+        return;
+    };
+    if c.outbuf.len() - c.written > MAX_STREAM_BACKLOG {
+        return;
+    }
+    let mut records = Vec::new();
+    let end = stream.poll(&mut records, 1024);
+    for r in records {
+        respond(
+            c,
+            &Response {
+                ok: true,
+                event: Some(r),
+                ..Default::default()
+            },
+        );
+    }
+    if let Some(summary) = end {
+        c.reply_stream = None;
+        respond(
+            c,
+            &Response {
+                ok: true,
+                end: true,
+                data: Some(summary),
+                ..Default::default()
+            },
+        );
+        answer_lines(c, registry);
+    }
 }
 
 fn respond(c: &mut Client, r: &Response) {

@@ -69,6 +69,7 @@ fn ctx() -> BuiltinContext {
                 ports: Vec::new(),
                 loopbacks: loops,
                 routes: Vec::new(),
+                route_lines: Vec::new(),
                 bgp: None,
                 metrics: None,
             },

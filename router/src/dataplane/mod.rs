@@ -11,7 +11,9 @@
 //! * [`forward`]: the per-packet path, independent of sockets;
 //! * [`rings`]: the I/O boundary between `forward` and `router-sys`;
 //! * [`icmp_out`]: the ICMP messages the router builds, and their rate limit;
-//! * [`counters`]: per-thread, per-port counters and the drop reasons.
+//! * [`counters`]: per-thread, per-port counters and the drop reasons;
+//! * [`explain`]: `route get`, a synthetic packet through `forward`;
+//! * [`monitor`]: the drop monitor's per-thread rings (`router monitor drops`).
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,8 +29,10 @@ use crate::slowpath::{Handoff, HandoffOptions};
 use router_sys::afpacket::{self, FanoutMode, PacketSocket, SocketConfig};
 
 pub mod counters;
+pub mod explain;
 pub mod forward;
 pub mod icmp_out;
+pub mod monitor;
 pub mod rings;
 pub mod worker;
 
@@ -112,7 +116,8 @@ impl DataplaneOptions {
             n => n,
         }
     }
-    fn fwd(&self) -> FwdOptions {
+    /// The per-packet options (what `route get` runs with too).
+    pub fn fwd(&self) -> FwdOptions {
         FwdOptions {
             fragment: self.fragment,
             icmp: self.icmp,

@@ -66,18 +66,21 @@ impl SlowCore<'_> {
             return;
         };
         let Ok(eth) = EthernetFrame::new_checked(p.frame()) else {
-            self.count(port, DropReason::BadHeader);
+            self.fwd
+                .drop_packet(port, DropReason::BadHeader, p.frame(), None);
             return;
         };
         let arp = match ArpPacket::new_checked(eth.payload()).and_then(|a| ArpRepr::parse(&a)) {
             Ok(a) => a,
             Err(_) => {
-                self.count(port, DropReason::BadHeader);
+                self.fwd
+                    .drop_packet(port, DropReason::BadHeader, p.frame(), None);
                 return;
             }
         };
         if arp.sha == mac || ethernet::is_multicast(&arp.sha) {
-            self.count(port, DropReason::NotForUs);
+            self.fwd
+                .drop_packet(port, DropReason::NotForUs, p.frame(), None);
             return;
         }
         if self.fwd.is_port_address(port, arp.spa) {

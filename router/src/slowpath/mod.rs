@@ -153,11 +153,13 @@ impl<'a> SlowCore<'a> {
 
     /// Resolution failed: RFC 1812 §5.2.7.1 host unreachable to the source.
     fn unreachable<S: TxSink>(&mut self, b: &Batch, p: SlowPacket, sink: &mut S) {
-        self.count(p.in_port, DropReason::NeighUnresolved);
-        if !p.from_stack {
-            self.fwd.icmp_error(
+        if p.from_stack {
+            self.count(p.in_port, DropReason::NeighUnresolved);
+        } else {
+            self.fwd.drop_with_icmp(
                 b,
                 p.in_port,
+                DropReason::NeighUnresolved,
                 p.frame(),
                 msg::DST_UNREACHABLE,
                 unreach::HOST,
@@ -200,7 +202,9 @@ impl<'a> SlowCore<'a> {
                     }
                 }
                 NeighAction::Overflow(p) => {
-                    self.count(p.in_port, DropReason::NeighUnresolved);
+                    // Through the forwarder, so a drop monitor sees it.
+                    self.fwd
+                        .drop_packet(p.in_port, DropReason::NeighUnresolved, p.frame(), None);
                     self.handoff.recycle(p);
                 }
             }

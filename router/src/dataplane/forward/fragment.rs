@@ -41,14 +41,14 @@ impl Forwarder {
             // Fragment data is a multiple of 8 bytes except in the last one.
             let room = mtu.saturating_sub(this_hl) & !7;
             if room == 0 || base_off + pos > 0xffff * 8 {
-                self.counters(in_port).drop(DropReason::Mtu);
+                self.drop_packet(in_port, DropReason::Mtu, frame, None);
                 return;
             }
             let n = room.min(payload.len() - pos);
             let last = pos + n == payload.len();
             let flen = ethernet::HEADER_LEN + this_hl + n;
             if flen > cap {
-                self.counters(in_port).drop(DropReason::Mtu);
+                self.drop_packet(in_port, DropReason::Mtu, frame, None);
                 return;
             }
             let chunk = &payload[pos..pos + n];
@@ -76,7 +76,7 @@ impl Forwarder {
                 (flen, None)
             });
             if !sent {
-                self.counters(out_port).drop(DropReason::QueueFull);
+                self.drop_packet(out_port, DropReason::QueueFull, frame, None);
                 return;
             }
             self.counters(out_port).tx(flen);

@@ -8,6 +8,7 @@ use super::lookup::{flow_hash, Egress};
 use super::validate::{is_martian_common, is_multicast};
 use super::{Batch, Forwarder, TxSink};
 use crate::dataplane::icmp_out::{self, IcmpHeaders};
+use crate::dataplane::monitor::IcmpSent;
 use crate::ports::PortId;
 use crate::wire::ethernet::{self, EthernetFrame, MacAddr};
 use crate::wire::icmp as icmpw;
@@ -58,10 +59,10 @@ impl Forwarder {
         code: u8,
         mtu: u16,
         sink: &mut S,
-    ) {
+    ) -> Option<IcmpSent> {
         let eth = EthernetFrame::new_unchecked(frame);
         let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
-            return;
+            return None;
         };
         let src = ip.src();
         let s = u32::from(src);
@@ -76,26 +77,20 @@ impl Forwarder {
             || is_multicast(s)
             || self.is_directed_broadcast(src)
         {
-            return;
+            return None;
         }
         if ip.protocol() == protocol::ICMP {
             match ip.payload().first() {
                 Some(&t) if !icmpw::is_error(t) => {}
-                _ => return,
+                _ => return None,
             }
         }
         if !self.icmp_bucket.allow(b.now) {
-            return;
+            return None;
         }
-        let Some((port, mac, next_hop)) = self.reply_path(b, in_port, eth.src(), src) else {
-            return;
-        };
-        let Some(src_ip) = self.source_address(port, next_hop) else {
-            return;
-        };
-        let Some(src_mac) = self.port_mac(port) else {
-            return;
-        };
+        let (port, mac, next_hop) = self.reply_path(b, in_port, eth.src(), src)?;
+        let src_ip = self.source_address(port, next_hop)?;
+        let src_mac = self.port_mac(port)?;
         let h = IcmpHeaders {
             src_mac,
             dst_mac: mac,
@@ -109,8 +104,10 @@ impl Forwarder {
             len = icmp_out::build_error(buf, &h, msg_type, code, mtu, offending).unwrap_or(0);
             (len, None)
         });
-        if sent {
-            self.counters(port).tx(len);
+        if !sent {
+            return None;
         }
+        self.counters(port).tx(len);
+        Some(IcmpSent { msg_type, code })
     }
 }

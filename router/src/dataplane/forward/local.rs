@@ -22,37 +22,37 @@ impl Forwarder {
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         if ip.is_fragment() {
             // No reassembly for the router's own traffic.
-            self.counters(in_port).drop(DropReason::LocalUnsupported);
+            self.drop_packet(in_port, DropReason::LocalUnsupported, frame, None);
             return;
         }
         match ip.protocol() {
             protocol::ICMP => {
                 let Ok(icmp) = Icmpv4Packet::new_checked(ip.payload()) else {
-                    self.counters(in_port).drop(DropReason::BadHeader);
+                    self.drop_packet(in_port, DropReason::BadHeader, frame, None);
                     return;
                 };
                 if icmp.msg_type() != msg::ECHO_REQUEST || icmp.code() != 0 {
                     // Echo replies and errors: nothing of ours waits for them.
-                    self.counters(in_port).drop(DropReason::LocalUnsupported);
+                    self.drop_packet(in_port, DropReason::LocalUnsupported, frame, None);
                     return;
                 }
                 if !icmp.verify_checksum() {
-                    self.counters(in_port).drop(DropReason::BadHeader);
+                    self.drop_packet(in_port, DropReason::BadHeader, frame, None);
                     return;
                 }
                 self.echo_reply(b, in_port, frame, sink);
             }
             protocol::TCP => {
                 if !sink.punt(Punt::LocalTcp, in_port, frame, meta) {
-                    self.counters(in_port).drop(DropReason::QueueFull);
+                    self.drop_packet(in_port, DropReason::QueueFull, frame, None);
                 }
             }
             protocol::UDP => {
                 // RFC 1122 §4.1.3.1: no listener → port unreachable.
-                self.counters(in_port).drop(DropReason::LocalUnsupported);
-                self.icmp_error(
+                self.drop_with_icmp(
                     b,
                     in_port,
+                    DropReason::LocalUnsupported,
                     frame,
                     msg::DST_UNREACHABLE,
                     unreach::PORT,
@@ -62,10 +62,10 @@ impl Forwarder {
             }
             _ => {
                 // RFC 1122 §3.2.2.1: unknown transport → protocol unreachable.
-                self.counters(in_port).drop(DropReason::LocalUnsupported);
-                self.icmp_error(
+                self.drop_with_icmp(
                     b,
                     in_port,
+                    DropReason::LocalUnsupported,
                     frame,
                     msg::DST_UNREACHABLE,
                     unreach::PROTOCOL,

@@ -26,14 +26,16 @@
 //! leaves by the port it came in is forwarded silently), IP option
 //! processing (options are forwarded unchanged; fragmentation copies the
 //! "copied" ones), reassembly of fragments addressed to the router.
+use std::cell::Cell;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::Guard;
 
-use crate::dataplane::counters::{DropReason, PortCounters};
+use crate::dataplane::counters::{Counters, DropReason, PortCounters};
 use crate::dataplane::icmp_out::{IcmpRateLimit, TokenBucket};
+use crate::dataplane::monitor::{DropEvent, DropMonitor, IcmpSent};
 use crate::neigh::NeighState;
 use crate::ports::PortId;
 use crate::rib::nexthop::NextHopTable;
@@ -150,6 +152,14 @@ pub struct Batch {
     pub now: Instant,
 }
 
+impl Batch {
+    /// What this batch's FIB snapshot maps `dst` to (for explanations;
+    /// forwarding itself goes through [`Forwarder::route`]).
+    pub fn next_hop_of(&self, dst: Ipv4Addr) -> Option<&crate::rib::nexthop::NextHop> {
+        self.nexthops.get(self.fib.lookup(dst)?)
+    }
+}
+
 /// One forwarding thread's state.
 pub struct Forwarder {
     shared: Arc<Shared>,
@@ -158,6 +168,18 @@ pub struct Forwarder {
     opts: FwdOptions,
     icmp_bucket: TokenBucket,
     ip_ident: u16,
+    /// Where drops and packets are counted: `shared.counters`, or a
+    /// scratch block for a synthetic packet (`route get`).
+    counters: Arc<Counters>,
+    /// Where dropped packets are reported while a monitor is attached.
+    monitor: Arc<DropMonitor>,
+    /// `monitor.is_attached()` as read by the last `begin_batch`.
+    monitor_on: Cell<bool>,
+    /// The batch's clock, for the monitor's rate limit.
+    monitor_now: Cell<Option<Instant>>,
+    /// This thread's monitor rate limit and the rate it was built for.
+    monitor_bucket: TokenBucket,
+    monitor_rate: u64,
 }
 
 impl Forwarder {
@@ -188,12 +210,104 @@ impl Forwarder {
             .collect();
         Forwarder {
             icmp_bucket: TokenBucket::new(opts.icmp),
+            counters: Arc::clone(&shared.counters),
+            monitor: Arc::clone(&shared.monitor),
+            monitor_on: Cell::new(false),
+            monitor_now: Cell::new(None),
+            monitor_bucket: TokenBucket::new(IcmpRateLimit {
+                per_sec: 0,
+                burst: 0,
+            }),
+            monitor_rate: 0,
             shared,
             thread,
             ports,
             opts,
             ip_ident: thread as u16 * 7919,
         }
+    }
+
+    /// A forwarder for synthetic packets (`route get`): the same decision
+    /// code as the workers', but counting into its own scratch counters,
+    /// with its own ICMP token bucket (never the workers'), and reporting
+    /// every drop to its own always-attached monitor (never the live one).
+    pub fn scratch(shared: Arc<Shared>, opts: FwdOptions) -> (Forwarder, Arc<DropMonitor>) {
+        let opts = FwdOptions {
+            // The answer says what the rules allow, not what the rate
+            // limit happens to leave.
+            icmp: IcmpRateLimit {
+                per_sec: u32::MAX / 2,
+                burst: 1024,
+            },
+            ..opts
+        };
+        let mut f = Forwarder::new(Arc::clone(&shared), 0, opts);
+        f.counters = Arc::new(Counters::new(1, shared.ports.len()));
+        let monitor = Arc::new(DropMonitor::new(1, 64));
+        f.monitor = Arc::clone(&monitor);
+        (f, monitor)
+    }
+
+    /// Counts a dropped packet on `port` (the one place a forwarder counts
+    /// a drop) and, while a drop monitor is attached, records it with the
+    /// ICMP error sent about it. Off, this costs one predictable branch.
+    #[inline]
+    pub fn drop_packet(
+        &mut self,
+        port: PortId,
+        reason: DropReason,
+        frame: &[u8],
+        icmp_sent: Option<IcmpSent>,
+    ) {
+        self.counters(port).drop(reason);
+        if self.monitor_on.get() {
+            self.record_drop(port, reason, frame, icmp_sent);
+        }
+    }
+
+    /// Sends the ICMP error the rules allow about `frame`, then counts
+    /// (and reports) the drop with it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn drop_with_icmp<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        reason: DropReason,
+        frame: &[u8],
+        msg_type: u8,
+        code: u8,
+        mtu: u16,
+        sink: &mut S,
+    ) {
+        let sent = self.icmp_error(b, in_port, frame, msg_type, code, mtu, sink);
+        self.drop_packet(in_port, reason, frame, sent);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_drop(
+        &mut self,
+        port: PortId,
+        reason: DropReason,
+        frame: &[u8],
+        icmp_sent: Option<IcmpSent>,
+    ) {
+        let rate = self.monitor.rate();
+        if rate != self.monitor_rate {
+            let r = rate.min(u32::MAX as u64) as u32;
+            self.monitor_bucket = TokenBucket::new(IcmpRateLimit {
+                per_sec: r,
+                burst: r,
+            });
+            self.monitor_rate = rate;
+        }
+        let now = self.monitor_now.get().unwrap_or_else(Instant::now);
+        if !self.monitor_bucket.allow(now) {
+            self.monitor.count_rate_limited(self.thread);
+            return;
+        }
+        let ev = DropEvent::from_frame(self.thread as u16, port, reason, frame, icmp_sent);
+        self.monitor.push(self.thread, ev);
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -204,6 +318,12 @@ impl Forwarder {
     /// loaded after the FIB: the rib publishes next hops first, so every id
     /// the FIB table holds resolves.
     pub fn begin_batch(&self, now: Instant) -> Batch {
+        // The drop monitor's one relaxed load per batch.
+        let on = self.monitor.is_attached();
+        self.monitor_on.set(on);
+        if on {
+            self.monitor_now.set(Some(now));
+        }
         let fib = self.shared.fib.load();
         let nexthops = self.shared.nexthops.load();
         Batch { fib, nexthops, now }
@@ -211,7 +331,7 @@ impl Forwarder {
 
     #[inline]
     fn counters(&self, port: PortId) -> &PortCounters {
-        self.shared.counters.port(self.thread, port as usize)
+        self.counters.port(self.thread, port as usize)
     }
 
     /// True if `a` is one of the router's port addresses.
@@ -285,12 +405,12 @@ impl Forwarder {
             Ok(Received::Ipv4 { frame_len }) => frame_len,
             Ok(Received::Arp) => {
                 if !sink.punt(Punt::Arp, in_port, frame, meta) {
-                    self.counters(in_port).drop(DropReason::QueueFull);
+                    self.drop_packet(in_port, DropReason::QueueFull, frame, None);
                 }
                 return;
             }
             Err(reason) => {
-                self.counters(in_port).drop(reason);
+                self.drop_packet(in_port, reason, frame, None);
                 return;
             }
         };
@@ -301,10 +421,18 @@ impl Forwarder {
         let (ttl, dst) = (ip.ttl(), ip.dst());
         match self.route(b, dst, hash) {
             Egress::Local => self.local_delivery(b, in_port, frame, meta, sink),
-            Egress::Blackhole => self.counters(in_port).drop(DropReason::NoRoute),
+            Egress::Blackhole => self.drop_packet(in_port, DropReason::NoRoute, frame, None),
             Egress::Unreachable(code) => {
-                self.counters(in_port).drop(DropReason::NoRoute);
-                self.icmp_error(b, in_port, frame, msg::DST_UNREACHABLE, code, 0, sink);
+                self.drop_with_icmp(
+                    b,
+                    in_port,
+                    DropReason::NoRoute,
+                    frame,
+                    msg::DST_UNREACHABLE,
+                    code,
+                    0,
+                    sink,
+                );
             }
             Egress::Out {
                 port: out_port,
@@ -313,8 +441,16 @@ impl Forwarder {
                 // RFC 1812 §5.3.1: a packet whose TTL would reach 0 is not
                 // forwarded; time exceeded goes back to the source.
                 if ttl <= 1 {
-                    self.counters(in_port).drop(DropReason::TtlExceeded);
-                    self.icmp_error(b, in_port, frame, msg::TIME_EXCEEDED, 0, 0, sink);
+                    self.drop_with_icmp(
+                        b,
+                        in_port,
+                        DropReason::TtlExceeded,
+                        frame,
+                        msg::TIME_EXCEEDED,
+                        0,
+                        0,
+                        sink,
+                    );
                     return;
                 }
                 match self.shared.neigh.lookup(out_port, next_hop) {
@@ -322,10 +458,10 @@ impl Forwarder {
                         self.forward_resolved(b, in_port, frame, meta, out_port, n.mac, sink);
                     }
                     Some(n) if n.state == NeighState::Failed => {
-                        self.counters(in_port).drop(DropReason::NeighUnresolved);
-                        self.icmp_error(
+                        self.drop_with_icmp(
                             b,
                             in_port,
+                            DropReason::NeighUnresolved,
                             frame,
                             msg::DST_UNREACHABLE,
                             unreach::HOST,
@@ -343,7 +479,7 @@ impl Forwarder {
                             frame,
                             meta,
                         ) {
-                            self.counters(in_port).drop(DropReason::QueueFull);
+                            self.drop_packet(in_port, DropReason::QueueFull, frame, None);
                         }
                     }
                 }

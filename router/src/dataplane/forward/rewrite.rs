@@ -33,7 +33,7 @@ impl Forwarder {
         };
         let (src_mac, mtu) = (out.mac, out.mtu);
         let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
-            self.counters(in_port).drop(DropReason::BadHeader);
+            self.drop_packet(in_port, DropReason::BadHeader, frame, None);
             return;
         };
         let ip_len = ip.total_len() as usize;
@@ -50,31 +50,33 @@ impl Forwarder {
             };
             let seg = hl + l4_hdr + v.gso_size as usize;
             if seg > mtu {
-                self.counters(in_port).drop(DropReason::Mtu);
                 if df {
-                    self.icmp_error(
+                    self.drop_with_icmp(
                         b,
                         in_port,
+                        DropReason::Mtu,
                         frame,
                         msg::DST_UNREACHABLE,
                         unreach::FRAG_NEEDED,
                         mtu as u16,
                         sink,
                     );
+                } else {
+                    self.drop_packet(in_port, DropReason::Mtu, frame, None);
                 }
                 return;
             }
             if !self.opts.tx_vnet {
-                self.counters(in_port).drop(DropReason::Mtu);
+                self.drop_packet(in_port, DropReason::Mtu, frame, None);
                 return;
             }
         } else if ip_len > mtu {
             // RFC 1191 / RFC 1812 §5.2.6.
             if df {
-                self.counters(in_port).drop(DropReason::Mtu);
-                self.icmp_error(
+                self.drop_with_icmp(
                     b,
                     in_port,
+                    DropReason::Mtu,
                     frame,
                     msg::DST_UNREACHABLE,
                     unreach::FRAG_NEEDED,
@@ -84,11 +86,11 @@ impl Forwarder {
                 return;
             }
             if self.opts.fragment == FragmentPolicy::Drop {
-                self.counters(in_port).drop(DropReason::Mtu);
+                self.drop_packet(in_port, DropReason::Mtu, frame, None);
                 return;
             }
             if !complete_checksum(frame, meta) {
-                self.counters(in_port).drop(DropReason::BadHeader);
+                self.drop_packet(in_port, DropReason::BadHeader, frame, None);
                 return;
             }
             Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
@@ -101,7 +103,7 @@ impl Forwarder {
             vnet
         } else {
             if (vnet.is_some() || meta.csum_not_ready) && !complete_checksum(frame, meta) {
-                self.counters(in_port).drop(DropReason::BadHeader);
+                self.drop_packet(in_port, DropReason::BadHeader, frame, None);
                 return;
             }
             None
@@ -109,7 +111,7 @@ impl Forwarder {
         Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
         let flen = frame.len();
         if flen > sink.frame_capacity(out_port) {
-            self.counters(in_port).drop(DropReason::Mtu);
+            self.drop_packet(in_port, DropReason::Mtu, frame, None);
             return;
         }
         let src: &[u8] = frame;
@@ -125,7 +127,7 @@ impl Forwarder {
         if sent {
             self.counters(out_port).tx(flen);
         } else {
-            self.counters(out_port).drop(DropReason::QueueFull);
+            self.drop_packet(out_port, DropReason::QueueFull, frame, None);
         }
     }
 }
