@@ -1,7 +1,8 @@
 //! Step 3: out it goes. Once the next hop's MAC is known: the MTU check
 //! (ICMP "fragmentation needed", or [`fragment`](super::fragment)), the
 //! offloaded checksum passed on or completed, TTL decremented (RFC 1624
-//! incremental checksum), MACs rewritten, the frame copied into the egress
+//! incremental checksum), Record Route recorded (headers with options
+//! only), MACs rewritten, the frame copied into the egress
 //! TX buffer.
 use super::{Batch, Forwarder, FragmentPolicy, FrameMeta, TxSink};
 use crate::dataplane::counters::DropReason;
@@ -9,7 +10,7 @@ use crate::ports::PortId;
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmp::{msg, unreach};
-use crate::wire::ipv4::{protocol, Ipv4Packet};
+use crate::wire::ipv4::{self, protocol, Ipv4Packet};
 
 impl Forwarder {
     /// The transmit half of forwarding, once the neighbour's MAC is known:
@@ -91,6 +92,9 @@ impl Forwarder {
                 self.counters(in_port).drop(DropReason::BadHeader);
                 return;
             }
+            if hl > ipv4::MIN_HEADER_LEN {
+                self.record_route(frame, out_port);
+            }
             Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
             self.fragment(in_port, frame, out_port, src_mac, dst_mac, mtu, sink);
             return;
@@ -106,6 +110,9 @@ impl Forwarder {
             }
             None
         };
+        if hl > ipv4::MIN_HEADER_LEN {
+            self.record_route(frame, out_port);
+        }
         Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
         let flen = frame.len();
         if flen > sink.frame_capacity(out_port) {
