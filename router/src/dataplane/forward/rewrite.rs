@@ -33,7 +33,12 @@ impl Forwarder {
             return;
         };
         let (src_mac, mtu) = (out.mac, out.mtu);
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+        // `.get`: the slow path calls this too, and a short frame must not
+        // panic it.
+        let Some(Ok(ip)) = frame
+            .get(ethernet::HEADER_LEN..)
+            .map(Ipv4Packet::new_checked)
+        else {
             self.counters(in_port).drop(DropReason::BadHeader);
             return;
         };
