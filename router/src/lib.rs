@@ -35,6 +35,8 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod neigh;
 pub mod ports;
 pub mod rib;
