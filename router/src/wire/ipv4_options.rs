@@ -219,8 +219,9 @@ pub struct Verdict {
 /// §4.3.3.5: a malformed option gets a Parameter Problem pointing at it).
 /// Beyond the lengths of [`walk`]:
 /// - Record Route and the source routes: the pointer must be at least 4,
-///   and an address the pointer leaves room for must fit (pointer ≤ length
-///   means "room", and then pointer + 3 ≤ length).
+///   on an address boundary (4 + 4k), and an address the pointer leaves
+///   room for must fit (pointer ≤ length means "room", and then
+///   pointer + 3 ≤ length).
 /// - Timestamp: length at least 4, pointer at least 5, a flag of 0, 1 or 3,
 ///   and the same fit rule for one entry (4 bytes, or 8 with an address).
 /// - Router Alert: length exactly 4.
@@ -244,7 +245,12 @@ pub fn check(options: &[u8]) -> Result<Verdict, Malformed> {
                     return Err(at(field::POINTER));
                 }
                 let room = p as usize <= o.len();
-                if room && p as usize + 3 > o.len() {
+                // The route data is whole addresses: a pointer between two
+                // of them, or one leaving less than an address, is in error
+                // (Linux checks only the latter; recording at an unaligned
+                // pointer would hand the next hop an option it rejects —
+                // found by the ipv4 fuzz target).
+                if (p - ROUTE_MIN_POINTER) % 4 != 0 || (room && p as usize + 3 > o.len()) {
                     return Err(at(field::POINTER));
                 }
                 if o.kind() == kind::RECORD_ROUTE {
@@ -349,6 +355,12 @@ mod tests {
         b[3] = 3;
         assert_eq!(check(&b), Err(Malformed { pointer: 23 }));
         b[3] = 9; // 9 + 3 > 11
+        assert_eq!(check(&b), Err(Malformed { pointer: 23 }));
+        // Regression (ipv4 fuzz target): pointer 6 fits an address but is
+        // not on a boundary; recording there would leave pointer 10 in an
+        // 11-byte option, which the next hop rejects.
+        let mut b = RR_EMPTY;
+        b[3] = 6;
         assert_eq!(check(&b), Err(Malformed { pointer: 23 }));
         // Too short to have a pointer.
         assert_eq!(check(&[7, 2, 0, 0]), Err(Malformed { pointer: 21 }));

@@ -77,7 +77,9 @@ impl Forwarder {
         let Some(h) = frame.get_mut(ethernet::HEADER_LEN..) else {
             return;
         };
-        let ip = Ipv4Packet::new_unchecked(h);
+        let Ok(ip) = Ipv4Packet::new_checked(h) else {
+            return;
+        };
         let Ok(v) = ipv4_options::check(ip.options()) else {
             return;
         };

@@ -149,6 +149,15 @@ impl Forwarder {
 pub fn complete_checksum(frame: &mut [u8], meta: &FrameMeta) -> bool {
     if let Some(v) = meta.vnet {
         if v.needs_csum() {
+            // The checksum to complete is an L4 one, after the IP header: a
+            // csum_start inside the header would rewrite it (found by the
+            // forward fuzz target: an IHL of 0 reached the option code).
+            let ip_end = frame
+                .get(ethernet::HEADER_LEN)
+                .map(|b| ethernet::HEADER_LEN + ((b & 0x0f) as usize) * 4);
+            if !matches!(ip_end, Some(end) if v.csum_start as usize >= end) {
+                return false;
+            }
             return checksum::complete_partial(
                 frame,
                 v.csum_start as usize,

@@ -898,13 +898,14 @@ fn record_route_in_packet_that_waits_for_arp() {
 #[test]
 fn malformed_options_get_parameter_problem_at_the_octet() {
     // (options, pointer counted from the start of the IP header)
-    let cases: [(&[u8], u8); 8] = [
+    let cases: [(&[u8], u8); 9] = [
         (&[7, 0, 4, 0], 21),                           // RR length 0
         (&[1, 0x44, 1, 0], 22),                        // Timestamp length 1
         (&[1, 1, 0x82, 11, 0, 0, 0, 0], 23),           // length past the header
         (&[1, 1, 1, 0x94], 23),                        // no length octet
         (&[7, 7, 3, 0, 0, 0, 0, 0], 22),               // RR pointer < 4
         (&[7, 7, 5, 0, 0, 0, 0, 0], 22),               // RR pointer leaves 3 bytes
+        (&[7, 11, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0], 22),  // RR pointer off an address boundary
         (&[68, 8, 4, 0, 0, 0, 0, 0], 22),              // Timestamp pointer < 5
         (&[68, 12, 5, 2, 0, 0, 0, 0, 0, 0, 0, 0], 23), // Timestamp flag 2
     ];
@@ -996,4 +997,26 @@ fn fragmentation_copies_copied_options_only() {
         data.extend_from_slice(ip.payload());
     }
     assert_eq!(data, payload);
+}
+
+/// Regression (forward fuzz target): a vnet header asking for a checksum
+/// inside the IP header, on a packet to fragment that has options. The
+/// header must not be rewritten (it lost its IHL, and the option code then
+/// indexed out of bounds): dropped as bad_header.
+#[test]
+fn partial_checksum_inside_ip_header_is_refused() {
+    for csum_start in [0u16, 14, 20, 34, 37] {
+        let (mut f, mut s) = with_mtu(600);
+        let opts = [148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 1];
+        let mut frame = opt_frame(REMOTE, false, &opts, &udp(1, 2, 1000));
+        let vnet = VnetHdr {
+            flags: VNET_F_NEEDS_CSUM,
+            csum_start,
+            csum_offset: 0,
+            ..Default::default()
+        };
+        run(&mut f, &mut s, &mut frame, &with_vnet(vnet));
+        assert!(s.sent.is_empty(), "csum_start {csum_start}");
+        assert_eq!(drops(&f, 0, DropReason::BadHeader), 1);
+    }
 }
