@@ -3,7 +3,7 @@
 #   sudo ./scripts/test-all.sh
 # Installs what is missing, builds the workspace (and the release router the
 # namespace tests run), runs every unit and integration test, the benchmarks'
-# --quick smoke modes and the BGP fuzz smoke, and fails if any test left a
+# --quick smoke modes and the BGP and router fuzz smokes, and fails if any test left a
 # network namespace behind. Under CI=true nothing may be skipped.
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -79,26 +79,38 @@ for b in fwd_bench fib_bench bgp_bench; do
     fi
 done
 
-# The BGP decoder's cargo-fuzz targets, briefly (bgp/README.md, "cargo fuzz").
-if [[ -f bgp/fuzz/Cargo.toml ]]; then
+# The cargo-fuzz targets, briefly: BGP's (bgp/README.md, "cargo fuzz"),
+# FUZZ_SECS each, and the router's (README.md, "Fuzzing the router"),
+# ROUTER_FUZZ_SECS each. One target at a time; seeds in fuzz/seeds (per
+# target for the router), dictionaries in fuzz/dict/<target>.dict.
+fuzz_smoke() { # crate-dir secs
+    local dir=$1 secs=$2 target corpus seeds dict
+    for target in $(ls "$dir/fuzz/fuzz_targets/" | sed -n 's/\.rs$//p'); do
+        log "fuzz smoke: $dir/$target ($secs s)"
+        corpus=$(mktemp -d "$LOG_DIR/corpus-$dir-$target.XXXXXX")
+        seeds=fuzz/seeds
+        if [[ -d $dir/fuzz/seeds/$target ]]; then seeds=fuzz/seeds/$target; fi
+        dict=()
+        if [[ -f $dir/fuzz/dict/$target.dict ]]; then dict=("-dict=fuzz/dict/$target.dict"); fi
+        if ! (cd "$dir" && timeout 900 cargo +nightly fuzz run "$target" "$corpus" "$seeds" -- \
+            -max_total_time="$secs" -max_len=4096 "${dict[@]}" >"$LOG_DIR/fuzz-$dir-$target.log" 2>&1); then
+            tail -n 40 "$LOG_DIR/fuzz-$dir-$target.log"
+            warn "fuzz target $dir/$target failed (artifacts in $dir/fuzz/artifacts/)"
+            smoke_rc=1
+        else
+            grep -E '^Done|stat::number_of_executed_units' "$LOG_DIR/fuzz-$dir-$target.log" | tail -n 2 || true
+        fi
+    done
+}
+if [[ -f bgp/fuzz/Cargo.toml || -f router/fuzz/Cargo.toml ]]; then
     if cargo fuzz --version >/dev/null 2>&1 && cargo +nightly --version >/dev/null 2>&1; then
-        for target in $(ls bgp/fuzz/fuzz_targets/ | sed -n 's/\.rs$//p'); do
-            log "fuzz smoke: $target (${FUZZ_SECS:-30} s)"
-            corpus=$(mktemp -d "$LOG_DIR/corpus-$target.XXXXXX")
-            if ! (cd bgp && timeout 900 cargo +nightly fuzz run "$target" "$corpus" fuzz/seeds -- \
-                -max_total_time="${FUZZ_SECS:-30}" -max_len=4096 >"$LOG_DIR/fuzz-$target.log" 2>&1); then
-                tail -n 40 "$LOG_DIR/fuzz-$target.log"
-                warn "fuzz target $target failed (artifacts in bgp/fuzz/artifacts/)"
-                smoke_rc=1
-            else
-                grep -E '^Done|stat::number_of_executed_units' "$LOG_DIR/fuzz-$target.log" | tail -n 2 || true
-            fi
-        done
+        if [[ -f bgp/fuzz/Cargo.toml ]]; then fuzz_smoke bgp "${FUZZ_SECS:-30}"; fi
+        if [[ -f router/fuzz/Cargo.toml ]]; then fuzz_smoke router "${ROUTER_FUZZ_SECS:-15}"; fi
     elif is_ci; then
-        warn "cargo-fuzz or a nightly toolchain is missing: the BGP fuzz smoke cannot run"
+        warn "cargo-fuzz or a nightly toolchain is missing: the fuzz smoke cannot run"
         smoke_rc=1
     else
-        warn "SKIPPED the BGP fuzz smoke: needs cargo-fuzz and a nightly toolchain"
+        warn "SKIPPED the fuzz smoke: needs cargo-fuzz and a nightly toolchain"
     fi
 fi
 

@@ -41,6 +41,8 @@ pub mod control;
 pub mod dataplane;
 pub mod host;
 pub mod metrics;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod neigh;
 pub mod ports;
 pub mod rib;

@@ -490,3 +490,93 @@ fn malformed_frames(mode: Forwarder) {
     }
 }
 both_forwarders!(malformed_frames);
+
+// ---------------------------------------------------------------------------
+
+/// IPv4 options from real stacks. `ping -R` (the kernel's Record Route):
+/// the reply's recorded route shows the router's address towards dst on
+/// the way out and towards src on the way back. Options injected from src
+/// with a raw socket (`tests/tools/ip_options.py`): malformed ones get ICMP
+/// Parameter Problem from the router, its pointer at the bad octet; a loose
+/// source route is dropped silently; Router Alert passes.
+fn ip_options(mode: Forwarder) {
+    require!("ping", "python3");
+    let line = Line::build("ipopt", mode, Line::default_spec());
+    let (tx, rx, out) = ping(&line.src, &["-c", "1", "-W", "2", "-R"], DST_IP);
+    assert_eq!((tx, rx), (1, 1), "{out}");
+    let rr: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("RR:"))
+        .map(|l| l.trim_start_matches("RR:").trim())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let at = |a: &str| rr.iter().position(|x| *x == a);
+    let (out_hop, far, back_hop) = (
+        at(RTR_DST_SIDE),
+        at(DST_IP),
+        rr.iter().rposition(|x| *x == RTR_SRC_SIDE),
+    );
+    assert!(
+        matches!((out_hop, far, back_hop), (Some(o), Some(f), Some(b)) if o < f && f < b),
+        "recorded route {rr:?} must hold {RTR_DST_SIDE}, then {DST_IP}, then {RTR_SRC_SIDE}:\n{out}"
+    );
+
+    let before = line
+        .router
+        .as_ref()
+        .map(|r| (r.drops_total("bad_option"), r.drops_total("source_route")));
+    let unknown_before = line.dst.snmp("Ip", "InUnknownProtos");
+    let script = repo_file("tests/tools/ip_options.py");
+    let (router_mac, src_mac) = (line.rtr.mac("eth1"), line.src.mac("eth0"));
+    let out = line
+        .src
+        .run(
+            &[
+                "python3",
+                &script.to_string_lossy(),
+                "eth0",
+                &src_mac,
+                &router_mac,
+                SRC_IP,
+                DST_IP,
+                "1.5",
+            ],
+            T,
+        )
+        .ok();
+    let got: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("injector JSON");
+    let pointer = |case: &str| {
+        let v = &got[case];
+        assert!(v.is_null() || v["from"] == RTR_SRC_SIDE, "{case}: {v}");
+        v["pointer"].as_u64()
+    };
+    // A length of 0: the offending octet is the length (21); Linux points
+    // at the option's type octet (20).
+    let len_octet = if line.router.is_some() { 21 } else { 20 };
+    assert_eq!(pointer("rr_len0"), Some(len_octet), "{got}");
+    assert_eq!(pointer("rr_ptr3"), Some(22), "{got}");
+    // An undefined Timestamp flag: the flag octet (23); Linux ignores the
+    // flag of packets it receives.
+    let ts_flag = line.router.as_ref().map(|_| 23);
+    assert_eq!(pointer("ts_flag2"), ts_flag, "{got}");
+    assert_eq!(
+        pointer("lsrr"),
+        None,
+        "source routes are dropped silently: {got}"
+    );
+    assert_eq!(pointer("router_alert"), None, "{got}");
+    // Only the Router Alert packet reaches dst (Linux also forwards the one
+    // with the undefined Timestamp flag).
+    let reach = if line.router.is_some() { 1 } else { 2 };
+    assert_eq!(
+        line.dst.snmp("Ip", "InUnknownProtos") - unknown_before,
+        reach,
+        "packets with options that reach dst: {got}"
+    );
+    if let (Some(r), Some((bad0, sr0))) = (&line.router, before) {
+        let v = r.show_interfaces();
+        assert_eq!(r.drops_total("bad_option") - bad0, 3, "{v}");
+        assert_eq!(r.drops_total("source_route") - sr0, 1, "{v}");
+    }
+}
+both_forwarders!(ip_options);

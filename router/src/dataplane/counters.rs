@@ -30,10 +30,16 @@ pub enum DropReason {
     NotForUs,
     /// Addressed to the router but unsupported (e.g. unknown protocol).
     LocalUnsupported,
+    /// A malformed IPv4 option (RFC 1812 §4.3.3.5: answered with ICMP
+    /// Parameter Problem).
+    BadOption,
+    /// A Loose or Strict Source Route option (RFC 7126 §4.3, §4.4: dropped
+    /// by default).
+    SourceRoute,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 12;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::BadHeader,
         DropReason::Martian,
@@ -45,6 +51,8 @@ impl DropReason {
         DropReason::SocketDrop,
         DropReason::NotForUs,
         DropReason::LocalUnsupported,
+        DropReason::BadOption,
+        DropReason::SourceRoute,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -58,6 +66,8 @@ impl DropReason {
             DropReason::SocketDrop => "socket_drop",
             DropReason::NotForUs => "not_for_us",
             DropReason::LocalUnsupported => "local_unsupported",
+            DropReason::BadOption => "bad_option",
+            DropReason::SourceRoute => "source_route",
         }
     }
 }

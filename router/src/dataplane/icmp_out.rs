@@ -113,7 +113,8 @@ fn emit_ip_icmp(out: &mut [u8], h: &IcmpHeaders, tos: u8, icmp: &Icmpv4Repr) -> 
 }
 
 /// Builds an Ethernet frame carrying an ICMP error about `offending` (an
-/// IPv4 packet as received, validated). Returns the frame length, or None if
+/// IPv4 packet as received, validated). `next_hop_mtu` is the MTU of
+/// "fragmentation needed", or the pointer of a parameter problem. Returns the frame length, or None if
 /// `out` is too small.
 pub fn build_error(
     out: &mut [u8],
@@ -128,6 +129,11 @@ pub fn build_error(
     let quote = &offending[..quote_len];
     let repr = match msg_type {
         crate::wire::icmp::msg::TIME_EXCEEDED => Icmpv4Repr::TimeExceeded { code, quote },
+        crate::wire::icmp::msg::PARAM_PROBLEM => Icmpv4Repr::ParamProblem {
+            code,
+            pointer: next_hop_mtu as u8,
+            quote,
+        },
         _ => Icmpv4Repr::DstUnreachable {
             code,
             next_hop_mtu,

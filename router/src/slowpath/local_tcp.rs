@@ -56,7 +56,14 @@ impl SlowCore<'_> {
             return;
         }
         let ip_bytes = {
-            let Ok(ip) = Ipv4Packet::new_checked(&p.buf[ethernet::HEADER_LEN..len]) else {
+            // Workers hand over validated frames only; checked again here
+            // because a short frame must not panic the slow path (found by
+            // the slowpath fuzz target).
+            let Some(Ok(ip)) = p
+                .buf
+                .get(ethernet::HEADER_LEN..len)
+                .map(Ipv4Packet::new_checked)
+            else {
                 self.count(port, DropReason::BadHeader);
                 self.handoff.recycle(p);
                 return;
@@ -79,10 +86,13 @@ impl SlowCore<'_> {
 
     fn send_rst<S: TxSink>(&mut self, b: &Batch, p: &SlowPacket, sink: &mut S) {
         let frame = p.frame();
-        let prev = EthernetFrame::new_unchecked(frame).src();
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+        let Some(Ok(ip)) = frame
+            .get(ethernet::HEADER_LEN..)
+            .map(Ipv4Packet::new_checked)
+        else {
             return;
         };
+        let prev = EthernetFrame::new_unchecked(frame).src();
         let Some((port, dst_mac, _)) = self.fwd.reply_path(b, p.in_port, prev, ip.src()) else {
             return;
         };

@@ -403,3 +403,30 @@ fn handoff_is_bounded() {
     h.recycle(p);
     assert_eq!(h.free_buffers(), (3, 0));
 }
+
+/// Regression (slowpath fuzz target): a hand-off shorter than an Ethernet
+/// header, as local TCP or waiting for a neighbour, is dropped, not a panic.
+#[test]
+fn short_frames_do_not_panic() {
+    rig!(r);
+    for len in [0usize, 1, 13, 14, 20, 33] {
+        let frame = vec![0x45u8; len];
+        r.deliver(Punt::LocalTcp, 0, &frame);
+        r.deliver(
+            Punt::Resolve {
+                port: 1,
+                next_hop: a("192.168.20.100"),
+            },
+            0,
+            &frame,
+        );
+    }
+    for out in &r.s.sent {
+        let t = EthernetFrame::new_checked(&out.frame[..])
+            .unwrap()
+            .ethertype();
+        assert_eq!(t, ethertype::ARP, "nothing but ARP leaves");
+    }
+    let drops = r.shared.counters.totals(0).drops["bad_header"];
+    assert!(drops >= 6, "local TCP ones counted as bad_header: {drops}");
+}

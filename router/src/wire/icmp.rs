@@ -1,6 +1,6 @@
 //! ICMPv4 (RFC 792), zero-copy: echo and the error messages a router sends
 //! (destination unreachable incl. "fragmentation needed" with the next-hop
-//! MTU of RFC 1191, time exceeded).
+//! MTU of RFC 1191, time exceeded, parameter problem).
 use super::checksum;
 use super::WireError;
 
@@ -141,6 +141,13 @@ pub enum Icmpv4Repr<'a> {
         code: u8,
         quote: &'a [u8],
     },
+    /// RFC 792 Parameter Problem: `pointer` is the offending octet of the
+    /// quoted header.
+    ParamProblem {
+        code: u8,
+        pointer: u8,
+        quote: &'a [u8],
+    },
 }
 
 impl<'a> Icmpv4Repr<'a> {
@@ -168,6 +175,11 @@ impl<'a> Icmpv4Repr<'a> {
                 quote: data,
             },
             (msg::TIME_EXCEEDED, code) => Icmpv4Repr::TimeExceeded { code, quote: data },
+            (msg::PARAM_PROBLEM, code) => Icmpv4Repr::ParamProblem {
+                code,
+                pointer: p.rest()[0],
+                quote: data,
+            },
             _ => return Err(WireError::Unsupported),
         })
     }
@@ -178,7 +190,8 @@ impl<'a> Icmpv4Repr<'a> {
                     data.len()
                 }
                 Icmpv4Repr::DstUnreachable { quote, .. }
-                | Icmpv4Repr::TimeExceeded { quote, .. } => quote.len(),
+                | Icmpv4Repr::TimeExceeded { quote, .. }
+                | Icmpv4Repr::ParamProblem { quote, .. } => quote.len(),
             }
     }
     /// Writes the message with its checksum into `buf[..buffer_len()]`.
@@ -198,6 +211,11 @@ impl<'a> Icmpv4Repr<'a> {
                 quote,
             } => (msg::DST_UNREACHABLE, code, join(0, next_hop_mtu), quote),
             Icmpv4Repr::TimeExceeded { code, quote } => (msg::TIME_EXCEEDED, code, [0; 4], quote),
+            Icmpv4Repr::ParamProblem {
+                code,
+                pointer,
+                quote,
+            } => (msg::PARAM_PROBLEM, code, [pointer, 0, 0, 0], quote),
         };
         b[HEADER_LEN..].copy_from_slice(data);
         let mut p = Icmpv4Packet::new_unchecked(b);
@@ -267,6 +285,15 @@ mod tests {
         assert_eq!((p.msg_type(), p.code(), p.next_hop_mtu()), (3, 4, 1400));
         assert_eq!(Icmpv4Repr::parse(&p).unwrap(), r);
         assert_eq!(r.emit(&mut [0u8; 35]), Err(WireError::BufferTooSmall));
+        let r = Icmpv4Repr::ParamProblem {
+            code: 0,
+            pointer: 22,
+            quote: &quote,
+        };
+        r.emit(&mut b).unwrap();
+        assert_eq!(&b[..8], &[12, 0, b[2], b[3], 22, 0, 0, 0]);
+        let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(Icmpv4Repr::parse(&p).unwrap(), r);
     }
 
     #[test]

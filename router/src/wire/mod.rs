@@ -4,7 +4,8 @@
 //! Which packet library serves which part, and why:
 //!
 //! * **Our own views (this module)** — everything the dataplane and the
-//!   slow path parse or build on the packet path: Ethernet, ARP, IPv4,
+//!   slow path parse or build on the packet path: Ethernet, ARP, IPv4
+//!   (and its options),
 //!   ICMP, the Internet checksum, the vnet header. Hand-written (smoltcp
 //!   style) because forwarding mutates single fields in place with
 //!   incremental checksum updates (RFC 1624) and needs accessors that
@@ -22,6 +23,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod ipv4_options;
 pub mod vnet;
 
 /// Why a buffer could not be parsed or emitted.

@@ -60,10 +60,13 @@ impl Forwarder {
         mtu: u16,
         sink: &mut S,
     ) -> Option<IcmpSent> {
-        let eth = EthernetFrame::new_unchecked(frame);
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+        let Some(Ok(ip)) = frame
+            .get(ethernet::HEADER_LEN..)
+            .map(Ipv4Packet::new_checked)
+        else {
             return None;
         };
+        let eth = EthernetFrame::new_unchecked(frame);
         let src = ip.src();
         let s = u32::from(src);
         // Never about: non-first fragments, packets to (link or IP)

@@ -22,10 +22,14 @@
 //! size is checked against the MTU instead (segments with DF clear that do
 //! not fit are dropped and counted as `mtu`).
 //!
+//! IPv4 options: only headers with IHL > 5 go through `options` (checked,
+//! source routes dropped, Record Route recorded in `rewrite`); fragmentation
+//! copies the "copied" ones.
+//!
 //! Not implemented (documented limitations): ICMP redirects (a packet that
-//! leaves by the port it came in is forwarded silently), IP option
-//! processing (options are forwarded unchanged; fragmentation copies the
-//! "copied" ones), reassembly of fragments addressed to the router.
+//! leaves by the port it came in is forwarded silently), Timestamp
+//! recording (the option is validated and forwarded unchanged), reassembly
+//! of fragments addressed to the router.
 use std::cell::Cell;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -42,13 +46,14 @@ use crate::rib::nexthop::NextHopTable;
 use crate::shared::Shared;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmp::{msg, unreach};
-use crate::wire::ipv4::Ipv4Packet;
+use crate::wire::ipv4::{self, Ipv4Packet};
 use crate::wire::vnet::VnetHdr;
 
 mod fragment;
 mod icmp_error;
 mod local;
 mod lookup;
+mod options;
 mod rewrite;
 mod validate;
 
@@ -416,6 +421,10 @@ impl Forwarder {
         };
         // Trim Ethernet padding: from here on the frame ends with the packet.
         let frame = &mut frame[..frame_len];
+        let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        if ip.header_len() > ipv4::MIN_HEADER_LEN && !self.options_allow(b, in_port, frame, sink) {
+            return;
+        }
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         let hash = self.packet_hash(&ip);
         let (ttl, dst) = (ip.ttl(), ip.dst());

@@ -1,7 +1,8 @@
 //! Step 3: out it goes. Once the next hop's MAC is known: the MTU check
 //! (ICMP "fragmentation needed", or [`fragment`](super::fragment)), the
 //! offloaded checksum passed on or completed, TTL decremented (RFC 1624
-//! incremental checksum), MACs rewritten, the frame copied into the egress
+//! incremental checksum), Record Route recorded (headers with options
+//! only), MACs rewritten, the frame copied into the egress
 //! TX buffer.
 use super::{Batch, Forwarder, FragmentPolicy, FrameMeta, TxSink};
 use crate::dataplane::counters::DropReason;
@@ -9,7 +10,7 @@ use crate::ports::PortId;
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmp::{msg, unreach};
-use crate::wire::ipv4::{protocol, Ipv4Packet};
+use crate::wire::ipv4::{self, protocol, Ipv4Packet};
 
 impl Forwarder {
     /// The transmit half of forwarding, once the neighbour's MAC is known:
@@ -32,7 +33,12 @@ impl Forwarder {
             return;
         };
         let (src_mac, mtu) = (out.mac, out.mtu);
-        let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+        // `.get`: the slow path calls this too, and a short frame must not
+        // panic it.
+        let Some(Ok(ip)) = frame
+            .get(ethernet::HEADER_LEN..)
+            .map(Ipv4Packet::new_checked)
+        else {
             self.drop_packet(in_port, DropReason::BadHeader, frame, None);
             return;
         };
@@ -93,6 +99,9 @@ impl Forwarder {
                 self.drop_packet(in_port, DropReason::BadHeader, frame, None);
                 return;
             }
+            if hl > ipv4::MIN_HEADER_LEN {
+                self.record_route(frame, out_port);
+            }
             Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
             self.fragment(in_port, frame, out_port, src_mac, dst_mac, mtu, sink);
             return;
@@ -108,6 +117,9 @@ impl Forwarder {
             }
             None
         };
+        if hl > ipv4::MIN_HEADER_LEN {
+            self.record_route(frame, out_port);
+        }
         Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
         let flen = frame.len();
         if flen > sink.frame_capacity(out_port) {
@@ -139,6 +151,15 @@ impl Forwarder {
 pub fn complete_checksum(frame: &mut [u8], meta: &FrameMeta) -> bool {
     if let Some(v) = meta.vnet {
         if v.needs_csum() {
+            // The checksum to complete is an L4 one, after the IP header: a
+            // csum_start inside the header would rewrite it (found by the
+            // forward fuzz target: an IHL of 0 reached the option code).
+            let ip_end = frame
+                .get(ethernet::HEADER_LEN)
+                .map(|b| ethernet::HEADER_LEN + ((b & 0x0f) as usize) * 4);
+            if !matches!(ip_end, Some(end) if v.csum_start as usize >= end) {
+                return false;
+            }
             return checksum::complete_partial(
                 frame,
                 v.csum_start as usize,

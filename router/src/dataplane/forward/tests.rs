@@ -813,3 +813,210 @@ proptest! {
         }
     }
 }
+
+// --- IPv4 options (forward/options.rs) -------------------------------------
+
+/// A UDP frame from [`SRC`] to `dst` whose header carries `opts` (a
+/// multiple of 4 bytes), checksum filled.
+fn opt_frame(dst: &str, df: bool, opts: &[u8], datagram: &[u8]) -> Vec<u8> {
+    assert_eq!(opts.len() % 4, 0);
+    let plain = udp_frame(dst, 64, df, datagram);
+    let mut f = plain[..34].to_vec();
+    f.extend_from_slice(opts);
+    f.extend_from_slice(&plain[34..]);
+    let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+    ip.set_version_ihl(20 + opts.len());
+    ip.set_total_len((20 + opts.len() + datagram.len()) as u16);
+    ip.fill_checksum();
+    f
+}
+
+/// The pointer of the ICMP Parameter Problem in `frame`, and the quoted
+/// header it points into.
+fn param_problem(frame: &[u8]) -> (u8, Vec<u8>) {
+    let ip = expect_icmp(frame, msg::PARAM_PROBLEM, 0);
+    let icmp = Icmpv4Packet::new_unchecked(ip.payload());
+    (icmp.rest()[0], icmp.data().to_vec())
+}
+
+#[test]
+fn record_route_records_egress_address() {
+    let (mut f, mut s) = fwd();
+    // NOP, RR with room for two addresses, pointer 4.
+    let opts = [1, 7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut frame = opt_frame(REMOTE, true, &opts, &udp(1, 2, 10));
+    rx(&mut f, &mut s, &mut frame);
+    assert_eq!(s.sent.len(), 1);
+    let ip = Ipv4Packet::new_checked(&s.sent[0].frame[14..]).unwrap();
+    assert!(ip.verify_checksum(), "checksum covers the recorded address");
+    assert_eq!(ip.ttl(), 63);
+    assert_eq!(
+        ip.options(),
+        &[1, 7, 11, 8, 192, 168, 20, 200, 0, 0, 0, 0],
+        "eth2's address recorded, pointer advanced"
+    );
+    assert_eq!(ip.payload(), &udp(1, 2, 10)[..]);
+    // Once more through the router (as if looped): the second slot fills,
+    // then the option is full and forwarded unchanged.
+    let mut again = s.sent[0].frame.clone();
+    again[0..6].copy_from_slice(&MAC0);
+    rx(&mut f, &mut s, &mut again);
+    let ip = Ipv4Packet::new_checked(&s.sent[1].frame[14..]).unwrap();
+    assert_eq!(&ip.options()[..4], &[1, 7, 11, 12]);
+    let full = s.sent[1].frame[14 + 20..14 + 32].to_vec();
+    let mut third = s.sent[1].frame.clone();
+    third[0..6].copy_from_slice(&MAC0);
+    rx(&mut f, &mut s, &mut third);
+    let ip = Ipv4Packet::new_checked(&s.sent[2].frame[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(ip.ttl(), 61);
+    assert_eq!(
+        ip.options(),
+        &full[..],
+        "a full Record Route is left as it is"
+    );
+}
+
+#[test]
+fn record_route_in_packet_that_waits_for_arp() {
+    // 192.168.20.77 is not in the neighbour table: the frame is punted
+    // unchanged, and recorded when the slow path forwards it.
+    let (mut f, mut s) = fwd();
+    let opts = [7, 7, 4, 0, 0, 0, 0, 0];
+    let mut frame = opt_frame("192.168.20.77", false, &opts, &udp(1, 2, 4));
+    rx(&mut f, &mut s, &mut frame);
+    assert_eq!(s.punted.len(), 1);
+    assert_eq!(&s.punted[0].2[34..42], &opts, "punted as received");
+    let mut p = s.punted[0].2.clone();
+    let b = f.begin_batch(Instant::now());
+    f.forward_resolved(&b, 0, &mut p, &FrameMeta::default(), 1, HOST_C, &mut s);
+    let ip = Ipv4Packet::new_checked(&s.sent[0].frame[14..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(ip.options(), &[7, 7, 8, 192, 168, 20, 200, 0]);
+}
+
+#[test]
+fn malformed_options_get_parameter_problem_at_the_octet() {
+    // (options, pointer counted from the start of the IP header)
+    let cases: [(&[u8], u8); 9] = [
+        (&[7, 0, 4, 0], 21),                           // RR length 0
+        (&[1, 0x44, 1, 0], 22),                        // Timestamp length 1
+        (&[1, 1, 0x82, 11, 0, 0, 0, 0], 23),           // length past the header
+        (&[1, 1, 1, 0x94], 23),                        // no length octet
+        (&[7, 7, 3, 0, 0, 0, 0, 0], 22),               // RR pointer < 4
+        (&[7, 7, 5, 0, 0, 0, 0, 0], 22),               // RR pointer leaves 3 bytes
+        (&[7, 11, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0], 22),  // RR pointer off an address boundary
+        (&[68, 8, 4, 0, 0, 0, 0, 0], 22),              // Timestamp pointer < 5
+        (&[68, 12, 5, 2, 0, 0, 0, 0, 0, 0, 0, 0], 23), // Timestamp flag 2
+    ];
+    for (opts, pointer) in cases {
+        let (mut f, mut s) = fwd();
+        let mut padded = opts.to_vec();
+        padded.resize(opts.len().div_ceil(4) * 4, 0);
+        let mut frame = opt_frame(REMOTE, false, &padded, &udp(1, 2, 8));
+        let orig = frame.clone();
+        rx(&mut f, &mut s, &mut frame);
+        assert_eq!(s.sent.len(), 1, "{opts:?}: only the ICMP error leaves");
+        assert_eq!(s.sent[0].port, 0, "back to the source");
+        let (p, quote) = param_problem(&s.sent[0].frame);
+        assert_eq!(p, pointer, "{opts:?}");
+        assert_eq!(quote, orig[14..], "the error quotes the packet as received");
+        assert_eq!(drops(&f, 0, DropReason::BadOption), 1);
+        assert_eq!(quote[pointer as usize], orig[14 + pointer as usize]);
+    }
+    // Addressed to the router: the same check applies.
+    let (mut f, mut s) = fwd();
+    let mut frame = opt_frame(OURS, false, &[7, 1, 0, 0], &udp(1, 2, 8));
+    rx(&mut f, &mut s, &mut frame);
+    assert_eq!(param_problem(&s.sent[0].frame).0, 21);
+    assert_eq!(drops(&f, 0, DropReason::BadOption), 1);
+}
+
+#[test]
+fn source_routes_are_dropped_and_counted() {
+    for kind in [131u8, 137] {
+        let (mut f, mut s) = fwd();
+        let opts = [kind, 7, 4, 192, 168, 20, 100, 0];
+        let mut frame = opt_frame(REMOTE, false, &opts, &udp(1, 2, 8));
+        rx(&mut f, &mut s, &mut frame);
+        assert!(s.sent.is_empty() && s.punted.is_empty(), "silently dropped");
+        assert_eq!(drops(&f, 0, DropReason::SourceRoute), 1);
+        // To the router itself too.
+        let mut frame = opt_frame(OURS, false, &opts, &echo_req());
+        rx(&mut f, &mut s, &mut frame);
+        assert!(s.sent.is_empty());
+        assert_eq!(drops(&f, 0, DropReason::SourceRoute), 2);
+    }
+}
+
+#[test]
+fn router_alert_timestamp_and_unknown_options_forwarded_unchanged() {
+    let cases: [&[u8]; 4] = [
+        &[148, 4, 0, 0],                         // Router Alert
+        &[68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0], // Timestamp, room left
+        &[68, 8, 9, 0x10, 0, 0, 0, 1],           // Timestamp, full, overflow 1
+        &[0x9e, 4, 1, 2, 1, 0, 0, 0],            // unknown option, NOP, EOL
+    ];
+    for opts in cases {
+        let (mut f, mut s) = fwd();
+        let mut frame = opt_frame(REMOTE, false, opts, &udp(1, 2, 8));
+        rx(&mut f, &mut s, &mut frame);
+        assert_eq!(s.sent.len(), 1, "{opts:?}");
+        let ip = Ipv4Packet::new_checked(&s.sent[0].frame[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(ip.ttl(), 63);
+        assert_eq!(ip.options(), opts);
+    }
+}
+
+#[test]
+fn fragmentation_copies_copied_options_only() {
+    let (mut f, mut s) = with_mtu(600);
+    // Router Alert (copied), Record Route (not copied) with room, NOP pad.
+    let opts = [148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 1];
+    let payload = udp(1, 2, 1000);
+    let mut frame = opt_frame(REMOTE, false, &opts, &payload);
+    rx(&mut f, &mut s, &mut frame);
+    assert!(s.sent.len() >= 2);
+    let mut data = Vec::new();
+    for (i, out) in s.sent.iter().enumerate() {
+        let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert!(ip.total_len() <= 600);
+        assert_eq!(ip.ttl(), 63);
+        if i == 0 {
+            assert_eq!(
+                ip.options(),
+                &[148, 4, 0, 0, 7, 7, 8, 192, 168, 20, 200, 1],
+                "the first fragment has all options, Record Route recorded"
+            );
+        } else {
+            assert_eq!(ip.options(), &[148, 4, 0, 0], "only the copied option");
+        }
+        assert_eq!(ip.frag_offset(), data.len());
+        data.extend_from_slice(ip.payload());
+    }
+    assert_eq!(data, payload);
+}
+
+/// Regression (forward fuzz target): a vnet header asking for a checksum
+/// inside the IP header, on a packet to fragment that has options. The
+/// header must not be rewritten (it lost its IHL, and the option code then
+/// indexed out of bounds): dropped as bad_header.
+#[test]
+fn partial_checksum_inside_ip_header_is_refused() {
+    for csum_start in [0u16, 14, 20, 34, 37] {
+        let (mut f, mut s) = with_mtu(600);
+        let opts = [148, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 1];
+        let mut frame = opt_frame(REMOTE, false, &opts, &udp(1, 2, 1000));
+        let vnet = VnetHdr {
+            flags: VNET_F_NEEDS_CSUM,
+            csum_start,
+            csum_offset: 0,
+            ..Default::default()
+        };
+        run(&mut f, &mut s, &mut frame, &with_vnet(vnet));
+        assert!(s.sent.is_empty(), "csum_start {csum_start}");
+        assert_eq!(drops(&f, 0, DropReason::BadHeader), 1);
+    }
+}
