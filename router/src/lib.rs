@@ -20,6 +20,8 @@
 //! * [`rib`]: where routes are chosen (connected, static, BGP) and
 //!   published into the FIB and the next-hop table.
 //! * [`bgp_io`]: the BGP speaker's thread and its TCP (smoltcp).
+//! * [`hostif`]: host interfaces, TAPs through which the kernel keeps
+//!   using the ports' addresses (and routes through the router).
 //! * [`control`], [`cli`], [`config`]: the operator's side.
 //!
 //! Names: `forward` rather than `fwd`, and its steps named by what they do
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;
+pub mod hostif;
 pub mod neigh;
 pub mod ports;
 pub mod rib;
