@@ -2,8 +2,8 @@
 //!
 //! Up: a frame for one of a port's addresses that the router does not
 //! consume goes into the port's TAP as received (its vnet header passes
-//! GSO and partial checksums on), with the router's MAC towards the kernel
-//! as its source.
+//! GSO and partial checksums on), whichever port it came in by: addressed
+//! to the TAP's MAC (the port's), from the router's MAC towards the kernel.
 //!
 //! Down, from the kernel:
 //! * ARP requests are answered for every address but the kernel's own on
@@ -131,6 +131,13 @@ impl SlowCore<'_> {
                 VnetHdr::default()
             }
         };
+        // It may have come in by another port (with that port's MAC): to
+        // the kernel it arrives on this port's TAP, from the router.
+        let Some(tap_mac) = self.fwd.port_mac(port) else {
+            self.handoff.recycle(p);
+            return;
+        };
+        frame[0..6].copy_from_slice(&tap_mac);
         frame[6..12].copy_from_slice(&router_mac);
         if !sink.send_host(port, &vnet, frame) {
             self.count(p.in_port, DropReason::QueueFull);
@@ -349,10 +356,7 @@ impl SlowCore<'_> {
         let ip = Ipv4Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         if ip.frag_offset() != 0
             || (ip.protocol() == protocol::ICMP
-                && ip
-                    .payload()
-                    .first()
-                    .is_none_or(|&t| crate::wire::icmp::is_error(t)))
+                && !matches!(ip.payload().first(), Some(&t) if !crate::wire::icmp::is_error(t)))
         {
             return;
         }
