@@ -146,7 +146,7 @@ impl SlowCore<'_> {
     }
 
     /// Down: `p` came from the kernel on the host interface of `port`.
-    pub(super) fn from_host<S: TxSink>(
+    pub(super) fn host_down<S: TxSink>(
         &mut self,
         b: &Batch,
         p: SlowPacket,
@@ -456,6 +456,303 @@ mod tests {
             classify(&[0u8; 10], ROUTER),
             FromKernel::Drop(DropReason::BadHeader)
         );
+    }
+
+    // -- The whole path: the two-port router of the forwarding tests, port
+    // 0 (eth1, 192.168.10.200, MAC0) with a host interface.
+
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use crate::dataplane::forward::tests::{
+        ip_frame, parse_icmp, shared_with_hosts, udp, MockSink, HOST_B, MAC0, MAC1,
+    };
+    use crate::dataplane::forward::{Forwarder, FrameMeta, FwdOptions, Punt};
+    use crate::hostif::router_mac;
+    use crate::neigh::NeighOptions;
+    use crate::shared::{HostPort, Shared};
+    use crate::slowpath::{Handoff, HandoffOptions};
+
+    /// A [`MockSink`] that also records what goes into a host interface.
+    #[derive(Default)]
+    struct HostSink {
+        inner: MockSink,
+        host: Vec<(PortId, VnetHdr, Vec<u8>)>,
+    }
+
+    impl TxSink for HostSink {
+        fn frame_capacity(&self, port: PortId) -> usize {
+            self.inner.frame_capacity(port)
+        }
+        fn send(
+            &mut self,
+            port: PortId,
+            fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>),
+        ) -> bool {
+            self.inner.send(port, fill)
+        }
+        fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &FrameMeta) -> bool {
+            self.inner.punt(why, in_port, frame, meta)
+        }
+        fn send_host(&mut self, port: PortId, vnet: &VnetHdr, frame: &[u8]) -> bool {
+            self.host.push((port, *vnet, frame.to_vec()));
+            true
+        }
+    }
+
+    fn shared(mtu1: u16) -> Arc<Shared> {
+        let host = HostPort {
+            name: "eth1-host".into(),
+            router_mac: router_mac(MAC0),
+        };
+        shared_with_hosts(mtu1, vec![Some(host), None])
+    }
+
+    fn tcp_to(dst: &str, dport: u16) -> Vec<u8> {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        t[2..4].copy_from_slice(&dport.to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = 0x02;
+        ip_frame("192.168.10.100", dst, 64, true, protocol::TCP, &t)
+    }
+
+    /// What a worker does with `frame` from port 0.
+    fn worker(shared: &Arc<Shared>, mut frame: Vec<u8>) -> HostSink {
+        let mut f = Forwarder::new(shared.clone(), 0, FwdOptions::default());
+        let mut s = HostSink::default();
+        let b = f.begin_batch(Instant::now());
+        f.process(&b, 0, &mut frame, &FrameMeta::default(), &mut s);
+        s
+    }
+
+    #[test]
+    fn workers_hand_the_unconsumed_to_the_host_interface() {
+        let sh = shared(1500);
+        let up = |s: &HostSink| {
+            s.inner.sent.is_empty()
+                && matches!(
+                    s.inner.punted.as_slice(),
+                    [(Punt::HostUp { port: 0 }, 0, _)]
+                )
+        };
+        // TCP/22 and UDP to the port's address: up, no RST, no ICMP.
+        assert!(up(&worker(&sh, tcp_to("192.168.10.200", 22))));
+        let dns = ip_frame(
+            "192.168.10.100",
+            "192.168.10.200",
+            64,
+            false,
+            protocol::UDP,
+            &udp(53, 40000, 8),
+        );
+        assert!(up(&worker(&sh, dns)));
+        // BGP stays with the stack (it runs: the pipe is not detached).
+        let s = worker(&sh, tcp_to("192.168.10.200", 179));
+        assert!(matches!(
+            s.inner.punted.as_slice(),
+            [(Punt::LocalTcp, 0, _)]
+        ));
+        // Echo requests are answered by the router.
+        let echo = ip_frame(
+            "192.168.10.100",
+            "192.168.10.200",
+            64,
+            false,
+            protocol::ICMP,
+            &[8, 0, 0xf7, 0xff, 0, 0, 0, 0],
+        );
+        let s = worker(&sh, echo);
+        assert!(s.inner.punted.is_empty() && s.inner.sent.len() == 1);
+        assert_eq!(parse_icmp(&s.inner.sent[0].frame).1, msg::ECHO_REPLY);
+        // The port without a host interface answers as before.
+        let udp2 = ip_frame(
+            "192.168.10.100",
+            "192.168.20.200",
+            64,
+            false,
+            protocol::UDP,
+            &udp(1, 2, 8),
+        );
+        let s = worker(&sh, udp2);
+        assert!(s.inner.punted.is_empty() && s.inner.sent.len() == 1);
+        assert_eq!(parse_icmp(&s.inner.sent[0].frame).2, unreach::PORT);
+    }
+
+    /// Runs the slow path over `frames` (why, in_port, frame).
+    fn slow(sh: &Arc<Shared>, frames: &[(Punt, PortId, Vec<u8>)]) -> HostSink {
+        let h = Arc::new(Handoff::new(HandoffOptions::default()));
+        let fwd = Forwarder::new(sh.clone(), sh.control_thread(), FwdOptions::default());
+        let mut c = SlowCore::new(
+            sh.clone(),
+            fwd,
+            NeighOptions::default(),
+            sh.neigh.writer().unwrap(),
+            h.clone(),
+        );
+        let mut s = HostSink::default();
+        for (why, port, f) in frames {
+            assert!(h.push(*why, *port, f, &FrameMeta::default()));
+            c.round(&mut s);
+        }
+        s
+    }
+
+    /// `frame` as the kernel sends it into eth1-host: from the TAP (MAC0)
+    /// to the router's MAC.
+    fn from_kernel(mut frame: Vec<u8>) -> (Punt, PortId, Vec<u8>) {
+        frame[0..6].copy_from_slice(&router_mac(MAC0));
+        frame[6..12].copy_from_slice(&MAC0);
+        (Punt::FromHost { port: 0 }, 0, frame)
+    }
+
+    #[test]
+    fn up_goes_to_the_taps_mac_whatever_port_it_came_by() {
+        let sh = shared(1500);
+        let mut f = tcp_to("192.168.10.200", 22);
+        f[0..6].copy_from_slice(&MAC1); // came in by port 1
+        let s = slow(&sh, &[(Punt::HostUp { port: 0 }, 1, f.clone())]);
+        let [(port, _, got)] = s.host.as_slice() else {
+            panic!("{:?}", s.host.len())
+        };
+        assert_eq!(*port, 0);
+        assert_eq!(got[0..6], MAC0);
+        assert_eq!(got[6..12], router_mac(MAC0));
+        assert_eq!(got[12..], f[12..]);
+        assert!(s.inner.sent.is_empty());
+    }
+
+    #[test]
+    fn down_the_kernels_packets_are_routed_as_the_routers_own() {
+        let sh = shared(1400);
+        // Its ARP for a neighbour: the router answers with its MAC.
+        let mut arp = vec![0u8; 42];
+        EthernetRepr {
+            dst: ethernet::BROADCAST,
+            src: MAC0,
+            ethertype: ethertype::ARP,
+        }
+        .emit(&mut arp)
+        .unwrap();
+        ArpRepr {
+            op: ArpOp::Request,
+            sha: MAC0,
+            spa: "192.168.10.200".parse().unwrap(),
+            tha: [0; 6],
+            tpa: "192.168.10.100".parse().unwrap(),
+        }
+        .emit(&mut arp[14..])
+        .unwrap();
+        let s = slow(&sh, &[(Punt::FromHost { port: 0 }, 0, arp)]);
+        let [(0, _, reply)] = s.host.as_slice() else {
+            panic!("no ARP reply")
+        };
+        let r = ArpRepr::parse(&ArpPacket::new_checked(&reply[14..]).unwrap()).unwrap();
+        assert_eq!((r.op, r.sha, r.tha), (ArpOp::Reply, router_mac(MAC0), MAC0));
+        assert!(s.inner.sent.is_empty(), "nothing of it on the wire");
+
+        // Sourced from the router's own address, out by port 1, TTL kept.
+        let pkt = ip_frame(
+            "192.168.10.200",
+            "192.168.20.100",
+            64,
+            true,
+            protocol::UDP,
+            &udp(40000, 53, 8),
+        );
+        // The slow path's neighbour cache starts empty: it asks for
+        // 192.168.20.100 and sends the packet once HOST_B answers.
+        let mut answer = vec![0u8; 42];
+        EthernetRepr {
+            dst: MAC1,
+            src: HOST_B,
+            ethertype: ethertype::ARP,
+        }
+        .emit(&mut answer)
+        .unwrap();
+        ArpRepr {
+            op: ArpOp::Reply,
+            sha: HOST_B,
+            spa: "192.168.20.100".parse().unwrap(),
+            tha: MAC1,
+            tpa: "192.168.20.200".parse().unwrap(),
+        }
+        .emit(&mut answer[14..])
+        .unwrap();
+        let s = slow(&sh, &[from_kernel(pkt), (Punt::Arp, 1, answer)]);
+        let [solicit, sent] = s.inner.sent.as_slice() else {
+            panic!("not forwarded: {} frames", s.inner.sent.len())
+        };
+        assert_eq!(
+            (solicit.port, &solicit.frame[12..14]),
+            (1, &[0x08, 0x06][..])
+        );
+        assert_eq!(
+            (sent.port, &sent.frame[0..6], &sent.frame[6..12]),
+            (1, &HOST_B[..], &MAC1[..])
+        );
+        let ip = Ipv4Packet::new_checked(&sent.frame[14..]).unwrap();
+        assert_eq!(
+            (ip.ttl(), ip.src().to_string()),
+            (64, "192.168.10.200".to_string())
+        );
+
+        // Too big for port 1 (MTU 1400) with DF: fragmentation needed, to the kernel.
+        let big = ip_frame(
+            "192.168.10.200",
+            "192.168.20.100",
+            64,
+            true,
+            protocol::UDP,
+            &udp(40000, 53, 1472),
+        );
+        let s = slow(&sh, &[from_kernel(big)]);
+        let [(0, _, err)] = s.host.as_slice() else {
+            panic!("no ICMP to the kernel")
+        };
+        let (ip, t, c) = parse_icmp(err);
+        assert_eq!(
+            (t, c, ip.dst().to_string()),
+            (
+                msg::DST_UNREACHABLE,
+                unreach::FRAG_NEEDED,
+                "192.168.10.200".to_string()
+            )
+        );
+        assert_eq!(&err[0..6], &MAC0[..]);
+        assert!(s.inner.sent.is_empty());
+
+        // An echo request to the router's loopback address: answered to the kernel.
+        let echo = ip_frame(
+            "192.168.10.200",
+            "10.10.1.200",
+            64,
+            false,
+            protocol::ICMP,
+            &[8, 0, 0xf7, 0xff, 0, 0, 0, 0],
+        );
+        let s = slow(&sh, &[from_kernel(echo)]);
+        let [(0, _, rep)] = s.host.as_slice() else {
+            panic!("no echo reply")
+        };
+        let (ip, t, _) = parse_icmp(rep);
+        assert_eq!(
+            (t, ip.src().to_string()),
+            (msg::ECHO_REPLY, "10.10.1.200".to_string())
+        );
+
+        // A broadcast from the kernel stays on the TAP.
+        let mut bc = ip_frame(
+            "192.168.10.200",
+            "255.255.255.255",
+            64,
+            false,
+            protocol::UDP,
+            &udp(68, 67, 8),
+        );
+        bc[0..6].copy_from_slice(&ethernet::BROADCAST);
+        let s = slow(&sh, &[(Punt::FromHost { port: 0 }, 0, bc)]);
+        assert!(s.inner.sent.is_empty() && s.host.is_empty());
     }
 
     #[test]

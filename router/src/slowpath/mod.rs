@@ -103,7 +103,7 @@ impl<'a> SlowCore<'a> {
             }
             Punt::LocalTcp => self.local_tcp(b, p, sink),
             Punt::HostUp { port } => self.host_up(p, port, sink),
-            Punt::FromHost { port } => self.from_host(b, p, port, sink),
+            Punt::FromHost { port } => self.host_down(b, p, port, sink),
             Punt::Resolve { port, next_hop } => {
                 match self
                     .cache
