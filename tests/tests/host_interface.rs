@@ -123,6 +123,18 @@ fn host_interfaces_on_the_seed_lab() {
         leaks,
         "the kernel's traffic leaked to the wan"
     );
+    // ICMP errors about the kernel's own packets come up to it: with TTL 1
+    // (the router does not decrement the kernel's packets) k8s-w0 answers
+    // time exceeded to 10.0.2.15.
+    let far = webpods().find(|p| p.behind_router()).expect("far webpod");
+    let out = rtr.run(
+        &["ping", "-n", "-c", "1", "-t", "1", "-W", "2", far.addr],
+        Duration::from_secs(10),
+    );
+    assert!(
+        out.stdout.contains("Time to live exceeded"),
+        "no time exceeded for the kernel: {out}"
+    );
     // Its gateway is the router's MAC on the TAP (proxy ARP), not the wan's.
     let neigh = rtr.ip("neigh show 10.0.2.2 dev eth0-host");
     let wan_mac = lab.ns("wan").mac("eth0");
