@@ -20,11 +20,13 @@
 //! * [`rib`]: where routes are chosen (connected, static, BGP) and
 //!   published into the FIB and the next-hop table.
 //! * [`bgp_io`]: the BGP speaker's thread and its TCP (smoltcp).
-//! * [`control`], [`cli`], [`config`]: the operator's side;
-//!   [`metrics`] the Prometheus exporter.
+//! * [`hostif`]: host interfaces, TAPs through which the kernel keeps
+//!   using the ports' addresses (and routes through the router).
 //! * [`host`]: what the router changes on its host at start and undoes at
 //!   stop (kernel addresses off the ports, IPv6 off, the ingress drop);
 //!   [`service`]: systemd's notify protocol and watchdog.
+//! * [`control`], [`cli`], [`config`]: the operator's side;
+//!   [`metrics`] the Prometheus exporter.
 //!
 //! Names: `forward` rather than `fwd`, and its steps named by what they do
 //! to the packet, so a newcomer finds "where is the TTL decremented"
@@ -43,6 +45,7 @@ pub mod host;
 pub mod metrics;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
+pub mod hostif;
 pub mod neigh;
 pub mod ports;
 pub mod rib;

@@ -4,6 +4,7 @@
 //! Readers on the forwarding path never lock: the FIB and the next-hop table
 //! are published with arc-swap, the neighbour table is lock-free for readers,
 //! counters are per-thread.
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::dataplane::counters::Counters;
@@ -31,10 +32,38 @@ pub struct Shared {
     /// One per forwarding worker, bumped once per loop turn; the systemd
     /// watchdog pings only while all of them move.
     pub heartbeats: crate::service::Heartbeats,
+    /// Per port (by `PortId`): its host interface, if it has one. Empty
+    /// when no port has one.
+    pub hosts: Vec<Option<HostPort>>,
+    /// Frames read from a host interface that the slow path's queue could
+    /// not take (the reader thread counts here: the per-port counter
+    /// blocks have one writer each).
+    pub host_drops: AtomicU64,
+}
+
+/// What the dataplane knows of a port's host interface (the TAP itself
+/// belongs to [`crate::hostif`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPort {
+    /// The TAP's name in the kernel.
+    pub name: String,
+    /// The MAC the router answers the kernel's ARP requests on the TAP
+    /// with: the kernel sends everything it routes out of the TAP there.
+    /// (The TAP itself has the port's MAC.)
+    pub router_mac: [u8; 6],
 }
 
 impl Shared {
     pub fn new(ports: Vec<PortInfo>, workers: usize) -> Arc<Shared> {
+        Shared::with_hosts(ports, workers, Vec::new())
+    }
+
+    /// [`Shared::new`] with the ports' host interfaces (`hosts[port]`).
+    pub fn with_hosts(
+        ports: Vec<PortInfo>,
+        workers: usize,
+        hosts: Vec<Option<HostPort>>,
+    ) -> Arc<Shared> {
         let n = ports.len();
         Arc::new(Shared {
             ports,
@@ -46,8 +75,16 @@ impl Shared {
             neigh: NeighTable::new(4096),
             local_tcp: LocalTcpPipe::new(4096),
             heartbeats: crate::service::Heartbeats::new(workers),
+            hosts,
+            host_drops: AtomicU64::new(0),
         })
     }
+
+    /// The host interface of `port`, if it has one.
+    pub fn host(&self, port: crate::ports::PortId) -> Option<&HostPort> {
+        self.hosts.get(port as usize).and_then(Option::as_ref)
+    }
+
     /// Index of the slow-path thread's counter block.
     pub fn control_thread(&self) -> usize {
         self.workers

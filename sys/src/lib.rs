@@ -6,7 +6,9 @@
 //!   bytes), PACKET_QDISC_BYPASS, PACKET_IGNORE_OUTGOING,
 //!   PACKET_STATISTICS, and poll(2) over the ring sockets;
 //! * [`netdev`]: interface queries (index, name, MAC, MTU, up state);
-//! * [`netns`]: network namespace switching for the calling thread.
+//! * [`netns`]: network namespace switching for the calling thread;
+//! * [`tap`]: TAP devices (the router's host interfaces) and the SIOCSIF*
+//!   calls that configure them (MAC, MTU, IPv4 address, up).
 //!
 //! Every other crate of the workspace has `unsafe_code = "forbid"`; this one
 //! allows `unsafe` and denies `clippy::undocumented_unsafe_blocks`, so every
@@ -14,3 +16,4 @@
 pub mod afpacket;
 pub mod netdev;
 pub mod netns;
+pub mod tap;

@@ -1,6 +1,6 @@
 //! Interface queries by name: index, MAC address, MTU, up state.
 //!
-//! Queries only: the lab scripts configure links with `ip`. Every query
+//! Queries (setters for the host interfaces live in [`crate::tap`]). Every query
 //! runs in the calling thread's network namespace.
 use std::ffi::CString;
 use std::io;
@@ -103,6 +103,16 @@ fn c_name(name: &str) -> io::Result<CString> {
     })
 }
 
+/// An ifreq with `name` filled in (for the other modules' SIOC* calls).
+pub(crate) fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
+    ifreq(name)
+}
+
+/// Runs interface ioctl `op` on `req` (see [`ifreq_for`]).
+pub(crate) fn ifreq_ioctl(name: &str, op: libc::c_ulong, req: &mut libc::ifreq) -> io::Result<()> {
+    ioctl(name, op, req)
+}
+
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
     let c = c_name(name)?;
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
@@ -123,8 +133,8 @@ fn ioctl(name: &str, op: libc::c_ulong, req: &mut libc::ifreq) -> io::Result<()>
     }
     // SAFETY: `raw` is a fresh descriptor we own.
     let sock = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: `req` is a valid, live ifreq with a NUL-terminated name, as
-    // the SIOCGIF* requests expect.
+    // SAFETY: `req` is a valid, live ifreq with a NUL-terminated name and,
+    // for the SIOCSIF* requests, the member they read filled in.
     let r = unsafe { libc::ioctl(sock.as_raw_fd(), op as _, req as *mut libc::ifreq) };
     if r < 0 {
         let e = io::Error::last_os_error();

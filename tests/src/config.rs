@@ -85,6 +85,17 @@ pub struct PortSpec {
     pub addresses: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// A TAP for the kernel: a name, or `true` for `<ifname>-host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_interface: Option<HostInterfaceSpec>,
+}
+
+/// `host_interface = "NAME"` or `host_interface = true|false`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HostInterfaceSpec {
+    Default(bool),
+    Name(String),
 }
 
 impl PortSpec {
@@ -282,6 +293,7 @@ impl RouterSpec {
             ifname: Some(iface.to_string()),
             addresses: vec![addr.to_string()],
             mtu: None,
+            host_interface: None,
         });
         self
     }
@@ -306,6 +318,16 @@ impl RouterSpec {
             blackhole: Some(true),
             ..RouteSpec::default()
         });
+        self
+    }
+    /// Gives port `name` a host interface called `tap`.
+    pub fn host_interface(mut self, port: &str, tap: &str) -> Self {
+        let p = self
+            .ports
+            .iter_mut()
+            .find(|p| p.name == port)
+            .unwrap_or_else(|| panic!("no port {port}"));
+        p.host_interface = Some(HostInterfaceSpec::Name(tap.to_string()));
         self
     }
     pub fn workers(mut self, n: u32) -> Self {

@@ -89,6 +89,9 @@ fn router_spec_output_passes() {
         });
     let mut spec = spec;
     spec.ports[1].mtu = Some(1400);
+    let first = spec.ports[0].name.clone();
+    let mut spec = spec.host_interface(&first, "mgmt-host");
+    spec.ports[1].host_interface = Some(router_tests::config::HostInterfaceSpec::Default(true));
     let dir = scratch();
     let out = router(&["check"], &write(&dir, "spec.toml", &spec.to_toml()));
     let _ = std::fs::remove_dir_all(&dir);

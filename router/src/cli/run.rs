@@ -4,7 +4,8 @@
 //!
 //! Nothing starts before the config is fully checked (a config error exits
 //! with status 2 and touches nothing), and shutdown undoes start-up in
-//! reverse order: control socket (and its file), BGP, dataplane. (Every
+//! reverse order: control socket (and its file), BGP, dataplane and with it
+//! the host interfaces. (Every
 //! handle also stops its threads when dropped, so an error half-way through
 //! start-up unwinds what was started.)
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use crate::dataplane::icmp_out::IcmpRateLimit;
 use crate::dataplane::{self, DataplaneOptions};
 use crate::host::{HostOptions, HostPort, Plan};
 use crate::metrics::{MetricsServer, MetricsSources, RouterCollector};
+use crate::hostif::HostInterfaces;
 use crate::neigh::NeighOptions;
 use crate::ports::{PortId, PortInfo};
 use crate::rib::RouteManager;
@@ -303,7 +305,11 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     for l in &cfg.loopbacks {
         tracing::info!(loopback = %l.name, addresses = ?l.addresses, "loopback");
     }
-    let shared = Shared::new(ports, cfg.router.worker_threads);
+    // Host interfaces (TAPs for the kernel) before anything runs: one that
+    // cannot be made stops the start-up, and the ones made go with it.
+    let (host_interfaces, hosts) =
+        HostInterfaces::create(&ports, &cfg.ports).map_err(|e| AppError::Runtime(e.to_string()))?;
+    let shared = Shared::with_hosts(ports, cfg.router.worker_threads, hosts);
 
     let mut rm = RouteManager::new(Arc::clone(&shared));
     rm.set_connected(&cfg.loopbacks)
@@ -323,8 +329,14 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     }
 
     // Opens every socket before any thread starts: a failure starts nothing.
-    let dataplane = dataplane::start(Arc::clone(&shared), dataplane_options(&cfg.router))
-        .map_err(io_err("cannot start the dataplane"))?;
+    // The dataplane takes the host interfaces over; they are removed when
+    // it stops.
+    let dataplane = dataplane::start_with_host(
+        Arc::clone(&shared),
+        dataplane_options(&cfg.router),
+        Some(host_interfaces),
+    )
+    .map_err(io_err("cannot start the dataplane"))?;
 
     let registry = Registry::new();
     let running = running_config(cfg.clone(), text);

@@ -22,6 +22,8 @@
 //! ifname = "eth1"                       # kernel interface (default: name)
 //! addresses = ["192.168.10.200/24"]
 //! mtu = 1500                            # default: the interface MTU
+//! host_interface = "eth1-host"          # or true ("<ifname>-host"): a TAP
+//!                                       # for the kernel (see crate::hostif)
 //!
 //! [[loopbacks]]                         # addresses with no kernel device
 //! name = "loop1"
@@ -186,6 +188,9 @@ pub struct PortConfig {
     pub addresses: Vec<Ipv4Net>,
     /// IP MTU; `None`: the interface's MTU.
     pub mtu: Option<u16>,
+    /// Name of the port's host interface (a TAP for the kernel, see
+    /// [`crate::hostif`]); `None`: none.
+    pub host_interface: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,6 +266,17 @@ impl Config {
     }
 }
 
+/// The host interface name `host_interface = true` gives a port on kernel
+/// interface `ifname`: `<ifname>-host`, the interface name cut to 10 bytes
+/// so the whole fits IFNAMSIZ (15 bytes and a NUL).
+pub fn default_host_interface(ifname: &str) -> String {
+    let mut cut = ifname.len().min(10);
+    while !ifname.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}-host", &ifname[..cut])
+}
+
 // ---------------------------------------------------------------------------
 // The file as written (spans kept for the checks below).
 
@@ -318,6 +334,8 @@ struct RawPort {
     ifname: Option<Spanned<String>>,
     addresses: Spanned<Vec<Spanned<String>>>,
     mtu: Option<Spanned<i64>>,
+    /// A name, or `true` for [`default_host_interface`]'s, `false` for none.
+    host_interface: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -463,11 +481,14 @@ impl Validator<'_> {
                 }
                 None => None,
             };
+            let host_interface =
+                self.host_interface(p, &path, &ifname, &addresses, &mut ifnames)?;
             ports.push(PortConfig {
                 name,
                 ifname,
                 addresses,
                 mtu,
+                host_interface,
             });
         }
         if ports.len() > usize::from(crate::ports::PortId::MAX) {
@@ -742,6 +763,58 @@ impl Validator<'_> {
 
     /// Linux interface names: 1..=15 bytes (IFNAMSIZ 16 with the NUL), no
     /// '/', no whitespace, not "." or "..".
+    /// `host_interface`: a valid name not used by any other interface of
+    /// the config, with room for the `NAME:N` labels of further addresses.
+    fn host_interface(
+        &self,
+        p: &RawPort,
+        path: &str,
+        ifname: &str,
+        addresses: &[Ipv4Net],
+        ifnames: &mut HashMap<String, String>,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(v) = &p.host_interface else {
+            return Ok(None);
+        };
+        let field = format!("{path}.host_interface");
+        let name = match v.get_ref() {
+            toml::Value::Boolean(false) => return Ok(None),
+            toml::Value::Boolean(true) => default_host_interface(ifname),
+            toml::Value::String(n) => {
+                self.ifname(&Spanned::new(v.span(), n.clone()), &field)?;
+                n.clone()
+            }
+            _ => {
+                return self.err(
+                    span(v),
+                    field,
+                    Problem::Invalid("expected an interface name or a boolean".into()),
+                )
+            }
+        };
+        if addresses.len() > 1 && name.len() + 1 + (addresses.len() - 1).to_string().len() > 15 {
+            return self.err(
+                span(v),
+                field,
+                Problem::Invalid(format!(
+                    "{name:?} is too long for the labels of its {} addresses (\"{name}:N\" must fit 15 bytes)",
+                    addresses.len()
+                )),
+            );
+        }
+        if let Some(first) = ifnames.get(&name) {
+            return self.err(
+                span(v),
+                field,
+                Problem::Invalid(format!(
+                    "kernel interface {name:?} is already used by {first}"
+                )),
+            );
+        }
+        ifnames.insert(name.clone(), self.at(&field, &v.span()));
+        Ok(Some(name))
+    }
+
     fn ifname(&self, s: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
         let n = s.get_ref();
         let ok = !n.is_empty()

@@ -594,3 +594,51 @@ fn bgp_password_errors_name_file_line_and_column() {
         "{d}"
     );
 }
+
+#[test]
+fn host_interface_names() {
+    let port = |hi: &str| {
+        format!("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\"]\nhost_interface = {hi}\n")
+    };
+    assert_eq!(parse(PORT).unwrap().ports[0].host_interface, None);
+    let c = parse(&port("true")).unwrap();
+    assert_eq!(c.ports[0].host_interface.as_deref(), Some("eth1-host"));
+    let c = parse(&port("\"mgmt0\"")).unwrap();
+    assert_eq!(c.ports[0].host_interface.as_deref(), Some("mgmt0"));
+    assert_eq!(parse(&port("false")).unwrap().ports[0].host_interface, None);
+    expect(
+        &port("3"),
+        4,
+        "ports[0].host_interface",
+        "interface name or a boolean",
+    );
+    expect(
+        &port("\"a:b\""),
+        4,
+        "ports[0].host_interface",
+        "not a valid kernel interface name",
+    );
+    // The port's own interface, or another port's, is taken.
+    expect(
+        &port("\"eth1\""),
+        4,
+        "ports[0].host_interface",
+        "already used",
+    );
+    let two = format!(
+        "{}[[ports]]\nname = \"eth2\"\naddresses = [\"192.168.20.200/24\"]\nhost_interface = \"eth1-host\"\n",
+        port("true")
+    );
+    expect(&two, 8, "ports[1].host_interface", "already used");
+    // Room for "NAME:1" when there are two addresses.
+    let long = "[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\", \"10.1.0.1/24\"]\nhost_interface = \"fifteen-bytes-x\"\n";
+    expect(long, 4, "ports[0].host_interface", "too long");
+}
+
+#[test]
+fn default_host_interface_fits_ifnamsiz() {
+    use super::default_host_interface;
+    assert_eq!(default_host_interface("eth0"), "eth0-host");
+    let d = default_host_interface("enp0s31f6-long");
+    assert!(d.len() <= 15 && d.ends_with("-host"), "{d}");
+}

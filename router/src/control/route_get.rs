@@ -387,6 +387,16 @@ fn verdict_text(ctx: &RouteGetContext, t: &Trace, src: Ipv4Addr) -> (String, Val
             "local delivery: to the router's TCP stack".into(),
             json!({"verdict": "local", "answer": "tcp_stack"}),
         ),
+        Verdict::ToHost { port } => {
+            let tap = s.host(*port).map_or("?", |h| h.name.as_str());
+            (
+                format!(
+                    "local delivery: up the host interface {tap} of {} to the kernel",
+                    port_name(s, *port)
+                ),
+                json!({"verdict": "local", "answer": "host_interface", "host_interface": tap}),
+            )
+        }
         Verdict::Dropped { port, reason, icmp } => {
             let icmp_text = match icmp {
                 Some(i) => format!(", ICMP {} sent to {src}", i.name()),

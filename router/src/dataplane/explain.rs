@@ -77,6 +77,9 @@ pub enum Verdict {
     LocalAnswered { port: PortId },
     /// Addressed to the router: TCP, handed to the local stack.
     LocalTcp,
+    /// Addressed to an address of `port` and not the router's own business:
+    /// up that port's host interface to the kernel.
+    ToHost { port: PortId },
     /// Dropped, counted on `port` as `reason`, with this ICMP error sent.
     Dropped {
         port: PortId,
@@ -298,7 +301,10 @@ pub fn explain(
         match *p {
             Punt::Resolve { port, next_hop } => Verdict::AwaitingNeighbour { port, next_hop },
             Punt::LocalTcp => Verdict::LocalTcp,
-            Punt::Arp => Verdict::Nothing,
+            Punt::HostUp { port } => Verdict::ToHost { port },
+            // Workers never punt these for a probe (ARP is not probed; only
+            // the host interface's reader makes FromHost).
+            Punt::Arp | Punt::FromHost { .. } => Verdict::Nothing,
         }
     } else if let Some((port, f)) = sink.sent.first() {
         if egress == Egress::Local {

@@ -23,6 +23,7 @@ use std::time::Duration;
 use self::forward::{FragmentPolicy, FwdOptions};
 use self::icmp_out::IcmpRateLimit;
 use self::rings::RingSink;
+use crate::hostif::HostInterfaces;
 use crate::neigh::NeighOptions;
 use crate::shared::Shared;
 use crate::slowpath::{Handoff, HandoffOptions};
@@ -166,6 +167,18 @@ fn fanout_base(opts: &DataplaneOptions) -> u16 {
 
 /// Opens all sockets and starts the workers and the slow-path thread.
 pub fn start(shared: Arc<Shared>, opts: DataplaneOptions) -> io::Result<DataplaneHandle> {
+    start_with_host(shared, opts, None)
+}
+
+/// [`start`], plus the host interfaces: the slow path writes into them and
+/// a "hostif" thread reads them. They are removed once the handle stops.
+pub fn start_with_host(
+    shared: Arc<Shared>,
+    opts: DataplaneOptions,
+    host: Option<HostInterfaces>,
+) -> io::Result<DataplaneHandle> {
+    let host = host.filter(|h| !h.is_empty());
+    let host_tx = host.as_ref().map(HostInterfaces::tx);
     let workers = shared.workers.max(1);
     let frame_size = opts.frame_size();
     let base = fanout_base(&opts);
@@ -261,10 +274,18 @@ pub fn start(shared: Arc<Shared>, opts: DataplaneOptions) -> io::Result<Dataplan
                     touched: &mut touched,
                     handoff: None,
                     punted: false,
+                    host: host_tx.as_ref(),
                 };
                 tracing::info!("slow path started");
                 crate::slowpath::run(core, &mut sink, &stop, opts.slow_tick);
             })?;
+        handle.threads.push(t);
+    }
+    if let Some(host) = host {
+        let (shared, handoff, stop) = (shared.clone(), handoff.clone(), stop.clone());
+        let t = std::thread::Builder::new()
+            .name("hostif".into())
+            .spawn(move || host.run(&shared, &handoff, &stop))?;
         handle.threads.push(t);
     }
     for (i, (rx, tx)) in worker_rings.into_iter().enumerate() {

@@ -5,6 +5,7 @@
 use router_sys::afpacket::{RxMeta, TxRing, VNET_HDR_LEN as SYS_VNET_HDR_LEN};
 
 use super::forward::{FrameMeta, Punt, TxSink};
+use crate::hostif::HostTx;
 use crate::ports::PortId;
 use crate::slowpath::{FlushTx, Handoff};
 use crate::wire::vnet::{VnetHdr, VNET_HDR_LEN};
@@ -30,6 +31,8 @@ pub(crate) struct RingSink<'a> {
     pub touched: &'a mut [bool],
     pub handoff: Option<&'a Handoff>,
     pub punted: bool,
+    /// The host interfaces' writers (slow path only).
+    pub host: Option<&'a HostTx>,
 }
 
 impl TxSink for RingSink<'_> {
@@ -59,6 +62,9 @@ impl TxSink for RingSink<'_> {
         let ok = h.push(why, in_port, frame, meta);
         self.punted |= ok;
         ok
+    }
+    fn send_host(&mut self, port: PortId, vnet: &VnetHdr, frame: &[u8]) -> bool {
+        self.host.is_some_and(|h| h.send(port, vnet, frame))
     }
 }
 

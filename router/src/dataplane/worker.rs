@@ -168,6 +168,7 @@ impl Worker {
                 touched: &mut touched,
                 handoff: Some(&self.handoff),
                 punted: false,
+                host: None,
             };
             let mut handled = 0;
             for (p, r) in self.rx.iter_mut().enumerate() {

@@ -7,6 +7,7 @@
 //! * `handoff`: the queue from the workers (pooled buffers, a doorbell);
 //! * `arp`: answering, learning, announcing, soliciting;
 //! * `local_tcp`: TCP to our addresses, to and from the local stack;
+//! * `host`: frames to and from the host interfaces (TAPs for the kernel);
 //! * here: the thread ([`run`]) and [`SlowCore`], which sends packets once
 //!   their neighbour resolves and ICMP host unreachable when it does not.
 //!
@@ -34,6 +35,7 @@ use crate::wire::icmp::{msg, unreach};
 
 mod arp;
 mod handoff;
+mod host;
 mod local_tcp;
 
 pub use self::handoff::{Handoff, HandoffOptions, SlowPacket};
@@ -100,6 +102,8 @@ impl<'a> SlowCore<'a> {
                 self.handoff.recycle(p);
             }
             Punt::LocalTcp => self.local_tcp(b, p, sink),
+            Punt::HostUp { port } => self.host_up(p, port, sink),
+            Punt::FromHost { port } => self.host_down(b, p, port, sink),
             Punt::Resolve { port, next_hop } => {
                 match self
                     .cache

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{
-    namespaces, LabConfig, Segment, CLIENT_POD, NODES, PODS, ROUTER_NS, ROUTER_PORTS, SUBNET_LEN,
-    SWITCH_BRIDGE, SWITCH_NS, WAN_ADDR, WAN_NS,
+    host_interface, namespaces, LabConfig, LabOptions, Segment, CLIENT_POD, NODES, PODS, ROUTER_NS,
+    ROUTER_PORTS, SUBNET_LEN, SWITCH_BRIDGE, SWITCH_NS, WAN_ADDR, WAN_NS,
 };
 use crate::config::RouterSpec;
 use crate::daemons::Gobgpd;
@@ -25,6 +25,8 @@ pub struct SeedLab {
     pub config: LabConfig,
     /// Namespaces by role, in [`namespaces`] order.
     roles: Vec<(&'static str, Ns)>,
+    /// Beyond the config: host interfaces (router forwarder only).
+    pub options: LabOptions,
     /// The running `router` (router forwarder only).
     pub router: Option<RouterProc>,
     /// The nodes' gobgpd, in [`NODES`] order (BGP config only).
@@ -37,6 +39,20 @@ impl SeedLab {
     /// routes, the webpods' HTTP servers, the forwarder with `config`, and
     /// for [`LabConfig::Bgp`] the nodes' gobgpd announcing their PodCIDRs.
     pub fn build(lab: Lab, forwarder: Forwarder, config: LabConfig) -> SeedLab {
+        SeedLab::build_with(lab, forwarder, config, LabOptions::default())
+    }
+
+    /// [`SeedLab::build`] with `options` (host interfaces).
+    pub fn build_with(
+        lab: Lab,
+        forwarder: Forwarder,
+        config: LabConfig,
+        options: LabOptions,
+    ) -> SeedLab {
+        assert!(
+            forwarder == Forwarder::Router || options.host_interfaces.is_empty(),
+            "host interfaces are the router's"
+        );
         assert!(
             !(forwarder == Forwarder::Kernel && config == LabConfig::Bgp),
             "--kernel supports static and broken"
@@ -47,6 +63,7 @@ impl SeedLab {
             forwarder,
             config,
             roles,
+            options,
             router: None,
             gobgp: Vec::new(),
             lab,
@@ -74,6 +91,7 @@ impl SeedLab {
             forwarder,
             config,
             roles,
+            options: LabOptions::default(),
             router: None,
             gobgp: Vec::new(),
             lab,
@@ -168,15 +186,40 @@ impl SeedLab {
     /// Starts `router run -c configs/lab-<config>.toml` in the router
     /// namespace, whose kernel neither forwards nor owns an address; the
     /// control socket is `router.sock` in the lab's directory.
+    ///
+    /// With [`LabOptions::host_interfaces`] the config is that file plus
+    /// `host_interface` on those ports (written to the lab's directory), and
+    /// once the router runs the kernel gets its default route via
+    /// [`WAN_ADDR`] on the wan port's host interface, as the VM had on eth0.
     pub fn start_router(&mut self, config: LabConfig) {
         let rtr = self.ns(ROUTER_NS).clone();
         rtr.sysctl("net.ipv4.ip_forward", "0");
         let sock = self.lab.dir().join("router.sock");
-        self.router = Some(
-            self.lab
-                .spawn_router_at(&rtr, &config.file(), &sock, "router"),
-        );
+        let file = if self.options.host_interfaces.is_empty() {
+            config.file()
+        } else {
+            drop_kernel_ingress(&rtr);
+            let mut spec = RouterSpec::load(&config.file());
+            for iface in &self.options.host_interfaces {
+                spec = spec.host_interface(iface, &host_interface(iface));
+            }
+            let f = self
+                .lab
+                .dir()
+                .join(format!("lab-{}-host.toml", config.name()));
+            std::fs::write(&f, spec.to_toml())
+                .unwrap_or_else(|e| panic!("write {}: {e}", f.display()));
+            f
+        };
+        self.router = Some(self.lab.spawn_router_at(&rtr, &file, &sock, "router"));
         self.config = config;
+        let wan = ROUTER_PORTS.iter().find(|p| p.to == Segment::Wan);
+        if let Some(wan) = wan.filter(|p| self.options.host_interfaces.contains(&p.iface)) {
+            rtr.ip(&format!(
+                "route replace default via {WAN_ADDR} dev {}",
+                host_interface(wan.iface)
+            ));
+        }
     }
 
     /// Stops the router this lab started (SIGTERM, then SIGKILL).
@@ -240,6 +283,25 @@ impl SeedLab {
     /// The router's config file now running.
     pub fn config_file(&self) -> std::path::PathBuf {
         self.config.file()
+    }
+}
+
+/// With host interfaces the router namespace's kernel holds the ports'
+/// addresses (on the TAPs), and being a weak-host stack it would also take
+/// packets for them straight off the ports — answering the router's own
+/// BGP SYNs with a RST, or a node's HTTP request beside the router's copy.
+/// An nftables netdev-ingress drop on every port keeps the kernel off
+/// them (AF_PACKET sees the frames before that hook). This is what the
+/// router's host set-up (issue 9, item 2) installs itself; until then the
+/// lab does it, idempotently.
+fn drop_kernel_ingress(rtr: &Ns) {
+    rtr.must(&["nft", "add", "table", "netdev", "rlab_hostif"]);
+    for p in ROUTER_PORTS {
+        let chain = format!(
+            "add chain netdev rlab_hostif in_{0} {{ type filter hook ingress device {0} priority 0; policy drop; }}",
+            p.iface
+        );
+        rtr.must(&["nft", &chain]);
     }
 }
 

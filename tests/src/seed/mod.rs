@@ -162,6 +162,24 @@ pub const PODS: [Pod; 4] = [
     },
 ];
 
+/// The host interface the lab gives router port `iface` when asked to
+/// ([`LabOptions::host_interfaces`]): a TAP through which the router
+/// namespace's kernel keeps the port's address, as a router VM's sshd
+/// keeps 10.0.2.15.
+pub fn host_interface(iface: &str) -> String {
+    format!("{iface}-host")
+}
+
+/// How the lab runs beyond its [`LabConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LabOptions {
+    /// Router ports (by interface) that get a host interface
+    /// ([`host_interface`]). With the wan port among them the router
+    /// namespace's kernel also gets the VM's default route, via
+    /// [`WAN_ADDR`] on it.
+    pub host_interfaces: Vec<&'static str>,
+}
+
 /// The pod the seed curls from.
 pub const CLIENT_POD: &str = "curl-pod";
 /// Namespaces that are not nodes or pods.

@@ -97,6 +97,12 @@ pub enum Punt {
     Arp,
     /// TCP addressed to one of our addresses (for the local stack).
     LocalTcp,
+    /// Addressed to an address of `port`, which has a host interface, and
+    /// not taken by the router itself: up the TAP to the kernel.
+    HostUp { port: PortId },
+    /// Sent by the kernel into the host interface of `port` (read by
+    /// [`crate::hostif`], never by a worker).
+    FromHost { port: PortId },
     /// To be forwarded to `next_hop` on `port`, whose MAC is not known yet.
     /// The frame is as received (TTL not yet decremented, TTL > 1 checked).
     Resolve { port: PortId, next_hop: Ipv4Addr },
@@ -116,6 +122,12 @@ pub trait TxSink {
     ) -> bool;
     /// Hands a frame to the slow path; false if its queue is full.
     fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], meta: &FrameMeta) -> bool;
+    /// Hands `frame` (with `vnet`) to the kernel on the host interface of
+    /// `port`; false if there is none or it did not take the frame. Only
+    /// the slow path has host interfaces (a write is a syscall).
+    fn send_host(&mut self, _port: PortId, _vnet: &VnetHdr, _frame: &[u8]) -> bool {
+        false
+    }
 }
 
 /// Forwarding options (part of the dataplane options).
@@ -148,6 +160,8 @@ struct PortView {
     addrs: Vec<(Ipv4Addr, u32, u8)>,
     /// Directed-broadcast addresses of the connected subnets (prefix ≤ 30).
     broadcasts: Vec<Ipv4Addr>,
+    /// The port has a host interface.
+    host: bool,
 }
 
 /// The route lookup state held for one RX batch.
@@ -193,7 +207,9 @@ impl Forwarder {
         let ports = shared
             .ports
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
+                let host = shared.host(i as PortId).is_some();
                 let addrs: Vec<_> = p
                     .addrs
                     .iter()
@@ -210,6 +226,7 @@ impl Forwarder {
                     mtu: p.mtu as usize,
                     addrs,
                     broadcasts,
+                    host,
                 }
             })
             .collect();
@@ -346,6 +363,14 @@ impl Forwarder {
             .is_some_and(|p| p.addrs.iter().any(|x| x.0 == a))
     }
 
+    /// The port that owns address `a` and has a host interface.
+    pub fn host_port_of(&self, a: Ipv4Addr) -> Option<PortId> {
+        self.ports
+            .iter()
+            .position(|p| p.host && p.addrs.iter().any(|x| x.0 == a))
+            .map(|i| i as PortId)
+    }
+
     /// Source address for a packet leaving `port` towards `toward`: the
     /// port address on the same subnet, else the port's first address.
     pub fn source_address(&self, port: PortId, toward: Ipv4Addr) -> Option<Ipv4Addr> {
@@ -366,6 +391,11 @@ impl Forwarder {
                 .iter()
                 .any(|(_, net, len)| *len > 0 && t & (u32::MAX << (32 - *len as u32)) == *net)
         })
+    }
+
+    /// True if `a` is the directed broadcast of one of our subnets.
+    pub fn is_subnet_broadcast(&self, a: Ipv4Addr) -> bool {
+        self.is_directed_broadcast(a)
     }
 
     /// Number of ports.

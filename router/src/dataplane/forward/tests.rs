@@ -73,6 +73,14 @@ impl TxSink for MockSink {
 }
 
 pub(crate) fn shared_with(mtu1: u16) -> Arc<Shared> {
+    shared_with_hosts(mtu1, Vec::new())
+}
+
+/// [`shared_with`], with host interfaces on the ports `hosts` names.
+pub(crate) fn shared_with_hosts(
+    mtu1: u16,
+    hosts: Vec<Option<crate::shared::HostPort>>,
+) -> Arc<Shared> {
     let ports = vec![
         PortInfo {
             id: 0,
@@ -93,7 +101,7 @@ pub(crate) fn shared_with(mtu1: u16) -> Arc<Shared> {
             addrs: vec![n("192.168.20.200/24")],
         },
     ];
-    let shared = Shared::new(ports, 1);
+    let shared = Shared::with_hosts(ports, 1, hosts);
     let hops = vec![
         NextHop::Connected { port: 0 }, // 0
         NextHop::Connected { port: 1 }, // 1
