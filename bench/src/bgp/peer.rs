@@ -23,6 +23,8 @@ use crate::sender::build_updates_from;
 /// Hold time we offer (the router's configured one is what counts if lower).
 const HOLD_TIME: u16 = 180;
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(20);
+/// No benchmark session lives longer (every loop is bounded in time).
+const MAX_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 
 /// How a session is ended by the peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +159,8 @@ impl Peer {
             let ka = Message::Keepalive.to_bytes(&DecodeContext::default());
             let mut buf = vec![0u8; 1 << 16];
             let mut last_ka = Instant::now();
-            while !stop_r.load(Ordering::Relaxed) {
+            let born = Instant::now();
+            while !stop_r.load(Ordering::Relaxed) && born.elapsed() < MAX_LIFETIME {
                 match rd.read(&mut buf) {
                     Ok(0) => break,
                     Ok(_) => {}

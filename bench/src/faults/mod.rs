@@ -274,6 +274,42 @@ pub fn cpu_secs(pid: u32) -> f64 {
     (get(11) + get(12)) / tick
 }
 
+/// CPU seconds per thread name (`fwd-0`, `bgp`, `slowpath`, the main
+/// thread...), summed over threads of the same name.
+pub fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut m = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return m;
+    };
+    for e in dir.flatten() {
+        let Ok(s) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (s.find('('), s.rfind(')')) else {
+            continue;
+        };
+        let name = s[open + 1..close].to_string();
+        let f: Vec<&str> = s[close + 1..].split_whitespace().collect();
+        let get = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+        *m.entry(name).or_insert(0.0) += (get(11) + get(12)) / 100.0;
+    }
+    m
+}
+
+/// `after - before`, per thread name, rounded to 10 ms.
+pub fn cpu_delta(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> std::collections::BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| {
+            let d = v - before.get(k).copied().unwrap_or(0.0);
+            (k.clone(), (d * 100.0).round() / 100.0)
+        })
+        .collect()
+}
+
 pub fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
