@@ -71,8 +71,8 @@ if [[ -d bench/src/bin ]]; then
         fi
     done
 fi
-# The three benchmarks of issues 2-4 must exist (and so be smoke-tested).
-for b in fwd_bench fib_bench bgp_bench; do
+# The benchmarks of issues 2-4 and 11 must exist (and so be smoke-tested).
+for b in fwd_bench fib_bench bgp_bench fault_bench; do
     if [[ ! -f bench/src/bin/$b.rs ]]; then
         warn "bench/src/bin/$b.rs is missing"
         is_ci && smoke_rc=1

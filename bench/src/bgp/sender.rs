@@ -43,10 +43,21 @@ pub fn build_updates(
     withdraw: bool,
     ctx: &DecodeContext,
 ) -> Vec<Vec<u8>> {
+    build_updates_from(SENDER_AS, prefixes, next_hop, withdraw, ctx)
+}
+
+/// [`build_updates`] for a sender in AS `asn` (the AS_PATH it prepends).
+pub fn build_updates_from(
+    asn: u32,
+    prefixes: &[Ipv4Net],
+    next_hop: Ipv4Addr,
+    withdraw: bool,
+    ctx: &DecodeContext,
+) -> Vec<Vec<u8>> {
     let mut attrs = wire::attr::PathAttributes::default();
     if !withdraw {
         attrs.origin = Some(wire::attr::Origin::Igp);
-        attrs.as_path = Some(wire::attr::AsPath::sequence(vec![SENDER_AS]));
+        attrs.as_path = Some(wire::attr::AsPath::sequence(vec![asn]));
         attrs.next_hop = Some(next_hop);
     }
     let base = Message::Update(UpdateRepr {
