@@ -41,11 +41,11 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod dataplane;
-pub mod host;
-pub mod metrics;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
+pub mod host;
 pub mod hostif;
+pub mod metrics;
 pub mod neigh;
 pub mod ports;
 pub mod rib;

@@ -270,7 +270,10 @@ fn systemd_notify_ready_watchdog_reload_and_stopping() {
         .iter()
         .position(|m| m.lines().any(|l| l == "READY=1"))
         .expect("READY=1");
-    assert!(reloading < ready, "RELOADING=1 must come before READY=1: {got:?}");
+    assert!(
+        reloading < ready,
+        "RELOADING=1 must come before READY=1: {got:?}"
+    );
     assert!(
         got[reloading].contains("MONOTONIC_USEC="),
         "systemd (type notify-reload) wants MONOTONIC_USEC with RELOADING=1: {got:?}"

@@ -217,22 +217,19 @@ fn drops_delta(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap
 
 /// One window of paced traffic to the static route; `during` runs inside it.
 /// Returns (sent, received, seconds, router CPU seconds, drops, CPU by thread).
+/// Drop counters by reason, and CPU seconds by router thread name.
+type Drops = BTreeMap<String, u64>;
+type ThreadCpu = BTreeMap<String, f64>;
+/// What [`paced_window`] measured: (sent, received, seconds, router CPU
+/// seconds, drops, CPU by thread).
+type PacedWindow = (u64, u64, f64, f64, Drops, ThreadCpu);
+
 fn paced_window(
     lab: &FaultLab,
     sink: &Sink,
     pps: u64,
     during: impl FnOnce() -> Result<(), String>,
-) -> Result<
-    (
-        u64,
-        u64,
-        f64,
-        f64,
-        BTreeMap<String, u64>,
-        BTreeMap<String, f64>,
-    ),
-    String,
-> {
+) -> Result<PacedWindow, String> {
     let ctl = lab.ctl();
     let d0 = ctl.drops()?;
     let cpu0 = cpu_secs(lab.router.pid);
@@ -625,7 +622,7 @@ fn peers_inner(p: &Params) -> Result<Row, String> {
         wait_for("the table back", p.phase, || Ok(ctl.fib_routes()? == full))?;
         up_ms.push(t.elapsed().as_secs_f64() * 1e3);
         done += 1;
-        if done % 10 == 0 {
+        if done.is_multiple_of(10) {
             if let Some(r) = rss_kib(pid) {
                 rss_samples.push((done as f64, r as f64));
             }
@@ -675,7 +672,7 @@ fn ingest(p: &Params) -> Row {
 fn unpaced_window(
     lab: &FaultLab,
     during: impl FnOnce() -> Result<(), String>,
-) -> Result<(f64, f64, BTreeMap<String, f64>, BTreeMap<String, u64>), String> {
+) -> Result<(f64, f64, ThreadCpu, Drops), String> {
     let rx0 = lab.a.counter("eth0", "rx_packets");
     let cpu0 = cpu_secs(lab.router.pid);
     let th0 = thread_cpu(lab.router.pid);
