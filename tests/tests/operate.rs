@@ -94,6 +94,12 @@ fn route_get_explains_broken_and_static_labs() {
         "{at}: {near:?}"
     );
     assert!(all.contains("neighbour   192.168.20.100 at "), "{all}");
+    // The ping above made the router resolve it: an ARP reply confirmed it.
+    assert!(all.contains(" s ago"), "no last-confirmed time: {all}");
+    assert!(
+        v["next_hop"]["neighbour"]["confirmed_ms_ago"].is_u64(),
+        "{v}"
+    );
     // A TTL that would expire, and a martian source, explained.
     let (first, all, _) = route_get(l.router(), &["172.20.2.36", "ttl", "1"]);
     assert!(first.contains("dropped (ttl_exceeded"), "{all}");

@@ -520,14 +520,27 @@ fn render(
             port_name(s, port)
         ));
         let neigh = match t.neighbour {
-            Some(n) => format!("{next_hop} at {} {}", mac(&n.mac), n.state.name()),
+            Some(n) => format!(
+                "{next_hop} at {} {}, {}",
+                mac(&n.mac),
+                n.state.name(),
+                t.confirmed_ago
+                    .map_or("never confirmed by an ARP reply".into(), |d| format!(
+                        "last confirmed {:.1} s ago",
+                        d.as_secs_f64()
+                    ))
+            ),
             None => format!("{next_hop}: no entry (ARP not done yet)"),
         };
         lines.push(format!("  neighbour   {neigh}"));
         nh_data = json!({
             "address": next_hop, "port": port_name(s, port),
             "ecmp": t.ecmp.map(|(i, n)| json!({"member": i, "members": n, "hash": t.hash})),
-            "neighbour": t.neighbour.map(|n| json!({"mac": mac(&n.mac), "state": n.state.name()})),
+            "neighbour": t.neighbour.map(|n| json!({
+                "mac": mac(&n.mac),
+                "state": n.state.name(),
+                "confirmed_ms_ago": t.confirmed_ago.map(|d| d.as_millis() as u64),
+            })),
         });
     }
     lines.push(format!("  verdict     {vtext}"));

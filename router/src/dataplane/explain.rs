@@ -103,6 +103,9 @@ pub struct Trace {
     pub ecmp: Option<(usize, usize)>,
     /// The neighbour entry of the egress next hop, as workers see it.
     pub neighbour: Option<NeighHit>,
+    /// How long ago the neighbour was last confirmed reachable (an ARP
+    /// reply), if ever.
+    pub confirmed_ago: Option<std::time::Duration>,
     pub verdict: Verdict,
     /// Where the ICMP error (or echo reply) went, if one was sent.
     pub reply_port: Option<PortId>,
@@ -273,7 +276,7 @@ pub fn explain(
         fwd.packet_hash(&ip)
     };
     let egress = fwd.route(&b, probe.dst, hash);
-    let (ecmp, neighbour) = match egress {
+    let (ecmp, neighbour, confirmed_ago) = match egress {
         Egress::Out { port, next_hop } => {
             let members = match b.next_hop_of(probe.dst) {
                 Some(crate::rib::nexthop::NextHop::Multipath(m)) if m.len() > 1 => m
@@ -282,9 +285,13 @@ pub fn explain(
                     .map(|i| (i, m.len())),
                 _ => None,
             };
-            (members, shared.neigh.lookup(port, next_hop))
+            let confirmed_ago = shared
+                .neigh
+                .last_confirmed(port, next_hop)
+                .map(|at| at.elapsed());
+            (members, shared.neigh.lookup(port, next_hop), confirmed_ago)
         }
-        _ => (None, None),
+        _ => (None, None, None),
     };
     let mut sink = RecordingSink::default();
     fwd.process(&b, in_port, &mut frame, &meta, &mut sink);
@@ -332,6 +339,7 @@ pub fn explain(
         egress,
         ecmp,
         neighbour,
+        confirmed_ago,
         verdict,
         reply_port,
     })

@@ -101,6 +101,8 @@ struct Entry<P> {
     mac: MacAddr,
     /// When the state last changed / was confirmed.
     updated: Instant,
+    /// When an ARP reply last confirmed it (published for `route get`).
+    confirmed: Option<Instant>,
     probes: u8,
     next_probe: Instant,
     pending: VecDeque<P>,
@@ -145,6 +147,9 @@ impl<'a, P> NeighCache<'a, P> {
         } else {
             // Cannot fail for an address the cache admitted (same bound).
             self.writer.upsert(port, ip, e.mac, e.state);
+            if let Some(at) = e.confirmed {
+                self.writer.set_confirmed(port, ip, at);
+            }
         }
     }
 
@@ -185,6 +190,7 @@ impl<'a, P> NeighCache<'a, P> {
                 state: NeighState::Incomplete,
                 mac: [0; 6],
                 updated: now,
+                confirmed: None,
                 probes: 1,
                 next_probe: now + Self::ms(self.opts.retrans_ms),
                 pending,
@@ -223,6 +229,7 @@ impl<'a, P> NeighCache<'a, P> {
                     state: NeighState::Stale,
                     mac,
                     updated: now,
+                    confirmed: None,
                     probes: 0,
                     next_probe: now,
                     pending: VecDeque::new(),
@@ -245,6 +252,9 @@ impl<'a, P> NeighCache<'a, P> {
         e.state = new_state;
         e.mac = mac;
         e.updated = now;
+        if seen == ArpSeen::Reply {
+            e.confirmed = Some(now);
+        }
         e.probes = 0;
         let packets = std::mem::take(&mut e.pending);
         let e = &self.entries[&key];
@@ -458,11 +468,18 @@ mod tests {
         // A request for us creates a STALE entry (not confirmed).
         c.learn(0, ip(1), MAC, ArpSeen::RequestForUs, t0, &mut out);
         assert_eq!(c.state(0, ip(1)), Some(NeighState::Stale));
+        assert_eq!(
+            t.last_confirmed(0, ip(1)),
+            None,
+            "a request confirms nothing"
+        );
         // Unsolicited replies about unknown hosts create nothing.
         c.learn(0, ip(2), MAC, ArpSeen::Other, t0, &mut out);
         assert_eq!(c.state(0, ip(2)), None);
         c.learn(0, ip(1), MAC, ArpSeen::Reply, t0, &mut out);
         assert_eq!(c.state(0, ip(1)), Some(NeighState::Reachable));
+        let at = t.last_confirmed(0, ip(1)).expect("confirmed by the reply");
+        assert!(at.saturating_duration_since(t0) < Duration::from_millis(2));
         c.tick(t0 + Duration::from_secs(31), &mut out);
         assert_eq!(t.lookup(0, ip(1)).unwrap().state, NeighState::Stale); // marks used
         out.clear();
@@ -484,6 +501,9 @@ mod tests {
             &mut out,
         );
         assert_eq!(c.state(0, ip(1)), Some(NeighState::Reachable));
+        let again = t.last_confirmed(0, ip(1)).expect("confirmed again");
+        let moved = again.saturating_duration_since(at);
+        assert!(moved >= Duration::from_millis(31_990), "{moved:?}");
         // Unused stale entries are collected.
         c.tick(t0 + Duration::from_secs(70), &mut out);
         c.tick(t0 + Duration::from_secs(200), &mut out);

@@ -2,6 +2,7 @@
 //! and the single writer's token.
 use std::net::Ipv4Addr;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{NeighHit, NeighState};
 use crate::ports::PortId;
@@ -16,6 +17,10 @@ struct Slot {
     val: AtomicU64,
     /// Set by readers when they use a STALE entry (so the slow path re-probes).
     used: AtomicBool,
+    /// When the neighbour was last confirmed reachable: milliseconds since
+    /// the table's epoch, plus one (0: never). For operators only (`route
+    /// get`), so outside the seqlock: a reader may see the previous value.
+    confirmed: AtomicU64,
 }
 
 const KEY_VALID: u64 = 1 << 63;
@@ -52,6 +57,8 @@ pub struct NeighTable {
     max_entries: usize,
     len: AtomicU32,
     writer_taken: AtomicBool,
+    /// What the slots' `confirmed` times count from.
+    epoch: Instant,
 }
 
 impl NeighTable {
@@ -66,6 +73,7 @@ impl NeighTable {
                 key: AtomicU64::new(0),
                 val: AtomicU64::new(0),
                 used: AtomicBool::new(false),
+                confirmed: AtomicU64::new(0),
             })
             .collect();
         NeighTable {
@@ -74,6 +82,7 @@ impl NeighTable {
             max_entries: capacity,
             len: AtomicU32::new(0),
             writer_taken: AtomicBool::new(false),
+            epoch: Instant::now(),
         }
     }
 
@@ -131,6 +140,28 @@ impl NeighTable {
                     s.used.store(true, Ordering::Relaxed);
                 }
                 return Some(hit);
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    /// When the entry for (`port`, `ip`) was last confirmed reachable (an
+    /// ARP reply), if it ever was. Display only.
+    pub fn last_confirmed(&self, port: PortId, ip: Ipv4Addr) -> Option<Instant> {
+        let key = make_key(port, ip);
+        let mut i = self.home(key);
+        for _ in 0..=self.mask {
+            let s = &self.slots[i];
+            let (k, _) = self.read_slot(s)?;
+            if k == 0 {
+                return None;
+            }
+            if k == key {
+                return match s.confirmed.load(Ordering::Relaxed) {
+                    0 => None,
+                    ms => Some(self.epoch + Duration::from_millis(ms - 1)),
+                };
             }
             i = (i + 1) & self.mask;
         }
@@ -214,11 +245,21 @@ impl NeighWriter<'_> {
             }
             Err(Some(i)) if self.t.len() < self.t.max_entries => {
                 self.t.slots[i].used.store(false, Ordering::Relaxed);
+                self.t.slots[i].confirmed.store(0, Ordering::Relaxed);
                 self.write_slot(i, key, pack(mac, state));
                 self.t.len.fetch_add(1, Ordering::Relaxed);
                 true
             }
             Err(_) => false,
+        }
+    }
+
+    /// Records when the entry was last confirmed reachable (see
+    /// [`NeighTable::last_confirmed`]); nothing if there is no entry.
+    pub fn set_confirmed(&self, port: PortId, ip: Ipv4Addr, at: Instant) {
+        if let Ok(i) = self.find(make_key(port, ip)) {
+            let ms = at.saturating_duration_since(self.t.epoch).as_millis() as u64;
+            self.t.slots[i].confirmed.store(ms + 1, Ordering::Relaxed);
         }
     }
 

@@ -250,7 +250,8 @@ pub fn check(options: &[u8]) -> Result<Verdict, Malformed> {
                 // (Linux checks only the latter; recording at an unaligned
                 // pointer would hand the next hop an option it rejects —
                 // found by the ipv4 fuzz target).
-                if !(p - ROUTE_MIN_POINTER).is_multiple_of(4) || (room && p as usize + 3 > o.len()) {
+                if !(p - ROUTE_MIN_POINTER).is_multiple_of(4) || (room && p as usize + 3 > o.len())
+                {
                     return Err(at(field::POINTER));
                 }
                 if o.kind() == kind::RECORD_ROUTE {
