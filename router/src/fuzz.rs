@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::dataplane::forward::{Forwarder, FrameMeta, FwdOptions, Punt, TxSink};
+use crate::dataplane::explain::RecordingSink;
+use crate::dataplane::forward::{Forwarder, FrameMeta, FwdOptions, Punt};
 use crate::neigh::{NeighOptions, NeighState};
 use crate::ports::{PortId, PortInfo};
 use crate::rib::nexthop::{NextHop, NextHopTable};
@@ -153,37 +154,6 @@ pub fn vnet(data: &[u8]) {
     assert_eq!(VnetHdr::parse(&out), Some(v), "vnet round trip");
 }
 
-/// A sink that keeps what the forwarder sends and punts.
-#[derive(Default)]
-pub struct VecSink {
-    pub sent: Vec<(PortId, Vec<u8>)>,
-    pub punted: Vec<(Punt, PortId, Vec<u8>)>,
-}
-
-impl TxSink for VecSink {
-    fn frame_capacity(&self, _port: PortId) -> usize {
-        65536 + ethernet::HEADER_LEN
-    }
-    fn send(
-        &mut self,
-        port: PortId,
-        fill: impl FnOnce(&mut [u8]) -> (usize, Option<VnetHdr>),
-    ) -> bool {
-        let mut buf = vec![0u8; self.frame_capacity(port)];
-        let (len, _) = fill(&mut buf);
-        if len == 0 {
-            return false;
-        }
-        buf.truncate(len);
-        self.sent.push((port, buf));
-        true
-    }
-    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], _meta: &FrameMeta) -> bool {
-        self.punted.push((why, in_port, frame.to_vec()));
-        true
-    }
-}
-
 fn net(s: &str) -> ipnet::Ipv4Net {
     s.parse().expect("literal prefix")
 }
@@ -315,7 +285,7 @@ pub fn forward(data: &[u8]) {
         return;
     };
     let orig = frame.clone();
-    let mut sink = VecSink::default();
+    let mut sink = RecordingSink::default();
     FWD.with(|cell| {
         let mut cell = cell.borrow_mut();
         let f = cell.get_or_insert_with(|| {
@@ -337,7 +307,7 @@ pub fn forward(data: &[u8]) {
     check_output(&orig, &sink);
 }
 
-fn check_output(orig: &[u8], sink: &VecSink) {
+fn check_output(orig: &[u8], sink: &RecordingSink) {
     if sink.sent.is_empty() {
         return;
     }
@@ -414,7 +384,7 @@ pub fn slowpath(data: &[u8]) {
         writer,
         h.clone(),
     );
-    let mut sink = VecSink::default();
+    let mut sink = RecordingSink::default();
     let hops = [
         Ipv4Addr::new(192, 168, 20, 100),
         Ipv4Addr::new(192, 168, 20, 77),
@@ -536,7 +506,7 @@ mod tests {
         let (_, shaped, meta) = shape(&data).unwrap();
         let mut f = Forwarder::new(rig(), 0, FwdOptions::default());
         resolve_some(f.shared());
-        let mut sink = VecSink::default();
+        let mut sink = RecordingSink::default();
         let mut fr = shaped.clone();
         let b = f.begin_batch(Instant::now());
         f.process(&b, 0, &mut fr, &meta, &mut sink);

@@ -24,19 +24,19 @@ pub enum ClientError {
     Protocol(String),
 }
 
-/// Sends one request and waits for its response.
-pub fn call(
+/// Connects with a write timeout; returns the stream and the request line
+/// to write.
+fn connect(
     path: &Path,
     command: &str,
     args: Map<String, Value>,
     timeout: Duration,
-) -> Result<Response, ClientError> {
+) -> Result<(std::os::unix::net::UnixStream, Vec<u8>), ClientError> {
     let stream =
         std::os::unix::net::UnixStream::connect(path).map_err(|source| ClientError::Connect {
             path: path.to_path_buf(),
             source,
         })?;
-    stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let mut line = serde_json::to_vec(&WireRequest {
         command: command.to_string(),
@@ -44,6 +44,18 @@ pub fn call(
     })
     .map_err(|e| ClientError::Protocol(e.to_string()))?;
     line.push(b'\n');
+    Ok((stream, line))
+}
+
+/// Sends one request and waits for its response.
+pub fn call(
+    path: &Path,
+    command: &str,
+    args: Map<String, Value>,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
+    let (stream, line) = connect(path, command, args, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
     // A server that refuses the connection (too many clients) answers and
     // closes without reading: read its answer even if the write failed.
     let written = (&stream).write_all(&line);
@@ -76,18 +88,7 @@ pub fn call_stream(
     timeout: Duration,
     mut on_event: impl FnMut(&Value) -> bool,
 ) -> Result<Option<Response>, ClientError> {
-    let stream =
-        std::os::unix::net::UnixStream::connect(path).map_err(|source| ClientError::Connect {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    stream.set_write_timeout(Some(timeout))?;
-    let mut line = serde_json::to_vec(&WireRequest {
-        command: command.to_string(),
-        args,
-    })
-    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    line.push(b'\n');
+    let (stream, line) = connect(path, command, args, timeout)?;
     (&stream).write_all(&line)?;
     let mut reader = BufReader::new(&stream);
     let mut buf = Vec::new();

@@ -119,11 +119,12 @@ pub enum ExplainError {
     NoPorts,
 }
 
-/// A sink that records instead of sending.
+/// A sink that records instead of sending (also the fuzz targets' sink).
 #[derive(Default)]
 pub struct RecordingSink {
     pub sent: Vec<(PortId, Vec<u8>)>,
-    pub punted: Vec<Punt>,
+    /// Why, the ingress port, and the frame as handed over.
+    pub punted: Vec<(Punt, PortId, Vec<u8>)>,
 }
 
 impl TxSink for RecordingSink {
@@ -144,8 +145,8 @@ impl TxSink for RecordingSink {
         self.sent.push((port, buf));
         true
     }
-    fn punt(&mut self, why: Punt, _in_port: PortId, _frame: &[u8], _meta: &FrameMeta) -> bool {
-        self.punted.push(why);
+    fn punt(&mut self, why: Punt, in_port: PortId, frame: &[u8], _meta: &FrameMeta) -> bool {
+        self.punted.push((why, in_port, frame.to_vec()));
         true
     }
 }
@@ -304,8 +305,8 @@ pub fn explain(
             reason: e.reason,
             icmp: e.icmp_sent,
         }
-    } else if let Some(p) = sink.punted.first() {
-        match *p {
+    } else if let Some((why, _, _)) = sink.punted.first() {
+        match *why {
             Punt::Resolve { port, next_hop } => Verdict::AwaitingNeighbour { port, next_hop },
             Punt::LocalTcp => Verdict::LocalTcp,
             Punt::HostUp { port } => Verdict::ToHost { port },
