@@ -44,7 +44,7 @@ fn curl(ns: &Ns, addr: &str, port: u16) -> Option<String> {
 
 #[test]
 fn host_interfaces_on_the_seed_lab() {
-    require!("curl", "ping", "python3", "ss", "nft");
+    require!("curl", "ping", "python3", "ss");
     let options = LabOptions {
         host_interfaces: vec!["eth0", "eth1"],
     };
@@ -186,7 +186,7 @@ fn host_interfaces_on_the_seed_lab() {
 /// TCP port on the same address goes up to the kernel.
 #[test]
 fn host_interface_leaves_bgp_to_the_router() {
-    require!("curl", "ping", "python3", "ss", "nft", "gobgpd", "gobgp");
+    require!("curl", "ping", "python3", "ss", "gobgpd", "gobgp");
     let options = LabOptions {
         host_interfaces: vec!["eth0", "eth1"],
     };

@@ -198,7 +198,9 @@ impl SeedLab {
         let file = if self.options.host_interfaces.is_empty() {
             config.file()
         } else {
-            drop_kernel_ingress(&rtr);
+            // The kernel stays off the ports because the router's host
+            // set-up installs its netdev-ingress drop (`[router]
+            // ingress_drop`, on by default): the lab does nothing for it.
             let mut spec = RouterSpec::load(&config.file());
             for iface in &self.options.host_interfaces {
                 spec = spec.host_interface(iface, &host_interface(iface));
@@ -283,25 +285,6 @@ impl SeedLab {
     /// The router's config file now running.
     pub fn config_file(&self) -> std::path::PathBuf {
         self.config.file()
-    }
-}
-
-/// With host interfaces the router namespace's kernel holds the ports'
-/// addresses (on the TAPs), and being a weak-host stack it would also take
-/// packets for them straight off the ports — answering the router's own
-/// BGP SYNs with a RST, or a node's HTTP request beside the router's copy.
-/// An nftables netdev-ingress drop on every port keeps the kernel off
-/// them (AF_PACKET sees the frames before that hook). This is what the
-/// router's host set-up (issue 9, item 2) installs itself; until then the
-/// lab does it, idempotently.
-fn drop_kernel_ingress(rtr: &Ns) {
-    rtr.must(&["nft", "add", "table", "netdev", "rlab_hostif"]);
-    for p in ROUTER_PORTS {
-        let chain = format!(
-            "add chain netdev rlab_hostif in_{0} {{ type filter hook ingress device {0} priority 0; policy drop; }}",
-            p.iface
-        );
-        rtr.must(&["nft", &chain]);
     }
 }
 
