@@ -178,10 +178,13 @@ fn run_with_missing_interface_exits_1_and_starts_nothing() {
     ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
+    // The host set-up is the first to look at the interface: it names the
+    // port, the interface and the fix.
     assert!(
-        err.contains("port eth1: kernel interface \"rtnoexist9q7\""),
+        err.contains("port eth1 (interface rtnoexist9q7)") && err.contains("no such interface"),
         "{err}"
     );
+    assert!(err.contains("fix:"), "{err}");
     assert!(!socket.exists());
 }
 
