@@ -96,6 +96,21 @@ impl<'a> SlowCore<'a> {
 
     /// Handles one frame from the workers.
     pub fn handle<S: TxSink>(&mut self, b: &Batch, p: SlowPacket, sink: &mut S) {
+        // Workers hand over only their own ports' frames; anything else has
+        // no port to count or answer on (found by the slowpath fuzz target
+        // once drops began to go through the forwarder's drop hook).
+        let valid = |port: PortId| (port as usize) < self.shared.ports.len();
+        let ports_valid = valid(p.in_port)
+            && match p.why {
+                Punt::Resolve { port, .. } | Punt::HostUp { port } | Punt::FromHost { port } => {
+                    valid(port)
+                }
+                Punt::Arp | Punt::LocalTcp => true,
+            };
+        if !ports_valid {
+            self.handoff.recycle(p);
+            return;
+        }
         match p.why {
             Punt::Arp => {
                 self.handle_arp(b.now, &p, sink);

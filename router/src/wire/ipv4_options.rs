@@ -241,6 +241,14 @@ pub fn check(options: &[u8]) -> Result<Verdict, Malformed> {
                 let Some(p) = o.pointer() else {
                     return Err(at(field::LENGTH));
                 };
+                // The route data is whole addresses (RFC 791: "a series of
+                // internet addresses"), so the length is 3 + 4n: any other
+                // length ends in a partial slot that recording would make the
+                // pointer stop at, handing the next hop an option it rejects
+                // (found by the ipv4 fuzz target: length 10, pointer 4).
+                if !(o.len() - 3).is_multiple_of(4) {
+                    return Err(at(field::LENGTH));
+                }
                 if p < ROUTE_MIN_POINTER {
                     return Err(at(field::POINTER));
                 }
@@ -363,6 +371,12 @@ mod tests {
         let mut b = RR_EMPTY;
         b[3] = 6;
         assert_eq!(check(&b), Err(Malformed { pointer: 23 }));
+        // Regression (ipv4 fuzz target): length 10 is not 3 + 4n; after one
+        // address the pointer (8) would leave a partial slot.
+        assert_eq!(
+            check(&[7, 10, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Err(Malformed { pointer: 21 })
+        );
         // Too short to have a pointer.
         assert_eq!(check(&[7, 2, 0, 0]), Err(Malformed { pointer: 21 }));
 
