@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::netns::Ns;
 
-/// The whole file: `[router]`, `[[ports]]`, `[[loopbacks]]`, `[[routes]]`, `[bgp]`.
+/// The whole file: `[router]`, `[[ports]]`, `[[loopbacks]]`, `[[routes]]`, `[bgp]`, `[metrics]`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterSpec {
@@ -30,6 +30,15 @@ pub struct RouterSpec {
     pub routes: Vec<RouteSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<BgpSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsSpec>,
+}
+
+/// `[metrics]`: the Prometheus exporter's `listen = "ADDR:PORT"`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSpec {
+    pub listen: String,
 }
 
 /// `[router]`.
@@ -50,6 +59,9 @@ pub struct RouterSection {
     pub rx_ring_frames: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tx_ring_frames: Option<u32>,
+    /// The nftables netdev-ingress drop on the ports (router default: on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress_drop: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub neighbour: Option<NeighbourSection>,
 }
@@ -336,6 +348,18 @@ impl RouterSpec {
     }
     pub fn bgp(mut self, bgp: BgpSpec) -> Self {
         self.bgp = Some(bgp);
+        self
+    }
+    /// `[router] ingress_drop` (the kernel forwarder ignores it).
+    pub fn ingress_drop(mut self, on: bool) -> Self {
+        self.router.ingress_drop = Some(on);
+        self
+    }
+    /// `[metrics] listen = ADDR` (the kernel forwarder ignores it).
+    pub fn metrics(mut self, listen: &str) -> Self {
+        self.metrics = Some(MetricsSpec {
+            listen: listen.to_string(),
+        });
         self
     }
 

@@ -8,8 +8,13 @@
 //! 1 stream with offloads off), and UDP request/response latency in an
 //! HdrHistogram, idle and under an iperf3 load. Repetitions alternate the
 //! forwarders; the table shows medians (latency: all repetitions' samples
-//! merged) and router/kernel ratios. Writes `.hgrm` files and
-//! `fwd_summary.json` to the out dir (default bench/out/). Needs root.
+//! merged) and router/kernel ratios, CPU time per forwarded packet (/proc;
+//! `perf stat` instructions where the machine has counters), and the pps
+//! cost of a drop monitor and of a Prometheus scrape every 100 ms. Writes
+//! `.hgrm` files, `fwd-latency.svg` and `fwd_summary.json` to the out dir
+//! (default bench/out/). `--ingress-compare` adds the router without its
+//! ingress drop (pps, CPU); `--workers 1,2,4,8` runs a pps sweep over
+//! worker counts instead (`fwd_sweep.json`). Needs root.
 #![forbid(unsafe_code)]
 
 #[path = "../fwd/mod.rs"]
@@ -33,12 +38,24 @@ struct Args {
     /// Repetitions per forwarder (default 3, quick 1).
     #[arg(long)]
     reps: Option<usize>,
-    /// Router worker threads.
-    #[arg(long, default_value_t = 2)]
-    workers: u32,
+    /// Router worker threads; several (`1,2,4,8`) run the pps-only sweep
+    /// over them instead of the full benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "2")]
+    workers: Vec<u32>,
+    /// Also measure the router with `ingress_drop = false` (pps and CPU per
+    /// packet, a fresh topology per repetition).
+    #[arg(long)]
+    ingress_compare: bool,
     /// UDP blaster threads for the pps test.
     #[arg(long, default_value_t = 2)]
     blast_threads: usize,
+    /// Offered rate of the paced CPU-per-packet test, pps in all.
+    #[arg(long, default_value_t = 100_000.0)]
+    cpu_rate: f64,
+    /// UDP flows (source ports) of the pps test; more spread better over
+    /// many workers.
+    #[arg(long, default_value_t = 16)]
+    flows: usize,
     /// Only these forwarders (kernel, router).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -55,13 +72,15 @@ enum Tool {
 
 #[derive(Subcommand)]
 enum ToolCmd {
-    /// sendmmsg UDP blaster: DST SECS FLOWS PAYLOAD THREADS
+    /// sendmmsg UDP blaster: DST SECS FLOWS PAYLOAD THREADS RATE (pps in
+    /// all, 0 = as fast as possible)
     Blast {
         dst: SocketAddrV4,
         secs: f64,
         flows: usize,
         payload: usize,
         threads: usize,
+        rate: f64,
     },
     /// recvmmsg UDP sink: PORT SECS
     Sink { port: u16, secs: f64 },
@@ -87,7 +106,8 @@ fn run_tool(t: ToolCmd) -> std::io::Result<()> {
             flows,
             payload,
             threads,
-        } => serde_json::to_string(&traffic::blast(dst, secs, flows, payload, threads)?)?,
+            rate,
+        } => serde_json::to_string(&traffic::blast(dst, secs, flows, payload, threads, rate)?)?,
         ToolCmd::Sink { port, secs } => serde_json::to_string(&traffic::sink(port, secs)?)?,
         ToolCmd::EchoServer { port, secs } => {
             traffic::echo_server(port, secs)?;
@@ -136,12 +156,26 @@ fn main() {
     if let Some(r) = args.reps {
         p.reps = r.max(1);
     }
-    p.workers = args.workers;
+    if args.workers.is_empty() || args.workers.contains(&0) {
+        eprintln!("fwd_bench: --workers needs counts >= 1");
+        std::process::exit(2);
+    }
+    p.workers = args.workers[0];
+    if args.workers.len() > 1 {
+        p.workers_sweep = args.workers.clone();
+    }
+    p.ingress_compare = args.ingress_compare;
     p.pps_threads = args.blast_threads;
+    p.pps_flows = args.flows.max(1);
+    p.cpu_rate = args.cpu_rate.max(1_000.0);
     if !args.only.is_empty() {
         p.modes.retain(|m| args.only.iter().any(|o| o == m));
     }
-    if p.modes.contains(&"router") {
+    p.perf = fwd::cpu::perf_instructions_supported();
+    if !p.perf {
+        println!("perf stat: no instruction counters on this machine (no PMU, e.g. a VM without vPMU); CPU per packet from /proc only");
+    }
+    if p.modes.contains(&"router") || !p.workers_sweep.is_empty() || p.ingress_compare {
         match fwd::ensure_router_bin() {
             // Read by router_tests when it starts the router; set before any thread exists.
             Ok(bin) => std::env::set_var("ROUTER_BIN", bin),
@@ -155,6 +189,10 @@ fn main() {
         .out
         .unwrap_or_else(|| router_tests::workspace_root().join("bench/out"));
     let started = std::time::Instant::now();
+    if !p.workers_sweep.is_empty() {
+        sweep(&p, &out, started);
+        return;
+    }
     let all = fwd::run(&p);
     let rows = fwd::rows(&all);
     println!("\nForwarding: kernel vs router ({} repetition(s), {} cores, medians; latency = all samples merged)\n", p.reps, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
@@ -185,17 +223,94 @@ fn main() {
             );
         }
     }
+    if p.ingress_compare {
+        let none = Vec::new();
+        let reps = |m: &str| all.get(m).map(|r| &r.reps).unwrap_or(&none).as_slice();
+        println!(
+            "\nThe ingress drop alone (pps test; router ingress_drop=true is the run above):\n"
+        );
+        print!(
+            "{}",
+            fwd::pps_table(
+                &[
+                    ("kernel", reps("kernel")),
+                    ("router ingress_drop=true", reps("router")),
+                    (fwd::INGRESS_OFF, reps(fwd::INGRESS_OFF)),
+                ],
+                0,
+                2,
+            )
+        );
+    }
     if let Err(e) = fwd::write_outputs(&out, &p, &all, &rows) {
         eprintln!("writing {}: {e}", out.display());
         std::process::exit(1);
     }
+    match fwd::write_plot(&out, &all) {
+        Ok(f) => println!("\nplot: {}", f.display()),
+        Err(e) => {
+            eprintln!("writing the latency plot: {e}");
+            std::process::exit(1);
+        }
+    }
     println!(
-        "\nwrote {}/fwd_summary.json and .hgrm files ({:.0} s)",
+        "wrote {}/fwd_summary.json and .hgrm files ({:.0} s)",
         out.display(),
         started.elapsed().as_secs_f64()
     );
     // A forwarder that could not be measured at all is an error (the smoke run in CI relies on it).
     if all.values().any(|r| r.reps.is_empty()) {
+        std::process::exit(1);
+    }
+}
+
+/// `--workers A,B,...`: the pps sweep, its table and `fwd_sweep.json`.
+fn sweep(p: &fwd::Params, out: &std::path::Path, started: std::time::Instant) {
+    let lines = fwd::run_sweep(p);
+    println!(
+        "\nWorkers sweep: 64-byte UDP pps ({} repetition(s), {} cores, {} blaster threads, {} flows, medians)\n",
+        p.reps,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        p.pps_threads,
+        p.pps_flows
+    );
+    let view: Vec<(&str, &[fwd::RepResult])> = lines
+        .iter()
+        .map(|(l, r)| (l.as_str(), r.reps.as_slice()))
+        .collect();
+    print!("{}", fwd::pps_table(&view, 0, 1));
+    for (l, r) in &lines {
+        for e in &r.errors {
+            println!(
+                "\n{l}: ERROR: {}",
+                e.lines().take(15).collect::<Vec<_>>().join("\n    ")
+            );
+        }
+    }
+    let json = serde_json::json!({
+        "params": p,
+        "machine": {
+            "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        },
+        "lines": lines.iter().map(|(l, r)| serde_json::json!({"label": l, "reps": r.reps, "errors": r.errors})).collect::<Vec<_>>(),
+    });
+    let res = std::fs::create_dir_all(out).and_then(|()| {
+        std::fs::write(
+            out.join("fwd_sweep.json"),
+            serde_json::to_string_pretty(&json)? + "\n",
+        )
+    });
+    if let Err(e) = res {
+        eprintln!("writing {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    println!(
+        "\nwrote {}/fwd_sweep.json ({:.0} s)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if lines.iter().any(|(_, r)| r.reps.is_empty()) {
         std::process::exit(1);
     }
 }

@@ -1,18 +1,28 @@
 //! The forwarding benchmark: `src — router — dst` namespaces (veths, default
 //! offloads), measured once with the router namespace's kernel forwarding and
 //! once with `router`, in the same run, alternating per repetition.
+pub mod cpu;
 pub mod hgrm;
+pub mod plot;
 pub mod traffic;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use router_tests::{run_timeout, wait_listening, Forwarder, Lab, Line, Ns, DST_IP};
 
 /// Namespace prefix of the benchmark (scripts/test-all.sh checks for leftovers).
 pub const PREFIX: &str = "rbench";
+
+/// The router's Prometheus listener, on the router namespace's own loopback
+/// (scraped from a thread inside that namespace; nothing leaves it).
+pub const METRICS_ADDR: &str = "127.0.0.1:9477";
+/// Prometheus scrape interval of the scrape test.
+pub const SCRAPE_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Params {
@@ -26,6 +36,18 @@ pub struct Params {
     pub offloads_off: bool,
     pub workers: u32,
     pub modes: Vec<&'static str>,
+    /// Also measure pps with `ingress_drop = false` (issue 12 item 1).
+    pub ingress_compare: bool,
+    /// Worker counts of a `--workers A,B,...` sweep (pps only).
+    pub workers_sweep: Vec<u32>,
+    /// `perf stat -e instructions` works here (no PMU in most VMs).
+    pub perf: bool,
+    /// Offered rate of the CPU-per-packet test (pps, paced): a rate both
+    /// forwarders carry without loss, so the figure is the cost of
+    /// forwarding, not of overload (ring overflows, a sender slowed down).
+    pub cpu_rate: f64,
+    /// Rounds of the observability cost test per repetition.
+    pub cost_rounds: usize,
 }
 
 impl Params {
@@ -41,6 +63,11 @@ impl Params {
             offloads_off: !quick,
             workers: 2,
             modes: vec!["kernel", "router"],
+            ingress_compare: false,
+            workers_sweep: Vec::new(),
+            perf: false,
+            cpu_rate: 100_000.0,
+            cost_rounds: if quick { 1 } else { 2 },
         }
     }
 }
@@ -63,6 +90,62 @@ pub struct RepResult {
     /// Router only: the same pps test again with `router monitor drops`
     /// attached (its rings and per-batch check live), in the same run.
     pub pps_forwarded_monitored: Option<f64>,
+    /// Router only: the pps test again while a Prometheus scraper inside the
+    /// router's namespace GETs /metrics every 100 ms.
+    pub pps_forwarded_scraped: Option<f64>,
+    pub scrapes: Option<ScrapeReport>,
+    /// Router only: the observability cost test, round by round (forwarded
+    /// pps: plain, with the drop monitor, with the 100-ms scrape).
+    pub cost_rounds: Vec<CostRound>,
+    /// The CPU-per-packet test: 64-byte UDP paced to `Params::cpu_rate`.
+    pub paced: Option<PacedCpu>,
+    /// CPU time during the (unpaced) pps test (blast + 0.5 s drain), from /proc.
+    pub pps_cpu: Option<cpu::Delta>,
+    /// The same per forwarded packet, ns.
+    pub pps_cpu_per_packet: Option<cpu::PerPacket>,
+    /// `perf stat` instructions per forwarded packet (system-wide, router
+    /// process), where the machine has counters.
+    pub pps_instructions_per_packet: Option<(Option<f64>, Option<f64>)>,
+    /// IPv4 packets the router namespace's kernel received (`Ip InReceives`)
+    /// per offered packet: 1 for `router` without the ingress drop (every
+    /// frame also goes up the kernel's IPv4 input), 0 with it, 1 for the
+    /// kernel forwarder.
+    pub pps_kernel_ip_input_per_packet: f64,
+    /// Router worker threads of this repetition (0 for the kernel).
+    pub workers: u32,
+    /// `[router] ingress_drop` of this repetition (None for the kernel).
+    pub ingress_drop: Option<bool>,
+}
+
+/// One round of the observability cost test: the same pps test three times
+/// back to back on one router (order rotated by round, so drift does not
+/// favour one), forwarded pps each.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CostRound {
+    pub plain: f64,
+    pub monitored: f64,
+    pub scraped: f64,
+}
+
+/// The CPU-per-packet test's figures.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PacedCpu {
+    pub rate: f64,
+    pub sent_pps: f64,
+    pub forwarded_pps: f64,
+    pub loss: f64,
+    pub cpu: Option<cpu::Delta>,
+    pub cpu_per_packet: Option<cpu::PerPacket>,
+    pub instructions_per_packet: Option<(Option<f64>, Option<f64>)>,
+}
+
+/// What the Prometheus scraper did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ScrapeReport {
+    pub ok: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub last_error: Option<String>,
 }
 
 /// Everything measured for one forwarder.
@@ -103,6 +186,26 @@ fn s<T: ToString>(v: T) -> String {
 /// 64-byte UDP packets per second through the forwarder: a sendmmsg blaster
 /// in src, a recvmmsg sink in dst; "forwarded" is what arrived on dst's veth.
 fn measure_pps(line: &mut Line, p: &Params, r: &mut RepResult) -> Result<(), String> {
+    measure_pps_at(line, p, 0.0, r)
+}
+
+/// The CPU-per-packet test: [`measure_pps_at`] paced to `p.cpu_rate`.
+fn measure_cpu_paced(line: &mut Line, p: &Params) -> Result<PacedCpu, String> {
+    let mut m = RepResult::default();
+    measure_pps_at(line, p, p.cpu_rate, &mut m)?;
+    Ok(PacedCpu {
+        rate: p.cpu_rate,
+        sent_pps: m.pps_sent,
+        forwarded_pps: m.pps_forwarded,
+        loss: m.pps_loss,
+        cpu: m.pps_cpu,
+        cpu_per_packet: m.pps_cpu_per_packet,
+        instructions_per_packet: m.pps_instructions_per_packet,
+    })
+}
+
+/// The pps test, unpaced (`rate` 0) or paced to `rate` pps in all.
+fn measure_pps_at(line: &mut Line, p: &Params, rate: f64, r: &mut RepResult) -> Result<(), String> {
     let port = 9000u16;
     let sink_secs = p.pps_secs + 2.5;
     let (src, dst) = (line.src.clone(), line.dst.clone());
@@ -120,6 +223,12 @@ fn measure_pps(line: &mut Line, p: &Params, r: &mut RepResult) -> Result<(), Str
     }
     let drops0 = router_drops(line);
     let rx0 = dst.counter("eth0", "rx_packets");
+    let ip_in0 = line.rtr.snmp("Ip", "InReceives");
+    let pid = line.router.as_ref().map(|r| r.pid);
+    let perf = p
+        .perf
+        .then(|| cpu::PerfWindow::start(pid, p.pps_secs + 0.5));
+    let cpu0 = cpu::sample(pid);
     let out = run_tool(
         &src,
         &[
@@ -129,13 +238,29 @@ fn measure_pps(line: &mut Line, p: &Params, r: &mut RepResult) -> Result<(), Str
             s(p.pps_flows),
             s(traffic::PAYLOAD_64B),
             s(p.pps_threads),
+            s(rate),
         ],
         Duration::from_secs_f64(p.pps_secs + 20.0),
     )?;
     let blast: traffic::BlastReport =
         serde_json::from_str(out.trim()).map_err(|e| format!("blaster output {out:?}: {e}"))?;
     std::thread::sleep(Duration::from_millis(500));
+    let cpu1 = cpu::sample(pid);
     let rx = dst.counter("eth0", "rx_packets") - rx0;
+    let ip_in = line.rtr.snmp("Ip", "InReceives").saturating_sub(ip_in0);
+    let delta = cpu1.since(&cpu0);
+    r.pps_cpu = Some(delta);
+    r.pps_cpu_per_packet = delta.per_packet(rx);
+    if let Some(w) = perf {
+        let n = w.finish();
+        let per = |c: Option<u64>| c.filter(|_| rx > 0).map(|c| c as f64 / rx as f64);
+        r.pps_instructions_per_packet = Some((per(n.system), per(n.process)));
+    }
+    r.pps_kernel_ip_input_per_packet = if blast.sent > 0 {
+        ip_in as f64 / blast.sent as f64
+    } else {
+        0.0
+    };
     for (k, v) in router_drops(line) {
         let d = v.saturating_sub(drops0.get(&k).copied().unwrap_or(0));
         if d > 0 {
@@ -152,6 +277,10 @@ fn measure_pps(line: &mut Line, p: &Params, r: &mut RepResult) -> Result<(), Str
     let log = line.lab.log_of(sink);
     let sink: traffic::SinkReport =
         serde_json::from_str(log.trim()).map_err(|e| format!("sink output {log:?}: {e}"))?;
+    if let Some(c) = r.pps_cpu_per_packet.as_mut() {
+        let tools = (blast.cpu_ns + sink.cpu_ns) as f64;
+        c.path_ns = Some((tools + delta.proc_secs.unwrap_or(0.0) * 1e9) / rx.max(1) as f64);
+    }
     r.pps_sent = blast.sent as f64 / blast.secs;
     r.pps_forwarded = rx as f64 / blast.secs;
     r.pps_received = sink.received as f64 / blast.secs;
@@ -187,6 +316,74 @@ fn measure_pps_monitored(
     let _ = child.kill();
     let _ = child.wait();
     res.map(|()| m.pps_forwarded)
+}
+
+/// [`measure_pps`] while a Prometheus scraper GETs the router's /metrics
+/// every [`SCRAPE_INTERVAL`] from a thread inside the router's namespace
+/// (the listener is on that namespace's loopback): forwarded pps and what
+/// the scraper did. A run in which no scrape succeeded is an error, so the
+/// figure cannot be vacuous.
+fn measure_pps_scraped(line: &mut Line, p: &Params) -> Result<(f64, ScrapeReport), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ns = line.rtr.clone();
+    let flag = stop.clone();
+    // Bounded: at most the test's length (plus slack) in scrapes.
+    let max = ((p.pps_secs + 30.0) / SCRAPE_INTERVAL.as_secs_f64()) as u64;
+    let scraper = std::thread::spawn(move || ns.enter(|| scrape_loop(&flag, max)));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut m = RepResult::default();
+    let res = measure_pps(line, p, &mut m);
+    stop.store(true, Ordering::Relaxed);
+    let report = scraper
+        .join()
+        .map_err(|_| "scraper thread panicked".to_string())?;
+    res?;
+    if report.ok == 0 {
+        return Err(format!("no Prometheus scrape succeeded: {report:?}"));
+    }
+    Ok((m.pps_forwarded, report))
+}
+
+/// GET http://METRICS_ADDR/metrics every [`SCRAPE_INTERVAL`] (one
+/// keep-alive connection, as Prometheus does) until `stop` or `max` scrapes.
+fn scrape_loop(stop: &AtomicBool, max: u64) -> ScrapeReport {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(2))
+        .build();
+    let url = format!("http://{METRICS_ADDR}/metrics");
+    let mut rep = ScrapeReport::default();
+    let mut next = Instant::now();
+    for _ in 0..max {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match agent.get(&url).call().map(|r| r.into_string()) {
+            Ok(Ok(body)) if body.contains("# TYPE") => {
+                rep.ok += 1;
+                rep.bytes += body.len() as u64;
+            }
+            Ok(Ok(body)) => {
+                rep.failed += 1;
+                rep.last_error = Some(format!(
+                    "not an exposition: {:?}",
+                    &body[..body.len().min(80)]
+                ));
+            }
+            Ok(Err(e)) => {
+                rep.failed += 1;
+                rep.last_error = Some(e.to_string());
+            }
+            Err(e) => {
+                rep.failed += 1;
+                rep.last_error = Some(e.to_string());
+            }
+        }
+        next += SCRAPE_INTERVAL;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    rep
 }
 
 /// Drop counters summed over the router's ports (empty for the kernel).
@@ -369,11 +566,10 @@ fn merge(into: &mut Option<Histogram<u64>>, h: Histogram<u64>) {
     }
 }
 
-/// One repetition with one forwarder, on a fresh topology.
-fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), String> {
-    let spec = Line::default_spec().workers(p.workers);
+/// The topology with `mode` forwarding, neighbours resolved.
+fn build_line(mode: Forwarder, spec: router_tests::RouterSpec) -> Result<Line, String> {
     let lab = Lab::with_prefix(PREFIX, mode.name());
-    let mut line = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let line = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Line::build_in(lab, mode, spec, |_| {})
     }))
     .map_err(|e| format!("topology/forwarder start failed: {}", panic_text(&e)))?;
@@ -389,10 +585,62 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
             mode.name()
         ));
     }
+    Ok(line)
+}
+
+/// The router's config for `workers` threads and the ingress drop on/off.
+fn router_spec(workers: u32, ingress_drop: bool) -> router_tests::RouterSpec {
+    Line::default_spec()
+        .workers(workers)
+        .ingress_drop(ingress_drop)
+        .metrics(METRICS_ADDR)
+}
+
+fn mode_of(m: &str) -> Forwarder {
+    if m == "kernel" {
+        Forwarder::Kernel
+    } else {
+        Forwarder::Router
+    }
+}
+
+/// One repetition with one forwarder, on a fresh topology.
+fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), String> {
+    let mut line = build_line(mode, router_spec(p.workers, true))?;
     let mut r = RepResult::default();
+    if let Forwarder::Router = mode {
+        r.workers = p.workers;
+        r.ingress_drop = Some(true);
+    }
     measure_pps(&mut line, p, &mut r)?;
+    r.paced = Some(measure_cpu_paced(&mut line, p)?);
     if let Some(router) = line.router.clone() {
-        r.pps_forwarded_monitored = Some(measure_pps_monitored(&mut line, &router, p)?);
+        let mut scrapes = ScrapeReport::default();
+        for round in 0..p.cost_rounds {
+            let mut c = CostRound::default();
+            for k in 0..3 {
+                match (round + k) % 3 {
+                    0 => {
+                        let mut m = RepResult::default();
+                        measure_pps(&mut line, p, &mut m)?;
+                        c.plain = m.pps_forwarded;
+                    }
+                    1 => c.monitored = measure_pps_monitored(&mut line, &router, p)?,
+                    _ => {
+                        let (pps, s) = measure_pps_scraped(&mut line, p)?;
+                        c.scraped = pps;
+                        scrapes.ok += s.ok;
+                        scrapes.failed += s.failed;
+                        scrapes.bytes += s.bytes;
+                        scrapes.last_error = s.last_error.or(scrapes.last_error);
+                    }
+                }
+            }
+            r.cost_rounds.push(c);
+        }
+        r.pps_forwarded_monitored = median(r.cost_rounds.iter().map(|c| c.monitored).collect());
+        r.pps_forwarded_scraped = median(r.cost_rounds.iter().map(|c| c.scraped).collect());
+        r.scrapes = Some(scrapes);
     }
     r.tcp1_gbps = measure_tcp(&mut line, p.tcp_secs, 1)?;
     r.tcp4_gbps = measure_tcp(&mut line, p.tcp_secs, 4)?;
@@ -409,6 +657,24 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
     Ok(())
 }
 
+/// The pps test alone on a fresh topology: `router` with `workers` threads
+/// and the ingress drop on or off, or (`None`) the kernel.
+fn run_pps_only(router: Option<(u32, bool)>, p: &Params) -> Result<RepResult, String> {
+    let (mode, spec) = match router {
+        Some((w, drop)) => (Forwarder::Router, router_spec(w, drop)),
+        None => (Forwarder::Kernel, router_spec(p.workers, true)),
+    };
+    let mut line = build_line(mode, spec)?;
+    let mut r = RepResult::default();
+    if let Some((w, drop)) = router {
+        r.workers = w;
+        r.ingress_drop = Some(drop);
+    }
+    measure_pps(&mut line, p, &mut r)?;
+    r.paced = Some(measure_cpu_paced(&mut line, p)?);
+    Ok(r)
+}
+
 fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
     e.downcast_ref::<String>()
         .cloned()
@@ -416,25 +682,72 @@ fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
+/// A pps-only variant's key in [`run`]'s results.
+pub const INGRESS_OFF: &str = "router ingress_drop=false";
+
 /// Runs all repetitions, alternating forwarders so drift hits both alike.
+/// With `ingress_compare`, each repetition also measures pps with a router
+/// whose ingress drop is off (results under [`INGRESS_OFF`]).
 pub fn run(p: &Params) -> BTreeMap<&'static str, ModeResults> {
     let mut all: BTreeMap<&'static str, ModeResults> = BTreeMap::new();
     for rep in 0..p.reps {
         for &m in &p.modes {
-            let mode = if m == "kernel" {
-                Forwarder::Kernel
-            } else {
-                Forwarder::Router
-            };
             eprintln!("[fwd_bench] repetition {}/{}: {m}", rep + 1, p.reps);
             let entry = all.entry(m).or_default();
-            if let Err(e) = run_one(mode, p, entry) {
+            if let Err(e) = run_one(mode_of(m), p, entry) {
                 eprintln!("[fwd_bench] {m}: {e}");
                 entry.errors.push(e);
             }
         }
+        if p.ingress_compare {
+            eprintln!(
+                "[fwd_bench] repetition {}/{}: {INGRESS_OFF} (pps)",
+                rep + 1,
+                p.reps
+            );
+            let entry = all.entry(INGRESS_OFF).or_default();
+            match run_pps_only(Some((p.workers, false)), p) {
+                Ok(r) => entry.reps.push(r),
+                Err(e) => {
+                    eprintln!("[fwd_bench] {INGRESS_OFF}: {e}");
+                    entry.errors.push(e);
+                }
+            }
+        }
     }
     all
+}
+
+/// `--workers A,B,...`: per repetition the kernel once, then `router` at each
+/// worker count; the pps test only (with CPU per packet), so a sweep stays
+/// bounded: (1 + workers) × (topology + pps_secs + ~3 s) per repetition.
+pub fn run_sweep(p: &Params) -> Vec<(String, ModeResults)> {
+    let mut lines: Vec<(String, ModeResults)> = std::iter::once("kernel".to_string())
+        .chain(
+            p.workers_sweep
+                .iter()
+                .map(|w| format!("router {w} worker(s)")),
+        )
+        .map(|l| (l, ModeResults::default()))
+        .collect();
+    for rep in 0..p.reps {
+        for (i, (label, res)) in lines.iter_mut().enumerate() {
+            eprintln!(
+                "[fwd_bench] sweep repetition {}/{}: {label}",
+                rep + 1,
+                p.reps
+            );
+            let router = (i > 0).then(|| (p.workers_sweep[i - 1], true));
+            match run_pps_only(router, p) {
+                Ok(r) => res.reps.push(r),
+                Err(e) => {
+                    eprintln!("[fwd_bench] {label}: {e}");
+                    res.errors.push(e);
+                }
+            }
+        }
+    }
+    lines
 }
 
 pub fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -471,6 +784,12 @@ fn fmt_gbps(v: f64) -> String {
 }
 fn fmt_us(v: f64) -> String {
     format!("{v:.1}")
+}
+fn fmt_ns(v: f64) -> String {
+    format!("{v:.0}")
+}
+fn fmt_ratio(v: f64) -> String {
+    format!("{v:.2}")
 }
 
 pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
@@ -522,15 +841,52 @@ pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
     );
     // The monitor's cost as a ratio in the same run: attached / detached
     // (router only; 100% = no cost).
+    // The observability costs as ratios within each round of the cost
+    // test (attached / plain, same router, back to back; 100% = no cost),
+    // the median over all rounds of all repetitions.
+    let round_ratio = |m: &str, f: fn(&CostRound) -> f64| {
+        all.get(m).and_then(|r| {
+            median(
+                r.reps
+                    .iter()
+                    .flat_map(|x| &x.cost_rounds)
+                    .filter(|c| c.plain > 0.0)
+                    .map(|c| f(c) / c.plain)
+                    .collect(),
+            )
+        })
+    };
     add(
-        "drop monitor pps attached/detached",
+        "cost test: plain pps",
         &|m| {
-            med(m, &|r| {
-                r.pps_forwarded_monitored
-                    .filter(|_| r.pps_forwarded > 0.0)
-                    .map(|x| x / r.pps_forwarded)
+            all.get(m).and_then(|r| {
+                median(
+                    r.reps
+                        .iter()
+                        .flat_map(|x| &x.cost_rounds)
+                        .map(|c| c.plain)
+                        .collect(),
+                )
             })
         },
+        None,
+        fmt_pps,
+    );
+    add(
+        "drop monitor pps attached/plain",
+        &|m| round_ratio(m, |c| c.monitored),
+        None,
+        fmt_pct,
+    );
+    add(
+        "UDP 64B pps, scrape every 100 ms",
+        &|m| med(m, &|r| r.pps_forwarded_scraped),
+        None,
+        fmt_pps,
+    );
+    add(
+        "scrape/100ms pps attached/plain",
+        &|m| round_ratio(m, |c| c.scraped),
         None,
         fmt_pct,
     );
@@ -545,6 +901,105 @@ pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
         &|m| med(m, &|r| Some(r.pps_loss)),
         None,
         fmt_pct,
+    );
+    // CPU per forwarded packet (cpu.rs says what each figure holds): the
+    // paced test first (the comparable figure), then the unpaced pps test.
+    let paced = |f: fn(&cpu::PerPacket) -> Option<f64>| {
+        move |r: &RepResult| {
+            r.paced
+                .as_ref()
+                .and_then(|c| c.cpu_per_packet.as_ref())
+                .and_then(f)
+        }
+    };
+    add(
+        "paced test: offered pps",
+        &|m| med(m, &|r| r.paced.as_ref().map(|c| c.sent_pps)),
+        None,
+        fmt_pps,
+    );
+    add(
+        "paced test: loss",
+        &|m| med(m, &|r| r.paced.as_ref().map(|c| c.loss)),
+        None,
+        fmt_pct,
+    );
+    add(
+        "CPU ns/pkt paced: whole path (exact)",
+        &|m| med(m, &paced(|c| c.path_ns)),
+        Some((1.3, false)),
+        fmt_ns,
+    );
+    add(
+        "CPU ns/pkt paced: forwarder",
+        &|m| med(m, &paced(|c| Some(c.forwarder_ns))),
+        None,
+        fmt_ns,
+    );
+    add(
+        "CPU ns/pkt paced: router process",
+        &|m| med(m, &paced(|c| c.proc_ns)),
+        None,
+        fmt_ns,
+    );
+    add(
+        "CPU ns/pkt paced: softirq",
+        &|m| med(m, &paced(|c| Some(c.softirq_ns))),
+        None,
+        fmt_ns,
+    );
+    add(
+        "CPU ns/pkt paced: machine busy",
+        &|m| med(m, &paced(|c| Some(c.busy_ns))),
+        None,
+        fmt_ns,
+    );
+    add(
+        "instructions/pkt paced: all CPUs",
+        &|m| {
+            med(m, &|r| {
+                r.paced
+                    .as_ref()
+                    .and_then(|c| c.instructions_per_packet)
+                    .and_then(|x| x.0)
+            })
+        },
+        None,
+        fmt_ns,
+    );
+    add(
+        "instructions/pkt paced: router",
+        &|m| {
+            med(m, &|r| {
+                r.paced
+                    .as_ref()
+                    .and_then(|c| c.instructions_per_packet)
+                    .and_then(|x| x.1)
+            })
+        },
+        None,
+        fmt_ns,
+    );
+    let unpaced = |f: fn(&cpu::PerPacket) -> Option<f64>| {
+        move |r: &RepResult| r.pps_cpu_per_packet.as_ref().and_then(f)
+    };
+    add(
+        "CPU ns/pkt unpaced: forwarder",
+        &|m| med(m, &unpaced(|c| Some(c.forwarder_ns))),
+        None,
+        fmt_ns,
+    );
+    add(
+        "CPU ns/pkt unpaced: machine busy",
+        &|m| med(m, &unpaced(|c| Some(c.busy_ns))),
+        None,
+        fmt_ns,
+    );
+    add(
+        "kernel IPv4 input per offered pkt",
+        &|m| med(m, &|r| Some(r.pps_kernel_ip_input_per_packet)),
+        None,
+        fmt_ratio,
     );
     add(
         "TCP 1 stream Gbit/s",
@@ -626,6 +1081,108 @@ pub fn table(rows: &[Row]) -> String {
     t
 }
 
+/// Medians of the pps-only figures of some runs, one line each, with ratios
+/// against line `kernel` and against line `reference` (both indices into
+/// `lines`): the ingress-drop comparison and the workers sweep.
+pub fn pps_table(lines: &[(&str, &[RepResult])], kernel: usize, reference: usize) -> String {
+    use std::fmt::Write;
+    let med = |reps: &[RepResult], f: &dyn Fn(&RepResult) -> Option<f64>| {
+        median(reps.iter().filter_map(f).collect())
+    };
+    let fig = |reps: &[RepResult]| {
+        [
+            med(reps, &|r| Some(r.pps_forwarded)),
+            med(reps, &|r| {
+                r.paced
+                    .as_ref()
+                    .and_then(|c| c.cpu_per_packet)
+                    .map(|c| c.forwarder_ns)
+            }),
+            med(reps, &|r| {
+                r.paced
+                    .as_ref()
+                    .and_then(|c| c.cpu_per_packet)
+                    .and_then(|c| c.path_ns)
+            }),
+        ]
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "n/a".into(),
+    };
+    let k = lines.get(kernel).map(|l| fig(l.1)).unwrap_or_default();
+    let (ref_name, rf) = lines
+        .get(reference)
+        .map(|l| (l.0, fig(l.1)))
+        .unwrap_or(("-", [None; 3]));
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "| {:<30} | {:>4} | {:>9} | {:>7} | {:>7} | {:>6} | {:>9} | {:>7} | {:>9} | {:>7} | {:>8} |",
+        "forwarder", "reps", "pps", "×kernel", "×ref", "loss", "CPU ns/p", "×kernel", "path ns/p", "×kernel", "IPv4 in/p"
+    );
+    let _ = writeln!(
+        t,
+        "|{:-<32}|{:->6}|{:->11}|{:->9}|{:->9}|{:->8}|{:->11}|{:->9}|{:->11}|{:->9}|{:->10}|",
+        "", "", "", "", "", "", "", "", "", "", ""
+    );
+    for (name, reps) in lines {
+        let f = fig(reps);
+        let v = |x: Option<f64>, fmt: fn(f64) -> String| x.map(fmt).unwrap_or_else(|| "n/a".into());
+        let _ = writeln!(
+            t,
+            "| {:<30} | {:>4} | {:>9} | {:>7} | {:>7} | {:>6} | {:>9} | {:>7} | {:>9} | {:>7} | {:>8} |",
+            name,
+            reps.len(),
+            v(f[0], fmt_pps),
+            ratio(f[0], k[0]),
+            ratio(f[0], rf[0]),
+            v(med(reps, &|r| Some(r.pps_loss)), fmt_pct),
+            v(f[1], fmt_ns),
+            ratio(f[1], k[1]),
+            v(f[2], fmt_ns),
+            ratio(f[2], k[2]),
+            v(med(reps, &|r| Some(r.pps_kernel_ip_input_per_packet)), fmt_ratio),
+        );
+    }
+    let _ = writeln!(
+        t,
+        "(pps, loss: unpaced test; CPU (forwarder: softirq + router process), path (blaster + sink + router, exact): ns per forwarded packet in the paced test; IPv4 in/p: the router namespace kernel's IPv4 input per offered packet; ×ref: against \"{ref_name}\")"
+    );
+    t
+}
+
+/// Writes the latency plot (`fwd-latency.svg`): kernel vs router, unloaded
+/// and loaded, from the same histograms as the .hgrm files.
+pub fn write_plot(
+    out: &Path,
+    all: &BTreeMap<&'static str, ModeResults>,
+) -> Result<PathBuf, String> {
+    let curves = |loaded: bool| {
+        ["kernel", "router"]
+            .iter()
+            .filter_map(|m| {
+                let r = all.get(m)?;
+                let h = if loaded {
+                    r.loaded_latency.as_ref()
+                } else {
+                    r.latency.as_ref()
+                }?;
+                Some(plot::Curve { label: m, hist: h })
+            })
+            .collect::<Vec<_>>()
+    };
+    let path = out.join("fwd-latency.svg");
+    plot::latency_svg(
+        &path,
+        &[
+            ("UDP request/response, unloaded", curves(false)),
+            ("with one bulk TCP flow (iperf3)", curves(true)),
+        ],
+    )?;
+    Ok(path)
+}
+
 /// Writes the .hgrm files and `fwd_summary.json` to `out`.
 pub fn write_outputs(
     out: &Path,
@@ -662,6 +1219,7 @@ pub fn write_outputs(
             "target": r.target.map(|(t, up)| serde_json::json!({"ratio": t, "higher_is_better": up})),
         })).collect::<Vec<_>>(),
         "repetitions": all.iter().map(|(m, r)| (m.to_string(), serde_json::json!({"reps": r.reps, "errors": r.errors}))).collect::<BTreeMap<_, _>>(),
+        "cpu_method": "process: utime+stime of the router (all threads); softirq and busy: /proc/stat cpu line, all CPUs; tick-sampled (no CONFIG_IRQ_TIME_ACCOUNTING); forwarder = softirq (+ process for the router: an upper bound, softirq in its threads counts twice)",
     });
     std::fs::write(
         out.join("fwd_summary.json"),

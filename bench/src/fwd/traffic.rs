@@ -28,28 +28,54 @@ pub struct BlastReport {
     pub sent: u64,
     pub failed_calls: u64,
     pub secs: f64,
+    /// This process's CPU time (all threads), ns: its sends and the kernel
+    /// work they run in its context (a veth delivers synchronously, so for
+    /// the kernel forwarder the forwarding itself).
+    #[serde(default)]
+    pub cpu_ns: u64,
 }
 
-/// Sends `payload`-byte UDP datagrams to `dst` as fast as possible for
-/// `secs` from `threads` threads, round-robin over `flows` sockets (distinct
-/// source ports, so a flow-hashing forwarder spreads them over its workers).
+/// CPU time of this process so far, ns (`getrusage`: on Linux the total is
+/// the scheduler's exact run time, split by ticks between user and system).
+pub fn self_cpu_ns() -> u64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF)
+        .map(|u| {
+            let ns = |t: nix::sys::time::TimeVal| {
+                t.tv_sec() as u64 * 1_000_000_000 + t.tv_usec() as u64 * 1_000
+            };
+            ns(u.user_time()) + ns(u.system_time())
+        })
+        .unwrap_or(0)
+}
+
+/// Sends `payload`-byte UDP datagrams to `dst` for `secs` from `threads`
+/// threads, round-robin over `flows` sockets (distinct source ports, so a
+/// flow-hashing forwarder spreads them over its workers): as fast as
+/// possible, or paced to `rate` datagrams per second in all (`rate` > 0; in
+/// bursts of one sendmmsg batch, never ahead of the rate).
 pub fn blast(
     dst: SocketAddrV4,
     secs: f64,
     flows: usize,
     payload: usize,
     threads: usize,
+    rate: f64,
 ) -> std::io::Result<BlastReport> {
     let threads = threads.max(1);
     let per_thread = flows.max(threads).div_ceil(threads);
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
-        .map(|_| std::thread::spawn(move || blast_thread(dst, secs, per_thread, payload)))
+        .map(|_| {
+            let rate = rate / threads as f64;
+            std::thread::spawn(move || blast_thread(dst, secs, per_thread, payload, rate))
+        })
         .collect();
     let mut total = BlastReport {
         sent: 0,
         failed_calls: 0,
         secs: 0.0,
+        cpu_ns: 0,
     };
     for h in handles {
         let r = h
@@ -59,6 +85,7 @@ pub fn blast(
         total.failed_calls += r.failed_calls;
     }
     total.secs = start.elapsed().as_secs_f64();
+    total.cpu_ns = self_cpu_ns();
     Ok(total)
 }
 
@@ -67,6 +94,7 @@ fn blast_thread(
     secs: f64,
     flows: usize,
     payload: usize,
+    rate: f64,
 ) -> std::io::Result<BlastReport> {
     let socks: Vec<UdpSocket> = (0..flows.max(1))
         .map(|_| {
@@ -85,6 +113,14 @@ fn blast_thread(
     let limit = Duration::from_secs_f64(secs);
     let (mut sent, mut failed_calls, mut i) = (0u64, 0u64, 0usize);
     while start.elapsed() < limit {
+        if rate > 0.0 {
+            let due = start.elapsed().as_secs_f64() * rate;
+            if sent as f64 >= due {
+                let ahead = (sent as f64 - due) / rate;
+                std::thread::sleep(Duration::from_secs_f64(ahead.clamp(50e-6, 0.01)));
+                continue;
+            }
+        }
         let s = &socks[i % socks.len()];
         i = i.wrapping_add(1);
         match sendmmsg(
@@ -104,11 +140,15 @@ fn blast_thread(
         sent,
         failed_calls,
         secs: start.elapsed().as_secs_f64(),
+        cpu_ns: 0,
     })
 }
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct SinkReport {
+    /// This process's CPU time, ns (its receives; mostly asleep otherwise).
+    #[serde(default)]
+    pub cpu_ns: u64,
     pub received: u64,
     pub bytes: u64,
 }
@@ -138,7 +178,11 @@ pub fn sink(port: u16, secs: f64) -> std::io::Result<SinkReport> {
             }
         }
     }
-    Ok(SinkReport { received, bytes })
+    Ok(SinkReport {
+        cpu_ns: self_cpu_ns(),
+        received,
+        bytes,
+    })
 }
 
 /// Echoes every datagram on `port` back to its sender, for at most `secs`.
