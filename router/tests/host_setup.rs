@@ -206,6 +206,62 @@ fn plan_apply_and_undo_against_the_kernel() {
     );
 }
 
+/// A VM's routes through the port (its default route on eth0) go with the
+/// port's addresses; the stop adds them back.
+#[test]
+fn kernel_routes_through_the_port_come_back_at_stop() {
+    let Some(pair) = Pair::new() else { return };
+    ip(&["-n", &pair.a, "link", "set", "pa", "up"]);
+    ip(&[
+        "-n",
+        &pair.a,
+        "route",
+        "add",
+        "default",
+        "via",
+        "10.203.0.2",
+        "dev",
+        "pa",
+    ]);
+    ip(&[
+        "-n",
+        &pair.a,
+        "route",
+        "add",
+        "10.99.0.0/16",
+        "via",
+        "10.203.0.2",
+        "dev",
+        "pa",
+        "metric",
+        "7",
+    ]);
+    let plan = pair
+        .in_a(|| Plan::build(&port(), HostOptions::default()))
+        .expect("plan");
+    let lines = plan.describe().join("\n");
+    for want in [
+        "pa: kernel route default via 10.203.0.2 goes with the addresses",
+        "pa: kernel route 10.99.0.0/16 via 10.203.0.2 metric 7 goes with the addresses",
+    ] {
+        assert!(lines.contains(want), "plan lacks {want:?}:\n{lines}");
+    }
+    // The connected route comes back with its address: not listed.
+    assert!(!lines.contains("kernel route 10.203.0.0/24"), "{lines}");
+    let applied = pair
+        .in_a(move || plan.apply().map_err(|e| e.to_string()))
+        .expect("apply");
+    let routes = ip(&["-n", &pair.a, "route", "show"]);
+    assert!(!routes.contains("default"), "{routes}");
+    pair.in_a(move || applied.undo());
+    let routes = ip(&["-n", &pair.a, "route", "show"]);
+    assert!(
+        routes.contains("default via 10.203.0.2 dev pa")
+            && routes.contains("10.99.0.0/16 via 10.203.0.2 dev pa metric 7"),
+        "kernel routes not restored:\n{routes}"
+    );
+}
+
 #[test]
 fn a_second_start_replaces_a_leftover_drop_table() {
     let Some(pair) = Pair::new() else { return };

@@ -10,8 +10,8 @@
 //! router_id = "192.168.10.200"          # optional
 //! icmp_rate_limit = 1000                # ICMP errors per second (token bucket)
 //! icmp_burst = 50
-//! rx_ring_frames = 120                  # AF_PACKET ring slots per worker per
-//! tx_ring_frames = 60                   # port (68 KiB each, see below)
+//! rx_ring_frames = 256                  # AF_PACKET ring slots per worker per
+//! tx_ring_frames = 128                  # port (68 KiB each, see below)
 //! [router.neighbour]                    # ARP timers, Linux defaults
 //! reachable_time_ms = 30000             # also retrans_time_ms, mcast_probes,
 //!                                       # ucast_probes, queue_len,

@@ -27,7 +27,7 @@ pub mod sysctl;
 
 use std::fmt;
 
-use rtnl::{KernelAddress, Rtnl};
+use rtnl::{KernelAddress, KernelRoute, Rtnl};
 use sysctl::Sysctl;
 
 /// A port as the host set-up sees it: its name in the config and its
@@ -80,6 +80,13 @@ const PORT_IPV6_SYSCTLS: [(&str, &str); 3] =
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
+    /// A kernel route through the port that goes away with its addresses;
+    /// nothing is done to it at start, and it is added back at stop.
+    KeepRoute {
+        port: String,
+        ifname: String,
+        route: KernelRoute,
+    },
     DeleteAddress {
         port: String,
         ifname: String,
@@ -106,6 +113,10 @@ pub enum Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Change::KeepRoute { ifname, route, .. } => write!(
+                f,
+                "{ifname}: kernel route {route} goes with the addresses (added back at stop)"
+            ),
             Change::DeleteAddress {
                 ifname, address, ..
             } => write!(f, "{ifname}: delete kernel address {}", address.net),
@@ -176,6 +187,20 @@ impl Plan {
                     "check the interface",
                 )
             })?;
+            let routes = rtnl.routes_via(link.index).map_err(|e| {
+                err(
+                    "routes",
+                    format!("cannot list them: {e}"),
+                    "check the interface",
+                )
+            })?;
+            for route in routes {
+                changes.push(Change::KeepRoute {
+                    port: port.name.clone(),
+                    ifname: port.ifname.clone(),
+                    route,
+                });
+            }
             for address in addresses {
                 // IPv6 link-local addresses belong to the kernel's IPv6 on the
                 // port: disable_ipv6 removes them and re-enabling restores them.
@@ -304,6 +329,10 @@ impl Applied {
                 fix: fix.into(),
             };
         match change {
+            // The kernel drops it itself with the last address it needs.
+            Change::KeepRoute { ifname, route, .. } => {
+                tracing::info!(%ifname, %route, "host set-up: kernel route kept for the stop");
+            }
             Change::DeleteAddress {
                 port,
                 ifname,
@@ -382,6 +411,13 @@ impl Applied {
     fn undo_all(&mut self) {
         while let Some(change) = self.done.pop() {
             let r = match &change {
+                Change::KeepRoute { route, .. } => {
+                    let route = route.clone();
+                    match self.rtnl().and_then(|rtnl| rtnl.add_route(&route)) {
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+                        r => r,
+                    }
+                }
                 Change::DeleteAddress {
                     ifindex, address, ..
                 } => {

@@ -1,6 +1,6 @@
-//! A small synchronous rtnetlink client: the few link and address requests
-//! the host set-up needs (list a link's addresses, add or delete one, set a
-//! link up or down). Messages are built and parsed by `netlink-packet-route`;
+//! A small synchronous rtnetlink client: the few link, address and route
+//! requests the host set-up needs (list a link's addresses, add or delete
+//! one, set a link up or down, list a link's routes and add one back). Messages are built and parsed by `netlink-packet-route`;
 //! `netlink-sys` owns the socket, so nothing here is `unsafe`.
 //!
 //! Requests run one at a time with NLM_F_ACK and wait for their answer, in
@@ -16,6 +16,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -32,6 +33,70 @@ pub struct KernelAddress {
 pub struct LinkState {
     pub index: u32,
     pub up: bool,
+}
+
+/// A kernel route through a port that the kernel did not make itself for
+/// one of the port's addresses (e.g. a VM's `default via 10.0.2.2 dev
+/// eth0`). Deleting the port's last address makes the kernel drop it, so the
+/// host set-up keeps it to add back at stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelRoute {
+    /// The route as the kernel listed it, reduced to the attributes that
+    /// re-create it.
+    msg: RouteMessage,
+}
+
+impl KernelRoute {
+    fn from_dump(m: RouteMessage) -> KernelRoute {
+        let mut msg = RouteMessage::default();
+        msg.header = m.header;
+        msg.attributes = m
+            .attributes
+            .into_iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    RouteAttribute::Destination(_)
+                        | RouteAttribute::Gateway(_)
+                        | RouteAttribute::Oif(_)
+                        | RouteAttribute::Priority(_)
+                        | RouteAttribute::PrefSource(_)
+                        | RouteAttribute::Table(_)
+                )
+            })
+            .collect();
+        KernelRoute { msg }
+    }
+}
+
+impl std::fmt::Display for KernelRoute {
+    /// Like `ip route`: `default via 10.0.2.2` or `10.9.0.0/16 via 10.0.2.2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addr = |a: &RouteAddress| match a {
+            RouteAddress::Inet(ip) => ip.to_string(),
+            RouteAddress::Inet6(ip) => ip.to_string(),
+            other => format!("{other:?}"),
+        };
+        let dst = self.msg.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(d) => Some(addr(d)),
+            _ => None,
+        });
+        match dst {
+            Some(d) => write!(f, "{d}/{}", self.msg.header.destination_prefix_length)?,
+            None => write!(f, "default")?,
+        }
+        for a in &self.msg.attributes {
+            if let RouteAttribute::Gateway(g) = a {
+                write!(f, " via {}", addr(g))?;
+            }
+        }
+        for a in &self.msg.attributes {
+            if let RouteAttribute::Priority(p) = a {
+                write!(f, " metric {p}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 pub struct Rtnl {
@@ -108,6 +173,55 @@ impl Rtnl {
         let msg = address_message(ifindex, addr);
         self.request(
             RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+    }
+
+    /// The routes of every table whose one output interface is `ifindex`,
+    /// both families, except those the kernel made itself (`proto kernel`:
+    /// an address's subnet route, which comes back with the address) and
+    /// IPv6 link-local ones (they come back with the port's IPv6).
+    pub fn routes_via(&mut self, ifindex: u32) -> io::Result<Vec<KernelRoute>> {
+        let mut out = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut msg = RouteMessage::default();
+            msg.header.address_family = family;
+            let answers = self.request(RouteNetlinkMessage::GetRoute(msg), NLM_F_DUMP)?;
+            for answer in answers {
+                let RouteNetlinkMessage::NewRoute(r) = answer else {
+                    continue;
+                };
+                let oif = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Oif(i) => Some(*i),
+                    _ => None,
+                });
+                let link_local = r.attributes.iter().any(|a| {
+                    matches!(a, RouteAttribute::Destination(RouteAddress::Inet6(d))
+                        if (d.segments()[0] & 0xffc0) == 0xfe80 || d.is_multicast())
+                });
+                let table = r.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                });
+                // The local table holds the kernel's own address routes.
+                let local = table == Some(255) || r.header.table == 255;
+                if oif == Some(ifindex)
+                    && r.header.protocol != RouteProtocol::Kernel
+                    && !link_local
+                    && !local
+                {
+                    out.push(KernelRoute::from_dump(r));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a route listed by [`Rtnl::routes_via`] back.
+    pub fn add_route(&mut self, route: &KernelRoute) -> io::Result<()> {
+        self.request(
+            RouteNetlinkMessage::NewRoute(route.msg.clone()),
             NLM_F_CREATE | NLM_F_EXCL,
         )
         .map(drop)
