@@ -250,6 +250,7 @@ fn collect_bgp(m: &Scrape, bgp: &BgpClient) {
         }
     };
     use bgp::view::{NeighborDetail, SessionState};
+    use bgp::Family;
     let label = |p: &NeighborDetail| -> Labels {
         vec![
             ("peer", p.summary.address.to_string()),
@@ -290,21 +291,37 @@ fn collect_bgp(m: &Scrape, bgp: &BgpClient) {
             .iter()
             .map(|p| (label(p), p.established_transitions as f64)),
     );
+    // Per AFI/SAFI, labelled as frr_exporter does (`afi="ipv4"`,
+    // `safi="unicast"`); the series of a peer sum to its totals.
+    let by_family = |p: &NeighborDetail, accepted: bool| -> Vec<(Labels, f64)> {
+        let base = label(p);
+        p.summary
+            .families
+            .iter()
+            .map(|f| {
+                let (afi, safi) = match f.family {
+                    Family::Ipv4Unicast => ("ipv4", "unicast"),
+                    Family::Ipv6Unicast => ("ipv6", "unicast"),
+                };
+                let mut l = base.clone();
+                l.push(("afi", afi.to_string()));
+                l.push(("safi", safi.to_string()));
+                let n = if accepted { f.accepted } else { f.received };
+                (l, n as f64)
+            })
+            .collect()
+    };
     m.family(
         "router_bgp_peer_prefixes_received",
-        "Prefixes in the peer's Adj-RIB-In, before the import filter.",
+        "Prefixes in the peer's Adj-RIB-In, before the import filter, per AFI/SAFI.",
         Kind::Gauge,
-        peers
-            .iter()
-            .map(|p| (label(p), p.summary.prefixes_received as f64)),
+        peers.iter().flat_map(|p| by_family(p, false)),
     );
     m.family(
         "router_bgp_peer_prefixes_accepted",
-        "Prefixes of the peer that passed the import filter.",
+        "Prefixes of the peer that passed the import filter, per AFI/SAFI.",
         Kind::Gauge,
-        peers
-            .iter()
-            .map(|p| (label(p), p.summary.prefixes_accepted as f64)),
+        peers.iter().flat_map(|p| by_family(p, true)),
     );
     m.family(
         "router_bgp_peer_prefixes_sent",
