@@ -109,11 +109,12 @@ fn metrics_in_the_bgp_lab_pass_promtool_and_cover_the_dashboard() {
     );
     for n in NODES {
         let peer = format!("peer=\"{}\",peer_as=\"65001\"", n.addr);
+        // Labels come sorted by name.
         assert!(
             sample(
                 &m,
                 &format!(
-                    "router_bgp_peer_prefixes_accepted{{{peer},afi=\"ipv4\",safi=\"unicast\"}}"
+                    "router_bgp_peer_prefixes_accepted{{afi=\"ipv4\",{peer},safi=\"unicast\"}}"
                 )
             ) >= Some(1.0),
             "{m}"
