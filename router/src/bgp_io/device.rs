@@ -149,13 +149,11 @@ impl Device for ChannelDevice {
         };
         let mut cs = ChecksumCapabilities::default();
         cs.ipv4 = Checksum::Both;
-        // The TCP checksum is computed on transmit but not verified on
-        // receive: segments reach us from AF_PACKET, where a sender in a
-        // neighbouring namespace (veth) hands over CHECKSUM_PARTIAL packets
-        // whose TCP checksum is only a pseudo-header sum, and real NICs have
-        // already verified it (CHECKSUM_UNNECESSARY) — the same trust the
-        // kernel extends to those packets. The IPv4 header checksum is
-        // always complete and is verified.
+        // The TCP checksum is computed on transmit; on receive the slow
+        // path has already completed partial checksums (CHECKSUM_PARTIAL
+        // from a veth) and verified every segment, counting bad ones
+        // (slowpath/local_tcp.rs), so the stack does not check again. The
+        // IPv4 header checksum is verified here too.
         cs.tcp = Checksum::Tx;
         cs.udp = Checksum::Both;
         cs.icmpv4 = Checksum::Both;

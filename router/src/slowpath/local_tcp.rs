@@ -68,6 +68,21 @@ impl SlowCore<'_> {
                 self.handoff.recycle(p);
                 return;
             };
+            // RFC 1122 §4.2.2.7: "a TCP MUST ... discard segments with bad
+            // checksums". The stack is told not to (device.rs: `Checksum::Tx`)
+            // because the check is made here, once, on every segment after
+            // its partial checksum was completed above, and counted. A
+            // fragment is left to the stack, which drops it (no reassembly).
+            if !ip.is_fragment() {
+                let (src, dst) = (IpAddress::Ipv4(ip.src()), IpAddress::Ipv4(ip.dst()));
+                let good = TcpPacket::new_checked(ip.payload())
+                    .is_ok_and(|t| t.verify_checksum(&src, &dst));
+                if !good {
+                    self.count(port, DropReason::BadHeader);
+                    self.handoff.recycle(p);
+                    return;
+                }
+            }
             ethernet::HEADER_LEN..ethernet::HEADER_LEN + ip.total_len() as usize
         };
         let pipe = &self.shared.local_tcp;

@@ -109,14 +109,20 @@ fn tcp_segment(flags: u8, seq: u32, ack: u32, data: usize) -> Vec<u8> {
 
 /// An Ethernet frame with a TCP segment (DF set) from `src` to `dst`.
 fn tcp_frame(src: &str, dst: &str, flags: u8, seq: u32, ack: u32, data: usize) -> Vec<u8> {
-    ip_frame(
+    let mut f = ip_frame(
         src,
         dst,
         64,
         true,
         protocol::TCP,
         &tcp_segment(flags, seq, ack, data),
-    )
+    );
+    let (s, d) = (
+        smoltcp::wire::IpAddress::Ipv4(a(src)),
+        smoltcp::wire::IpAddress::Ipv4(a(dst)),
+    );
+    TcpPacket::new_unchecked(&mut f[34..]).fill_checksum(&s, &d);
+    f
 }
 
 const SYN: u8 = 0x02;
@@ -322,6 +328,19 @@ fn failed_resolution_sends_host_unreachable() {
     assert_eq!(ip.src(), a("192.168.10.200"));
     assert_eq!(r.shared.counters.totals(0).drops["neigh_unresolved"], 1);
     assert_eq!(r.h.free_buffers().0, 16);
+}
+
+/// RFC 1122 §4.2.2.7: a segment with a bad checksum never reaches the stack,
+/// and is counted.
+#[test]
+fn tcp_with_a_bad_checksum_is_dropped_before_the_stack() {
+    rig!(r);
+    let mut syn = tcp_frame("192.168.10.100", "192.168.10.200", SYN, 1000, 0, 0);
+    syn[14 + 20 + 16] ^= 0x5a;
+    r.deliver(Punt::LocalTcp, 0, &syn);
+    assert!(r.shared.local_tcp.to_stack_rx.try_recv().is_err());
+    assert!(r.s.sent.is_empty(), "no RST for a segment that is not one");
+    assert_eq!(r.shared.counters.totals(0).drops["bad_header"], 1);
 }
 
 #[test]
