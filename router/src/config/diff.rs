@@ -118,51 +118,64 @@ pub fn diff(old: &Config, new: &Config) -> Result<ConfigDiff, Vec<Refusal>> {
             message: message.to_string(),
         })
     };
+    // Keys read once at start: (changed, key, why it cannot change live).
     let (o, n) = (&old.router, &new.router);
-    if o.worker_threads != n.worker_threads {
-        refuse(
+    let at_start = [
+        (
+            o.worker_threads != n.worker_threads,
             "router.worker_threads",
             "the forwarding threads and their sockets are created at start",
-        );
-    }
-    if o.rx_ring_frames != n.rx_ring_frames {
-        refuse("router.rx_ring_frames", "the rings are mapped at start");
-    }
-    if o.tx_ring_frames != n.tx_ring_frames {
-        refuse("router.tx_ring_frames", "the rings are mapped at start");
-    }
-    if o.control_socket != n.control_socket {
-        refuse(
+        ),
+        (
+            o.rx_ring_frames != n.rx_ring_frames,
+            "router.rx_ring_frames",
+            "the rings are mapped at start",
+        ),
+        (
+            o.tx_ring_frames != n.tx_ring_frames,
+            "router.tx_ring_frames",
+            "the rings are mapped at start",
+        ),
+        (
+            o.control_socket != n.control_socket,
             "router.control_socket",
             "the control socket is bound at start (and this reload came through it)",
-        );
-    }
-    if o.icmp_rate_limit != n.icmp_rate_limit {
-        refuse("router.icmp_rate_limit", "each worker copies it at start");
-    }
-    if o.icmp_burst != n.icmp_burst {
-        refuse("router.icmp_burst", "each worker copies it at start");
-    }
-    if o.neighbour != n.neighbour {
-        refuse(
+        ),
+        (
+            o.icmp_rate_limit != n.icmp_rate_limit,
+            "router.icmp_rate_limit",
+            "each worker copies it at start",
+        ),
+        (
+            o.icmp_burst != n.icmp_burst,
+            "router.icmp_burst",
+            "each worker copies it at start",
+        ),
+        (
+            o.neighbour != n.neighbour,
             "router.neighbour",
             "the neighbour timers are copied by the slow path at start",
-        );
-    }
-    if o.allow_kernel_forwarding != n.allow_kernel_forwarding {
-        refuse(
+        ),
+        (
+            o.allow_kernel_forwarding != n.allow_kernel_forwarding,
             "router.allow_kernel_forwarding",
             "the host set-up checks the kernel's forwarding at start",
-        );
-    }
-    if o.ingress_drop != n.ingress_drop {
-        refuse(
+        ),
+        (
+            o.ingress_drop != n.ingress_drop,
             "router.ingress_drop",
             "the host set-up installs or leaves out the ingress drop at start",
-        );
-    }
-    if old.metrics != new.metrics {
-        refuse("metrics", "the metrics listener is bound at start");
+        ),
+        (
+            old.metrics != new.metrics,
+            "metrics",
+            "the metrics listener is bound at start",
+        ),
+    ];
+    for (changed, key, why) in at_start {
+        if changed {
+            refuse(key, why);
+        }
     }
     if old.ports.len() != new.ports.len() {
         refuse(
@@ -176,17 +189,21 @@ pub fn diff(old: &Config, new: &Config) -> Result<ConfigDiff, Vec<Refusal>> {
     } else {
         for (i, (a, b)) in old.ports.iter().zip(&new.ports).enumerate() {
             let why = "the port table the workers read is fixed at start";
-            if a.name != b.name {
-                refuse(&format!("ports[{i}].name"), why);
-            }
-            if a.ifname != b.ifname {
-                refuse(&format!("ports[{i}].ifname"), why);
-            }
-            if a.addresses != b.addresses {
-                refuse(&format!("ports[{i}].addresses"), why);
-            }
-            if a.mtu != b.mtu {
-                refuse(&format!("ports[{i}].mtu"), why);
+            let fields = [
+                (a.name != b.name, "name", why),
+                (a.ifname != b.ifname, "ifname", why),
+                (a.addresses != b.addresses, "addresses", why),
+                (a.mtu != b.mtu, "mtu", why),
+                (
+                    a.host_interface != b.host_interface,
+                    "host_interface",
+                    "host interfaces (TAPs) are created at start",
+                ),
+            ];
+            for (changed, field, why) in fields {
+                if changed {
+                    refuse(&format!("ports[{i}].{field}"), why);
+                }
             }
         }
     }
@@ -449,6 +466,11 @@ blackhole = true
             "name = \"eth2\"\nmtu = 1400\nifname = \"veth9\"\n",
         );
         assert_eq!(refused(BASE, &mtu), ["ports[1].ifname", "ports[1].mtu"]);
+        let tap = BASE.replace(
+            "name = \"eth2\"\n",
+            "name = \"eth2\"\nhost_interface = true\n",
+        );
+        assert_eq!(refused(BASE, &tap), ["ports[1].host_interface"]);
         let more =
             BASE.to_string() + "[[ports]]\nname = \"eth3\"\naddresses = [\"192.168.30.1/24\"]\n";
         assert_eq!(refused(BASE, &more), ["ports"]);
