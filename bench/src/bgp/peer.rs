@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bgp::wire::{self, Capability, DecodeContext, Message, NotificationRepr, OpenRepr};
+use bgp::wire::{DecodeContext, Message, NotificationRepr};
 use ipnet::Ipv4Net;
 use router_tests::Ns;
 
-use crate::sender::build_updates_from;
+use crate::sender::{build_updates_from, open_session};
 
 /// Hold time we offer (the router's configured one is what counts if lower).
 const HOLD_TIME: u16 = 180;
@@ -46,15 +46,6 @@ pub struct Peer {
     /// Set by the reader when the router closed the connection.
     closed: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
-}
-
-fn read_message(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut h = [0u8; wire::HEADER_LEN];
-    s.read_exact(&mut h)?;
-    let len = usize::from(u16::from_be_bytes([h[16], h[17]]));
-    let mut body = vec![0u8; len.saturating_sub(wire::HEADER_LEN)];
-    s.read_exact(&mut body)?;
-    Ok([h.to_vec(), body].concat())
 }
 
 impl Peer {
@@ -102,53 +93,10 @@ impl Peer {
     ) -> Result<Peer, String> {
         let mut s: TcpStream = raw.try_clone().map_err(|e| e.to_string())?.into();
         s.set_nodelay(true).ok();
-        let caps = vec![
-            Capability::Multiprotocol {
-                afi: wire::AFI_IPV4,
-                safi: wire::SAFI_UNICAST,
-            },
-            Capability::FourOctetAs(asn),
-        ];
-        let ctx0 = DecodeContext::default();
-        let open = Message::Open(OpenRepr::new(asn, HOLD_TIME, local, caps)).to_bytes(&ctx0);
-        s.write_all(&open).map_err(|e| format!("send OPEN: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok();
         // A router that stops reading must not hang the benchmark.
         s.set_write_timeout(Some(Duration::from_secs(60))).ok();
-        let (mut four_octet, mut peer_as, mut established) = (false, 0, false);
-        // Their OPEN, then their KEEPALIVE (bounded: a few messages).
-        for _ in 0..8 {
-            let m = read_message(&mut s).map_err(|e| format!("waiting for OPEN: {e}"))?;
-            match Message::parse(&m, &ctx0) {
-                Ok(Message::Open(o)) => {
-                    peer_as = u32::from(o.my_as);
-                    for c in &o.capabilities {
-                        if let Capability::FourOctetAs(a) = c {
-                            four_octet = true;
-                            peer_as = *a;
-                        }
-                    }
-                    s.write_all(&Message::Keepalive.to_bytes(&ctx0))
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(Message::Keepalive) => {
-                    established = true;
-                    break;
-                }
-                Ok(Message::Notification(n)) => return Err(format!("NOTIFICATION: {n:?}")),
-                Ok(_) => {}
-                Err(e) => return Err(format!("bad message: {e:?}")),
-            }
-        }
-        if !established {
-            return Err("no KEEPALIVE after OPEN".into());
-        }
-        let ctx = DecodeContext {
-            four_octet_as: four_octet,
-            ebgp: true,
-            peer_as,
-            ..DecodeContext::default()
-        };
+        let ctx = open_session(&mut s, asn, HOLD_TIME, local)?;
         let writer = Arc::new(Mutex::new(s.try_clone().map_err(|e| e.to_string())?));
         let stop = Arc::new(AtomicBool::new(false));
         let closed = Arc::new(AtomicBool::new(false));

@@ -97,7 +97,8 @@ pub fn build_updates_from(
     out
 }
 
-fn read_message(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+/// One BGP message off `s` (header and body).
+pub fn read_message(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut h = [0u8; wire::HEADER_LEN];
     s.read_exact(&mut h)?;
     let len = usize::from(u16::from_be_bytes([h[16], h[17]]));
@@ -135,24 +136,29 @@ pub fn run(peer: Ipv4Addr, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<()
     Err(format!("connect {peer}:179: {last}"))
 }
 
-fn finish(mut s: TcpStream, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<(), String> {
-    s.set_nodelay(true).ok();
+/// Sends our OPEN as `asn` (IPv4 unicast, four-octet AS), answers the
+/// target's OPEN with a KEEPALIVE and waits for its KEEPALIVE (bounded: a
+/// few messages, each under `s`'s read timeout). Returns the context to
+/// encode UPDATEs for this session.
+pub fn open_session(
+    s: &mut TcpStream,
+    asn: u32,
+    hold_time: u16,
+    local: Ipv4Addr,
+) -> Result<DecodeContext, String> {
     let caps = vec![
         Capability::Multiprotocol {
             afi: wire::AFI_IPV4,
             safi: wire::SAFI_UNICAST,
         },
-        Capability::FourOctetAs(SENDER_AS),
+        Capability::FourOctetAs(asn),
     ];
     let ctx0 = DecodeContext::default();
-    let open = Message::Open(OpenRepr::new(SENDER_AS, 180, local, caps)).to_bytes(&ctx0);
+    let open = Message::Open(OpenRepr::new(asn, hold_time, local, caps)).to_bytes(&ctx0);
     s.write_all(&open).map_err(|e| format!("send OPEN: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    let mut four_octet = false;
-    let mut peer_as = 0;
-    // Their OPEN, then their KEEPALIVE (bounded: a few messages).
+    let (mut four_octet, mut peer_as) = (false, 0);
     for _ in 0..8 {
-        let m = read_message(&mut s).map_err(|e| format!("waiting for OPEN/KEEPALIVE: {e}"))?;
+        let m = read_message(s).map_err(|e| format!("waiting for OPEN/KEEPALIVE: {e}"))?;
         match Message::parse(&m, &ctx0) {
             Ok(Message::Open(o)) => {
                 peer_as = u32::from(o.my_as);
@@ -165,20 +171,26 @@ fn finish(mut s: TcpStream, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<(
                 s.write_all(&Message::Keepalive.to_bytes(&ctx0))
                     .map_err(|e| e.to_string())?;
             }
-            Ok(Message::Keepalive) => break,
-            Ok(Message::Notification(n)) => {
-                return Err(format!("NOTIFICATION from the target: {n:?}"))
+            Ok(Message::Keepalive) => {
+                return Ok(DecodeContext {
+                    four_octet_as: four_octet,
+                    ebgp: true,
+                    peer_as,
+                    ..DecodeContext::default()
+                })
             }
+            Ok(Message::Notification(n)) => return Err(format!("NOTIFICATION: {n:?}")),
             Ok(_) => {}
-            Err(e) => return Err(format!("bad message from the target: {e:?}")),
+            Err(e) => return Err(format!("bad message: {e:?}")),
         }
     }
-    let ctx = DecodeContext {
-        four_octet_as: four_octet,
-        ebgp: true,
-        peer_as,
-        ..DecodeContext::default()
-    };
+    Err("no KEEPALIVE after OPEN".into())
+}
+
+fn finish(mut s: TcpStream, local: Ipv4Addr, prefixes: Vec<Ipv4Net>) -> Result<(), String> {
+    s.set_nodelay(true).ok();
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let ctx = open_session(&mut s, SENDER_AS, 180, local)?;
     // Encode before the clock starts: the measurement is the target's work.
     let announce = build_updates(&prefixes, local, false, &ctx);
     let withdraw = build_updates(&prefixes, local, true, &ctx);
