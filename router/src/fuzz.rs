@@ -171,6 +171,7 @@ pub fn rig() -> Arc<Shared> {
         mac: MACS[id as usize],
         mtu,
         addrs: vec![net(addr)],
+        addrs6: Vec::new(),
     };
     let shared = Shared::new(
         vec![

@@ -4,6 +4,7 @@
 //! Readers on the forwarding path never lock: the FIB and the next-hop table
 //! are published with arc-swap, the neighbour table is lock-free for readers,
 //! counters are per-thread.
+use std::net::Ipv6Addr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -27,6 +28,9 @@ pub struct Shared {
     pub monitor: Arc<DropMonitor>,
     pub fib: fib::Fib4,
     pub nexthops: ArcSwap<NextHopTable>,
+    /// The IPv6 FIB and its next hops, published the same way.
+    pub fib6: fib::Fib6,
+    pub nexthops6: ArcSwap<NextHopTable<Ipv6Addr>>,
     pub neigh: NeighTable,
     pub local_tcp: LocalTcpPipe,
     /// One per forwarding worker, bumped once per loop turn; the systemd
@@ -72,6 +76,8 @@ impl Shared {
             monitor: Arc::new(DropMonitor::new(workers + 1, RING_EVENTS)),
             fib: fib::Fib4::new(),
             nexthops: ArcSwap::from_pointee(NextHopTable::default()),
+            fib6: fib::Fib6::new(),
+            nexthops6: ArcSwap::from_pointee(NextHopTable::default()),
             neigh: NeighTable::new(4096),
             local_tcp: LocalTcpPipe::new(4096),
             heartbeats: crate::service::Heartbeats::new(workers),

@@ -86,6 +86,7 @@ fn two_peers_connect_to_port_179_and_a_route_is_installed() {
         mac: [2, 0, 0, 0, 0, 1],
         mtu: 1500,
         addrs: vec!["192.168.10.200/24".parse().unwrap()],
+        addrs6: Vec::new(),
     };
     let shared = Shared::new(vec![port], 1);
     let mut rm = RouteManager::new(shared.clone());
@@ -334,6 +335,7 @@ fn tcp_md5_right_key_comes_up_wrong_key_is_dropped_and_explained() {
         mac: [2, 0, 0, 0, 0, 1],
         mtu: 1500,
         addrs: vec!["192.168.10.200/24".parse().unwrap()],
+        addrs6: Vec::new(),
     };
     let shared = Shared::new(vec![port], 1);
     let mut rm = RouteManager::new(shared.clone());

@@ -253,6 +253,7 @@ via = "10.0.2.2"
                 mac: [2, 0, 0, 0, 0, i as u8],
                 mtu: 1500,
                 addrs: p.addresses.clone(),
+                addrs6: Vec::new(),
             })
             .collect();
         let mut rm = RouteManager::new(Shared::new(ports, 1));

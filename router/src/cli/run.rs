@@ -145,6 +145,7 @@ fn resolve_port(id: PortId, p: &PortConfig) -> Result<PortInfo, AppError> {
         mac,
         mtu,
         addrs: p.addresses.clone(),
+        addrs6: Vec::new(), // IPV6-CONFIG
     })
 }
 

@@ -38,6 +38,7 @@ fn ctx() -> BuiltinContext {
             mac: [2, 0, 0, 0, 0, 1],
             mtu: 1500,
             addrs: vec!["192.168.10.200/24".parse().unwrap()],
+            addrs6: Vec::new(),
         }],
         1,
     );

@@ -126,6 +126,7 @@ mod tests {
             mac: [2, 0, 0, 0, 0, 1],
             mtu: 1500,
             addrs: vec!["192.168.10.200/24".parse().expect("net")],
+            addrs6: Vec::new(),
         };
         let shared = Shared::new(vec![port], 2);
         shared.counters.port(0, 0).rx(100);

@@ -11,12 +11,14 @@ use std::time::Instant;
 use super::{RouteError, ID_REUSE_GRACE};
 use crate::ports::PortId;
 
+/// A next hop of family `A` (the address type of its gateways): the IPv4
+/// FIB's use `Ipv4Addr`, the IPv6 FIB's `Ipv6Addr`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum NextHop {
+pub enum NextHop<A = Ipv4Addr> {
     /// A subnet connected to a port: the destination itself is the neighbour.
     Connected { port: PortId },
     /// Via a gateway (neighbour) on a port.
-    Gateway { port: PortId, gw: Ipv4Addr },
+    Gateway { port: PortId, gw: A },
     /// One of the router's own addresses: deliver locally.
     Local,
     /// Drop silently (static blackhole route).
@@ -26,17 +28,25 @@ pub enum NextHop {
     Unreachable,
     /// ECMP: a flow hash picks one member; the same flow always takes the
     /// same member while the group is unchanged.
-    Multipath(Box<[(PortId, Ipv4Addr)]>),
+    Multipath(Box<[(PortId, A)]>),
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct NextHopTable {
-    pub entries: Vec<NextHop>,
+#[derive(Clone, Debug)]
+pub struct NextHopTable<A = Ipv4Addr> {
+    pub entries: Vec<NextHop<A>>,
 }
 
-impl NextHopTable {
+impl<A> Default for NextHopTable<A> {
+    fn default() -> Self {
+        NextHopTable {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<A> NextHopTable<A> {
     #[inline]
-    pub fn get(&self, id: fib::NextHopId) -> Option<&NextHop> {
+    pub fn get(&self, id: fib::NextHopId) -> Option<&NextHop<A>> {
         self.entries.get(id as usize)
     }
 }

@@ -31,6 +31,7 @@ fn port(id: PortId, name: &str, addr: &str) -> PortInfo {
         mac: [2, 0, 0, 0, 0, id as u8],
         mtu: 1500,
         addrs: vec![net(addr)],
+        addrs6: Vec::new(),
     }
 }
 

@@ -90,6 +90,7 @@ pub(crate) fn shared_with_hosts(
             mac: MAC0,
             mtu: 1500,
             addrs: vec![n("192.168.10.200/24")],
+            addrs6: Vec::new(),
         },
         PortInfo {
             id: 1,
@@ -99,6 +100,7 @@ pub(crate) fn shared_with_hosts(
             mac: MAC1,
             mtu: mtu1,
             addrs: vec![n("192.168.20.200/24")],
+            addrs6: Vec::new(),
         },
     ];
     let shared = Shared::with_hosts(ports, 1, hosts);
