@@ -375,7 +375,7 @@ pub fn slowpath(data: &[u8]) {
         shared.control_thread(),
         FwdOptions::default(),
     );
-    let Some(writer) = shared.neigh.writer() else {
+    let (Some(writer), Some(writer6)) = (shared.neigh.writer(), shared.neigh6.writer()) else {
         return;
     };
     let mut core = SlowCore::new(
@@ -383,6 +383,7 @@ pub fn slowpath(data: &[u8]) {
         fwd,
         NeighOptions::default(),
         writer,
+        writer6,
         h.clone(),
     );
     let mut sink = RecordingSink::default();

@@ -32,6 +32,8 @@ pub struct Shared {
     pub fib6: fib::Fib6,
     pub nexthops6: ArcSwap<NextHopTable<Ipv6Addr>>,
     pub neigh: NeighTable,
+    /// IPv6 neighbours (NDP), the same machinery as `neigh`.
+    pub neigh6: NeighTable<Ipv6Addr>,
     pub local_tcp: LocalTcpPipe,
     /// One per forwarding worker, bumped once per loop turn; the systemd
     /// watchdog pings only while all of them move.
@@ -79,6 +81,7 @@ impl Shared {
             fib6: fib::Fib6::new(),
             nexthops6: ArcSwap::from_pointee(NextHopTable::default()),
             neigh: NeighTable::new(4096),
+            neigh6: NeighTable::new(4096),
             local_tcp: LocalTcpPipe::new(4096),
             heartbeats: crate::service::Heartbeats::new(workers),
             hosts,

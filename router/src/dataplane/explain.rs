@@ -313,6 +313,8 @@ pub fn explain(
             // Workers never punt these for a probe (ARP is not probed; only
             // the host interface's reader makes FromHost).
             Punt::Arp | Punt::FromHost { .. } => Verdict::Nothing,
+            // `route get` probes IPv4 only.
+            Punt::Resolve6 { .. } | Punt::Ndp => Verdict::Nothing,
         }
     } else if let Some((port, f)) = sink.sent.first() {
         if egress == Egress::Local {

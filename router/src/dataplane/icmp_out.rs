@@ -1,12 +1,14 @@
 //! ICMP messages the router originates (echo replies, destination
 //! unreachable, time exceeded, fragmentation needed) and the token bucket
 //! that rate-limits the errors (RFC 1812 §4.3.2.8).
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use crate::wire::ethernet::{self, EthernetRepr, MacAddr};
 use crate::wire::icmp::Icmpv4Repr;
+use crate::wire::icmpv6;
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::wire::ipv6;
 
 /// RFC 1812 §4.3.2.3: an error quotes as much of the offending datagram as
 /// fits in 576 bytes of IP datagram.
@@ -157,11 +159,112 @@ pub fn build_echo_reply(
     emit_ip_icmp(out, h, tos, &Icmpv4Repr::EchoReply { ident, seq, data })
 }
 
+/// Addresses of an ICMPv6 message to build.
+#[derive(Clone, Copy, Debug)]
+pub struct Icmp6Headers {
+    pub src_mac: MacAddr,
+    pub dst_mac: MacAddr,
+    pub src_ip: Ipv6Addr,
+    pub dst_ip: Ipv6Addr,
+}
+
+/// Hop limit of what the router originates (Linux's default).
+pub const DEFAULT_HOP_LIMIT: u8 = 64;
+
+/// Builds an Ethernet frame with an ICMPv6 message (type, code, second
+/// word, body). Returns its length, or None if `out` is too small.
+pub fn build_icmp6(
+    out: &mut [u8],
+    h: &Icmp6Headers,
+    hop_limit: u8,
+    msg_type: u8,
+    code: u8,
+    word: u32,
+    body: &[u8],
+) -> Option<usize> {
+    let icmp_len = icmpv6::HEADER_LEN + body.len();
+    let total = ethernet::HEADER_LEN + ipv6::HEADER_LEN + icmp_len;
+    let out = out.get_mut(..total)?;
+    EthernetRepr {
+        dst: h.dst_mac,
+        src: h.src_mac,
+        ethertype: ethernet::ethertype::IPV6,
+    }
+    .emit(out)
+    .ok()?;
+    ipv6::emit_header(
+        &mut out[ethernet::HEADER_LEN..],
+        &h.src_ip,
+        &h.dst_ip,
+        ipv6::next_header::ICMPV6,
+        u16::try_from(icmp_len).ok()?,
+        hop_limit,
+    )
+    .ok()?;
+    icmpv6::emit(
+        &mut out[ethernet::HEADER_LEN + ipv6::HEADER_LEN..],
+        &h.src_ip,
+        &h.dst_ip,
+        msg_type,
+        code,
+        word,
+        body,
+    )
+    .ok()?;
+    Some(total)
+}
+
+/// An ICMPv6 error about `offending` (an IPv6 packet as received): RFC
+/// 4443 §2.4(c), quoting as much of it as keeps the error within 1280
+/// bytes. `word`: the MTU of Packet Too Big, the pointer of Parameter
+/// Problem, else 0.
+pub fn build_error6(
+    out: &mut [u8],
+    h: &Icmp6Headers,
+    msg_type: u8,
+    code: u8,
+    word: u32,
+    offending: &[u8],
+) -> Option<usize> {
+    let quote = &offending[..offending.len().min(icmpv6::MAX_QUOTE)];
+    build_icmp6(out, h, DEFAULT_HOP_LIMIT, msg_type, code, word, quote)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::icmp::{msg, unreach, Icmpv4Packet};
     use std::time::Duration;
+
+    #[test]
+    fn error6_quotes_within_1280() {
+        let mut orig = vec![0u8; 1500];
+        ipv6::emit_header(
+            &mut orig,
+            &"fd00:10::100".parse().unwrap(),
+            &"fd00:20::100".parse().unwrap(),
+            17,
+            1460,
+            1,
+        )
+        .unwrap();
+        let h = Icmp6Headers {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            src_ip: "fd00:10::200".parse().unwrap(),
+            dst_ip: "fd00:10::100".parse().unwrap(),
+        };
+        let mut out = [0u8; 2048];
+        let n = build_error6(&mut out, &h, icmpv6::msg::PACKET_TOO_BIG, 0, 1400, &orig).unwrap();
+        assert_eq!(n, 14 + 1280);
+        let ip = crate::wire::ipv6::Ipv6Packet::new_checked(&out[14..n]).unwrap();
+        assert_eq!(ip.total_len(), 1280);
+        let icmp = crate::wire::icmpv6::Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum(&h.src_ip, &h.dst_ip));
+        assert_eq!((icmp.msg_type(), icmp.word()), (2, 1400));
+        assert_eq!(&icmp.body()[..40], &orig[..40]);
+        assert!(build_error6(&mut out[..100], &h, 2, 0, 0, &orig).is_none());
+    }
 
     #[test]
     fn bucket_burst_then_rate() {

@@ -252,7 +252,8 @@ pub fn start_with_host(
         let t = std::thread::Builder::new()
             .name("slowpath".into())
             .spawn(move || {
-                let Some(writer) = shared.neigh.writer() else {
+                let (Some(writer), Some(writer6)) = (shared.neigh.writer(), shared.neigh6.writer())
+                else {
                     tracing::error!("slow path: the neighbour table already has a writer");
                     return;
                 };
@@ -266,6 +267,7 @@ pub fn start_with_host(
                     fwd,
                     opts.neigh.clone(),
                     writer,
+                    writer6,
                     handoff,
                 );
                 let mut touched = vec![false; slow_tx.len()];

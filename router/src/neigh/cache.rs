@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use super::{NeighState, NeighWriter};
+use super::{NeighAddr, NeighState, NeighWriter};
 use crate::ports::PortId;
 use crate::wire::ethernet::MacAddr;
 
@@ -47,25 +47,25 @@ impl Default for NeighOptions {
 
 /// Something the slow path must do on behalf of the cache.
 #[derive(Debug)]
-pub enum NeighAction<P> {
-    /// Send an ARP request for `ip` on `port`, broadcast or (re-probe)
+pub enum NeighAction<P, A = Ipv4Addr> {
+    /// Send an ARP request (IPv4) or a Neighbor Solicitation (IPv6) for `ip` on `port`, broadcast or (re-probe)
     /// unicast to `unicast`.
     Solicit {
         port: PortId,
-        ip: Ipv4Addr,
+        ip: A,
         unicast: Option<MacAddr>,
     },
     /// The address resolved: transmit these queued packets to `mac`.
     Flush {
         port: PortId,
-        ip: Ipv4Addr,
+        ip: A,
         mac: MacAddr,
         packets: VecDeque<P>,
     },
     /// Resolution failed: answer these with ICMP host unreachable.
     Failed {
         port: PortId,
-        ip: Ipv4Addr,
+        ip: A,
         packets: VecDeque<P>,
     },
     /// A queued packet was pushed out by a newer one (count it).
@@ -110,14 +110,14 @@ struct Entry<P> {
 
 /// The slow path's authoritative neighbour state; publishes into the
 /// lock-free [`NeighTable`](super::NeighTable) through its writer token.
-pub struct NeighCache<'a, P> {
+pub struct NeighCache<'a, P, A = Ipv4Addr> {
     opts: NeighOptions,
-    writer: NeighWriter<'a>,
-    entries: HashMap<(PortId, Ipv4Addr), Entry<P>>,
+    writer: NeighWriter<'a, A>,
+    entries: HashMap<(PortId, A), Entry<P>>,
 }
 
-impl<'a, P> NeighCache<'a, P> {
-    pub fn new(opts: NeighOptions, writer: NeighWriter<'a>) -> Self {
+impl<'a, P, A: NeighAddr> NeighCache<'a, P, A> {
+    pub fn new(opts: NeighOptions, writer: NeighWriter<'a, A>) -> Self {
         NeighCache {
             opts,
             writer,
@@ -133,7 +133,7 @@ impl<'a, P> NeighCache<'a, P> {
         self.entries.is_empty()
     }
 
-    pub fn state(&self, port: PortId, ip: Ipv4Addr) -> Option<NeighState> {
+    pub fn state(&self, port: PortId, ip: A) -> Option<NeighState> {
         self.entries.get(&(port, ip)).map(|e| e.state)
     }
 
@@ -141,7 +141,7 @@ impl<'a, P> NeighCache<'a, P> {
         Duration::from_millis(v)
     }
 
-    fn publish(&self, port: PortId, ip: Ipv4Addr, e: &Entry<P>) {
+    fn publish(&self, port: PortId, ip: A, e: &Entry<P>) {
         if e.state == NeighState::Incomplete {
             self.writer.remove(port, ip);
         } else {
@@ -157,10 +157,10 @@ impl<'a, P> NeighCache<'a, P> {
     pub fn resolve(
         &mut self,
         port: PortId,
-        ip: Ipv4Addr,
+        ip: A,
         pkt: P,
         now: Instant,
-        out: &mut Vec<NeighAction<P>>,
+        out: &mut Vec<NeighAction<P, A>>,
     ) -> Resolve<P> {
         if let Some(e) = self.entries.get_mut(&(port, ip)) {
             return match e.state {
@@ -209,11 +209,11 @@ impl<'a, P> NeighCache<'a, P> {
     pub fn learn(
         &mut self,
         port: PortId,
-        ip: Ipv4Addr,
+        ip: A,
         mac: MacAddr,
         seen: ArpSeen,
         now: Instant,
-        out: &mut Vec<NeighAction<P>>,
+        out: &mut Vec<NeighAction<P, A>>,
     ) {
         if mac == [0; 6] || crate::wire::ethernet::is_multicast(&mac) {
             return;
@@ -270,7 +270,7 @@ impl<'a, P> NeighCache<'a, P> {
     }
 
     /// Runs the timers; call every few milliseconds.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<NeighAction<P>>) {
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<NeighAction<P, A>>) {
         let o = &self.opts;
         let retrans = Self::ms(o.retrans_ms);
         let mut remove = Vec::new();

@@ -1,4 +1,4 @@
-//! Neighbour (ARP) resolution: a bounded table the forwarding workers read
+//! Neighbour resolution, ARP (IPv4) and NDP (IPv6) alike: a bounded table the forwarding workers read
 //! without locks ([`table`]), and the resolution state machine the slow
 //! path drives ([`cache`]), which publishes into it.
 //!
@@ -15,6 +15,7 @@
 //! (usable; a use triggers re-probing), PROBE (usable; unicast requests
 //! outstanding), FAILED (resolution failed: packets get ICMP host
 //! unreachable until the entry is dropped after `failed_hold`).
+use crate::ports::PortId;
 use crate::wire::ethernet::MacAddr;
 
 pub mod cache;
@@ -60,6 +61,20 @@ impl NeighState {
             NeighState::Failed => "FAILED",
         }
     }
+}
+
+/// An address family the neighbour machinery serves: `Ipv4Addr` (ARP) and
+/// `Ipv6Addr` (NDP) share the table, the states and the timers; only the
+/// slot key differs.
+pub trait NeighAddr:
+    Copy + Eq + std::hash::Hash + std::fmt::Debug + std::fmt::Display + Send + Sync + 'static
+{
+    /// "ipv4" or "ipv6" (for display).
+    const FAMILY: &'static str;
+    /// The table key of (`port`, `self`); word 0 has [`table::KEY_VALID`] set.
+    fn key(self, port: PortId) -> table::Key;
+    /// The (port, address) a key was made from.
+    fn from_key(k: &table::Key) -> (PortId, Self);
 }
 
 /// What a worker learns from a lookup.

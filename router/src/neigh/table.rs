@@ -1,18 +1,20 @@
 //! The lock-free side: the table the workers read with a few atomic loads,
 //! and the single writer's token.
-use std::net::Ipv4Addr;
+use std::marker::PhantomData;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{NeighHit, NeighState};
+use super::{NeighAddr, NeighHit, NeighState};
 use crate::ports::PortId;
 use crate::wire::ethernet::MacAddr;
 
 struct Slot {
     /// Seqlock: odd while the writer changes the slot.
     seq: AtomicU32,
-    /// 0 = empty; else 1<<63 | port<<32 | address.
-    key: AtomicU64,
+    /// `key[0] == 0`: empty; else the (port, address) key of
+    /// [`NeighAddr::key`]. Three words so one layout serves both families.
+    key: [AtomicU64; KEY_WORDS],
     /// MAC in the low 48 bits, state in bits 48..56.
     val: AtomicU64,
     /// Set by readers when they use a STALE entry (so the slow path re-probes).
@@ -23,12 +25,42 @@ struct Slot {
     confirmed: AtomicU64,
 }
 
-const KEY_VALID: u64 = 1 << 63;
+/// Words of a slot key.
+pub const KEY_WORDS: usize = 3;
+/// A slot key: word 0 has [`KEY_VALID`] set for every stored entry.
+pub type Key = [u64; KEY_WORDS];
+/// Set in word 0 of every valid key (so 0 means "empty").
+pub const KEY_VALID: u64 = 1 << 63;
 const READ_RETRIES: usize = 4;
 
-#[inline]
-fn make_key(port: PortId, ip: Ipv4Addr) -> u64 {
-    KEY_VALID | (port as u64) << 32 | u32::from(ip) as u64
+impl NeighAddr for Ipv4Addr {
+    const FAMILY: &'static str = "ipv4";
+    #[inline]
+    fn key(self, port: PortId) -> Key {
+        [
+            KEY_VALID | (port as u64) << 32 | u32::from(self) as u64,
+            0,
+            0,
+        ]
+    }
+    fn from_key(k: &Key) -> (PortId, Self) {
+        ((k[0] >> 32) as PortId, Ipv4Addr::from(k[0] as u32))
+    }
+}
+
+impl NeighAddr for Ipv6Addr {
+    const FAMILY: &'static str = "ipv6";
+    #[inline]
+    fn key(self, port: PortId) -> Key {
+        let a = u128::from(self);
+        [KEY_VALID | port as u64, (a >> 64) as u64, a as u64]
+    }
+    fn from_key(k: &Key) -> (PortId, Self) {
+        (
+            k[0] as PortId,
+            Ipv6Addr::from((k[1] as u128) << 64 | k[2] as u128),
+        )
+    }
 }
 
 #[inline]
@@ -50,8 +82,9 @@ fn unpack(v: u64) -> Option<NeighHit> {
     Some(NeighHit { mac, state })
 }
 
-/// The lock-free published neighbour table.
-pub struct NeighTable {
+/// The lock-free published neighbour table of one address family
+/// (`Ipv4Addr`: ARP, `Ipv6Addr`: NDP).
+pub struct NeighTable<A = Ipv4Addr> {
     slots: Box<[Slot]>,
     mask: usize,
     max_entries: usize,
@@ -59,9 +92,10 @@ pub struct NeighTable {
     writer_taken: AtomicBool,
     /// What the slots' `confirmed` times count from.
     epoch: Instant,
+    family: PhantomData<A>,
 }
 
-impl NeighTable {
+impl<A: NeighAddr> NeighTable<A> {
     /// A table for up to `capacity` entries (the array is kept at most half
     /// full so probe sequences stay short).
     pub fn new(capacity: usize) -> Self {
@@ -70,7 +104,7 @@ impl NeighTable {
         let slots = (0..n)
             .map(|_| Slot {
                 seq: AtomicU32::new(0),
-                key: AtomicU64::new(0),
+                key: Default::default(),
                 val: AtomicU64::new(0),
                 used: AtomicBool::new(false),
                 confirmed: AtomicU64::new(0),
@@ -83,6 +117,7 @@ impl NeighTable {
             len: AtomicU32::new(0),
             writer_taken: AtomicBool::new(false),
             epoch: Instant::now(),
+            family: PhantomData,
         }
     }
 
@@ -99,21 +134,22 @@ impl NeighTable {
     }
 
     #[inline]
-    fn home(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    fn home(&self, key: &Key) -> usize {
+        let mixed = key[0] ^ key[1].rotate_left(21) ^ key[2].rotate_left(42);
+        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
     }
 
     /// Reads one slot consistently: (key, value), or None if the writer kept
     /// changing it.
     #[inline]
-    fn read_slot(&self, s: &Slot) -> Option<(u64, u64)> {
+    fn read_slot(&self, s: &Slot) -> Option<(Key, u64)> {
         for _ in 0..READ_RETRIES {
             let s1 = s.seq.load(Ordering::Acquire);
             if s1 & 1 == 1 {
                 std::hint::spin_loop();
                 continue;
             }
-            let k = s.key.load(Ordering::Relaxed);
+            let k = load_key(s);
             let v = s.val.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
             if s.seq.load(Ordering::Relaxed) == s1 {
@@ -125,13 +161,13 @@ impl NeighTable {
 
     /// Lock-free lookup (any thread). Marks a STALE entry as used.
     #[inline]
-    pub fn lookup(&self, port: PortId, ip: Ipv4Addr) -> Option<NeighHit> {
-        let key = make_key(port, ip);
-        let mut i = self.home(key);
+    pub fn lookup(&self, port: PortId, ip: A) -> Option<NeighHit> {
+        let key = ip.key(port);
+        let mut i = self.home(&key);
         for _ in 0..=self.mask {
             let s = &self.slots[i];
             let (k, v) = self.read_slot(s)?;
-            if k == 0 {
+            if k[0] == 0 {
                 return None;
             }
             if k == key {
@@ -148,13 +184,13 @@ impl NeighTable {
 
     /// When the entry for (`port`, `ip`) was last confirmed reachable (an
     /// ARP reply), if it ever was. Display only.
-    pub fn last_confirmed(&self, port: PortId, ip: Ipv4Addr) -> Option<Instant> {
-        let key = make_key(port, ip);
-        let mut i = self.home(key);
+    pub fn last_confirmed(&self, port: PortId, ip: A) -> Option<Instant> {
+        let key = ip.key(port);
+        let mut i = self.home(&key);
         for _ in 0..=self.mask {
             let s = &self.slots[i];
             let (k, _) = self.read_slot(s)?;
-            if k == 0 {
+            if k[0] == 0 {
                 return None;
             }
             if k == key {
@@ -169,13 +205,14 @@ impl NeighTable {
     }
 
     /// All published entries (for display; not a consistent snapshot).
-    pub fn snapshot(&self) -> Vec<(PortId, Ipv4Addr, NeighHit)> {
+    pub fn snapshot(&self) -> Vec<(PortId, A, NeighHit)> {
         let mut out = Vec::new();
         for s in self.slots.iter() {
             if let Some((k, v)) = self.read_slot(s) {
-                if k & KEY_VALID != 0 {
+                if k[0] & KEY_VALID != 0 {
                     if let Some(h) = unpack(v) {
-                        out.push(((k >> 32) as u16, Ipv4Addr::from(k as u32), h));
+                        let (port, ip) = A::from_key(&k);
+                        out.push((port, ip, h));
                     }
                 }
             }
@@ -184,7 +221,7 @@ impl NeighTable {
     }
 
     /// The single writer's token; None if someone holds it already.
-    pub fn writer(&self) -> Option<NeighWriter<'_>> {
+    pub fn writer(&self) -> Option<NeighWriter<'_, A>> {
         if self.writer_taken.swap(true, Ordering::AcqRel) {
             None
         } else {
@@ -194,36 +231,47 @@ impl NeighTable {
 }
 
 /// Exclusive write access to a [`NeighTable`]; released on drop.
-pub struct NeighWriter<'a> {
-    pub(super) t: &'a NeighTable,
+pub struct NeighWriter<'a, A = Ipv4Addr> {
+    pub(super) t: &'a NeighTable<A>,
 }
 
-impl Drop for NeighWriter<'_> {
+impl<A> Drop for NeighWriter<'_, A> {
     fn drop(&mut self) {
         self.t.writer_taken.store(false, Ordering::Release);
     }
 }
 
-impl NeighWriter<'_> {
-    fn write_slot(&self, i: usize, key: u64, val: u64) {
+#[inline]
+fn load_key(s: &Slot) -> Key {
+    [
+        s.key[0].load(Ordering::Relaxed),
+        s.key[1].load(Ordering::Relaxed),
+        s.key[2].load(Ordering::Relaxed),
+    ]
+}
+
+impl<A: NeighAddr> NeighWriter<'_, A> {
+    fn write_slot(&self, i: usize, key: &Key, val: u64) {
         let s = &self.t.slots[i];
         let seq = s.seq.load(Ordering::Relaxed);
         s.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        s.key.store(key, Ordering::Relaxed);
+        for (cell, w) in s.key.iter().zip(key) {
+            cell.store(*w, Ordering::Relaxed);
+        }
         s.val.store(val, Ordering::Relaxed);
         s.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 
-    fn find(&self, key: u64) -> Result<usize, Option<usize>> {
+    fn find(&self, key: &Key) -> Result<usize, Option<usize>> {
         let t = self.t;
         let mut i = t.home(key);
         for _ in 0..=t.mask {
-            let k = t.slots[i].key.load(Ordering::Relaxed);
-            if k == key {
+            let k = load_key(&t.slots[i]);
+            if k == *key {
                 return Ok(i);
             }
-            if k == 0 {
+            if k[0] == 0 {
                 return Err(Some(i));
             }
             i = (i + 1) & t.mask;
@@ -232,21 +280,21 @@ impl NeighWriter<'_> {
     }
 
     /// Publishes or updates an entry; false if the table is full.
-    pub fn upsert(&self, port: PortId, ip: Ipv4Addr, mac: MacAddr, state: NeighState) -> bool {
-        let key = make_key(port, ip);
-        match self.find(key) {
+    pub fn upsert(&self, port: PortId, ip: A, mac: MacAddr, state: NeighState) -> bool {
+        let key = ip.key(port);
+        match self.find(&key) {
             Ok(i) => {
                 let s = &self.t.slots[i];
                 if state != NeighState::Stale {
                     s.used.store(false, Ordering::Relaxed);
                 }
-                self.write_slot(i, key, pack(mac, state));
+                self.write_slot(i, &key, pack(mac, state));
                 true
             }
             Err(Some(i)) if self.t.len() < self.t.max_entries => {
                 self.t.slots[i].used.store(false, Ordering::Relaxed);
                 self.t.slots[i].confirmed.store(0, Ordering::Relaxed);
-                self.write_slot(i, key, pack(mac, state));
+                self.write_slot(i, &key, pack(mac, state));
                 self.t.len.fetch_add(1, Ordering::Relaxed);
                 true
             }
@@ -256,16 +304,16 @@ impl NeighWriter<'_> {
 
     /// Records when the entry was last confirmed reachable (see
     /// [`NeighTable::last_confirmed`]); nothing if there is no entry.
-    pub fn set_confirmed(&self, port: PortId, ip: Ipv4Addr, at: Instant) {
-        if let Ok(i) = self.find(make_key(port, ip)) {
+    pub fn set_confirmed(&self, port: PortId, ip: A, at: Instant) {
+        if let Ok(i) = self.find(&ip.key(port)) {
             let ms = at.saturating_duration_since(self.t.epoch).as_millis() as u64;
             self.t.slots[i].confirmed.store(ms + 1, Ordering::Relaxed);
         }
     }
 
     /// Reads and clears the "used while STALE" flag.
-    pub fn take_used(&self, port: PortId, ip: Ipv4Addr) -> bool {
-        match self.find(make_key(port, ip)) {
+    pub fn take_used(&self, port: PortId, ip: A) -> bool {
+        match self.find(&ip.key(port)) {
             Ok(i) => self.t.slots[i].used.swap(false, Ordering::Relaxed),
             Err(_) => false,
         }
@@ -273,19 +321,19 @@ impl NeighWriter<'_> {
 
     /// Removes an entry (backward-shift deletion keeps probe chains intact
     /// without tombstones).
-    pub fn remove(&self, port: PortId, ip: Ipv4Addr) -> bool {
+    pub fn remove(&self, port: PortId, ip: A) -> bool {
         let t = self.t;
-        let Ok(mut hole) = self.find(make_key(port, ip)) else {
+        let Ok(mut hole) = self.find(&ip.key(port)) else {
             return false;
         };
         let mut j = hole;
         for _ in 0..=t.mask {
             j = (j + 1) & t.mask;
-            let k = t.slots[j].key.load(Ordering::Relaxed);
-            if k == 0 {
+            let k = load_key(&t.slots[j]);
+            if k[0] == 0 {
                 break;
             }
-            let home = t.home(k);
+            let home = t.home(&k);
             // The entry at j may move into the hole unless its home lies
             // cyclically in (hole, j].
             let stays = if hole <= j {
@@ -297,11 +345,11 @@ impl NeighWriter<'_> {
                 let v = t.slots[j].val.load(Ordering::Relaxed);
                 let used = t.slots[j].used.load(Ordering::Relaxed);
                 t.slots[hole].used.store(used, Ordering::Relaxed);
-                self.write_slot(hole, k, v);
+                self.write_slot(hole, &k, v);
                 hole = j;
             }
         }
-        self.write_slot(hole, 0, 0);
+        self.write_slot(hole, &[0; KEY_WORDS], 0);
         t.len.fetch_sub(1, Ordering::Relaxed);
         true
     }
@@ -314,6 +362,25 @@ mod tests {
     const MAC: MacAddr = [2, 0, 0, 0, 0, 0x64];
     fn ip(n: u8) -> Ipv4Addr {
         Ipv4Addr::new(192, 168, 10, n)
+    }
+
+    #[test]
+    fn ipv6_keys_are_exact() {
+        let t: NeighTable<Ipv6Addr> = NeighTable::new(16);
+        let w = t.writer().unwrap();
+        let a: Ipv6Addr = "fd00:10::101".parse().unwrap();
+        let b: Ipv6Addr = "fe80::101".parse().unwrap();
+        assert!(w.upsert(1, a, MAC, NeighState::Reachable));
+        assert!(w.upsert(1, b, [2, 0, 0, 0, 0, 1], NeighState::Stale));
+        assert_eq!(t.lookup(1, a).unwrap().mac, MAC);
+        assert_eq!(t.lookup(1, b).unwrap().state, NeighState::Stale);
+        assert!(t.lookup(2, a).is_none(), "port is part of the key");
+        let mut snap = t.snapshot();
+        snap.sort_by_key(|e| e.1);
+        assert_eq!((snap[0].0, snap[0].1), (1, a));
+        assert!(w.remove(1, a));
+        assert!(t.lookup(1, a).is_none());
+        assert!(t.lookup(1, b).is_some());
     }
 
     #[test]

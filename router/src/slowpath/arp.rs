@@ -13,8 +13,11 @@ use crate::wire::arp::{ArpOp, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{self, ethertype, EthernetFrame, EthernetRepr, MacAddr};
 
 impl SlowCore<'_> {
-    /// RFC 5227 §2.3 announcement (gratuitous ARP) of every port address.
+    /// RFC 5227 §2.3 announcement (gratuitous ARP) of every port address,
+    /// and for IPv6 the start of Duplicate Address Detection (the
+    /// unsolicited Neighbor Advertisements follow it, see `ndp`).
     pub fn announce<S: TxSink>(&mut self, sink: &mut S) {
+        self.start_dad(Instant::now(), sink);
         for port in 0..self.fwd.port_count() as PortId {
             let Some(mac) = self.fwd.port_mac(port) else {
                 continue;

@@ -588,6 +588,7 @@ mod tests {
             fwd,
             NeighOptions::default(),
             sh.neigh.writer().unwrap(),
+            sh.neigh6.writer().unwrap(),
             h.clone(),
         );
         let mut s = HostSink::default();

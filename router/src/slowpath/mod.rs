@@ -20,6 +20,7 @@
 //! which answers segments for closed ports with RST itself (smoltcp does).
 //! When no stack runs (`local_tcp.detached`), this thread answers with a RST
 //! (RFC 793 "Reset Generation", state CLOSED).
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,11 +33,13 @@ use crate::shared::Shared;
 use crate::wire::arp::{ArpOp, ArpRepr};
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmp::{msg, unreach};
+use crate::wire::icmpv6;
 
 mod arp;
 mod handoff;
 mod host;
 mod local_tcp;
+mod ndp;
 
 pub use self::handoff::{Handoff, HandoffOptions, SlowPacket};
 pub use self::local_tcp::{build_tcp_rst, LocalTcpPipe};
@@ -47,8 +50,15 @@ pub struct SlowCore<'a> {
     shared: Arc<Shared>,
     fwd: Forwarder,
     cache: NeighCache<'a, SlowPacket>,
+    /// IPv6 neighbours: the same state machine, fed by NDP.
+    cache6: NeighCache<'a, SlowPacket, Ipv6Addr>,
     handoff: Arc<Handoff>,
     actions: Vec<NeighAction<SlowPacket>>,
+    actions6: Vec<NeighAction<SlowPacket, Ipv6Addr>>,
+    /// Our IPv6 addresses still in Duplicate Address Detection.
+    tentative: Vec<ndp::Tentative>,
+    /// Advertisements of one of our addresses by another node.
+    pub dad_conflicts: u64,
 }
 
 /// Most packets handled per wake-up from each source, so no source starves
@@ -61,14 +71,19 @@ impl<'a> SlowCore<'a> {
         fwd: Forwarder,
         neigh_opts: NeighOptions,
         writer: crate::neigh::NeighWriter<'a>,
+        writer6: crate::neigh::NeighWriter<'a, Ipv6Addr>,
         handoff: Arc<Handoff>,
     ) -> Self {
         SlowCore {
             shared,
             fwd,
-            cache: NeighCache::new(neigh_opts, writer),
+            cache: NeighCache::new(neigh_opts.clone(), writer),
+            cache6: NeighCache::new(neigh_opts, writer6),
             handoff,
             actions: Vec::new(),
+            actions6: Vec::new(),
+            tentative: Vec::new(),
+            dad_conflicts: 0,
         }
     }
 
@@ -102,10 +117,11 @@ impl<'a> SlowCore<'a> {
         let valid = |port: PortId| (port as usize) < self.shared.ports.len();
         let ports_valid = valid(p.in_port)
             && match p.why {
-                Punt::Resolve { port, .. } | Punt::HostUp { port } | Punt::FromHost { port } => {
-                    valid(port)
-                }
-                Punt::Arp | Punt::LocalTcp => true,
+                Punt::Resolve { port, .. }
+                | Punt::Resolve6 { port, .. }
+                | Punt::HostUp { port }
+                | Punt::FromHost { port } => valid(port),
+                Punt::Arp | Punt::Ndp | Punt::LocalTcp => true,
             };
         if !ports_valid {
             self.handoff.recycle(p);
@@ -115,6 +131,22 @@ impl<'a> SlowCore<'a> {
             Punt::Arp => {
                 self.handle_arp(b.now, &p, sink);
                 self.handoff.recycle(p);
+            }
+            Punt::Ndp => {
+                self.handle_ndp(b.now, &p, sink);
+                self.handoff.recycle(p);
+                self.run_actions(b, sink);
+            }
+            Punt::Resolve6 { port, next_hop } => {
+                match self
+                    .cache6
+                    .resolve(port, next_hop, p, b.now, &mut self.actions6)
+                {
+                    Resolve::Send(mac, p) => self.transmit(b, p, port, mac, sink),
+                    Resolve::Queued => {}
+                    Resolve::Unreachable(p) => self.unreachable(b, p, sink),
+                }
+                self.run_actions(b, sink);
             }
             Punt::LocalTcp => self.local_tcp(b, p, sink),
             Punt::HostUp { port } => self.host_up(p, port, sink),
@@ -170,10 +202,24 @@ impl<'a> SlowCore<'a> {
         self.handoff.recycle(p);
     }
 
-    /// Resolution failed: RFC 1812 §5.2.7.1 host unreachable to the source.
+    /// Resolution failed: RFC 1812 §5.2.7.1 host unreachable to the source
+    /// (for IPv6, RFC 4443 §3.1 address unreachable, code 3; an IPv6 packet
+    /// may wait on ARP too, for an IPv4-mapped next hop).
     fn unreachable<S: TxSink>(&mut self, b: &Batch, p: SlowPacket, sink: &mut S) {
+        let is_v6 = p.frame().get(12..14) == Some(&ethernet::ethertype::IPV6.to_be_bytes()[..]);
         if p.from_stack {
             self.count(p.in_port, DropReason::NeighUnresolved);
+        } else if is_v6 {
+            self.fwd.drop_with_icmp6(
+                b,
+                p.in_port,
+                DropReason::NeighUnresolved,
+                p.frame(),
+                icmpv6::msg::DST_UNREACHABLE,
+                icmpv6::unreach::ADDRESS,
+                0,
+                sink,
+            );
         } else {
             self.fwd.drop_with_icmp(
                 b,
@@ -232,12 +278,40 @@ impl<'a> SlowCore<'a> {
         if self.actions.is_empty() {
             self.actions = actions;
         }
+        let mut actions6 = std::mem::take(&mut self.actions6);
+        for a in actions6.drain(..) {
+            match a {
+                NeighAction::Solicit { port, ip, unicast } => self.send_ns(port, ip, unicast, sink),
+                NeighAction::Flush {
+                    port, mac, packets, ..
+                } => {
+                    for p in packets {
+                        self.transmit(b, p, port, mac, sink);
+                    }
+                }
+                NeighAction::Failed { packets, .. } => {
+                    for p in packets {
+                        self.unreachable(b, p, sink);
+                    }
+                }
+                NeighAction::Overflow(p) => {
+                    self.fwd
+                        .drop_packet(p.in_port, DropReason::NeighUnresolved, p.frame(), None);
+                    self.handoff.recycle(p);
+                }
+            }
+        }
+        if self.actions6.is_empty() {
+            self.actions6 = actions6;
+        }
     }
 
     /// Runs the neighbour timers.
     pub fn tick<S: TxSink>(&mut self, b: &Batch, sink: &mut S) {
         self.cache.tick(b.now, &mut self.actions);
+        self.cache6.tick(b.now, &mut self.actions6);
         self.run_actions(b, sink);
+        self.finish_dad(b.now, sink);
     }
 
     /// One round: drains the hand-off queue and the stack's channel (bounded),

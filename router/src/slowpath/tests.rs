@@ -155,6 +155,7 @@ macro_rules! rig {
             fwd,
             NeighOptions::default(),
             shared.neigh.writer().unwrap(),
+            shared.neigh6.writer().unwrap(),
             h.clone(),
         );
         #[allow(unused_mut)]

@@ -5,8 +5,8 @@
 //!
 //! * **Our own views (this module)** — everything the dataplane and the
 //!   slow path parse or build on the packet path: Ethernet, ARP, IPv4
-//!   (and its options),
-//!   ICMP, the Internet checksum, the vnet header. Hand-written (smoltcp
+//!   (and its options), IPv6 (and its extension-header walk),
+//!   ICMP and ICMPv6, the Internet checksum, the vnet header. Hand-written (smoltcp
 //!   style) because forwarding mutates single fields in place with
 //!   incremental checksum updates (RFC 1624) and needs accessors that
 //!   cannot panic after one length check, which neither library offers.
@@ -15,15 +15,19 @@
 //!   the slow path builds the TCP RST it answers with when no stack runs
 //!   with `smoltcp::wire::TcpPacket` (a segment the forwarding path never
 //!   parses), and the unit tests use smoltcp's views as an independent
-//!   parser to check ours.
+//!   parser to check ours. Neighbor Discovery (RFC 4861) bodies are
+//!   parsed and built with smoltcp's `NdiscRepr` in the slow path: they
+//!   never cross the forwarding path, and its option parser is maintained.
 //! * **pnet_packet** — dropped: it served only that RST and the tests, both
 //!   of which smoltcp's views already cover.
 pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv4_options;
+pub mod ipv6;
 pub mod vnet;
 
 /// Why a buffer could not be parsed or emitted.

@@ -7,11 +7,13 @@ use std::sync::atomic::Ordering;
 
 use super::{Batch, Forwarder, FrameMeta, Punt, TxSink};
 use crate::dataplane::counters::DropReason;
-use crate::dataplane::icmp_out::{self, IcmpHeaders};
+use crate::dataplane::icmp_out::{self, Icmp6Headers, IcmpHeaders};
 use crate::ports::PortId;
 use crate::wire::ethernet::{self, EthernetFrame};
 use crate::wire::icmp::{msg, unreach, Icmpv4Packet};
+use crate::wire::icmpv6::{self, Icmpv6Packet};
 use crate::wire::ipv4::{protocol, Ipv4Packet};
+use crate::wire::ipv6::{class, next_header, Ipv6Packet};
 
 /// TCP port of BGP (RFC 4271 §8.2.1).
 const BGP_PORT: u16 = 179;
@@ -174,6 +176,140 @@ impl Forwarder {
         let mut len = 0;
         let sent = sink.send(port, |buf| {
             len = icmp_out::build_echo_reply(buf, &h, tos, ident, seq, data).unwrap_or(0);
+            (len, None)
+        });
+        if sent {
+            self.counters(port).tx(len);
+        }
+    }
+}
+
+impl Forwarder {
+    /// IPv6 packets to one of our addresses or to a group we listen to:
+    /// Neighbor Discovery to the slow path, echo answered here, the rest
+    /// answered as RFC 4443 and RFC 8200 §4 ask (port unreachable, or
+    /// Parameter Problem "unrecognized Next Header"). Not yet: TCP for the
+    /// embedded stack over IPv6 (BGP sessions are IPv4) and host interfaces.
+    pub(super) fn local_delivery6<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &mut [u8],
+        meta: &FrameMeta,
+        sink: &mut S,
+    ) {
+        let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let multicast = class::is_multicast(&ip.dst());
+        let Some(ul) = ip.upper_layer() else {
+            self.drop_packet(in_port, DropReason::BadHeader, frame, None);
+            return;
+        };
+        let Some(off) = ul.offset.filter(|_| !ul.fragment) else {
+            // No reassembly for the router's own traffic.
+            self.drop_packet(in_port, DropReason::LocalUnsupported, frame, None);
+            return;
+        };
+        match ul.protocol {
+            next_header::ICMPV6 => {
+                let (src, dst) = (ip.src(), ip.dst());
+                let Some(Ok(icmp)) = ip.payload().get(off..).map(Icmpv6Packet::new_checked) else {
+                    self.drop_packet(in_port, DropReason::BadHeader, frame, None);
+                    return;
+                };
+                if !icmp.verify_checksum(&src, &dst) {
+                    self.drop_packet(in_port, DropReason::BadHeader, frame, None);
+                    return;
+                }
+                let t = icmp.msg_type();
+                if icmpv6::is_ndisc(t) {
+                    if !sink.punt(Punt::Ndp, in_port, frame, meta) {
+                        self.drop_packet(in_port, DropReason::QueueFull, frame, None);
+                    }
+                } else if t == icmpv6::msg::ECHO_REQUEST && icmp.code() == 0 && !multicast {
+                    self.echo_reply6(b, in_port, frame, off, sink);
+                } else {
+                    // Echo replies, errors, MLD, multicast echo: nothing of
+                    // ours waits for them.
+                    self.drop_packet(in_port, DropReason::LocalUnsupported, frame, None);
+                }
+            }
+            _ if multicast => {
+                self.drop_packet(in_port, DropReason::NotForUs, frame, None);
+            }
+            next_header::UDP | next_header::TCP => {
+                // RFC 4443 §3.1: no listener → port unreachable (code 4).
+                self.drop_with_icmp6(
+                    b,
+                    in_port,
+                    DropReason::LocalUnsupported,
+                    frame,
+                    icmpv6::msg::DST_UNREACHABLE,
+                    icmpv6::unreach::PORT,
+                    0,
+                    sink,
+                );
+            }
+            next_header::NO_NEXT => {
+                self.drop_packet(in_port, DropReason::LocalUnsupported, frame, None);
+            }
+            _ => {
+                // RFC 8200 §4: an unrecognised Next Header is answered with
+                // Parameter Problem code 1 pointing at that field.
+                self.drop_with_icmp6(
+                    b,
+                    in_port,
+                    DropReason::LocalUnsupported,
+                    frame,
+                    icmpv6::msg::PARAM_PROBLEM,
+                    icmpv6::param::NEXT_HEADER,
+                    ul.next_header_at as u32,
+                    sink,
+                );
+            }
+        }
+    }
+
+    /// RFC 4443 §4.2: the reply carries the request's identifier, sequence
+    /// number and data, from the address the request was sent to.
+    fn echo_reply6<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &[u8],
+        off: usize,
+        sink: &mut S,
+    ) {
+        let prev = EthernetFrame::new_unchecked(frame).src();
+        let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let Some(Ok(icmp)) = ip.payload().get(off..).map(Icmpv6Packet::new_checked) else {
+            return;
+        };
+        let src = ip.src();
+        let Some((port, mac, _)) = self.reply_path6(b, in_port, prev, &src) else {
+            return;
+        };
+        let Some(src_mac) = self.port_mac(port) else {
+            return;
+        };
+        let h = Icmp6Headers {
+            src_mac,
+            dst_mac: mac,
+            src_ip: ip.dst(),
+            dst_ip: src,
+        };
+        let (word, data) = (icmp.word(), icmp.body());
+        let mut len = 0;
+        let sent = sink.send(port, |buf| {
+            len = icmp_out::build_icmp6(
+                buf,
+                &h,
+                icmp_out::DEFAULT_HOP_LIMIT,
+                icmpv6::msg::ECHO_REPLY,
+                0,
+                word,
+                data,
+            )
+            .unwrap_or(0);
             (len, None)
         });
         if sent {

@@ -1,13 +1,15 @@
 //! Step 2: where does the packet go? The FIB (poptrie) gives a next-hop
 //! id, the published next-hop table what it means; an ECMP group picks
 //! its member by a flow hash, so a flow keeps its path.
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{Batch, Forwarder};
 use crate::ports::PortId;
 use crate::rib::nexthop::NextHop;
 use crate::wire::icmp::unreach;
+use crate::wire::icmpv6::unreach as unreach6;
 use crate::wire::ipv4::{protocol, Ipv4Packet};
+use crate::wire::ipv6::{next_header, Ipv6Packet};
 
 /// Where a packet leaves: port and the neighbour to hand it to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +22,27 @@ pub enum Egress {
     Blackhole,
     /// ICMP destination unreachable with this code.
     Unreachable(u8),
+}
+
+/// Where an IPv6 packet leaves. `next_hop` may be IPv4-mapped (a BGP next
+/// hop learned over an IPv4 session): that neighbour is resolved by ARP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Egress6 {
+    Out {
+        port: PortId,
+        next_hop: Ipv6Addr,
+    },
+    Local,
+    Blackhole,
+    /// ICMPv6 destination unreachable with this code.
+    Unreachable(u8),
+}
+
+/// Folds an IPv6 address to 32 bits for [`flow_hash`].
+#[inline]
+pub(super) fn fold128(a: Ipv6Addr) -> u32 {
+    let v = u128::from(a);
+    (v as u32) ^ ((v >> 32) as u32) ^ ((v >> 64) as u32) ^ ((v >> 96) as u32)
 }
 
 /// A flow hash over (src, dst, protocol, ports): the same flow always gives
@@ -66,6 +89,66 @@ impl Forwarder {
             // An id the table cannot resolve: treat as no route.
             None => Egress::Unreachable(unreach::NET),
         }
+    }
+
+    /// Route lookup for an IPv6 `dst` (the same rules as [`route`](Self::route)).
+    pub fn route6(&self, b: &Batch, dst: Ipv6Addr, hash: u32) -> Egress6 {
+        let Some(id) = b.fib6.lookup(dst) else {
+            return Egress6::Unreachable(unreach6::NO_ROUTE);
+        };
+        match b.nexthops6.get(id) {
+            Some(NextHop::Connected { port }) => Egress6::Out {
+                port: *port,
+                next_hop: dst,
+            },
+            Some(NextHop::Gateway { port, gw }) => Egress6::Out {
+                port: *port,
+                next_hop: *gw,
+            },
+            Some(NextHop::Local) => Egress6::Local,
+            Some(NextHop::Blackhole) => Egress6::Blackhole,
+            Some(NextHop::Unreachable) => Egress6::Unreachable(unreach6::ADDRESS),
+            Some(NextHop::Multipath(members)) => {
+                if members.is_empty() {
+                    return Egress6::Unreachable(unreach6::NO_ROUTE);
+                }
+                let i = ((hash as u64 * members.len() as u64) >> 32) as usize;
+                let (port, gw) = members[i];
+                Egress6::Out { port, next_hop: gw }
+            }
+            None => Egress6::Unreachable(unreach6::NO_ROUTE),
+        }
+    }
+
+    /// What this batch's IPv6 FIB maps `dst` to (for explanations).
+    pub fn next_hop6_of<'b>(&self, b: &'b Batch, dst: Ipv6Addr) -> Option<&'b NextHop<Ipv6Addr>> {
+        b.nexthops6.get(b.fib6.lookup(dst)?)
+    }
+
+    /// Flow hash of a validated IPv6 packet: addresses, flow label, and
+    /// the upper-layer protocol and ports found past the extension headers
+    /// (none for fragments, so all fragments of a packet take one path;
+    /// RFC 6437 §2 lets a router hash the flow label with the addresses).
+    #[inline]
+    pub fn packet_hash6<T: AsRef<[u8]>>(&self, ip: &Ipv6Packet<T>) -> u32 {
+        let mut proto = ip.next_header();
+        let mut ports = 0;
+        if let Some(ul) = ip.upper_layer() {
+            proto = ul.protocol;
+            if let (false, Some(off), next_header::TCP | next_header::UDP) =
+                (ul.fragment, ul.offset, ul.protocol)
+            {
+                if let Some(p) = ip.payload().get(off..off + 4) {
+                    ports = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+                }
+            }
+        }
+        flow_hash(
+            fold128(ip.src()),
+            fold128(ip.dst()) ^ ip.flow_label().rotate_left(12),
+            proto,
+            ports,
+        )
     }
 
     /// Flow hash of a validated packet; ports only for unfragmented TCP/UDP

@@ -31,7 +31,7 @@
 //! recording (the option is validated and forwarded unchanged), reassembly
 //! of fragments addressed to the router.
 use std::cell::Cell;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,7 +46,9 @@ use crate::rib::nexthop::NextHopTable;
 use crate::shared::Shared;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmp::{msg, unreach};
+use crate::wire::icmpv6;
 use crate::wire::ipv4::{self, Ipv4Packet};
+use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::vnet::VnetHdr;
 
 mod fragment;
@@ -57,7 +59,7 @@ mod options;
 mod rewrite;
 mod validate;
 
-pub use self::lookup::Egress;
+pub use self::lookup::{Egress, Egress6};
 pub use self::rewrite::complete_checksum;
 use self::validate::Received;
 
@@ -105,7 +107,15 @@ pub enum Punt {
     FromHost { port: PortId },
     /// To be forwarded to `next_hop` on `port`, whose MAC is not known yet.
     /// The frame is as received (TTL not yet decremented, TTL > 1 checked).
+    /// An IPv6 packet whose next hop is IPv4-mapped (a BGP next hop learned
+    /// over IPv4) waits here too: its neighbour is resolved by ARP.
     Resolve { port: PortId, next_hop: Ipv4Addr },
+    /// An IPv6 packet to be forwarded to `next_hop` on `port`, whose MAC is
+    /// not known yet (Neighbor Solicitation). Hop limit > 1 checked.
+    Resolve6 { port: PortId, next_hop: Ipv6Addr },
+    /// Neighbor Discovery (RFC 4861) addressed to us or to a group we
+    /// listen to; checksum verified.
+    Ndp,
 }
 
 /// Where [`Forwarder`] sends its output.
@@ -162,12 +172,17 @@ struct PortView {
     broadcasts: Vec<Ipv4Addr>,
     /// The port has a host interface.
     host: bool,
+    /// (address, network, prefix length) of each IPv6 address; the
+    /// link-local first. Empty: no IPv6 on the port.
+    addrs6: Vec<(Ipv6Addr, u128, u8)>,
 }
 
 /// The route lookup state held for one RX batch.
 pub struct Batch {
     fib: Guard<Arc<fib::Table<fib::V4>>>,
     nexthops: Guard<Arc<NextHopTable>>,
+    fib6: Guard<Arc<fib::Table<fib::V6>>>,
+    nexthops6: Guard<Arc<NextHopTable<Ipv6Addr>>>,
     pub now: Instant,
 }
 
@@ -186,6 +201,9 @@ pub struct Forwarder {
     ports: Vec<PortView>,
     opts: FwdOptions,
     icmp_bucket: TokenBucket,
+    /// ICMPv6 errors have their own bucket, with the same limits (RFC 4443
+    /// §2.4(f); Linux keeps the two apart too).
+    icmp6_bucket: TokenBucket,
     ip_ident: u16,
     /// Where drops and packets are counted: `shared.counters`, or a
     /// scratch block for a synthetic packet (`route get`).
@@ -221,17 +239,24 @@ impl Forwarder {
                     .filter(|n| n.prefix_len() <= 30)
                     .map(|n| n.broadcast())
                     .collect();
+                let addrs6 = p
+                    .addrs6
+                    .iter()
+                    .map(|n| (n.addr(), u128::from(n.network()), n.prefix_len()))
+                    .collect();
                 PortView {
                     mac: p.mac,
                     mtu: p.mtu as usize,
                     addrs,
                     broadcasts,
                     host,
+                    addrs6,
                 }
             })
             .collect();
         Forwarder {
             icmp_bucket: TokenBucket::new(opts.icmp),
+            icmp6_bucket: TokenBucket::new(opts.icmp),
             counters: Arc::clone(&shared.counters),
             monitor: Arc::clone(&shared.monitor),
             monitor_on: Cell::new(false),
@@ -348,7 +373,15 @@ impl Forwarder {
         }
         let fib = self.shared.fib.load();
         let nexthops = self.shared.nexthops.load();
-        Batch { fib, nexthops, now }
+        let fib6 = self.shared.fib6.load();
+        let nexthops6 = self.shared.nexthops6.load();
+        Batch {
+            fib,
+            nexthops,
+            fib6,
+            nexthops6,
+            now,
+        }
     }
 
     #[inline]
@@ -438,6 +471,10 @@ impl Forwarder {
         self.counters(in_port).rx(frame.len());
         let frame_len = match self.validate(in_port, frame, meta) {
             Ok(Received::Ipv4 { frame_len }) => frame_len,
+            Ok(Received::Ipv6 { frame_len }) => {
+                self.process6(b, in_port, &mut frame[..frame_len], meta, sink);
+                return;
+            }
             Ok(Received::Arp) => {
                 if !sink.punt(Punt::Arp, in_port, frame, meta) {
                     self.drop_packet(in_port, DropReason::QueueFull, frame, None);
@@ -527,5 +564,183 @@ impl Forwarder {
     }
 }
 
+impl Forwarder {
+    /// [`process`](Self::process) for a validated, trimmed IPv6 packet
+    /// (RFC 8200, RFC 4443): to us (or a group we listen to) → local;
+    /// link-local scope kept on its link (RFC 4291 §2.5.6); hop limit;
+    /// FIB; neighbour (NDP, or ARP for an IPv4-mapped next hop).
+    fn process6<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &mut [u8],
+        meta: &FrameMeta,
+        sink: &mut S,
+    ) {
+        let ip = Ipv6Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
+        let (src, dst, hop_limit) = (ip.src(), ip.dst(), ip.hop_limit());
+        if ipv6::class::is_multicast(&dst) {
+            // Validation let through only the link-local groups we join.
+            self.local_delivery6(b, in_port, frame, meta, sink);
+            return;
+        }
+        let hash = self.packet_hash6(&ip);
+        let egress = self.route6(b, dst, hash);
+        if egress != Egress6::Local && ipv6::class::is_link_local(&dst) {
+            // RFC 4291 §2.5.6: routers never forward link-local
+            // destinations; this one is not ours.
+            self.drop_packet(in_port, DropReason::Martian, frame, None);
+            return;
+        }
+        match egress {
+            Egress6::Local => self.local_delivery6(b, in_port, frame, meta, sink),
+            Egress6::Blackhole => self.drop_packet(in_port, DropReason::NoRoute, frame, None),
+            Egress6::Unreachable(code) => self.drop_with_icmp6(
+                b,
+                in_port,
+                DropReason::NoRoute,
+                frame,
+                icmpv6::msg::DST_UNREACHABLE,
+                code,
+                0,
+                sink,
+            ),
+            Egress6::Out {
+                port: out_port,
+                next_hop,
+            } => {
+                // RFC 4291 §2.5.6 / RFC 4443 §3.1: a link-local source
+                // cannot leave its link; code 2, "beyond scope of source".
+                if ipv6::class::is_link_local(&src) {
+                    self.drop_with_icmp6(
+                        b,
+                        in_port,
+                        DropReason::Martian,
+                        frame,
+                        icmpv6::msg::DST_UNREACHABLE,
+                        icmpv6::unreach::BEYOND_SCOPE,
+                        0,
+                        sink,
+                    );
+                    return;
+                }
+                // RFC 8200 §3: a packet whose hop limit would reach zero is
+                // discarded with Time Exceeded (code 0) to the source.
+                if hop_limit <= 1 {
+                    self.drop_with_icmp6(
+                        b,
+                        in_port,
+                        DropReason::TtlExceeded,
+                        frame,
+                        icmpv6::msg::TIME_EXCEEDED,
+                        0,
+                        0,
+                        sink,
+                    );
+                    return;
+                }
+                let (hit, punt) = match ipv6::class::to_ipv4_mapped(&next_hop) {
+                    Some(v4) => (
+                        self.shared.neigh.lookup(out_port, v4),
+                        Punt::Resolve {
+                            port: out_port,
+                            next_hop: v4,
+                        },
+                    ),
+                    None => (
+                        self.shared.neigh6.lookup(out_port, next_hop),
+                        Punt::Resolve6 {
+                            port: out_port,
+                            next_hop,
+                        },
+                    ),
+                };
+                match hit {
+                    Some(n) if n.state.is_usable() => {
+                        self.forward_resolved(b, in_port, frame, meta, out_port, n.mac, sink);
+                    }
+                    Some(n) if n.state == NeighState::Failed => self.drop_with_icmp6(
+                        b,
+                        in_port,
+                        DropReason::NeighUnresolved,
+                        frame,
+                        icmpv6::msg::DST_UNREACHABLE,
+                        icmpv6::unreach::ADDRESS,
+                        0,
+                        sink,
+                    ),
+                    _ => {
+                        if !sink.punt(punt, in_port, frame, meta) {
+                            self.drop_packet(in_port, DropReason::QueueFull, frame, None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`drop_with_icmp`](Self::drop_with_icmp) for IPv6: the ICMPv6 error
+    /// the rules allow, then the counted (and reported) drop.
+    #[allow(clippy::too_many_arguments)]
+    pub fn drop_with_icmp6<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        reason: DropReason,
+        frame: &[u8],
+        msg_type: u8,
+        code: u8,
+        param: u32,
+        sink: &mut S,
+    ) {
+        let sent = self.icmp6_error(b, in_port, frame, msg_type, code, param, sink);
+        self.drop_packet(in_port, reason, frame, sent);
+    }
+
+    /// True if `a` is one of the router's IPv6 addresses on `port`.
+    pub fn is_port_address6(&self, port: PortId, a: &Ipv6Addr) -> bool {
+        self.ports
+            .get(port as usize)
+            .is_some_and(|p| p.addrs6.iter().any(|x| x.0 == *a))
+    }
+
+    /// Source address for an IPv6 packet leaving `port` towards `toward`
+    /// (RFC 6724 in brief): the link-local for a link-local destination;
+    /// else a global on the destination's subnet, else the first global,
+    /// else the link-local.
+    pub fn source_address6(&self, port: PortId, toward: &Ipv6Addr) -> Option<Ipv6Addr> {
+        let p = self.ports.get(port as usize)?;
+        let link_local = p
+            .addrs6
+            .iter()
+            .find(|a| ipv6::class::is_link_local(&a.0))
+            .map(|a| a.0);
+        if ipv6::class::is_link_local(toward) || ipv6::class::is_multicast(toward) {
+            return link_local.or(p.addrs6.first().map(|a| a.0));
+        }
+        let t = u128::from(*toward);
+        let globals = || {
+            p.addrs6
+                .iter()
+                .filter(|a| !ipv6::class::is_link_local(&a.0))
+        };
+        globals()
+            .find(|(_, net, len)| *len > 0 && t & (u128::MAX << (128 - *len as u32)) == *net)
+            .or_else(|| globals().next())
+            .map(|a| a.0)
+            .or(link_local)
+    }
+
+    /// The router's IPv6 addresses on `port` (link-local first).
+    pub fn port_addresses6(&self, port: PortId) -> impl Iterator<Item = Ipv6Addr> + '_ {
+        self.ports
+            .get(port as usize)
+            .into_iter()
+            .flat_map(|p| p.addrs6.iter().map(|x| x.0))
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests6;

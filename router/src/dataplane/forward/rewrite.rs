@@ -10,7 +10,9 @@ use crate::ports::PortId;
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmp::{msg, unreach};
+use crate::wire::icmpv6;
 use crate::wire::ipv4::{self, protocol, Ipv4Packet};
+use crate::wire::ipv6::{self, next_header, Ipv6Packet, UpperLayer};
 
 impl Forwarder {
     /// The transmit half of forwarding, once the neighbour's MAC is known:
@@ -29,6 +31,10 @@ impl Forwarder {
         dst_mac: MacAddr,
         sink: &mut S,
     ) {
+        if frame.get(12..14) == Some(&ethernet::ethertype::IPV6.to_be_bytes()[..]) {
+            self.forward_resolved6(b, in_port, frame, meta, out_port, dst_mac, sink);
+            return;
+        }
         let Some(out) = self.ports.get(out_port as usize) else {
             return;
         };
@@ -121,6 +127,106 @@ impl Forwarder {
             self.record_route(frame, out_port);
         }
         Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_ttl();
+        self.transmit(in_port, frame, out_port, src_mac, dst_mac, tx_vnet, sink);
+    }
+
+    /// [`forward_resolved`](Self::forward_resolved) for IPv6 (RFC 8200):
+    /// routers never fragment, so a packet larger than the egress MTU gets
+    /// Packet Too Big carrying that MTU (RFC 4443 §3.2), and a GSO
+    /// super-frame leaves whole if its segments fit; then hop limit − 1,
+    /// MACs, TX.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_resolved6<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &mut [u8],
+        meta: &FrameMeta,
+        out_port: PortId,
+        dst_mac: MacAddr,
+        sink: &mut S,
+    ) {
+        let Some(out) = self.ports.get(out_port as usize) else {
+            return;
+        };
+        let (src_mac, mtu) = (out.mac, out.mtu);
+        let Some(Ok(ip)) = frame
+            .get(ethernet::HEADER_LEN..)
+            .map(Ipv6Packet::new_checked)
+        else {
+            self.drop_packet(in_port, DropReason::BadHeader, frame, None);
+            return;
+        };
+        let vnet = meta.vnet.filter(|v| v.is_gso() || v.needs_csum());
+        let too_big = match vnet.filter(|v| v.is_gso()) {
+            Some(v) => {
+                // The segments cut from the super-frame: IPv6 and extension
+                // headers, the TCP (or UDP) header, gso_size of data.
+                let (ext, l4_hdr) = match ip.upper_layer() {
+                    Some(UpperLayer {
+                        protocol: next_header::TCP,
+                        offset: Some(off),
+                        ..
+                    }) => (
+                        off,
+                        ip.payload()
+                            .get(off + 12)
+                            .map_or(20, |b| ((b >> 4) as usize) * 4),
+                    ),
+                    Some(UpperLayer {
+                        offset: Some(off), ..
+                    }) => (off, 8),
+                    _ => (0, 8),
+                };
+                ipv6::HEADER_LEN + ext + l4_hdr + v.gso_size as usize > mtu || !self.opts.tx_vnet
+            }
+            None => ip.total_len() > mtu,
+        };
+        if too_big {
+            if vnet.is_some_and(|v| v.is_gso()) && !self.opts.tx_vnet {
+                self.drop_packet(in_port, DropReason::Mtu, frame, None);
+                return;
+            }
+            // Packet Too Big is sent even about multicast (§2.4(e.3)), so
+            // PMTU discovery works; the MTU is never below 1280.
+            self.drop_with_icmp6(
+                b,
+                in_port,
+                DropReason::Mtu,
+                frame,
+                icmpv6::msg::PACKET_TOO_BIG,
+                0,
+                mtu.max(ipv6::MIN_MTU) as u32,
+                sink,
+            );
+            return;
+        }
+        let tx_vnet = if self.opts.tx_vnet {
+            vnet
+        } else {
+            if (vnet.is_some() || meta.csum_not_ready) && !complete_checksum(frame, meta) {
+                self.drop_packet(in_port, DropReason::BadHeader, frame, None);
+                return;
+            }
+            None
+        };
+        Ipv6Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).decrement_hop_limit();
+        self.transmit(in_port, frame, out_port, src_mac, dst_mac, tx_vnet, sink);
+    }
+
+    /// Copies a rewritten frame into `out_port`'s TX ring with its new MACs
+    /// and counts it (or the drop).
+    #[allow(clippy::too_many_arguments)]
+    fn transmit<S: TxSink>(
+        &mut self,
+        in_port: PortId,
+        frame: &[u8],
+        out_port: PortId,
+        src_mac: MacAddr,
+        dst_mac: MacAddr,
+        tx_vnet: Option<crate::wire::vnet::VnetHdr>,
+        sink: &mut S,
+    ) {
         let flen = frame.len();
         if flen > sink.frame_capacity(out_port) {
             self.drop_packet(in_port, DropReason::Mtu, frame, None);
@@ -154,9 +260,10 @@ pub fn complete_checksum(frame: &mut [u8], meta: &FrameMeta) -> bool {
             // The checksum to complete is an L4 one, after the IP header: a
             // csum_start inside the header would rewrite it (found by the
             // forward fuzz target: an IHL of 0 reached the option code).
-            let ip_end = frame
-                .get(ethernet::HEADER_LEN)
-                .map(|b| ethernet::HEADER_LEN + ((b & 0x0f) as usize) * 4);
+            let ip_end = frame.get(ethernet::HEADER_LEN).map(|b| match b >> 4 {
+                6 => ethernet::HEADER_LEN + ipv6::HEADER_LEN,
+                _ => ethernet::HEADER_LEN + ((b & 0x0f) as usize) * 4,
+            });
             if !matches!(ip_end, Some(end) if v.csum_start as usize >= end) {
                 return false;
             }
@@ -171,6 +278,26 @@ pub fn complete_checksum(frame: &mut [u8], meta: &FrameMeta) -> bool {
     }
     if !meta.csum_not_ready {
         return true;
+    }
+    if frame.get(ethernet::HEADER_LEN).is_some_and(|b| b >> 4 == 6) {
+        let Ok(ip) = Ipv6Packet::new_checked(&frame[ethernet::HEADER_LEN..]) else {
+            return false;
+        };
+        let Some(UpperLayer {
+            protocol,
+            offset: Some(off),
+            ..
+        }) = ip.upper_layer()
+        else {
+            return true;
+        };
+        let offset = match protocol {
+            next_header::TCP => 16,
+            next_header::UDP => 6,
+            _ => return true,
+        };
+        let start = ethernet::HEADER_LEN + ipv6::HEADER_LEN + off;
+        return checksum::complete_partial(frame, start, offset).is_ok();
     }
     let Ok(ip) = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN.min(frame.len())..]) else {
         return false;
