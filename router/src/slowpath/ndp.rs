@@ -313,3 +313,286 @@ impl SlowCore<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::dataplane::forward::tests::{MockSink, HOST_A, MAC0, MAC1};
+    use crate::dataplane::forward::tests6::{frame6, icmp6, sent_icmp6, shared6, udp6, v6};
+    use crate::dataplane::forward::{Forwarder, FrameMeta, FwdOptions, Punt};
+    use crate::neigh::{NeighOptions, NeighState};
+    use crate::slowpath::{Handoff, HandoffOptions};
+    use crate::wire::icmpv6::msg;
+
+    const PEER: MacAddr = [2, 0, 0, 0, 0, 0x77];
+
+    /// NS/NA body: target, then one link-layer address option of `kind`
+    /// (1 source, 2 target) when `mac` is given.
+    fn nd_body(target: &str, kind: u8, mac: Option<MacAddr>) -> Vec<u8> {
+        let mut b = v6(target).octets().to_vec();
+        if let Some(m) = mac {
+            b.extend([kind, 1]);
+            b.extend(m);
+        }
+        b
+    }
+
+    fn ns_frame(src: &str, target: &str, hop: u8, from: Option<MacAddr>) -> Vec<u8> {
+        let g = class::solicited_node(&v6(target)).to_string();
+        let ns = icmp6(src, &g, msg::NEIGHBOR_SOLICIT, 0, &nd_body(target, 1, from));
+        frame6(
+            class::multicast_mac(&v6(&g)),
+            src,
+            &g,
+            hop,
+            next_header::ICMPV6,
+            &ns,
+        )
+    }
+
+    macro_rules! rig6 {
+        ($c:ident, $s:ident, $h:ident, $shared:ident) => {
+            let $shared = shared6(1500);
+            let $h = Arc::new(Handoff::new(HandoffOptions {
+                depth: 16,
+                small_buffers: 16,
+                small_size: 2048,
+                large_buffers: 2,
+                large_size: 65600,
+            }));
+            let fwd = Forwarder::new(
+                $shared.clone(),
+                $shared.control_thread(),
+                FwdOptions::default(),
+            );
+            #[allow(unused_mut)]
+            let mut $c = SlowCore::new(
+                $shared.clone(),
+                fwd,
+                NeighOptions::default(),
+                $shared.neigh.writer().unwrap(),
+                $shared.neigh6.writer().unwrap(),
+                $h.clone(),
+            );
+            #[allow(unused_mut)]
+            let mut $s = MockSink::default();
+        };
+    }
+
+    fn deliver(
+        c: &mut SlowCore<'_>,
+        h: &Handoff,
+        s: &mut MockSink,
+        why: Punt,
+        port: PortId,
+        f: &[u8],
+    ) {
+        assert!(h.push(why, port, f, &FrameMeta::default()));
+        c.round(s);
+    }
+
+    #[test]
+    fn answers_a_solicitation_with_router_solicited_override_and_learns() {
+        rig6!(c, s, h, shared);
+        let f = ns_frame("fd00:10::101", "fd00:10::200", 255, Some(PEER));
+        deliver(&mut c, &h, &mut s, Punt::Ndp, 0, &f);
+        assert_eq!(s.sent.len(), 1);
+        let out = &s.sent[0].frame;
+        assert_eq!(&out[0..6], &PEER);
+        let (ip, t, _, word) = sent_icmp6(out);
+        assert_eq!(t, msg::NEIGHBOR_ADVERT);
+        assert_eq!(ip.hop_limit(), 255);
+        assert_eq!(
+            (ip.src(), ip.dst()),
+            (v6("fd00:10::200"), v6("fd00:10::101"))
+        );
+        // R, S and O (RFC 4861 §4.4).
+        assert_eq!(word >> 29, 0b111);
+        assert_eq!(&ip.payload()[8..24], &v6("fd00:10::200").octets());
+        assert_eq!(&ip.payload()[24..32], &[2, 1, 2, 0, 0, 0, 0, 0xa0]);
+        assert_eq!(
+            shared
+                .neigh6
+                .lookup(0, v6("fd00:10::101"))
+                .map(|n| (n.mac, n.state)),
+            Some((PEER, NeighState::Stale))
+        );
+        let _ = MAC0;
+    }
+
+    #[test]
+    fn nd_with_a_forwarded_hop_limit_or_for_others_is_dropped() {
+        rig6!(c, s, h, shared);
+        deliver(
+            &mut c,
+            &h,
+            &mut s,
+            Punt::Ndp,
+            0,
+            &ns_frame("fd00:10::101", "fd00:10::200", 64, Some(PEER)),
+        );
+        deliver(
+            &mut c,
+            &h,
+            &mut s,
+            Punt::Ndp,
+            0,
+            &ns_frame("fd00:10::101", "fd00:10::999", 255, Some(PEER)),
+        );
+        // From :: (DAD) with a source link-layer option: malformed.
+        deliver(
+            &mut c,
+            &h,
+            &mut s,
+            Punt::Ndp,
+            0,
+            &ns_frame("::", "fd00:10::200", 255, Some(PEER)),
+        );
+        assert!(s.sent.is_empty());
+        let t = shared.counters.totals(0);
+        assert_eq!((t.drops["bad_header"], t.drops["not_for_us"]), (2, 1));
+    }
+
+    #[test]
+    fn defends_our_address_against_dad() {
+        rig6!(c, s, h, shared);
+        deliver(
+            &mut c,
+            &h,
+            &mut s,
+            Punt::Ndp,
+            0,
+            &ns_frame("::", "fd00:10::200", 255, None),
+        );
+        assert_eq!(s.sent.len(), 1);
+        let (ip, t, _, word) = sent_icmp6(&s.sent[0].frame);
+        assert_eq!((t, ip.dst()), (msg::NEIGHBOR_ADVERT, class::ALL_NODES));
+        assert_eq!(word >> 29, 0b101, "R and O, not S");
+        let _ = shared;
+    }
+
+    #[test]
+    fn resolves_with_a_solicitation_and_flushes_on_the_advertisement() {
+        rig6!(c, s, h, shared);
+        let pkt = udp6("fd00:20::77", 64, 8);
+        let why = Punt::Resolve6 {
+            port: 1,
+            next_hop: v6("fd00:20::77"),
+        };
+        deliver(&mut c, &h, &mut s, why, 0, &pkt);
+        assert_eq!(s.sent.len(), 1);
+        let ns = &s.sent[0];
+        assert_eq!(
+            (ns.port, &ns.frame[0..6]),
+            (1, &[0x33, 0x33, 0xff, 0, 0, 0x77][..])
+        );
+        let (ip, t, _, _) = sent_icmp6(&ns.frame);
+        assert_eq!(t, msg::NEIGHBOR_SOLICIT);
+        assert_eq!(ip.src(), v6("fd00:20::200"));
+        assert_eq!(&ip.payload()[24..32], &[1, 1, 2, 0, 0, 0, 0, 0xa1]);
+        // The solicited answer, unicast to us.
+        let na = icmp6(
+            "fd00:20::77",
+            "fd00:20::200",
+            msg::NEIGHBOR_ADVERT,
+            0x6000_0000,
+            &nd_body("fd00:20::77", 2, Some(PEER)),
+        );
+        let mut f = frame6(
+            MAC1,
+            "fd00:20::77",
+            "fd00:20::200",
+            255,
+            next_header::ICMPV6,
+            &na,
+        );
+        f[6..12].copy_from_slice(&PEER);
+        deliver(&mut c, &h, &mut s, Punt::Ndp, 1, &f);
+        assert_eq!(s.sent.len(), 2);
+        let out = &s.sent[1];
+        assert_eq!((out.port, &out.frame[0..6]), (1, &PEER[..]));
+        assert_eq!(
+            Ipv6Packet::new_checked(&out.frame[14..])
+                .unwrap()
+                .hop_limit(),
+            63
+        );
+        assert_eq!(
+            shared.neigh6.lookup(1, v6("fd00:20::77")).map(|n| n.state),
+            Some(NeighState::Reachable)
+        );
+    }
+
+    #[test]
+    fn failed_resolution_sends_address_unreachable() {
+        rig6!(c, s, h, shared);
+        let pkt = udp6("fd00:20::77", 64, 8);
+        let why = Punt::Resolve6 {
+            port: 1,
+            next_hop: v6("fd00:20::77"),
+        };
+        assert!(h.push(why, 0, &pkt, &FrameMeta::default()));
+        let t0 = Instant::now();
+        let b = c.forwarder().begin_batch(t0);
+        while let Some(p) = h.pop() {
+            c.handle(&b, p, &mut s);
+        }
+        for ms in (0..=3000).step_by(100) {
+            let mut b = c.forwarder().begin_batch(t0);
+            b.now = t0 + Duration::from_millis(ms);
+            c.tick(&b, &mut s);
+        }
+        let solicitations = s.sent.iter().filter(|o| o.port == 1).count();
+        assert_eq!(solicitations, 3);
+        let last = s.sent.last().unwrap();
+        assert_eq!((last.port, &last.frame[0..6]), (0, &HOST_A[..]));
+        let (ip, t, code, _) = sent_icmp6(&last.frame);
+        assert_eq!((t, code), (msg::DST_UNREACHABLE, 3));
+        assert_eq!(ip.src(), v6("fd00:10::200"));
+        assert_eq!(shared.counters.totals(0).drops["neigh_unresolved"], 1);
+    }
+
+    #[test]
+    fn dad_then_unsolicited_advertisements() {
+        rig6!(c, s, h, shared);
+        let t0 = Instant::now();
+        c.start_dad(t0, &mut s);
+        // Two addresses on each of two ports.
+        assert_eq!(s.sent.len(), 4);
+        let (ip, t, _, _) = sent_icmp6(&s.sent[0].frame);
+        assert_eq!(
+            (t, ip.src()),
+            (msg::NEIGHBOR_SOLICIT, Ipv6Addr::UNSPECIFIED)
+        );
+        c.finish_dad(t0 + Duration::from_millis(500), &mut s);
+        assert_eq!(s.sent.len(), 4, "not before the wait");
+        c.finish_dad(t0 + DAD_WAIT, &mut s);
+        assert_eq!(s.sent.len(), 8);
+        let (ip, t, _, word) = sent_icmp6(&s.sent[4].frame);
+        assert_eq!(
+            (t, ip.dst(), word >> 29),
+            (msg::NEIGHBOR_ADVERT, class::ALL_NODES, 0b101)
+        );
+        // Someone else advertising one of ours is a conflict, never learnt.
+        let na = icmp6(
+            "fe80::77",
+            "ff02::1",
+            msg::NEIGHBOR_ADVERT,
+            0x2000_0000,
+            &nd_body("fd00:10::200", 2, Some(PEER)),
+        );
+        let f = frame6(
+            class::multicast_mac(&class::ALL_NODES),
+            "fe80::77",
+            "ff02::1",
+            255,
+            next_header::ICMPV6,
+            &na,
+        );
+        deliver(&mut c, &h, &mut s, Punt::Ndp, 0, &f);
+        assert_eq!(c.dad_conflicts, 1);
+        assert!(shared.neigh6.lookup(0, v6("fd00:10::200")).is_none());
+    }
+}

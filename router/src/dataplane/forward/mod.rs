@@ -743,4 +743,4 @@ impl Forwarder {
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
-mod tests6;
+pub(crate) mod tests6;

@@ -10,7 +10,7 @@ use crate::wire::ethernet::{ethertype, EthernetRepr};
 use crate::wire::icmpv6::{self, Icmpv6Packet};
 use crate::wire::ipv6::{class, next_header};
 
-fn v6(s: &str) -> Ipv6Addr {
+pub(crate) fn v6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
 }
 
@@ -23,7 +23,7 @@ const REMOTE: &str = "fd00:172:20:2::5";
 /// Behind an IPv4-mapped next hop: HOST_A's IPv4 address on port 0.
 const MAPPED_REMOTE: &str = "fd00:172:20:9::5";
 
-fn shared6(mtu1: u16) -> Arc<Shared> {
+pub(crate) fn shared6(mtu1: u16) -> Arc<Shared> {
     let ports = vec![
         PortInfo {
             id: 0,
@@ -110,7 +110,14 @@ fn fwd6(mtu1: u16) -> (Forwarder, MockSink) {
 }
 
 /// An Ethernet/IPv6 frame from HOST_A to port 0's MAC (or `dst_mac`).
-fn frame6(dst_mac: MacAddr, src: &str, dst: &str, hop: u8, nh: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame6(
+    dst_mac: MacAddr,
+    src: &str,
+    dst: &str,
+    hop: u8,
+    nh: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = vec![0u8; 14 + 40 + payload.len()];
     EthernetRepr {
         dst: dst_mac,
@@ -135,7 +142,7 @@ fn frame6(dst_mac: MacAddr, src: &str, dst: &str, hop: u8, nh: u8, payload: &[u8
     f
 }
 
-fn udp6(dst: &str, hop: u8, len: usize) -> Vec<u8> {
+pub(crate) fn udp6(dst: &str, hop: u8, len: usize) -> Vec<u8> {
     let mut u = vec![0u8; 8 + len];
     u[0..2].copy_from_slice(&1000u16.to_be_bytes());
     u[2..4].copy_from_slice(&2000u16.to_be_bytes());
@@ -143,7 +150,7 @@ fn udp6(dst: &str, hop: u8, len: usize) -> Vec<u8> {
     frame6(MAC0, SRC, dst, hop, next_header::UDP, &u)
 }
 
-fn icmp6(src: &str, dst: &str, t: u8, word: u32, body: &[u8]) -> Vec<u8> {
+pub(crate) fn icmp6(src: &str, dst: &str, t: u8, word: u32, body: &[u8]) -> Vec<u8> {
     let mut m = vec![0u8; 8 + body.len()];
     icmpv6::emit(&mut m, &v6(src), &v6(dst), t, 0, word, body).unwrap();
     m
@@ -156,7 +163,7 @@ fn rx6(f: &mut Forwarder, s: &mut MockSink, frame: &mut [u8]) {
 
 /// The ICMPv6 message in a frame the router sent, checksum verified by
 /// smoltcp's parser.
-fn sent_icmp6(frame: &[u8]) -> (Ipv6Packet<&[u8]>, u8, u8, u32) {
+pub(crate) fn sent_icmp6(frame: &[u8]) -> (Ipv6Packet<&[u8]>, u8, u8, u32) {
     let ip = Ipv6Packet::new_checked(&frame[14..]).unwrap();
     assert_eq!(ip.next_header(), next_header::ICMPV6);
     let theirs = smoltcp::wire::Icmpv6Packet::new_checked(ip.payload()).unwrap();
