@@ -668,6 +668,22 @@ impl PacketSocket {
         })
         .map_err(ctx("bind(AF_PACKET)"))?;
 
+        if cfg.rx {
+            // All-multicast on the port while the socket lives: the router
+            // answers Neighbor Solicitations sent to solicited-node groups
+            // (33:33:ff:…) that no kernel socket joined (the kernel's IPv6
+            // is off on the port), and a NIC's multicast filter would drop
+            // them. The kernel counts memberships and drops it at close.
+            let mreq = libc::packet_mreq {
+                mr_ifindex: cfg.ifindex as i32,
+                mr_type: libc::PACKET_MR_ALLMULTI as u16,
+                mr_alen: 0,
+                mr_address: [0; 8],
+            };
+            setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+                .map_err(ctx("PACKET_ADD_MEMBERSHIP(ALLMULTI)"))?;
+        }
+
         if let (true, Some((id, mode))) = (cfg.rx, cfg.fanout) {
             let kind = match mode {
                 FanoutMode::Hash => libc::PACKET_FANOUT_HASH,

@@ -1,11 +1,11 @@
 //! `show drops` (counters per port and reason, like VPP's `show errors`)
 //! and `monitor drops` (the live stream of dropped packets, see
 //! [`crate::dataplane::monitor`]).
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use super::protocol::{CommandResult, Registry, Reply, Request, Stream, StreamResult, Table};
@@ -54,8 +54,8 @@ fn show_drops(shared: &Shared) -> CommandResult {
 struct Filter {
     port: Option<u16>,
     reason: Option<DropReason>,
-    /// Source or destination inside this prefix.
-    address: Option<Ipv4Net>,
+    /// Source or destination inside this prefix (either family).
+    address: Option<IpNet>,
 }
 
 impl Filter {
@@ -108,13 +108,13 @@ fn parse_filter(shared: &Shared, req: &Request) -> Result<Filter, String> {
     }
     if let Some(a) = req.arg_str("address") {
         f.address = Some(if a.contains('/') {
-            a.parse::<Ipv4Net>()
-                .map_err(|e| format!("{a:?} is not an IPv4 prefix: {e}"))?
+            a.parse::<IpNet>()
+                .map_err(|e| format!("{a:?} is not an IP prefix: {e}"))?
                 .trunc()
         } else {
-            Ipv4Net::from(
-                a.parse::<Ipv4Addr>()
-                    .map_err(|e| format!("{a:?} is not an IPv4 address: {e}"))?,
+            IpNet::from(
+                a.parse::<IpAddr>()
+                    .map_err(|e| format!("{a:?} is not an IP address: {e}"))?,
             )
         });
     }
@@ -197,6 +197,7 @@ pub fn protocol_name(p: u8) -> String {
         protocol::ICMP => "icmp".into(),
         protocol::TCP => "tcp".into(),
         protocol::UDP => "udp".into(),
+        crate::wire::ipv6::next_header::ICMPV6 => "icmpv6".into(),
         n => n.to_string(),
     }
 }
@@ -221,7 +222,7 @@ fn event_json(shared: &Shared, e: &DropEvent) -> Value {
         m.insert("protocol".into(), json!(protocol_name(ip.protocol)));
         m.insert("ttl".into(), json!(ip.ttl));
         match (ip.protocol, ip.l4) {
-            (protocol::ICMP, Some((t, c))) => {
+            (protocol::ICMP | crate::wire::ipv6::next_header::ICMPV6, Some((t, c))) => {
                 m.insert("icmp_type".into(), json!(t));
                 m.insert("icmp_code".into(), json!(c));
             }

@@ -37,12 +37,29 @@ pub struct IcmpSent {
     #[serde(rename = "type")]
     pub msg_type: u8,
     pub code: u8,
+    /// An ICMPv6 message (RFC 4443), not ICMP.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub v6: bool,
 }
 
 impl IcmpSent {
     /// "time-exceeded", "net-unreachable"… (the names `ping` prints).
     pub fn name(self) -> &'static str {
         use crate::wire::icmp::{msg, unreach};
+        use crate::wire::icmpv6::{msg as msg6, unreach as unreach6};
+        if self.v6 {
+            return match (self.msg_type, self.code) {
+                (msg6::TIME_EXCEEDED, _) => "time-exceeded",
+                (msg6::PACKET_TOO_BIG, _) => "packet-too-big",
+                (msg6::PARAM_PROBLEM, _) => "parameter-problem",
+                (msg6::DST_UNREACHABLE, unreach6::NO_ROUTE) => "no-route",
+                (msg6::DST_UNREACHABLE, unreach6::BEYOND_SCOPE) => "beyond-scope",
+                (msg6::DST_UNREACHABLE, unreach6::ADDRESS) => "address-unreachable",
+                (msg6::DST_UNREACHABLE, unreach6::PORT) => "port-unreachable",
+                (msg6::DST_UNREACHABLE, _) => "dest-unreachable",
+                _ => "icmpv6",
+            };
+        }
         match (self.msg_type, self.code) {
             (msg::TIME_EXCEEDED, _) => "time-exceeded",
             (msg::DST_UNREACHABLE, unreach::NET) => "net-unreachable",
@@ -71,7 +88,7 @@ pub struct DropEvent {
     pub ethertype: u16,
     /// Frame length.
     pub len: u32,
-    /// The IPv4 part, when the frame had at least a fixed IPv4 header.
+    /// The IP part, when the frame had at least a fixed IPv4 or IPv6 header.
     pub ip: Option<IpSummary>,
     pub icmp_sent: Option<IcmpSent>,
 }
@@ -79,8 +96,8 @@ pub struct DropEvent {
 /// The IPv4 fields an event shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IpSummary {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: std::net::IpAddr,
+    pub dst: std::net::IpAddr,
     pub protocol: u8,
     pub ttl: u8,
     /// TCP/UDP source and destination port, or ICMP type and code (first
@@ -104,10 +121,10 @@ impl DropEvent {
         let ethertype = frame
             .get(12..14)
             .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
-        let ip = if ethertype == ethertype::IPV4 {
-            frame.get(ethernet::HEADER_LEN..).and_then(ip_summary)
-        } else {
-            None
+        let ip = match ethertype {
+            ethertype::IPV4 => frame.get(ethernet::HEADER_LEN..).and_then(ip_summary),
+            ethertype::IPV6 => frame.get(ethernet::HEADER_LEN..).and_then(ip_summary6),
+            _ => None,
         };
         DropEvent {
             time_ns,
@@ -140,10 +157,47 @@ fn ip_summary(p: &[u8]) -> Option<IpSummary> {
         None
     };
     Some(IpSummary {
-        src: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
-        dst: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
+        src: Ipv4Addr::new(h[12], h[13], h[14], h[15]).into(),
+        dst: Ipv4Addr::new(h[16], h[17], h[18], h[19]).into(),
         protocol: proto,
         ttl: h[8],
+        l4,
+    })
+}
+
+/// The IPv6 fields of an event: addresses, hop limit as `ttl`, and the
+/// upper layer found past the extension headers (its ports or ICMPv6
+/// type and code). The payload length is not trusted: the frame may be
+/// why the packet was dropped.
+fn ip_summary6(p: &[u8]) -> Option<IpSummary> {
+    use crate::wire::ipv6::{next_header, Ipv6Packet, HEADER_LEN};
+    let h = p.get(..HEADER_LEN)?;
+    let mut src = [0u8; 16];
+    src.copy_from_slice(&h[8..24]);
+    let mut dst = [0u8; 16];
+    dst.copy_from_slice(&h[24..40]);
+    let view = Ipv6Packet::new_checked(p).ok();
+    let ul = view.as_ref().and_then(|v| v.upper_layer());
+    let protocol = ul.map_or(h[6], |u| u.protocol);
+    let l4 = match (ul, view.as_ref()) {
+        (Some(u), Some(v)) => u
+            .offset
+            .and_then(|o| v.payload().get(o..o + 4))
+            .and_then(|l| match protocol {
+                next_header::TCP | next_header::UDP => Some((
+                    u16::from_be_bytes([l[0], l[1]]),
+                    u16::from_be_bytes([l[2], l[3]]),
+                )),
+                next_header::ICMPV6 => Some((l[0] as u16, l[1] as u16)),
+                _ => None,
+            }),
+        _ => None,
+    };
+    Some(IpSummary {
+        src: std::net::Ipv6Addr::from(src).into(),
+        dst: std::net::Ipv6Addr::from(dst).into(),
+        protocol,
+        ttl: h[7],
         l4,
     })
 }
@@ -297,8 +351,14 @@ mod tests {
     fn event_reads_addresses_and_ports() {
         let e = DropEvent::from_frame(1, 2, DropReason::TtlExceeded, &udp_frame(), None);
         let ip = e.ip.unwrap();
-        assert_eq!(ip.src, Ipv4Addr::new(192, 168, 10, 100));
-        assert_eq!(ip.dst, Ipv4Addr::new(172, 20, 2, 36));
+        assert_eq!(
+            ip.src,
+            std::net::IpAddr::from(Ipv4Addr::new(192, 168, 10, 100))
+        );
+        assert_eq!(
+            ip.dst,
+            std::net::IpAddr::from(Ipv4Addr::new(172, 20, 2, 36))
+        );
         assert_eq!(ip.l4, Some((5000, 53)));
         assert_eq!((e.thread, e.port, e.ttl()), (1, 2, 1));
         // Short or foreign frames still give an event, without IP fields.
@@ -379,7 +439,7 @@ mod tests {
             assert_eq!(out.len(), 2);
             let e = out[0];
             assert_eq!((e.port, e.reason), (0, DropReason::NoRoute));
-            assert_eq!(e.ip.unwrap().dst, a("8.8.8.8"));
+            assert_eq!(e.ip.unwrap().dst, std::net::IpAddr::from(a("8.8.8.8")));
             assert_eq!(e.ip.unwrap().l4, Some((1, 2)));
             assert_eq!(e.icmp_sent.map(|i| i.name()), Some("net-unreachable"));
             assert_eq!(s.losses(), (0, 3));

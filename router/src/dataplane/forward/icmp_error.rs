@@ -113,7 +113,11 @@ impl Forwarder {
             return None;
         }
         self.counters(port).tx(len);
-        Some(IcmpSent { msg_type, code })
+        Some(IcmpSent {
+            msg_type,
+            code,
+            v6: false,
+        })
     }
 
     /// Where a reply to IPv6 `dst` (the source of a packet that came in on
@@ -215,6 +219,10 @@ impl Forwarder {
             return None;
         }
         self.counters(port).tx(len);
-        Some(IcmpSent { msg_type, code })
+        Some(IcmpSent {
+            msg_type,
+            code,
+            v6: true,
+        })
     }
 }

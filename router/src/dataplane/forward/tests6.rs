@@ -481,3 +481,21 @@ fn errors_are_rate_limited() {
     assert_eq!(s.sent.len(), 2);
     assert_eq!(drops(&f, 0, DropReason::TtlExceeded), 5);
 }
+
+#[test]
+fn drop_events_read_ipv6_past_extension_headers() {
+    use crate::dataplane::monitor::DropEvent;
+    let mut p = vec![next_header::UDP, 0, 1, 4, 0, 0, 0, 0];
+    p.extend([0x03, 0xe8, 0x07, 0xd0, 0, 8, 0, 0]);
+    let fr = frame6(MAC0, SRC, REMOTE, 1, next_header::HOP_BY_HOP, &p);
+    let e = DropEvent::from_frame(0, 0, DropReason::TtlExceeded, &fr, None);
+    let ip = e.ip.unwrap();
+    assert_eq!((ip.src, ip.dst), (v6(SRC).into(), v6(REMOTE).into()));
+    assert_eq!(
+        (ip.protocol, ip.ttl, ip.l4),
+        (next_header::UDP, 1, Some((1000, 2000)))
+    );
+    // A truncated one still shows its addresses.
+    let e = DropEvent::from_frame(0, 0, DropReason::BadHeader, &fr[..60], None);
+    assert_eq!(e.ip.unwrap().l4, None);
+}
