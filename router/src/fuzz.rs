@@ -6,7 +6,7 @@
 //! crash: the decoders must not panic on any input and must agree with
 //! their own emitters; [`forward`] checks every frame `Forwarder::process`
 //! emits.
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use crate::wire::ethernet::{self, EthernetFrame, EthernetRepr, MacAddr};
 use crate::wire::icmp::{self, Icmpv4Packet, Icmpv4Repr};
 use crate::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::wire::ipv4_options;
+use crate::wire::ipv6::{self, Ipv6Packet};
 use crate::wire::vnet::VnetHdr;
 
 /// Port MACs of the fuzz router.
@@ -171,7 +172,12 @@ pub fn rig() -> Arc<Shared> {
         mac: MACS[id as usize],
         mtu,
         addrs: vec![net(addr)],
-        addrs6: Vec::new(),
+        addrs6: vec![
+            format!("fe80::a{id}/64").parse().expect("literal prefix"),
+            format!("fd00:{}0::200/64", id + 1)
+                .parse()
+                .expect("literal prefix"),
+        ],
     };
     let shared = Shared::new(
         vec![
@@ -214,6 +220,43 @@ pub fn rig() -> Arc<Shared> {
             fib::Change::Upsert(net("10.50.0.0/16"), 6),
         ])
         .expect("static routes apply");
+    let a6 = |s: &str| s.parse::<Ipv6Addr>().expect("literal address");
+    let net6 = |s: &str| s.parse::<ipnet::Ipv6Net>().expect("literal prefix");
+    let hops6 = vec![
+        NextHop::Connected { port: 0 },
+        NextHop::Connected { port: 1 },
+        NextHop::Gateway {
+            port: 1,
+            gw: a6("fd00:20::100"),
+        },
+        NextHop::Local,
+        NextHop::Unreachable,
+        NextHop::Blackhole,
+        NextHop::Multipath(vec![(1, a6("fd00:20::100")), (0, a6("::ffff:192.168.10.100"))].into()),
+        NextHop::Gateway {
+            port: 0,
+            gw: a6("fe80::64"),
+        },
+    ];
+    shared
+        .nexthops6
+        .store(Arc::new(NextHopTable { entries: hops6 }));
+    shared
+        .fib6
+        .apply(&[
+            fib::Change::Upsert(net6("::/0"), 7),
+            fib::Change::Upsert(net6("fd00:10::/64"), 0),
+            fib::Change::Upsert(net6("fd00:20::/64"), 1),
+            fib::Change::Upsert(net6("fd00:172:20:2::/64"), 2),
+            fib::Change::Upsert(net6("fd00:10::200/128"), 3),
+            fib::Change::Upsert(net6("fd00:20::200/128"), 3),
+            fib::Change::Upsert(net6("fe80::a0/128"), 3),
+            fib::Change::Upsert(net6("fe80::a1/128"), 3),
+            fib::Change::Upsert(net6("fd00:98::/32"), 4),
+            fib::Change::Upsert(net6("fd00:99::/32"), 5),
+            fib::Change::Upsert(net6("fd00:50::/32"), 6),
+        ])
+        .expect("static routes apply");
     shared
 }
 
@@ -240,13 +283,30 @@ fn resolve_some(shared: &Shared) {
         );
         w.upsert(1, a("192.168.20.66"), [0; 6], NeighState::Failed);
     }
+    let a6 = |s: &str| s.parse::<Ipv6Addr>().expect("literal address");
+    if let Some(w) = shared.neigh6.writer() {
+        w.upsert(
+            0,
+            a6("fe80::64"),
+            [2, 0, 0, 0, 0, 0x64],
+            NeighState::Reachable,
+        );
+        w.upsert(
+            1,
+            a6("fd00:20::100"),
+            [2, 0, 0, 0, 0, 0xc8],
+            NeighState::Stale,
+        );
+        w.upsert(1, a6("fd00:20::66"), [0; 6], NeighState::Failed);
+    }
 }
 
 /// Turns fuzz bytes into a frame the forwarder does not reject at once.
 /// `data[0]` steers: bit 0 sets the Ethernet destination to the port's MAC
-/// and the type to IPv4; bit 1 fixes the IPv4 header checksum; bit 2
-/// receives on port 1; bit 3 attaches a vnet header from `data[1..11]`;
-/// bit 4 marks the L4 checksum "not ready". The rest is the frame.
+/// and the type to IPv4 (IPv6 with bit 5); bit 1 fixes the IPv4 header
+/// checksum (for IPv6: the version and payload length); bit 2 receives on
+/// port 1; bit 3 attaches a vnet header from `data[1..11]`; bit 4 marks
+/// the L4 checksum "not ready". The rest is the frame.
 pub fn shape(data: &[u8]) -> Option<(PortId, Vec<u8>, FrameMeta)> {
     let (&ctl, rest) = data.split_first()?;
     let (vnet, rest) = if ctl & 8 != 0 && rest.len() >= 10 {
@@ -256,11 +316,21 @@ pub fn shape(data: &[u8]) -> Option<(PortId, Vec<u8>, FrameMeta)> {
     };
     let port: PortId = if ctl & 4 != 0 { 1 } else { 0 };
     let mut frame = rest.to_vec();
+    let v6 = ctl & 32 != 0;
     if ctl & 1 != 0 && frame.len() >= ethernet::HEADER_LEN {
         frame[..6].copy_from_slice(&MACS[port as usize]);
-        frame[12..14].copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
+        let t = if v6 {
+            ethernet::ethertype::IPV6
+        } else {
+            ethernet::ethertype::IPV4
+        };
+        frame[12..14].copy_from_slice(&t.to_be_bytes());
     }
-    if ctl & 2 != 0 && frame.len() >= ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN {
+    if v6 && ctl & 2 != 0 && frame.len() >= ethernet::HEADER_LEN + ipv6::HEADER_LEN {
+        let payload = frame.len() - ethernet::HEADER_LEN - ipv6::HEADER_LEN;
+        frame[14] = 0x60 | (frame[14] & 0x0f);
+        frame[18..20].copy_from_slice(&(payload.min(u16::MAX as usize) as u16).to_be_bytes());
+    } else if ctl & 2 != 0 && frame.len() >= ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN {
         // fill_checksum stays within the buffer for any IHL.
         Ipv4Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).fill_checksum();
     }
@@ -312,6 +382,10 @@ fn check_output(orig: &[u8], sink: &RecordingSink) {
     if sink.sent.is_empty() {
         return;
     }
+    if orig.get(12..14) == Some(&ethernet::ethertype::IPV6.to_be_bytes()[..]) {
+        check_output6(orig, sink);
+        return;
+    }
     let o = Ipv4Packet::new_checked(&orig[ethernet::HEADER_LEN..])
         .expect("only a valid IPv4 packet causes output");
     let routers = [
@@ -356,6 +430,60 @@ fn check_output(orig: &[u8], sink: &RecordingSink) {
     }
 }
 
+/// [`check_output`] for IPv6: every frame is IPv6 from the port's MAC,
+/// and either the packet forwarded (same addresses and payload, hop limit
+/// one lower) or an ICMPv6 message from one of the router's addresses back
+/// to the source, checksum valid: an echo reply from the address pinged,
+/// or an error quoting the packet as received within 1280 bytes.
+fn check_output6(orig: &[u8], sink: &RecordingSink) {
+    use crate::wire::icmpv6::{self, Icmpv6Packet};
+    let o = Ipv6Packet::new_checked(&orig[ethernet::HEADER_LEN..])
+        .expect("only a valid IPv6 packet causes output");
+    let routers: [Ipv6Addr; 4] = [
+        "fd00:10::200".parse().expect("literal"),
+        "fd00:20::200".parse().expect("literal"),
+        "fe80::a0".parse().expect("literal"),
+        "fe80::a1".parse().expect("literal"),
+    ];
+    for (port, out) in &sink.sent {
+        assert!(*port < 2);
+        let e = EthernetFrame::new_checked(&out[..]).expect("an ethernet frame");
+        assert_eq!(e.src(), MACS[*port as usize], "sent from the port's MAC");
+        assert_eq!(e.ethertype(), ethernet::ethertype::IPV6);
+        let ip = Ipv6Packet::new_checked(e.payload()).expect("a valid IPv6 packet");
+        assert_eq!(ip.version(), 6);
+        if ip.src() == o.src() && !routers.contains(&ip.src()) {
+            assert_eq!(ip.dst(), o.dst());
+            assert_eq!(
+                ip.hop_limit(),
+                o.hop_limit() - 1,
+                "forwarded with hop limit one lower"
+            );
+            assert_eq!(ip.payload(), o.payload(), "payload untouched");
+            continue;
+        }
+        assert!(routers.contains(&ip.src()), "from the router");
+        assert_eq!(ip.dst(), o.src(), "back to the source");
+        assert_eq!(ip.next_header(), ipv6::next_header::ICMPV6);
+        let m = Icmpv6Packet::new_checked(ip.payload()).expect("an ICMPv6 message");
+        assert!(
+            m.verify_checksum(&ip.src(), &ip.dst()),
+            "ICMPv6 checksum valid"
+        );
+        if m.msg_type() == icmpv6::msg::ECHO_REPLY {
+            assert_eq!(ip.src(), o.dst(), "echo reply from the address pinged");
+            continue;
+        }
+        assert!(icmpv6::is_error(m.msg_type()), "an ICMPv6 error");
+        assert!(ip.total_len() <= ipv6::MIN_MTU, "within the minimum MTU");
+        let as_received = &orig[ethernet::HEADER_LEN..];
+        assert!(
+            as_received.starts_with(m.body()),
+            "the error quotes the packet as received"
+        );
+    }
+}
+
 /// The slow path on a sequence of hand-offs. Each record: a byte choosing
 /// the reason (ARP, local TCP, resolve towards one of a few next hops), a
 /// byte for the port, a length byte, then the frame (shaped by [`shape`]'s
@@ -393,6 +521,11 @@ pub fn slowpath(data: &[u8]) {
         Ipv4Addr::new(192, 168, 10, 100),
         Ipv4Addr::new(10, 1, 2, 3),
     ];
+    let hops6: [Ipv6Addr; 3] = [
+        "fd00:20::100".parse().expect("literal"),
+        "fd00:20::77".parse().expect("literal"),
+        "fe80::64".parse().expect("literal"),
+    ];
     let start = Instant::now();
     let mut rest = data;
     for i in 0..64u64 {
@@ -410,12 +543,17 @@ pub fn slowpath(data: &[u8]) {
         } else {
             *port as PortId % 3
         };
-        let why = match why % 3 {
+        let why = match why % 5 {
             0 => Punt::Arp,
             1 => Punt::LocalTcp,
+            2 => Punt::Ndp,
+            3 => Punt::Resolve6 {
+                port: (why >> 3) as PortId % 3,
+                next_hop: hops6[(why >> 5) as usize % hops6.len()],
+            },
             _ => Punt::Resolve {
-                port: (why >> 2) as PortId % 3,
-                next_hop: hops[(why >> 4) as usize % hops.len()],
+                port: (why >> 3) as PortId % 3,
+                next_hop: hops[(why >> 5) as usize % hops.len()],
             },
         };
         h.push(why, in_port, &frame, &meta);
@@ -431,6 +569,17 @@ pub fn slowpath(data: &[u8]) {
             if e.ethertype() == ethernet::ethertype::IPV4 {
                 let ip = Ipv4Packet::new_checked(e.payload()).expect("valid IPv4");
                 assert!(ip.verify_checksum(), "header checksum valid");
+            }
+            if e.ethertype() == ethernet::ethertype::IPV6 {
+                let ip = Ipv6Packet::new_checked(e.payload()).expect("valid IPv6");
+                if ip.next_header() == ipv6::next_header::ICMPV6 {
+                    let m = crate::wire::icmpv6::Icmpv6Packet::new_checked(ip.payload())
+                        .expect("an ICMPv6 message");
+                    assert!(
+                        m.verify_checksum(&ip.src(), &ip.dst()),
+                        "ICMPv6 checksum valid"
+                    );
+                }
             }
         }
     }
