@@ -10,7 +10,8 @@ use std::fs::File;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use router::host::{Change, HostError, HostOptions, HostPort, Plan};
+use router::host::state::StateFile;
+use router::host::{recover, Change, HostError, HostOptions, HostPort, Plan};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
@@ -341,4 +342,56 @@ fn a_missing_interface_is_named_with_a_fix() {
     let text = err.to_string();
     assert!(text.contains("port eth9 (interface nope9)"), "{text}");
     assert!(text.contains("fix:"), "{text}");
+}
+
+/// A router that dies without undoing (here: the `Applied` is leaked, as a
+/// SIGKILL would) leaves its changes in the state file; the next start's
+/// `recover` undoes them from the file, so the host is as it was before
+/// the first start, and the file is gone.
+#[test]
+fn a_crashed_run_is_restored_from_the_state_file() {
+    let Some(pair) = Pair::new() else { return };
+    let dir = std::env::temp_dir().join(format!("hst-state-{}-{}", std::process::id(), pair.a));
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let state = StateFile::for_socket(&dir.join("router.sock"));
+    let st = state.clone();
+    pair.in_a(move || {
+        let plan = Plan::build(&port(), HostOptions::default()).expect("plan");
+        let applied = plan.apply_recorded(Some(st)).expect("apply");
+        std::mem::forget(applied);
+    });
+    let recorded = state.load().expect("readable").expect("state file written");
+    assert!(
+        recorded
+            .iter()
+            .any(|c| matches!(c, Change::DeleteAddress { .. })),
+        "{recorded:?}"
+    );
+    assert!(!ip(&["-n", &pair.a, "addr", "show", "dev", "pa"]).contains("10.203.0.1/24"));
+    assert_eq!(pair.sysctl_a("net.ipv6.conf.pa.disable_ipv6"), "1");
+
+    let st = state.clone();
+    let n = pair.in_a(move || recover(&st)).expect("recover");
+    assert_eq!(n, recorded.len());
+    let addrs = ip(&["-n", &pair.a, "addr", "show", "dev", "pa"]);
+    assert!(
+        addrs.contains("10.203.0.1/24"),
+        "IPv4 address not restored:\n{addrs}"
+    );
+    assert!(
+        addrs.contains("fd00:203::1/64"),
+        "IPv6 address not restored:\n{addrs}"
+    );
+    assert_eq!(pair.sysctl_a("net.ipv6.conf.pa.disable_ipv6"), "0");
+    assert_eq!(state.load(), Ok(None), "state file removed");
+    // Nothing left to restore the second time.
+    let st = state.clone();
+    assert_eq!(pair.in_a(move || recover(&st)), Ok(0));
+    // The drop table went too: with the link up the kernel answers again.
+    ip(&["-n", &pair.a, "link", "set", "pa", "up"]);
+    assert!(
+        pair.ping_a_from_b(),
+        "the kernel does not answer after recovery"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

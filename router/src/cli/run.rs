@@ -23,7 +23,8 @@ use crate::config::{Config, ConfigError, PortConfig, RouterConfig};
 use crate::control::{self, BuiltinContext, ControlServer, Registry};
 use crate::dataplane::icmp_out::IcmpRateLimit;
 use crate::dataplane::{self, DataplaneOptions};
-use crate::host::{HostOptions, HostPort, Plan};
+use crate::host::state::StateFile;
+use crate::host::{self, HostOptions, HostPort, Plan};
 use crate::hostif::HostInterfaces;
 use crate::metrics::{MetricsServer, MetricsSources, RouterCollector};
 use crate::neigh::NeighOptions;
@@ -170,7 +171,7 @@ fn host_options(cfg: &Config) -> HostOptions {
 /// `router run --dry-run`: checks the config, reads the kernel and prints
 /// what the host set-up would change; changes nothing. Exit 0, 2 for a
 /// config error, 1 for a host that cannot be prepared.
-pub fn dry_run(config_path: &Path, _socket: Option<PathBuf>) -> u8 {
+pub fn dry_run(config_path: &Path, socket: Option<PathBuf>) -> u8 {
     let cfg = match Config::load(config_path) {
         Ok(c) => c,
         Err(e) => {
@@ -178,6 +179,21 @@ pub fn dry_run(config_path: &Path, _socket: Option<PathBuf>) -> u8 {
             return EXIT_CONFIG;
         }
     };
+    let state = StateFile::for_socket(&socket.unwrap_or_else(|| cfg.router.control_socket.clone()));
+    match state.load() {
+        Ok(Some(changes)) => {
+            println!(
+                "a previous run did not stop cleanly ({}): `router run` first restores its {} changes:",
+                state.path().display(),
+                changes.len()
+            );
+            for c in changes.iter().rev() {
+                println!("  undo: {c}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => println!("unreadable state file of a previous run (set aside at start): {e}"),
+    }
     match Plan::build(&host_ports(&cfg), host_options(&cfg)) {
         Ok(plan) => {
             for line in plan.describe() {
@@ -281,10 +297,26 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     control::prepare_path(&socket_path)
         .map_err(io_err(format!("control socket {}", socket_path.display())))?;
 
+    // A previous run that died left its host set-up in place: restore it
+    // first, or the plan below would take the router's settings for the
+    // host's own.
+    let state = StateFile::for_socket(&socket_path);
+    match host::recover(&state) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            file = %state.path().display(), changes = n,
+            "host set-up: a previous run did not stop cleanly; restored what it had changed"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "host set-up: unreadable state file of a previous run set aside; its changes are not restored"
+        ),
+    }
     // Make the ports fit for the router (undone when `host` drops: at the
-    // end of this function, or on an error during start-up).
+    // end of this function, or on an error during start-up), recorded in
+    // the state file while they stand.
     let host = Plan::build(&host_ports(&cfg), host_options(&cfg))
-        .and_then(Plan::apply)
+        .and_then(|p| p.apply_recorded(Some(state)))
         .map_err(|e| AppError::Runtime(format!("host set-up: {e}")))?;
     for change in host.changes() {
         tracing::info!(%change, "host set-up");

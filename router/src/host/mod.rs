@@ -23,11 +23,13 @@
 //! [`Applied::undo`] (or drop) reverses them in the opposite order.
 pub mod ingress;
 pub mod rtnl;
+pub mod state;
 pub mod sysctl;
 
 use std::fmt;
 
 use rtnl::{KernelAddress, KernelRoute, Rtnl};
+use state::StateFile;
 use sysctl::Sysctl;
 
 /// A port as the host set-up sees it: its name in the config and its
@@ -78,7 +80,8 @@ pub enum HostError {
 const PORT_IPV6_SYSCTLS: [(&str, &str); 3] =
     [("accept_ra", "0"), ("autoconf", "0"), ("disable_ipv6", "1")];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
     /// A kernel route through the port that goes away with its addresses;
     /// nothing is done to it at start, and it is added back at stop.
@@ -271,13 +274,25 @@ impl Plan {
     /// made are undone and the error names the port, setting and fix; the
     /// ingress drop alone falls back to a warning.
     pub fn apply(self) -> Result<Applied, HostError> {
+        self.apply_recorded(None)
+    }
+
+    /// [`Plan::apply`], recording each change made in `state` as it is
+    /// made, so that a run that dies without undoing them (a crash, a
+    /// SIGKILL) leaves behind what the next start needs to restore
+    /// ([`recover`]). The file goes once everything is undone.
+    pub fn apply_recorded(self, state: Option<StateFile>) -> Result<Applied, HostError> {
         let mut applied = Applied {
             done: Vec::new(),
             rtnl: None,
+            state,
         };
         for change in self.changes {
             match applied.make(&change) {
-                Ok(true) => applied.done.push(change),
+                Ok(true) => {
+                    applied.done.push(change);
+                    applied.record();
+                }
                 Ok(false) => {}
                 Err(e) => {
                     applied.undo_all();
@@ -293,6 +308,31 @@ impl Plan {
 pub struct Applied {
     done: Vec<Change>,
     rtnl: Option<Rtnl>,
+    /// Where the changes are recorded while they stand.
+    state: Option<StateFile>,
+}
+
+/// Restores what a previous run recorded in `state` and never undid (it
+/// died): the same undo as a clean stop, from the file. Returns how many
+/// changes were undone (0: no file). A file that cannot be read is kept
+/// aside as `<file>.bad` and reported, so a start is never blocked by it.
+pub fn recover(state: &StateFile) -> Result<usize, String> {
+    let changes = match state.load() {
+        Ok(None) => return Ok(0),
+        Ok(Some(c)) => c,
+        Err(e) => {
+            state.set_aside();
+            return Err(e);
+        }
+    };
+    let n = changes.len();
+    let mut left = Applied {
+        done: changes,
+        rtnl: None,
+        state: Some(state.clone()),
+    };
+    left.undo_all();
+    Ok(n)
 }
 
 impl Applied {
@@ -309,6 +349,18 @@ impl Applied {
 
     pub fn undo(mut self) {
         self.undo_all();
+    }
+
+    /// Writes the changes made so far to the state file (if any); a failure
+    /// is a warning: the router runs, but a crash would leave the host set
+    /// up.
+    fn record(&self) {
+        if let Some(s) = &self.state {
+            if let Err(e) = s.save(&self.done) {
+                tracing::warn!(file = %s.path().display(), error = %e,
+                    "host set-up: cannot record the changes; a crash would leave them in place");
+            }
+        }
     }
 
     fn rtnl(&mut self) -> std::io::Result<&mut Rtnl> {
@@ -441,6 +493,9 @@ impl Applied {
             if let Err(e) = r {
                 tracing::warn!(change = %change, error = %e, "host set-up: could not undo");
             }
+        }
+        if let Some(s) = &self.state {
+            s.remove();
         }
     }
 }

@@ -21,7 +21,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 /// One address of a kernel interface, as `ip addr` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KernelAddress {
     pub net: IpNet,
     /// `RT_SCOPE_*` (0 global, 253 link); restored as it was.
@@ -47,6 +47,22 @@ pub struct KernelRoute {
 }
 
 impl KernelRoute {
+    /// The route as netlink bytes (what the host state file stores).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        use netlink_packet_core::Emitable;
+        let mut buf = vec![0u8; self.msg.buffer_len()];
+        self.msg.emit(&mut buf);
+        buf
+    }
+
+    /// A route from [`KernelRoute::to_bytes`]; None if they do not parse.
+    pub fn from_bytes(bytes: &[u8]) -> Option<KernelRoute> {
+        use netlink_packet_core::Parseable;
+        RouteMessage::parse(bytes)
+            .ok()
+            .map(|msg| KernelRoute { msg })
+    }
+
     fn from_dump(m: RouteMessage) -> KernelRoute {
         let mut msg = RouteMessage::default();
         msg.header = m.header;
@@ -312,4 +328,28 @@ fn address_message(ifindex: u32, addr: &KernelAddress) -> AddressMessage {
         }
     }
     msg
+}
+
+impl serde::Serialize for KernelRoute {
+    /// As hex netlink bytes: the message re-creates the route exactly.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = self.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&hex)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KernelRoute {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(d)?;
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| serde::de::Error::custom("route: not hex"))?;
+        KernelRoute::from_bytes(&bytes)
+            .ok_or_else(|| serde::de::Error::custom("route: not a netlink route message"))
+    }
 }

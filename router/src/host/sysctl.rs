@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 /// A sysctl by its dotted name, e.g. `net.ipv6.conf.eth1.disable_ipv6`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sysctl(pub String);
 
 impl Sysctl {
