@@ -315,7 +315,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let cfg = lab.dir().join("dry.toml");
     std::fs::write(
         &cfg,
-        "[[ports]]\nname = \"eth1\"\naddresses = [\"10.78.0.1/24\"]\n",
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"10.78.0.1/24\"]\nhost_interface = \"eth1-host\"\n",
     )
     .expect("config");
     let bin = router_tests::router_bin();
@@ -334,6 +334,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         "eth1: delete kernel address 10.78.0.9/24",
         "net.ipv6.conf.eth1.disable_ipv6: 0 -> 1",
         "nftables: table netdev router: ingress chains with policy drop on eth1",
+        "eth1: host interface eth1-host: create a TAP with the port's MAC and MTU, IPv6 off, addresses 10.78.0.1/24",
     ] {
         assert!(
             out.stdout.contains(want),
@@ -344,6 +345,10 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert!(
         r.ip("addr show dev eth1").contains("10.78.0.9/24"),
         "--dry-run changed the port"
+    );
+    assert!(
+        !r.ip("link show").contains("eth1-host"),
+        "--dry-run made the TAP"
     );
 
     // ip_forward=1 is refused, naming the setting and the fix.

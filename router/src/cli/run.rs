@@ -199,6 +199,19 @@ pub fn dry_run(config_path: &Path, socket: Option<PathBuf>) -> u8 {
             for line in plan.describe() {
                 println!("{line}");
             }
+            // The host interfaces come after the set-up (crate::hostif).
+            for p in &cfg.ports {
+                if let Some(tap) = &p.host_interface {
+                    let addrs: Vec<String> = p.addresses.iter().map(|a| a.to_string()).collect();
+                    let exists = netdev::ifindex(tap).is_ok();
+                    println!(
+                        "{}: host interface {tap}: create a TAP with the port's MAC and MTU, IPv6 off, addresses {}{}",
+                        p.ifname,
+                        if addrs.is_empty() { "none".into() } else { addrs.join(", ") },
+                        if exists { " (an interface of that name exists: the start would fail)" } else { "" }
+                    );
+                }
+            }
             0
         }
         Err(e) => {
