@@ -580,8 +580,10 @@ fn bgp_ipv6_pod_cidrs_router() {
         ok,
         "not every gobgpd established its session with the router"
     );
-    // What gobgpd sends for its IPv6 PodCIDR: the next hop is the node's
-    // IPv4 address, IPv4-mapped (it has no IPv6 address on the session).
+    // What gobgpd sends for its IPv6 PodCIDR: MP_REACH_NLRI (AFI 2) with
+    // the node's IPv4 address as next hop. `gobgp` prints it as the IPv4
+    // address; on the wire it is ::ffff:<node> (16 octets), checked below
+    // with tcpdump.
     for (n, g) in NODES.iter().zip(&lab.gobgp) {
         let rib = g
             .cli(&["global", "rib", "-a", "ipv6"])
@@ -591,17 +593,49 @@ fn bgp_ipv6_pod_cidrs_router() {
             "{}: global rib -a ipv6:\n{rib}",
             n.name
         );
-        let mut adj = String::new();
+        let mut adj = serde_json::Value::Null;
         let sent = poll_until(Duration::from_secs(10), Duration::from_millis(200), || {
             adj = g
-                .cli(&["neighbor", ROUTER_ID, "adj-out", "-a", "ipv6"])
-                .unwrap_or_else(|e| e);
-            adj.contains(n.pod_cidr6)
+                .cli(&["neighbor", ROUTER_ID, "adj-out", "-a", "ipv6", "-j"])
+                .ok()
+                .and_then(|o| serde_json::from_str(&o).ok())
+                .unwrap_or_default();
+            !adj[n.pod_cidr6].is_null()
         });
+        let mp_reach = adj[n.pod_cidr6][0]["attrs"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["type"] == 14).cloned())
+            .unwrap_or_default();
         assert!(
-            sent && adj.contains(&format!("::ffff:{}", n.addr)),
-            "{}: gobgpd should send {} with next hop ::ffff:{}:\n{adj}",
+            sent && mp_reach["afi"] == 2 && mp_reach["nexthop"] == n.addr,
+            "{}: gobgpd should send {} in MP_REACH_NLRI with next hop {} (IPv4-mapped):\n{adj}",
             n.name,
+            n.pod_cidr6,
+            n.addr
+        );
+    }
+    if router_tests::have_tool("tcpdump") {
+        let n = &NODES[0];
+        let (ns, g) = (lab.ns(n.name).clone(), &lab.gobgp[0]);
+        let cap = std::thread::spawn(move || {
+            // `timeout` ends it with SIGTERM: tcpdump flushes what it has.
+            ns.run(
+                &[
+                    "timeout", "5", "tcpdump", "-i", "eth1", "-l", "-nn", "-vvv", "-s0", "tcp",
+                    "port", "179",
+                ],
+                Duration::from_secs(8),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(1000));
+        g.withdraw(n.pod_cidr6).expect("withdraw");
+        std::thread::sleep(Duration::from_millis(300));
+        g.announce(n.pod_cidr6).expect("announce");
+        let cap = cap.join().expect("tcpdump thread");
+        assert!(
+            cap.stdout
+                .contains(&format!("nexthop: ::ffff:{}, nh-length: 16", n.addr)),
+            "the UPDATE for {} should carry next hop ::ffff:{}:\n{cap}",
             n.pod_cidr6,
             n.addr
         );
