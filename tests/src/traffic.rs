@@ -12,9 +12,10 @@ use crate::lab::Lab;
 use crate::netns::{Ns, COUNTER, SETUP_TIMEOUT};
 use crate::process::{poll_until, run_timeout, wait_until, CmdOutput};
 
-/// `IP` as the host part of a URL: an IPv6 address in brackets.
+/// `IP` as the host part of a URL: an IPv6 address in brackets (anything
+/// else, `a.b.c.d:port` included, as it is).
 pub fn url_host(ip: &str) -> String {
-    if ip.contains(':') {
+    if ip.parse::<std::net::Ipv6Addr>().is_ok() {
         format!("[{ip}]")
     } else {
         ip.to_string()
@@ -205,6 +206,13 @@ pub fn spawn_whoami(lab: &mut Lab, ns: &Ns, hostname: &str, port: u16) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(url_host("fd00:172:20:2::249"), "[fd00:172:20:2::249]");
+        assert_eq!(url_host("172.20.2.249"), "172.20.2.249");
+        assert_eq!(url_host("192.168.10.200:8080"), "192.168.10.200:8080");
+    }
 
     #[test]
     fn ping_summary() {
