@@ -526,11 +526,40 @@ both_forwarders!(broken_leaks_ipv6_to_wan);
 
 // ---------------------------------------------------------------------------
 
-/// The README's command: `lab.sh up static --dual-stack`, then `demo`
-/// shows curl-pod reaching every webpod over IPv4 and IPv6.
+/// The README's command in dual stack: `lab.sh up broken --dual-stack`,
+/// `demo` shows the far webpod failing over IPv6 too and IPv6 leaking to
+/// the wan; `lab.sh fix`, then `demo` shows curl-pod reaching every
+/// webpod over IPv4 and IPv6.
 fn lab_sh_dual_stack_demo(mode: Forwarder) {
     require!("curl", "ping", "python3", "ss", "tcpdump");
-    let mut lab = LabScript::up_with(LAB_BIN, "static", mode, &["--dual-stack"]);
+    let mut lab = LabScript::up_with(LAB_BIN, "broken", mode, &["--dual-stack"]);
+    let far = far_webpod();
+    let out = lab.lab_sh(&["demo", "1"], Duration::from_secs(90));
+    assert!(out.success(), "{out}");
+    for ip in [far.addr, far.addr6] {
+        assert!(
+            out.stdout.contains(&format!("---   ({ip}: no answer)")),
+            "{ip} must fail in the broken lab:\n{out}"
+        );
+    }
+    assert!(
+        !out.stdout.contains(
+            "IPv6 packets for foreign addresses that leaked to the wan side during the demo: 0"
+        ),
+        "the broken lab leaks IPv6 to the wan:\n{out}"
+    );
+
+    let fix = lab.lab_sh(&["fix"], Duration::from_secs(60));
+    assert!(fix.success(), "{fix}");
+    // A freshly restarted router may still be resolving neighbours.
+    for p in webpods() {
+        assert_eq!(
+            (0..3).find_map(|_| lab.curl(p.addr6)).as_deref(),
+            p.hostname,
+            "{} after the fix",
+            p.addr6
+        );
+    }
     let leaks = lab.wan_leaks6();
     let out = lab.lab_sh(&["demo", "2"], Duration::from_secs(90));
     assert!(out.success(), "{out}");
@@ -545,7 +574,7 @@ fn lab_sh_dual_stack_demo(mode: Forwarder) {
     }
     assert!(!out.stdout.contains("no answer"), "{out}");
     assert_eq!(out.stdout.matches("answered  2/2").count(), 6, "{out}");
-    assert_eq!(lab.wan_leaks6(), leaks, "nothing leaks with the static fix");
+    assert_eq!(lab.wan_leaks6(), leaks, "nothing leaks once fixed");
     assert!(
         out.stdout.contains(
             "IPv6 packets for foreign addresses that leaked to the wan side during the demo: 0"
@@ -765,14 +794,16 @@ fn ipv6_config_good_and_generated_pass_check() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// (what, (text, line of the change), more lines the error may point at,
+/// a word the message must hold).
+type BadCase = (&'static str, (String, usize), Vec<usize>, &'static str);
+
 #[test]
 fn ipv6_config_errors_name_file_line_and_column() {
     let dir = scratch();
-    // (what, (text, line of the change), more lines the error may point
-    // at, a word the message must hold)
     let (no_port, no_port_line) = mutate("port = \"eth1\"\n", "");
     let (mixed, mixed_line) = mutate("\"fd00:172:20:2::/64\"", "\"172.20.2.0/24\"");
-    let cases: Vec<(&str, (String, usize), Vec<usize>, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             "IPv6 prefix longer than 128",
             mutate("\"fd00:172:20:2::/64\"", "\"fd00:172:20:2::/129\""),
