@@ -279,13 +279,20 @@ fn need_router_bin() -> Result {
 }
 
 fn report_bgp(seed: &SeedLab, place: &Place) {
-    let cidrs: Vec<&str> = NODES.iter().map(|n| n.pod_cidr).collect();
+    let mut cidrs: Vec<&str> = NODES.iter().map(|n| n.pod_cidr).collect();
+    if seed.options.dual_stack {
+        // ipv6-unicast on the IPv4 sessions (next hop ::ffff:<node>), as Cilium.
+        cidrs.extend(NODES.iter().map(|n| n.pod_cidr6));
+    }
     log(&format!(
         "gobgpd on the nodes announces {}; waiting for the router to learn them",
         cidrs.join(", ")
     ));
     if seed.wait_bgp_learned(Duration::from_secs(30)) {
-        log("router learned all three PodCIDRs over BGP");
+        log(&format!(
+            "router learned all {} PodCIDRs over BGP",
+            cidrs.len()
+        ));
     } else {
         warn(&format!(
             "the router has not learned all PodCIDRs after 30 s: see '{} show bgp summary --socket {}'",
