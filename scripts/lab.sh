@@ -2,7 +2,7 @@
 # The seed lab (../shared/LAB.md) in network namespaces, with `router` as the
 # router VM.
 #
-#   sudo ./scripts/lab.sh up [static|broken|bgp] [--kernel]
+#   sudo ./scripts/lab.sh up [static|broken|bgp] [--kernel] [--dual-stack]
 #   sudo ./scripts/lab.sh demo      # curl-pod -> the three webpods, router counters
 #   sudo ./scripts/lab.sh fix [static|bgp]   # broken -> fixed (default: the seed's static route)
 #   sudo ./scripts/lab.sh status
@@ -10,6 +10,8 @@
 #
 # `--kernel` uses the router namespace's own kernel as the router (addresses on
 # eth0/1/2, ip_forward=1, `ip route` routes), the "router VM" of the seed.
+# `--dual-stack` adds IPv6 next to IPv4 (fd00:10::/64, fd00:20::/64, wan
+# fd00:2::/64, PodCIDRs fd00:172:20:N::/64); demo then curls over both.
 #
 # Topology (every name below is prefixed with "$RLAB_PREFIX-", default "rlab-"):
 #
@@ -31,7 +33,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage() {
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 

@@ -3,6 +3,7 @@
 hostname, its addresses and the request, one request per connection.
 
 Usage: whoami.py --name webpod-xxxx [--port 80] [--bind 0.0.0.0]
+       --bind :: listens on IPv6 and IPv4 (one dual-stack socket).
 """
 import argparse
 import http.server
@@ -11,12 +12,15 @@ import socketserver
 import subprocess
 
 
-def addresses():
-    try:
-        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, timeout=5).stdout
-    except Exception:
-        return []
-    return [line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3]
+def addresses(families=("-4",)):
+    found = []
+    for fam in families:
+        try:
+            out = subprocess.run(["ip", fam, "-o", "addr", "show"], capture_output=True, text=True, timeout=5).stdout
+        except Exception:
+            continue
+        found += [line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3]
+    return found
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -25,7 +29,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         lines = [f"Hostname: {self.server.pod_name}"]
         lines += [f"IP: {a}" for a in self.server.pod_addrs]
-        lines.append(f"RemoteAddr: {self.client_address[0]}:{self.client_address[1]}")
+        host = self.client_address[0]
+        if host.startswith("::ffff:") and "." in host:
+            host = host[len("::ffff:"):]  # an IPv4 client on the dual-stack socket
+        elif ":" in host:
+            host = f"[{host}]"
+        lines.append(f"RemoteAddr: {host}:{self.client_address[1]}")
         lines.append(f"{self.command} {self.path} {self.request_version}")
         lines += [f"{k}: {v}" for k, v in self.headers.items()]
         body = ("\n".join(lines) + "\n").encode()
@@ -45,15 +54,25 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     address_family = socket.AF_INET
 
 
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        # Dual stack: IPv4 clients arrive as ::ffff:a.b.c.d.
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", required=True)
     ap.add_argument("--port", type=int, default=80)
     ap.add_argument("--bind", default="0.0.0.0")
     args = ap.parse_args()
-    srv = Server((args.bind, args.port), Handler)
+    v6 = ":" in args.bind
+    srv = (Server6 if v6 else Server)((args.bind, args.port), Handler)
     srv.pod_name = args.name
-    srv.pod_addrs = addresses()
+    srv.pod_addrs = addresses(("-4", "-6") if v6 else ("-4",))
     srv.serve_forever()
 
 

@@ -93,7 +93,7 @@ pub struct PortSpec {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ifname: Option<String>,
-    /// `a.b.c.d/len`
+    /// `a.b.c.d/len` or an IPv6 `addr/len`, mixed.
     pub addresses: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
@@ -378,13 +378,40 @@ impl RouterSpec {
             .unwrap_or(port)
     }
 
+    /// Whether the config has any IPv6 address or route.
+    pub fn has_ipv6(&self) -> bool {
+        let v6 = |a: &String| a.contains(':');
+        self.ports.iter().any(|p| p.addresses.iter().any(v6))
+            || self.loopbacks.iter().any(|l| l.addresses.iter().any(v6))
+            || self.routes.iter().any(|r| v6(&r.prefix))
+    }
+
     /// Configures the router namespace's kernel as the forwarder: the ports'
     /// addresses and MTUs, the loopbacks' addresses as host addresses on
-    /// `lo` (no `dummy` links here), the static routes, ip_forward=1.
+    /// `lo` (no `dummy` links here), the static routes, ip_forward=1 — and
+    /// with IPv6 in the config, IPv6 on (no DAD, no RAs), the IPv6
+    /// addresses and forwarding=1, as a dual-stack router VM.
     pub fn apply_kernel(&self, ns: &Ns) {
+        let v6 = self.has_ipv6();
+        if v6 {
+            for key in ["accept_dad", "accept_ra", "autoconf"] {
+                for scope in ["all", "default"] {
+                    ns.sysctl(&format!("net.ipv6.conf.{scope}.{key}"), "0");
+                }
+            }
+            for p in &self.ports {
+                for key in ["accept_dad", "accept_ra", "autoconf"] {
+                    ns.sysctl(&format!("net.ipv6.conf.{}.{key}", p.iface()), "0");
+                }
+            }
+            // `all` also switches it on for every existing link (lo too).
+            ns.sysctl("net.ipv6.conf.all.disable_ipv6", "0");
+            ns.sysctl("net.ipv6.conf.default.disable_ipv6", "0");
+        }
         for p in &self.ports {
             for a in &p.addresses {
-                ns.ip(&format!("addr add {a} dev {}", p.iface()));
+                let nodad = if a.contains(':') { " nodad" } else { "" };
+                ns.ip(&format!("addr add {a} dev {}{nodad}", p.iface()));
             }
             if let Some(m) = p.mtu {
                 ns.ip(&format!("link set {} mtu {m}", p.iface()));
@@ -393,23 +420,36 @@ impl RouterSpec {
         for l in &self.loopbacks {
             for a in &l.addresses {
                 let host = a.split('/').next().unwrap_or(a);
-                ns.ip(&format!("addr add {host}/32 dev lo"));
+                if host.contains(':') {
+                    ns.ip(&format!("addr add {host}/128 dev lo nodad"));
+                } else {
+                    ns.ip(&format!("addr add {host}/32 dev lo"));
+                }
             }
         }
         self.apply_kernel_routes(ns);
         ns.sysctl("net.ipv4.ip_forward", "1");
+        if v6 {
+            ns.sysctl("net.ipv6.conf.all.forwarding", "1");
+        }
     }
 
-    /// The static routes alone, as `ip route replace` (idempotent).
+    /// The static routes alone, as `ip route replace` (idempotent). A
+    /// gateway with a `port` (an IPv6 link-local next hop) is `via G dev IF`.
     pub fn apply_kernel_routes(&self, ns: &Ns) {
         for r in &self.routes {
             let p = &r.prefix;
             let how = if let Some(via) = &r.via {
+                let dev = r
+                    .port
+                    .as_ref()
+                    .map(|port| format!(" dev {}", self.iface_of(port)))
+                    .unwrap_or_default();
                 match via.gateways().as_slice() {
-                    [one] => format!("via {one}"),
+                    [one] => format!("via {one}{dev}"),
                     many => many
                         .iter()
-                        .map(|g| format!("nexthop via {g}"))
+                        .map(|g| format!("nexthop via {g}{dev}"))
                         .collect::<Vec<_>>()
                         .join(" "),
                 }

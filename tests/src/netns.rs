@@ -123,6 +123,45 @@ impl Ns {
             .unwrap_or_else(|| panic!("no {group}:{field} in /proc/net/snmp of {}", self.name))
     }
 
+    /// A counter from /proc/net/snmp6, e.g. `snmp6("Ip6InAddrErrors")`.
+    pub fn snmp6(&self, field: &str) -> u64 {
+        let text = self.read("/proc/net/snmp6");
+        parse_snmp6(&text, field)
+            .unwrap_or_else(|| panic!("no {field} in /proc/net/snmp6 of {}", self.name))
+    }
+
+    /// Switches IPv6 on in the namespace, for the links that exist and
+    /// those made later, without duplicate address detection (no address
+    /// is ever tentative), router advertisements or SLAAC: test addresses
+    /// are static and usable at once.
+    pub fn enable_ipv6(&self) {
+        for key in ["accept_dad", "accept_ra", "autoconf"] {
+            for scope in ["all", "default"] {
+                self.sysctl(&format!("net.ipv6.conf.{scope}.{key}"), "0");
+            }
+        }
+        self.sysctl("net.ipv6.conf.all.disable_ipv6", "0");
+        self.sysctl("net.ipv6.conf.default.disable_ipv6", "0");
+    }
+
+    /// Waits (≤ 5 s) until no IPv6 address of the namespace is tentative
+    /// (DAD done); panics otherwise.
+    pub fn wait_ipv6_settled(&self) {
+        let ok =
+            crate::process::poll_until(Duration::from_secs(5), Duration::from_millis(50), || {
+                self.run(&["ip", "-6", "addr", "show", "tentative"], SETUP_TIMEOUT)
+                    .stdout
+                    .trim()
+                    .is_empty()
+            });
+        assert!(
+            ok,
+            "tentative IPv6 addresses in {} after 5 s:\n{}",
+            self.name,
+            self.run(&["ip", "-6", "addr"], SETUP_TIMEOUT).stdout
+        );
+    }
+
     pub fn mac(&self, iface: &str) -> String {
         self.read(&format!("/sys/class/net/{iface}/address"))
             .trim()
@@ -140,6 +179,14 @@ pub fn parse_snmp(text: &str, group: &str, field: &str) -> Option<u64> {
     values.split_whitespace().nth(idx)?.parse().ok()
 }
 
+/// A field of /proc/net/snmp6 (one `Name value` pair a line).
+pub fn parse_snmp6(text: &str, field: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next()? == field).then(|| it.next()?.parse().ok())?
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +197,13 @@ mod tests {
         assert_eq!(parse_snmp(t, "Ip", "InAddrErrors"), Some(7));
         assert_eq!(parse_snmp(t, "Icmp", "InMsgs"), Some(3));
         assert_eq!(parse_snmp(t, "Ip", "Nope"), None);
+    }
+
+    #[test]
+    fn snmp6_parse() {
+        let t = "Ip6InReceives                   \t12\nIp6InAddrErrors                 \t3\n";
+        assert_eq!(parse_snmp6(t, "Ip6InAddrErrors"), Some(3));
+        assert_eq!(parse_snmp6(t, "Ip6InReceive"), None);
     }
 
     #[test]

@@ -12,6 +12,16 @@ use crate::lab::Lab;
 use crate::netns::{Ns, COUNTER, SETUP_TIMEOUT};
 use crate::process::{poll_until, run_timeout, wait_until, CmdOutput};
 
+/// `IP` as the host part of a URL: an IPv6 address in brackets (anything
+/// else, `a.b.c.d:port` included, as it is).
+pub fn url_host(ip: &str) -> String {
+    if ip.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    }
+}
+
 /// Parses iputils ping's summary: (transmitted, received).
 pub fn ping_counts(output: &str) -> Option<(u32, u32)> {
     let line = output.lines().find(|l| l.contains("packets transmitted"))?;
@@ -82,12 +92,18 @@ pub fn tcp_bulk(
          open('{r}.tmp','w').write(h.hexdigest()+' '+str(n))\nos.rename('{r}.tmp','{r}')\n",
         r = result.display()
     );
+    // IPv6: socat's TCP-LISTEN/TCP are IPv4 unless told.
+    let (listen, connect) = if to_ip.contains(':') {
+        ("TCP6-LISTEN", format!("TCP6:[{to_ip}]:{port}"))
+    } else {
+        ("TCP-LISTEN", format!("TCP:{to_ip}:{port}"))
+    };
     let server = lab.spawn(
         to,
         &[
             "bash",
             "-c",
-            &format!("socat -u TCP-LISTEN:{port},reuseaddr STDOUT | python3 -c \"$0\"",),
+            &format!("socat -u {listen}:{port},reuseaddr STDOUT | python3 -c \"$0\"",),
             &hasher,
         ],
     );
@@ -99,7 +115,7 @@ pub fn tcp_bulk(
             &[
                 "-u".to_string(),
                 format!("OPEN:{}", data.display()),
-                format!("TCP:{to_ip}:{port},connect-timeout=5"),
+                format!("{connect},connect-timeout=5"),
             ],
         ),
         timeout,
@@ -190,6 +206,13 @@ pub fn spawn_whoami(lab: &mut Lab, ns: &Ns, hostname: &str, port: u16) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(url_host("fd00:172:20:2::249"), "[fd00:172:20:2::249]");
+        assert_eq!(url_host("172.20.2.249"), "172.20.2.249");
+        assert_eq!(url_host("192.168.10.200:8080"), "192.168.10.200:8080");
+    }
 
     #[test]
     fn ping_summary() {

@@ -47,6 +47,7 @@ fn host_interfaces_on_the_seed_lab() {
     require!("curl", "ping", "python3", "ss");
     let options = LabOptions {
         host_interfaces: vec!["eth0", "eth1"],
+        ..LabOptions::default()
     };
     let mut lab = SeedLab::build_with(
         Lab::new("hostif"),
@@ -189,6 +190,7 @@ fn host_interface_leaves_bgp_to_the_router() {
     require!("curl", "ping", "python3", "ss", "gobgpd", "gobgp");
     let options = LabOptions {
         host_interfaces: vec!["eth0", "eth1"],
+        ..LabOptions::default()
     };
     let mut lab = SeedLab::build_with(
         Lab::new("hostif-bgp"),

@@ -3,7 +3,7 @@
 //! dependencies and builds this binary and the router first):
 //!
 //! ```text
-//! lab up [static|broken|bgp] [--kernel] | demo [ROUNDS] | fix [static|bgp] | status | down
+//! lab up [static|broken|bgp] [--kernel] [--dual-stack] | demo [ROUNDS] | fix [static|bgp] | status | down
 //! ```
 //!
 //! Everything it does is in `router_tests::seed::command`.
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| run(&args)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(Failure::Usage)) => {
-            eprintln!("usage: lab up [static|broken|bgp] [--kernel] | demo [ROUNDS] | fix [static|bgp] | status | down");
+            eprintln!("usage: lab up [static|broken|bgp] [--kernel] [--dual-stack] | demo [ROUNDS] | fix [static|bgp] | status | down");
             ExitCode::from(2)
         }
         Ok(Err(Failure::Error(e))) => {

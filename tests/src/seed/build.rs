@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use super::{
-    host_interface, namespaces, LabConfig, LabOptions, Segment, CLIENT_POD, NODES, PODS, ROUTER_NS,
-    ROUTER_PORTS, SUBNET_LEN, SWITCH_BRIDGE, SWITCH_NS, WAN_ADDR, WAN_NS,
+    host_interface, namespaces, router_spec, LabConfig, LabOptions, Segment, CLIENT_POD, NODES,
+    PODS, POD_GATEWAY6, ROUTER_NS, ROUTER_PORTS, SUBNET6_LEN, SUBNET_LEN, SWITCH_BRIDGE, SWITCH_NS,
+    WAN_ADDR, WAN_ADDR6, WAN_NS,
 };
-use crate::config::RouterSpec;
 use crate::daemons::Gobgpd;
 use crate::env::repo_file;
 use crate::lab::Lab;
@@ -42,7 +42,8 @@ impl SeedLab {
         SeedLab::build_with(lab, forwarder, config, LabOptions::default())
     }
 
-    /// [`SeedLab::build`] with `options` (host interfaces).
+    /// [`SeedLab::build`] with `options` (host interfaces, dual stack, MTUs,
+    /// extra routes).
     pub fn build_with(
         lab: Lab,
         forwarder: Forwarder,
@@ -57,6 +58,12 @@ impl SeedLab {
             !(forwarder == Forwarder::Kernel && config == LabConfig::Bgp),
             "--kernel supports static and broken"
         );
+        for (iface, _) in &options.port_mtu {
+            assert!(
+                matches!(super::router_port(iface).to, Segment::Node(_)),
+                "port_mtu: {iface} must lead to a single node"
+            );
+        }
         let mut lab = lab;
         let roles = namespaces().into_iter().map(|r| (r, lab.ns(r))).collect();
         let mut seed = SeedLab {
@@ -68,10 +75,24 @@ impl SeedLab {
             gobgp: Vec::new(),
             lab,
         };
+        if seed.options.dual_stack {
+            // Before any link exists, so that every link is made with IPv6
+            // on and no DAD. Not in the switch (it only bridges), nor where
+            // `router` runs: the kernel side of its ports gets no IPv6.
+            for (role, ns) in &seed.roles {
+                let router_kernel = *role == ROUTER_NS && forwarder == Forwarder::Router;
+                if *role != SWITCH_NS && !router_kernel {
+                    ns.enable_ipv6();
+                }
+            }
+        }
         seed.build_topology();
         seed.start_webpods();
         match forwarder {
-            Forwarder::Kernel => RouterSpec::load(&config.file()).apply_kernel(seed.ns(ROUTER_NS)),
+            Forwarder::Kernel => {
+                router_spec(config, &seed.options).apply_kernel(seed.ns(ROUTER_NS));
+                seed.ns(ROUTER_NS).wait_ipv6_settled();
+            }
             Forwarder::Router => seed.start_router(config),
         }
         if config == LabConfig::Bgp {
@@ -83,6 +104,16 @@ impl SeedLab {
     /// Handles on a lab that stands already (the lab command's `fix`): no
     /// namespace is created; `lab` owns only what is started from here on.
     pub fn attach(lab: Lab, forwarder: Forwarder, config: LabConfig) -> SeedLab {
+        SeedLab::attach_with(lab, forwarder, config, LabOptions::default())
+    }
+
+    /// [`SeedLab::attach`] to a lab built with `options`.
+    pub fn attach_with(
+        lab: Lab,
+        forwarder: Forwarder,
+        config: LabConfig,
+        options: LabOptions,
+    ) -> SeedLab {
         let roles = namespaces()
             .into_iter()
             .map(|r| (r, Ns::named(lab.ns_name(r))))
@@ -91,7 +122,7 @@ impl SeedLab {
             forwarder,
             config,
             roles,
-            options: LabOptions::default(),
+            options,
             router: None,
             gobgp: Vec::new(),
             lab,
@@ -120,6 +151,15 @@ impl SeedLab {
                 Segment::Wan => {
                     self.lab.veth(rtr, p.iface, wan, "eth0");
                     wan.ip(&format!("addr add {WAN_ADDR}/{SUBNET_LEN} dev eth0"));
+                    if self.options.dual_stack {
+                        wan.ip(&format!(
+                            "addr add {WAN_ADDR6}/{SUBNET6_LEN} dev eth0 nodad"
+                        ));
+                        // Not a router: what reaches it for a foreign
+                        // address is counted (Ip6InAddrErrors, or
+                        // Ip6InNoRoutes: it has no IPv6 default route).
+                        wan.sysctl("net.ipv6.conf.all.forwarding", "0");
+                    }
                     // It only receives: what reaches it for another address
                     // is counted in Ip:InAddrErrors.
                     wan.sysctl("net.ipv4.ip_forward", "0");
@@ -141,6 +181,21 @@ impl SeedLab {
             ns.ip(&format!("addr add {}/{SUBNET_LEN} dev eth1", n.addr));
             // Nodes forward for their pods.
             ns.sysctl("net.ipv4.ip_forward", "1");
+            if self.options.dual_stack {
+                ns.ip(&format!(
+                    "addr add {}/{SUBNET6_LEN} dev eth1 nodad",
+                    n.addr6
+                ));
+                ns.sysctl("net.ipv6.conf.all.forwarding", "1");
+                for r in n.routes6() {
+                    ns.ip(&format!("-6 route add {r}"));
+                }
+            }
+            for (iface, mtu) in &self.options.port_mtu {
+                if super::router_port(iface).to == Segment::Node(n.name) {
+                    ns.ip(&format!("link set eth1 mtu {mtu}"));
+                }
+            }
             // The pods' gateway as a /32 on lo: the kernel answers ARP for
             // it on every lxc veth.
             ns.ip(&format!("addr add {}/32 dev lo", n.pod_gateway()));
@@ -157,6 +212,19 @@ impl SeedLab {
             ns.ip(&format!("route add {gw} dev eth0 scope link"));
             ns.ip(&format!("route add default via {gw} dev eth0"));
             node_ns.ip(&format!("route add {}/32 dev {}", p.addr, p.lxc));
+            if self.options.dual_stack {
+                node_ns.ip(&format!("addr add {POD_GATEWAY6}/64 dev {} nodad", p.lxc));
+                ns.ip(&format!("addr add {}/128 dev eth0 nodad", p.addr6));
+                ns.ip(&format!("-6 route add default via {POD_GATEWAY6} dev eth0"));
+                node_ns.ip(&format!("-6 route add {}/128 dev {}", p.addr6, p.lxc));
+            }
+        }
+        if self.options.dual_stack {
+            for (role, ns) in &self.roles {
+                if *role != SWITCH_NS && *role != ROUTER_NS {
+                    ns.wait_ipv6_settled();
+                }
+            }
         }
     }
 
@@ -165,6 +233,12 @@ impl SeedLab {
         for p in PODS {
             let Some(host) = p.hostname else { continue };
             let ns = self.ns(p.name).clone();
+            // `::` takes IPv4 too (a dual-stack socket).
+            let bind = if self.options.dual_stack {
+                "::"
+            } else {
+                "0.0.0.0"
+            };
             self.lab.spawn_named(
                 &ns,
                 p.name,
@@ -175,6 +249,8 @@ impl SeedLab {
                     host,
                     "--port",
                     "80",
+                    "--bind",
+                    bind,
                 ],
             );
         }
@@ -187,28 +263,36 @@ impl SeedLab {
     /// namespace, whose kernel neither forwards nor owns an address; the
     /// control socket is `router.sock` in the lab's directory.
     ///
-    /// With [`LabOptions::host_interfaces`] the config is that file plus
-    /// `host_interface` on those ports (written to the lab's directory), and
+    /// With other [`LabOptions`] than the default the config is
+    /// [`router_spec`] (that file plus IPv6, MTUs, extra routes) with
+    /// `host_interface` on the ports of [`LabOptions::host_interfaces`],
+    /// written to the lab's directory as `lab-<config>[-dual][-host].toml`;
     /// once the router runs the kernel gets its default route via
     /// [`WAN_ADDR`] on the wan port's host interface, as the VM had on eth0.
     pub fn start_router(&mut self, config: LabConfig) {
         let rtr = self.ns(ROUTER_NS).clone();
         rtr.sysctl("net.ipv4.ip_forward", "0");
         let sock = self.lab.dir().join("router.sock");
-        let file = if self.options.host_interfaces.is_empty() {
+        let spec = router_spec(config, &self.options);
+        spec.prepare_router_ns(&rtr);
+        let file = if self.options == LabOptions::default() {
             config.file()
         } else {
             // The kernel stays off the ports because the router's host
             // set-up installs its netdev-ingress drop (`[router]
             // ingress_drop`, on by default): the lab does nothing for it.
-            let mut spec = RouterSpec::load(&config.file());
+            let mut spec = spec;
             for iface in &self.options.host_interfaces {
                 spec = spec.host_interface(iface, &host_interface(iface));
             }
-            let f = self
-                .lab
-                .dir()
-                .join(format!("lab-{}-host.toml", config.name()));
+            let mut name = format!("lab-{}", config.name());
+            if self.options.dual_stack {
+                name.push_str("-dual");
+            }
+            if !self.options.host_interfaces.is_empty() {
+                name.push_str("-host");
+            }
+            let f = self.lab.dir().join(format!("{name}.toml"));
             std::fs::write(&f, spec.to_toml())
                 .unwrap_or_else(|e| panic!("write {}: {e}", f.display()));
             f
@@ -245,6 +329,13 @@ impl SeedLab {
             let g = Gobgpd::start(&mut self.lab, &ns, n.name, &n.gobgp_config());
             g.announce(n.pod_cidr)
                 .unwrap_or_else(|e| panic!("gobgpd in {}: announce {}: {e}", n.name, n.pod_cidr));
+            if self.options.dual_stack {
+                // ipv6-unicast on the same IPv4 session, as Cilium does:
+                // gobgpd sends the IPv4-mapped next hop ::ffff:<node>.
+                g.announce(n.pod_cidr6).unwrap_or_else(|e| {
+                    panic!("gobgpd in {}: announce {}: {e}", n.name, n.pod_cidr6)
+                });
+            }
             self.gobgp.push(g);
         }
     }
@@ -253,11 +344,14 @@ impl SeedLab {
     pub fn wait_bgp_learned(&self, timeout: Duration) -> bool {
         poll_until(timeout, Duration::from_millis(100), || {
             let out = self.router().cli(&["show", "route"]);
-            NODES.iter().all(|n| {
+            let has = |cidr: &str| {
                 out.stdout
                     .lines()
-                    .any(|l| l.starts_with(n.pod_cidr) && l.contains("bgp"))
-            })
+                    .any(|l| l.starts_with(cidr) && l.contains("bgp"))
+            };
+            NODES
+                .iter()
+                .all(|n| has(n.pod_cidr) && (!self.options.dual_stack || has(n.pod_cidr6)))
         })
     }
 
@@ -277,6 +371,13 @@ impl SeedLab {
         self.ns(WAN_NS).snmp("Ip", "InAddrErrors")
     }
 
+    /// IPv6 packets for addresses the wan namespace does not own that
+    /// reached it (it does not forward, and has no IPv6 default route).
+    pub fn wan_leaks6(&self) -> u64 {
+        let wan = self.ns(WAN_NS);
+        wan.snmp6("Ip6InAddrErrors") + wan.snmp6("Ip6InNoRoutes")
+    }
+
     /// Leaves the lab standing (the lab command's `up` and `fix`).
     pub fn detach(self) {
         self.lab.detach();
@@ -291,7 +392,7 @@ impl SeedLab {
 /// The `Hostname:` line of an HTTP GET of `http://IP/` from `ns` (connect
 /// timeout 1 s, 3 s in all), optionally from a fixed local port.
 pub fn curl_hostname(ns: &Ns, ip: &str, local_port: Option<u16>) -> Option<String> {
-    let url = format!("http://{ip}/");
+    let url = format!("http://{}/", crate::traffic::url_host(ip));
     let lp = local_port.map(|p| p.to_string());
     let mut args = vec!["curl", "-s", "--connect-timeout", "1", "--max-time", "3"];
     if let Some(lp) = &lp {

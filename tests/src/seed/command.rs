@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use super::{namespaces, webpods, LabConfig, SeedLab, CLIENT_POD, NODES, ROUTER_NS, WAN_NS};
-use crate::config::RouterSpec;
+use super::{
+    namespaces, webpods, LabConfig, LabOptions, SeedLab, CLIENT_POD, NODES, ROUTER_NS, WAN_NS,
+};
 use crate::env::{have_tool, is_root, router_bin};
 use crate::lab::{delete_netns, Lab};
 use crate::netns::Ns;
@@ -88,6 +89,14 @@ impl Place {
         }
     }
 
+    /// The options `up` built the lab with (`--dual-stack`).
+    fn options(&self) -> LabOptions {
+        LabOptions {
+            dual_stack: self.read("dual-stack").as_deref() == Some("yes"),
+            ..LabOptions::default()
+        }
+    }
+
     fn config(&self) -> Option<LabConfig> {
         self.read("config").as_deref().and_then(LabConfig::parse)
     }
@@ -148,9 +157,11 @@ pub fn run(args: &[String]) -> Result {
 fn up(place: &Place, args: &[&str]) -> Result {
     let mut config = LabConfig::Static;
     let mut forwarder = Forwarder::Router;
+    let mut options = LabOptions::default();
     for a in args {
         match *a {
             "--kernel" => forwarder = Forwarder::Kernel,
+            "--dual-stack" => options.dual_stack = true,
             other => config = LabConfig::parse(other).ok_or(Failure::Usage)?,
         }
     }
@@ -176,27 +187,47 @@ fn up(place: &Place, args: &[&str]) -> Result {
     log(&format!("creating namespaces ({}-*)", place.prefix));
     let lab = Lab::named(&place.prefix, &place.state);
     // A failed `up` unwinds through the lab, which removes what it made.
-    let seed =
-        match panic::catch_unwind(AssertUnwindSafe(|| SeedLab::build(lab, forwarder, config))) {
-            Ok(seed) => seed,
-            Err(e) => {
-                warn("lab.sh up failed; removed what it made");
-                panic::resume_unwind(e)
-            }
-        };
+    let dual = options.dual_stack;
+    let seed = match panic::catch_unwind(AssertUnwindSafe(|| {
+        SeedLab::build_with(lab, forwarder, config, options)
+    })) {
+        Ok(seed) => seed,
+        Err(e) => {
+            warn("lab.sh up failed; removed what it made");
+            panic::resume_unwind(e)
+        }
+    };
+    fs::write(
+        place.file("dual-stack"),
+        if dual { "yes\n" } else { "no\n" },
+    )
+    .map_err(|e| Failure::Error(format!("write state: {e}")))?;
     fs::write(place.file("forwarder"), format!("{}\n", forwarder.name()))
         .map_err(|e| Failure::Error(format!("write state: {e}")))?;
     fs::write(place.file("config"), format!("{}\n", config.name()))
         .map_err(|e| Failure::Error(format!("write state: {e}")))?;
+    let config_name = if dual {
+        // SeedLab wrote the dual-stack config next to the logs.
+        format!(
+            "{} (lab-{}.toml + IPv6)",
+            place
+                .file(&format!("lab-{}-dual.toml", config.name()))
+                .display(),
+            config.name()
+        )
+    } else {
+        config
+            .file()
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
     match &seed.router {
         Some(r) => log(&format!(
             "router running in {} with {} (pid {}, log {})",
             seed.ns(ROUTER_NS).name(),
-            config
-                .file()
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy(),
+            config_name,
             r.pid,
             place.file("router.log").display()
         )),
@@ -211,9 +242,10 @@ fn up(place: &Place, args: &[&str]) -> Result {
     }
     seed.detach();
     log(&format!(
-        "lab is up ({}, {}). Next: sudo {} demo",
+        "lab is up ({}, {}{}). Next: sudo {} demo",
         config.name(),
         forwarder.name(),
+        if dual { ", dual stack" } else { "" },
         place.script
     ));
     if config == LabConfig::Broken {
@@ -247,13 +279,20 @@ fn need_router_bin() -> Result {
 }
 
 fn report_bgp(seed: &SeedLab, place: &Place) {
-    let cidrs: Vec<&str> = NODES.iter().map(|n| n.pod_cidr).collect();
+    let mut cidrs: Vec<&str> = NODES.iter().map(|n| n.pod_cidr).collect();
+    if seed.options.dual_stack {
+        // ipv6-unicast on the IPv4 sessions (next hop ::ffff:<node>), as Cilium.
+        cidrs.extend(NODES.iter().map(|n| n.pod_cidr6));
+    }
     log(&format!(
         "gobgpd on the nodes announces {}; waiting for the router to learn them",
         cidrs.join(", ")
     ));
     if seed.wait_bgp_learned(Duration::from_secs(30)) {
-        log("router learned all three PodCIDRs over BGP");
+        log(&format!(
+            "router learned all {} PodCIDRs over BGP",
+            cidrs.len()
+        ));
     } else {
         warn(&format!(
             "the router has not learned all PodCIDRs after 30 s: see '{} show bgp summary --socket {}'",
@@ -284,15 +323,34 @@ fn demo(place: &Place, args: &[&str]) -> Result {
         None => 10,
     };
     let client = place.ns(CLIENT_POD);
-    let client_addr = super::pod(CLIENT_POD).addr;
-    log(&format!(
-        "{CLIENT_POD} ({client_addr}) -> each webpod, {rounds} rounds (the seed's curl loop, bounded)"
-    ));
+    let me = super::pod(CLIENT_POD);
+    let dual = place.options().dual_stack;
+    if dual {
+        log(&format!(
+            "{CLIENT_POD} ({}, {}) -> each webpod over IPv4 and IPv6, {rounds} rounds (the seed's curl loop, bounded)",
+            me.addr, me.addr6
+        ));
+    } else {
+        log(&format!(
+            "{CLIENT_POD} ({}) -> each webpod, {rounds} rounds (the seed's curl loop, bounded)",
+            me.addr
+        ));
+    }
     let leak0 = place.ns(WAN_NS).snmp("Ip", "InAddrErrors");
+    let leak6 = || {
+        let wan = place.ns(WAN_NS);
+        wan.snmp6("Ip6InAddrErrors") + wan.snmp6("Ip6InNoRoutes")
+    };
+    let leak6_0 = if dual { leak6() } else { 0 };
     let pods: Vec<_> = webpods().collect();
-    let mut answered = vec![0u32; pods.len()];
+    // (pod, address): IPv4 first, then in dual stack the IPv6 twins.
+    let mut targets: Vec<(&super::Pod, &str)> = pods.iter().map(|p| (*p, p.addr)).collect();
+    if dual {
+        targets.extend(pods.iter().map(|p| (*p, p.addr6)));
+    }
+    let mut answered = vec![0u32; targets.len()];
     for _ in 0..rounds {
-        for (i, p) in pods.iter().enumerate() {
+        for (i, (_, addr)) in targets.iter().enumerate() {
             let out = client.run(
                 &[
                     "curl",
@@ -301,24 +359,24 @@ fn demo(place: &Place, args: &[&str]) -> Result {
                     "1",
                     "--max-time",
                     "2",
-                    &format!("http://{}/", p.addr),
+                    &format!("http://{}/", crate::traffic::url_host(addr)),
                 ],
                 Duration::from_secs(4),
             );
             match out.stdout.lines().find(|l| l.contains("Hostname")) {
                 Some(line) => {
-                    println!("{line}   ({})", p.addr);
+                    println!("{line}   ({addr})");
                     answered[i] += 1;
                 }
-                None => println!("---   ({}: no answer)", p.addr),
+                None => println!("---   ({addr}: no answer)"),
             }
         }
     }
     println!();
-    for (p, n) in pods.iter().zip(&answered) {
+    for ((p, addr), n) in targets.iter().zip(&answered) {
         println!(
-            "  {:<14} {:<13} on {:<8} answered {n:>2}/{rounds}",
-            p.name, p.addr, p.node
+            "  {:<14} {:<18} on {:<8} answered {n:>2}/{rounds}",
+            p.name, addr, p.node
         );
     }
     println!();
@@ -357,6 +415,12 @@ fn demo(place: &Place, args: &[&str]) -> Result {
         "packets for foreign addresses that leaked to the wan side during the demo: {}",
         leak1.saturating_sub(leak0)
     );
+    if dual {
+        println!(
+            "IPv6 packets for foreign addresses that leaked to the wan side during the demo: {}",
+            leak6().saturating_sub(leak6_0)
+        );
+    }
     println!();
     if place.forwarder() == Some(Forwarder::Router) {
         log("router show interfaces");
@@ -374,6 +438,14 @@ fn demo(place: &Place, args: &[&str]) -> Result {
             "{}",
             rtr.run(&["ip", "route"], Duration::from_secs(5)).stdout
         );
+        if dual {
+            log(&format!("ip -6 route (kernel forwarder in {})", rtr.name()));
+            print!(
+                "{}",
+                rtr.run(&["ip", "-6", "route"], Duration::from_secs(5))
+                    .stdout
+            );
+        }
         // The address the seed's write-up asks the VM about.
         log("ip route get 172.20.2.36");
         print!(
@@ -385,7 +457,10 @@ fn demo(place: &Place, args: &[&str]) -> Result {
             .stdout
         );
     }
-    let i = pods.iter().position(|p| p.name == far.name).unwrap_or(0);
+    let i = targets
+        .iter()
+        .position(|(p, _)| p.name == far.name)
+        .unwrap_or(0);
     if answered[i] == 0 {
         println!();
         log(&format!(
@@ -410,7 +485,12 @@ fn fix(place: &Place, args: &[&str]) -> Result {
         None => LabConfig::Static,
     };
     let forwarder = place.forwarder().unwrap_or(Forwarder::Router);
-    let mut seed = SeedLab::attach(Lab::reopen(&place.prefix, &place.state), forwarder, to);
+    let mut seed = SeedLab::attach_with(
+        Lab::reopen(&place.prefix, &place.state),
+        forwarder,
+        to,
+        place.options(),
+    );
     match forwarder {
         Forwarder::Kernel => {
             if to != LabConfig::Static {
@@ -422,7 +502,7 @@ fn fix(place: &Place, args: &[&str]) -> Result {
                 far_webpod().node().addr,
                 seed.ns(ROUTER_NS).name()
             ));
-            RouterSpec::load(&to.file()).apply_kernel_routes(seed.ns(ROUTER_NS));
+            super::router_spec(to, &place.options()).apply_kernel_routes(seed.ns(ROUTER_NS));
         }
         Forwarder::Router => {
             log(&format!(

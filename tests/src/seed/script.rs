@@ -31,6 +31,16 @@ impl LabScript {
     /// `lab.sh up <config> [--kernel]`, running `lab_bin`; panics (after
     /// cleaning up) if it fails.
     pub fn up(lab_bin: impl AsRef<Path>, config: &str, mode: Forwarder) -> LabScript {
+        LabScript::up_with(lab_bin, config, mode, &[])
+    }
+
+    /// [`LabScript::up`] with more arguments for `lab.sh up` (`--dual-stack`).
+    pub fn up_with(
+        lab_bin: impl AsRef<Path>,
+        config: &str,
+        mode: Forwarder,
+        extra: &[&str],
+    ) -> LabScript {
         let prefix = unique_name(TEST_PREFIX, "seed");
         let mut lab = Lab::new("seedstate");
         let state = lab.dir().join("lab-state");
@@ -48,6 +58,7 @@ impl LabScript {
         if mode == Forwarder::Kernel {
             args.push("--kernel");
         }
+        args.extend_from_slice(extra);
         let out = seed.lab_sh(&args, Duration::from_secs(90));
         assert!(out.success(), "{out}");
         seed
@@ -82,6 +93,12 @@ impl LabScript {
     /// (it does not forward: Ip:InAddrErrors).
     pub fn wan_leaks(&self) -> u64 {
         self.ns(WAN_NS).snmp("Ip", "InAddrErrors")
+    }
+
+    /// IPv6 packets for foreign addresses that reached the wan namespace.
+    pub fn wan_leaks6(&self) -> u64 {
+        let wan = self.ns(WAN_NS);
+        wan.snmp6("Ip6InAddrErrors") + wan.snmp6("Ip6InNoRoutes")
     }
 
     /// The running router (router mode).
