@@ -86,7 +86,8 @@ fn metrics_in_the_bgp_lab_pass_promtool_and_cover_the_dashboard() {
                     n.addr
                 ),
             ) == Some(1.0)
-        }) && sample(&m, "router_fib_routes{source=\"bgp\"}") == Some(NODES.len() as f64)
+        }) && sample(&m, "router_fib_routes{family=\"ipv4\",source=\"bgp\"}")
+            == Some(NODES.len() as f64)
     });
     let m = scrape(&l);
     assert!(

@@ -47,14 +47,19 @@ use crate::config::Config;
 use crate::rib::{BgpRouteChange, RouteHandle};
 use crate::shared::Shared;
 
-/// Converts the speaker's Loc-RIB changes into the route manager's. The
-/// forwarding plane is IPv4-only: IPv6 prefixes stay in the BGP RIB (shown by
-/// `show bgp routes`) and are not installed; an IPv4 prefix left with no
-/// IPv4 next hop is withdrawn from the FIB.
-fn to_route_manager(changes: Vec<RouteChange>) -> Vec<BgpRouteChange> {
-    changes
-        .into_iter()
-        .filter_map(|c| match c {
+/// The IPv6 route manager's BGP changes.
+pub type BgpRouteChange6 = BgpRouteChange<ipnet::Ipv6Net, std::net::Ipv6Addr>;
+
+/// Converts the speaker's Loc-RIB changes into the route managers' (IPv4,
+/// IPv6). An IPv6 route's next hops are IPv6 (global, or IPv4-mapped when
+/// learned over an IPv4 session); an IPv4 route with only IPv6 next hops
+/// (RFC 8950) cannot be installed yet and is withdrawn from the FIB, as is
+/// a prefix left with no next hop of its family.
+fn to_route_manager(changes: Vec<RouteChange>) -> (Vec<BgpRouteChange>, Vec<BgpRouteChange6>) {
+    let mut v4_out = Vec::new();
+    let mut v6_out = Vec::new();
+    for c in changes {
+        match c {
             RouteChange::Replace {
                 prefix: IpNet::V4(prefix),
                 next_hops,
@@ -66,7 +71,7 @@ fn to_route_manager(changes: Vec<RouteChange>) -> Vec<BgpRouteChange> {
                         IpAddr::V6(_) => None,
                     })
                     .collect();
-                Some(if v4.is_empty() {
+                v4_out.push(if v4.is_empty() {
                     BgpRouteChange::Withdraw { prefix }
                 } else {
                     // The speaker's change does not say iBGP/eBGP; our
@@ -77,12 +82,38 @@ fn to_route_manager(changes: Vec<RouteChange>) -> Vec<BgpRouteChange> {
                         next_hops: v4,
                         internal: false,
                     }
-                })
+                });
             }
-            RouteChange::Remove(IpNet::V4(prefix)) => Some(BgpRouteChange::Withdraw { prefix }),
-            _ => None,
-        })
-        .collect()
+            RouteChange::Replace {
+                prefix: IpNet::V6(prefix),
+                next_hops,
+            } => {
+                let v6: Vec<std::net::Ipv6Addr> = next_hops
+                    .into_iter()
+                    .map(|h| match h {
+                        IpAddr::V6(a) => a,
+                        IpAddr::V4(a) => a.to_ipv6_mapped(),
+                    })
+                    .collect();
+                v6_out.push(if v6.is_empty() {
+                    BgpRouteChange::Withdraw { prefix }
+                } else {
+                    BgpRouteChange::Announce {
+                        prefix,
+                        next_hops: v6,
+                        internal: false,
+                    }
+                });
+            }
+            RouteChange::Remove(IpNet::V4(prefix)) => {
+                v4_out.push(BgpRouteChange::Withdraw { prefix })
+            }
+            RouteChange::Remove(IpNet::V6(prefix)) => {
+                v6_out.push(BgpRouteChange::Withdraw { prefix })
+            }
+        }
+    }
+    (v4_out, v6_out)
 }
 
 /// What the operator commands ask the BGP thread.
@@ -314,8 +345,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ipv4_changes_convert_and_ipv6_is_skipped() {
-        let v = to_route_manager(vec![
+    fn changes_split_by_family() {
+        let (v, v6) = to_route_manager(vec![
             RouteChange::Replace {
                 prefix: "172.20.0.0/24".parse().unwrap(),
                 next_hops: vec![
@@ -343,6 +374,14 @@ mod tests {
         );
         assert!(
             matches!(&v[2], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.2.0/24")
+        );
+        assert_eq!(
+            v6,
+            vec![BgpRouteChange::Announce {
+                prefix: "2001:db8::/32".parse().unwrap(),
+                next_hops: vec!["fe80::1".parse().unwrap()],
+                internal: false,
+            }]
         );
     }
 }

@@ -186,9 +186,13 @@ impl Transport {
                 .lock()
                 .map(|r| r.resolve_next_hop(v4).is_some())
                 .unwrap_or(false),
-            // The forwarding plane is IPv4 only: IPv6 routes are kept in the
-            // RIB but never installed.
-            IpAddr::V6(_) => false,
+            // Global IPv6 next hops resolve through the IPv6 routes, an
+            // IPv4-mapped one (an IPv6 route over an IPv4 session) through
+            // the port of its IPv4 subnet (`rib::Family for V6`).
+            IpAddr::V6(v6) => resolver
+                .lock()
+                .map(|r| r.v6.resolve_next_hop(v6).is_some())
+                .unwrap_or(false),
         }));
         t
     }
@@ -282,16 +286,30 @@ impl Transport {
         if !changes.is_empty() {
             self.stats.route_batches += 1;
             self.stats.route_changes += changes.len() as u64;
-            let batch = to_route_manager(changes);
+            let (batch, batch6) = to_route_manager(changes);
             match self.routes.lock() {
-                Ok(mut rm) => match rm.apply_bgp(batch) {
-                    Ok(out) => {
-                        for r in out.rejected.iter().take(8) {
-                            tracing::warn!(reason = %r, "bgp: route refused by the route manager");
+                Ok(mut rm) => {
+                    match rm.v4.apply_bgp(batch) {
+                        Ok(out) => {
+                            for r in out.rejected.iter().take(8) {
+                                tracing::warn!(reason = %r, "bgp: route refused by the route manager");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "bgp: installing routes failed"),
+                    }
+                    if !batch6.is_empty() {
+                        match rm.v6.apply_bgp(batch6) {
+                            Ok(out) => {
+                                for r in out.rejected.iter().take(8) {
+                                    tracing::warn!(reason = %r, "bgp: IPv6 route refused by the route manager");
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "bgp: installing IPv6 routes failed")
+                            }
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "bgp: installing routes failed"),
-                },
+                }
                 Err(_) => tracing::error!("bgp: route manager lock poisoned; routes not installed"),
             }
         }

@@ -171,7 +171,8 @@ impl Reloader {
         }
         if report.diff.routes_differ() {
             let mut rm = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-            report.fib_changes = rm.reload(&new.loopbacks, &new.routes)?;
+            report.fib_changes = rm.v4.reload(&new.loopbacks, &new.routes)?
+                + rm.v6.reload(&new.loopbacks, &new.routes6)?;
         }
         self.running.store(Arc::new(LoadedConfig {
             config: new,

@@ -138,6 +138,15 @@ fn resolve_port(id: PortId, p: &PortConfig) -> Result<PortInfo, AppError> {
     if let Ok(false) = netdev::is_up(&p.ifname) {
         tracing::warn!(port = %p.name, ifname = %p.ifname, "interface is down");
     }
+    if !p.addresses6.is_empty() && (mtu as usize) < crate::wire::ipv6::MIN_MTU {
+        return Err(AppError::Port {
+            port: p.name.clone(),
+            ifname: p.ifname.clone(),
+            message: format!(
+                "MTU {mtu} is below 1280, the least an IPv6 link carries (RFC 8200 §5), and the port has IPv6 addresses"
+            ),
+        });
+    }
     Ok(PortInfo {
         id,
         name: p.name.clone(),
@@ -146,8 +155,34 @@ fn resolve_port(id: PortId, p: &PortConfig) -> Result<PortInfo, AppError> {
         mac,
         mtu,
         addrs: p.addresses.clone(),
-        addrs6: Vec::new(), // IPV6-CONFIG
+        addrs6: port_addresses6(p, mac),
     })
+}
+
+/// A port's IPv6 addresses as the dataplane holds them: none without IPv6;
+/// else the link-local first (the configured one, or the modified EUI-64
+/// one of the MAC, RFC 4291 §2.5.1), then the rest.
+fn port_addresses6(p: &PortConfig, mac: [u8; 6]) -> Vec<ipnet::Ipv6Net> {
+    use crate::wire::ipv6::class::is_link_local;
+    if p.addresses6.is_empty() {
+        return Vec::new();
+    }
+    let ll = p
+        .addresses6
+        .iter()
+        .find(|a| is_link_local(&a.addr()))
+        .copied()
+        .unwrap_or_else(|| {
+            ipnet::Ipv6Net::new(crate::ports::link_local_from_mac(mac), 64).expect("/64 is valid")
+        });
+    std::iter::once(ll)
+        .chain(
+            p.addresses6
+                .iter()
+                .filter(|a| !is_link_local(&a.addr()))
+                .copied(),
+        )
+        .collect()
 }
 
 /// The host set-up's view of the configured ports.
@@ -345,7 +380,7 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
         tracing::info!(
             port = %p.name, ifname = %p.ifname, ifindex = p.ifindex,
             mac = %format_args!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", p.mac[0], p.mac[1], p.mac[2], p.mac[3], p.mac[4], p.mac[5]),
-            mtu = p.mtu, addresses = ?p.addrs, "port"
+            mtu = p.mtu, addresses = ?p.addrs, addresses6 = ?p.addrs6, "port"
         );
     }
     for l in &cfg.loopbacks {
@@ -362,8 +397,13 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
         .map_err(|e| AppError::Runtime(format!("installing connected routes: {e}")))?;
     rm.set_static(&cfg.routes)
         .map_err(|e| AppError::Runtime(format!("installing static routes: {e}")))?;
-    tracing::info!(routes = rm.len(), "FIB ready");
-    let routes = rm.into_handle();
+    let mut rm6 = RouteManager::<crate::rib::V6>::with_family(Arc::clone(&shared));
+    rm6.set_connected(&cfg.loopbacks)
+        .map_err(|e| AppError::Runtime(format!("installing IPv6 connected routes: {e}")))?;
+    rm6.set_static(&cfg.routes6)
+        .map_err(|e| AppError::Runtime(format!("installing IPv6 static routes: {e}")))?;
+    tracing::info!(routes = rm.len(), routes6 = rm6.len(), "FIB ready");
+    let routes = crate::rib::Routes { v4: rm, v6: rm6 }.into_handle();
 
     // Without a BGP stack nothing reads `local_tcp`: the slow path answers
     // TCP to our addresses with a RST instead of queueing it.

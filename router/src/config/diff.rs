@@ -18,7 +18,7 @@
 //! with the router; removing every neighbour stops peering live).
 use std::fmt;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde::Serialize;
 
 use super::{Config, PortConfig, StaticRoute, StaticTarget};
@@ -44,7 +44,7 @@ impl fmt::Display for Refusal {
 /// One static route, as `show route` and the reload reply describe it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RouteLine {
-    pub prefix: Ipv4Net,
+    pub prefix: IpNet,
     /// "via 192.168.20.100", "port eth2", "blackhole", "unreachable".
     pub target: String,
 }
@@ -55,7 +55,7 @@ impl fmt::Display for RouteLine {
     }
 }
 
-fn target(t: &StaticTarget, ports: &[PortConfig]) -> String {
+fn target<A: fmt::Display>(t: &StaticTarget<A>, ports: &[PortConfig]) -> String {
     let port = |i: usize| ports.get(i).map_or("?", |p| p.name.as_str()).to_string();
     match t {
         StaticTarget::Via(gws) => format!(
@@ -71,10 +71,37 @@ fn target(t: &StaticTarget, ports: &[PortConfig]) -> String {
     }
 }
 
-fn line(r: &StaticRoute, ports: &[PortConfig]) -> RouteLine {
+fn line<N: Copy + Into<IpNet>, A: fmt::Display>(
+    r: &StaticRoute<N, A>,
+    ports: &[PortConfig],
+) -> RouteLine {
     RouteLine {
-        prefix: r.prefix,
+        prefix: r.prefix.into(),
         target: target(&r.target, ports),
+    }
+}
+
+/// The static routes of one family added, removed and changed.
+fn diff_routes<N: Copy + PartialEq + Into<IpNet>, A: fmt::Display + PartialEq>(
+    old: &[StaticRoute<N, A>],
+    new: &[StaticRoute<N, A>],
+    old_ports: &[PortConfig],
+    new_ports: &[PortConfig],
+    d: &mut ConfigDiff,
+) {
+    for r in new {
+        match old.iter().find(|x| x.prefix == r.prefix) {
+            None => d.routes_added.push(line(r, new_ports)),
+            Some(x) if x.target != r.target => d
+                .routes_changed
+                .push((line(x, old_ports), line(r, new_ports))),
+            Some(_) => {}
+        }
+    }
+    for r in old {
+        if !new.iter().any(|x| x.prefix == r.prefix) {
+            d.routes_removed.push(line(r, old_ports));
+        }
     }
 }
 
@@ -192,7 +219,11 @@ pub fn diff(old: &Config, new: &Config) -> Result<ConfigDiff, Vec<Refusal>> {
             let fields = [
                 (a.name != b.name, "name", why),
                 (a.ifname != b.ifname, "ifname", why),
-                (a.addresses != b.addresses, "addresses", why),
+                (
+                    a.addresses != b.addresses || a.addresses6 != b.addresses6,
+                    "addresses",
+                    why,
+                ),
                 (a.mtu != b.mtu, "mtu", why),
                 (
                     a.host_interface != b.host_interface,
@@ -238,24 +269,14 @@ pub fn diff(old: &Config, new: &Config) -> Result<ConfigDiff, Vec<Refusal>> {
         router_id_changed: o.router_id != n.router_id,
         ..ConfigDiff::default()
     };
-    for r in &new.routes {
-        match old.routes.iter().find(|x| x.prefix == r.prefix) {
-            None => d.routes_added.push(line(r, &new.ports)),
-            Some(x) if x.target != r.target => d
-                .routes_changed
-                .push((line(x, &old.ports), line(r, &new.ports))),
-            Some(_) => {}
-        }
-    }
-    for r in &old.routes {
-        if !new.routes.iter().any(|x| x.prefix == r.prefix) {
-            d.routes_removed.push(line(r, &old.ports));
-        }
-    }
+    diff_routes(&old.routes, &new.routes, &old.ports, &new.ports, &mut d);
+    diff_routes(&old.routes6, &new.routes6, &old.ports, &new.ports, &mut d);
     for l in &new.loopbacks {
         match old.loopbacks.iter().find(|x| x.name == l.name) {
             None => d.loopbacks_added.push(l.name.clone()),
-            Some(x) if x.addresses != l.addresses => d.loopbacks_changed.push(l.name.clone()),
+            Some(x) if x.addresses != l.addresses || x.addresses6 != l.addresses6 => {
+                d.loopbacks_changed.push(l.name.clone())
+            }
             Some(_) => {}
         }
     }

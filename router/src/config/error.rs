@@ -24,8 +24,9 @@ pub enum Problem {
     BadPrefix { value: String, reason: String },
     #[error("{value:?} is not an IPv4 address: {reason}")]
     BadAddress { value: String, reason: String },
-    #[error("{value} is IPv6: IPv6 not supported yet")]
-    Ipv6NotSupported { value: String },
+    /// A prefix and its next hop of different families.
+    #[error("{value}: {reason}")]
+    FamilyMismatch { value: String, reason: String },
     #[error("{value} has host bits set (did you mean {network}?)")]
     HostBitsSet { value: String, network: String },
     #[error("next hop {next_hop} is on no connected subnet of a port")]

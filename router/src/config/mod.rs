@@ -20,7 +20,9 @@
 //! [[ports]]
 //! name = "eth1"                         # name in the CLI
 //! ifname = "eth1"                       # kernel interface (default: name)
-//! addresses = ["192.168.10.200/24"]
+//! addresses = ["192.168.10.200/24", "fd00:10::200/64"] # IPv4 and IPv6;
+//!                                       # an fe80::/10 one sets the port's
+//!                                       # link-local (else from the MAC)
 //! mtu = 1500                            # default: the interface MTU
 //! host_interface = "eth1-host"          # or true ("<ifname>-host"): a TAP
 //!                                       # for the kernel (see crate::hostif)
@@ -34,6 +36,10 @@
 //! via = "10.0.2.2"                      # or ["a", "b"] for ECMP,
 //!                                       # or port = "eth1", blackhole = true,
 //!                                       # unreachable = true
+//! [[routes]]                            # IPv6 alike; a link-local via
+//! prefix = "fd00:172:20:1::/64"         # names its port:
+//! via = "fe80::1"                       #   via = "fe80::1", port = "eth1"
+//! port = "eth1"
 //! [metrics]                             # off unless present
 //! listen = "127.0.0.1:9477"             # Prometheus /metrics over HTTP
 //!
@@ -43,20 +49,21 @@
 //! Parsing keeps every value that is checked after parsing as
 //! [`toml::Spanned`], so a semantic error (a next hop on no connected subnet,
 //! a duplicate address) names the line and column like a syntax error does.
-//! Addresses are parsed as [`IpNet`]/[`IpAddr`] first so IPv6 gets a clear
-//! "not supported yet" rather than a parse error; dual stack comes later.
+//! Addresses are parsed as [`IpNet`]/[`IpAddr`] first and then sorted by
+//! family: IPv4 and IPv6 share `addresses` and `[[routes]]`; a route and
+//! its next hop must be of one family.
 pub mod bgp;
 pub mod diff;
 pub mod error;
 pub mod running;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -83,6 +90,9 @@ pub struct Config {
     /// The line of each `[[routes]]` entry (1-based, parallel to `routes`),
     /// so `route get` can say which line installed a static route.
     pub route_lines: Vec<usize>,
+    /// The IPv6 `[[routes]]`, and their lines.
+    pub routes6: Vec<StaticRoute6>,
+    pub route_lines6: Vec<usize>,
     /// `[bgp]`, already checked with [`bgp::BgpConfig::to_speaker_config`].
     pub bgp: Option<bgp::BgpConfig>,
     /// `[metrics]`: the Prometheus exporter, off when absent.
@@ -184,8 +194,11 @@ impl Default for RouterConfig {
 pub struct PortConfig {
     pub name: String,
     pub ifname: String,
-    /// The router's addresses on this port (address + subnet length).
+    /// The router's IPv4 addresses on this port (address + subnet length).
     pub addresses: Vec<Ipv4Net>,
+    /// Its IPv6 addresses; a link-local (fe80::/10) one, if given, is the
+    /// port's link-local. Empty: no IPv6 on the port.
+    pub addresses6: Vec<Ipv6Net>,
     /// IP MTU; `None`: the interface's MTU.
     pub mtu: Option<u16>,
     /// Name of the port's host interface (a TAP for the kernel, see
@@ -197,26 +210,31 @@ pub struct PortConfig {
 pub struct LoopbackConfig {
     pub name: String,
     pub addresses: Vec<Ipv4Net>,
+    pub addresses6: Vec<Ipv6Net>,
 }
 
+/// A static route of one family (`StaticRoute6` for IPv6).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StaticRoute {
-    pub prefix: Ipv4Net,
-    pub target: StaticTarget,
+pub struct StaticRoute<N = Ipv4Net, A = Ipv4Addr> {
+    pub prefix: N,
+    pub target: StaticTarget<A>,
 }
 
-/// A gateway of a static route, with the port whose subnet holds it.
+pub type StaticRoute6 = StaticRoute<Ipv6Net, Ipv6Addr>;
+
+/// A gateway of a static route, with the port whose subnet holds it (for
+/// an IPv6 link-local gateway: the port the config names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Gateway {
+pub struct Gateway<A = Ipv4Addr> {
     /// Index into [`Config::ports`] (= the port's `PortId`).
     pub port: usize,
-    pub addr: Ipv4Addr,
+    pub addr: A,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StaticTarget {
+pub enum StaticTarget<A = Ipv4Addr> {
     /// One gateway, or several (ECMP).
-    Via(Vec<Gateway>),
+    Via(Vec<Gateway<A>>),
     /// The prefix is directly on this port (index into [`Config::ports`]).
     Port(usize),
     /// Drop silently.
@@ -374,8 +392,8 @@ fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
 }
 
 /// An interface (port or loopback) address, with where it was written.
-struct OwnedAddr {
-    net: Ipv4Net,
+struct OwnedAddr<N = Ipv4Net> {
+    net: N,
     iface: usize,
     field: String,
     span: Range<usize>,
@@ -435,6 +453,7 @@ impl Validator<'_> {
         let mut names: HashMap<String, String> = HashMap::new();
         let mut ifnames: HashMap<String, String> = HashMap::new();
         let mut owned: Vec<OwnedAddr> = Vec::new();
+        let mut owned6: Vec<OwnedAddr<Ipv6Net>> = Vec::new();
         let mut ports = Vec::with_capacity(raw.ports.len());
         for (i, p) in raw.ports.iter().enumerate() {
             let p = p.get_ref();
@@ -466,7 +485,14 @@ impl Validator<'_> {
                 );
             }
             ifnames.insert(ifname.clone(), self.at(&iffield, &ifspan));
-            let addresses = self.addresses(&p.addresses, &path, ports.len(), &mut owned)?;
+            let (addresses, addresses6) = self.addresses(
+                &p.addresses,
+                &path,
+                ports.len(),
+                true,
+                &mut owned,
+                &mut owned6,
+            )?;
             let mtu = match &p.mtu {
                 Some(m) => {
                     let v = *m.get_ref();
@@ -475,6 +501,16 @@ impl Validator<'_> {
                             span(m),
                             format!("{path}.mtu"),
                             Problem::BadMtu { value: v },
+                        );
+                    }
+                    // RFC 8200 §5: every IPv6 link carries 1280 octets.
+                    if !addresses6.is_empty() && v < crate::wire::ipv6::MIN_MTU as i64 {
+                        return self.err(
+                            span(m),
+                            format!("{path}.mtu"),
+                            Problem::Invalid(format!(
+                                "{v} is below 1280, the least an IPv6 link carries (RFC 8200 §5), and the port has IPv6 addresses"
+                            )),
                         );
                     }
                     Some(v as u16)
@@ -487,6 +523,7 @@ impl Validator<'_> {
                 name,
                 ifname,
                 addresses,
+                addresses6,
                 mtu,
                 host_interface,
             });
@@ -499,39 +536,56 @@ impl Validator<'_> {
             let l = l.get_ref();
             let path = format!("loopbacks[{i}]");
             let name = self.name(&l.name, &format!("{path}.name"), &mut names)?;
-            let addresses = self.addresses(
+            let (addresses, addresses6) = self.addresses(
                 &l.addresses,
                 &path,
                 ports.len() + loopbacks.len(),
+                false,
                 &mut owned,
+                &mut owned6,
             )?;
-            loopbacks.push(LoopbackConfig { name, addresses });
+            loopbacks.push(LoopbackConfig {
+                name,
+                addresses,
+                addresses6,
+            });
         }
         self.owned_addresses(&owned)?;
+        self.owned_addresses6(&owned6)?;
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut route_lines = Vec::with_capacity(raw.routes.len());
-        let mut seen: HashMap<Ipv4Net, String> = HashMap::new();
+        let mut seen: HashMap<IpNet, String> = HashMap::new();
+        let mut routes6 = Vec::new();
+        let mut route_lines6 = Vec::new();
         for (i, r) in raw.routes.iter().enumerate() {
             let path = format!("routes[{i}]");
-            let route = self.route(r, &path, &ports, &owned)?;
-            route_lines.push(self.src.position(r.span().start).0);
+            let line = self.src.position(r.span().start).0;
+            let prefix: IpNet = if self.is_ipv6_route(r) {
+                let route = self.route6(r, &path, &ports, &owned6)?;
+                route_lines6.push(line);
+                let p = IpNet::V6(route.prefix);
+                routes6.push(route);
+                p
+            } else {
+                let route = self.route(r, &path, &ports, &owned)?;
+                route_lines.push(line);
+                let p = IpNet::V4(route.prefix);
+                routes.push(route);
+                p
+            };
             let r = r.get_ref();
-            if let Some(first) = seen.get(&route.prefix) {
+            if let Some(first) = seen.get(&prefix) {
                 return self.err(
                     span(&r.prefix),
                     format!("{path}.prefix"),
                     Problem::DuplicateRoute {
-                        prefix: route.prefix.to_string(),
+                        prefix: prefix.to_string(),
                         first: first.clone(),
                     },
                 );
             }
-            seen.insert(
-                route.prefix,
-                self.at(&format!("{path}.prefix"), &r.prefix.span()),
-            );
-            routes.push(route);
+            seen.insert(prefix, self.at(&format!("{path}.prefix"), &r.prefix.span()));
         }
 
         if let Some(b) = &raw.bgp {
@@ -555,6 +609,8 @@ impl Validator<'_> {
             loopbacks,
             routes,
             route_lines,
+            routes6,
+            route_lines6,
             bgp: raw.bgp,
             metrics,
         })
@@ -842,8 +898,9 @@ impl Validator<'_> {
             Ok(IpAddr::V6(_)) => self.err(
                 span(s),
                 field,
-                Problem::Ipv6NotSupported {
+                Problem::FamilyMismatch {
                     value: v.to_string(),
+                    reason: "an IPv6 next hop for an IPv4 route (a route and its next hop are of one family)".into(),
                 },
             ),
             Err(e) => self.err(
@@ -877,21 +934,26 @@ impl Validator<'_> {
             Ok(IpNet::V6(_)) => self.err(
                 span(s),
                 field,
-                Problem::Ipv6NotSupported {
+                Problem::FamilyMismatch {
                     value: v.to_string(),
+                    reason: "expected an IPv4 prefix here".into(),
                 },
             ),
             Err(e) => self.err(span(s), field, bad(v.to_string(), e.to_string())),
         }
     }
 
+    /// The `addresses` of a port (`is_port`) or loopback, sorted by family.
+    #[allow(clippy::too_many_arguments)]
     fn addresses(
         &self,
         list: &Spanned<Vec<Spanned<String>>>,
         path: &str,
         iface: usize,
+        is_port: bool,
         owned: &mut Vec<OwnedAddr>,
-    ) -> Result<Vec<Ipv4Net>, ConfigError> {
+        owned6: &mut Vec<OwnedAddr<Ipv6Net>>,
+    ) -> Result<(Vec<Ipv4Net>, Vec<Ipv6Net>), ConfigError> {
         if list.get_ref().is_empty() {
             return self.err(
                 span(list),
@@ -900,8 +962,58 @@ impl Validator<'_> {
             );
         }
         let mut out = Vec::with_capacity(list.get_ref().len());
+        let mut out6: Vec<Ipv6Net> = Vec::new();
         for (j, a) in list.get_ref().iter().enumerate() {
             let field = format!("{path}.addresses[{j}]");
+            if a.get_ref().contains(':') {
+                let net = self.v6_net(a, &field, |value, reason| Problem::BadInterfaceAddress {
+                    value,
+                    reason,
+                })?;
+                let ip = net.addr();
+                let link_local = crate::wire::ipv6::class::is_link_local(&ip);
+                // RFC 4291 §2.5.2-§2.7, §2.6.1: addresses no interface holds
+                // as its own.
+                let why = if ip.is_unspecified() {
+                    Some("is the unspecified address".to_string())
+                } else if ip.is_loopback() {
+                    Some("is the loopback address".into())
+                } else if crate::wire::ipv6::class::is_multicast(&ip) {
+                    Some("is a multicast address".into())
+                } else if crate::wire::ipv6::class::to_ipv4_mapped(&ip).is_some() {
+                    Some("is an IPv4-mapped address (::ffff:0:0/96), never on the wire".into())
+                } else if net.prefix_len() < 127 && ip == net.network() {
+                    Some(
+                        "is the Subnet-Router anycast address of its subnet (RFC 4291 §2.6.1)"
+                            .into(),
+                    )
+                } else if link_local && !is_port {
+                    Some("is link-local: a loopback has no link".into())
+                } else if link_local
+                    && out6
+                        .iter()
+                        .any(|n| crate::wire::ipv6::class::is_link_local(&n.addr()))
+                {
+                    Some("is a second link-local address: a port has one".into())
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    return self.err(
+                        span(a),
+                        field,
+                        Problem::Invalid(format!("{net}: {ip} {why}")),
+                    );
+                }
+                owned6.push(OwnedAddr {
+                    net,
+                    iface,
+                    field,
+                    span: a.span(),
+                });
+                out6.push(net);
+                continue;
+            }
             let net = self.v4_net(a, &field, |value, reason| Problem::BadInterfaceAddress {
                 value,
                 reason,
@@ -941,7 +1053,7 @@ impl Validator<'_> {
             });
             out.push(net);
         }
-        Ok(out)
+        Ok((out, out6))
     }
 
     /// Duplicate addresses anywhere; overlapping subnets on two interfaces.
@@ -976,6 +1088,331 @@ impl Validator<'_> {
             }
         }
         Ok(())
+    }
+
+    /// [`Self::owned_addresses`] for IPv6. Link-local subnets are per link:
+    /// fe80::/64 on two ports does not overlap.
+    fn owned_addresses6(&self, owned: &[OwnedAddr<Ipv6Net>]) -> Result<(), ConfigError> {
+        use crate::wire::ipv6::class::is_link_local;
+        for (k, b) in owned.iter().enumerate() {
+            for a in &owned[..k] {
+                let both_ll = is_link_local(&a.net.addr()) && is_link_local(&b.net.addr());
+                if a.net.addr() == b.net.addr() && !(both_ll && a.iface != b.iface) {
+                    return self.err(
+                        Some(b.span.clone()),
+                        b.field.clone(),
+                        Problem::DuplicateAddress {
+                            address: b.net.addr().to_string(),
+                            first: self.at(&a.field, &a.span),
+                        },
+                    );
+                }
+                let (sa, sb) = (a.net.trunc(), b.net.trunc());
+                let overlap = sa.contains(&sb.network()) || sb.contains(&sa.network());
+                if overlap && !both_ll && !(a.iface == b.iface && sa == sb) {
+                    return self.err(
+                        Some(b.span.clone()),
+                        b.field.clone(),
+                        Problem::OverlappingSubnet {
+                            subnet: sb.to_string(),
+                            other: sa.to_string(),
+                            first: self.at(&a.field, &a.span),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn v6_net(
+        &self,
+        s: &Spanned<String>,
+        field: &str,
+        bad: fn(String, String) -> Problem,
+    ) -> Result<Ipv6Net, ConfigError> {
+        let v = s.get_ref().trim();
+        if !v.contains('/') {
+            let hint = if IpAddr::from_str(v).is_ok() {
+                "missing the prefix length (\"/64\")"
+            } else {
+                "no '/'"
+            };
+            return self.err(span(s), field, bad(v.to_string(), hint.to_string()));
+        }
+        match IpNet::from_str(v) {
+            Ok(IpNet::V6(n)) => Ok(n),
+            Ok(IpNet::V4(_)) => self.err(
+                span(s),
+                field,
+                Problem::FamilyMismatch {
+                    value: v.to_string(),
+                    reason: "expected an IPv6 prefix here".into(),
+                },
+            ),
+            Err(e) => self.err(span(s), field, bad(v.to_string(), e.to_string())),
+        }
+    }
+
+    /// An IPv6 `[[routes]]` entry: its prefix has a ':'.
+    fn is_ipv6_route(&self, r: &Spanned<RawRoute>) -> bool {
+        r.get_ref().prefix.get_ref().contains(':')
+    }
+
+    /// An IPv6 `[[routes]]` entry: the checks of [`Self::route`], and a
+    /// link-local `via`, which only names a neighbour together with its
+    /// port (`via = "fe80::1"`, `port = "eth1"`, like `ip -6 route add …
+    /// via fe80::1 dev eth1`).
+    fn route6(
+        &self,
+        r: &Spanned<RawRoute>,
+        path: &str,
+        ports: &[PortConfig],
+        owned: &[OwnedAddr<Ipv6Net>],
+    ) -> Result<StaticRoute6, ConfigError> {
+        let whole = r.span();
+        let r = r.get_ref();
+        let pfield = format!("{path}.prefix");
+        let prefix = self.v6_net(&r.prefix, &pfield, |value, reason| Problem::BadPrefix {
+            value,
+            reason,
+        })?;
+        if prefix.addr() != prefix.network() {
+            return self.err(
+                span(&r.prefix),
+                pfield,
+                Problem::HostBitsSet {
+                    value: prefix.to_string(),
+                    network: prefix.trunc().to_string(),
+                },
+            );
+        }
+        let blackhole = r.blackhole.as_ref().filter(|b| *b.get_ref());
+        let unreachable = r.unreachable.as_ref().filter(|b| *b.get_ref());
+        let via_link_local = r.via.as_ref().is_some_and(|v| {
+            v.get_ref()
+                .as_str()
+                .and_then(|s| s.trim().parse::<Ipv6Addr>().ok())
+                .is_some_and(|a| crate::wire::ipv6::class::is_link_local(&a))
+        });
+        let given: Vec<(&str, Range<usize>)> = [
+            r.via.as_ref().map(|v| ("via", v.span())),
+            // With a link-local via, `port` is part of the next hop.
+            r.port
+                .as_ref()
+                .filter(|_| !via_link_local)
+                .map(|v| ("port", v.span())),
+            blackhole.map(|v| ("blackhole", v.span())),
+            unreachable.map(|v| ("unreachable", v.span())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match given.as_slice() {
+            [] => {
+                return self.err(
+                    Some(whole),
+                    path,
+                    Problem::Invalid(format!(
+                        "route {prefix} needs one of `via`, `port`, `blackhole = true` or `unreachable = true`"
+                    )),
+                )
+            }
+            [_] => {}
+            [_, (second, sp), ..] => {
+                let hint = if given[0].0 == "via" && *second == "port" {
+                    " (`port` goes with a link-local `via` only: a global next hop's port is its subnet's)"
+                } else {
+                    ""
+                };
+                return self.err(
+                    Some(sp.clone()),
+                    format!("{path}.{second}"),
+                    Problem::Invalid(format!(
+                        "route {prefix} has both `{}` and `{second}`: give only one of via, port, blackhole, unreachable{hint}",
+                        given[0].0
+                    )),
+                );
+            }
+        }
+        let port_index = |p: &Spanned<String>| -> Result<usize, ConfigError> {
+            match ports.iter().position(|q| &q.name == p.get_ref()) {
+                Some(i) => Ok(i),
+                None => {
+                    let known = ports
+                        .iter()
+                        .map(|q| q.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    self.err(
+                        span(p),
+                        format!("{path}.port"),
+                        Problem::UnknownPort {
+                            name: p.get_ref().clone(),
+                            known,
+                        },
+                    )
+                }
+            }
+        };
+        let target = if let Some(via) = &r.via {
+            let port = match &r.port {
+                Some(p) if via_link_local => Some(port_index(p)?),
+                _ => None,
+            };
+            StaticTarget::Via(self.via6(via, &format!("{path}.via"), port, ports, owned)?)
+        } else if let Some(p) = &r.port {
+            StaticTarget::Port(port_index(p)?)
+        } else if blackhole.is_some() {
+            StaticTarget::Blackhole
+        } else {
+            StaticTarget::Unreachable
+        };
+        Ok(StaticRoute { prefix, target })
+    }
+
+    /// The gateways of an IPv6 route: globals on a port's IPv6 subnet, or
+    /// one link-local with the port `link_port` names.
+    fn via6(
+        &self,
+        via: &Spanned<toml::Value>,
+        field: &str,
+        link_port: Option<usize>,
+        ports: &[PortConfig],
+        owned: &[OwnedAddr<Ipv6Net>],
+    ) -> Result<Vec<Gateway<Ipv6Addr>>, ConfigError> {
+        use crate::wire::ipv6::class;
+        let strings: Vec<&str> = match via.get_ref() {
+            toml::Value::String(s) => vec![s.as_str()],
+            toml::Value::Array(items) if !items.is_empty() => {
+                let mut v = Vec::with_capacity(items.len());
+                for it in items {
+                    match it.as_str() {
+                        Some(s) => v.push(s),
+                        None => {
+                            return self.err(
+                                span(via),
+                                field,
+                                Problem::Invalid(
+                                    "every `via` entry must be an address string".into(),
+                                ),
+                            )
+                        }
+                    }
+                }
+                v
+            }
+            _ => return self.err(
+                span(via),
+                field,
+                Problem::Invalid(
+                    "must be an address (\"fd00:10::100\") or a non-empty list of addresses (ECMP)"
+                        .into(),
+                ),
+            ),
+        };
+        if strings.len() > MAX_ECMP_MEMBERS {
+            return self.err(
+                span(via),
+                field,
+                Problem::Invalid(format!("at most {MAX_ECMP_MEMBERS} ECMP next hops")),
+            );
+        }
+        let mut gws: Vec<Gateway<Ipv6Addr>> = Vec::with_capacity(strings.len());
+        for s in strings {
+            let v = s.trim();
+            let a = match IpAddr::from_str(v) {
+                Ok(IpAddr::V6(a)) => a,
+                Ok(IpAddr::V4(_)) => {
+                    return self.err(
+                        span(via),
+                        field,
+                        Problem::FamilyMismatch {
+                            value: v.to_string(),
+                            reason: "an IPv4 next hop for an IPv6 route (a route and its next hop are of one family)".into(),
+                        },
+                    )
+                }
+                Err(e) => {
+                    return self.err(
+                        span(via),
+                        field,
+                        Problem::BadAddress {
+                            value: v.to_string(),
+                            reason: e.to_string(),
+                        },
+                    )
+                }
+            };
+            if a.is_unspecified()
+                || a.is_loopback()
+                || class::is_multicast(&a)
+                || class::to_ipv4_mapped(&a).is_some()
+            {
+                return self.err(
+                    span(via),
+                    field,
+                    Problem::Invalid(format!("next hop {a} names no neighbour (unspecified, loopback, multicast or IPv4-mapped)")),
+                );
+            }
+            if let Some(o) = owned.iter().find(|o| o.net.addr() == a) {
+                return self.err(
+                    span(via),
+                    field,
+                    Problem::Invalid(format!(
+                        "next hop {a} is the router's own address ({})",
+                        self.at(&o.field, &o.span)
+                    )),
+                );
+            }
+            let port = if class::is_link_local(&a) {
+                match link_port {
+                    Some(p) if gws.is_empty() => p,
+                    Some(_) => {
+                        return self.err(
+                            span(via),
+                            field,
+                            Problem::Invalid("a link-local next hop stands alone, with its `port`".into()),
+                        )
+                    }
+                    None => {
+                        return self.err(
+                            span(via),
+                            field,
+                            Problem::Invalid(format!(
+                                "next hop {a} is link-local: name its port too (`port = \"eth1\"`), as every link has fe80::/64"
+                            )),
+                        )
+                    }
+                }
+            } else {
+                let found = ports.iter().position(|p| {
+                    p.addresses6
+                        .iter()
+                        .any(|n| !class::is_link_local(&n.addr()) && n.trunc().contains(&a))
+                });
+                let Some(port) = found else {
+                    return self.err(
+                        span(via),
+                        field,
+                        Problem::NextHopNotConnected {
+                            next_hop: a.to_string(),
+                        },
+                    );
+                };
+                port
+            };
+            let gw = Gateway { port, addr: a };
+            if gws.contains(&gw) {
+                return self.err(
+                    span(via),
+                    field,
+                    Problem::Invalid(format!("next hop {a} is listed twice")),
+                );
+            }
+            gws.push(gw);
+        }
+        Ok(gws)
     }
 
     fn route(

@@ -271,26 +271,143 @@ fn bad_addresses_and_prefixes() {
     );
 }
 
+const DUAL: &str =
+    "[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\", \"fd00:10::200/64\"]\n\
+[[ports]]\nname = \"eth2\"\naddresses = [\"fd00:20::200/64\", \"fe80::1/64\"]\n";
+
 #[test]
-fn ipv6_is_rejected_clearly() {
-    let d = expect(
-        "[[ports]]\nname = \"eth1\"\naddresses = [\"2001:db8::1/64\"]\n",
-        3,
-        "ports[0].addresses[0]",
-        "IPv6 not supported yet",
+fn dual_stack_addresses_and_ipv6_routes() {
+    let text = format!(
+        "{DUAL}[[loopbacks]]\nname = \"loop1\"\naddresses = [\"fd00:10:10:1::200/64\"]\n\
+[[routes]]\nprefix = \"::/0\"\nvia = \"fd00:20::1\"\n\
+[[routes]]\nprefix = \"fd00:172:20:1::/64\"\nvia = [\"fd00:10::101\", \"fd00:10::102\"]\n\
+[[routes]]\nprefix = \"fd00:172:20:2::/64\"\nvia = \"fe80::64\"\nport = \"eth2\"\n\
+[[routes]]\nprefix = \"fd00:99::/32\"\nblackhole = true\n\
+[[routes]]\nprefix = \"0.0.0.0/0\"\nvia = \"192.168.10.1\"\n"
     );
-    assert!(matches!(d.problem, Problem::Ipv6NotSupported { .. }));
+    let c = parse(&text).unwrap();
+    assert_eq!(c.ports[0].addresses.len(), 1);
+    assert_eq!(
+        c.ports[0].addresses6,
+        vec!["fd00:10::200/64".parse().unwrap()]
+    );
+    assert!(c.ports[1].addresses.is_empty());
+    assert_eq!(c.ports[1].addresses6.len(), 2);
+    assert_eq!(c.loopbacks[0].addresses6.len(), 1);
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(c.routes6.len(), 4);
+    assert_eq!(c.route_lines6.len(), 4);
+    assert_eq!(
+        c.routes6[2].target,
+        StaticTarget::Via(vec![Gateway {
+            port: 1,
+            addr: "fe80::64".parse().unwrap()
+        }])
+    );
+    assert_eq!(
+        c.routes6[1].target,
+        StaticTarget::Via(vec![
+            Gateway {
+                port: 0,
+                addr: "fd00:10::101".parse().unwrap()
+            },
+            Gateway {
+                port: 0,
+                addr: "fd00:10::102".parse().unwrap()
+            },
+        ])
+    );
+}
+
+#[test]
+fn ipv6_config_errors_name_line_and_field() {
     expect(
-        &format!("{PORT}[[routes]]\nprefix = \"2001:db8::/32\"\nport = \"eth1\"\n"),
-        5,
-        "routes[0].prefix",
-        "IPv6 not supported yet",
+        &format!("{DUAL}[[routes]]\nprefix = \"fd00:1::/64\"\nvia = \"fe80::9\"\n"),
+        9,
+        "routes[0].via",
+        "link-local: name its port too",
+    );
+    expect(
+        &format!("{DUAL}[[routes]]\nprefix = \"fd00:1::/64\"\nvia = \"fd00:30::1\"\n"),
+        9,
+        "routes[0].via",
+        "on no connected subnet",
+    );
+    expect(
+        &format!("{DUAL}[[routes]]\nprefix = \"fd00:1::/64\"\nvia = \"192.168.10.1\"\n"),
+        9,
+        "routes[0].via",
+        "an IPv4 next hop for an IPv6 route",
     );
     expect(
         &format!("{PORT}[[routes]]\nprefix = \"10.0.0.0/8\"\nvia = \"fe80::1\"\n"),
         6,
         "routes[0].via",
-        "IPv6 not supported yet",
+        "an IPv6 next hop for an IPv4 route",
+    );
+    expect(
+        &format!("{DUAL}[[routes]]\nprefix = \"fd00:1::1/64\"\nport = \"eth1\"\n"),
+        8,
+        "routes[0].prefix",
+        "host bits set",
+    );
+    expect(
+        &format!(
+            "{DUAL}[[routes]]\nprefix = \"fd00:1::/64\"\nvia = \"fd00:10::5\"\nport = \"eth1\"\n"
+        ),
+        10,
+        "routes[0].port",
+        "`port` goes with a link-local `via` only",
+    );
+    expect(
+        &format!("{DUAL}[[routes]]\nprefix = \"fd00:1::/64\"\nvia = \"fd00:10::200\"\n"),
+        9,
+        "routes[0].via",
+        "the router's own address",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"fd00:10::/64\"]\n",
+        3,
+        "ports[0].addresses[0]",
+        "Subnet-Router anycast",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"ff02::1/64\"]\n",
+        3,
+        "ports[0].addresses[0]",
+        "multicast",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"fe80::1/64\", \"fe80::2/64\"]\n",
+        3,
+        "ports[0].addresses[1]",
+        "second link-local",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"fd00:10::1/64\"]\nmtu = 1200\n",
+        4,
+        "ports[0].mtu",
+        "below 1280",
+    );
+    expect(
+        &format!("{DUAL}[[loopbacks]]\nname = \"l\"\naddresses = [\"fe80::5/64\"]\n"),
+        9,
+        "loopbacks[0].addresses[0]",
+        "a loopback has no link",
+    );
+    expect(
+        "[[ports]]\nname = \"eth1\"\naddresses = [\"fd00:10::1/64\"]\n[[ports]]\nname = \"eth2\"\naddresses = [\"fd00:10::2/64\"]\n",
+        6,
+        "ports[1].addresses[0]",
+        "overlaps",
+    );
+    // Link-local subnets of two ports do not overlap.
+    parse("[[ports]]\nname = \"eth1\"\naddresses = [\"fe80::1/64\"]\n[[ports]]\nname = \"eth2\"\naddresses = [\"fe80::1/64\"]\n").unwrap();
+    expect(
+        &format!("{DUAL}[[routes]]\nprefix = \"::/0\"\nblackhole = true\n[[routes]]\nprefix = \"::/0\"\nunreachable = true\n"),
+        11,
+        "routes[1].prefix",
+        "already",
     );
 }
 

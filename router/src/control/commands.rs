@@ -46,26 +46,32 @@ pub fn register_builtin(reg: &Registry, ctx: BuiltinContext) {
         "show route summary",
         "number of routes by source",
         move |_| {
-            let s = c.routes.lock().unwrap_or_else(|e| e.into_inner()).summary();
-            let mut t = Table::new(&["SOURCE", "ROUTES"]);
-            for (name, n) in [
-                ("connected", s.connected),
-                ("local", s.local),
-                ("static", s.static_routes),
-                ("bgp", s.bgp),
-                ("total", s.fib_routes),
+            let (s, s6) = {
+                let r = c.routes.lock().unwrap_or_else(|e| e.into_inner());
+                (r.v4.summary(), r.v6.summary())
+            };
+            let mut t = Table::new(&["SOURCE", "IPV4", "IPV6"]);
+            for (name, n, n6) in [
+                ("connected", s.connected, s6.connected),
+                ("local", s.local, s6.local),
+                ("static", s.static_routes, s6.static_routes),
+                ("bgp", s.bgp, s6.bgp),
+                ("total", s.fib_routes, s6.fib_routes),
             ] {
-                t.row(vec![name.into(), n.to_string()]);
+                t.row(vec![name.into(), n.to_string(), n6.to_string()]);
             }
             let text = format!(
-                "{} BGP routes held, {} next-hop ids",
-                s.bgp_stored, s.next_hops
+                "{} IPv4 and {} IPv6 BGP routes held, {} and {} next-hop ids",
+                s.bgp_stored, s6.bgp_stored, s.next_hops, s6.next_hops
             );
-            Ok(
-                Reply::data(serde_json::to_value(&s).map_err(|e| e.to_string())?)
-                    .with_table(t)
-                    .with_text(text),
-            )
+            let mut data = serde_json::to_value(&s).map_err(|e| e.to_string())?;
+            if let Some(o) = data.as_object_mut() {
+                o.insert(
+                    "ipv6".into(),
+                    serde_json::to_value(&s6).map_err(|e| e.to_string())?,
+                );
+            }
+            Ok(Reply::data(data).with_table(t).with_text(text))
         },
     );
     let c = Arc::clone(&ctx);
@@ -180,19 +186,34 @@ fn show_route(routes: &RouteHandle, req: &Request) -> CommandResult {
         return Err("usage: show route [ADDRESS | PREFIX]".into());
     }
     let rm = routes.lock().unwrap_or_else(|e| e.into_inner());
-    let entries = match req.word(0) {
-        None => rm.routes(),
+    let ip = |e: Option<crate::rib::RouteEntry<_, _>>| e.map(crate::rib::RouteEntry::into_ip);
+    let entries: Vec<crate::rib::RouteEntry<ipnet::IpNet, std::net::IpAddr>> = match req.word(0) {
+        None => rm
+            .v4
+            .routes()
+            .into_iter()
+            .map(|e| e.into_ip())
+            .chain(rm.v6.routes().into_iter().map(|e| e.into_ip()))
+            .collect(),
         Some(w) if w.contains('/') => {
-            let p: ipnet::Ipv4Net = w
+            let p: ipnet::IpNet = w
                 .parse()
-                .map_err(|e| format!("{w:?} is not an IPv4 prefix: {e}"))?;
-            rm.route(&p.trunc()).into_iter().collect()
+                .map_err(|e| format!("{w:?} is not an IP prefix: {e}"))?;
+            match p.trunc() {
+                ipnet::IpNet::V4(p) => ip(rm.v4.route(&p)).into_iter().collect(),
+                ipnet::IpNet::V6(p) => rm.v6.route(&p).map(|e| e.into_ip()).into_iter().collect(),
+            }
         }
         Some(w) => {
-            let a: std::net::Ipv4Addr = w
+            let a: std::net::IpAddr = w
                 .parse()
-                .map_err(|e| format!("{w:?} is not an IPv4 address or prefix: {e}"))?;
-            rm.lookup(a).into_iter().collect()
+                .map_err(|e| format!("{w:?} is not an IP address or prefix: {e}"))?;
+            match a {
+                std::net::IpAddr::V4(a) => ip(rm.v4.lookup(a)).into_iter().collect(),
+                std::net::IpAddr::V6(a) => {
+                    rm.v6.lookup(a).map(|e| e.into_ip()).into_iter().collect()
+                }
+            }
         }
     };
     drop(rm);

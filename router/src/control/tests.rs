@@ -49,6 +49,7 @@ fn ctx() -> BuiltinContext {
     let loops = vec![LoopbackConfig {
         name: "loop1".into(),
         addresses: vec!["10.10.1.200/24".parse().unwrap()],
+        addresses6: Vec::new(),
     }];
     rm.set_connected(&loops).unwrap();
     rm.apply_bgp([crate::rib::BgpRouteChange::Announce {
@@ -71,6 +72,8 @@ fn ctx() -> BuiltinContext {
                 loopbacks: loops,
                 routes: Vec::new(),
                 route_lines: Vec::new(),
+                routes6: Vec::new(),
+                route_lines6: Vec::new(),
                 bgp: None,
                 metrics: None,
             },

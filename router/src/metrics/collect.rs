@@ -195,19 +195,31 @@ impl RouterCollector {
 
         // FIB routes by source. The route manager's lock is the control
         // plane's; workers read the published FIB, never this.
-        let summary = s.routes.lock().unwrap_or_else(|e| e.into_inner()).summary();
+        let (v4, v6) = {
+            let r = s.routes.lock().unwrap_or_else(|e| e.into_inner());
+            (r.v4.summary(), r.v6.summary())
+        };
         m.family(
             "router_fib_routes",
-            "Routes in the FIB, by source.",
+            "Routes in the FIB, by address family and source.",
             Kind::Gauge,
-            [
-                ("connected", summary.connected),
-                ("local", summary.local),
-                ("static", summary.static_routes),
-                ("bgp", summary.bgp),
-            ]
-            .into_iter()
-            .map(|(src, n)| (vec![("source", src.to_string())], n as f64)),
+            [("ipv4", v4), ("ipv6", v6)]
+                .into_iter()
+                .flat_map(|(fam, summary)| {
+                    [
+                        ("connected", summary.connected),
+                        ("local", summary.local),
+                        ("static", summary.static_routes),
+                        ("bgp", summary.bgp),
+                    ]
+                    .into_iter()
+                    .map(move |(src, n)| {
+                        (
+                            vec![("family", fam.to_string()), ("source", src.to_string())],
+                            n as f64,
+                        )
+                    })
+                }),
         );
 
         // Neighbours by state (the lock-free table's snapshot).

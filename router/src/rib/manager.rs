@@ -3,7 +3,7 @@
 //! into the FIB and the next-hop table (see [`crate::rib`]).
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ipnet::Ipv4Net;
@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::nexthop::{NextHop, NextHopIds, NextHopTable};
 use super::prefix_table::{BgpEntry, Installed, PrefixTable};
 use super::{
-    RouteHandle, RouteSource, DISTANCE_CONNECTED, DISTANCE_EBGP, DISTANCE_IBGP, DISTANCE_STATIC,
-    MAX_MULTIPATH,
+    covers, host_net, net_of, trunc, Family, RouteHandle, RouteSource, Routes, DISTANCE_CONNECTED,
+    DISTANCE_EBGP, DISTANCE_IBGP, DISTANCE_STATIC, MAX_MULTIPATH,
 };
 use crate::config::{LoopbackConfig, StaticRoute, StaticTarget};
 use crate::ports::PortId;
@@ -21,41 +21,52 @@ use crate::shared::Shared;
 
 /// One BGP route change for [`RouteManager::apply_bgp`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BgpRouteChange {
+pub enum BgpRouteChange<N = Ipv4Net, A = Ipv4Addr> {
     /// Install or replace the route to `prefix` via these next hops (several:
     /// ECMP). `internal`: learned over iBGP (distance 200 instead of 20).
     Announce {
-        prefix: Ipv4Net,
-        next_hops: Vec<Ipv4Addr>,
+        prefix: N,
+        next_hops: Vec<A>,
         internal: bool,
     },
     /// Remove the BGP route to `prefix` (no-op if absent).
-    Withdraw { prefix: Ipv4Net },
+    Withdraw { prefix: N },
 }
 
 /// Why a BGP route was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(tag = "reason", rename_all = "snake_case")]
-pub enum BgpReject {
+pub enum BgpReject<N: std::fmt::Display + std::fmt::Debug = Ipv4Net> {
     #[error("{prefix} has host bits set")]
-    HostBitsSet { prefix: Ipv4Net },
+    HostBitsSet { prefix: N },
     #[error(
         "{prefix} is inside connected subnet {connected}: BGP never overrides connected routes"
     )]
-    Connected { prefix: Ipv4Net, connected: Ipv4Net },
+    Connected { prefix: N, connected: N },
     #[error("{prefix} has no next hop")]
-    NoNextHop { prefix: Ipv4Net },
+    NoNextHop { prefix: N },
 }
 
 /// What [`RouteManager::apply_bgp`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct BgpApplyOutcome {
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BgpApplyOutcome<N: std::fmt::Display + std::fmt::Debug = Ipv4Net> {
     /// Announcements stored (installed, or waiting for a next hop to resolve).
     pub announced: usize,
     pub withdrawn: usize,
-    pub rejected: Vec<BgpReject>,
+    pub rejected: Vec<BgpReject<N>>,
     /// FIB changes published.
     pub fib_changes: usize,
+}
+
+impl<N: std::fmt::Display + std::fmt::Debug> Default for BgpApplyOutcome<N> {
+    fn default() -> Self {
+        BgpApplyOutcome {
+            announced: 0,
+            withdrawn: 0,
+            rejected: Vec::new(),
+            fib_changes: 0,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,35 +79,49 @@ pub enum RouteError {
 
 /// A non-BGP route candidate (connected, local, static).
 #[derive(Clone, Debug)]
-pub(super) struct Candidate {
+pub(super) struct Candidate<A = Ipv4Addr> {
     pub(super) source: RouteSource,
     pub(super) distance: u8,
-    pub(super) next_hop: NextHop,
+    pub(super) next_hop: NextHop<A>,
     /// Interface name for connected/local routes (ports and loopbacks).
     pub(super) interface: Option<String>,
 }
 
-pub struct RouteManager {
+/// The routes of one address family (`F`: [`fib::V4`] or [`fib::V6`]).
+pub struct RouteManager<F: Family = fib::V4> {
     pub(super) shared: Arc<Shared>,
     /// Connected, local and static candidates per prefix.
-    pub(super) base: BTreeMap<Ipv4Net, Vec<Candidate>>,
+    pub(super) base: BTreeMap<F::Net, Vec<Candidate<F::Addr>>>,
     /// Subnets BGP may not override (ports and loopbacks, and our /32s).
-    pub(super) protected: Vec<Ipv4Net>,
+    pub(super) protected: Vec<F::Net>,
     /// BGP routes and installed routes per prefix.
-    pub(super) table: PrefixTable,
+    pub(super) table: PrefixTable<F::Net>,
     /// Interned BGP next-hop sets (sorted, deduplicated).
-    pub(super) bgp_sets: Vec<Box<[Ipv4Addr]>>,
-    pub(super) bgp_set_ids: HashMap<Box<[Ipv4Addr]>, u32>,
+    pub(super) bgp_sets: Vec<Box<[F::Addr]>>,
+    pub(super) bgp_set_ids: HashMap<Box<[F::Addr]>, u32>,
     /// Resolution of each BGP next-hop set (cleared when base routes change).
-    pub(super) resolved: HashMap<u32, Option<NextHop>>,
-    pub(super) ids: NextHopIds,
+    pub(super) resolved: HashMap<u32, Option<NextHop<F::Addr>>>,
+    pub(super) ids: NextHopIds<F::Addr>,
     /// Prefixes whose selection must be recomputed at the next publication.
-    pub(super) pending: HashSet<Ipv4Net>,
+    pub(super) pending: HashSet<F::Net>,
     publications: u64,
 }
 
-impl RouteManager {
-    pub fn new(shared: Arc<Shared>) -> RouteManager {
+impl RouteManager<fib::V4> {
+    /// The IPv4 route manager.
+    pub fn new(shared: Arc<Shared>) -> RouteManager<fib::V4> {
+        RouteManager::with_family(shared)
+    }
+
+    /// A handle holding this manager and an IPv6 one without routes yet.
+    pub fn into_handle(self) -> RouteHandle {
+        let v6 = RouteManager::with_family(Arc::clone(&self.shared));
+        Routes { v4: self, v6 }.into_handle()
+    }
+}
+
+impl<F: Family> RouteManager<F> {
+    pub fn with_family(shared: Arc<Shared>) -> RouteManager<F> {
         RouteManager {
             shared,
             base: BTreeMap::new(),
@@ -109,10 +134,6 @@ impl RouteManager {
             pending: HashSet::new(),
             publications: 0,
         }
-    }
-
-    pub fn into_handle(self) -> RouteHandle {
-        Arc::new(Mutex::new(self))
     }
 
     /// Installs the connected routes of every port of `shared.ports` (each
@@ -131,9 +152,8 @@ impl RouteManager {
         self.protected.clear();
         let shared = Arc::clone(&self.shared);
         for p in &shared.ports {
-            for a in &p.addrs {
-                let subnet = a.trunc();
-                if a.prefix_len() < 32 {
+            for (addr, subnet, connected) in F::port_addresses(p) {
+                if connected {
                     self.add_base(
                         subnet,
                         RouteSource::Connected,
@@ -142,7 +162,7 @@ impl RouteManager {
                     );
                 }
                 self.add_base(
-                    host(a.addr()),
+                    host_net::<F>(addr),
                     RouteSource::Local,
                     NextHop::Local,
                     Some(&p.name),
@@ -151,9 +171,9 @@ impl RouteManager {
             }
         }
         for l in loopbacks {
-            for a in &l.addresses {
-                let subnet = a.trunc();
-                if a.prefix_len() < 32 {
+            for (addr, subnet) in F::loopback_addresses(l) {
+                let (_, len) = F::net_parts(&subnet);
+                if u32::from(len) < F::BITS {
                     self.add_base(
                         subnet,
                         RouteSource::Connected,
@@ -162,7 +182,7 @@ impl RouteManager {
                     );
                 }
                 self.add_base(
-                    host(a.addr()),
+                    host_net::<F>(addr),
                     RouteSource::Local,
                     NextHop::Local,
                     Some(&l.name),
@@ -174,7 +194,10 @@ impl RouteManager {
     }
 
     /// Replaces all static routes and publishes.
-    pub fn set_static(&mut self, routes: &[StaticRoute]) -> Result<usize, RouteError> {
+    pub fn set_static(
+        &mut self,
+        routes: &[StaticRoute<F::Net, F::Addr>],
+    ) -> Result<usize, RouteError> {
         self.load_static(routes);
         self.publish()
     }
@@ -188,7 +211,7 @@ impl RouteManager {
     pub fn reload(
         &mut self,
         loopbacks: &[LoopbackConfig],
-        routes: &[StaticRoute],
+        routes: &[StaticRoute<F::Net, F::Addr>],
     ) -> Result<usize, RouteError> {
         self.load_connected(loopbacks);
         self.load_static(routes);
@@ -201,7 +224,7 @@ impl RouteManager {
     }
 
     /// The candidates of [`RouteManager::set_static`], not yet published.
-    fn load_static(&mut self, routes: &[StaticRoute]) {
+    fn load_static(&mut self, routes: &[StaticRoute<F::Net, F::Addr>]) {
         self.retain_base(|c| c.source != RouteSource::Static);
         for r in routes {
             let nh = match &r.target {
@@ -213,7 +236,7 @@ impl RouteManager {
                 StaticTarget::Unreachable => Some(NextHop::Unreachable),
             };
             if let Some(nh) = nh {
-                self.add_base(r.prefix.trunc(), RouteSource::Static, nh, None);
+                self.add_base(trunc::<F>(&r.prefix), RouteSource::Static, nh, None);
             }
         }
         self.base_changed();
@@ -222,8 +245,8 @@ impl RouteManager {
     /// Applies BGP route changes (one publication for the whole batch).
     pub fn apply_bgp(
         &mut self,
-        changes: impl IntoIterator<Item = BgpRouteChange>,
-    ) -> Result<BgpApplyOutcome, RouteError> {
+        changes: impl IntoIterator<Item = BgpRouteChange<F::Net, F::Addr>>,
+    ) -> Result<BgpApplyOutcome<F::Net>, RouteError> {
         let mut out = BgpApplyOutcome::default();
         for c in changes {
             match c {
@@ -232,11 +255,13 @@ impl RouteManager {
                     next_hops,
                     internal,
                 } => {
-                    if prefix.addr() != prefix.network() {
+                    if F::net_has_host_bits(&prefix) {
                         out.rejected.push(BgpReject::HostBitsSet { prefix });
                         continue;
                     }
-                    if let Some(&connected) = self.protected.iter().find(|c| c.contains(&prefix)) {
+                    if let Some(&connected) =
+                        self.protected.iter().find(|c| covers::<F>(c, &prefix))
+                    {
                         out.rejected
                             .push(BgpReject::Connected { prefix, connected });
                         continue;
@@ -287,7 +312,7 @@ impl RouteManager {
 
     /// Whether the BGP route for `prefix` is the one in the FIB (false when
     /// a connected/static route wins or its next hops do not resolve).
-    pub fn bgp_installed(&self, prefix: &Ipv4Net) -> bool {
+    pub fn bgp_installed(&self, prefix: &F::Net) -> bool {
         self.table
             .installed(prefix)
             .is_some_and(|i| i.source == RouteSource::Bgp)
@@ -295,7 +320,7 @@ impl RouteManager {
 
     /// How a BGP next hop resolves through connected and static routes:
     /// the (port, gateway) pairs it would use, or `None`.
-    pub fn resolve_next_hop(&self, addr: Ipv4Addr) -> Option<Vec<(PortId, Ipv4Addr)>> {
+    pub fn resolve_next_hop(&self, addr: F::Addr) -> Option<Vec<(PortId, F::Addr)>> {
         let v = self.resolve_addr(addr);
         if v.is_empty() {
             None
@@ -315,9 +340,9 @@ impl RouteManager {
 
     pub(super) fn add_base(
         &mut self,
-        prefix: Ipv4Net,
+        prefix: F::Net,
         source: RouteSource,
-        next_hop: NextHop,
+        next_hop: NextHop<F::Addr>,
         interface: Option<&str>,
     ) {
         let distance = if source == RouteSource::Static {
@@ -341,7 +366,7 @@ impl RouteManager {
         self.pending.insert(prefix);
     }
 
-    pub(super) fn retain_base(&mut self, keep: impl Fn(&Candidate) -> bool) {
+    pub(super) fn retain_base(&mut self, keep: impl Fn(&Candidate<F::Addr>) -> bool) {
         let mut empty = Vec::new();
         for (p, list) in self.base.iter_mut() {
             let before = list.len();
@@ -364,7 +389,7 @@ impl RouteManager {
         self.pending.extend(self.table.bgp_prefixes());
     }
 
-    pub(super) fn intern_set(&mut self, hops: Box<[Ipv4Addr]>) -> u32 {
+    pub(super) fn intern_set(&mut self, hops: Box<[F::Addr]>) -> u32 {
         if let Some(&id) = self.bgp_set_ids.get(&hops) {
             return id;
         }
@@ -375,18 +400,18 @@ impl RouteManager {
     }
 
     /// The best connected/static candidate of a prefix.
-    pub(super) fn best_base(&self, prefix: &Ipv4Net) -> Option<&Candidate> {
+    pub(super) fn best_base(&self, prefix: &F::Net) -> Option<&Candidate<F::Addr>> {
         self.base.get(prefix)?.iter().min_by_key(|c| c.distance)
     }
 
     /// Resolves one BGP next hop through connected and static routes.
-    pub(super) fn resolve_addr(&self, addr: Ipv4Addr) -> Vec<(PortId, Ipv4Addr)> {
+    pub(super) fn resolve_addr(&self, addr: F::Addr) -> Vec<(PortId, F::Addr)> {
+        if let Some(direct) = F::resolve_direct(&self.shared, addr) {
+            return direct;
+        }
         // Longest match among base routes, never the default route.
-        for len in (1..=32u8).rev() {
-            let Ok(net) = Ipv4Net::new(addr, len) else {
-                continue;
-            };
-            let Some(c) = self.best_base(&net.trunc()) else {
+        for len in (1..=F::BITS as u8).rev() {
+            let Some(c) = self.best_base(&net_of::<F>(addr, len)) else {
                 continue;
             };
             return match &c.next_hop {
@@ -400,11 +425,11 @@ impl RouteManager {
         vec![]
     }
 
-    pub(super) fn resolve_set(&mut self, set: u32) -> Option<NextHop> {
+    pub(super) fn resolve_set(&mut self, set: u32) -> Option<NextHop<F::Addr>> {
         if let Some(r) = self.resolved.get(&set) {
             return r.clone();
         }
-        let mut members: Vec<(PortId, Ipv4Addr)> = self.bgp_sets[set as usize]
+        let mut members: Vec<(PortId, F::Addr)> = self.bgp_sets[set as usize]
             .iter()
             .flat_map(|a| self.resolve_addr(*a))
             .collect();
@@ -417,7 +442,10 @@ impl RouteManager {
     }
 
     /// The winning route of a prefix: (source, distance, next hop).
-    pub(super) fn select(&mut self, prefix: &Ipv4Net) -> Option<(RouteSource, u8, NextHop)> {
+    pub(super) fn select(
+        &mut self,
+        prefix: &F::Net,
+    ) -> Option<(RouteSource, u8, NextHop<F::Addr>)> {
         let base = self
             .best_base(prefix)
             .map(|c| (c.source, c.distance, c.next_hop.clone()));
@@ -436,7 +464,7 @@ impl RouteManager {
     /// next-hop table first, then the FIB batch. Returns the FIB changes.
     pub(super) fn publish(&mut self) -> Result<usize, RouteError> {
         let now = Instant::now();
-        let pending: Vec<Ipv4Net> = self.pending.drain().collect();
+        let pending: Vec<F::Net> = self.pending.drain().collect();
         let mut batch = Vec::with_capacity(pending.len());
         let mut released = Vec::new();
         let mut first_error = None;
@@ -485,7 +513,7 @@ impl RouteManager {
         }
         // Superset first: every id the batch uses is in the published table.
         if self.ids.dirty {
-            self.shared.nexthops.store(Arc::new(NextHopTable {
+            F::nexthops(&self.shared).store(Arc::new(NextHopTable {
                 entries: self.ids.entries.clone(),
             }));
             self.ids.dirty = false;
@@ -493,7 +521,7 @@ impl RouteManager {
         let result = if batch.is_empty() {
             Ok(())
         } else {
-            self.shared.fib.apply(&batch)
+            F::fib(&self.shared).apply(&batch)
         };
         self.publications += 1;
         // Only now may ids fall out of use: the FIB no longer references them.
@@ -515,12 +543,8 @@ impl RouteManager {
     }
 }
 
-pub(super) fn host(a: Ipv4Addr) -> Ipv4Net {
-    Ipv4Net::new(a, 32).expect("/32 is valid")
-}
-
 /// One gateway → `Gateway`; several → `Multipath`; none → `None`.
-pub(super) fn multipath(mut members: Vec<(PortId, Ipv4Addr)>) -> Option<NextHop> {
+pub(super) fn multipath<A: Ord + Copy>(mut members: Vec<(PortId, A)>) -> Option<NextHop<A>> {
     members.sort_unstable();
     members.dedup();
     match members.as_slice() {

@@ -5,6 +5,7 @@
 //! of the old is stored first, then the FIB change, so a reader that loads the
 //! FIB table and then the next-hop table never sees an id it cannot resolve.
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
@@ -52,10 +53,9 @@ impl<A> NextHopTable<A> {
 }
 
 /// Next-hop id allocator with interning and delayed reuse (see module docs).
-#[derive(Default)]
-pub(super) struct NextHopIds {
-    pub(super) entries: Vec<NextHop>,
-    pub(super) by_value: HashMap<NextHop, fib::NextHopId>,
+pub(super) struct NextHopIds<A = Ipv4Addr> {
+    pub(super) entries: Vec<NextHop<A>>,
+    pub(super) by_value: HashMap<NextHop<A>, fib::NextHopId>,
     pub(super) refs: Vec<u32>,
     /// Per id: when it last fell out of use (publication number, time);
     /// `None` while in use.
@@ -67,11 +67,24 @@ pub(super) struct NextHopIds {
     pub(super) dirty: bool,
 }
 
-impl NextHopIds {
+impl<A> Default for NextHopIds<A> {
+    fn default() -> Self {
+        NextHopIds {
+            entries: Vec::new(),
+            by_value: HashMap::new(),
+            refs: Vec::new(),
+            released: Vec::new(),
+            resting: VecDeque::new(),
+            dirty: false,
+        }
+    }
+}
+
+impl<A: Clone + Eq + Hash> NextHopIds<A> {
     /// The id for `nh`, creating (or reviving, or reusing a rested) one.
     pub(super) fn intern(
         &mut self,
-        nh: &NextHop,
+        nh: &NextHop<A>,
         publication: u64,
         now: Instant,
     ) -> Result<fib::NextHopId, RouteError> {

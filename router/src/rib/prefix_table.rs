@@ -52,15 +52,24 @@ pub(super) fn source_from(code: u8) -> RouteSource {
 /// [`PrefixMap`] of 12-octet slots costs ~18 octets per prefix with no
 /// resize transient. Lookups are a binary search (a few hundred ns), which
 /// is not what limits convergence.
-#[derive(Default)]
-pub(super) struct PrefixTable {
-    pub(super) slots: PrefixMap<Ipv4Net, Slot>,
+pub(super) struct PrefixTable<N = Ipv4Net> {
+    pub(super) slots: PrefixMap<N, Slot>,
     pub(super) bgp_len: usize,
     pub(super) installed_len: usize,
 }
 
-impl PrefixTable {
-    pub(super) fn bgp(&self, p: &Ipv4Net) -> Option<BgpEntry> {
+impl<N> Default for PrefixTable<N> {
+    fn default() -> Self {
+        PrefixTable {
+            slots: PrefixMap::default(),
+            bgp_len: 0,
+            installed_len: 0,
+        }
+    }
+}
+
+impl<N: Ord + Copy> PrefixTable<N> {
+    pub(super) fn bgp(&self, p: &N) -> Option<BgpEntry> {
         self.slots
             .get(p)
             .filter(|s| s.set != NO_SET)
@@ -70,7 +79,7 @@ impl PrefixTable {
             })
     }
 
-    pub(super) fn installed(&self, p: &Ipv4Net) -> Option<Installed> {
+    pub(super) fn installed(&self, p: &N) -> Option<Installed> {
         self.slots.get(p).and_then(Self::installed_of)
     }
 
@@ -82,7 +91,7 @@ impl PrefixTable {
         })
     }
 
-    pub(super) fn slot(&mut self, p: Ipv4Net) -> &mut Slot {
+    pub(super) fn slot(&mut self, p: N) -> &mut Slot {
         self.slots.get_or_insert_with(p, || Slot {
             set: NO_SET,
             id: 0,
@@ -93,7 +102,7 @@ impl PrefixTable {
     }
 
     /// Drops the slot of `p` if it holds nothing.
-    pub(super) fn tidy(&mut self, p: &Ipv4Net) {
+    pub(super) fn tidy(&mut self, p: &N) {
         if self
             .slots
             .get(p)
@@ -103,7 +112,7 @@ impl PrefixTable {
         }
     }
 
-    pub(super) fn insert_bgp(&mut self, p: Ipv4Net, e: BgpEntry) {
+    pub(super) fn insert_bgp(&mut self, p: N, e: BgpEntry) {
         let s = self.slot(p);
         let new = s.set == NO_SET;
         s.set = e.set;
@@ -111,7 +120,7 @@ impl PrefixTable {
         self.bgp_len += usize::from(new);
     }
 
-    pub(super) fn remove_bgp(&mut self, p: &Ipv4Net) -> bool {
+    pub(super) fn remove_bgp(&mut self, p: &N) -> bool {
         let Some(s) = self.slots.get_mut(p).filter(|s| s.set != NO_SET) else {
             return false;
         };
@@ -121,7 +130,7 @@ impl PrefixTable {
         true
     }
 
-    pub(super) fn bgp_prefixes(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
+    pub(super) fn bgp_prefixes(&self) -> impl Iterator<Item = N> + '_ {
         self.slots
             .iter()
             .filter(|(_, s)| s.set != NO_SET)
@@ -129,8 +138,8 @@ impl PrefixTable {
     }
 
     /// Forgets every BGP route; returns their prefixes.
-    pub(super) fn clear_bgp(&mut self) -> Vec<Ipv4Net> {
-        let prefixes: Vec<Ipv4Net> = self.bgp_prefixes().collect();
+    pub(super) fn clear_bgp(&mut self) -> Vec<N> {
+        let prefixes: Vec<N> = self.bgp_prefixes().collect();
         for s in self.slots.values_mut() {
             s.set = NO_SET;
         }
@@ -139,7 +148,7 @@ impl PrefixTable {
         prefixes
     }
 
-    pub(super) fn install(&mut self, p: Ipv4Net, i: Installed) {
+    pub(super) fn install(&mut self, p: N, i: Installed) {
         let s = self.slot(p);
         let new = s.source == NOT_INSTALLED;
         s.id = i.id;
@@ -148,7 +157,7 @@ impl PrefixTable {
         self.installed_len += usize::from(new);
     }
 
-    pub(super) fn uninstall(&mut self, p: &Ipv4Net) {
+    pub(super) fn uninstall(&mut self, p: &N) {
         let Some(s) = self.slots.get_mut(p).filter(|s| s.source != NOT_INSTALLED) else {
             return;
         };
@@ -157,7 +166,7 @@ impl PrefixTable {
         self.tidy(p);
     }
 
-    pub(super) fn installed_iter(&self) -> impl Iterator<Item = (Ipv4Net, Installed)> + '_ {
+    pub(super) fn installed_iter(&self) -> impl Iterator<Item = (N, Installed)> + '_ {
         self.slots
             .iter()
             .filter_map(|(p, s)| Some((*p, Self::installed_of(s)?)))

@@ -50,6 +50,7 @@ fn lab() -> (Arc<Shared>, RouteManager) {
     rm.set_connected(&[LoopbackConfig {
         name: "loop1".into(),
         addresses: vec![net("10.10.1.200/24")],
+        addresses6: Vec::new(),
     }])
     .unwrap();
     rm.set_static(&[StaticRoute {
@@ -410,7 +411,7 @@ fn next_hop_table_is_a_superset_and_ids_are_interned() {
 
 #[test]
 fn rested_ids_are_reused_after_grace() {
-    let mut ids = NextHopIds::default();
+    let mut ids: NextHopIds = NextHopIds::default();
     let t0 = Instant::now();
     let a = ids.intern(&NextHop::Blackhole, 0, t0).unwrap();
     ids.acquire(a);
@@ -470,6 +471,7 @@ fn reload_is_one_batch_and_leaves_unchanged_routes_alone() {
     let loop1 = LoopbackConfig {
         name: "loop1".into(),
         addresses: vec![net("10.10.1.200/24")],
+        addresses6: Vec::new(),
     };
     let default = StaticRoute {
         prefix: net("0.0.0.0/0"),
@@ -510,6 +512,7 @@ fn reload_is_one_batch_and_leaves_unchanged_routes_alone() {
     let loop2 = LoopbackConfig {
         name: "loop2".into(),
         addresses: vec![net("10.10.2.200/24")],
+        addresses6: Vec::new(),
     };
     let before = rm.publications();
     let n = rm
@@ -542,4 +545,185 @@ fn reload_is_one_batch_and_leaves_unchanged_routes_alone() {
     // And back.
     assert_eq!(rm.reload(&[loop1], &[default]).unwrap(), 5);
     assert_eq!(id_of(&shared, "0.0.0.0/0"), Some(default_id));
+}
+
+/// The IPv6 manager: the same code as IPv4's, on the IPv6 FIB.
+mod ipv6 {
+    use std::net::Ipv6Addr;
+
+    use ipnet::Ipv6Net;
+
+    use super::*;
+
+    fn net6(s: &str) -> Ipv6Net {
+        s.parse().unwrap()
+    }
+    fn ip6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn dual(id: PortId, name: &str, v4: &str, v6: &[&str]) -> PortInfo {
+        PortInfo {
+            addrs6: v6.iter().map(|s| net6(s)).collect(),
+            ..port(id, name, v4)
+        }
+    }
+
+    fn lab6() -> (Arc<Shared>, RouteManager<V6>) {
+        let shared = Shared::new(
+            vec![
+                dual(
+                    0,
+                    "eth1",
+                    "192.168.10.200/24",
+                    &["fe80::a0/64", "fd00:10::200/64"],
+                ),
+                dual(
+                    1,
+                    "eth2",
+                    "192.168.20.200/24",
+                    &["fe80::a1/64", "fd00:20::200/64"],
+                ),
+            ],
+            1,
+        );
+        let mut rm = RouteManager::<V6>::with_family(shared.clone());
+        rm.set_connected(&[LoopbackConfig {
+            name: "loop1".into(),
+            addresses: Vec::new(),
+            addresses6: vec![net6("fd00:10:10:1::200/64")],
+        }])
+        .unwrap();
+        (shared, rm)
+    }
+
+    fn hop(shared: &Shared, a: &str) -> Option<NextHop<Ipv6Addr>> {
+        let id = shared.fib6.load().lookup(ip6(a))?;
+        shared.nexthops6.load().get(id).cloned()
+    }
+
+    #[test]
+    fn connected_local_and_link_local() {
+        let (shared, rm) = lab6();
+        assert_eq!(
+            hop(&shared, "fd00:10::55"),
+            Some(NextHop::Connected { port: 0 })
+        );
+        assert_eq!(hop(&shared, "fd00:20::200"), Some(NextHop::Local));
+        assert_eq!(
+            hop(&shared, "fe80::a1"),
+            Some(NextHop::Local),
+            "our link-local"
+        );
+        assert_eq!(hop(&shared, "fe80::77"), None, "no connected fe80::/64");
+        assert_eq!(hop(&shared, "fd00:10:10:1::5"), Some(NextHop::Unreachable));
+        assert!(
+            shared.fib.load().lookup(ip("192.168.10.5")).is_none(),
+            "IPv4 FIB untouched"
+        );
+        let routes = rm.routes();
+        assert!(routes
+            .iter()
+            .any(|e| e.prefix == net6("fd00:20::/64") && e.source == RouteSource::Connected));
+        assert_eq!(
+            rm.lookup(ip6("fd00:20::9")).unwrap().prefix,
+            net6("fd00:20::/64")
+        );
+    }
+
+    #[test]
+    fn static_via_global_link_local_and_ecmp() {
+        let (shared, mut rm) = lab6();
+        rm.set_static(&[
+            StaticRoute {
+                prefix: net6("::/0"),
+                target: StaticTarget::Via(vec![Gateway {
+                    port: 1,
+                    addr: ip6("fe80::1"),
+                }]),
+            },
+            StaticRoute {
+                prefix: net6("fd00:172:20:1::/64"),
+                target: StaticTarget::Via(vec![
+                    Gateway {
+                        port: 0,
+                        addr: ip6("fd00:10::101"),
+                    },
+                    Gateway {
+                        port: 0,
+                        addr: ip6("fd00:10::100"),
+                    },
+                ]),
+            },
+            StaticRoute {
+                prefix: net6("fd00:99::/32"),
+                target: StaticTarget::Blackhole,
+            },
+        ])
+        .unwrap();
+        assert_eq!(
+            hop(&shared, "2001:db8::1"),
+            Some(NextHop::Gateway {
+                port: 1,
+                gw: ip6("fe80::1")
+            })
+        );
+        assert!(
+            matches!(hop(&shared, "fd00:172:20:1::5"), Some(NextHop::Multipath(m)) if m.len() == 2)
+        );
+        assert_eq!(hop(&shared, "fd00:99::1"), Some(NextHop::Blackhole));
+    }
+
+    #[test]
+    fn bgp_with_global_and_ipv4_mapped_next_hops() {
+        let (shared, mut rm) = lab6();
+        let out = rm
+            .apply_bgp([
+                BgpRouteChange::Announce {
+                    prefix: net6("fd00:172:20:2::/64"),
+                    next_hops: vec![ip6("::ffff:192.168.20.100")],
+                    internal: false,
+                },
+                BgpRouteChange::Announce {
+                    prefix: net6("fd00:172:20:0::/64"),
+                    next_hops: vec![ip6("fd00:10::100")],
+                    internal: false,
+                },
+                // Inside a connected subnet: refused.
+                BgpRouteChange::Announce {
+                    prefix: net6("fd00:20::/80"),
+                    next_hops: vec![ip6("fd00:10::100")],
+                    internal: false,
+                },
+                // A mapped next hop on no IPv4 subnet of ours: stored, not installed.
+                BgpRouteChange::Announce {
+                    prefix: net6("fd00:172:20:7::/64"),
+                    next_hops: vec![ip6("::ffff:10.9.9.9")],
+                    internal: false,
+                },
+            ])
+            .unwrap();
+        assert_eq!(out.rejected.len(), 1);
+        assert_eq!(
+            hop(&shared, "fd00:172:20:2::249"),
+            Some(NextHop::Gateway {
+                port: 1,
+                gw: ip6("::ffff:192.168.20.100")
+            })
+        );
+        assert_eq!(
+            hop(&shared, "fd00:172:20::95"),
+            Some(NextHop::Gateway {
+                port: 0,
+                gw: ip6("fd00:10::100")
+            })
+        );
+        assert_eq!(hop(&shared, "fd00:172:20:7::1"), None);
+        assert!(rm.resolve_next_hop(ip6("::ffff:192.168.10.7")).is_some());
+        rm.apply_bgp([BgpRouteChange::Withdraw {
+            prefix: net6("fd00:172:20:2::/64"),
+        }])
+        .unwrap();
+        assert_eq!(hop(&shared, "fd00:172:20:2::249"), None);
+    }
 }

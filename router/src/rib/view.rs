@@ -8,30 +8,52 @@ use serde::Serialize;
 use super::manager::RouteManager;
 use super::nexthop::NextHop;
 use super::prefix_table::Installed;
-use super::RouteSource;
+use super::{Family, RouteSource};
 use crate::ports::PortId;
 
 /// One member of a route's next hop, for display.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RouteHop {
+pub struct RouteHop<A = Ipv4Addr> {
     /// Port name (`None` for local/blackhole/unreachable routes).
     pub port: Option<String>,
     /// Gateway (`None`: directly connected).
-    pub via: Option<Ipv4Addr>,
+    pub via: Option<A>,
 }
 
 /// One installed FIB route, for `show route`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RouteEntry {
-    pub prefix: Ipv4Net,
+pub struct RouteEntry<N = Ipv4Net, A = Ipv4Addr> {
+    pub prefix: N,
     pub source: RouteSource,
     pub distance: u8,
     /// "connected", "gateway", "multipath", "local", "blackhole", "unreachable".
     pub kind: &'static str,
-    pub next_hops: Vec<RouteHop>,
+    pub next_hops: Vec<RouteHop<A>>,
     /// The interface that owns a connected/local route (ports and loopbacks).
     pub interface: Option<String>,
     pub nexthop_id: fib::NextHopId,
+}
+
+impl<N: Into<ipnet::IpNet>, A: Into<std::net::IpAddr>> RouteEntry<N, A> {
+    /// The entry with family-neutral addresses (for views of both families).
+    pub fn into_ip(self) -> RouteEntry<ipnet::IpNet, std::net::IpAddr> {
+        RouteEntry {
+            prefix: self.prefix.into(),
+            source: self.source,
+            distance: self.distance,
+            kind: self.kind,
+            next_hops: self
+                .next_hops
+                .into_iter()
+                .map(|h| RouteHop {
+                    port: h.port,
+                    via: h.via.map(Into::into),
+                })
+                .collect(),
+            interface: self.interface,
+            nexthop_id: self.nexthop_id,
+        }
+    }
 }
 
 /// Route counts (installed in the FIB unless said otherwise).
@@ -49,30 +71,30 @@ pub struct RouteSummary {
     pub next_hops: usize,
 }
 
-impl RouteManager {
+impl<F: Family> RouteManager<F> {
     /// Every route in the FIB with its source and next hop(s), sorted by prefix.
-    pub fn routes(&self) -> Vec<RouteEntry> {
-        let mut out: Vec<RouteEntry> = self
+    pub fn routes(&self) -> Vec<RouteEntry<F::Net, F::Addr>> {
+        let mut out: Vec<RouteEntry<F::Net, F::Addr>> = self
             .table
             .installed_iter()
             .map(|(p, i)| self.entry(p, &i))
             .collect();
-        out.sort_by_key(|e| (u32::from(e.prefix.network()), e.prefix.prefix_len()));
+        out.sort_by_key(|e| F::net_parts(&e.prefix));
         out
     }
 
     /// The installed route for `prefix`, if any.
-    pub fn route(&self, prefix: &Ipv4Net) -> Option<RouteEntry> {
+    pub fn route(&self, prefix: &F::Net) -> Option<RouteEntry<F::Net, F::Addr>> {
         self.table
             .installed(prefix)
             .map(|i| self.entry(*prefix, &i))
     }
 
     /// The route the FIB uses for `addr` (longest match), like `ip route get`.
-    pub fn lookup(&self, addr: Ipv4Addr) -> Option<RouteEntry> {
-        (0..=32u8)
+    pub fn lookup(&self, addr: F::Addr) -> Option<RouteEntry<F::Net, F::Addr>> {
+        (0..=F::BITS as u8)
             .rev()
-            .find_map(|len| self.route(&Ipv4Net::new(addr, len).ok()?.trunc()))
+            .find_map(|len| self.route(&super::net_of::<F>(addr, len)))
     }
 
     /// Route counts by source, for `show route summary`.
@@ -94,7 +116,7 @@ impl RouteManager {
         s
     }
 
-    fn entry(&self, prefix: Ipv4Net, i: &Installed) -> RouteEntry {
+    fn entry(&self, prefix: F::Net, i: &Installed) -> RouteEntry<F::Net, F::Addr> {
         let nh = &self.ids.entries[i.id as usize];
         let port_name = |p: PortId| self.shared.ports.get(p as usize).map(|p| p.name.clone());
         let (kind, next_hops) = match nh {
