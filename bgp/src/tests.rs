@@ -1339,4 +1339,5 @@ fn speaker_is_send() {
     assert_send::<Speaker>();
 }
 
+mod nexthop6;
 mod reconfigure;

@@ -33,7 +33,7 @@ mod reconfigure;
 use graceful_restart::{cease, DownReason};
 
 pub use crate::rib::{Refiltered, RouteChange};
-pub use crate::session::ConnId;
+pub use crate::session::{ConnId, Ipv6NextHop};
 pub use reconfigure::{ConfigKey, NeighborAction, NeighborReport, ReconfigureReport};
 
 /// What the transport must do next.
@@ -302,6 +302,23 @@ impl Speaker {
         }
         peer.sessions[si].local = Some(local);
         self.send_open(pi, conn, now);
+    }
+
+    /// Our IPv6 addresses on the link of `conn` (from its port), the next
+    /// hop of the IPv6 networks sent on it; call after `accept_inbound` or
+    /// before `connected`, i.e. before the session is established. Without
+    /// it an IPv4 session sends the IPv4-mapped local address and an IPv6
+    /// session its local address (see [`Ipv6NextHop::for_local`]).
+    pub fn set_ipv6_next_hop(&mut self, conn: ConnId, nh: Ipv6NextHop) {
+        let Some(&pi) = self.owner.get(&conn) else {
+            return;
+        };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
+        if let Some(si) = peer.session(conn) {
+            peer.sessions[si].nh6 = nh;
+        }
     }
 
     /// The connection failed, was reset or closed by the peer.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgp::{Action, ConnId, Speaker};
+use bgp::{Action, ConnId, Ipv6NextHop, Speaker};
 use crossbeam_channel::{select, Receiver, Sender};
 use ipnet::Ipv4Net;
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
@@ -16,6 +16,7 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndp
 use super::device::ChannelDevice;
 use super::tcp_md5::KeyTable;
 use super::{to_route_manager, Query, Reply, TransportStats};
+use crate::ports::PortInfo;
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
 
@@ -125,6 +126,30 @@ fn to_ip(a: IpAddress) -> IpAddr {
         IpAddress::Ipv4(v4) => IpAddr::V4(v4),
         #[allow(unreachable_patterns)]
         IpAddress::Ipv6(v6) => IpAddr::V6(v6),
+    }
+}
+
+/// Our IPv6 next hop for the session with `remote` (RFC 2545 §3): the
+/// IPv6 addresses of the port on the peer's subnet — the first global one,
+/// and the link-local one since the peer shares that link. A peer on no
+/// subnet of ours (multihop) gets no link-local address; with no global
+/// one the speaker falls back to the IPv4-mapped session address.
+pub(super) fn ipv6_next_hop(ports: &[PortInfo], remote: IpAddr) -> Ipv6NextHop {
+    let on_link = ports.iter().find(|p| match remote {
+        IpAddr::V4(r) => p.addrs.iter().any(|n| n.trunc().contains(&r)),
+        IpAddr::V6(r) => p.addrs6.iter().any(|n| n.trunc().contains(&r)),
+    });
+    let Some(port) = on_link else {
+        return Ipv6NextHop::default();
+    };
+    let link_local = port.link_local();
+    Ipv6NextHop {
+        global: port
+            .addrs6
+            .iter()
+            .map(|n| n.addr())
+            .find(|a| Some(*a) != link_local),
+        link_local,
     }
 }
 
@@ -358,6 +383,8 @@ impl Transport {
                     match self.speaker.accept_inbound(remote, local, now) {
                         Some(id) => {
                             tracing::info!(%remote, %local, conn = %id, "bgp: accepted connection");
+                            let nh6 = ipv6_next_hop(&self.shared.ports, remote);
+                            self.speaker.set_ipv6_next_hop(id, nh6);
                             self.stats.connections_accepted += 1;
                             self.conns.push(Conn {
                                 id,
@@ -401,6 +428,11 @@ impl Transport {
                     tcp::State::Established => {
                         c.connecting = false;
                         let local = s.local_endpoint().map(|e| to_ip(e.addr));
+                        let remote = s.remote_endpoint().map(|e| to_ip(e.addr));
+                        if let Some(remote) = remote {
+                            let nh6 = ipv6_next_hop(&self.shared.ports, remote);
+                            self.speaker.set_ipv6_next_hop(c.id, nh6);
+                        }
                         if let Some(local) = local {
                             self.speaker.connected(c.id, local, now);
                         }
@@ -620,5 +652,70 @@ impl Transport {
             }
         };
         let _ = reply.try_send(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(addrs: &[&str], addrs6: &[&str]) -> PortInfo {
+        PortInfo {
+            id: 0,
+            name: "eth1".into(),
+            ifname: "eth1".into(),
+            ifindex: 1,
+            mac: [2, 0, 0, 0, 0, 1],
+            mtu: 1500,
+            addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            addrs6: addrs6.iter().map(|a| a.parse().unwrap()).collect(),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_next_hop_from_the_port_on_the_peer_subnet() {
+        let ports = vec![
+            port(&["10.0.0.1/24"], &[]),
+            port(
+                &["192.168.10.200/24"],
+                &["fe80::200/64", "2001:db8:10::200/64"],
+            ),
+            port(&["172.16.0.1/24"], &["fe80::300/64"]),
+        ];
+        let ll = |s: &str| s.parse::<std::net::Ipv6Addr>().ok();
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("192.168.10.55")),
+            Ipv6NextHop {
+                global: ll("2001:db8:10::200"),
+                link_local: ll("fe80::200"),
+            }
+        );
+        // An IPv6 peer: the port whose IPv6 subnet holds it.
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("2001:db8:10::55")),
+            ipv6_next_hop(&ports, ip("192.168.10.55"))
+        );
+        // No IPv6 on the port: nothing (the speaker sends ::ffff:a.b.c.d).
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("10.0.0.9")),
+            Ipv6NextHop::default()
+        );
+        // Link-local only.
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("172.16.0.9")),
+            Ipv6NextHop {
+                global: None,
+                link_local: ll("fe80::300"),
+            }
+        );
+        // Not on any subnet of ours (multihop): no link-local next hop.
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("203.0.113.1")),
+            Ipv6NextHop::default()
+        );
     }
 }
