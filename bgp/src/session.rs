@@ -62,6 +62,9 @@ pub struct Negotiated {
     /// Set only when both sides advertised graceful restart.
     pub gr: Option<PeerGr>,
     pub ebgp: bool,
+    /// RFC 8950: both sides sent Extended Next Hop Encoding for IPv4
+    /// unicast with IPv6 next hops.
+    pub extended_next_hop_v4: bool,
     pub peer_unknown_capabilities: Vec<u8>,
 }
 
@@ -76,6 +79,7 @@ impl Negotiated {
             } else {
                 MAX_MESSAGE_LEN
             },
+            extended_next_hop_v4: self.extended_next_hop_v4,
         }
     }
 
@@ -366,6 +370,13 @@ pub fn negotiate(
             && ours.capabilities.contains(&Capability::ExtendedMessage),
         gr,
         ebgp,
+        // RFC 8950 §3: usable only when both sides advertised the triple.
+        extended_next_hop_v4: [ours, theirs].iter().all(|o| {
+            o.capabilities.iter().any(|c| {
+                matches!(c, Capability::ExtendedNextHop(v)
+                    if v.contains(&crate::wire::ExtendedNextHop::IPV4_UNICAST_OVER_IPV6))
+            })
+        }),
         peer_unknown_capabilities: theirs
             .capabilities
             .iter()
@@ -430,7 +441,7 @@ mod tests {
             gr.families,
             vec![(Family::Ipv4Unicast, false), (Family::Ipv6Unicast, false)]
         );
-        assert_eq!(n.peer_unknown_capabilities, vec![73, 5]);
+        assert_eq!(n.peer_unknown_capabilities, vec![73]);
     }
 
     #[test]
@@ -457,7 +468,9 @@ mod tests {
         let gr = n.gr.unwrap();
         assert_eq!(gr.restart_time, 15);
         assert!(gr.notification);
-        assert_eq!(n.peer_unknown_capabilities, vec![5, 73]);
+        assert_eq!(n.peer_unknown_capabilities, vec![73]);
+        // GoBGP offers RFC 8950 even over IPv4; we do not, so it is off.
+        assert!(!n.extended_next_hop_v4);
     }
 
     #[test]

@@ -93,7 +93,11 @@ impl Speaker {
                     sent += chunk.len() as u64;
                 }
             }
-            (Family::Ipv6Unicast, _) if nh6.is_some() => {
+            // RFC 8950 §4: with the capability negotiated on an IPv6 session,
+            // IPv4 networks go in MP_REACH_NLRI with our IPv6 next hop.
+            (Family::Ipv6Unicast, _) | (Family::Ipv4Unicast, IpAddr::V6(_))
+                if nh6.is_some() && (family == Family::Ipv6Unicast || neg.extended_next_hop_v4) =>
+            {
                 let Some((global, link_local)) = nh6 else {
                     return 0;
                 };
@@ -154,6 +158,10 @@ impl Speaker {
             return 0;
         }
         let nh6 = s.nh6.for_local(local);
+        let ext_v4 = s
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| n.extended_next_hop_v4);
         let mut sent = 0u64;
         match (family, local) {
             (Family::Ipv4Unicast, IpAddr::V4(_)) => {
@@ -172,7 +180,9 @@ impl Speaker {
                     sent += chunk.len() as u64;
                 }
             }
-            (Family::Ipv6Unicast, _) if nh6.is_some() => {
+            (Family::Ipv6Unicast, _) | (Family::Ipv4Unicast, IpAddr::V6(_))
+                if nh6.is_some() && (family == Family::Ipv6Unicast || ext_v4) =>
+            {
                 for chunk in nets.chunks(EXPORT_CHUNK_V6) {
                     let u = UpdateRepr {
                         mp_unreach: Some(MpUnreach {

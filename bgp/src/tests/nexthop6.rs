@@ -297,3 +297,186 @@ fn sim_node_learns_ipv6_network_over_ipv4() {
         Some(vec![ip("::ffff:192.168.10.200")])
     );
 }
+
+// ----------------------------------------------------------------------
+// RFC 8950: IPv4 unicast routes with an IPv6 next hop (over IPv6 sessions).
+
+use crate::wire::{ExtendedNextHop, MpReach};
+
+fn has_extended_next_hop(open: &OpenRepr) -> bool {
+    open.capabilities.iter().any(|c| {
+        matches!(c, Capability::ExtendedNextHop(v)
+            if v.contains(&ExtendedNextHop::IPV4_UNICAST_OVER_IPV6))
+    })
+}
+
+/// Our OPEN in the bytes sent on a session.
+fn our_open(bytes: &[u8]) -> OpenRepr {
+    let mut f = Framer::new();
+    f.set_max_len(65535);
+    f.push(bytes);
+    let m = f.next_message().unwrap().unwrap();
+    match Message::parse(&m, &DecodeContext::default()).unwrap() {
+        Message::Open(o) => o,
+        m => panic!("not an OPEN: {m:?}"),
+    }
+}
+
+fn open_with_ext_nh() -> OpenRepr {
+    let mut o = open_with(BOTH);
+    o.capabilities.push(Capability::ExtendedNextHop(vec![
+        ExtendedNextHop::IPV4_UNICAST_OVER_IPV6,
+    ]));
+    o
+}
+
+/// An UPDATE with IPv4 NLRI in MP_REACH_NLRI and an IPv6 next hop.
+fn ipv4_over_ipv6(nh: &str, ll: Option<&str>, prefix: &str) -> Vec<u8> {
+    let u = UpdateRepr {
+        attrs: PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(crate::wire::AsPath::sequence(vec![65001])),
+            ..Default::default()
+        },
+        mp_reach: Some(MpReach {
+            family: Family::Ipv4Unicast,
+            next_hop: ip(nh),
+            link_local: ll.map(v6),
+            nlri: vec![net(prefix)],
+        }),
+        ..Default::default()
+    };
+    let ctx = DecodeContext {
+        extended_next_hop_v4: true,
+        ..DecodeContext::default()
+    };
+    Message::Update(u).to_bytes(&ctx)
+}
+
+#[test]
+fn extended_next_hop_is_offered_over_ipv6_only() {
+    let (_, _, bytes) = session("2001:db8:10::55", "2001:db8:10::200", None, open_with(BOTH));
+    assert!(has_extended_next_hop(&our_open(&bytes)));
+    let (_, _, bytes) = session("192.168.10.55", "192.168.10.200", None, open_with(BOTH));
+    assert!(!has_extended_next_hop(&our_open(&bytes)));
+}
+
+#[test]
+fn ipv4_routes_with_an_ipv6_next_hop_when_negotiated() {
+    let (mut sp, conn, _) = session(
+        "2001:db8:10::55",
+        "2001:db8:10::200",
+        None,
+        open_with_ext_nh(),
+    );
+    assert_eq!(
+        sp.summary(Instant::from_secs(10)).peers[0].state,
+        SessionState::Established
+    );
+    let now = Instant::from_secs(11);
+    sp.receive(
+        conn,
+        &ipv4_over_ipv6("2001:db8:10::55", Some("fe80::55"), "172.20.0.0/24"),
+        now,
+    );
+    let ch = sp.take_route_changes();
+    assert_eq!(
+        last_nh(&ch, net("172.20.0.0/24")),
+        Some(vec![ip("2001:db8:10::55")]),
+        "{ch:?}"
+    );
+    assert!(raw_sent(&mut sp, conn).is_empty(), "no NOTIFICATION");
+    assert_eq!(sp.summary(now).peers[0].state, SessionState::Established);
+}
+
+#[test]
+fn ipv4_routes_with_an_ipv6_next_hop_without_the_capability_reset_the_session() {
+    // The peer did not send the capability: RFC 7606 §7.11, next hop
+    // length inconsistent with the AFI → NOTIFICATION UPDATE error 3/9.
+    let (mut sp, conn, _) = session("2001:db8:10::55", "2001:db8:10::200", None, open_with(BOTH));
+    sp.receive(
+        conn,
+        &ipv4_over_ipv6("2001:db8:10::55", None, "172.20.0.0/24"),
+        Instant::from_secs(11),
+    );
+    let (msgs, closed) = sent(&mut sp, &DecodeContext::default());
+    assert!(closed);
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, Message::Notification(n) if (n.code, n.subcode) == (3, 9))),
+        "{msgs:?}"
+    );
+    assert!(sp.take_route_changes().is_empty());
+}
+
+#[test]
+fn extended_next_hop_capability_round_trips_and_rejects_bad_lengths() {
+    let o = open_with_ext_nh();
+    let b = Message::Open(o.clone()).to_bytes(&DecodeContext::default());
+    assert_eq!(
+        Message::parse(&b, &DecodeContext::default()).unwrap(),
+        Message::Open(o)
+    );
+    // The value: AFI 1, SAFI 1 (two octets), next-hop AFI 2.
+    let cap = [5u8, 6, 0, 1, 0, 1, 0, 2];
+    assert!(b.windows(cap.len()).any(|w| w == cap));
+}
+
+#[test]
+fn wire_ipv4_mp_reach_next_hop_lengths() {
+    let with = DecodeContext {
+        extended_next_hop_v4: true,
+        ..DecodeContext::default()
+    };
+    for ll in [None, Some("fe80::55")] {
+        let b = ipv4_over_ipv6("2001:db8::55", ll, "10.1.0.0/16");
+        let Message::Update(u) = Message::parse(&b, &with).unwrap() else {
+            panic!("not an UPDATE")
+        };
+        let mp = u.mp_reach.unwrap();
+        assert_eq!(
+            (mp.family, mp.next_hop),
+            (Family::Ipv4Unicast, ip("2001:db8::55"))
+        );
+        assert_eq!(mp.link_local, ll.map(v6));
+        assert_eq!(mp.nlri, vec![net("10.1.0.0/16")]);
+        let e = Message::parse(&b, &DecodeContext::default()).unwrap_err();
+        assert_eq!(e.code_subcode(), (3, 9));
+    }
+}
+
+#[test]
+fn ipv4_networks_go_over_ipv6_with_extended_next_hop_only() {
+    // Without the capability from the peer: not sent (as before).
+    let (_, _, bytes) = session("2001:db8:10::55", "2001:db8:10::200", None, open_with(BOTH));
+    assert!(attrs_of(&bytes, 14).iter().all(|v| v[..3] != [0, 1, 1]));
+    // With it: MP_REACH_NLRI for AFI 1 / SAFI 1, our IPv6 next hop(s), 10.10.1.0/24.
+    let nh = Ipv6NextHop {
+        global: Some(v6("2001:db8:10::200")),
+        link_local: Some(v6("fe80::200")),
+    };
+    let (mut sp, conn, bytes) = session(
+        "2001:db8:10::55",
+        "2001:db8:10::200",
+        Some(nh),
+        open_with_ext_nh(),
+    );
+    let v4: Vec<Vec<u8>> = attrs_of(&bytes, 14)
+        .into_iter()
+        .filter(|v| v[..3] == [0, 1, 1])
+        .collect();
+    let mut want = vec![0, 1, 1, 32];
+    want.extend_from_slice(&v6("2001:db8:10::200").octets());
+    want.extend_from_slice(&v6("fe80::200").octets());
+    want.extend_from_slice(&[0, 24, 10, 10, 1]);
+    assert_eq!(v4, vec![want]);
+    assert!(attrs_of(&bytes, 3).is_empty(), "no classic NEXT_HOP");
+    // Withdrawn with MP_UNREACH_NLRI for AFI 1.
+    let mut cfg = router_v6();
+    cfg.networks.retain(|n| *n != net("10.10.1.0/24"));
+    sp.reconfigure(cfg, Instant::from_secs(11)).unwrap();
+    assert_eq!(
+        attrs_of(&raw_sent(&mut sp, conn), 15),
+        vec![vec![0, 1, 1, 24, 10, 10, 1]]
+    );
+}
