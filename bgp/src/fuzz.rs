@@ -14,6 +14,7 @@ fn contexts() -> [DecodeContext; 4] {
         ebgp: true,
         peer_as: 65001,
         max_message_len: 65535,
+        extended_next_hop_v4: true,
     };
     [
         base,
@@ -31,6 +32,7 @@ fn contexts() -> [DecodeContext; 4] {
             ebgp: false,
             peer_as: 0,
             max_message_len: 4096,
+            extended_next_hop_v4: false,
         },
     ]
 }

@@ -27,8 +27,8 @@ mod tests;
 
 pub use config::{ConfigError, Family, RemoteAs, SpeakerConfig};
 pub use speaker::{
-    Action, ConfigKey, ConnId, NeighborAction, NeighborReport, ReconfigureReport, RouteChange,
-    Speaker,
+    Action, ConfigKey, ConnId, Ipv6NextHop, NeighborAction, NeighborReport, ReconfigureReport,
+    RouteChange, Speaker,
 };
 pub use time::Instant;
 pub use view::SessionState;

@@ -1,7 +1,7 @@
 //! One BGP connection and the RFC 4271 §8 state it is in, plus the OPEN
 //! checks and capability negotiation. The speaker drives several of these
 //! per peer (one inbound, one outbound) until collision detection keeps one.
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::config::{EffectivePeerConfig, Family, GracefulRestartConfig};
@@ -62,6 +62,9 @@ pub struct Negotiated {
     /// Set only when both sides advertised graceful restart.
     pub gr: Option<PeerGr>,
     pub ebgp: bool,
+    /// RFC 8950: both sides sent Extended Next Hop Encoding for IPv4
+    /// unicast with IPv6 next hops.
+    pub extended_next_hop_v4: bool,
     pub peer_unknown_capabilities: Vec<u8>,
 }
 
@@ -76,6 +79,7 @@ impl Negotiated {
             } else {
                 MAX_MESSAGE_LEN
             },
+            extended_next_hop_v4: self.extended_next_hop_v4,
         }
     }
 
@@ -84,11 +88,52 @@ impl Negotiated {
     }
 }
 
+/// Our IPv6 addresses on the link a session runs over, given by the
+/// transport ([`crate::Speaker::set_ipv6_next_hop`]): what goes into the
+/// MP_REACH_NLRI next hop of IPv6 routes we send (next-hop self).
+///
+/// RFC 2545 §3: the next hop of an IPv6 route is a global IPv6 address of
+/// the sender, followed by its link-local address when sender and
+/// receiver share the link (the length field then says 32, not 16).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ipv6NextHop {
+    pub global: Option<Ipv6Addr>,
+    /// Only for a peer on a directly connected subnet.
+    pub link_local: Option<Ipv6Addr>,
+}
+
+impl Ipv6NextHop {
+    /// The (global, link-local) pair to send on a session whose local
+    /// TCP address is `local`; `None` when there is nothing usable.
+    ///
+    /// Over an IPv4 session with no IPv6 global address on the port the
+    /// global next hop is the IPv4-mapped local address (::ffff:a.b.c.d,
+    /// RFC 4291 §2.5.5.2) — what GoBGP sends, and what receivers such as
+    /// FRR and Cilium resolve over the IPv4 session's link.
+    pub fn for_local(&self, local: IpAddr) -> Option<(Ipv6Addr, Option<Ipv6Addr>)> {
+        let global = match (self.global, local) {
+            (Some(g), _) => g,
+            (None, IpAddr::V4(l)) => l.to_ipv6_mapped(),
+            (None, IpAddr::V6(l)) => l,
+        };
+        if global.is_unspecified() {
+            return None;
+        }
+        // The link-local one is only sent as the second of two addresses,
+        // never repeated.
+        let ll = self.link_local.filter(|ll| *ll != global);
+        Some((global, ll))
+    }
+}
+
 pub struct Session {
     pub conn: ConnId,
     pub outbound: bool,
     pub state: ConnState,
     pub local: Option<IpAddr>,
+    /// The IPv6 addresses of our side of the link, for the next hop of
+    /// IPv6 routes sent on this session (see [`Ipv6NextHop`]).
+    pub nh6: Ipv6NextHop,
     pub framer: Framer,
     /// Connecting: give up at this instant. Other states: HoldTimer.
     pub hold_deadline: Option<Instant>,
@@ -108,6 +153,7 @@ impl Session {
             outbound,
             state: ConnState::Connecting,
             local,
+            nh6: Ipv6NextHop::default(),
             framer: Framer::new(),
             hold_deadline: None,
             keepalive_at: None,
@@ -324,6 +370,13 @@ pub fn negotiate(
             && ours.capabilities.contains(&Capability::ExtendedMessage),
         gr,
         ebgp,
+        // RFC 8950 §3: usable only when both sides advertised the triple.
+        extended_next_hop_v4: [ours, theirs].iter().all(|o| {
+            o.capabilities.iter().any(|c| {
+                matches!(c, Capability::ExtendedNextHop(v)
+                    if v.contains(&crate::wire::ExtendedNextHop::IPV4_UNICAST_OVER_IPV6))
+            })
+        }),
         peer_unknown_capabilities: theirs
             .capabilities
             .iter()
@@ -388,7 +441,7 @@ mod tests {
             gr.families,
             vec![(Family::Ipv4Unicast, false), (Family::Ipv6Unicast, false)]
         );
-        assert_eq!(n.peer_unknown_capabilities, vec![73, 5]);
+        assert_eq!(n.peer_unknown_capabilities, vec![73]);
     }
 
     #[test]
@@ -415,7 +468,9 @@ mod tests {
         let gr = n.gr.unwrap();
         assert_eq!(gr.restart_time, 15);
         assert!(gr.notification);
-        assert_eq!(n.peer_unknown_capabilities, vec![5, 73]);
+        assert_eq!(n.peer_unknown_capabilities, vec![73]);
+        // GoBGP offers RFC 8950 even over IPv4; we do not, so it is off.
+        assert!(!n.extended_next_hop_v4);
     }
 
     #[test]

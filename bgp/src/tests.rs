@@ -132,6 +132,7 @@ impl Sim {
                             ebgp: false,
                             peer_as: 0,
                             max_message_len: 65535,
+                            extended_next_hop_v4: false,
                         };
                         let mut f = Framer::new();
                         f.set_max_len(65535);
@@ -1339,4 +1340,5 @@ fn speaker_is_send() {
     assert_send::<Speaker>();
 }
 
+mod nexthop6;
 mod reconfigure;

@@ -32,7 +32,8 @@ impl Speaker {
     }
 
     /// Announce `nets` (all of `family`) with next-hop self; how many were
-    /// sent (0 when the session has no local address of the family).
+    /// sent (0 when the family is not negotiated or there is no next hop
+    /// of the family: IPv4 networks need an IPv4 session).
     pub(super) fn announce_networks(
         &mut self,
         pi: usize,
@@ -51,11 +52,14 @@ impl Speaker {
             return 0;
         };
         let ctx = s.ctx;
-        if nets.is_empty() {
+        if nets.is_empty() || !neg.has_family(family) {
             return 0;
         }
-        // Next-hop self needs a local address of the family; an IPv6 network
-        // over an IPv4 session (or the reverse) would need RFC 8950.
+        // Next-hop self: for IPv6 networks the session's IPv6 next hop,
+        // whatever the family of the TCP connection (RFC 4760 carries IPv6
+        // routes over an IPv4 session); an IPv4 network over an IPv6 session
+        // would need RFC 8950 and is not sent.
+        let nh6 = s.nh6.for_local(local);
         let attrs = PathAttributes {
             origin: Some(Origin::Igp),
             // RFC 4271 §5.1.2: to an external peer we prepend our AS; to an
@@ -89,12 +93,21 @@ impl Speaker {
                     sent += chunk.len() as u64;
                 }
             }
-            (Family::Ipv6Unicast, IpAddr::V6(l)) => {
+            // RFC 8950 §4: with the capability negotiated on an IPv6 session,
+            // IPv4 networks go in MP_REACH_NLRI with our IPv6 next hop.
+            (Family::Ipv6Unicast, _) | (Family::Ipv4Unicast, IpAddr::V6(_))
+                if nh6.is_some() && (family == Family::Ipv6Unicast || neg.extended_next_hop_v4) =>
+            {
+                let Some((global, link_local)) = nh6 else {
+                    return 0;
+                };
                 for chunk in nets.chunks(EXPORT_CHUNK_V6) {
+                    // RFC 2545 §3: the global address, then the link-local
+                    // one when the peer shares our link.
                     let mp = MpReach {
                         family,
-                        next_hop: IpAddr::V6(l),
-                        link_local: None,
+                        next_hop: IpAddr::V6(global),
+                        link_local,
                         nlri: chunk.to_vec(),
                     };
                     let u = UpdateRepr {
@@ -140,9 +153,15 @@ impl Speaker {
         let s = &peer.sessions[si];
         let Some(local) = s.local else { return 0 };
         let ctx = s.ctx;
-        if nets.is_empty() {
+        let has = s.negotiated.as_ref().is_some_and(|n| n.has_family(family));
+        if nets.is_empty() || !has {
             return 0;
         }
+        let nh6 = s.nh6.for_local(local);
+        let ext_v4 = s
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| n.extended_next_hop_v4);
         let mut sent = 0u64;
         match (family, local) {
             (Family::Ipv4Unicast, IpAddr::V4(_)) => {
@@ -161,7 +180,9 @@ impl Speaker {
                     sent += chunk.len() as u64;
                 }
             }
-            (Family::Ipv6Unicast, IpAddr::V6(_)) => {
+            (Family::Ipv6Unicast, _) | (Family::Ipv4Unicast, IpAddr::V6(_))
+                if nh6.is_some() && (family == Family::Ipv6Unicast || ext_v4) =>
+            {
                 for chunk in nets.chunks(EXPORT_CHUNK_V6) {
                     let u = UpdateRepr {
                         mp_unreach: Some(MpUnreach {

@@ -33,7 +33,7 @@ mod reconfigure;
 use graceful_restart::{cease, DownReason};
 
 pub use crate::rib::{Refiltered, RouteChange};
-pub use crate::session::ConnId;
+pub use crate::session::{ConnId, Ipv6NextHop};
 pub use reconfigure::{ConfigKey, NeighborAction, NeighborReport, ReconfigureReport};
 
 /// What the transport must do next.
@@ -166,6 +166,19 @@ pub(crate) fn send(
         }
     }
     actions.push_back(Action::Send { conn, data });
+}
+
+/// RFC 8950 §3: over an IPv6 session we offer to take IPv4 unicast routes
+/// with an IPv6 next hop — the only next hop such a peer has for them (an
+/// unnumbered or IPv6-only link). Over IPv4 the capability is not sent,
+/// so nothing changes for IPv4 sessions.
+fn add_extended_next_hop(open: &mut OpenRepr, local: Option<IpAddr>, families: &[Family]) {
+    if local.is_some_and(|l| l.is_ipv6()) && families.contains(&Family::Ipv4Unicast) {
+        open.capabilities
+            .push(crate::wire::Capability::ExtendedNextHop(vec![
+                crate::wire::ExtendedNextHop::IPV4_UNICAST_OVER_IPV6,
+            ]));
+    }
 }
 
 /// The sans-IO BGP speaker. See the crate's `API.md`.
@@ -302,6 +315,23 @@ impl Speaker {
         }
         peer.sessions[si].local = Some(local);
         self.send_open(pi, conn, now);
+    }
+
+    /// Our IPv6 addresses on the link of `conn` (from its port), the next
+    /// hop of the IPv6 networks sent on it; call after `accept_inbound` or
+    /// before `connected`, i.e. before the session is established. Without
+    /// it an IPv4 session sends the IPv4-mapped local address and an IPv6
+    /// session its local address (see [`Ipv6NextHop::for_local`]).
+    pub fn set_ipv6_next_hop(&mut self, conn: ConnId, nh: Ipv6NextHop) {
+        let Some(&pi) = self.owner.get(&conn) else {
+            return;
+        };
+        let Some(peer) = self.peers[pi].as_mut() else {
+            return;
+        };
+        if let Some(si) = peer.session(conn) {
+            peer.sessions[si].nh6 = nh;
+        }
     }
 
     /// The connection failed, was reset or closed by the peer.
@@ -561,12 +591,13 @@ impl Speaker {
             return;
         };
         let Some(si) = peer.session(conn) else { return };
-        let open = local_open(
+        let mut open = local_open(
             self.cfg.local_as,
             self.cfg.router_id,
             &peer.cfg,
             &self.cfg.graceful_restart,
         );
+        add_extended_next_hop(&mut open, peer.sessions[si].local, &peer.cfg.families);
         let s = &mut peer.sessions[si];
         s.state = ConnState::OpenSent;
         s.hold_deadline = Some(now + OPEN_HOLD_TIME);
@@ -727,7 +758,9 @@ impl Speaker {
         let Some(peer) = self.peers[pi].as_mut() else {
             return;
         };
-        let ours = local_open(local_as, router_id, &peer.cfg, &self.cfg.graceful_restart);
+        let mut ours = local_open(local_as, router_id, &peer.cfg, &self.cfg.graceful_restart);
+        let local = peer.session(conn).and_then(|si| peer.sessions[si].local);
+        add_extended_next_hop(&mut ours, local, &peer.cfg.families);
         let neg = match negotiate(local_as, router_id, &peer.cfg, &ours, &open) {
             Ok(n) => n,
             Err(e) => {

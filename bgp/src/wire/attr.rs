@@ -713,7 +713,7 @@ fn parse_nlri_list(family: Family, mut b: &[u8]) -> Result<Vec<IpNet>, &'static 
     Ok(out)
 }
 
-fn dec_mp_reach(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
+fn dec_mp_reach(d: &mut Decoded, ctx: &DecodeContext, v: &[u8]) -> Result<(), &'static str> {
     // AFI(2) SAFI(1) NH-len(1) NH(var) Reserved(1) NLRI(var)
     let Some(family) = mp_family(v)? else {
         // RFC 4760 §7 / RFC 4271: a family we did not negotiate is ignored.
@@ -730,6 +730,13 @@ fn dec_mp_reach(d: &mut Decoded, _: &DecodeContext, v: &[u8]) -> Result<(), &'st
         (Family::Ipv4Unicast, 4) => (IpAddr::V4(Ipv4Addr::from(u32_at(nh))), None),
         (Family::Ipv6Unicast, 16) => (IpAddr::V6(ipv6_at(nh)), None),
         (Family::Ipv6Unicast, 32) => (IpAddr::V6(ipv6_at(nh)), Some(ipv6_at(&nh[16..]))),
+        // RFC 8950 §4: with the capability negotiated, IPv4 NLRI may come
+        // with an IPv6 next hop of 16 octets (global) or 32 (global and
+        // link-local), encoded as for IPv6 routes (RFC 2545).
+        (Family::Ipv4Unicast, 16) if ctx.extended_next_hop_v4 => (IpAddr::V6(ipv6_at(nh)), None),
+        (Family::Ipv4Unicast, 32) if ctx.extended_next_hop_v4 => {
+            (IpAddr::V6(ipv6_at(nh)), Some(ipv6_at(&nh[16..])))
+        }
         _ => return Err("next hop length inconsistent with AFI/SAFI"),
     };
     v.get(4 + nh_len).ok_or("truncated before reserved octet")?;

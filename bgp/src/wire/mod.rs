@@ -32,7 +32,7 @@ pub use nlri::{emit_prefix, parse_prefix, prefix_wire_len, PrefixIter};
 pub use notification::{
     NotificationPacket, NotificationRepr, RouteRefreshPacket, RouteRefreshRepr,
 };
-pub use open::{Capability, GrFamily, OpenPacket, OpenRepr};
+pub use open::{Capability, ExtendedNextHop, GrFamily, OpenPacket, OpenRepr};
 pub use update::{MpReach, MpUnreach, UpdatePacket, UpdateRepr};
 
 /// RFC 4271 §4.1: the 16-octet marker, all ones.
@@ -63,6 +63,9 @@ pub struct DecodeContext {
     pub peer_as: u32,
     /// Largest message we accept (4096, or 65535 with RFC 8654).
     pub max_message_len: usize,
+    /// RFC 8950 negotiated for IPv4 unicast: its MP_REACH_NLRI may carry
+    /// an IPv6 next hop (16 or 32 octets).
+    pub extended_next_hop_v4: bool,
 }
 
 impl Default for DecodeContext {
@@ -72,6 +75,7 @@ impl Default for DecodeContext {
             ebgp: true,
             peer_as: 0,
             max_message_len: MAX_MESSAGE_LEN,
+            extended_next_hop_v4: false,
         }
     }
 }

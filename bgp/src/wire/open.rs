@@ -43,6 +43,24 @@ pub struct GrFamily {
     pub forwarding_preserved: bool,
 }
 
+/// One entry of the RFC 8950 Extended Next Hop Encoding capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExtendedNextHop {
+    pub afi: u16,
+    /// Two octets here, unlike the multiprotocol capability's one.
+    pub safi: u16,
+    pub next_hop_afi: u16,
+}
+
+impl ExtendedNextHop {
+    /// IPv4 unicast NLRI with an IPv6 next hop, the one use of RFC 8950.
+    pub const IPV4_UNICAST_OVER_IPV6: ExtendedNextHop = ExtendedNextHop {
+        afi: 1,
+        safi: 1,
+        next_hop_afi: 2,
+    };
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Capability {
     /// RFC 4760 §8.
@@ -60,7 +78,10 @@ pub enum Capability {
     },
     /// RFC 6793.
     FourOctetAs(u32),
-    /// Anything else (FQDN 73, extended next hop 5, enhanced route refresh
+    /// RFC 8950 §3: the (NLRI AFI, NLRI SAFI, next-hop AFI) triples for
+    /// which the sender takes a next hop of another address family.
+    ExtendedNextHop(Vec<ExtendedNextHop>),
+    /// Anything else (FQDN 73, enhanced route refresh
     /// 70, …): carried, never acted on.
     Unknown { code: u8, data: Vec<u8> },
 }
@@ -73,6 +94,7 @@ impl Capability {
             Capability::ExtendedMessage => CAP_EXTENDED_MESSAGE,
             Capability::GracefulRestart { .. } => CAP_GRACEFUL_RESTART,
             Capability::FourOctetAs(_) => CAP_FOUR_OCTET_AS,
+            Capability::ExtendedNextHop(_) => CAP_EXTENDED_NEXT_HOP,
             Capability::Unknown { code, .. } => *code,
         }
     }
@@ -83,6 +105,7 @@ impl Capability {
             Capability::RouteRefresh | Capability::ExtendedMessage => 0,
             Capability::GracefulRestart { families, .. } => 2 + 4 * families.len(),
             Capability::FourOctetAs(_) => 4,
+            Capability::ExtendedNextHop(v) => 6 * v.len(),
             Capability::Unknown { data, .. } => data.len(),
         }
     }
@@ -144,6 +167,27 @@ impl Capability {
                     families,
                 }
             }
+            CAP_EXTENDED_NEXT_HOP => {
+                // RFC 8950 §3: (NLRI AFI(2), NLRI SAFI(2), Nexthop AFI(2))*.
+                // A value that is not a list of triples is carried as
+                // unknown (never acted on) rather than refused: before
+                // RFC 8950 support every peer's capability 5 was accepted.
+                if v.is_empty() || !v.len().is_multiple_of(6) {
+                    return Ok(Capability::Unknown {
+                        code,
+                        data: v.to_vec(),
+                    });
+                }
+                Capability::ExtendedNextHop(
+                    v.chunks_exact(6)
+                        .map(|c| ExtendedNextHop {
+                            afi: u16::from_be_bytes([c[0], c[1]]),
+                            safi: u16::from_be_bytes([c[2], c[3]]),
+                            next_hop_afi: u16::from_be_bytes([c[4], c[5]]),
+                        })
+                        .collect(),
+                )
+            }
             _ => Capability::Unknown {
                 code,
                 data: v.to_vec(),
@@ -182,6 +226,13 @@ impl Capability {
                 }
             }
             Capability::FourOctetAs(asn) => out.extend_from_slice(&asn.to_be_bytes()),
+            Capability::ExtendedNextHop(v) => {
+                for e in v {
+                    out.extend_from_slice(&e.afi.to_be_bytes());
+                    out.extend_from_slice(&e.safi.to_be_bytes());
+                    out.extend_from_slice(&e.next_hop_afi.to_be_bytes());
+                }
+            }
             Capability::Unknown { data, .. } => out.extend_from_slice(data),
         }
     }
@@ -507,10 +558,7 @@ pub(crate) mod tests {
                         }
                     ],
                 },
-                Capability::Unknown {
-                    code: CAP_EXTENDED_NEXT_HOP,
-                    data: vec![0, 1, 0, 1, 0, 2]
-                },
+                Capability::ExtendedNextHop(vec![ExtendedNextHop::IPV4_UNICAST_OVER_IPV6]),
             ]
         );
         // Our encoder puts all capabilities in one parameter too: the
@@ -553,13 +601,10 @@ pub(crate) mod tests {
             .capabilities
             .iter()
             .any(|c| matches!(c, Capability::Unknown { code: CAP_FQDN, .. })));
-        assert!(o.capabilities.iter().any(|c| matches!(
-            c,
-            Capability::Unknown {
-                code: CAP_EXTENDED_NEXT_HOP,
-                ..
-            }
-        )));
+        assert!(o
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::ExtendedNextHop(_))));
         // Re-encoding (capabilities in one parameter) parses back equal.
         let ctx = DecodeContext::default();
         let again = Message::parse(&Message::Open(o.clone()).to_bytes(&ctx), &ctx).unwrap();

@@ -428,3 +428,140 @@ fn tcp_md5_right_key_comes_up_wrong_key_is_dropped_and_explained() {
     assert!(!data.to_string().contains("right") && !data.to_string().contains("wrong"));
     handle.shutdown();
 }
+
+const V6_CONFIG: &str = r#"
+[[ports]]
+name = "eth1"
+addresses = ["192.168.10.200/24"]
+
+[bgp]
+asn = 65000
+router_id = "192.168.10.200"
+networks = ["10.10.1.0/24"]
+
+[[bgp.groups]]
+name = "NODES"
+remote_as = "external"
+
+[[bgp.listen]]
+prefix = "2001:db8:10::/64"
+group = "NODES"
+"#;
+
+/// A peer connecting over IPv6 to the port's global address: the session
+/// comes up on the stack's IPv6 address (AnyIP through the port's global
+/// address) and the router's End-of-RIB arrives.
+#[test]
+fn a_peer_connects_over_ipv6_and_the_session_comes_up() {
+    use std::net::Ipv6Addr;
+    let cfg = Config::parse("test.toml", V6_CONFIG).expect("config");
+    let ours: Ipv6Addr = "2001:db8:10::200".parse().unwrap();
+    let theirs: Ipv6Addr = "2001:db8:10::100".parse().unwrap();
+    let port = PortInfo {
+        id: 0,
+        name: "eth1".into(),
+        ifname: "eth1".into(),
+        ifindex: 1,
+        mac: [2, 0, 0, 0, 0, 1],
+        mtu: 1500,
+        addrs: vec!["192.168.10.200/24".parse().unwrap()],
+        addrs6: vec![
+            "fe80::1/64".parse().unwrap(),
+            "2001:db8:10::200/64".parse().unwrap(),
+        ],
+    };
+    let shared = Shared::new(vec![port], 1);
+    let mut rm = RouteManager::new(shared.clone());
+    rm.set_connected(&[]).expect("connected routes");
+    let routes = rm.into_handle();
+    let mut handle = spawn(shared.clone(), &cfg, routes).expect("bgp thread");
+
+    let mut dev = ChannelDevice::new(shared.local_tcp.to_stack_tx.clone(), 1500);
+    let mut iface = Interface::new(
+        IfaceConfig::new(HardwareAddress::Ip),
+        &mut dev,
+        smoltcp::time::Instant::ZERO,
+    );
+    iface.update_ip_addrs(|a| {
+        a.push(IpCidr::new(IpAddress::Ipv6(theirs), 64)).unwrap();
+    });
+    let mut sockets = SocketSet::new(Vec::new());
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 65536]),
+        tcp::SocketBuffer::new(vec![0; 65536]),
+    );
+    s.connect(
+        iface.context(),
+        IpEndpoint::new(IpAddress::Ipv6(ours), 179),
+        IpListenEndpoint {
+            addr: Some(IpAddress::Ipv6(theirs)),
+            port: 40000,
+        },
+    )
+    .expect("connect");
+    let h = sockets.add(s);
+    let mut received = Vec::new();
+    let mut step = 0;
+    let mut v6_out = 0usize;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) && !types(&received).contains(&2) {
+        while let Ok(p) = shared.local_tcp.from_stack_rx.try_recv() {
+            if p.first().is_some_and(|v| v >> 4 == 6) {
+                v6_out += 1;
+            }
+            dev.rx_queue.push_back(p);
+        }
+        let now = smoltcp::time::Instant::from_millis(start.elapsed().as_millis() as i64);
+        iface.poll(now, &mut dev, &mut sockets);
+        let s = sockets.get_mut::<tcp::Socket>(h);
+        while s.can_recv() {
+            let _ = s.recv(|b| {
+                received.extend_from_slice(b);
+                (b.len(), ())
+            });
+        }
+        let t = types(&received);
+        match step {
+            0 if s.may_send() => {
+                let caps = vec![
+                    Capability::Multiprotocol { afi: 1, safi: 1 },
+                    Capability::Multiprotocol { afi: 2, safi: 1 },
+                    Capability::FourOctetAs(65001),
+                ];
+                let open = Message::Open(OpenRepr::new(
+                    65001,
+                    9,
+                    Ipv4Addr::new(192, 168, 10, 100),
+                    caps,
+                ));
+                s.send_slice(&open.to_bytes(&DecodeContext::default()))
+                    .unwrap();
+                step = 1;
+            }
+            1 if t.starts_with(&[1, 4]) => {
+                s.send_slice(&Message::Keepalive.to_bytes(&DecodeContext::default()))
+                    .unwrap();
+                step = 2;
+            }
+            _ => {}
+        }
+        iface.poll(now, &mut dev, &mut sockets);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        types(&received).contains(&2),
+        "End-of-RIB over IPv6: {:?}",
+        types(&received)
+    );
+    assert!(v6_out > 0, "the router's stack sent IPv6");
+    let Reply::Summary(sum, _) = handle
+        .client
+        .query(Query::Summary, Duration::from_secs(2))
+        .unwrap()
+    else {
+        panic!("expected a summary")
+    };
+    assert_eq!(sum.peers.len(), 1, "{sum:?}");
+    assert_eq!(sum.peers[0].state, bgp::SessionState::Established);
+    handle.shutdown();
+}

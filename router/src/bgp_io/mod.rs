@@ -225,6 +225,38 @@ impl BgpClient {
     }
 }
 
+/// Refuses what the transport cannot do yet: TCP-MD5 over IPv6. The
+/// signing shim handles IPv4 segments only, so an IPv6 neighbour (or IPv6
+/// listen range) with a password, its own or its group's, would never get
+/// a session up with a peer that signs; better a clear error at load.
+pub fn check_transport(cfg: &crate::config::bgp::BgpConfig) -> Result<(), BgpIoError> {
+    let group_has_key = |name: &str| {
+        cfg.groups.iter().any(|g| {
+            g.name.get_ref() == name && (g.password.is_some() || g.password_file.is_some())
+        })
+    };
+    for (i, n) in cfg.neighbors.iter().enumerate() {
+        let addr = *n.address.get_ref();
+        let keyed = n.password.is_some()
+            || n.password_file.is_some()
+            || n.group.as_ref().is_some_and(|g| group_has_key(g.get_ref()));
+        if addr.is_ipv6() && keyed {
+            return Err(BgpIoError::Config(format!(
+                "bgp.neighbors[{i}]: TCP-MD5 (password) is not supported for IPv6 neighbour {addr} yet"
+            )));
+        }
+    }
+    for (i, l) in cfg.listen.iter().enumerate() {
+        let prefix = *l.prefix.get_ref();
+        if matches!(prefix, ipnet::IpNet::V6(_)) && group_has_key(l.group.get_ref()) {
+            return Err(BgpIoError::Config(format!(
+                "bgp.listen[{i}]: TCP-MD5 (password) is not supported for IPv6 range {prefix} yet"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The router's addresses (ports, then loopbacks): what BGP's TCP runs on.
 pub fn local_addresses(cfg: &Config) -> Vec<Ipv4Net> {
     cfg.ports
@@ -273,6 +305,7 @@ pub fn spawn(
         .bgp
         .as_ref()
         .ok_or_else(|| BgpIoError::Config("no [bgp] section".into()))?;
+    check_transport(bgp_cfg)?;
     let speaker_cfg = bgp_cfg
         .to_speaker_config()
         .map_err(|e| BgpIoError::Config(e.to_string()))?;
@@ -383,5 +416,37 @@ mod tests {
                 internal: false,
             }]
         );
+    }
+
+    #[test]
+    fn tcp_md5_is_refused_on_ipv6_neighbours_and_ranges() {
+        let base = "[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\n";
+        let check = |extra: &str| {
+            let src = format!("{base}{extra}");
+            let cfg: crate::config::bgp::BgpConfig = toml::from_str::<
+                std::collections::HashMap<String, crate::config::bgp::BgpConfig>,
+            >(&src)
+            .unwrap()
+            .remove("bgp")
+            .unwrap();
+            check_transport(&cfg)
+        };
+        let v4 = "[[bgp.neighbors]]\naddress = \"10.0.0.1\"\nremote_as = 1\npassword = \"k\"\n";
+        assert!(check(v4).is_ok());
+        let v6 = "[[bgp.neighbors]]\naddress = \"2001:db8::1\"\nremote_as = 1\n";
+        assert!(check(v6).is_ok(), "IPv6 without a key is fine");
+        let e = check(&format!("{v6}password = \"k\"\n")).unwrap_err();
+        assert!(e.to_string().contains("not supported for IPv6"), "{e}");
+        let grp = "[[bgp.groups]]\nname = \"G\"\nremote_as = 1\npassword = \"k\"\n";
+        let e = check(&format!(
+            "{grp}[[bgp.neighbors]]\naddress = \"2001:db8::1\"\ngroup = \"G\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("bgp.neighbors[0]"), "{e}");
+        let e = check(&format!(
+            "{grp}[[bgp.listen]]\nprefix = \"2001:db8::/64\"\ngroup = \"G\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("bgp.listen[0]"), "{e}");
     }
 }

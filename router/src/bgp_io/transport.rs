@@ -1,14 +1,14 @@
 //! The transport loop: one thread owning the smoltcp interface, the TCP
 //! sockets and the speaker (see [`crate::bgp_io`] for what it does).
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgp::{Action, ConnId, Speaker};
+use bgp::{Action, ConnId, Ipv6NextHop, Speaker};
 use crossbeam_channel::{select, Receiver, Sender};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint};
@@ -16,6 +16,7 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndp
 use super::device::ChannelDevice;
 use super::tcp_md5::KeyTable;
 use super::{to_route_manager, Query, Reply, TransportStats};
+use crate::ports::PortInfo;
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
 
@@ -81,6 +82,7 @@ pub(super) struct Transport {
     /// a RST queued by `abort` has been sent).
     lingering: Vec<(SocketHandle, std::time::Instant, bool)>,
     addrs: Vec<Ipv4Net>,
+    addrs6: Vec<Ipv6Net>,
     routes: RouteHandle,
     queries: Receiver<(Query, Sender<Reply>)>,
     stop: Arc<AtomicBool>,
@@ -104,16 +106,43 @@ fn new_socket() -> tcp::Socket<'static> {
     s
 }
 
-fn set_iface_addrs(iface: &mut Interface, addrs: &[Ipv4Net]) {
+/// Whether `a` is a link-local unicast address (fe80::/10).
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// The IPv6 address the interface holds for AnyIP (see [`Transport::new`]):
+/// the first global one, else the first at all.
+fn anchor6(addrs6: &[Ipv6Net]) -> Option<Ipv6Addr> {
+    addrs6
+        .iter()
+        .map(|n| n.addr())
+        .find(|a| !is_link_local(a))
+        .or_else(|| addrs6.first().map(|n| n.addr()))
+}
+
+fn set_iface_addrs(iface: &mut Interface, addrs: &[Ipv4Net], addrs6: &[Ipv6Net]) {
+    // The interface holds a few addresses (a compile-time capacity, 2 by
+    // default); the rest are covered by AnyIP. One of each family first, so
+    // that AnyIP has an address of the family to route through.
+    let mut cidrs: Vec<IpCidr> = Vec::new();
+    if let Some(a) = addrs.first() {
+        cidrs.push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len()));
+    }
+    if let Some(a6) = anchor6(addrs6) {
+        let len = addrs6
+            .iter()
+            .find(|n| n.addr() == a6)
+            .map_or(128, |n| n.prefix_len());
+        cidrs.push(IpCidr::new(IpAddress::Ipv6(a6), len));
+    }
+    for a in addrs.iter().skip(1) {
+        cidrs.push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len()));
+    }
     iface.update_ip_addrs(|ips| {
         ips.clear();
-        for a in addrs {
-            // The interface holds a few addresses (a compile-time
-            // capacity); the rest are covered by AnyIP.
-            if ips
-                .push(IpCidr::new(IpAddress::Ipv4(a.addr()), a.prefix_len()))
-                .is_err()
-            {
+        for c in cidrs {
+            if ips.push(c).is_err() {
                 break;
             }
         }
@@ -125,6 +154,45 @@ fn to_ip(a: IpAddress) -> IpAddr {
         IpAddress::Ipv4(v4) => IpAddr::V4(v4),
         #[allow(unreachable_patterns)]
         IpAddress::Ipv6(v6) => IpAddr::V6(v6),
+    }
+}
+
+/// Our IPv6 next hop for the session with `remote` (RFC 2545 §3): the
+/// IPv6 addresses of the port on the peer's subnet — the first global one,
+/// and the link-local one since the peer shares that link. A peer on no
+/// subnet of ours (multihop) gets no link-local address; with no global
+/// one the speaker falls back to the IPv4-mapped session address.
+/// The address to connect to IPv6 peer `remote` from: a global address
+/// of ours on its subnet, else our first global one. A link-local peer
+/// would need the port as its scope, which the stack's addressing lacks:
+/// none.
+fn local_for6(addrs6: &[Ipv6Net], remote: Ipv6Addr) -> Option<Ipv6Addr> {
+    if is_link_local(&remote) {
+        return None;
+    }
+    let global = || addrs6.iter().filter(|n| !is_link_local(&n.addr()));
+    global()
+        .find(|n| n.trunc().contains(&remote))
+        .or_else(|| global().next())
+        .map(|n| n.addr())
+}
+
+pub(super) fn ipv6_next_hop(ports: &[PortInfo], remote: IpAddr) -> Ipv6NextHop {
+    let on_link = ports.iter().find(|p| match remote {
+        IpAddr::V4(r) => p.addrs.iter().any(|n| n.trunc().contains(&r)),
+        IpAddr::V6(r) => p.addrs6.iter().any(|n| n.trunc().contains(&r)),
+    });
+    let Some(port) = on_link else {
+        return Ipv6NextHop::default();
+    };
+    let link_local = port.link_local();
+    Ipv6NextHop {
+        global: port
+            .addrs6
+            .iter()
+            .map(|n| n.addr())
+            .find(|a| Some(*a) != link_local),
+        link_local,
     }
 }
 
@@ -148,13 +216,22 @@ impl Transport {
             &mut device,
             smoltcp::time::Instant::ZERO,
         );
-        set_iface_addrs(&mut iface, &addrs);
+        // The ports' IPv6 addresses (global and link-local): BGP over IPv6.
+        let addrs6: Vec<Ipv6Net> = shared
+            .ports
+            .iter()
+            .flat_map(|p| p.addrs6.iter().copied())
+            .collect();
+        set_iface_addrs(&mut iface, &addrs, &addrs6);
         // AnyIP with a default route via one of our own addresses: accept
         // TCP to any of our addresses (the slow path only hands us those) and
         // emit to any destination (the slow path routes it). smoltcp's own
         // routing is not used beyond that.
         iface.set_any_ip(true);
         let _ = iface.routes_mut().add_default_ipv4_route(addrs[0].addr());
+        if let Some(a6) = anchor6(&addrs6) {
+            let _ = iface.routes_mut().add_default_ipv6_route(a6);
+        }
 
         let mut sockets = SocketSet::new(Vec::new());
         let listeners = (0..LISTEN_POOL)
@@ -171,6 +248,7 @@ impl Transport {
             conns: Vec::new(),
             lingering: Vec::new(),
             addrs,
+            addrs6,
             routes: routes.clone(),
             queries,
             stop,
@@ -376,6 +454,8 @@ impl Transport {
                     match self.speaker.accept_inbound(remote, local, now) {
                         Some(id) => {
                             tracing::info!(%remote, %local, conn = %id, "bgp: accepted connection");
+                            let nh6 = ipv6_next_hop(&self.shared.ports, remote);
+                            self.speaker.set_ipv6_next_hop(id, nh6);
                             self.stats.connections_accepted += 1;
                             self.conns.push(Conn {
                                 id,
@@ -419,6 +499,11 @@ impl Transport {
                     tcp::State::Established => {
                         c.connecting = false;
                         let local = s.local_endpoint().map(|e| to_ip(e.addr));
+                        let remote = s.remote_endpoint().map(|e| to_ip(e.addr));
+                        if let Some(remote) = remote {
+                            let nh6 = ipv6_next_hop(&self.shared.ports, remote);
+                            self.speaker.set_ipv6_next_hop(c.id, nh6);
+                        }
                         if let Some(local) = local {
                             self.speaker.connected(c.id, local, now);
                         }
@@ -467,13 +552,16 @@ impl Transport {
         }
     }
 
-    fn local_for(&self, remote: IpAddr) -> Option<Ipv4Addr> {
-        let IpAddr::V4(r) = remote else { return None };
-        self.addrs
-            .iter()
-            .find(|n| n.trunc().contains(&r))
-            .or_else(|| self.addrs.first())
-            .map(|n| n.addr())
+    fn local_for(&self, remote: IpAddr) -> Option<IpAddr> {
+        match remote {
+            IpAddr::V4(r) => self
+                .addrs
+                .iter()
+                .find(|n| n.trunc().contains(&r))
+                .or_else(|| self.addrs.first())
+                .map(|n| IpAddr::V4(n.addr())),
+            IpAddr::V6(r) => local_for6(&self.addrs6, r).map(IpAddr::V6),
+        }
     }
 
     fn ephemeral_port(&mut self) -> u16 {
@@ -495,21 +583,16 @@ impl Transport {
                     local,
                     port,
                 } => {
-                    let local_v4 = match local {
-                        Some(IpAddr::V4(l)) => Some(l),
-                        Some(IpAddr::V6(_)) => None,
-                        None => self.local_for(remote),
-                    };
-                    let (IpAddr::V4(r), Some(l)) = (remote, local_v4) else {
-                        // IPv6 transport is not available (no IPv6 forwarding yet).
+                    let Some(l) = local.or_else(|| self.local_for(remote)) else {
+                        tracing::warn!(%remote, "bgp: no local address of the family to connect from");
                         self.speaker.closed(conn, now);
                         continue;
                     };
                     let mut s = new_socket();
                     let lport = self.ephemeral_port();
-                    let remote_ep = IpEndpoint::new(IpAddress::Ipv4(r), port);
+                    let remote_ep = IpEndpoint::new(IpAddress::from(remote), port);
                     let local_ep = IpListenEndpoint {
-                        addr: Some(IpAddress::Ipv4(l)),
+                        addr: Some(IpAddress::from(l)),
                         port: lport,
                     };
                     match s.connect(self.iface.context(), remote_ep, local_ep) {
@@ -628,7 +711,7 @@ impl Transport {
                         // Ports cannot change live, so the first address
                         // (the default route's source) stays the same.
                         if !addrs.is_empty() && addrs != self.addrs {
-                            set_iface_addrs(&mut self.iface, &addrs);
+                            set_iface_addrs(&mut self.iface, &addrs, &self.addrs6);
                             self.addrs = addrs;
                         }
                     }
@@ -638,5 +721,96 @@ impl Transport {
             }
         };
         let _ = reply.try_send(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(addrs: &[&str], addrs6: &[&str]) -> PortInfo {
+        PortInfo {
+            id: 0,
+            name: "eth1".into(),
+            ifname: "eth1".into(),
+            ifindex: 1,
+            mac: [2, 0, 0, 0, 0, 1],
+            mtu: 1500,
+            addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            addrs6: addrs6.iter().map(|a| a.parse().unwrap()).collect(),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_next_hop_from_the_port_on_the_peer_subnet() {
+        let ports = vec![
+            port(&["10.0.0.1/24"], &[]),
+            port(
+                &["192.168.10.200/24"],
+                &["fe80::200/64", "2001:db8:10::200/64"],
+            ),
+            port(&["172.16.0.1/24"], &["fe80::300/64"]),
+        ];
+        let ll = |s: &str| s.parse::<std::net::Ipv6Addr>().ok();
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("192.168.10.55")),
+            Ipv6NextHop {
+                global: ll("2001:db8:10::200"),
+                link_local: ll("fe80::200"),
+            }
+        );
+        // An IPv6 peer: the port whose IPv6 subnet holds it.
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("2001:db8:10::55")),
+            ipv6_next_hop(&ports, ip("192.168.10.55"))
+        );
+        // No IPv6 on the port: nothing (the speaker sends ::ffff:a.b.c.d).
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("10.0.0.9")),
+            Ipv6NextHop::default()
+        );
+        // Link-local only.
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("172.16.0.9")),
+            Ipv6NextHop {
+                global: None,
+                link_local: ll("fe80::300"),
+            }
+        );
+        // Not on any subnet of ours (multihop): no link-local next hop.
+        assert_eq!(
+            ipv6_next_hop(&ports, ip("203.0.113.1")),
+            Ipv6NextHop::default()
+        );
+    }
+
+    #[test]
+    fn local_address_for_an_ipv6_peer() {
+        let a6 = |v: &[&str]| -> Vec<Ipv6Net> { v.iter().map(|a| a.parse().unwrap()).collect() };
+        let addrs6 = a6(&[
+            "fe80::200/64",
+            "2001:db8:10::200/64",
+            "fe80::300/64",
+            "2001:db8:20::200/64",
+        ]);
+        let l = |r: &str| local_for6(&addrs6, r.parse().unwrap()).map(|a| a.to_string());
+        assert_eq!(l("2001:db8:20::55").as_deref(), Some("2001:db8:20::200"));
+        assert_eq!(l("2001:db8:10::55").as_deref(), Some("2001:db8:10::200"));
+        // Off-link: the first global address.
+        assert_eq!(l("2001:db8:99::1").as_deref(), Some("2001:db8:10::200"));
+        // Link-local peers need a scope the stack does not have.
+        assert_eq!(l("fe80::55"), None);
+        assert_eq!(
+            local_for6(&a6(&["fe80::200/64"]), "2001:db8::1".parse().unwrap()),
+            None
+        );
+        // The address AnyIP routes IPv6 through: a global one when there is one.
+        assert_eq!(anchor6(&addrs6), "2001:db8:10::200".parse().ok());
+        assert_eq!(anchor6(&a6(&["fe80::200/64"])), "fe80::200".parse().ok());
+        assert_eq!(anchor6(&[]), None);
     }
 }

@@ -148,10 +148,12 @@ impl Reloader {
         let speaker = match &new.bgp {
             // `Config::parse` already converted it once; this cannot fail
             // for a file that checked, but an error is still an error.
-            Some(b) => Some(
+            Some(b) => Some({
+                bgp_io::check_transport(b)
+                    .map_err(|e| ReloadError::Bgp(BgpIoError::Refused(e.to_string())))?;
                 b.to_speaker_config()
-                    .map_err(|e| ReloadError::Bgp(BgpIoError::Refused(e.to_string())))?,
-            ),
+                    .map_err(|e| ReloadError::Bgp(BgpIoError::Refused(e.to_string())))?
+            }),
             None => None,
         };
         if let Some(sc) = &speaker {

@@ -56,22 +56,22 @@ pub(crate) fn consumer<T: AsRef<[u8]>>(ip: &Ipv4Packet<T>, stack_runs: bool) -> 
             Some(&msg::ECHO_REQUEST) if l4.get(1) == Some(&0) => Consumer::Echo,
             _ => Consumer::Host,
         },
-        protocol::TCP if stack_runs => {
-            let (Some(s), Some(d)) = (l4.get(0..2), l4.get(2..4)) else {
-                return Consumer::Host;
-            };
-            let (src, dst) = (
-                u16::from_be_bytes([s[0], s[1]]),
-                u16::from_be_bytes([d[0], d[1]]),
-            );
-            if dst == BGP_PORT || (src == BGP_PORT && STACK_EPHEMERAL.contains(&dst)) {
-                Consumer::Stack
-            } else {
-                Consumer::Host
-            }
-        }
+        protocol::TCP if stack_runs && tcp_for_stack(l4) => Consumer::Stack,
         _ => Consumer::Host,
     }
+}
+
+/// Whether the TCP segment `l4` is the embedded stack's: to port 179, or
+/// from a peer's port 179 to one of the stack's ephemeral ports.
+fn tcp_for_stack(l4: &[u8]) -> bool {
+    let (Some(s), Some(d)) = (l4.get(0..2), l4.get(2..4)) else {
+        return false;
+    };
+    let (src, dst) = (
+        u16::from_be_bytes([s[0], s[1]]),
+        u16::from_be_bytes([d[0], d[1]]),
+    );
+    dst == BGP_PORT || (src == BGP_PORT && STACK_EPHEMERAL.contains(&dst))
 }
 
 impl Forwarder {
@@ -188,8 +188,8 @@ impl Forwarder {
     /// IPv6 packets to one of our addresses or to a group we listen to:
     /// Neighbor Discovery to the slow path, echo answered here, the rest
     /// answered as RFC 4443 and RFC 8200 §4 ask (port unreachable, or
-    /// Parameter Problem "unrecognized Next Header"). Not yet: TCP for the
-    /// embedded stack over IPv6 (BGP sessions are IPv4) and host interfaces.
+    /// Parameter Problem "unrecognized Next Header"); TCP for the embedded
+    /// stack (BGP over IPv6) to the slow path. Not yet: host interfaces.
     pub(super) fn local_delivery6<S: TxSink>(
         &mut self,
         b: &Batch,
@@ -235,6 +235,20 @@ impl Forwarder {
             }
             _ if multicast => {
                 self.drop_packet(in_port, DropReason::NotForUs, frame, None);
+            }
+            // BGP over IPv6: the stack's segments go to it like IPv4 ones.
+            // Only with TCP right after the fixed header: smoltcp would not
+            // walk extension headers the way `upper_layer` does, and a BGP
+            // peer sends none.
+            next_header::TCP
+                if off == 0
+                    && ip.next_header() == next_header::TCP
+                    && !self.shared.local_tcp.detached.load(Ordering::Relaxed)
+                    && tcp_for_stack(ip.payload()) =>
+            {
+                if !sink.punt(Punt::LocalTcp, in_port, frame, meta) {
+                    self.drop_packet(in_port, DropReason::QueueFull, frame, None);
+                }
             }
             next_header::UDP | next_header::TCP => {
                 // RFC 4443 §3.1: no listener → port unreachable (code 4).

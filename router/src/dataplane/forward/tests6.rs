@@ -499,3 +499,44 @@ fn drop_events_read_ipv6_past_extension_headers() {
     let e = DropEvent::from_frame(0, 0, DropReason::BadHeader, &fr[..60], None);
     assert_eq!(e.ip.unwrap().l4, None);
 }
+
+/// A TCP SYN (header only) from `sport` to `dport`; checksum left 0.
+fn tcp6(dst: &str, sport: u16, dport: u16) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = 0x02;
+    frame6(MAC0, SRC, dst, 64, next_header::TCP, &t)
+}
+
+#[test]
+fn bgp_tcp_to_us_goes_to_the_stack_and_other_tcp_is_port_unreachable() {
+    let (mut f, mut s) = fwd6(1500);
+    // To port 179, and a peer's answer from 179 to the stack's ephemeral range.
+    for (sport, dport) in [(40000, 179), (179, 50000)] {
+        let mut fr = tcp6(OURS0, sport, dport);
+        rx6(&mut f, &mut s, &mut fr);
+    }
+    assert_eq!(s.punted.len(), 2);
+    assert!(s.punted.iter().all(|p| p.0 == Punt::LocalTcp));
+    assert!(s.sent.is_empty());
+    // Anything else: RFC 4443 §3.1 port unreachable, as before.
+    let mut fr = tcp6(OURS0, 40000, 22);
+    rx6(&mut f, &mut s, &mut fr);
+    assert_eq!(s.punted.len(), 2);
+    let (_, t, c, _) = sent_icmp6(&s.sent[0].frame);
+    assert_eq!(
+        (t, c),
+        (icmpv6::msg::DST_UNREACHABLE, icmpv6::unreach::PORT)
+    );
+    // No stack running: port 179 too.
+    f.shared
+        .local_tcp
+        .detached
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut fr = tcp6(OURS0, 40000, 179);
+    rx6(&mut f, &mut s, &mut fr);
+    assert_eq!(s.punted.len(), 2);
+    assert_eq!(s.sent.len(), 2);
+}
