@@ -183,9 +183,11 @@ pub struct BgpConfig {
     /// Our AS number (2- or 4-octet).
     pub asn: Spanned<u32>,
     pub router_id: Ipv4Addr,
-    /// Prefixes we announce with next-hop self (`network 10.10.1.0/24`).
+    /// Prefixes we announce with next-hop self (`network 10.10.1.0/24`), IPv4
+    /// or IPv6 (sent to peers that negotiated IPv6 unicast, with the next hop
+    /// of the session's port).
     #[serde(default)]
-    pub networks: Vec<Spanned<Ipv4Net>>,
+    pub networks: Vec<Spanned<IpNet>>,
     /// Most paths installed for one prefix (ECMP); 1 = best path only.
     #[serde(default = "default_maximum_paths")]
     pub maximum_paths: Spanned<u8>,
@@ -353,7 +355,7 @@ impl BgpConfig {
                     format!("{net} has host bits set (did you mean {}?)", net.trunc()),
                 );
             }
-            networks.push(IpNet::V4(net));
+            networks.push(net);
         }
         let gr = &self.graceful_restart;
         // RFC 4724 §3: the Restart Time field is 12 bits.
