@@ -741,6 +741,23 @@ group = "CILIUM"
     }
 
     #[test]
+    fn networks_of_both_families() {
+        let c = parse("[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\nnetworks = [\"10.10.1.0/24\", \"fd00:10:10:1::/64\"]\n").unwrap();
+        assert_eq!(
+            c.networks,
+            vec![
+                "10.10.1.0/24".parse::<IpNet>().unwrap(),
+                "fd00:10:10:1::/64".parse().unwrap()
+            ]
+        );
+        let e = parse(
+            "[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\nnetworks = [\"fd00:10:10:1::1/64\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("host bits"), "{e}");
+    }
+
+    #[test]
     fn neighbour_without_remote_as_is_rejected() {
         let e = parse("[bgp]\nasn = 65000\nrouter_id = \"1.1.1.1\"\n[[bgp.neighbors]]\naddress = \"10.0.0.1\"\n").unwrap_err();
         assert!(e.contains("remote_as"), "{e}");
