@@ -104,6 +104,7 @@ fn shipped_lab_configs_pass() {
         "configs/lab-static.toml",
         "configs/lab-broken.toml",
         "configs/lab-bgp.toml",
+        "configs/lab-static-dual.toml",
     ] {
         let out = router(&["check"], &repo_file(f));
         assert!(out.success(), "{f}: {out}");

@@ -339,11 +339,16 @@ fn check(file: &Path) -> u8 {
     match Config::load(file) {
         Ok(c) => {
             println!(
-                "{}: ok ({} ports, {} loopbacks, {} static routes{})",
+                "{}: ok ({} ports, {} loopbacks, {} static routes{}{})",
                 file.display(),
                 c.ports.len(),
                 c.loopbacks.len(),
-                c.routes.len(),
+                c.routes.len() + c.routes6.len(),
+                if c.routes6.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} IPv6)", c.routes6.len())
+                },
                 if c.bgp.is_some() { ", bgp" } else { "" }
             );
             EXIT_OK
