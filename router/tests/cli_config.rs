@@ -96,7 +96,7 @@ const BAD: &[(&str, usize, &str, &str)] = &[
     ),
     ("[router]\nworker_threads = 0\n[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\"]\n", 2, "router.worker_threads", "at least 1"),
     ("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\"]\nmtu = 20\n", 4, "ports[0].mtu", "out of range"),
-    ("[[ports]]\nname = \"eth1\"\naddresses = [\"2001:db8::1/64\"]\n", 3, "ports[0].addresses[0]", "IPv6 not supported yet"),
+    ("[[ports]]\nname = \"eth1\"\naddresses = [\"ff02::1/64\"]\n", 3, "ports[0].addresses[0]", "is a multicast address"),
     // Syntax: the array is never closed; reported at the end of the file.
     ("[[ports]]\nname = \"eth1\"\naddresses = [\"192.168.10.200/24\"\n", 4, "ports[0].addresses", "invalid array; expected `]`"),
 ];

@@ -900,7 +900,11 @@ impl Validator<'_> {
                 field,
                 Problem::FamilyMismatch {
                     value: v.to_string(),
-                    reason: "an IPv6 next hop for an IPv4 route (a route and its next hop are of one family)".into(),
+                    reason: if field.ends_with(".via") {
+                        "an IPv6 next hop for an IPv4 route (a route and its next hop are of one family)".into()
+                    } else {
+                        "must be an IPv4 address".into()
+                    },
                 },
             ),
             Err(e) => self.err(
