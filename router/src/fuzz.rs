@@ -682,3 +682,18 @@ mod tests {
         check_output(&shaped, &sink);
     }
 }
+
+/// Inputs the fuzz targets once failed on, replayed as unit tests.
+#[cfg(test)]
+mod regressions {
+    /// An ARP request teaches 192.168.10.100, then a `Resolve` hand-off to
+    /// it carries an IPv4 header with a bad checksum (and options): the slow
+    /// path used to forward it with the checksum still bad (TTL updated
+    /// incrementally). Found by the 2026-12-02 campaign.
+    #[test]
+    fn slowpath_bad_checksum_hand_off_is_dropped() {
+        super::slowpath(include_bytes!(
+            "../fuzz/seeds/slowpath/regress-bad-checksum-handoff.bin"
+        ));
+    }
+}

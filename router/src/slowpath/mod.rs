@@ -194,6 +194,13 @@ impl<'a> SlowCore<'a> {
             } else {
                 self.count(port, DropReason::QueueFull);
             }
+        } else if !ipv4_header_ok(p.frame()) {
+            // Workers hand over only validated packets; one that is not (a
+            // corrupted or forged hand-off: found by the slowpath fuzz
+            // target) must not leave with its bad checksum carried along by
+            // the incremental TTL update.
+            self.fwd
+                .drop_packet(p.in_port, DropReason::BadHeader, p.frame(), None);
         } else {
             let (in_port, meta, len) = (p.in_port, p.meta, p.len);
             self.fwd
@@ -330,6 +337,18 @@ impl<'a> SlowCore<'a> {
         }
         self.tick(&b, sink);
     }
+}
+
+/// False for an IPv4 frame whose header is short or fails its checksum
+/// (other frames: true; IPv6 has no header checksum).
+fn ipv4_header_ok(frame: &[u8]) -> bool {
+    if frame.get(12..14) != Some(&ethernet::ethertype::IPV4.to_be_bytes()[..]) {
+        return true;
+    }
+    frame
+        .get(ethernet::HEADER_LEN..)
+        .and_then(|ip| crate::wire::ipv4::Ipv4Packet::new_checked(ip).ok())
+        .is_some_and(|ip| ip.verify_checksum())
 }
 
 /// The slow-path thread's body: `core` plus its own TX rings.
