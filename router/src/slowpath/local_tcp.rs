@@ -323,16 +323,11 @@ pub fn build_tcp_rst(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use smoltcp::wire::{IpAddress, TcpPacket};
 
     use super::*;
     use crate::dataplane::forward::tests::{MockSink, HOST_A, HOST_B, MAC0, MAC1};
-    use crate::dataplane::forward::tests6::{frame6, shared6, v6};
-    use crate::dataplane::forward::{Forwarder, FwdOptions};
-    use crate::neigh::NeighOptions;
-    use crate::slowpath::{Handoff, HandoffOptions};
+    use crate::dataplane::forward::tests6::{frame6, v6};
     use crate::wire::icmpv6::msg;
     use crate::wire::ipv6::next_header;
 
@@ -346,35 +341,6 @@ mod tests {
         let (s, d) = (IpAddress::Ipv6(v6(src)), IpAddress::Ipv6(v6(dst)));
         TcpPacket::new_unchecked(&mut t[..]).fill_checksum(&s, &d);
         frame6(MAC0, src, dst, 64, next_header::TCP, &t)
-    }
-
-    macro_rules! rig6 {
-        ($c:ident, $s:ident, $h:ident, $shared:ident) => {
-            let $shared = shared6(1500);
-            let $h = Arc::new(Handoff::new(HandoffOptions {
-                depth: 16,
-                small_buffers: 16,
-                small_size: 2048,
-                large_buffers: 2,
-                large_size: 65600,
-            }));
-            let fwd = Forwarder::new(
-                $shared.clone(),
-                $shared.control_thread(),
-                FwdOptions::default(),
-            );
-            #[allow(unused_mut)]
-            let mut $c = SlowCore::new(
-                $shared.clone(),
-                fwd,
-                NeighOptions::default(),
-                $shared.neigh.writer().unwrap(),
-                $shared.neigh6.writer().unwrap(),
-                $h.clone(),
-            );
-            #[allow(unused_mut)]
-            let mut $s = MockSink::default();
-        };
     }
 
     #[test]

@@ -35,6 +35,42 @@ use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmp::{msg, unreach};
 use crate::wire::icmpv6;
 
+/// `rig6!(core, sink, handoff, shared)`: a slow path over the IPv6
+/// forwarding tests' two-port router (`forward::tests6::shared6`), for the
+/// NDP and local-TCP tests (a macro: the core borrows the neighbour tables'
+/// writers from `shared`, which must outlive it).
+#[cfg(test)]
+macro_rules! rig6 {
+    ($c:ident, $s:ident, $h:ident, $shared:ident) => {
+        let $shared = $crate::dataplane::forward::tests6::shared6(1500);
+        let $h = std::sync::Arc::new($crate::slowpath::Handoff::new(
+            $crate::slowpath::HandoffOptions {
+                depth: 16,
+                small_buffers: 16,
+                small_size: 2048,
+                large_buffers: 2,
+                large_size: 65600,
+            },
+        ));
+        let fwd = $crate::dataplane::forward::Forwarder::new(
+            $shared.clone(),
+            $shared.control_thread(),
+            $crate::dataplane::forward::FwdOptions::default(),
+        );
+        #[allow(unused_mut)]
+        let mut $c = $crate::slowpath::SlowCore::new(
+            $shared.clone(),
+            fwd,
+            $crate::neigh::NeighOptions::default(),
+            $shared.neigh.writer().unwrap(),
+            $shared.neigh6.writer().unwrap(),
+            $h.clone(),
+        );
+        #[allow(unused_mut)]
+        let mut $s = $crate::dataplane::forward::tests::MockSink::default();
+    };
+}
+
 mod arp;
 mod handoff;
 mod host;

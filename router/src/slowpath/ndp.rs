@@ -316,14 +316,12 @@ impl SlowCore<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::dataplane::forward::tests::{MockSink, HOST_A, MAC0, MAC1};
-    use crate::dataplane::forward::tests6::{frame6, icmp6, sent_icmp6, shared6, udp6, v6};
-    use crate::dataplane::forward::{Forwarder, FrameMeta, FwdOptions, Punt};
-    use crate::neigh::{NeighOptions, NeighState};
-    use crate::slowpath::{Handoff, HandoffOptions};
+    use crate::dataplane::forward::tests6::{frame6, icmp6, sent_icmp6, udp6, v6};
+    use crate::dataplane::forward::{FrameMeta, Punt};
+    use crate::neigh::NeighState;
+    use crate::slowpath::Handoff;
     use crate::wire::icmpv6::msg;
 
     const PEER: MacAddr = [2, 0, 0, 0, 0, 0x77];
@@ -350,35 +348,6 @@ mod tests {
             next_header::ICMPV6,
             &ns,
         )
-    }
-
-    macro_rules! rig6 {
-        ($c:ident, $s:ident, $h:ident, $shared:ident) => {
-            let $shared = shared6(1500);
-            let $h = Arc::new(Handoff::new(HandoffOptions {
-                depth: 16,
-                small_buffers: 16,
-                small_size: 2048,
-                large_buffers: 2,
-                large_size: 65600,
-            }));
-            let fwd = Forwarder::new(
-                $shared.clone(),
-                $shared.control_thread(),
-                FwdOptions::default(),
-            );
-            #[allow(unused_mut)]
-            let mut $c = SlowCore::new(
-                $shared.clone(),
-                fwd,
-                NeighOptions::default(),
-                $shared.neigh.writer().unwrap(),
-                $shared.neigh6.writer().unwrap(),
-                $h.clone(),
-            );
-            #[allow(unused_mut)]
-            let mut $s = MockSink::default();
-        };
     }
 
     fn deliver(
