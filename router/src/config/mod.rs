@@ -1286,42 +1286,7 @@ impl Validator<'_> {
         owned: &[OwnedAddr<Ipv6Net>],
     ) -> Result<Vec<Gateway<Ipv6Addr>>, ConfigError> {
         use crate::wire::ipv6::class;
-        let strings: Vec<&str> = match via.get_ref() {
-            toml::Value::String(s) => vec![s.as_str()],
-            toml::Value::Array(items) if !items.is_empty() => {
-                let mut v = Vec::with_capacity(items.len());
-                for it in items {
-                    match it.as_str() {
-                        Some(s) => v.push(s),
-                        None => {
-                            return self.err(
-                                span(via),
-                                field,
-                                Problem::Invalid(
-                                    "every `via` entry must be an address string".into(),
-                                ),
-                            )
-                        }
-                    }
-                }
-                v
-            }
-            _ => return self.err(
-                span(via),
-                field,
-                Problem::Invalid(
-                    "must be an address (\"fd00:10::100\") or a non-empty list of addresses (ECMP)"
-                        .into(),
-                ),
-            ),
-        };
-        if strings.len() > MAX_ECMP_MEMBERS {
-            return self.err(
-                span(via),
-                field,
-                Problem::Invalid(format!("at most {MAX_ECMP_MEMBERS} ECMP next hops")),
-            );
-        }
+        let strings = self.via_strings(via, field, "fd00:10::100")?;
         let mut gws: Vec<Gateway<Ipv6Addr>> = Vec::with_capacity(strings.len());
         for s in strings {
             let v = s.trim();
@@ -1505,13 +1470,14 @@ impl Validator<'_> {
         Ok(StaticRoute { prefix, target })
     }
 
-    fn via(
+    /// A `via`: one address string, or a non-empty list of them (ECMP, at
+    /// most [`MAX_ECMP_MEMBERS`]); `example` is the address the error shows.
+    fn via_strings<'v>(
         &self,
-        via: &Spanned<toml::Value>,
+        via: &'v Spanned<toml::Value>,
         field: &str,
-        ports: &[PortConfig],
-        owned: &[OwnedAddr],
-    ) -> Result<Vec<Gateway>, ConfigError> {
+        example: &str,
+    ) -> Result<Vec<&'v str>, ConfigError> {
         let strings: Vec<&str> = match via.get_ref() {
             toml::Value::String(s) => vec![s.as_str()],
             toml::Value::Array(items) if !items.is_empty() => {
@@ -1520,19 +1486,25 @@ impl Validator<'_> {
                     match it.as_str() {
                         Some(s) => v.push(s),
                         None => {
-                            return self.err(span(via), field, Problem::Invalid("every `via` entry must be an address string".into()))
+                            return self.err(
+                                span(via),
+                                field,
+                                Problem::Invalid(
+                                    "every `via` entry must be an address string".into(),
+                                ),
+                            )
                         }
                     }
                 }
                 v
             }
-            _ => {
-                return self.err(
-                    span(via),
-                    field,
-                    Problem::Invalid("must be an address (\"192.168.10.100\") or a non-empty list of addresses (ECMP)".into()),
-                )
-            }
+            _ => return self.err(
+                span(via),
+                field,
+                Problem::Invalid(format!(
+                    "must be an address (\"{example}\") or a non-empty list of addresses (ECMP)"
+                )),
+            ),
         };
         if strings.len() > MAX_ECMP_MEMBERS {
             return self.err(
@@ -1541,6 +1513,17 @@ impl Validator<'_> {
                 Problem::Invalid(format!("at most {MAX_ECMP_MEMBERS} ECMP next hops")),
             );
         }
+        Ok(strings)
+    }
+
+    fn via(
+        &self,
+        via: &Spanned<toml::Value>,
+        field: &str,
+        ports: &[PortConfig],
+        owned: &[OwnedAddr],
+    ) -> Result<Vec<Gateway>, ConfigError> {
+        let strings = self.via_strings(via, field, "192.168.10.100")?;
         let mut gws: Vec<Gateway> = Vec::with_capacity(strings.len());
         for s in strings {
             let a = self.v4_addr(&Spanned::new(via.span(), s.to_string()), field)?;
