@@ -1498,13 +1498,15 @@ impl Validator<'_> {
                 }
                 v
             }
-            _ => return self.err(
-                span(via),
-                field,
-                Problem::Invalid(format!(
+            _ => {
+                return self.err(
+                    span(via),
+                    field,
+                    Problem::Invalid(format!(
                     "must be an address (\"{example}\") or a non-empty list of addresses (ECMP)"
                 )),
-            ),
+                )
+            }
         };
         if strings.len() > MAX_ECMP_MEMBERS {
             return self.err(

@@ -191,11 +191,11 @@ impl SlowCore<'_> {
         };
         // As the forwarder does: a usable entry of the shared table is used
         // at once; anything else goes through the resolver.
-        let known = match ipv6::class::to_ipv4_mapped(&next_hop) {
-            Some(v4) => self.shared.neigh.lookup(port, v4),
-            None => self.shared.neigh6.lookup(port, next_hop),
-        };
-        if let Some(n) = known.filter(|n| n.state.is_usable()) {
+        if let Some(n) = self
+            .fwd
+            .neighbour6(port, next_hop)
+            .filter(|n| n.state.is_usable())
+        {
             self.transmit(b, p, port, n.mac, sink);
             return;
         }

@@ -141,11 +141,7 @@ impl Forwarder {
         let mac = if port == in_port {
             prev_hop_mac
         } else {
-            let hit = match class::to_ipv4_mapped(&next_hop) {
-                Some(v4) => self.shared.neigh.lookup(port, v4),
-                None => self.shared.neigh6.lookup(port, next_hop),
-            };
-            match hit {
+            match self.neighbour6(port, next_hop) {
                 Some(n) if n.state.is_usable() => n.mac,
                 _ => return None,
             }

@@ -639,23 +639,17 @@ impl Forwarder {
                     );
                     return;
                 }
-                let (hit, punt) = match ipv6::class::to_ipv4_mapped(&next_hop) {
-                    Some(v4) => (
-                        self.shared.neigh.lookup(out_port, v4),
-                        Punt::Resolve {
-                            port: out_port,
-                            next_hop: v4,
-                        },
-                    ),
-                    None => (
-                        self.shared.neigh6.lookup(out_port, next_hop),
-                        Punt::Resolve6 {
-                            port: out_port,
-                            next_hop,
-                        },
-                    ),
+                let punt = match ipv6::class::to_ipv4_mapped(&next_hop) {
+                    Some(v4) => Punt::Resolve {
+                        port: out_port,
+                        next_hop: v4,
+                    },
+                    None => Punt::Resolve6 {
+                        port: out_port,
+                        next_hop,
+                    },
                 };
-                match hit {
+                match self.neighbour6(out_port, next_hop) {
                     Some(n) if n.state.is_usable() => {
                         self.forward_resolved(b, in_port, frame, meta, out_port, n.mac, sink);
                     }
@@ -695,6 +689,16 @@ impl Forwarder {
     ) {
         let sent = self.icmp6_error(b, in_port, frame, msg_type, code, param, sink);
         self.drop_packet(in_port, reason, frame, sent);
+    }
+
+    /// The neighbour entry of IPv6 next hop `next_hop` on `port`: from the
+    /// NDP table, or from the ARP table for an IPv4-mapped one.
+    #[inline]
+    pub fn neighbour6(&self, port: PortId, next_hop: Ipv6Addr) -> Option<crate::neigh::NeighHit> {
+        match ipv6::class::to_ipv4_mapped(&next_hop) {
+            Some(v4) => self.shared.neigh.lookup(port, v4),
+            None => self.shared.neigh6.lookup(port, next_hop),
+        }
     }
 
     /// True if `a` is one of the router's IPv6 addresses on `port`.
