@@ -62,6 +62,13 @@ def main():
         "dst_class_e": ("martian", eth + ipv4(src_ip, "240.0.0.1")),
         "dst_limited_broadcast": ("martian", eth + ipv4(src_ip, "255.255.255.255")),
     }
+    send(iface, frames, count, gap)
+
+
+def send(iface, frames, count, gap):
+    """Sends every frame of `frames` ({kind: (verdict, bytes)}) `count`
+    times, `gap` seconds between rounds (bounded: count rounds), and prints
+    what was sent and the verdicts expected (also for inject_frames6.py)."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
     sent = {k: 0 for k in frames}

@@ -7,11 +7,11 @@ a receiving kernel that gets one counts it in Ip6InUnknownProtos.
 Usage: inject_frames6.py IFACE SRC_MAC DST_MAC SRC_IP DST_IP COUNT [GAP_S]
 Prints a JSON object: frames sent per kind and per expected verdict.
 """
-import json
 import socket
 import struct
 import sys
-import time
+
+from inject_frames import send
 
 NEXT_HEADER = 253
 
@@ -48,19 +48,7 @@ def main():
         # RFC 4291 §2.5.6: a link-local source is never forwarded off its link
         "src_link_local": ("martian", eth + ipv6("fe80::1:2", dst_ip)),
     }
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-    s.bind((iface, 0))
-    sent = {k: 0 for k in frames}
-    for _ in range(count):
-        for kind, (_, frame) in frames.items():
-            s.send(frame)
-            sent[kind] += 1
-        if gap:
-            time.sleep(gap)
-    verdicts = {}
-    for kind, (verdict, _) in frames.items():
-        verdicts[verdict] = verdicts.get(verdict, 0) + sent[kind]
-    print(json.dumps({"sent": sent, "expected": verdicts}))
+    send(iface, frames, count, gap)
 
 
 if __name__ == "__main__":
