@@ -2,7 +2,7 @@
 //! the fixed header, the hop limit (no header checksum to update), the walk
 //! over extension headers to the upper-layer header (for the flow hash and
 //! the local protocols), and the address classes the forwarding rules test.
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use super::checksum;
 use super::WireError;
@@ -297,11 +297,6 @@ pub fn emit_header(
     Ok(())
 }
 
-/// For IPv4 in the mapped form (BGP next hops).
-pub fn ipv4_mapped(a: Ipv4Addr) -> Ipv6Addr {
-    a.to_ipv6_mapped()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,7 +389,7 @@ mod tests {
         );
         assert_eq!(
             class::to_ipv4_mapped(&"::ffff:192.168.10.100".parse().unwrap()),
-            Some(Ipv4Addr::new(192, 168, 10, 100))
+            Some(std::net::Ipv4Addr::new(192, 168, 10, 100))
         );
         assert!(class::is_link_local(&"fe80::1".parse().unwrap()));
         assert!(!class::is_link_local(&"fec0::1".parse().unwrap()));
