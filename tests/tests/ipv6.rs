@@ -497,6 +497,9 @@ fn broken_leaks_ipv6_to_wan(mode: Forwarder) {
         "the wan namespace should count the leaked IPv6 packets (saw {leaked})"
     );
     assert_eq!(got(), pod_in, "nothing may reach the webpod on k8s-w0");
+    if mode == Forwarder::Router {
+        explain_broken6(&lab, far);
+    }
 
     // The fix, as `lab.sh fix` does it.
     match mode {
@@ -521,8 +524,80 @@ fn broken_leaks_ipv6_to_wan(mode: Forwarder) {
         leaks,
         "nothing leaks once the route exists"
     );
+    if mode == Forwarder::Router {
+        explain_fixed6(&lab, far);
+    }
 }
 both_forwarders!(broken_leaks_ipv6_to_wan);
+
+/// `route get` for the far webpod's IPv6 address in the broken lab: it
+/// leaves by `::/0` out of eth0 because no route covers its PodCIDR.
+fn explain_broken6(lab: &SeedLab, far: &Pod) {
+    let wan = seed::WAN_ADDR6;
+    let (first, all, v) = lab.router().route_get(&[far.addr6]);
+    let cidr = far.node().pod_cidr6;
+    assert!(
+        first.starts_with(&format!(
+            "{} via {wan} dev eth0 src {}: ",
+            far.addr6,
+            seed::router_port("eth0").addr6
+        )),
+        "{all}"
+    );
+    assert!(
+        first.ends_with("forwarded by the default route (no route more specific than ::/0)"),
+        "{all}"
+    );
+    assert!(all.contains(&format!("no route covers {cidr}")), "{all}");
+    assert_eq!(v["considered"]["uncovered"], cidr, "{v}");
+    assert_eq!(v["route"]["prefix"], "::/0", "{v}");
+    assert_eq!(v["packet"]["protocol"], "icmpv6", "{v}");
+    // The pings above resolved the wan's address by NDP.
+    assert!(all.contains(&format!("neighbour   {wan} at ")), "{all}");
+}
+
+/// `route get` once the static fix is in: the PodCIDR's route with its
+/// config line, the node's NDP entry, hop-limit expiry and local delivery.
+fn explain_fixed6(lab: &SeedLab, far: &Pod) {
+    let node = far.node();
+    let port = router_port("eth2");
+    let (first, all, v) = lab.router().route_get(&[far.addr6]);
+    assert!(
+        first.starts_with(&format!(
+            "{} via {} dev eth2 src {}: forwarded by {} (static)",
+            far.addr6, node.addr6, port.addr6, node.pod_cidr6
+        )),
+        "{all}"
+    );
+    let at = v["route"]["provenance"]["config"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (file, line) = at.rsplit_once(':').expect("FILE:LINE");
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let line: usize = line.parse().expect("a line number");
+    let near: Vec<&str> = text.lines().skip(line.saturating_sub(2)).take(4).collect();
+    assert!(
+        near.iter().any(|l| l.contains(node.pod_cidr6)),
+        "{at}: {near:?}"
+    );
+    // curl-pod's traffic made the router resolve the node: a solicited
+    // Neighbor Advertisement confirmed it.
+    assert!(
+        all.contains(&format!("neighbour   {} at ", node.addr6)),
+        "{all}"
+    );
+    assert!(all.contains(" s ago"), "no last-confirmed time: {all}");
+    let (first, all, _) = lab.router().route_get(&[far.addr6, "hoplimit", "1"]);
+    assert!(first.contains("dropped (ttl_exceeded"), "{all}");
+    assert!(first.contains("ICMPv6 time-exceeded sent to"), "{all}");
+    let (first, all, v) = lab.router().route_get(&[far.addr6, "len", "1501"]);
+    assert_eq!(v["verdict"]["reason"], "mtu", "{all}");
+    assert!(first.contains("ICMPv6 packet-too-big"), "{all}");
+    let ours = router_port("eth1").addr6;
+    let (first, all, _) = lab.router().route_get(&[ours, "iif", "eth1"]);
+    assert!(first.contains("local delivery"), "{all}");
+}
 
 // ---------------------------------------------------------------------------
 
@@ -699,6 +774,29 @@ fn bgp_ipv6_pod_cidrs_router() {
     );
     assert_eq!(rx, 3, "{out}");
     assert_eq!(lab.wan_leaks6(), leaks, "nothing leaks to {WAN_NS}");
+    // `route get` names the BGP path and the IPv4-mapped next hop, whose
+    // MAC is the node's ARP entry.
+    let node = far.node();
+    let (first, all, v) = lab.router().route_get(&[far.addr6]);
+    assert!(
+        first.starts_with(&format!(
+            "{} via ::ffff:{} dev eth2 src {}: forwarded by {} (bgp)",
+            far.addr6,
+            node.addr,
+            router_port("eth2").addr6,
+            node.pod_cidr6
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("BGP, from peer {}", node.addr)),
+        "{all}"
+    );
+    assert_eq!(v["route"]["provenance"]["source"], "bgp", "{v}");
+    assert!(
+        all.contains(&format!("neighbour   ::ffff:{} at ", node.addr)),
+        "{all}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -81,8 +81,9 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Explain what the router does with a packet, and why:
-    /// `route get ADDR [from SRC] [iif PORT] [proto tcp|udp|icmp] [sport N] [dport N] [ttl N] [len N] [df]`.
+    /// Explain what the router does with an IPv4 or IPv6 packet, and why:
+    /// `route get ADDR [from SRC] [iif PORT] [proto tcp|udp|icmp] [sport N] [dport N] [ttl|hoplimit N] [len N] [df]`
+    /// (`df` is IPv4 only: IPv6 routers never fragment).
     Route {
         /// `get` and its words.
         #[arg(required = true, value_name = "WORDS")]
