@@ -12,12 +12,36 @@
 //! poll timeout, ≤ 1 s, traffic or not), and a worker whose heartbeat stands
 //! still for a whole ping interval stops the pings, so systemd restarts a
 //! router whose dataplane hung rather than one that is merely idle.
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
+
+/// `[router] control_plane_nice`, set once by `router run` before it starts
+/// the control-plane threads; 0 (leave the priority alone) elsewhere, e.g.
+/// for the servers unit tests start.
+static CONTROL_PLANE_NICE: AtomicU8 = AtomicU8::new(0);
+
+/// Records the nice value that [`enter_control_plane`] applies.
+pub fn set_control_plane_nice(nice: u8) {
+    CONTROL_PLANE_NICE.store(nice, Ordering::Relaxed);
+}
+
+/// Called first thing on a control-plane thread (BGP, control socket,
+/// metrics): lowers its priority below the workers', so that when the cores
+/// are short the control plane waits and the packets do not. A failure is a
+/// warning: the router works as before, only without that protection.
+pub fn enter_control_plane(thread: &str) {
+    let nice = CONTROL_PLANE_NICE.load(Ordering::Relaxed);
+    if nice == 0 {
+        return;
+    }
+    if let Err(e) = router_sys::sched::set_current_thread_nice(i32::from(nice)) {
+        tracing::warn!(thread, nice, error = %e, "cannot lower the thread's priority");
+    }
+}
 
 /// Sends state changes to the service manager, if there is one.
 #[derive(Clone, Copy, Debug)]

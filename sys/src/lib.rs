@@ -7,6 +7,7 @@
 //!   PACKET_STATISTICS, and poll(2) over the ring sockets;
 //! * [`netdev`]: interface queries (index, name, MAC, MTU, up state);
 //! * [`netns`]: network namespace switching for the calling thread;
+//! * [`sched`]: a thread's nice value (setpriority(2));
 //! * [`tap`]: TAP devices (the router's host interfaces) and the SIOCSIF*
 //!   calls that configure them (MAC, MTU, IPv4 address, up).
 //!
@@ -16,4 +17,5 @@
 pub mod afpacket;
 pub mod netdev;
 pub mod netns;
+pub mod sched;
 pub mod tap;

@@ -62,6 +62,9 @@ pub struct RouterSection {
     /// The nftables netdev-ingress drop on the ports (router default: on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress_drop: Option<bool>,
+    /// Nice value of the control-plane threads (router default: 19).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_plane_nice: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub neighbour: Option<NeighbourSection>,
 }
@@ -353,6 +356,12 @@ impl RouterSpec {
     /// `[router] ingress_drop` (the kernel forwarder ignores it).
     pub fn ingress_drop(mut self, on: bool) -> Self {
         self.router.ingress_drop = Some(on);
+        self
+    }
+
+    /// `[router] control_plane_nice`.
+    pub fn control_plane_nice(mut self, nice: u8) -> Self {
+        self.router.control_plane_nice = Some(nice);
         self
     }
     /// `[metrics] listen = ADDR` (the kernel forwarder ignores it).

@@ -93,6 +93,34 @@ pub struct RouterProc {
 }
 
 impl RouterProc {
+    /// The nice value of each of the router's threads, by thread name
+    /// (`bgp`, `control`, `fwd-0`, ...), from /proc/PID/task/*/stat; the
+    /// largest where several threads share a name.
+    pub fn thread_nice(&self) -> std::collections::BTreeMap<String, i64> {
+        let mut m = std::collections::BTreeMap::new();
+        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return m;
+        };
+        for e in dir.flatten() {
+            let Ok(s) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (s.find('('), s.rfind(')')) else {
+                continue;
+            };
+            // proc(5): after the name, field 19 (nice) is the 17th.
+            let nice = s[close + 1..]
+                .split_whitespace()
+                .nth(16)
+                .and_then(|x| x.parse::<i64>().ok());
+            if let Some(n) = nice {
+                let e = m.entry(s[open + 1..close].to_string()).or_insert(n);
+                *e = (*e).max(n);
+            }
+        }
+        m
+    }
+
     /// `router <args> --socket SOCK` (a local Unix socket; no network traffic).
     pub fn cli(&self, args: &[&str]) -> CmdOutput {
         run_timeout(
@@ -102,6 +130,22 @@ impl RouterProc {
                 .arg(&self.socket),
             SETUP_TIMEOUT,
         )
+    }
+
+    /// `router route get WORDS`, as text (its first line, and all of it)
+    /// and as JSON (`--json`); panics if either fails.
+    pub fn route_get(&self, words: &[&str]) -> (String, String, serde_json::Value) {
+        let mut args = vec!["route", "get"];
+        args.extend_from_slice(words);
+        let out = self.cli(&args);
+        assert!(out.success(), "router {args:?}: {out}");
+        eprintln!("$ router {}\n{}", args.join(" "), out.stdout);
+        let first = out.stdout.lines().next().unwrap_or_default().to_string();
+        args.push("--json");
+        let j = self.cli(&args);
+        assert!(j.success(), "router {args:?}: {j}");
+        let v = serde_json::from_str(&j.stdout).unwrap_or_else(|e| panic!("{e}: {}", j.stdout));
+        (first, out.stdout, v)
     }
 
     fn try_show_interfaces(&self) -> Option<serde_json::Value> {

@@ -15,21 +15,6 @@ fn build(tag: &str, config: LabConfig) -> SeedLab {
     SeedLab::build(Lab::new(tag), Forwarder::Router, config)
 }
 
-/// `router route get WORDS` as text (first line, all) and as JSON.
-fn route_get(r: &RouterProc, words: &[&str]) -> (String, String, Value) {
-    let mut args = vec!["route", "get"];
-    args.extend_from_slice(words);
-    let out = r.cli(&args);
-    assert!(out.success(), "router {args:?}: {out}");
-    eprintln!("$ router {}\n{}", args.join(" "), out.stdout);
-    let first = out.stdout.lines().next().unwrap_or_default().to_string();
-    args.push("--json");
-    let j = r.cli(&args);
-    assert!(j.success(), "router {args:?}: {j}");
-    let v = serde_json::from_str(&j.stdout).unwrap_or_else(|e| panic!("{e}: {}", j.stdout));
-    (first, out.stdout, v)
-}
-
 #[test]
 fn route_get_explains_broken_and_static_labs() {
     require!("ping");
@@ -39,7 +24,7 @@ fn route_get_explains_broken_and_static_labs() {
         &["ping", "-n", "-c", "1", "-W", "1", "172.20.2.36"],
         Duration::from_secs(5),
     );
-    let (first, all, v) = route_get(l.router(), &["172.20.2.36"]);
+    let (first, all, v) = l.router().route_get(&["172.20.2.36"]);
     assert!(
         first.starts_with(&format!(
             "172.20.2.36 via {WAN_ADDR} dev eth0 src 10.0.2.15: "
@@ -61,7 +46,7 @@ fn route_get_explains_broken_and_static_labs() {
     // What route get ran did not move the real counters.
     let rx = l.router().port_stats("eth1").rx_packets;
     for _ in 0..5 {
-        route_get(l.router(), &["172.20.2.36"]);
+        l.router().route_get(&["172.20.2.36"]);
     }
     assert_eq!(l.router().port_stats("eth1").rx_packets, rx);
     drop(l);
@@ -71,7 +56,7 @@ fn route_get_explains_broken_and_static_labs() {
         &["ping", "-n", "-c", "1", "-W", "1", "172.20.2.249"],
         Duration::from_secs(5),
     );
-    let (first, all, v) = route_get(l.router(), &["172.20.2.36"]);
+    let (first, all, v) = l.router().route_get(&["172.20.2.36"]);
     assert!(
         first.starts_with("172.20.2.36 via 192.168.20.100 dev eth2 src 192.168.20.200: forwarded by 172.20.2.0/24 (static)"),
         "{all}"
@@ -101,16 +86,15 @@ fn route_get_explains_broken_and_static_labs() {
         "{v}"
     );
     // A TTL that would expire, and a martian source, explained.
-    let (first, all, _) = route_get(l.router(), &["172.20.2.36", "ttl", "1"]);
+    let (first, all, _) = l.router().route_get(&["172.20.2.36", "ttl", "1"]);
     assert!(first.contains("dropped (ttl_exceeded"), "{all}");
     assert!(first.contains("ICMP time-exceeded sent to"), "{all}");
-    let (_, all, v) = route_get(
-        l.router(),
-        &["172.20.2.36", "from", "127.0.0.1", "iif", "eth1"],
-    );
+    let (_, all, v) = l
+        .router()
+        .route_get(&["172.20.2.36", "from", "127.0.0.1", "iif", "eth1"]);
     assert_eq!(v["verdict"]["reason"], "martian", "{all}");
     // Addressed to the router.
-    let (first, all, _) = route_get(l.router(), &["192.168.10.200", "iif", "eth1"]);
+    let (first, all, _) = l.router().route_get(&["192.168.10.200", "iif", "eth1"]);
     assert!(first.contains("local delivery"), "{all}");
 }
 
@@ -135,11 +119,18 @@ fn route_get_names_bgp_peer_and_ecmp_member() {
         .expect("k8s-w0");
     assert!(
         poll_until(Duration::from_secs(20), Duration::from_millis(200), || {
-            route_get(l.router(), &["172.20.2.36"]).0.contains("(bgp)")
+            l.router().route_get(&["172.20.2.36"]).0.contains("(bgp)")
         }),
         "172.20.2.0/24 never came from BGP"
     );
-    let (first, all, v) = route_get(l.router(), &["172.20.2.36"]);
+    // The control plane runs below the workers (`control_plane_nice`,
+    // default 19), so that a BGP ingest delays routes, not packets.
+    let nice = l.router().thread_nice();
+    for t in ["bgp", "control"] {
+        assert_eq!(nice.get(t), Some(&19), "{t} thread: {nice:?}");
+    }
+    assert_eq!(nice.get("fwd-0"), Some(&0), "{nice:?}");
+    let (first, all, v) = l.router().route_get(&["172.20.2.36"]);
     assert!(
         first.contains(&format!("via {} dev eth2", w0.addr)),
         "{all}"
@@ -165,7 +156,8 @@ fn route_get_names_bgp_peer_and_ecmp_member() {
     }
     assert!(
         poll_until(Duration::from_secs(15), Duration::from_millis(200), || {
-            route_get(l.router(), &["172.16.1.1"])
+            l.router()
+                .route_get(&["172.16.1.1"])
                 .1
                 .contains("ECMP member")
         }),
@@ -185,14 +177,14 @@ fn route_get_names_bgp_peer_and_ecmp_member() {
             "dport",
             "80",
         ];
-        let (_, all, v) = route_get(l.router(), &words);
+        let (_, all, v) = l.router().route_get(&words);
         let m = v["next_hop"]["ecmp"]["member"]
             .as_u64()
             .expect("ecmp member");
         assert_eq!(v["next_hop"]["ecmp"]["members"], 2, "{all}");
         // The same 5-tuple always gets the same answer.
         assert_eq!(
-            route_get(l.router(), &words).2["next_hop"]["ecmp"]["member"],
+            l.router().route_get(&words).2["next_hop"]["ecmp"]["member"],
             m
         );
         assert!(

@@ -90,8 +90,15 @@ struct Args {
     /// Soak length in seconds (full 600; quick 20).
     #[arg(long)]
     soak_secs: Option<u64>,
+    /// `[router] control_plane_nice` of the routers (default: the router's
+    /// own default). Several (`0,10,19`) run the chosen scenarios once per
+    /// value, one after the other in this invocation: an A/B of the
+    /// priority.
+    #[arg(long, value_delimiter = ',')]
+    control_plane_nice: Vec<u8>,
 }
 
+#[derive(Clone)]
 struct Params {
     quick: bool,
     reps: usize,
@@ -103,6 +110,8 @@ struct Params {
     ingest_prefixes: usize,
     max_prefix: u32,
     soak_secs: u64,
+    /// `[router] control_plane_nice`, when set.
+    nice: Option<u8>,
     /// Bound on any one wait for the router.
     phase: Duration,
 }
@@ -125,7 +134,19 @@ impl Params {
                 .unwrap_or(if q { 50_000 } else { 1_000_000 }),
             max_prefix: a.max_prefix.unwrap_or(if q { 10_000 } else { 100_000 }),
             soak_secs: a.soak_secs.unwrap_or(if q { 20 } else { 600 }),
+            nice: None,
             phase: Duration::from_secs(if q { 60 } else { 600 }),
+        }
+    }
+}
+
+impl Params {
+    /// The scenarios' router config, with this run's priority.
+    fn router_spec(&self, churn_max_prefix: Option<u32>) -> router_tests::RouterSpec {
+        let spec = router_spec(churn_max_prefix);
+        match self.nice {
+            Some(n) => spec.control_plane_nice(n),
+            None => spec,
         }
     }
 }
@@ -261,7 +282,7 @@ fn churn(p: &Params) -> Row {
 }
 
 fn churn_inner(p: &Params) -> Result<Row, String> {
-    let lab = FaultLab::build("churn", &router_spec(None));
+    let lab = FaultLab::build("churn", &p.router_spec(None));
     let ctl = lab.ctl();
     let sink = Sink::start(&lab.a, faults::UDP_PORT, false, Duration::from_secs(7200))?;
     let peer = Peer::connect(
@@ -394,7 +415,7 @@ fn flap(p: &Params) -> Row {
 
 fn flap_inner(p: &Params) -> Result<Row, String> {
     use faults::{AS_A, AS_B, B, FLAP_DST, FLAP_PREFIX};
-    let lab = FaultLab::build("flap", &router_spec(None));
+    let lab = FaultLab::build("flap", &p.router_spec(None));
     let ctl = lab.ctl();
     let limit = Duration::from_secs(7200);
     let sink_a = Sink::start(&lab.a, faults::UDP_PORT, false, limit)?;
@@ -541,7 +562,7 @@ fn peers(p: &Params) -> Row {
 
 fn peers_inner(p: &Params) -> Result<Row, String> {
     use faults::{AS_CHURN, AS_STEADY, CHURN, PEERS_RTR, STEADY};
-    let mut lab = FaultLab::build("peers", &router_spec(None));
+    let mut lab = FaultLab::build("peers", &p.router_spec(None));
     let ctl = lab.ctl();
     let pid = lab.router.pid;
     let base0 = ctl.fib_routes()?;
@@ -698,7 +719,7 @@ fn unpaced_window(
 }
 
 fn ingest_inner(p: &Params) -> Result<Row, String> {
-    let lab = FaultLab::build("ingest", &router_spec(None));
+    let lab = FaultLab::build("ingest", &p.router_spec(None));
     let ctl = lab.ctl();
     let _sink = Sink::start(&lab.a, faults::UDP_PORT, false, Duration::from_secs(7200))?;
     let peer = Peer::connect(
@@ -789,7 +810,7 @@ fn mp_case(
     then_close: bool,
     p: &Params,
 ) -> Result<(u64, bool, u64), String> {
-    let lab = FaultLab::build("maxpfx", &router_spec(limit));
+    let lab = FaultLab::build("maxpfx", &p.router_spec(limit));
     let ctl = lab.ctl();
     let pid = lab.router.pid;
     let peer = Peer::connect(
@@ -1047,7 +1068,12 @@ fn main() {
         eprintln!("fault_bench needs root (network namespaces): sudo ./target/release/fault_bench");
         std::process::exit(if router_tests::in_ci() { 1 } else { 2 });
     }
-    let p = Params::new(&args);
+    let base = Params::new(&args);
+    let nices: Vec<Option<u8>> = if args.control_plane_nice.is_empty() {
+        vec![None]
+    } else {
+        args.control_plane_nice.iter().map(|&n| Some(n)).collect()
+    };
     let all = ["churn", "flap", "peers", "ingest", "maxprefix", "soak"];
     let chosen: Vec<&str> = all
         .iter()
@@ -1068,19 +1094,29 @@ fn main() {
     .trim()
     .to_string();
     let mut rows = Vec::new();
-    for s in &chosen {
-        let row = match *s {
-            "churn" => churn(&p),
-            "flap" => flap(&p),
-            "peers" => peers(&p),
-            "ingest" => ingest(&p),
-            "maxprefix" => maxprefix(&p),
-            "soak" => soak(&p),
-            _ => unreachable!(),
+    for &nice in &nices {
+        let p = Params {
+            nice,
+            ..base.clone()
         };
-        eprintln!("  -> {} | {}", row.measured, row.note);
-        rows.push(row);
+        for s in &chosen {
+            let mut row = match *s {
+                "churn" => churn(&p),
+                "flap" => flap(&p),
+                "peers" => peers(&p),
+                "ingest" => ingest(&p),
+                "maxprefix" => maxprefix(&p),
+                "soak" => soak(&p),
+                _ => unreachable!(),
+            };
+            if let Some(n) = nice {
+                row.scenario = format!("{} (control_plane_nice {n})", row.scenario);
+            }
+            eprintln!("  -> {} | {}", row.measured, row.note);
+            rows.push(row);
+        }
     }
+    let p = base;
     println!(
         "\nFaults and churn ({}, {} repetition(s), medians, {date}, {:.0} s)\n",
         if p.quick { "quick" } else { "full" },

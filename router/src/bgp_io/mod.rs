@@ -55,7 +55,9 @@ pub type BgpRouteChange6 = BgpRouteChange<ipnet::Ipv6Net, std::net::Ipv6Addr>;
 /// learned over an IPv4 session); an IPv4 route with only IPv6 next hops
 /// (RFC 8950) cannot be installed yet and is withdrawn from the FIB, as is
 /// a prefix left with no next hop of its family.
-fn to_route_manager(changes: Vec<RouteChange>) -> (Vec<BgpRouteChange>, Vec<BgpRouteChange6>) {
+fn to_route_manager(
+    changes: impl IntoIterator<Item = RouteChange>,
+) -> (Vec<BgpRouteChange>, Vec<BgpRouteChange6>) {
     let mut v4_out = Vec::new();
     let mut v6_out = Vec::new();
     for c in changes {
@@ -344,6 +346,7 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("bgp".into())
         .spawn(move || {
+            crate::service::enter_control_plane("bgp");
             let mut t = Transport::new(
                 shared, speaker, epoch, addrs, mtu, md5_keys, routes, qrx, stop2,
             );

@@ -438,6 +438,9 @@ pub fn run(config_path: &Path, socket: Option<PathBuf>) -> Result<(), AppError> 
     reload::register_show_config(&registry, Arc::clone(&running));
     let (events_tx, events) = bounded::<Event>(8);
     register_reload(&registry, events_tx.clone());
+    // The threads started from here on that are not workers run below the
+    // workers' priority.
+    crate::service::set_control_plane_nice(cfg.router.control_plane_nice);
     // BGP (when `[bgp]` is configured) registers its `show bgp ...` commands.
     let bgp = crate::bgp_io::start(Arc::clone(&shared), &cfg, Arc::clone(&routes), &registry)
         .map_err(|e| AppError::Runtime(format!("cannot start BGP: {e}")))?;

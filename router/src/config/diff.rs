@@ -194,6 +194,11 @@ pub fn diff(old: &Config, new: &Config) -> Result<ConfigDiff, Vec<Refusal>> {
             "the host set-up installs or leaves out the ingress drop at start",
         ),
         (
+            o.control_plane_nice != n.control_plane_nice,
+            "router.control_plane_nice",
+            "the control-plane threads set their priority when they start",
+        ),
+        (
             old.metrics != new.metrics,
             "metrics",
             "the metrics listener is bound at start",
@@ -435,6 +440,16 @@ blackhole = true
                 )
             ),
             ["router.ingress_drop"]
+        );
+        assert_eq!(
+            refused(
+                BASE,
+                &BASE.replace(
+                    "worker_threads = 2",
+                    "worker_threads = 2\ncontrol_plane_nice = 5"
+                )
+            ),
+            ["router.control_plane_nice"]
         );
         assert_eq!(
             refused(

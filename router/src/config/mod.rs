@@ -7,6 +7,8 @@
 //! control_socket = "/run/router/router.sock" # `router show ...` talks to this
 //! allow_kernel_forwarding = false       # start even if the kernel forwards
 //! ingress_drop = true                   # nftables netdev drop on the ports
+//! control_plane_nice = 19               # nice of the BGP, control and metrics
+//!                                       # threads: forwarding goes first
 //! router_id = "192.168.10.200"          # optional
 //! icmp_rate_limit = 1000                # ICMP errors per second (token bucket)
 //! icmp_burst = 50
@@ -127,7 +129,23 @@ pub struct RouterConfig {
     pub allow_kernel_forwarding: bool,
     /// Install the nftables netdev-ingress drop on the ports (host set-up).
     pub ingress_drop: bool,
+    /// Nice value (0..=19) of the control-plane threads: BGP (with the FIB
+    /// publications it triggers), the control socket and metrics. The
+    /// kernel forwards in softirq, ahead of every process; this is the
+    /// userspace equivalent, so that a BGP ingest or FIB churn competing for
+    /// the same cores delays routes rather than dropping packets.
+    pub control_plane_nice: u8,
 }
+
+/// Default [`RouterConfig::control_plane_nice`]. Under CFS a nice-19 thread
+/// weighs 15 against a nice-0 one's 1024: with the cores saturated it still
+/// runs every scheduling period (BGP keepalives and timers are microseconds
+/// of work), and otherwise it runs at full speed. Chosen on `fault_bench
+/// --only churn,ingest --control-plane-nice 0,10,19` (bench/README.md):
+/// forwarding during a 1M-prefix ingest kept 0.85x / 0.90x / 0.96x of its
+/// idle rate at nice 0 / 10 / 19, with no install-time difference between 10
+/// and 19 above the noise.
+pub const DEFAULT_CONTROL_PLANE_NICE: u8 = 19;
 
 /// Default RX ring slots per forwarding socket (8 blocks of 15 slots).
 pub const DEFAULT_RX_RING_FRAMES: u32 = 256;
@@ -186,6 +204,7 @@ impl Default for RouterConfig {
             neighbour: NeighbourConfig::default(),
             allow_kernel_forwarding: false,
             ingress_drop: true,
+            control_plane_nice: DEFAULT_CONTROL_PLANE_NICE,
         }
     }
 }
@@ -331,6 +350,7 @@ struct RawRouter {
     neighbour: Option<RawNeighbour>,
     allow_kernel_forwarding: Option<bool>,
     ingress_drop: Option<bool>,
+    control_plane_nice: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -722,6 +742,12 @@ impl Validator<'_> {
             RING,
             i64::from(d.tx_ring_frames),
         )? as u32;
+        let control_plane_nice = self.int(
+            &r.control_plane_nice,
+            "router.control_plane_nice",
+            0..20,
+            i64::from(d.control_plane_nice),
+        )? as u8;
         let dn = NeighbourConfig::default();
         let neighbour = match &r.neighbour {
             None => dn,
@@ -780,6 +806,7 @@ impl Validator<'_> {
                 .allow_kernel_forwarding
                 .unwrap_or(d.allow_kernel_forwarding),
             ingress_drop: r.ingress_drop.unwrap_or(d.ingress_drop),
+            control_plane_nice,
         })
     }
 

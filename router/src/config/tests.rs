@@ -759,3 +759,23 @@ fn default_host_interface_fits_ifnamsiz() {
     let d = default_host_interface("enp0s31f6-long");
     assert!(d.len() <= 15 && d.ends_with("-host"), "{d}");
 }
+
+#[test]
+fn control_plane_nice_defaults_low_and_is_bounded() {
+    let c = parse(LAB).expect("lab");
+    assert_eq!(c.router.control_plane_nice, DEFAULT_CONTROL_PLANE_NICE);
+    let zero = LAB.replace(
+        "worker_threads = 2\n",
+        "worker_threads = 2\ncontrol_plane_nice = 0\n",
+    );
+    assert_eq!(parse(&zero).expect("nice 0").router.control_plane_nice, 0);
+    // Negative values would need CAP_SYS_NICE and put the control plane
+    // ahead of the workers: refused, like anything past 19.
+    for bad in ["-5", "20"] {
+        let text = LAB.replace(
+            "worker_threads = 2\n",
+            &format!("worker_threads = 2\ncontrol_plane_nice = {bad}\n"),
+        );
+        expect(&text, 4, "router.control_plane_nice", "0..=19");
+    }
+}

@@ -106,7 +106,10 @@ impl ControlServer {
         let stop2 = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("control".into())
-            .spawn(move || serve(poll, listener, registry, stop2, limits))?;
+            .spawn(move || {
+                crate::service::enter_control_plane("control");
+                serve(poll, listener, registry, stop2, limits)
+            })?;
         tracing::info!(path = %path.display(), "control socket listening");
         Ok(ControlServer {
             path: path.to_path_buf(),

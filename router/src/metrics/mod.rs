@@ -49,7 +49,10 @@ impl MetricsServer {
         let stop2 = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || serve(server, collector, stop2))?;
+            .spawn(move || {
+                crate::service::enter_control_plane("metrics");
+                serve(server, collector, stop2)
+            })?;
         tracing::info!(%addr, "metrics: serving /metrics");
         Ok(MetricsServer {
             addr,
