@@ -15,8 +15,9 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndp
 
 use super::device::ChannelDevice;
 use super::tcp_md5::KeyTable;
-use super::{to_route_manager, Query, Reply, TransportStats};
+use super::{to_route_manager, BgpRouteChange6, Query, Reply, TransportStats};
 use crate::ports::PortInfo;
+use crate::rib::BgpRouteChange;
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
 
@@ -48,6 +49,11 @@ const MAX_PENDING_ACCEPTS: usize = 64;
 /// that stops reading until this much is waiting is reset (its hold timer
 /// would end the session later anyway).
 const MAX_OUT_QUEUE: usize = 256 << 20;
+/// Route changes handed to the route manager per FIB publication (see
+/// `Transport::poll`): large enough that a full-table install publishes a
+/// few hundred times, not a million; small enough that the transient of one
+/// chunk (~1 MiB) is noise beside the table.
+const ROUTE_CHUNK: usize = 8192;
 /// How long a closing socket may linger (FIN handshake) before it is aborted.
 const LINGER: Duration = Duration::from_secs(10);
 /// smoltcp gives up on a connection whose data is not acknowledged for this long.
@@ -364,31 +370,19 @@ impl Transport {
         if !changes.is_empty() {
             self.stats.route_batches += 1;
             self.stats.route_changes += changes.len() as u64;
-            let (batch, batch6) = to_route_manager(changes);
-            match self.routes.lock() {
-                Ok(mut rm) => {
-                    match rm.v4.apply_bgp(batch) {
-                        Ok(out) => {
-                            for r in out.rejected.iter().take(8) {
-                                tracing::warn!(reason = %r, "bgp: route refused by the route manager");
-                            }
-                        }
-                        Err(e) => tracing::error!(error = %e, "bgp: installing routes failed"),
-                    }
-                    if !batch6.is_empty() {
-                        match rm.v6.apply_bgp(batch6) {
-                            Ok(out) => {
-                                for r in out.rejected.iter().take(8) {
-                                    tracing::warn!(reason = %r, "bgp: IPv6 route refused by the route manager");
-                                }
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "bgp: installing IPv6 routes failed")
-                            }
-                        }
-                    }
+            // In chunks: a session that goes down with a full table (a peer
+            // over its max_prefix, a flap) withdraws every route at once,
+            // and one batch would hold the converted list, the route
+            // manager's pending set and the FIB's change list for all of
+            // them beside the table itself. Chunks bound that transient and
+            // let the workers see the FIB converge in steps.
+            let mut changes = changes.into_iter();
+            loop {
+                let (batch, batch6) = to_route_manager(changes.by_ref().take(ROUTE_CHUNK));
+                if batch.is_empty() && batch6.is_empty() {
+                    break;
                 }
-                Err(_) => tracing::error!("bgp: route manager lock poisoned; routes not installed"),
+                self.install_routes(batch, batch6);
             }
         }
         // Send what the reads and writes above produced (ACKs, window
@@ -413,6 +407,36 @@ impl Transport {
         self.stats.md5_bad = m.totals.bad;
         self.stats.md5_unexpected = m.totals.unexpected;
         self.stats.md5_sign_failed = m.totals.sign_failed;
+    }
+
+    /// Hands one chunk of route changes to the route manager (one FIB
+    /// publication per family).
+    fn install_routes(&mut self, batch: Vec<BgpRouteChange>, batch6: Vec<BgpRouteChange6>) {
+        match self.routes.lock() {
+            Ok(mut rm) => {
+                match rm.v4.apply_bgp(batch) {
+                    Ok(out) => {
+                        for r in out.rejected.iter().take(8) {
+                            tracing::warn!(reason = %r, "bgp: route refused by the route manager");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "bgp: installing routes failed"),
+                }
+                if !batch6.is_empty() {
+                    match rm.v6.apply_bgp(batch6) {
+                        Ok(out) => {
+                            for r in out.rejected.iter().take(8) {
+                                tracing::warn!(reason = %r, "bgp: IPv6 route refused by the route manager");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "bgp: installing IPv6 routes failed")
+                        }
+                    }
+                }
+            }
+            Err(_) => tracing::error!("bgp: route manager lock poisoned; routes not installed"),
+        }
     }
 
     /// Hands listeners that took a connection to `pending` and replaces them.
