@@ -498,12 +498,18 @@ pub fn slowpath(data: &[u8]) {
         static RIG: Arc<Shared> = rig();
     }
     let shared = RIG.with(Arc::clone);
+    // Scanning the 2 × 4096 slots was ~45 % of an input's time (perf):
+    // only tables the last input filled are scanned.
     if let (Some(w), Some(w6)) = (shared.neigh.writer(), shared.neigh6.writer()) {
-        for (port, ip, _) in shared.neigh.snapshot() {
-            w.remove(port, ip);
+        if !shared.neigh.is_empty() {
+            for (port, ip, _) in shared.neigh.snapshot() {
+                w.remove(port, ip);
+            }
         }
-        for (port, ip, _) in shared.neigh6.snapshot() {
-            w6.remove(port, ip);
+        if !shared.neigh6.is_empty() {
+            for (port, ip, _) in shared.neigh6.snapshot() {
+                w6.remove(port, ip);
+            }
         }
     }
     while shared.local_tcp.to_stack_rx.try_recv().is_ok() {}
