@@ -35,7 +35,10 @@ pub use env::{
     workspace_root,
 };
 pub use lab::{Lab, TEST_PREFIX};
-pub use line::{Line, DST_IP, RTR_DST_SIDE, RTR_SRC_SIDE, SRC_IP};
+pub use line::{
+    Line, DST_IP, DST_IP6, RTR_DST_SIDE, RTR_DST_SIDE6, RTR_SRC_SIDE, RTR_SRC_SIDE6, SRC_IP,
+    SRC_IP6,
+};
 pub use netns::{parse_snmp, unique_name, Ns};
 pub use process::{poll_until, run_timeout, wait_until, CmdOutput};
 pub use router::{start_forwarder, Forwarder, PortStats, RouterProc};

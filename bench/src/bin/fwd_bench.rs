@@ -1,30 +1,60 @@
 //! Forwarding benchmark: Linux kernel forwarding vs `router` on the same
 //! `src — router — dst` namespace topology, in one run.
 //!
-//! `sudo cargo run --release -p bench --bin fwd_bench -- [--quick] [--out DIR]`
+//! `sudo cargo run --release -p bench --bin fwd_bench -- [--quick] [--out DIR] [--family v4|v6|both]`
 //!
-//! Measures 64-byte UDP packets per second (sendmmsg blaster -> recvmmsg
-//! sink) and loss, TCP Gbit/s with iperf3 (1 and 4 streams, default offloads;
-//! 1 stream with offloads off), and UDP request/response latency in an
-//! HdrHistogram, idle and under an iperf3 load. Repetitions alternate the
-//! forwarders; the table shows medians (latency: all repetitions' samples
-//! merged) and router/kernel ratios, CPU time per forwarded packet (/proc;
-//! `perf stat` instructions where the machine has counters), and the pps
-//! cost of a drop monitor and of a Prometheus scrape every 100 ms. Writes
-//! `.hgrm` files, `fwd-latency.svg` and `fwd_summary.json` to the out dir
-//! (default bench/out/). `--ingress-compare` adds the router without its
-//! ingress drop (pps, CPU); `--workers 1,2,4,8` runs a pps sweep over
-//! worker counts instead (`fwd_sweep.json`). Needs root.
+//! Measures minimum-size UDP packets per second (sendmmsg blaster ->
+//! recvmmsg sink) and loss, TCP Gbit/s with iperf3 (1 and 4 streams, default
+//! offloads; 1 stream with offloads off), and UDP request/response latency
+//! in an HdrHistogram, idle and under an iperf3 load. Repetitions alternate
+//! the forwarders; the table shows medians (latency: all repetitions'
+//! samples merged) and router/kernel ratios, CPU time per forwarded packet
+//! (/proc; `perf stat` instructions where the machine has counters), and
+//! the pps cost of a drop monitor and of a Prometheus scrape every 100 ms
+//! (`--cost-rounds N`, 0 skips it). Writes `.hgrm` files,
+//! `fwd-latency.svg` and `fwd_summary.json` to the out dir (default
+//! bench/out/). `--ingress-compare` adds the router without its ingress
+//! drop (pps, CPU); `--workers 1,2,4,8` runs a pps sweep over worker counts
+//! instead (`fwd_sweep.json`). Needs root.
+//!
+//! `--family` picks the address family: IPv4 (the default; 64-byte
+//! frames), IPv6 (the same line dual-stack, all traffic to dst's IPv6
+//! address; 78-byte frames, since IPv6 UDP cannot fit 64 bytes), or both,
+//! IPv4 then IPv6 in one run. IPv6's files carry `-v6` in their names;
+//! `fwd_summary.json`'s top level is the first family measured (its
+//! `"family"` says which), and with `both` the IPv6 figures are its `"v6"`
+//! section, of the same shape.
 #![forbid(unsafe_code)]
 
 #[path = "../fwd/mod.rs"]
 mod fwd;
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use fwd::Family;
+
+/// `--family`: which address families to measure.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FamilyArg {
+    V4,
+    V6,
+    /// IPv4, then IPv6, in one run and one fwd_summary.json.
+    Both,
+}
+
+impl FamilyArg {
+    fn families(self) -> Vec<Family> {
+        match self {
+            FamilyArg::V4 => vec![Family::V4],
+            FamilyArg::V6 => vec![Family::V6],
+            FamilyArg::Both => vec![Family::V4, Family::V6],
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(about = "Forwarding benchmark: kernel vs router (run as root)")]
@@ -59,6 +89,14 @@ struct Args {
     /// Only these forwarders (kernel, router).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Address family: IPv4, IPv6 (dual-stack line, 78-byte frames), or
+    /// both one after the other.
+    #[arg(long, value_enum, default_value = "v4")]
+    family: FamilyArg,
+    /// Rounds of the router's observability cost test (drop monitor,
+    /// Prometheus scrape) per repetition; 0 skips it (default 2, quick 1).
+    #[arg(long)]
+    cost_rounds: Option<usize>,
     #[command(subcommand)]
     tool: Option<Tool>,
 }
@@ -75,20 +113,20 @@ enum ToolCmd {
     /// sendmmsg UDP blaster: DST SECS FLOWS PAYLOAD THREADS RATE (pps in
     /// all, 0 = as fast as possible)
     Blast {
-        dst: SocketAddrV4,
+        dst: SocketAddr,
         secs: f64,
         flows: usize,
         payload: usize,
         threads: usize,
         rate: f64,
     },
-    /// recvmmsg UDP sink: PORT SECS
-    Sink { port: u16, secs: f64 },
-    /// UDP echo server: PORT SECS
-    EchoServer { port: u16, secs: f64 },
+    /// recvmmsg UDP sink: LISTEN_ADDR:PORT SECS
+    Sink { listen: SocketAddr, secs: f64 },
+    /// UDP echo server: LISTEN_ADDR:PORT SECS
+    EchoServer { listen: SocketAddr, secs: f64 },
     /// UDP echo client: DST COUNT WARMUP PAYLOAD TIMEOUT_MS HIST_FILE
     EchoClient {
-        dst: SocketAddrV4,
+        dst: SocketAddr,
         count: u64,
         warmup: u64,
         payload: usize,
@@ -108,9 +146,9 @@ fn run_tool(t: ToolCmd) -> std::io::Result<()> {
             threads,
             rate,
         } => serde_json::to_string(&traffic::blast(dst, secs, flows, payload, threads, rate)?)?,
-        ToolCmd::Sink { port, secs } => serde_json::to_string(&traffic::sink(port, secs)?)?,
-        ToolCmd::EchoServer { port, secs } => {
-            traffic::echo_server(port, secs)?;
+        ToolCmd::Sink { listen, secs } => serde_json::to_string(&traffic::sink(listen, secs)?)?,
+        ToolCmd::EchoServer { listen, secs } => {
+            traffic::echo_server(listen, secs)?;
             return Ok(());
         }
         ToolCmd::EchoClient {
@@ -168,6 +206,11 @@ fn main() {
     p.pps_threads = args.blast_threads;
     p.pps_flows = args.flows.max(1);
     p.cpu_rate = args.cpu_rate.max(1_000.0);
+    if let Some(n) = args.cost_rounds {
+        p.cost_rounds = n;
+    }
+    let families = args.family.families();
+    p.family = families[0];
     if !args.only.is_empty() {
         p.modes.retain(|m| args.only.iter().any(|o| o == m));
     }
@@ -190,13 +233,57 @@ fn main() {
         .unwrap_or_else(|| router_tests::workspace_root().join("bench/out"));
     let started = std::time::Instant::now();
     if !p.workers_sweep.is_empty() {
+        if families.len() > 1 {
+            eprintln!("fwd_bench: a --workers sweep measures one family (--family v4 or v6)");
+            std::process::exit(2);
+        }
         sweep(&p, &out, started);
         return;
     }
-    let all = fwd::run(&p);
-    let rows = fwd::rows(&all);
-    println!("\nForwarding: kernel vs router ({} repetition(s), {} cores, medians; latency = all samples merged)\n", p.reps, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    print!("{}", fwd::table(&rows));
+    let runs: Vec<fwd::FamilyRun> = families
+        .iter()
+        .map(|&family| {
+            fwd::FamilyRun::measure(fwd::Params {
+                family,
+                ..p.clone()
+            })
+        })
+        .collect();
+    for run in &runs {
+        report(run);
+    }
+    if let Err(e) = fwd::write_outputs(&out, &runs) {
+        eprintln!("writing {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    for run in &runs {
+        match fwd::write_plot(&out, run) {
+            Ok(f) => println!("\nplot: {}", f.display()),
+            Err(e) => {
+                eprintln!("writing the latency plot: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!(
+        "wrote {}/fwd_summary.json and .hgrm files ({:.0} s)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    // A forwarder that could not be measured at all is an error (the smoke run in CI relies on it).
+    if runs
+        .iter()
+        .any(|run| run.all.values().any(|r| r.reps.is_empty()))
+    {
+        std::process::exit(1);
+    }
+}
+
+/// Prints one family's table, the router's drops and the errors.
+fn report(run: &fwd::FamilyRun) {
+    let (p, all) = (&run.p, &run.all);
+    println!("\nForwarding over {}: kernel vs router ({} repetition(s), {} cores, {}-byte frames, medians; latency = all samples merged)\n", p.family.label(), p.reps, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), p.family.frame_len());
+    print!("{}", fwd::table(&run.rows));
     if let Some(r) = all.get("router") {
         for (i, rep) in r.reps.iter().enumerate() {
             let drops: Vec<String> = rep
@@ -215,7 +302,7 @@ fn main() {
             );
         }
     }
-    for (m, r) in &all {
+    for (m, r) in all {
         for e in &r.errors {
             println!(
                 "\n{m}: ERROR: {}",
@@ -239,28 +326,9 @@ fn main() {
                 ],
                 0,
                 2,
+                p.family,
             )
         );
-    }
-    if let Err(e) = fwd::write_outputs(&out, &p, &all, &rows) {
-        eprintln!("writing {}: {e}", out.display());
-        std::process::exit(1);
-    }
-    match fwd::write_plot(&out, &all) {
-        Ok(f) => println!("\nplot: {}", f.display()),
-        Err(e) => {
-            eprintln!("writing the latency plot: {e}");
-            std::process::exit(1);
-        }
-    }
-    println!(
-        "wrote {}/fwd_summary.json and .hgrm files ({:.0} s)",
-        out.display(),
-        started.elapsed().as_secs_f64()
-    );
-    // A forwarder that could not be measured at all is an error (the smoke run in CI relies on it).
-    if all.values().any(|r| r.reps.is_empty()) {
-        std::process::exit(1);
     }
 }
 
@@ -268,7 +336,9 @@ fn main() {
 fn sweep(p: &fwd::Params, out: &std::path::Path, started: std::time::Instant) {
     let lines = fwd::run_sweep(p);
     println!(
-        "\nWorkers sweep: 64-byte UDP pps ({} repetition(s), {} cores, {} blaster threads, {} flows, medians)\n",
+        "\nWorkers sweep: {}-byte {} UDP pps ({} repetition(s), {} cores, {} blaster threads, {} flows, medians)\n",
+        p.family.frame_len(),
+        p.family.label(),
         p.reps,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         p.pps_threads,
@@ -278,7 +348,7 @@ fn sweep(p: &fwd::Params, out: &std::path::Path, started: std::time::Instant) {
         .iter()
         .map(|(l, r)| (l.as_str(), r.reps.as_slice()))
         .collect();
-    print!("{}", fwd::pps_table(&view, 0, 1));
+    print!("{}", fwd::pps_table(&view, 0, 1, p.family));
     for (l, r) in &lines {
         for e in &r.errors {
             println!(

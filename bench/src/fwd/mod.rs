@@ -1,19 +1,22 @@
 //! The forwarding benchmark: `src — router — dst` namespaces (veths, default
 //! offloads), measured once with the router namespace's kernel forwarding and
-//! once with `router`, in the same run, alternating per repetition.
+//! once with `router`, in the same run, alternating per repetition. The same
+//! code measures IPv4 or IPv6 ([`Family`]): only the line's addresses, the
+//! frame size and the kernel's input counter differ.
 pub mod cpu;
 pub mod hgrm;
 pub mod plot;
 pub mod traffic;
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use router_tests::{run_timeout, wait_listening, Forwarder, Lab, Line, Ns, DST_IP};
+use router_tests::{run_timeout, wait_listening, Forwarder, Lab, Line, Ns, DST_IP, DST_IP6};
 
 /// Namespace prefix of the benchmark (scripts/test-all.sh checks for leftovers).
 pub const PREFIX: &str = "rbench";
@@ -24,9 +27,105 @@ pub const METRICS_ADDR: &str = "127.0.0.1:9477";
 /// Prometheus scrape interval of the scrape test.
 pub const SCRAPE_INTERVAL: Duration = Duration::from_millis(100);
 
+/// The address family a run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// [`Line::default_spec`]: the IPv4-only line, 64-byte frames.
+    V4,
+    /// [`Line::dual_stack_spec`]: the same line with the hosts' and ports'
+    /// IPv6 addresses; traffic to dst's IPv6 address, 78-byte frames.
+    V6,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "v4",
+            Family::V6 => "v6",
+        }
+    }
+
+    /// "IPv4" / "IPv6", for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
+    /// The destination host's address on the line.
+    pub fn dst(self) -> &'static str {
+        match self {
+            Family::V4 => DST_IP,
+            Family::V6 => DST_IP6,
+        }
+    }
+
+    /// `dst():port` as a socket address (the tools' argument).
+    fn dst_at(self, port: u16) -> SocketAddr {
+        // The seed's constants, checked by its own tests: always addresses.
+        let ip: IpAddr = self.dst().parse().expect("seed address");
+        SocketAddr::new(ip, port)
+    }
+
+    /// Where a server in dst listens: the family's unspecified address.
+    fn listen_at(self, port: u16) -> SocketAddr {
+        let ip = match self {
+            Family::V4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
+        SocketAddr::new(ip, port)
+    }
+
+    /// UDP payload of the pps, paced and latency tests.
+    pub fn payload(self) -> usize {
+        match self {
+            Family::V4 => traffic::PAYLOAD_64B,
+            Family::V6 => traffic::PAYLOAD6_78B,
+        }
+    }
+
+    /// The Ethernet frame those payloads make, FCS included.
+    pub fn frame_len(self) -> usize {
+        let ip_header = match self {
+            Family::V4 => 20,
+            Family::V6 => 40,
+        };
+        14 + ip_header + 8 + self.payload() + 4
+    }
+
+    /// The spec the line is built from (the router's config; the kernel
+    /// forwarder gets the same addresses).
+    fn spec(self) -> router_tests::RouterSpec {
+        match self {
+            Family::V4 => Line::default_spec(),
+            Family::V6 => Line::dual_stack_spec(),
+        }
+    }
+
+    /// Packets the namespace's kernel took into this family's IP input.
+    fn ip_input(self, ns: &Ns) -> u64 {
+        match self {
+            Family::V4 => ns.snmp("Ip", "InReceives"),
+            Family::V6 => ns.snmp6("Ip6InReceives"),
+        }
+    }
+
+    /// A file-name tag: none for IPv4 (the names predate IPv6), `-v6`.
+    fn file_tag(self) -> &'static str {
+        match self {
+            Family::V4 => "",
+            Family::V6 => "-v6",
+        }
+    }
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Params {
     pub quick: bool,
+    /// The address family measured.
+    pub family: Family,
     pub reps: usize,
     pub pps_secs: f64,
     pub pps_flows: usize,
@@ -54,6 +153,7 @@ impl Params {
     pub fn new(quick: bool) -> Params {
         Params {
             quick,
+            family: Family::V4,
             reps: if quick { 1 } else { 3 },
             pps_secs: if quick { 1.0 } else { 4.0 },
             pps_flows: 16,
@@ -106,10 +206,10 @@ pub struct RepResult {
     /// `perf stat` instructions per forwarded packet (system-wide, router
     /// process), where the machine has counters.
     pub pps_instructions_per_packet: Option<(Option<f64>, Option<f64>)>,
-    /// IPv4 packets the router namespace's kernel received (`Ip InReceives`)
-    /// per offered packet: 1 for `router` without the ingress drop (every
-    /// frame also goes up the kernel's IPv4 input), 0 with it, 1 for the
-    /// kernel forwarder.
+    /// Packets of the measured family the router namespace's kernel
+    /// received (`Ip InReceives`, IPv6: `Ip6InReceives`) per offered packet:
+    /// 1 for `router` without the ingress drop (every frame also goes up the
+    /// kernel's IP input), 0 with it, 1 for the kernel forwarder.
     pub pps_kernel_ip_input_per_packet: f64,
     /// Router worker threads of this repetition (0 for the kernel).
     pub workers: u32,
@@ -183,7 +283,7 @@ fn s<T: ToString>(v: T) -> String {
     v.to_string()
 }
 
-/// 64-byte UDP packets per second through the forwarder: a sendmmsg blaster
+/// Minimum-size UDP packets ([`Family::frame_len`]) per second through the forwarder: a sendmmsg blaster
 /// in src, a recvmmsg sink in dst; "forwarded" is what arrived on dst's veth.
 fn measure_pps(line: &mut Line, p: &Params, r: &mut RepResult) -> Result<(), String> {
     measure_pps_at(line, p, 0.0, r)
@@ -209,7 +309,11 @@ fn measure_pps_at(line: &mut Line, p: &Params, rate: f64, r: &mut RepResult) -> 
     let port = 9000u16;
     let sink_secs = p.pps_secs + 2.5;
     let (src, dst) = (line.src.clone(), line.dst.clone());
-    let sink = spawn_tool(&mut line.lab, &dst, &[s("sink"), s(port), s(sink_secs)]);
+    let sink = spawn_tool(
+        &mut line.lab,
+        &dst,
+        &[s("sink"), s(p.family.listen_at(port)), s(sink_secs)],
+    );
     let ready = router_tests::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
         dst.run(
             &["ss", "-Hlun", &format!("sport = :{port}")],
@@ -223,7 +327,7 @@ fn measure_pps_at(line: &mut Line, p: &Params, rate: f64, r: &mut RepResult) -> 
     }
     let drops0 = router_drops(line);
     let rx0 = dst.counter("eth0", "rx_packets");
-    let ip_in0 = line.rtr.snmp("Ip", "InReceives");
+    let ip_in0 = p.family.ip_input(&line.rtr);
     let pid = line.router.as_ref().map(|r| r.pid);
     let perf = p
         .perf
@@ -233,10 +337,10 @@ fn measure_pps_at(line: &mut Line, p: &Params, rate: f64, r: &mut RepResult) -> 
         &src,
         &[
             s("blast"),
-            format!("{DST_IP}:{port}"),
+            s(p.family.dst_at(port)),
             s(p.pps_secs),
             s(p.pps_flows),
-            s(traffic::PAYLOAD_64B),
+            s(p.family.payload()),
             s(p.pps_threads),
             s(rate),
         ],
@@ -247,7 +351,7 @@ fn measure_pps_at(line: &mut Line, p: &Params, rate: f64, r: &mut RepResult) -> 
     std::thread::sleep(Duration::from_millis(500));
     let cpu1 = cpu::sample(pid);
     let rx = dst.counter("eth0", "rx_packets") - rx0;
-    let ip_in = line.rtr.snmp("Ip", "InReceives").saturating_sub(ip_in0);
+    let ip_in = p.family.ip_input(&line.rtr).saturating_sub(ip_in0);
     let delta = cpu1.since(&cpu0);
     r.pps_cpu = Some(delta);
     r.pps_cpu_per_packet = delta.per_packet(rx);
@@ -423,15 +527,16 @@ fn iperf_gbps(json: &str) -> Result<f64, String> {
         .ok_or_else(|| "iperf3 JSON without end.sum_received".into())
 }
 
-/// iperf3 Gbit/s with `streams` parallel streams, src -> dst.
-fn measure_tcp(line: &mut Line, secs: u32, streams: u32) -> Result<f64, String> {
+/// iperf3 Gbit/s with `streams` parallel streams, src -> dst over `fam`
+/// (iperf3 picks the family from the address; its server listens on both).
+fn measure_tcp(line: &mut Line, fam: Family, secs: u32, streams: u32) -> Result<f64, String> {
     let port = 5201;
     let server = iperf_server(line, port);
     let out = line.src.run(
         &[
             "iperf3",
             "-c",
-            DST_IP,
+            fam.dst(),
             "-p",
             &port.to_string(),
             "-t",
@@ -464,7 +569,11 @@ fn measure_latency(
 ) -> Result<(Histogram<u64>, u64), String> {
     let port = 7000u16;
     let dst = line.dst.clone();
-    let server = spawn_tool(&mut line.lab, &dst, &[s("echo-server"), s(port), s(600)]);
+    let server = spawn_tool(
+        &mut line.lab,
+        &dst,
+        &[s("echo-server"), s(p.family.listen_at(port)), s(600)],
+    );
     let ready = router_tests::poll_until(Duration::from_secs(5), Duration::from_millis(20), || {
         dst.run(
             &["ss", "-Hlun", &format!("sport = :{port}")],
@@ -481,10 +590,10 @@ fn measure_latency(
         &line.src,
         &[
             s("echo-client"),
-            format!("{DST_IP}:{port}"),
+            s(p.family.dst_at(port)),
             s(p.latency_requests),
             s(200),
-            s(traffic::PAYLOAD_64B),
+            s(p.family.payload()),
             s(200),
             hist_file.to_string_lossy().into_owned(),
         ],
@@ -513,7 +622,7 @@ fn measure_loaded_latency(
         &[
             "iperf3",
             "-c",
-            DST_IP,
+            p.family.dst(),
             "-p",
             &port.to_string(),
             "-t",
@@ -566,8 +675,13 @@ fn merge(into: &mut Option<Histogram<u64>>, h: Histogram<u64>) {
     }
 }
 
-/// The topology with `mode` forwarding, neighbours resolved.
-fn build_line(mode: Forwarder, spec: router_tests::RouterSpec) -> Result<Line, String> {
+/// The topology with `mode` forwarding, neighbours (ARP or NDP for `fam`)
+/// resolved.
+fn build_line(
+    mode: Forwarder,
+    spec: router_tests::RouterSpec,
+    fam: Family,
+) -> Result<Line, String> {
     let lab = Lab::with_prefix(PREFIX, mode.name());
     let line = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Line::build_in(lab, mode, spec, |_| {})
@@ -575,7 +689,7 @@ fn build_line(mode: Forwarder, spec: router_tests::RouterSpec) -> Result<Line, S
     .map_err(|e| format!("topology/forwarder start failed: {}", panic_text(&e)))?;
     // Resolve neighbours before measuring.
     let warm = line.src.run(
-        &["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", DST_IP],
+        &["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", fam.dst()],
         Duration::from_secs(10),
     );
     if !warm.combined().contains(" 0% packet loss") && !warm.combined().contains(", 0% packet loss")
@@ -588,9 +702,10 @@ fn build_line(mode: Forwarder, spec: router_tests::RouterSpec) -> Result<Line, S
     Ok(line)
 }
 
-/// The router's config for `workers` threads and the ingress drop on/off.
-fn router_spec(workers: u32, ingress_drop: bool) -> router_tests::RouterSpec {
-    Line::default_spec()
+/// The router's config for `fam`'s line, `workers` threads and the ingress
+/// drop on/off.
+fn router_spec(fam: Family, workers: u32, ingress_drop: bool) -> router_tests::RouterSpec {
+    fam.spec()
         .workers(workers)
         .ingress_drop(ingress_drop)
         .metrics(METRICS_ADDR)
@@ -606,7 +721,7 @@ fn mode_of(m: &str) -> Forwarder {
 
 /// One repetition with one forwarder, on a fresh topology.
 fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), String> {
-    let mut line = build_line(mode, router_spec(p.workers, true))?;
+    let mut line = build_line(mode, router_spec(p.family, p.workers, true), p.family)?;
     let mut r = RepResult::default();
     if let Forwarder::Router = mode {
         r.workers = p.workers;
@@ -642,8 +757,8 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
         r.pps_forwarded_scraped = median(r.cost_rounds.iter().map(|c| c.scraped).collect());
         r.scrapes = Some(scrapes);
     }
-    r.tcp1_gbps = measure_tcp(&mut line, p.tcp_secs, 1)?;
-    r.tcp4_gbps = measure_tcp(&mut line, p.tcp_secs, 4)?;
+    r.tcp1_gbps = measure_tcp(&mut line, p.family, p.tcp_secs, 1)?;
+    r.tcp4_gbps = measure_tcp(&mut line, p.family, p.tcp_secs, 4)?;
     let (h, lost) = measure_latency(&mut line, p, "idle")?;
     r.latency_lost = lost;
     merge(&mut res.latency, h);
@@ -651,7 +766,7 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
     merge(&mut res.loaded_latency, h);
     if p.offloads_off {
         offloads_off(&line)?;
-        r.tcp1_offloads_off_gbps = Some(measure_tcp(&mut line, p.tcp_secs, 1)?);
+        r.tcp1_offloads_off_gbps = Some(measure_tcp(&mut line, p.family, p.tcp_secs, 1)?);
     }
     res.reps.push(r);
     Ok(())
@@ -661,10 +776,10 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
 /// and the ingress drop on or off, or (`None`) the kernel.
 fn run_pps_only(router: Option<(u32, bool)>, p: &Params) -> Result<RepResult, String> {
     let (mode, spec) = match router {
-        Some((w, drop)) => (Forwarder::Router, router_spec(w, drop)),
-        None => (Forwarder::Kernel, router_spec(p.workers, true)),
+        Some((w, drop)) => (Forwarder::Router, router_spec(p.family, w, drop)),
+        None => (Forwarder::Kernel, router_spec(p.family, p.workers, true)),
     };
-    let mut line = build_line(mode, spec)?;
+    let mut line = build_line(mode, spec, p.family)?;
     let mut r = RepResult::default();
     if let Some((w, drop)) = router {
         r.workers = w;
@@ -792,7 +907,11 @@ fn fmt_ratio(v: f64) -> String {
     format!("{v:.2}")
 }
 
-pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
+/// The summary rows of one family's run. The metric names carry `fam`'s
+/// frame size and name (IPv4's are the names consumers of
+/// `fwd_summary.json` have always seen).
+pub fn rows(all: &BTreeMap<&'static str, ModeResults>, fam: Family) -> Vec<Row> {
+    let udp = format!("UDP {}B", fam.frame_len());
     let med = |m: &str, f: &dyn Fn(&RepResult) -> Option<f64>| -> Option<f64> {
         all.get(m)
             .and_then(|r| median(r.reps.iter().filter_map(f).collect()))
@@ -828,13 +947,13 @@ pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
         });
     };
     add(
-        "UDP 64B forwarded pps",
+        &format!("{udp} forwarded pps"),
         &|m| med(m, &|r| Some(r.pps_forwarded)),
         Some((1.0, true)),
         fmt_pps,
     );
     add(
-        "UDP 64B pps, drop monitor attached",
+        &format!("{udp} pps, drop monitor attached"),
         &|m| med(m, &|r| r.pps_forwarded_monitored),
         None,
         fmt_pps,
@@ -879,7 +998,7 @@ pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
         fmt_pct,
     );
     add(
-        "UDP 64B pps, scrape every 100 ms",
+        &format!("{udp} pps, scrape every 100 ms"),
         &|m| med(m, &|r| r.pps_forwarded_scraped),
         None,
         fmt_pps,
@@ -891,13 +1010,13 @@ pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
         fmt_pct,
     );
     add(
-        "UDP 64B offered pps",
+        &format!("{udp} offered pps"),
         &|m| med(m, &|r| Some(r.pps_sent)),
         None,
         fmt_pps,
     );
     add(
-        "UDP 64B loss",
+        &format!("{udp} loss"),
         &|m| med(m, &|r| Some(r.pps_loss)),
         None,
         fmt_pct,
@@ -996,7 +1115,7 @@ pub fn rows(all: &BTreeMap<&'static str, ModeResults>) -> Vec<Row> {
         fmt_ns,
     );
     add(
-        "kernel IPv4 input per offered pkt",
+        &format!("kernel {} input per offered pkt", fam.label()),
         &|m| med(m, &|r| Some(r.pps_kernel_ip_input_per_packet)),
         None,
         fmt_ratio,
@@ -1083,8 +1202,14 @@ pub fn table(rows: &[Row]) -> String {
 
 /// Medians of the pps-only figures of some runs, one line each, with ratios
 /// against line `kernel` and against line `reference` (both indices into
-/// `lines`): the ingress-drop comparison and the workers sweep.
-pub fn pps_table(lines: &[(&str, &[RepResult])], kernel: usize, reference: usize) -> String {
+/// `lines`): the ingress-drop comparison and the workers sweep, of `fam`.
+pub fn pps_table(
+    lines: &[(&str, &[RepResult])],
+    kernel: usize,
+    reference: usize,
+    fam: Family,
+) -> String {
+    let ip_in = format!("{} in/p", fam.label());
     use std::fmt::Write;
     let med = |reps: &[RepResult], f: &dyn Fn(&RepResult) -> Option<f64>| {
         median(reps.iter().filter_map(f).collect())
@@ -1119,7 +1244,7 @@ pub fn pps_table(lines: &[(&str, &[RepResult])], kernel: usize, reference: usize
     let _ = writeln!(
         t,
         "| {:<30} | {:>4} | {:>9} | {:>7} | {:>7} | {:>6} | {:>9} | {:>7} | {:>9} | {:>7} | {:>8} |",
-        "forwarder", "reps", "pps", "×kernel", "×ref", "loss", "CPU ns/p", "×kernel", "path ns/p", "×kernel", "IPv4 in/p"
+        "forwarder", "reps", "pps", "×kernel", "×ref", "loss", "CPU ns/p", "×kernel", "path ns/p", "×kernel", ip_in
     );
     let _ = writeln!(
         t,
@@ -1147,22 +1272,54 @@ pub fn pps_table(lines: &[(&str, &[RepResult])], kernel: usize, reference: usize
     }
     let _ = writeln!(
         t,
-        "(pps, loss: unpaced test; CPU (forwarder: softirq + router process), path (blaster + sink + router, exact): ns per forwarded packet in the paced test; IPv4 in/p: the router namespace kernel's IPv4 input per offered packet; ×ref: against \"{ref_name}\")"
+        "(pps, loss: unpaced test; CPU (forwarder: softirq + router process), path (blaster + sink + router, exact): ns per forwarded packet in the paced test; {ip_in}: the router namespace kernel's {} input per offered packet; ×ref: against \"{ref_name}\")",
+        fam.label()
     );
     t
 }
 
-/// Writes the latency plot (`fwd-latency.svg`): kernel vs router, unloaded
-/// and loaded, from the same histograms as the .hgrm files.
-pub fn write_plot(
-    out: &Path,
-    all: &BTreeMap<&'static str, ModeResults>,
-) -> Result<PathBuf, String> {
+/// One address family's run: its parameters, what [`run`] measured and the
+/// summary [`rows`] of it.
+pub struct FamilyRun {
+    pub p: Params,
+    pub all: BTreeMap<&'static str, ModeResults>,
+    pub rows: Vec<Row>,
+}
+
+impl FamilyRun {
+    /// Runs all repetitions of `p` (its family) and summarises them.
+    pub fn measure(p: Params) -> FamilyRun {
+        let all = run(&p);
+        let rows = rows(&all, p.family);
+        FamilyRun { p, all, rows }
+    }
+
+    /// This run's part of `fwd_summary.json`.
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "family": self.p.family,
+            "params": self.p,
+            "metrics": self.rows.iter().map(|r| serde_json::json!({
+                "metric": r.metric,
+                "kernel": r.kernel,
+                "router": r.router,
+                "ratio": match (r.kernel, r.router) { (Some(k), Some(x)) if k > 0.0 => Some(x / k), _ => None },
+                "target": r.target.map(|(t, up)| serde_json::json!({"ratio": t, "higher_is_better": up})),
+            })).collect::<Vec<_>>(),
+            "repetitions": self.all.iter().map(|(m, r)| (m.to_string(), serde_json::json!({"reps": r.reps, "errors": r.errors}))).collect::<BTreeMap<_, _>>(),
+        })
+    }
+}
+
+/// Writes the latency plot (`fwd-latency.svg`, IPv6: `fwd-latency-v6.svg`):
+/// kernel vs router, unloaded and loaded, from the same histograms as the
+/// .hgrm files.
+pub fn write_plot(out: &Path, run: &FamilyRun) -> Result<PathBuf, String> {
     let curves = |loaded: bool| {
         ["kernel", "router"]
             .iter()
             .filter_map(|m| {
-                let r = all.get(m)?;
+                let r = run.all.get(m)?;
                 let h = if loaded {
                     r.loaded_latency.as_ref()
                 } else {
@@ -1172,55 +1329,50 @@ pub fn write_plot(
             })
             .collect::<Vec<_>>()
     };
-    let path = out.join("fwd-latency.svg");
+    let fam = run.p.family;
+    let path = out.join(format!("fwd-latency{}.svg", fam.file_tag()));
+    let idle = format!("UDP request/response over {}, unloaded", fam.label());
     plot::latency_svg(
         &path,
         &[
-            ("UDP request/response, unloaded", curves(false)),
+            (idle.as_str(), curves(false)),
             ("with one bulk TCP flow (iperf3)", curves(true)),
         ],
     )?;
     Ok(path)
 }
 
-/// Writes the .hgrm files and `fwd_summary.json` to `out`.
-pub fn write_outputs(
-    out: &Path,
-    p: &Params,
-    all: &BTreeMap<&'static str, ModeResults>,
-    rows: &[Row],
-) -> std::io::Result<()> {
+/// Writes the .hgrm files (IPv6's with `-v6` in the name) and
+/// `fwd_summary.json` to `out`. The JSON's top level is the first run, in
+/// the shape it had before IPv6 (plus `family`); every further run is a
+/// section of the same shape under its family's name (`"v6"`).
+pub fn write_outputs(out: &Path, runs: &[FamilyRun]) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
-    for (mode, r) in all {
-        if let Some(h) = &r.latency {
-            std::fs::write(
-                out.join(format!("fwd-latency-{mode}.hgrm")),
-                hgrm::percentile_distribution(h, 5),
-            )?;
-        }
-        if let Some(h) = &r.loaded_latency {
-            std::fs::write(
-                out.join(format!("fwd-latency-loaded-{mode}.hgrm")),
-                hgrm::percentile_distribution(h, 5),
-            )?;
+    for run in runs {
+        let tag = run.p.family.file_tag();
+        for (mode, r) in &run.all {
+            for (kind, h) in [("", &r.latency), ("-loaded", &r.loaded_latency)] {
+                if let Some(h) = h {
+                    std::fs::write(
+                        out.join(format!("fwd-latency{kind}{tag}-{mode}.hgrm")),
+                        hgrm::percentile_distribution(h, 5),
+                    )?;
+                }
+            }
         }
     }
-    let json = serde_json::json!({
-        "params": p,
-        "machine": {
-            "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
-        },
-        "metrics": rows.iter().map(|r| serde_json::json!({
-            "metric": r.metric,
-            "kernel": r.kernel,
-            "router": r.router,
-            "ratio": match (r.kernel, r.router) { (Some(k), Some(x)) if k > 0.0 => Some(x / k), _ => None },
-            "target": r.target.map(|(t, up)| serde_json::json!({"ratio": t, "higher_is_better": up})),
-        })).collect::<Vec<_>>(),
-        "repetitions": all.iter().map(|(m, r)| (m.to_string(), serde_json::json!({"reps": r.reps, "errors": r.errors}))).collect::<BTreeMap<_, _>>(),
-        "cpu_method": "process: utime+stime of the router (all threads); softirq and busy: /proc/stat cpu line, all CPUs; tick-sampled (no CONFIG_IRQ_TIME_ACCOUNTING); forwarder = softirq (+ process for the router: an upper bound, softirq in its threads counts twice)",
+    let Some((first, rest)) = runs.split_first() else {
+        return Err(std::io::Error::other("no run to write"));
+    };
+    let mut json = first.json();
+    json["machine"] = serde_json::json!({
+        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
     });
+    json["cpu_method"] = serde_json::json!("process: utime+stime of the router (all threads); softirq and busy: /proc/stat cpu line, all CPUs; tick-sampled (no CONFIG_IRQ_TIME_ACCOUNTING); forwarder = softirq (+ process for the router: an upper bound, softirq in its threads counts twice)");
+    for run in rest {
+        json[run.p.family.name()] = run.json();
+    }
     std::fs::write(
         out.join("fwd_summary.json"),
         serde_json::to_string_pretty(&json)? + "\n",
@@ -1264,6 +1416,32 @@ mod tests {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median(vec![]), None);
+    }
+
+    #[test]
+    fn family_frames_and_addresses() {
+        assert_eq!(Family::V4.frame_len(), 64);
+        assert_eq!(Family::V6.frame_len(), 78);
+        assert_eq!(Family::V4.dst_at(9000).to_string(), "192.168.20.100:9000");
+        assert_eq!(Family::V6.dst_at(9000).to_string(), "[fd00:20::100]:9000");
+        assert_eq!(Family::V6.listen_at(7000).to_string(), "[::]:7000");
+    }
+
+    #[test]
+    fn v4_metric_names_unchanged() {
+        let names: Vec<String> = rows(&BTreeMap::new(), Family::V4)
+            .into_iter()
+            .map(|r| r.metric)
+            .collect();
+        for n in [
+            "UDP 64B forwarded pps",
+            "UDP 64B loss",
+            "kernel IPv4 input per offered pkt",
+        ] {
+            assert!(names.iter().any(|m| m == n), "{n} missing: {names:?}");
+        }
+        let v6 = rows(&BTreeMap::new(), Family::V6);
+        assert!(v6.iter().any(|r| r.metric == "UDP 78B forwarded pps"));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Traffic tools run inside the benchmark's namespaces (as `fwd_bench tool
 //! ...` child processes): a sendmmsg UDP blaster, a recvmmsg UDP sink, and a
-//! UDP echo server/client for request/response latency.
+//! UDP echo server/client for request/response latency. All of them are
+//! family-neutral: the address they are given (IPv4 or IPv6) picks the
+//! socket family.
 //!
 //! Batching syscalls with sendmmsg/recvmmsg keeps the traffic generator's
 //! per-packet cost far below the forwarder's, so the forwarder is what is
 //! measured; nix wraps the syscalls safely (this crate forbids `unsafe`).
 use std::io::IoSlice;
 use std::io::IoSliceMut;
-use std::net::{SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,13 +17,28 @@ use std::time::{Duration, Instant};
 use hdrhistogram::serialization::Serializer as _;
 use hdrhistogram::Histogram;
 use nix::sys::socket::{
-    recvmmsg, sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrIn,
+    recvmmsg, sendmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders, SockaddrStorage,
 };
 
 /// Messages per sendmmsg/recvmmsg call.
 pub const BATCH: usize = 64;
 /// UDP payload that makes a 64-byte Ethernet frame (14 + 20 + 8 + 18 + 4 FCS).
 pub const PAYLOAD_64B: usize = 18;
+/// UDP payload of the IPv6 tests' 78-byte frames (14 + 40 + 8 + 12 + 4 FCS):
+/// IPv6 UDP cannot fit a 64-byte frame (the headers and FCS alone are 66
+/// bytes), and 78 bytes is RFC 5180's smallest IPv6 frame on Ethernet. 12
+/// bytes also hold the echo client's 8-byte sequence number.
+pub const PAYLOAD6_78B: usize = 12;
+
+/// The unspecified address of `addr`'s family, port 0: where a socket that
+/// talks to `addr` binds (an IPv4 socket cannot reach an IPv6 peer).
+fn any_of(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, 0)
+}
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct BlastReport {
@@ -55,7 +72,7 @@ pub fn self_cpu_ns() -> u64 {
 /// possible, or paced to `rate` datagrams per second in all (`rate` > 0; in
 /// bursts of one sendmmsg batch, never ahead of the rate).
 pub fn blast(
-    dst: SocketAddrV4,
+    dst: SocketAddr,
     secs: f64,
     flows: usize,
     payload: usize,
@@ -90,7 +107,7 @@ pub fn blast(
 }
 
 fn blast_thread(
-    dst: SocketAddrV4,
+    dst: SocketAddr,
     secs: f64,
     flows: usize,
     payload: usize,
@@ -98,7 +115,7 @@ fn blast_thread(
 ) -> std::io::Result<BlastReport> {
     let socks: Vec<UdpSocket> = (0..flows.max(1))
         .map(|_| {
-            let s = UdpSocket::bind("0.0.0.0:0")?;
+            let s = UdpSocket::bind(any_of(dst))?;
             s.connect(dst)?;
             // Big send buffers: the blaster should not be what stalls.
             let _ = setsockopt(&s, sockopt::SndBufForce, &(4 << 20));
@@ -107,8 +124,9 @@ fn blast_thread(
         .collect::<std::io::Result<_>>()?;
     let buf = vec![0x5au8; payload];
     let iovs: Vec<[IoSlice<'_>; 1]> = (0..BATCH).map(|_| [IoSlice::new(&buf)]).collect();
-    let addrs: Vec<Option<SockaddrIn>> = vec![None; BATCH];
-    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
+    // Connected sockets: no per-message address (storage fits either family).
+    let addrs: Vec<Option<SockaddrStorage>> = vec![None; BATCH];
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let start = Instant::now();
     let limit = Duration::from_secs_f64(secs);
     let (mut sent, mut failed_calls, mut i) = (0u64, 0u64, 0usize);
@@ -153,13 +171,14 @@ pub struct SinkReport {
     pub bytes: u64,
 }
 
-/// Counts UDP datagrams arriving on `port` for `secs` (recvmmsg batches).
-pub fn sink(port: u16, secs: f64) -> std::io::Result<SinkReport> {
-    let s = UdpSocket::bind(("0.0.0.0", port))?;
+/// Counts UDP datagrams arriving at `listen` for `secs` (recvmmsg batches).
+pub fn sink(listen: SocketAddr, secs: f64) -> std::io::Result<SinkReport> {
+    let s = UdpSocket::bind(listen)?;
     let _ = setsockopt(&s, sockopt::RcvBufForce, &(16 << 20));
     s.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut bufs = vec![[0u8; 256]; BATCH];
-    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(BATCH, None);
+    // Storage, not SockaddrIn: the senders' addresses may be IPv6.
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let (mut received, mut bytes) = (0u64, 0u64);
     while Instant::now() < deadline {
@@ -185,9 +204,10 @@ pub fn sink(port: u16, secs: f64) -> std::io::Result<SinkReport> {
     })
 }
 
-/// Echoes every datagram on `port` back to its sender, for at most `secs`.
-pub fn echo_server(port: u16, secs: f64) -> std::io::Result<()> {
-    let s = UdpSocket::bind(("0.0.0.0", port))?;
+/// Echoes every datagram arriving at `listen` back to its sender, for at
+/// most `secs`.
+pub fn echo_server(listen: SocketAddr, secs: f64) -> std::io::Result<()> {
+    let s = UdpSocket::bind(listen)?;
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let mut buf = [0u8; 2048];
@@ -210,14 +230,14 @@ pub struct EchoReport {
 /// each round trip (ns) in a histogram written to `hist_out` (V2 format).
 /// The first `warmup` exchanges are not recorded.
 pub fn echo_client(
-    dst: SocketAddrV4,
+    dst: SocketAddr,
     count: u64,
     warmup: u64,
     payload: usize,
     timeout: Duration,
     hist_out: &Path,
 ) -> std::io::Result<EchoReport> {
-    let s = UdpSocket::bind("0.0.0.0:0")?;
+    let s = UdpSocket::bind(any_of(dst))?;
     s.connect(dst)?;
     s.set_read_timeout(Some(timeout))?;
     let mut hist =
