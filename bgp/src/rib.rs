@@ -8,7 +8,7 @@
 //! and identical announcements share one allocation. The next-hop set last
 //! handed to the FIB is interned too and stored as a `u32` per prefix.
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -31,6 +31,18 @@ pub enum RouteChange {
 }
 
 pub use crate::decision::{PeerInfo, RouteAttrs, DEFAULT_LOCAL_PREF};
+
+/// A Loc-RIB change as queued until the FIB side takes it: the prefix and
+/// the id of the next-hop set now installed (0: none, a removal). 24
+/// octets, where a [`RouteChange`] is 48 plus its next-hop list on the
+/// heap; a session that goes down with a full table queues one per prefix,
+/// so this is what bounds that transient. Set ids are never reused
+/// (`Rib::nh_sets` only grows), so resolving one later gives the same set.
+#[derive(Clone, Copy, Debug)]
+struct QueuedChange {
+    prefix: IpNet,
+    set: u32,
+}
 
 /// Index of a peer in the speaker (stable while it has paths in the RIB).
 /// 16 bits keep a path at 16 octets; 65535 peers is far beyond need.
@@ -224,6 +236,21 @@ impl PeerRibStats {
     fn family(&mut self, prefix: &IpNet) -> &mut FamilyCounts {
         &mut self.by_family[Family::of(prefix).index()]
     }
+
+    /// Counts `old`, the peer's path for `prefix`, out.
+    fn path_removed(&mut self, prefix: &IpNet, old: &Path) {
+        self.received = self.received.saturating_sub(1);
+        let f = self.family(prefix);
+        f.received = f.received.saturating_sub(1);
+        if !old.filtered() {
+            self.accepted = self.accepted.saturating_sub(1);
+            let f = self.family(prefix);
+            f.accepted = f.accepted.saturating_sub(1);
+        }
+        if old.stale() {
+            self.stale = self.stale.saturating_sub(1);
+        }
+    }
 }
 
 /// What re-running the import filter over one peer's Adj-RIB-In changed.
@@ -253,7 +280,7 @@ pub struct Rib {
     peers: Vec<Option<PeerInfo>>,
     stats: Vec<PeerRibStats>,
     decision: DecisionProcess,
-    changes: Vec<RouteChange>,
+    changes: VecDeque<QueuedChange>,
     interned_since_gc: usize,
     /// Last single-next-hop set looked up (fast path of `reselect`).
     last_single: Option<(IpAddr, u32)>,
@@ -273,7 +300,7 @@ impl Rib {
             peers: Vec::new(),
             stats: Vec::new(),
             decision: DecisionProcess::new(local_as, maximum_paths, multipath_relax),
-            changes: Vec::new(),
+            changes: VecDeque::new(),
             interned_since_gc: 0,
             last_single: None,
         }
@@ -317,7 +344,31 @@ impl Rib {
     }
 
     pub fn take_changes(&mut self) -> Vec<RouteChange> {
-        std::mem::take(&mut self.changes)
+        self.take_changes_upto(usize::MAX)
+    }
+
+    /// The oldest `max` queued changes, in order (a prefix changed twice
+    /// appears twice; the later one holds).
+    pub fn take_changes_upto(&mut self, max: usize) -> Vec<RouteChange> {
+        let n = max.min(self.changes.len());
+        let sets = &self.nh_sets;
+        let out = self
+            .changes
+            .drain(..n)
+            .map(|c| match c.set {
+                0 => RouteChange::Remove(c.prefix),
+                id => RouteChange::Replace {
+                    prefix: c.prefix,
+                    next_hops: sets[id as usize].to_vec(),
+                },
+            })
+            .collect();
+        // After a full table's worth, give the memory back rather than
+        // keep it for batches that are usually a few thousand.
+        if self.changes.is_empty() && self.changes.capacity() > 1 << 16 {
+            self.changes = VecDeque::new();
+        }
+        out
     }
 
     pub fn has_changes(&self) -> bool {
@@ -423,23 +474,12 @@ impl Rib {
             }
             Removed::Last(old, installed) => {
                 if installed {
-                    self.changes.push(RouteChange::Remove(prefix));
+                    self.changes.push_back(QueuedChange { prefix, set: 0 });
                 }
                 old
             }
         };
-        let st = self.stats_mut(peer);
-        st.received = st.received.saturating_sub(1);
-        let f = st.family(&prefix);
-        f.received = f.received.saturating_sub(1);
-        if !old.filtered() {
-            st.accepted = st.accepted.saturating_sub(1);
-            let f = st.family(&prefix);
-            f.accepted = f.accepted.saturating_sub(1);
-        }
-        if old.stale() {
-            st.stale = st.stale.saturating_sub(1);
-        }
+        self.stats_mut(peer).path_removed(&prefix, &old);
         true
     }
 
@@ -672,15 +712,10 @@ impl Rib {
                 }
             }
         }
-        if new_id == 0 {
-            self.changes.push(RouteChange::Remove(prefix));
-        } else {
-            let nhs = self.nh_sets[new_id as usize].to_vec();
-            self.changes.push(RouteChange::Replace {
-                prefix,
-                next_hops: nhs,
-            });
-        }
+        self.changes.push_back(QueuedChange {
+            prefix,
+            set: new_id,
+        });
     }
 
     fn single_nh_set_id(&mut self, nh: IpAddr) -> u32 {
@@ -1023,6 +1058,36 @@ mod tests {
         rib.announce(PeerId(1), pre, b, false);
         rib.announce(PeerId(0), pre, a, false);
         assert_eq!(rib.installed(&pre), vec![nh("192.168.10.100")]);
+    }
+
+    #[test]
+    fn changes_are_taken_in_order_in_chunks() {
+        let mut rib = rib_with_peers(1, 1, false);
+        let (a, b) = (p("172.20.0.0/24"), p("172.20.1.0/24"));
+        let x = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        rib.announce(PeerId(0), a, x.clone(), false);
+        rib.announce(PeerId(0), b, x, false);
+        assert_eq!(rib.remove_peer(PeerId(0), None), 2);
+        // Four queued: two installs, two removals; the oldest come first and
+        // a set id is resolved to its next hops when taken.
+        let first = rib.take_changes_upto(3);
+        assert_eq!(
+            first,
+            vec![
+                RouteChange::Replace {
+                    prefix: a,
+                    next_hops: vec![nh("192.168.10.100")]
+                },
+                RouteChange::Replace {
+                    prefix: b,
+                    next_hops: vec![nh("192.168.10.100")]
+                },
+                RouteChange::Remove(a),
+            ]
+        );
+        assert!(rib.has_changes());
+        assert_eq!(rib.take_changes_upto(3), vec![RouteChange::Remove(b)]);
+        assert!(rib.take_changes_upto(3).is_empty() && !rib.has_changes());
     }
 
     #[test]

@@ -472,6 +472,18 @@ impl Speaker {
         self.rib.take_changes()
     }
 
+    /// The oldest `max` Loc-RIB changes, in order; call until it returns
+    /// none. Taken in chunks, a session that goes down with a full table
+    /// never has all its withdrawals expanded at once.
+    pub fn take_route_changes_upto(&mut self, max: usize) -> Vec<RouteChange> {
+        self.rib.take_changes_upto(max)
+    }
+
+    /// Whether Loc-RIB changes wait to be taken.
+    pub fn has_route_changes(&self) -> bool {
+        self.rib.has_changes()
+    }
+
     pub fn set_nexthop_resolver(&mut self, resolver: Box<dyn Fn(IpAddr) -> bool + Send>) {
         self.rib.set_resolver(resolver);
         self.rib.revalidate_nexthops();

@@ -15,9 +15,8 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndp
 
 use super::device::ChannelDevice;
 use super::tcp_md5::KeyTable;
-use super::{to_route_manager, BgpRouteChange6, Query, Reply, TransportStats};
+use super::{to_route_manager, Query, Reply, TransportStats};
 use crate::ports::PortInfo;
-use crate::rib::BgpRouteChange;
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
 
@@ -49,11 +48,14 @@ const MAX_PENDING_ACCEPTS: usize = 64;
 /// that stops reading until this much is waiting is reset (its hold timer
 /// would end the session later anyway).
 const MAX_OUT_QUEUE: usize = 256 << 20;
-/// Route changes handed to the route manager per FIB publication (see
-/// `Transport::poll`): large enough that a full-table install publishes a
-/// few hundred times, not a million; small enough that the transient of one
-/// chunk (~1 MiB) is noise beside the table.
+/// Route changes expanded and staged in the route manager at a time (see
+/// `Transport::install_route_changes`): the expanded chunk (~80 octets a
+/// change) is noise beside the table, and staging costs nothing per chunk
+/// (one FIB publication at the end).
 const ROUTE_CHUNK: usize = 8192;
+/// Chunks per loop turn (the rest waits for the next turn): 2M changes,
+/// more than two full tables.
+const MAX_ROUTE_CHUNKS: usize = 256;
 /// How long a closing socket may linger (FIN handshake) before it is aborted.
 const LINGER: Duration = Duration::from_secs(10);
 /// smoltcp gives up on a connection whose data is not acknowledged for this long.
@@ -366,25 +368,13 @@ impl Transport {
         self.drain_actions(bnow);
         self.flush_output();
         self.reap_lingering();
-        let changes = self.speaker.take_route_changes();
-        if !changes.is_empty() {
-            self.stats.route_batches += 1;
-            self.stats.route_changes += changes.len() as u64;
-            // In chunks: a session that goes down with a full table (a peer
-            // over its max_prefix, a flap) withdraws every route at once,
-            // and one batch would hold the converted list, the route
-            // manager's pending set and the FIB's change list for all of
-            // them beside the table itself. Chunks bound that transient and
-            // let the workers see the FIB converge in steps.
-            let mut changes = changes.into_iter();
-            loop {
-                let (batch, batch6) = to_route_manager(changes.by_ref().take(ROUTE_CHUNK));
-                if batch.is_empty() && batch6.is_empty() {
-                    break;
-                }
-                self.install_routes(batch, batch6);
-            }
-        }
+        // In chunks: a session that goes down with a full table (a peer
+        // over its max_prefix, a flap) withdraws every route at once, and
+        // expanding them all at once would hold the change list for all of
+        // them beside the table itself. The speaker queues 24 octets per
+        // change; a chunk at a time is expanded and staged in the route
+        // manager, and everything staged is published once.
+        self.install_route_changes();
         // Send what the reads and writes above produced (ACKs, window
         // updates, data), a bounded number of segments.
         for _ in 0..EGRESS_ROUNDS {
@@ -409,33 +399,47 @@ impl Transport {
         self.stats.md5_sign_failed = m.totals.sign_failed;
     }
 
-    /// Hands one chunk of route changes to the route manager (one FIB
-    /// publication per family).
-    fn install_routes(&mut self, batch: Vec<BgpRouteChange>, batch6: Vec<BgpRouteChange6>) {
-        match self.routes.lock() {
-            Ok(mut rm) => {
-                match rm.v4.apply_bgp(batch) {
-                    Ok(out) => {
-                        for r in out.rejected.iter().take(8) {
-                            tracing::warn!(reason = %r, "bgp: route refused by the route manager");
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "bgp: installing routes failed"),
-                }
-                if !batch6.is_empty() {
-                    match rm.v6.apply_bgp(batch6) {
-                        Ok(out) => {
-                            for r in out.rejected.iter().take(8) {
-                                tracing::warn!(reason = %r, "bgp: IPv6 route refused by the route manager");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "bgp: installing IPv6 routes failed")
-                        }
-                    }
+    /// Moves the speaker's Loc-RIB changes into the route managers, a
+    /// chunk at a time, with one FIB publication per family at the end.
+    fn install_route_changes(&mut self) {
+        if !self.speaker.has_route_changes() {
+            return;
+        }
+        let Ok(mut rm) = self.routes.lock() else {
+            tracing::error!("bgp: route manager lock poisoned; routes not installed");
+            return;
+        };
+        let (mut staged4, mut staged6) = (false, false);
+        for _ in 0..MAX_ROUTE_CHUNKS {
+            let changes = self.speaker.take_route_changes_upto(ROUTE_CHUNK);
+            if changes.is_empty() {
+                break;
+            }
+            self.stats.route_batches += 1;
+            self.stats.route_changes += changes.len() as u64;
+            let (batch, batch6) = to_route_manager(changes);
+            if !batch.is_empty() {
+                staged4 = true;
+                for r in rm.v4.stage_bgp(batch).rejected.iter().take(8) {
+                    tracing::warn!(reason = %r, "bgp: route refused by the route manager");
                 }
             }
-            Err(_) => tracing::error!("bgp: route manager lock poisoned; routes not installed"),
+            if !batch6.is_empty() {
+                staged6 = true;
+                for r in rm.v6.stage_bgp(batch6).rejected.iter().take(8) {
+                    tracing::warn!(reason = %r, "bgp: IPv6 route refused by the route manager");
+                }
+            }
+        }
+        if staged4 {
+            if let Err(e) = rm.v4.publish_staged() {
+                tracing::error!(error = %e, "bgp: installing routes failed");
+            }
+        }
+        if staged6 {
+            if let Err(e) = rm.v6.publish_staged() {
+                tracing::error!(error = %e, "bgp: installing IPv6 routes failed");
+            }
         }
     }
 

@@ -247,6 +247,25 @@ impl<F: Family> RouteManager<F> {
         &mut self,
         changes: impl IntoIterator<Item = BgpRouteChange<F::Net, F::Addr>>,
     ) -> Result<BgpApplyOutcome<F::Net>, RouteError> {
+        let mut out = self.stage_bgp(changes);
+        out.fib_changes = self.publish()?;
+        Ok(out)
+    }
+
+    /// Publishes what [`RouteManager::stage_bgp`] staged; the FIB changes.
+    pub fn publish_staged(&mut self) -> Result<usize, RouteError> {
+        self.publish()
+    }
+
+    /// Records BGP route changes without publishing them: several chunks
+    /// staged and then one [`RouteManager::publish_staged`] cost one FIB
+    /// publication, while the caller never holds more than a chunk of
+    /// changes. (Each publication copies the FIB chunks it touches, so a
+    /// full table published in 8k-route steps took ~25 % longer.)
+    pub fn stage_bgp(
+        &mut self,
+        changes: impl IntoIterator<Item = BgpRouteChange<F::Net, F::Addr>>,
+    ) -> BgpApplyOutcome<F::Net> {
         let mut out = BgpApplyOutcome::default();
         for c in changes {
             match c {
@@ -291,8 +310,7 @@ impl<F: Family> RouteManager<F> {
                 }
             }
         }
-        out.fib_changes = self.publish()?;
-        Ok(out)
+        out
     }
 
     /// Removes every BGP route (the BGP speaker stopped).
