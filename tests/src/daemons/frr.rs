@@ -12,12 +12,18 @@ use crate::lab::Lab;
 use crate::netns::Ns;
 use crate::process::poll_until;
 
+/// One bgpd. IPv6 needs no extra field: the address families follow the
+/// addresses. An IPv6 neighbour (a session over IPv6) is activated in
+/// `address-family ipv6 unicast` only; every neighbour is activated there
+/// as well when `networks` holds IPv6 prefixes (IPv6 unicast carried on an
+/// IPv4 session). An all-IPv4 config renders as it always has.
 #[derive(Clone, Debug)]
 pub struct FrrConfig {
     pub asn: u32,
     pub router_id: IpAddr,
     /// (address, remote-as as FRR spells it: "65000" or "external").
     pub neighbors: Vec<(IpAddr, String)>,
+    /// Prefixes to announce (`network P`), IPv4 and IPv6 (a prefix with a ':').
     pub networks: Vec<String>,
     /// TCP-MD5 key of every neighbour (`neighbor X password ...`).
     pub password: Option<String>,
@@ -40,11 +46,34 @@ impl FrrConfig {
                 let _ = writeln!(s, " neighbor {a} password {p}");
             }
         }
+        let (v4, v6): (Vec<&String>, Vec<&String>) =
+            self.networks.iter().partition(|n| !n.contains(':'));
         let _ = writeln!(s, " address-family ipv4 unicast");
-        for n in &self.networks {
+        for n in &v4 {
             let _ = writeln!(s, "  network {n}");
         }
+        // `bgp default ipv4-unicast` would activate IPv4 unicast on an IPv6
+        // session too: these carry IPv6 only.
+        for (a, _) in self.neighbors.iter().filter(|(a, _)| a.is_ipv6()) {
+            let _ = writeln!(s, "  no neighbor {a} activate");
+        }
         let _ = writeln!(s, " exit-address-family");
+        let v6_neighbors: Vec<&IpAddr> = self
+            .neighbors
+            .iter()
+            .map(|(a, _)| a)
+            .filter(|a| a.is_ipv6() || !v6.is_empty())
+            .collect();
+        if !v6_neighbors.is_empty() {
+            let _ = writeln!(s, " address-family ipv6 unicast");
+            for n in &v6 {
+                let _ = writeln!(s, "  network {n}");
+            }
+            for a in v6_neighbors {
+                let _ = writeln!(s, "  neighbor {a} activate");
+            }
+            let _ = writeln!(s, " exit-address-family");
+        }
         s
     }
 }
@@ -55,6 +84,7 @@ pub struct Frr {
     pub zebra: Option<u32>,
     ns: Ns,
     vty_dir: PathBuf,
+    asn: u32,
 }
 
 impl Frr {
@@ -130,6 +160,7 @@ impl Frr {
             zebra,
             ns: ns.clone(),
             vty_dir,
+            asn: cfg.asn,
         };
         let ok = poll_until(Duration::from_secs(15), Duration::from_millis(100), || {
             f.vtysh(&["show bgp summary"]).is_ok()
@@ -151,6 +182,25 @@ impl Frr {
             argv.push(c);
         }
         cli_result(&self.ns, &argv)
+    }
+
+    /// Announces (`network P`) or withdraws (`no network P`) a prefix at
+    /// run time, in the address family of the prefix.
+    pub fn network(&self, prefix: &str, announce: bool) -> Result<String, String> {
+        let router = format!("router bgp {}", self.asn);
+        let af = if prefix.contains(':') {
+            "address-family ipv6 unicast"
+        } else {
+            "address-family ipv4 unicast"
+        };
+        let net = format!("{}network {prefix}", if announce { "" } else { "no " });
+        let out = self.vtysh(&["configure terminal", &router, af, &net])?;
+        // vtysh exits 0 on some rejected commands: they print a "%" line.
+        if out.lines().any(|l| l.trim_start().starts_with('%')) {
+            Err(out)
+        } else {
+            Ok(out)
+        }
     }
 
     pub fn is_established(&self, addr: IpAddr) -> bool {

@@ -115,5 +115,104 @@ mod tests {
         assert!(b.contains("password \"s3cret\";"));
         assert!(b.contains("neighbor 10.0.0.2 as 65000"));
         assert!(b.contains("route 172.30.0.0/24 unreachable"));
+        // Byte for byte what the IPv4-only renderers wrote before IPv6.
+        assert_eq!(
+            f,
+            "frr defaults traditional\nhostname frr-test\nlog stdout\nrouter bgp 65020\n bgp router-id 10.0.0.1\n no bgp ebgp-requires-policy\n no bgp network import-check\n bgp graceful-restart\n neighbor 10.0.0.2 remote-as external\n neighbor 10.0.0.2 timers connect 1\n neighbor 10.0.0.2 password s3cret\n address-family ipv4 unicast\n  network 172.31.0.0/24\n exit-address-family\n"
+        );
+        assert_eq!(
+            b,
+            "router id 10.0.0.3;\nprotocol device { scan time 10; }\nprotocol kernel { ipv4 { import none; export where source = RTS_BGP; }; merge paths on; }\nprotocol static { ipv4;\n  route 172.30.0.0/24 unreachable;\n}\nprotocol bgp peer0 {\n  local 10.0.0.3 as 65010;\n  neighbor 10.0.0.2 as 65000;\n  hold time 9;\n  connect retry time 1;\n  password \"s3cret\";\n  graceful restart on;\n  ipv4 { import all; export where source = RTS_STATIC; };\n}\n"
+        );
+        // An all-IPv4 config has no trace of IPv6.
+        assert!(!f.contains("ipv6") && !f.contains("activate"), "{f}");
+        assert!(!b.contains("ipv6") && !b.contains("static6"), "{b}");
+        assert!(b.contains("  local 10.0.0.3 as 65010;\n"), "{b}");
+
+        // A session over IPv6: IPv6 unicast only.
+        let f6 = FrrConfig {
+            asn: 65020,
+            router_id: "10.0.0.1".parse().unwrap(),
+            neighbors: vec![("fd00:62::200".parse().unwrap(), "65000".into())],
+            networks: vec!["fd00:6a::/64".into()],
+            password: None,
+        }
+        .render_bgpd();
+        assert!(f6.contains("neighbor fd00:62::200 remote-as 65000"), "{f6}");
+        assert!(
+            f6.contains(" address-family ipv4 unicast\n  no neighbor fd00:62::200 activate\n"),
+            "{f6}"
+        );
+        assert!(
+            f6.contains(" address-family ipv6 unicast\n  network fd00:6a::/64\n  neighbor fd00:62::200 activate\n exit-address-family"),
+            "{f6}"
+        );
+        let b6cfg = BirdConfig {
+            router_id: "10.0.0.3".parse().unwrap(),
+            asn: 65010,
+            local: "fd00:62::1".parse().unwrap(),
+            neighbors: vec![("fd00:62::200".parse().unwrap(), 65000)],
+            originate: vec!["fd00:6a::/64".into()],
+            kernel_export: false,
+            hold_time: 9,
+            password: None,
+        };
+        let b6 = b6cfg.clone().render();
+        assert!(
+            b6.contains("protocol static static6 { ipv6;\n  route fd00:6a::/64 unreachable;\n}"),
+            "{b6}"
+        );
+        assert!(b6.contains("  local fd00:62::1 as 65010;\n"), "{b6}");
+        assert!(b6.contains("  neighbor fd00:62::200 as 65000;\n"), "{b6}");
+        assert!(
+            b6.contains("  ipv6 { import all;") && !b6.contains("ipv4"),
+            "{b6}"
+        );
+
+        // IPv6 unicast on an IPv4 session: both families on the neighbour.
+        let f46 = FrrConfig {
+            asn: 65020,
+            router_id: "10.0.0.1".parse().unwrap(),
+            neighbors: vec![("10.0.0.2".parse().unwrap(), "65000".into())],
+            networks: vec!["172.31.0.0/24".into(), "fd00:6a::/64".into()],
+            password: None,
+        }
+        .render_bgpd();
+        assert!(
+            f46.contains(
+                " address-family ipv4 unicast\n  network 172.31.0.0/24\n exit-address-family"
+            ),
+            "{f46}"
+        );
+        assert!(
+            f46.contains(" address-family ipv6 unicast\n  network fd00:6a::/64\n  neighbor 10.0.0.2 activate\n"),
+            "{f46}"
+        );
+        let b46cfg = BirdConfig {
+            local: "10.0.0.3".parse().unwrap(),
+            neighbors: vec![("10.0.0.2".parse().unwrap(), 65000)],
+            originate: vec!["fd00:6a::/64".into()],
+            ..b6cfg
+        };
+        let b46cfg_nh = b46cfg.clone();
+        let b46 = b46cfg.render();
+        assert!(b46.contains("  local 10.0.0.3 as 65010;\n"), "{b46}");
+        assert!(
+            b46.contains("  ipv4 { import all;") && b46.contains("  ipv6 { import all;"),
+            "{b46}"
+        );
+        // An IPv6 neighbour next to an IPv4 local address: `local as` only.
+        let bmix = BirdConfig {
+            neighbors: vec![("fd00:62::200".parse().unwrap(), 65000)],
+            ..b46cfg
+        }
+        .render();
+        assert!(bmix.contains("  local as 65010;\n"), "{bmix}");
+        let bnh = b46cfg_nh.render_ipv6_options("next hop address ::ffff:10.0.0.3;");
+        assert!(
+            bnh.contains("  ipv6 { next hop address ::ffff:10.0.0.3; import all;"),
+            "{bnh}"
+        );
+        assert_eq!(b46cfg_nh.render_ipv6_options(""), b46cfg_nh.render());
     }
 }
