@@ -94,27 +94,14 @@ pub struct RouterProc {
 
 impl RouterProc {
     /// The nice value of each of the router's threads, by thread name
-    /// (`bgp`, `control`, `fwd-0`, ...), from /proc/PID/task/*/stat; the
-    /// largest where several threads share a name.
+    /// (`bgp`, `control`, `fwd-0`, ...); the largest where several threads
+    /// share a name.
     pub fn thread_nice(&self) -> std::collections::BTreeMap<String, i64> {
         let mut m = std::collections::BTreeMap::new();
-        let Ok(dir) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
-            return m;
-        };
-        for e in dir.flatten() {
-            let Ok(s) = std::fs::read_to_string(e.path().join("stat")) else {
-                continue;
-            };
-            let (Some(open), Some(close)) = (s.find('('), s.rfind(')')) else {
-                continue;
-            };
-            // proc(5): after the name, field 19 (nice) is the 17th.
-            let nice = s[close + 1..]
-                .split_whitespace()
-                .nth(16)
-                .and_then(|x| x.parse::<i64>().ok());
-            if let Some(n) = nice {
-                let e = m.entry(s[open + 1..close].to_string()).or_insert(n);
+        for (name, fields) in thread_stats(self.pid) {
+            // proc(5): field 19 (nice) is the 17th after the name.
+            if let Some(n) = fields.get(16).and_then(|x| x.parse::<i64>().ok()) {
+                let e = m.entry(name).or_insert(n);
                 *e = (*e).max(n);
             }
         }
@@ -316,6 +303,27 @@ macro_rules! both_forwarders {
             }
         }
     };
+}
+
+/// Each thread of process `pid`: its name and the fields of
+/// /proc/PID/task/TID/stat after the name (proc(5) field 3 is index 0).
+pub fn thread_stats(pid: u32) -> Vec<(String, Vec<String>)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let s = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // The name may hold spaces and parentheses: it runs from the
+            // first '(' to the last ')'.
+            let (open, close) = (s.find('(')?, s.rfind(')')?);
+            let fields = s[close + 1..]
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            Some((s[open + 1..close].to_string(), fields))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -278,18 +278,8 @@ pub fn cpu_secs(pid: u32) -> f64 {
 /// thread...), summed over threads of the same name.
 pub fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
     let mut m = std::collections::BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return m;
-    };
-    for e in dir.flatten() {
-        let Ok(s) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (s.find('('), s.rfind(')')) else {
-            continue;
-        };
-        let name = s[open + 1..close].to_string();
-        let f: Vec<&str> = s[close + 1..].split_whitespace().collect();
+    for (name, f) in router_tests::router::thread_stats(pid) {
+        // utime and stime (proc(5) fields 14, 15), in USER_HZ ticks.
         let get = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
         *m.entry(name).or_insert(0.0) += (get(11) + get(12)) / 100.0;
     }
