@@ -326,6 +326,43 @@ pub fn thread_stats(pid: u32) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// `router ARGS --json` against `r`, parsed; panics with the output when
+/// the command fails or prints no JSON.
+pub fn show_json(r: &RouterProc, args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let out = r.cli(&a);
+    assert!(out.success(), "router {args:?}: {out}");
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
+}
+
+/// Gateways of the BGP route for `prefix` in the router's FIB, in the order
+/// shown (None: no such BGP route).
+pub fn bgp_route(r: &RouterProc, prefix: &str) -> Option<Vec<String>> {
+    use serde_json::Value;
+    let routes = match show_json(r, &["show", "route"]) {
+        Value::Array(a) => a,
+        Value::Object(ref m) => m
+            .get("routes")
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let e = routes
+        .iter()
+        .find(|e| e.get("prefix").and_then(|p| p.as_str()) == Some(prefix))?;
+    (e.get("source").and_then(|s| s.as_str()) == Some("bgp")).then(|| {
+        e.get("next_hops")
+            .and_then(|n| n.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h.get("via").and_then(|v| v.as_str()).map(str::to_string))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

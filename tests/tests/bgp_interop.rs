@@ -5,11 +5,11 @@
 //! ```text
 //! bird 192.168.30.1 (AS 65010) --eth1-- router (AS 65000) --eth2-- frr 192.168.40.1 (AS 65020)
 //! ```
+use router_tests::router::{bgp_route, show_json as show};
 use std::time::Duration;
 
 use router_tests::daemons::{kernel_has_route, Bird, BirdConfig, Frr, FrrConfig};
-use router_tests::{poll_until, require, wait_until, Lab, RouterProc};
-use serde_json::Value;
+use router_tests::{poll_until, require, wait_until, Lab};
 
 const CONFIG: &str = r#"
 [router]
@@ -49,40 +49,6 @@ keepalive = 3
 connect_retry = 2
 description = "frr"
 "#;
-
-fn show(r: &RouterProc, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let out = r.cli(&a);
-    assert!(out.success(), "router {args:?}: {out}");
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
-}
-
-/// Gateways of the BGP route for `prefix` in the router's FIB.
-fn bgp_route(r: &RouterProc, prefix: &str) -> Option<Vec<String>> {
-    let v = show(r, &["show", "route"]);
-    let routes = match v {
-        Value::Array(a) => a,
-        Value::Object(ref m) => m
-            .get("routes")
-            .and_then(|x| x.as_array())
-            .cloned()
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    let e = routes
-        .iter()
-        .find(|e| e.get("prefix").and_then(|p| p.as_str()) == Some(prefix))?;
-    (e.get("source").and_then(|s| s.as_str()) == Some("bgp")).then(|| {
-        e.get("next_hops")
-            .and_then(|n| n.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|h| h.get("via").and_then(|v| v.as_str()).map(str::to_string))
-            .collect()
-    })
-}
 
 #[test]
 fn bgp_interop_with_bird_and_frr() {

@@ -34,12 +34,12 @@
 //! The other direction is checked on the dual-stack link: the router's
 //! `networks` prefix fd00:61::/64 reaches the daemon with next hop
 //! fd00:62::200 + fe80::200 (RFC 2545).
+use router_tests::router::{bgp_route, show_json as show};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use router_tests::daemons::{Bird, BirdConfig, Frr, FrrConfig};
 use router_tests::{have_tool, poll_until, require, wait_until, Lab, Ns, RouterProc};
-use serde_json::Value;
 
 /// Announced, then withdrawn: the peer owns fd00:6a::1.
 const PREFIX: &str = "fd00:6a::/64";
@@ -119,41 +119,6 @@ keepalive = 3
 connect_retry = 2
 "#
     )
-}
-
-fn show(r: &RouterProc, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let out = r.cli(&a);
-    assert!(out.success(), "router {args:?}: {out}");
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
-}
-
-/// Gateways of the BGP route for `prefix` in the router's FIB (None: no
-/// such BGP route).
-fn bgp_route(r: &RouterProc, prefix: &str) -> Option<Vec<String>> {
-    let v = show(r, &["show", "route"]);
-    let routes = match v {
-        Value::Array(a) => a,
-        Value::Object(ref m) => m
-            .get("routes")
-            .and_then(|x| x.as_array())
-            .cloned()
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    let e = routes
-        .iter()
-        .find(|e| e.get("prefix").and_then(|p| p.as_str()) == Some(prefix))?;
-    (e.get("source").and_then(|s| s.as_str()) == Some("bgp")).then(|| {
-        e.get("next_hops")
-            .and_then(|n| n.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|h| h.get("via").and_then(|v| v.as_str()).map(str::to_string))
-            .collect()
-    })
 }
 
 /// The router's only peer is Established (from `show bgp summary`).

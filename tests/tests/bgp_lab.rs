@@ -9,6 +9,7 @@
 //! Every node peers with 192.168.10.200 (Cilium's `peerAddress` in the
 //! seed); for k8s-w0 that address is not on its subnet: that is why the lab
 //! uses eBGP multihop 2.
+use router_tests::router::show_json as show;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -23,15 +24,6 @@ fn build(tag: &str) -> SeedLab {
 }
 
 /// `router <args> --json`, parsed.
-fn show(r: &RouterProc, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let out = r.cli(&a);
-    assert!(out.success(), "router {args:?}: {out}");
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
-}
-
 fn peers(r: &RouterProc) -> Vec<Value> {
     show(r, &["show", "bgp", "summary"])
         .get("peers")

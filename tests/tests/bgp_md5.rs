@@ -14,6 +14,7 @@
 //!    stays down, the router counts the drops (`md5_bad`, `md5_missing`) and
 //!    `show bgp neighbors` says why.
 //! 3. The other way round (gobgpd and BIRD with none, FRR wrong): the same.
+use router_tests::router::show_json as show;
 use std::time::Duration;
 
 use router_tests::daemons::{
@@ -79,15 +80,6 @@ group = "PEERS"
 const GOBGP: &str = "192.168.51.1";
 const FRR: &str = "192.168.52.1";
 const BIRD: &str = "192.168.53.1";
-
-fn show(r: &RouterProc, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let out = r.cli(&a);
-    assert!(out.success(), "router {args:?}: {out}");
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
-}
 
 fn state(r: &RouterProc, peer: &str) -> String {
     let v = show(r, &["show", "bgp", "summary"]);

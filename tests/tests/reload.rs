@@ -12,6 +12,7 @@
 //! move, nor does the router's count of Established transitions. An
 //! invalid file and a key that cannot change live are refused, with the
 //! `router check` error, and nothing changes.
+use router_tests::router::show_json as show;
 use std::fs;
 use std::net::IpAddr;
 use std::path::Path;
@@ -34,15 +35,6 @@ const W1_NEIGHBOR: &str =
 const STATIC_ROUTE: &str = "[[routes]]\nprefix = \"198.51.100.0/24\"\nblackhole = true\n";
 
 /// `router ARGS --json`, parsed.
-fn show(r: &RouterProc, args: &[&str]) -> Value {
-    let mut a = args.to_vec();
-    a.push("--json");
-    let out = r.cli(&a);
-    assert!(out.success(), "router {args:?}: {out}");
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("router {args:?} --json: {e}: {}", out.stdout))
-}
-
 /// The FIB entry for `prefix`: (source, gateways).
 fn fib_route(r: &RouterProc, prefix: &str) -> Option<(String, Vec<String>)> {
     let v = show(r, &["show", "route"]);
