@@ -28,6 +28,9 @@ pub struct PeerInfo {
     pub router_id: Ipv4Addr,
     pub asn: u32,
     pub ebgp: bool,
+    /// The link the session runs over ([`crate::session::Ipv6NextHop::link`]):
+    /// the scope of the link-local next hops learned from this peer.
+    pub link: Option<u32>,
 }
 
 /// One path as the decision process sees it.

@@ -26,6 +26,7 @@ pub mod wire;
 mod tests;
 
 pub use config::{ConfigError, Family, RemoteAs, SpeakerConfig};
+pub use rib::NextHopAddr;
 pub use speaker::{
     Action, ConfigKey, ConnId, Ipv6NextHop, NeighborAction, NeighborReport, ReconfigureReport,
     RouteChange, Speaker,

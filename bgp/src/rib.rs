@@ -18,6 +18,50 @@ use crate::config::Family;
 use crate::decision::{Candidate, DecisionProcess};
 use crate::prefix_map::PrefixMap;
 
+/// A next hop as the FIB side needs it: the address, and for a
+/// link-local one the link it belongs to.
+///
+/// RFC 4291 §2.5.6: a link-local address is unique only on its link, so
+/// fe80::1 learned on one session and fe80::1 on another are two
+/// neighbours. RFC 2545 §3 sends one next to the global address when the
+/// peers share a link, and FRR sends only its link-local where its link
+/// has no global IPv6 address. `link` is the link of the session the path
+/// came over ([`crate::session::Ipv6NextHop::link`]), `None` for every
+/// other address (and for a link-local one from a peer on no known link,
+/// which then resolves nowhere).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NextHopAddr {
+    pub addr: IpAddr,
+    pub link: Option<u32>,
+}
+
+impl NextHopAddr {
+    /// A next hop that needs no link (global, IPv4, IPv4-mapped).
+    pub fn global(addr: IpAddr) -> NextHopAddr {
+        NextHopAddr { addr, link: None }
+    }
+}
+
+impl From<IpAddr> for NextHopAddr {
+    fn from(addr: IpAddr) -> NextHopAddr {
+        NextHopAddr::global(addr)
+    }
+}
+
+impl std::fmt::Display for NextHopAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.link {
+            Some(l) => write!(f, "{}%{l}", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
+
+/// Whether `a` is IPv6 link-local unicast (fe80::/10, RFC 4291 §2.4).
+pub fn is_link_local(a: &IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
 /// A Loc-RIB change for the FIB.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteChange {
@@ -25,7 +69,7 @@ pub enum RouteChange {
     /// non-empty (several = ECMP).
     Replace {
         prefix: IpNet,
-        next_hops: Vec<IpAddr>,
+        next_hops: Vec<NextHopAddr>,
     },
     Remove(IpNet),
 }
@@ -273,17 +317,17 @@ pub struct Rib {
     v4: PrefixMap<Ipv4Net, Dest>,
     v6: PrefixMap<Ipv6Net, Dest>,
     interned: HashSet<Arc<RouteAttrs>, FxBuild>,
-    nh_sets: Vec<Arc<[IpAddr]>>,
-    nh_set_ids: HashMap<Arc<[IpAddr]>, u32, FxBuild>,
-    nh_reach: HashMap<IpAddr, bool, FxBuild>,
-    resolver: Option<Box<dyn Fn(IpAddr) -> bool + Send>>,
+    nh_sets: Vec<Arc<[NextHopAddr]>>,
+    nh_set_ids: HashMap<Arc<[NextHopAddr]>, u32, FxBuild>,
+    nh_reach: HashMap<NextHopAddr, bool, FxBuild>,
+    resolver: Option<Box<dyn Fn(NextHopAddr) -> bool + Send>>,
     peers: Vec<Option<PeerInfo>>,
     stats: Vec<PeerRibStats>,
     decision: DecisionProcess,
     changes: VecDeque<QueuedChange>,
     interned_since_gc: usize,
     /// Last single-next-hop set looked up (fast path of `reselect`).
-    last_single: Option<(IpAddr, u32)>,
+    last_single: Option<(NextHopAddr, u32)>,
 }
 
 impl Rib {
@@ -339,7 +383,7 @@ impl Rib {
     /// Install the next-hop resolver; call `revalidate_nexthops` after it
     /// so paths learned before are re-judged (the cache keeps the old
     /// verdicts to compare against).
-    pub fn set_resolver(&mut self, r: Box<dyn Fn(IpAddr) -> bool + Send>) {
+    pub fn set_resolver(&mut self, r: Box<dyn Fn(NextHopAddr) -> bool + Send>) {
         self.resolver = Some(r);
     }
 
@@ -395,7 +439,7 @@ impl Rib {
         self.interned_since_gc = 0;
     }
 
-    fn reachable(&mut self, nh: IpAddr) -> bool {
+    fn reachable(&mut self, nh: NextHopAddr) -> bool {
         if let Some(&r) = self.nh_reach.get(&nh) {
             return r;
         }
@@ -404,8 +448,24 @@ impl Rib {
         r
     }
 
-    pub fn nexthop_reachable(&self, nh: IpAddr) -> bool {
+    pub fn nexthop_reachable(&self, nh: NextHopAddr) -> bool {
         self.nh_reach.get(&nh).copied().unwrap_or(true)
+    }
+
+    /// The next hop of a path from `peer`: its address, scoped to the
+    /// peer's link when link-local.
+    fn next_hop_from(&self, peer: PeerId, addr: IpAddr) -> NextHopAddr {
+        let link = if is_link_local(&addr) {
+            self.peer_info(peer).and_then(|i| i.link)
+        } else {
+            None
+        };
+        NextHopAddr { addr, link }
+    }
+
+    /// The next hop of a stored path.
+    pub fn path_next_hop(&self, p: &Path) -> NextHopAddr {
+        self.next_hop_from(p.peer, p.attrs.next_hop)
     }
 
     /// Add or replace `peer`'s path for `prefix`.
@@ -416,7 +476,7 @@ impl Rib {
         attrs: Arc<RouteAttrs>,
         filtered: bool,
     ) -> Announced {
-        self.reachable(attrs.next_hop);
+        self.reachable(self.next_hop_from(peer, attrs.next_hop));
         let path = Path {
             peer,
             flags: if filtered { F_FILTERED } else { 0 },
@@ -626,7 +686,7 @@ impl Rib {
         let Some(res) = self.resolver.as_ref() else {
             return;
         };
-        let changed: HashSet<IpAddr> = self
+        let changed: HashSet<NextHopAddr> = self
             .nh_reach
             .iter_mut()
             .filter_map(|(nh, r)| {
@@ -643,7 +703,7 @@ impl Rib {
         let uses = |d: &Dest| {
             d.paths()
                 .iter()
-                .any(|p| changed.contains(&p.attrs.next_hop))
+                .any(|p| changed.contains(&self.path_next_hop(p)))
         };
         let mut prefixes: Vec<IpNet> = self
             .v4
@@ -673,8 +733,8 @@ impl Rib {
     /// selected next-hop set differs from the installed one.
     fn reselect(&mut self, prefix: IpNet) {
         enum Selected {
-            Single(Option<IpAddr>),
-            Multi(Vec<IpAddr>),
+            Single(Option<NextHopAddr>),
+            Multi(Vec<NextHopAddr>),
         }
         let (old_id, sel) = match self.dest(&prefix) {
             None => return,
@@ -683,7 +743,7 @@ impl Rib {
                 // path, no allocation, the next-hop set id cached.
                 [only] => (
                     d.installed(),
-                    Selected::Single(self.eligible(only).then_some(only.attrs.next_hop)),
+                    Selected::Single(self.eligible(only).then(|| self.path_next_hop(only))),
                 ),
                 paths => (
                     d.installed(),
@@ -718,7 +778,7 @@ impl Rib {
         });
     }
 
-    fn single_nh_set_id(&mut self, nh: IpAddr) -> u32 {
+    fn single_nh_set_id(&mut self, nh: NextHopAddr) -> u32 {
         if let Some((cached, id)) = self.last_single {
             if cached == nh {
                 return id;
@@ -729,11 +789,11 @@ impl Rib {
         id
     }
 
-    fn nh_set_id(&mut self, nhs: Vec<IpAddr>) -> u32 {
+    fn nh_set_id(&mut self, nhs: Vec<NextHopAddr>) -> u32 {
         if let Some(&id) = self.nh_set_ids.get(nhs.as_slice()) {
             return id;
         }
-        let arc: Arc<[IpAddr]> = Arc::from(nhs);
+        let arc: Arc<[NextHopAddr]> = Arc::from(nhs);
         let id = u32::try_from(self.nh_sets.len()).unwrap_or(u32::MAX);
         self.nh_sets.push(arc.clone());
         self.nh_set_ids.insert(arc, id);
@@ -747,7 +807,7 @@ impl Rib {
             peer: self.peer_info(p.peer),
             stale: p.stale(),
             filtered: p.filtered(),
-            nexthop_reachable: self.nexthop_reachable(p.attrs.next_hop),
+            nexthop_reachable: self.nexthop_reachable(self.path_next_hop(p)),
         }
     }
 
@@ -767,9 +827,10 @@ impl Rib {
             .compare(&self.candidate(a), &self.candidate(b))
     }
 
-    fn selected_next_hops(&self, paths: &[Path]) -> Vec<IpAddr> {
+    fn selected_next_hops(&self, paths: &[Path]) -> Vec<NextHopAddr> {
         let sel = self.select(paths);
-        let mut nhs: Vec<IpAddr> = sel.iter().map(|&i| paths[i].attrs.next_hop).collect();
+        let mut nhs: Vec<NextHopAddr> =
+            sel.iter().map(|&i| self.path_next_hop(&paths[i])).collect();
         nhs.sort();
         nhs.dedup();
         nhs
@@ -811,7 +872,7 @@ impl Rib {
     }
 
     /// The next hops currently installed for `prefix`.
-    pub fn installed(&self, prefix: &IpNet) -> Vec<IpAddr> {
+    pub fn installed(&self, prefix: &IpNet) -> Vec<NextHopAddr> {
         self.dest(prefix)
             .map(|d| self.nh_sets[d.installed() as usize].to_vec())
             .unwrap_or_default()
@@ -890,6 +951,7 @@ mod tests {
                     router_id: Ipv4Addr::new(10, 0, 0, 10 - i as u8),
                     asn: 65001,
                     ebgp: true,
+                    link: None,
                 },
             );
         }
@@ -900,8 +962,9 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn nh(s: &str) -> IpAddr {
-        s.parse().unwrap()
+    /// A global next hop (no link).
+    fn nh(s: &str) -> NextHopAddr {
+        NextHopAddr::global(s.parse().unwrap())
     }
 
     #[test]
@@ -1091,6 +1154,39 @@ mod tests {
     }
 
     #[test]
+    fn one_link_local_address_on_two_links_is_two_next_hops() {
+        // RFC 4291 §2.5.6: fe80::1 behind port 1 and fe80::1 behind port 2
+        // are different neighbours; an ECMP route via both has two members.
+        let mut rib = rib_with_peers(2, 4, true);
+        for (i, link) in [(0u16, 1u32), (1, 2)] {
+            let mut info = rib.peer_info(PeerId(i)).unwrap().clone();
+            info.link = Some(link);
+            rib.set_peer_info(PeerId(i), info);
+        }
+        let pre = p("2001:db8:1::/48");
+        let ll = rib.intern(RouteAttrs {
+            attrs: PathAttributes {
+                as_path: Some(AsPath::sequence(vec![65001])),
+                ..Default::default()
+            },
+            next_hop: nh("fe80::1").addr,
+            link_local: None,
+        });
+        rib.announce(PeerId(0), pre, ll.clone(), false);
+        rib.announce(PeerId(1), pre, ll, false);
+        let scoped = |link| NextHopAddr {
+            addr: nh("fe80::1").addr,
+            link: Some(link),
+        };
+        assert_eq!(rib.installed(&pre), vec![scoped(1), scoped(2)]);
+        // The resolver is asked per link: one link's neighbour going away
+        // leaves the other member.
+        rib.set_resolver(Box::new(move |h| h.link != Some(1)));
+        rib.revalidate_nexthops();
+        assert_eq!(rib.installed(&pre), vec![scoped(2)]);
+    }
+
+    #[test]
     fn unreachable_next_hop_is_ineligible() {
         let mut rib = rib_with_peers(2, 4, true);
         let pre = p("172.20.0.0/24");
@@ -1100,7 +1196,7 @@ mod tests {
         assert_eq!(rib.take_changes().len(), 1);
         // A resolver that says otherwise takes the route away...
         rib.set_resolver(Box::new(|nh| {
-            nh != "192.168.10.100".parse::<IpAddr>().unwrap()
+            nh.addr != "192.168.10.100".parse::<IpAddr>().unwrap()
         }));
         rib.revalidate_nexthops();
         assert_eq!(rib.take_changes(), vec![RouteChange::Remove(pre)]);
@@ -1149,7 +1245,7 @@ mod tests {
         let a1 = attrs(&mut rib, "192.168.10.101", &[65001], |_| {});
         let v6 = rib.intern(RouteAttrs {
             attrs: PathAttributes::default(),
-            next_hop: nh("2001:db8::1"),
+            next_hop: nh("2001:db8::1").addr,
             link_local: None,
         });
         let svc = p("172.16.1.1/32");

@@ -100,6 +100,12 @@ pub struct Ipv6NextHop {
     pub global: Option<Ipv6Addr>,
     /// Only for a peer on a directly connected subnet.
     pub link_local: Option<Ipv6Addr>,
+    /// The link the session runs over, numbered as the transport numbers
+    /// its links (the router: its port id); `None` for a peer on no link
+    /// of ours (multihop). A link-local next hop learned on the session
+    /// names a neighbour on this link and on no other (RFC 4291 §2.5.6),
+    /// so the RIB scopes it with this ([`crate::rib::NextHopAddr`]).
+    pub link: Option<u32>,
 }
 
 impl Ipv6NextHop {

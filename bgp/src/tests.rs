@@ -307,7 +307,7 @@ fn last_nh(changes: &[RouteChange], prefix: IpNet) -> Option<Vec<IpAddr>> {
             RouteChange::Replace {
                 prefix: p,
                 next_hops,
-            } if *p == prefix => cur = Some(next_hops.clone()),
+            } if *p == prefix => cur = Some(next_hops.iter().map(|h| h.addr).collect()),
             RouteChange::Remove(p) if *p == prefix => cur = None,
             _ => {}
         }
@@ -807,7 +807,7 @@ fn import_filter() {
         ch,
         vec![RouteChange::Replace {
             prefix: net("172.20.0.0/24"),
-            next_hops: vec![ip("192.168.10.55")]
+            next_hops: vec![ip("192.168.10.55").into()]
         }]
     );
     let s = p.sp.summary(p.now);

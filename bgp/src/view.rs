@@ -334,7 +334,7 @@ impl Speaker {
                 best,
                 multipath,
                 stale: p.stale(),
-                reachable: self.rib.nexthop_reachable(p.attrs.next_hop),
+                reachable: self.rib.nexthop_reachable(self.rib.path_next_hop(&p)),
                 filtered: p.filtered(),
                 ebgp: info.is_some_and(|i| i.ebgp),
                 origin: a.origin.map_or_else(|| "?".to_string(), |o| o.to_string()),

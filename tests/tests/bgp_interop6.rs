@@ -18,9 +18,9 @@
 //! its IPv6 channel stay up, only the one route goes.
 //!
 //! What next hop each daemon sends is taken from the wire (tcpdump on the
-//! peer's eth0, when tcpdump is installed) and from the router's FIB; the
-//! router resolves global and IPv4-mapped next hops, not link-local ones
-//! (README, BGP), so with global + link-local it must use the global:
+//! peer's eth0, when tcpdump is installed) and from the router's FIB; with
+//! global + link-local the router uses the global, and a link-local one
+//! alone is a neighbour on the port of the session it came over:
 //!
 //! - dual-stack link, IPv6 or IPv4 session, BIRD and FRR alike: the
 //!   daemon's global and its link-local (`fd00:62::1, fe80::…`, 32
@@ -28,8 +28,8 @@
 //! - IPv4-only link (the peer has no global IPv6), IPv4 session: BIRD
 //!   sends nothing for its IPv6 routes unless its channel has `extended
 //!   next hop on`, then `::ffff:192.168.62.1`, installed and resolved by
-//!   ARP; FRR sends its link-local twice (`fe80::…, fe80::…`), which the
-//!   router does not install (the ignored test).
+//!   ARP; FRR sends its link-local twice (`fe80::…, fe80::…`), installed
+//!   via that address on eth2 and resolved by NDP.
 //!
 //! The other direction is checked on the dual-stack link: the router's
 //! `networks` prefix fd00:61::/64 reaches the daemon with next hop
@@ -370,8 +370,7 @@ fn scenario(daemon: Daemon, session: Session, link: Link) {
     let (expected_wire, expected_fib) = match link {
         // RFC 2545: global + link-local, over either session family (with
         // zebra, FRR's bgpd knows eth0's global; BIRD finds it itself).
-        // The router installs the global (it does not resolve link-local
-        // next hops).
+        // The router installs the global.
         Link::DualStack => (format!("{PEER6}, {peer_ll}"), PEER6.to_string()),
         // BIRD with `extended next hop on` in its IPv6 channel: its IPv4
         // address, IPv4-mapped (nh-length 16), which the router resolves
@@ -380,7 +379,8 @@ fn scenario(daemon: Daemon, session: Session, link: Link) {
             (format!("::ffff:{PEER4}"), format!("::ffff:{PEER4}"))
         }
         // FRR (bgpd + zebra, nothing configured) sends its link-local as
-        // both the global and the link-local next hop (nh-length 32).
+        // both the global and the link-local next hop (nh-length 32); the
+        // router installs it on eth2, the session's port.
         Link::Ipv4Only => (format!("{peer_ll}, {peer_ll}"), peer_ll.clone()),
     };
     assert_eq!(
@@ -505,13 +505,10 @@ fn frr_ipv6_unicast_on_ipv4_session() {
     scenario(Daemon::Frr, Session::Ipv4, Link::DualStack);
 }
 
-/// FRR sends fe80::X as both next hops (no global IPv6 on its link); the
-/// router keeps the routes in its BGP table but installs neither in the
-/// FIB (link-local BGP next hops are not resolved yet, README) and logs
-/// nothing about it. What a correct router does: install via fe80::X on
-/// eth2 and forward.
+/// FRR sends fe80::X as both next hops (no global IPv6 on its link): the
+/// router installs the routes via fe80::X on eth2, the port of the
+/// session they came over, resolves it with NDP and forwards.
 #[test]
-#[ignore = "the router does not install BGP routes whose next hop is link-local only"]
 fn frr_ipv6_unicast_on_ipv4_session_ipv4_only_link() {
     scenario(Daemon::Frr, Session::Ipv4, Link::Ipv4Only);
 }

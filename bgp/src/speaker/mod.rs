@@ -484,7 +484,12 @@ impl Speaker {
         self.rib.has_changes()
     }
 
-    pub fn set_nexthop_resolver(&mut self, resolver: Box<dyn Fn(IpAddr) -> bool + Send>) {
+    /// How the FIB side judges a next hop reachable (RFC 4271 §9.1.2.1);
+    /// a link-local one comes with its link ([`crate::rib::NextHopAddr`]).
+    pub fn set_nexthop_resolver(
+        &mut self,
+        resolver: Box<dyn Fn(crate::rib::NextHopAddr) -> bool + Send>,
+    ) {
         self.rib.set_resolver(resolver);
         self.rib.revalidate_nexthops();
     }
@@ -868,6 +873,7 @@ impl Speaker {
         peer.established_transitions += 1;
         peer.last_negotiated = Some(neg.clone());
         peer.last_local = s.local;
+        let link = s.nh6.link;
         peer.eor_received.clear();
         peer.eor_sent.clear();
         let id = peer.id;
@@ -879,6 +885,7 @@ impl Speaker {
                 router_id: neg.peer_id,
                 asn: neg.peer_as,
                 ebgp: neg.ebgp,
+                link,
             },
         );
 
@@ -918,7 +925,7 @@ impl Speaker {
 
     /// The next hops currently installed for `prefix` (tests, views).
     pub fn installed(&self, prefix: &IpNet) -> Vec<IpAddr> {
-        self.rib.installed(prefix)
+        self.rib.installed(prefix).iter().map(|h| h.addr).collect()
     }
 
     /// Drop attribute sets no route uses any more (call after big withdrawals).

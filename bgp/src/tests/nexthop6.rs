@@ -4,6 +4,7 @@
 use std::net::Ipv6Addr;
 
 use super::*;
+use crate::rib::NextHopAddr;
 use crate::speaker::Ipv6NextHop;
 use crate::wire::RouteRefreshRepr;
 
@@ -133,6 +134,7 @@ fn ipv4_session_sends_global_and_link_local_next_hop() {
     let nh = Ipv6NextHop {
         global: Some(v6("2001:db8:10::200")),
         link_local: Some(v6("fe80::200")),
+        link: None,
     };
     let (_, _, bytes) = session("192.168.10.55", "192.168.10.200", Some(nh), open_with(BOTH));
     // RFC 2545 §3: length 32, the global address then the link-local one.
@@ -164,6 +166,7 @@ fn ipv4_session_with_link_local_only_puts_it_after_the_mapped_address() {
     let nh = Ipv6NextHop {
         global: None,
         link_local: Some(v6("fe80::200")),
+        link: None,
     };
     let (_, _, bytes) = session("192.168.10.55", "192.168.10.200", Some(nh), open_with(BOTH));
     assert_eq!(
@@ -180,6 +183,7 @@ fn ipv6_networks_need_the_ipv6_family_negotiated() {
     let nh = Ipv6NextHop {
         global: Some(v6("2001:db8:10::200")),
         link_local: None,
+        link: None,
     };
     let (mut sp, conn, bytes) = session(
         "192.168.10.55",
@@ -206,6 +210,7 @@ fn route_refresh_resends_the_same_ipv6_next_hop() {
     let nh = Ipv6NextHop {
         global: Some(v6("2001:db8:10::200")),
         link_local: Some(v6("fe80::200")),
+        link: None,
     };
     let (mut sp, conn, _) = session("192.168.10.55", "192.168.10.200", Some(nh), open_with(BOTH));
     let rr = Message::RouteRefresh(RouteRefreshRepr {
@@ -252,6 +257,7 @@ fn ipv6_session_uses_its_local_address_or_the_port_addresses() {
     let nh = Ipv6NextHop {
         global: Some(v6("2001:db8:10::200")),
         link_local: Some(v6("fe80::200")),
+        link: None,
     };
     let (_, _, bytes) = session(
         "2001:db8:10::55",
@@ -272,6 +278,7 @@ fn for_local_rules() {
     let nh = Ipv6NextHop {
         global: None,
         link_local: Some(ll),
+        link: None,
     };
     assert_eq!(nh.for_local(l4), Some((v6("::ffff:10.0.0.1"), Some(ll))));
     // A session over the link-local address itself: sent once, 16 octets.
@@ -454,6 +461,7 @@ fn ipv4_networks_go_over_ipv6_with_extended_next_hop_only() {
     let nh = Ipv6NextHop {
         global: Some(v6("2001:db8:10::200")),
         link_local: Some(v6("fe80::200")),
+        link: None,
     };
     let (mut sp, conn, bytes) = session(
         "2001:db8:10::55",
@@ -478,5 +486,75 @@ fn ipv4_networks_go_over_ipv6_with_extended_next_hop_only() {
     assert_eq!(
         attrs_of(&raw_sent(&mut sp, conn), 15),
         vec![vec![0, 1, 1, 24, 10, 10, 1]]
+    );
+}
+
+/// An UPDATE with IPv6 NLRI and next hop `nh` (and `ll`, RFC 2545).
+fn ipv6_update(nh: &str, ll: Option<&str>, prefix: &str) -> Vec<u8> {
+    let u = UpdateRepr {
+        attrs: PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(crate::wire::AsPath::sequence(vec![65001])),
+            ..Default::default()
+        },
+        mp_reach: Some(MpReach {
+            family: Family::Ipv6Unicast,
+            next_hop: ip(nh),
+            link_local: ll.map(v6),
+            nlri: vec![net(prefix)],
+        }),
+        ..Default::default()
+    };
+    Message::Update(u).to_bytes(&DecodeContext::default())
+}
+
+/// The next hops of the last change to `prefix`, links included.
+fn last_scoped(changes: &[RouteChange], prefix: &str) -> Option<Vec<NextHopAddr>> {
+    let prefix = net(prefix);
+    changes.iter().rev().find_map(|c| match c {
+        RouteChange::Replace {
+            prefix: p,
+            next_hops,
+        } if *p == prefix => Some(next_hops.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn link_local_next_hop_carries_the_sessions_link() {
+    // FRR on a link with no global IPv6 address sends its link-local as
+    // both next hops (length 32); the address means something only on
+    // the link the session runs over.
+    let nh = Ipv6NextHop {
+        global: None,
+        link_local: Some(v6("fe80::200")),
+        link: Some(2),
+    };
+    let (mut sp, conn, _) = session("192.168.10.55", "192.168.10.200", Some(nh), open_with(BOTH));
+    let now = Instant::from_secs(11);
+    sp.receive(
+        conn,
+        &ipv6_update("fe80::55", Some("fe80::55"), "2001:db8:55::/48"),
+        now,
+    );
+    sp.receive(
+        conn,
+        &ipv6_update("2001:db8:10::55", Some("fe80::55"), "2001:db8:56::/48"),
+        now,
+    );
+    let ch = sp.take_route_changes();
+    assert_eq!(
+        last_scoped(&ch, "2001:db8:55::/48"),
+        Some(vec![NextHopAddr {
+            addr: ip("fe80::55"),
+            link: Some(2)
+        }]),
+        "{ch:?}"
+    );
+    // A global next hop needs no link, even from the same session.
+    assert_eq!(
+        last_scoped(&ch, "2001:db8:56::/48"),
+        Some(vec![NextHopAddr::global(ip("2001:db8:10::55"))]),
+        "{ch:?}"
     );
 }

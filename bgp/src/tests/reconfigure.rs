@@ -167,7 +167,7 @@ fn reconfigure_removes_and_adds_neighbours() {
     assert!(new_changes.contains(&RouteChange::Remove(net("172.20.1.0/24"))));
     assert!(new_changes.contains(&RouteChange::Replace {
         prefix: net("172.16.1.1/32"),
-        next_hops: vec![ip(N1)]
+        next_hops: vec![ip(N1).into()]
     }));
     assert_eq!(sim.route(r, "172.20.1.0/24"), None);
     assert_eq!(sim.route(r, "172.16.1.1/32"), Some(vec![ip(N1)]));
@@ -375,7 +375,7 @@ fn reconfigure_import_filter_reimports_without_reset() {
         sim.changes[r][changes..].last(),
         Some(&RouteChange::Replace {
             prefix: net("172.16.1.1/32"),
-            next_hops: vec![ip(N1), ip(N2)]
+            next_hops: vec![ip(N1).into(), ip(N2).into()]
         })
     );
     sim.advance(Duration::from_secs(30));

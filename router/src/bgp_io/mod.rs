@@ -33,7 +33,7 @@ pub use self::transport::{BGP_PORT, RX_BUFFER, TX_BUFFER};
 #[cfg(test)]
 mod loopback_tests;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -44,15 +44,26 @@ use crossbeam_channel::{bounded, Sender};
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::config::Config;
-use crate::rib::{BgpRouteChange, RouteHandle};
+use crate::rib::{BgpNextHop, BgpRouteChange, RouteHandle};
 use crate::shared::Shared;
 
 /// The IPv6 route manager's BGP changes.
 pub type BgpRouteChange6 = BgpRouteChange<ipnet::Ipv6Net, std::net::Ipv6Addr>;
 
+/// An IPv6 next hop of the speaker's for the IPv6 route manager: a
+/// link-local one goes with the port of the session it was learned over
+/// (the link the transport gave the session, [`bgp::Ipv6NextHop::link`]).
+fn scoped6(addr: std::net::Ipv6Addr, link: Option<u32>) -> BgpNextHop<std::net::Ipv6Addr> {
+    let port = link
+        .filter(|_| crate::wire::ipv6::class::is_link_local(&addr))
+        .and_then(|l| crate::ports::PortId::try_from(l).ok());
+    BgpNextHop { addr, port }
+}
+
 /// Converts the speaker's Loc-RIB changes into the route managers' (IPv4,
-/// IPv6). An IPv6 route's next hops are IPv6 (global, or IPv4-mapped when
-/// learned over an IPv4 session); an IPv4 route with only IPv6 next hops
+/// IPv6). An IPv6 route's next hops are IPv6 (global, link-local with its
+/// session's port, or IPv4-mapped when learned over an IPv4 session); an
+/// IPv4 route with only IPv6 next hops
 /// (RFC 8950) cannot be installed yet and is withdrawn from the FIB, as is
 /// a prefix left with no next hop of its family.
 fn to_route_manager(
@@ -66,10 +77,10 @@ fn to_route_manager(
                 prefix: IpNet::V4(prefix),
                 next_hops,
             } => {
-                let v4: Vec<Ipv4Addr> = next_hops
+                let v4: Vec<BgpNextHop> = next_hops
                     .into_iter()
-                    .filter_map(|h| match h {
-                        IpAddr::V4(a) => Some(a),
+                    .filter_map(|h| match h.addr {
+                        IpAddr::V4(a) => Some(a.into()),
                         IpAddr::V6(_) => None,
                     })
                     .collect();
@@ -90,11 +101,11 @@ fn to_route_manager(
                 prefix: IpNet::V6(prefix),
                 next_hops,
             } => {
-                let v6: Vec<std::net::Ipv6Addr> = next_hops
+                let v6: Vec<BgpNextHop<std::net::Ipv6Addr>> = next_hops
                     .into_iter()
-                    .map(|h| match h {
-                        IpAddr::V6(a) => a,
-                        IpAddr::V4(a) => a.to_ipv6_mapped(),
+                    .map(|h| match h.addr {
+                        IpAddr::V6(a) => scoped6(a, h.link),
+                        IpAddr::V4(a) => a.to_ipv6_mapped().into(),
                     })
                     .collect();
                 v6_out.push(if v6.is_empty() {
@@ -379,6 +390,7 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bgp::NextHopAddr;
 
     #[test]
     fn changes_split_by_family() {
@@ -386,19 +398,29 @@ mod tests {
             RouteChange::Replace {
                 prefix: "172.20.0.0/24".parse().unwrap(),
                 next_hops: vec![
-                    "192.168.10.100".parse().unwrap(),
-                    "192.168.10.101".parse().unwrap(),
+                    NextHopAddr::global("192.168.10.100".parse().unwrap()),
+                    NextHopAddr::global("192.168.10.101".parse().unwrap()),
                 ],
             },
             RouteChange::Remove("172.20.1.0/24".parse().unwrap()),
+            // A link-local next hop learned on port 2's session; a global one.
             RouteChange::Replace {
                 prefix: "2001:db8::/32".parse().unwrap(),
-                next_hops: vec!["fe80::1".parse().unwrap()],
+                next_hops: vec![
+                    NextHopAddr {
+                        addr: "fe80::1".parse().unwrap(),
+                        link: Some(2),
+                    },
+                    NextHopAddr {
+                        addr: "2001:db8:1::1".parse().unwrap(),
+                        link: Some(2),
+                    },
+                ],
             },
             // An IPv4 prefix with only IPv6 next hops cannot be forwarded: withdraw.
             RouteChange::Replace {
                 prefix: "172.20.2.0/24".parse().unwrap(),
-                next_hops: vec!["2001:db8::1".parse().unwrap()],
+                next_hops: vec![NextHopAddr::global("2001:db8::1".parse().unwrap())],
             },
         ]);
         assert_eq!(v.len(), 3);
@@ -415,7 +437,17 @@ mod tests {
             v6,
             vec![BgpRouteChange::Announce {
                 prefix: "2001:db8::/32".parse().unwrap(),
-                next_hops: vec!["fe80::1".parse().unwrap()],
+                next_hops: vec![
+                    BgpNextHop {
+                        addr: "fe80::1".parse().unwrap(),
+                        port: Some(2),
+                    },
+                    // Only a link-local address is scoped to the port.
+                    BgpNextHop {
+                        addr: "2001:db8:1::1".parse().unwrap(),
+                        port: None,
+                    },
+                ],
                 internal: false,
             }]
         );

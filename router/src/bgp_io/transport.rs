@@ -15,10 +15,11 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndp
 
 use super::device::ChannelDevice;
 use super::tcp_md5::KeyTable;
-use super::{to_route_manager, Query, Reply, TransportStats};
+use super::{scoped6, to_route_manager, Query, Reply, TransportStats};
 use crate::ports::PortInfo;
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
+use crate::wire::ipv6::class::is_link_local;
 
 /// The BGP port (RFC 4271 §8.2.1: "BGP uses TCP port 179").
 pub const BGP_PORT: u16 = 179;
@@ -114,11 +115,6 @@ fn new_socket() -> tcp::Socket<'static> {
     s
 }
 
-/// Whether `a` is a link-local unicast address (fe80::/10).
-fn is_link_local(a: &Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
-}
-
 /// The IPv6 address the interface holds for AnyIP (see [`Transport::new`]):
 /// the first global one, else the first at all.
 fn anchor6(addrs6: &[Ipv6Net]) -> Option<Ipv6Addr> {
@@ -201,6 +197,8 @@ pub(super) fn ipv6_next_hop(ports: &[PortInfo], remote: IpAddr) -> Ipv6NextHop {
             .map(|n| n.addr())
             .find(|a| Some(*a) != link_local),
         link_local,
+        // The peer's link-local next hops are neighbours on this port.
+        link: Some(u32::from(port.id)),
     }
 }
 
@@ -265,21 +263,23 @@ impl Transport {
             stats: TransportStats::default(),
         };
         let resolver = routes;
-        t.speaker.set_nexthop_resolver(Box::new(move |a| match a {
-            // A poisoned lock means the route manager panicked; treat the
-            // next hop as unreachable rather than propagate the panic.
-            IpAddr::V4(v4) => resolver
-                .lock()
-                .map(|r| r.resolve_next_hop(v4).is_some())
-                .unwrap_or(false),
-            // Global IPv6 next hops resolve through the IPv6 routes, an
-            // IPv4-mapped one (an IPv6 route over an IPv4 session) through
-            // the port of its IPv4 subnet (`rib::Family for V6`).
-            IpAddr::V6(v6) => resolver
-                .lock()
-                .map(|r| r.v6.resolve_next_hop(v6).is_some())
-                .unwrap_or(false),
-        }));
+        t.speaker
+            .set_nexthop_resolver(Box::new(move |h| match h.addr {
+                // A poisoned lock means the route manager panicked; treat the
+                // next hop as unreachable rather than propagate the panic.
+                IpAddr::V4(v4) => resolver
+                    .lock()
+                    .map(|r| r.resolve_next_hop(v4.into()).is_some())
+                    .unwrap_or(false),
+                // Global IPv6 next hops resolve through the IPv6 routes, an
+                // IPv4-mapped one (an IPv6 route over an IPv4 session) through
+                // the port of its IPv4 subnet (`rib::Family for V6`), a
+                // link-local one to the port of its session.
+                IpAddr::V6(v6) => resolver
+                    .lock()
+                    .map(|r| r.v6.resolve_next_hop(scoped6(v6, h.link)).is_some())
+                    .unwrap_or(false),
+            }));
         t
     }
 
@@ -755,6 +755,7 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::PortId;
 
     fn port(addrs: &[&str], addrs6: &[&str]) -> PortInfo {
         PortInfo {
@@ -775,7 +776,7 @@ mod tests {
 
     #[test]
     fn ipv6_next_hop_from_the_port_on_the_peer_subnet() {
-        let ports = vec![
+        let mut ports = vec![
             port(&["10.0.0.1/24"], &[]),
             port(
                 &["192.168.10.200/24"],
@@ -783,12 +784,16 @@ mod tests {
             ),
             port(&["172.16.0.1/24"], &["fe80::300/64"]),
         ];
+        for (i, p) in ports.iter_mut().enumerate() {
+            p.id = i as PortId;
+        }
         let ll = |s: &str| s.parse::<std::net::Ipv6Addr>().ok();
         assert_eq!(
             ipv6_next_hop(&ports, ip("192.168.10.55")),
             Ipv6NextHop {
                 global: ll("2001:db8:10::200"),
                 link_local: ll("fe80::200"),
+                link: Some(1),
             }
         );
         // An IPv6 peer: the port whose IPv6 subnet holds it.
@@ -796,10 +801,14 @@ mod tests {
             ipv6_next_hop(&ports, ip("2001:db8:10::55")),
             ipv6_next_hop(&ports, ip("192.168.10.55"))
         );
-        // No IPv6 on the port: nothing (the speaker sends ::ffff:a.b.c.d).
+        // No IPv6 on the port: no address (the speaker sends
+        // ::ffff:a.b.c.d), but still the port.
         assert_eq!(
             ipv6_next_hop(&ports, ip("10.0.0.9")),
-            Ipv6NextHop::default()
+            Ipv6NextHop {
+                link: Some(0),
+                ..Ipv6NextHop::default()
+            }
         );
         // Link-local only.
         assert_eq!(
@@ -807,6 +816,7 @@ mod tests {
             Ipv6NextHop {
                 global: None,
                 link_local: ll("fe80::300"),
+                link: Some(2),
             }
         );
         // Not on any subnet of ours (multihop): no link-local next hop.

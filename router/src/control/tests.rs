@@ -55,8 +55,14 @@ fn ctx() -> BuiltinContext {
     rm.apply_bgp([crate::rib::BgpRouteChange::Announce {
         prefix: "172.16.1.1/32".parse().unwrap(),
         next_hops: vec![
-            "192.168.10.100".parse().unwrap(),
-            "192.168.10.101".parse().unwrap(),
+            "192.168.10.100"
+                .parse::<std::net::Ipv4Addr>()
+                .unwrap()
+                .into(),
+            "192.168.10.101"
+                .parse::<std::net::Ipv4Addr>()
+                .unwrap()
+                .into(),
         ],
         internal: false,
     }])

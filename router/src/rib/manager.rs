@@ -19,6 +19,24 @@ use crate::config::{LoopbackConfig, StaticRoute, StaticTarget};
 use crate::ports::PortId;
 use crate::shared::Shared;
 
+/// A BGP next hop: its address, and for a link-local one the port it is
+/// on, the port of the session it was learned over
+/// ([`bgp::NextHopAddr::link`]). Such a next hop is a neighbour on that
+/// port, as a static route's `via = "fe80::1"` with its `port` is: it is
+/// not resolved through routes (no route covers fe80::/10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BgpNextHop<A = Ipv4Addr> {
+    pub addr: A,
+    pub port: Option<PortId>,
+}
+
+impl<A> From<A> for BgpNextHop<A> {
+    /// A next hop resolved through the routes (no port of its own).
+    fn from(addr: A) -> BgpNextHop<A> {
+        BgpNextHop { addr, port: None }
+    }
+}
+
 /// One BGP route change for [`RouteManager::apply_bgp`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BgpRouteChange<N = Ipv4Net, A = Ipv4Addr> {
@@ -26,7 +44,7 @@ pub enum BgpRouteChange<N = Ipv4Net, A = Ipv4Addr> {
     /// ECMP). `internal`: learned over iBGP (distance 200 instead of 20).
     Announce {
         prefix: N,
-        next_hops: Vec<A>,
+        next_hops: Vec<BgpNextHop<A>>,
         internal: bool,
     },
     /// Remove the BGP route to `prefix` (no-op if absent).
@@ -97,8 +115,8 @@ pub struct RouteManager<F: Family = fib::V4> {
     /// BGP routes and installed routes per prefix.
     pub(super) table: PrefixTable<F::Net>,
     /// Interned BGP next-hop sets (sorted, deduplicated).
-    pub(super) bgp_sets: Vec<Box<[F::Addr]>>,
-    pub(super) bgp_set_ids: HashMap<Box<[F::Addr]>, u32>,
+    pub(super) bgp_sets: Vec<Box<[BgpNextHop<F::Addr>]>>,
+    pub(super) bgp_set_ids: HashMap<Box<[BgpNextHop<F::Addr>]>, u32>,
     /// Resolution of each BGP next-hop set (cleared when base routes change).
     pub(super) resolved: HashMap<u32, Option<NextHop<F::Addr>>>,
     pub(super) ids: NextHopIds<F::Addr>,
@@ -338,8 +356,8 @@ impl<F: Family> RouteManager<F> {
 
     /// How a BGP next hop resolves through connected and static routes:
     /// the (port, gateway) pairs it would use, or `None`.
-    pub fn resolve_next_hop(&self, addr: F::Addr) -> Option<Vec<(PortId, F::Addr)>> {
-        let v = self.resolve_addr(addr);
+    pub fn resolve_next_hop(&self, hop: BgpNextHop<F::Addr>) -> Option<Vec<(PortId, F::Addr)>> {
+        let v = self.resolve_hop(hop);
         if v.is_empty() {
             None
         } else {
@@ -407,7 +425,7 @@ impl<F: Family> RouteManager<F> {
         self.pending.extend(self.table.bgp_prefixes());
     }
 
-    pub(super) fn intern_set(&mut self, hops: Box<[F::Addr]>) -> u32 {
+    pub(super) fn intern_set(&mut self, hops: Box<[BgpNextHop<F::Addr>]>) -> u32 {
         if let Some(&id) = self.bgp_set_ids.get(&hops) {
             return id;
         }
@@ -420,6 +438,17 @@ impl<F: Family> RouteManager<F> {
     /// The best connected/static candidate of a prefix.
     pub(super) fn best_base(&self, prefix: &F::Net) -> Option<&Candidate<F::Addr>> {
         self.base.get(prefix)?.iter().min_by_key(|c| c.distance)
+    }
+
+    /// Where one BGP next hop leads: a link-local one is the neighbour on
+    /// its port (a port that no longer exists: nowhere), any other is
+    /// resolved through the routes.
+    pub(super) fn resolve_hop(&self, hop: BgpNextHop<F::Addr>) -> Vec<(PortId, F::Addr)> {
+        match hop.port {
+            Some(port) if self.shared.ports.iter().any(|p| p.id == port) => vec![(port, hop.addr)],
+            Some(_) => vec![],
+            None => self.resolve_addr(hop.addr),
+        }
     }
 
     /// Resolves one BGP next hop through connected and static routes.
@@ -449,7 +478,7 @@ impl<F: Family> RouteManager<F> {
         }
         let mut members: Vec<(PortId, F::Addr)> = self.bgp_sets[set as usize]
             .iter()
-            .flat_map(|a| self.resolve_addr(*a))
+            .flat_map(|h| self.resolve_hop(*h))
             .collect();
         members.sort_unstable();
         members.dedup();

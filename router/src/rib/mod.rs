@@ -58,7 +58,9 @@ pub mod nexthop;
 mod prefix_table;
 mod view;
 
-pub use self::manager::{BgpApplyOutcome, BgpReject, BgpRouteChange, RouteError, RouteManager};
+pub use self::manager::{
+    BgpApplyOutcome, BgpNextHop, BgpReject, BgpRouteChange, RouteError, RouteManager,
+};
 pub use self::view::{RouteEntry, RouteHop, RouteSummary};
 pub use fib::{V4, V6};
 

@@ -73,7 +73,7 @@ fn fib_lookup(shared: &Shared, addr: &str) -> Option<NextHop> {
 fn announce(prefix: &str, hops: &[&str]) -> BgpRouteChange {
     BgpRouteChange::Announce {
         prefix: net(prefix),
-        next_hops: hops.iter().map(|h| ip(h)).collect(),
+        next_hops: hops.iter().map(|h| ip(h).into()).collect(),
         internal: false,
     }
 }
@@ -178,7 +178,7 @@ fn ibgp_and_ebgp_distances() {
     let (_, mut rm) = lab();
     rm.apply_bgp([BgpRouteChange::Announce {
         prefix: net("172.16.0.0/16"),
-        next_hops: vec![ip("192.168.10.1")],
+        next_hops: vec![ip("192.168.10.1").into()],
         internal: true,
     }])
     .unwrap();
@@ -275,10 +275,10 @@ fn bgp_next_hop_resolution() {
     assert!(!rm.bgp_installed(&net("172.23.0.0/24")));
     assert_eq!(rm.bgp_route_count(), 4);
     assert_eq!(
-        rm.resolve_next_hop(ip("10.99.3.3")),
+        rm.resolve_next_hop(ip("10.99.3.3").into()),
         Some(vec![(2, ip("192.168.20.1"))])
     );
-    assert_eq!(rm.resolve_next_hop(ip("8.8.8.8")), None);
+    assert_eq!(rm.resolve_next_hop(ip("8.8.8.8").into()), None);
     // The static route behind 172.21/24 goes away: its BGP route is removed.
     rm.set_static(&[]).unwrap();
     assert!(!rm.bgp_installed(&net("172.21.0.0/24")));
@@ -681,24 +681,24 @@ mod ipv6 {
             .apply_bgp([
                 BgpRouteChange::Announce {
                     prefix: net6("fd00:172:20:2::/64"),
-                    next_hops: vec![ip6("::ffff:192.168.20.100")],
+                    next_hops: vec![ip6("::ffff:192.168.20.100").into()],
                     internal: false,
                 },
                 BgpRouteChange::Announce {
                     prefix: net6("fd00:172:20:0::/64"),
-                    next_hops: vec![ip6("fd00:10::100")],
+                    next_hops: vec![ip6("fd00:10::100").into()],
                     internal: false,
                 },
                 // Inside a connected subnet: refused.
                 BgpRouteChange::Announce {
                     prefix: net6("fd00:20::/80"),
-                    next_hops: vec![ip6("fd00:10::100")],
+                    next_hops: vec![ip6("fd00:10::100").into()],
                     internal: false,
                 },
                 // A mapped next hop on no IPv4 subnet of ours: stored, not installed.
                 BgpRouteChange::Announce {
                     prefix: net6("fd00:172:20:7::/64"),
-                    next_hops: vec![ip6("::ffff:10.9.9.9")],
+                    next_hops: vec![ip6("::ffff:10.9.9.9").into()],
                     internal: false,
                 },
             ])
@@ -719,11 +719,68 @@ mod ipv6 {
             })
         );
         assert_eq!(hop(&shared, "fd00:172:20:7::1"), None);
-        assert!(rm.resolve_next_hop(ip6("::ffff:192.168.10.7")).is_some());
+        assert!(rm
+            .resolve_next_hop(ip6("::ffff:192.168.10.7").into())
+            .is_some());
         rm.apply_bgp([BgpRouteChange::Withdraw {
             prefix: net6("fd00:172:20:2::/64"),
         }])
         .unwrap();
         assert_eq!(hop(&shared, "fd00:172:20:2::249"), None);
+    }
+
+    #[test]
+    fn bgp_link_local_next_hop_is_the_neighbour_on_its_sessions_port() {
+        // FRR on a link without global IPv6 sends only fe80::X; the route
+        // goes via fe80::X on the session's port, and the same address on
+        // the other port is another neighbour (ECMP of two members).
+        let (shared, mut rm) = lab6();
+        let ll = |port| BgpNextHop {
+            addr: ip6("fe80::55"),
+            port: Some(port),
+        };
+        rm.apply_bgp([
+            BgpRouteChange::Announce {
+                prefix: net6("fd00:6a::/64"),
+                next_hops: vec![ll(1)],
+                internal: false,
+            },
+            BgpRouteChange::Announce {
+                prefix: net6("fd00:6b::/64"),
+                next_hops: vec![ll(0), ll(1)],
+                internal: false,
+            },
+            // Without its port a link-local address leads nowhere.
+            BgpRouteChange::Announce {
+                prefix: net6("fd00:6c::/64"),
+                next_hops: vec![ip6("fe80::55").into()],
+                internal: false,
+            },
+            // A port that does not exist (gone in a reload): nowhere.
+            BgpRouteChange::Announce {
+                prefix: net6("fd00:6d::/64"),
+                next_hops: vec![ll(7)],
+                internal: false,
+            },
+        ])
+        .unwrap();
+        assert_eq!(
+            hop(&shared, "fd00:6a::1"),
+            Some(NextHop::Gateway {
+                port: 1,
+                gw: ip6("fe80::55")
+            })
+        );
+        assert_eq!(
+            hop(&shared, "fd00:6b::1"),
+            Some(NextHop::Multipath(
+                vec![(0, ip6("fe80::55")), (1, ip6("fe80::55"))].into_boxed_slice()
+            ))
+        );
+        assert_eq!(hop(&shared, "fd00:6c::1"), None);
+        assert_eq!(hop(&shared, "fd00:6d::1"), None);
+        assert!(rm.resolve_next_hop(ll(1)).is_some());
+        assert!(rm.resolve_next_hop(ll(7)).is_none());
+        assert!(rm.resolve_next_hop(ip6("fe80::55").into()).is_none());
     }
 }
