@@ -512,3 +512,146 @@ fn frr_ipv6_unicast_on_ipv4_session() {
 fn frr_ipv6_unicast_on_ipv4_session_ipv4_only_link() {
     scenario(Daemon::Frr, Session::Ipv4, Link::Ipv4Only);
 }
+
+/// RFC 8950 from real BIRD: IPv4 unicast on an IPv6 session over an
+/// IPv6-only link, with BIRD's `extended next hop on` in its IPv4
+/// channel. BIRD sends its IPv4 routes with its IPv6 addresses as next
+/// hop (global + link-local); the router installs them via the global,
+/// finds its MAC by NDP and forwards IPv4 to it. The peer's way back is
+/// an IPv4 route via the router's IPv6 address (`via inet6`).
+///
+/// ```text
+/// host 192.168.61.1 --eth0-- eth1 router eth2 (fd00:62::200 only) --eth0-- peer fd00:62::1
+///                           192.168.61.200                              lo: 172.20.9.1/24, 172.20.10.1/24
+/// ```
+#[test]
+fn bird_ipv4_routes_with_ipv6_next_hop_rfc8950() {
+    require!("bird", "birdc", "ping");
+    const V4_PREFIX: &str = "172.20.9.0/24";
+    const V4_TARGET: &str = "172.20.9.1";
+    const V4_KEEP: &str = "172.20.10.0/24";
+    let mut lab = Lab::new("bgp6-bird-8950");
+    let rtr = lab.ns("router");
+    let host = lab.ns("host");
+    let p = lab.ns("peer");
+    p.enable_ipv6();
+    lab.veth(&rtr, "eth1", &host, "eth0");
+    lab.veth(&rtr, "eth2", &p, "eth0");
+    host.ip("addr add 192.168.61.1/24 dev eth0");
+    host.ip("route add default via 192.168.61.200 dev eth0");
+    p.ip(&format!("addr add {PEER6}/64 dev eth0"));
+    p.ip("addr add 172.20.9.1/24 dev lo");
+    p.ip("addr add 172.20.10.1/24 dev lo");
+    // IPv4 back to the host via the router's IPv6 address (RFC 5549
+    // style, in the peer's kernel).
+    p.ip(&format!(
+        "route add 192.168.61.0/24 via inet6 {ROUTER6} dev eth0"
+    ));
+    p.wait_ipv6_settled();
+    rtr.sysctl("net.ipv4.ip_forward", "0");
+    let router = lab.spawn_router(
+        &rtr,
+        &format!(
+            r#"
+[router]
+worker_threads = 1
+
+[[ports]]
+name = "eth1"
+addresses = ["192.168.61.200/24"]
+
+[[ports]]
+name = "eth2"
+addresses = ["{ROUTER6}/64", "{ROUTER_LL}/64"]
+
+[bgp]
+asn = 65000
+router_id = "192.168.61.200"
+
+[[bgp.neighbors]]
+address = "{PEER6}"
+remote_as = 65010
+hold_time = 9
+keepalive = 3
+connect_retry = 2
+"#
+        ),
+    );
+    let cfg = BirdConfig {
+        router_id: "192.168.62.1".parse().unwrap(),
+        asn: 65010,
+        local: PEER6.parse().unwrap(),
+        neighbors: vec![(ROUTER6.parse().unwrap(), 65000)],
+        originate: vec![V4_PREFIX.into(), V4_KEEP.into()],
+        kernel_export: false,
+        hold_time: 9,
+        password: None,
+    };
+    let bird = Bird::start_channel_options(&mut lab, &p, "peer", &cfg, "extended next hop on;", "");
+    let up = poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        router_established(&router, PEER6) && bird.is_established(0)
+    });
+    assert!(
+        up,
+        "session not Established\nrouter: {}\nbird: {}\nrouter log:\n{}",
+        show(&router, &["show", "bgp", "summary"]),
+        bird.birdc(&["show", "protocols", "all", "peer0"])
+            .unwrap_or_else(|e| e),
+        lab.log_of(router.pid)
+    );
+    let mut nh = None;
+    let learned = poll_until(T, Duration::from_millis(200), || {
+        nh = bgp_route(&router, V4_PREFIX);
+        nh.is_some() && bgp_route(&router, V4_KEEP).is_some()
+    });
+    assert!(
+        learned,
+        "{V4_PREFIX} not installed from BGP: {nh:?}\n{}\n{}\nbird:\n{}\nrouter log:\n{}",
+        router.cli(&["show", "route"]),
+        router.cli(&["show", "bgp", "routes"]),
+        bird.birdc(&["show", "route", "export", "peer0", "all"])
+            .unwrap_or_else(|e| e),
+        lab.log_of(router.pid)
+    );
+    // The IPv4 route's next hop is BIRD's global IPv6 address on eth2.
+    assert_eq!(nh, Some(vec![PEER6.to_string()]));
+    let (first, all, _) = router.route_get(&[V4_TARGET]);
+    assert!(
+        first.starts_with(&format!("{V4_TARGET} via {PEER6} dev eth2: "))
+            && first.contains(&format!("forwarded by {V4_PREFIX} (bgp)")),
+        "{all}"
+    );
+    // IPv4 across the router, to an IPv6 neighbour and back.
+    let mut last = String::new();
+    let ok = poll_until(Duration::from_secs(10), Duration::from_millis(200), || {
+        let out = host.run(
+            &["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", V4_TARGET],
+            Duration::from_secs(10),
+        );
+        last = out.to_string();
+        out.success()
+    });
+    assert!(
+        ok,
+        "ping {V4_TARGET} across the router: {last}\n{}\nrouter log:\n{}",
+        router.cli(&["show", "interfaces"]),
+        lab.log_of(router.pid)
+    );
+    let (_, all, _) = router.route_get(&[V4_TARGET]);
+    assert!(
+        all.contains(&format!("{PEER6} at ")) && all.contains("REACHABLE"),
+        "the NDP entry behind the IPv4 route: {all}"
+    );
+    // A withdrawal takes the route away; the other stays.
+    let cfg = BirdConfig {
+        originate: vec![V4_KEEP.into()],
+        ..cfg
+    };
+    bird.reconfigure(&cfg)
+        .unwrap_or_else(|e| panic!("birdc configure: {e}"));
+    let gone = poll_until(T, Duration::from_millis(200), || {
+        bgp_route(&router, V4_PREFIX).is_none()
+    });
+    assert!(gone, "{V4_PREFIX} still in the FIB after the withdrawal");
+    assert_eq!(bgp_route(&router, V4_KEEP), Some(vec![PEER6.to_string()]));
+}

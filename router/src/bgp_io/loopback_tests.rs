@@ -185,7 +185,7 @@ fn two_peers_connect_to_port_179_and_a_route_is_installed() {
     assert_eq!(route.next_hops.len(), 1);
     assert_eq!(
         route.next_hops[0].via,
-        Some(Ipv4Addr::new(192, 168, 10, 100))
+        Some(Ipv4Addr::new(192, 168, 10, 100).into())
     );
 
     // Both sessions are up (one configured, one dynamic from the listen

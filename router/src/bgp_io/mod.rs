@@ -54,18 +54,22 @@ pub type BgpRouteChange6 = BgpRouteChange<ipnet::Ipv6Net, std::net::Ipv6Addr>;
 /// link-local one goes with the port of the session it was learned over
 /// (the link the transport gave the session, [`bgp::Ipv6NextHop::link`]).
 fn scoped6(addr: std::net::Ipv6Addr, link: Option<u32>) -> BgpNextHop<std::net::Ipv6Addr> {
-    let port = link
-        .filter(|_| crate::wire::ipv6::class::is_link_local(&addr))
-        .and_then(|l| crate::ports::PortId::try_from(l).ok());
-    BgpNextHop { addr, port }
+    match link_port(addr, link) {
+        Some(port) => BgpNextHop::OnLink { addr, port },
+        None => BgpNextHop::Routed(addr),
+    }
+}
+
+/// The port a link-local `addr` learned on a session over `link` is on.
+fn link_port(addr: std::net::Ipv6Addr, link: Option<u32>) -> Option<crate::ports::PortId> {
+    link.filter(|_| crate::wire::ipv6::class::is_link_local(&addr))
+        .and_then(|l| crate::ports::PortId::try_from(l).ok())
 }
 
 /// Converts the speaker's Loc-RIB changes into the route managers' (IPv4,
 /// IPv6). An IPv6 route's next hops are IPv6 (global, link-local with its
 /// session's port, or IPv4-mapped when learned over an IPv4 session); an
-/// IPv4 route with only IPv6 next hops
-/// (RFC 8950) cannot be installed yet and is withdrawn from the FIB, as is
-/// a prefix left with no next hop of its family.
+/// IPv4 route's are IPv4, or IPv6 ones (RFC 8950, extended next hop).
 fn to_route_manager(
     changes: impl IntoIterator<Item = RouteChange>,
 ) -> (Vec<BgpRouteChange>, Vec<BgpRouteChange6>) {
@@ -77,11 +81,20 @@ fn to_route_manager(
                 prefix: IpNet::V4(prefix),
                 next_hops,
             } => {
+                // RFC 8950: IPv6 next hops of an IPv4 route (the route
+                // manager prefers IPv4 ones where a route has both); an
+                // IPv4-mapped one is the IPv4 address it maps.
                 let v4: Vec<BgpNextHop> = next_hops
                     .into_iter()
-                    .filter_map(|h| match h.addr {
-                        IpAddr::V4(a) => Some(a.into()),
-                        IpAddr::V6(_) => None,
+                    .map(|h| match h.addr {
+                        IpAddr::V4(a) => a.into(),
+                        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                            Some(m) => m.into(),
+                            None => BgpNextHop::Ipv6 {
+                                addr: a,
+                                port: link_port(a, h.link),
+                            },
+                        },
                     })
                     .collect();
                 v4_out.push(if v4.is_empty() {
@@ -417,10 +430,18 @@ mod tests {
                     },
                 ],
             },
-            // An IPv4 prefix with only IPv6 next hops cannot be forwarded: withdraw.
+            // RFC 8950: an IPv4 prefix via IPv6 next hops, a global one and
+            // a link-local one from port 1's session; and an IPv4-mapped one.
             RouteChange::Replace {
                 prefix: "172.20.2.0/24".parse().unwrap(),
-                next_hops: vec![NextHopAddr::global("2001:db8::1".parse().unwrap())],
+                next_hops: vec![
+                    NextHopAddr::global("2001:db8::1".parse().unwrap()),
+                    NextHopAddr {
+                        addr: "fe80::9".parse().unwrap(),
+                        link: Some(1),
+                    },
+                    NextHopAddr::global("::ffff:192.168.10.9".parse().unwrap()),
+                ],
             },
         ]);
         assert_eq!(v.len(), 3);
@@ -430,23 +451,35 @@ mod tests {
         assert!(
             matches!(&v[1], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.1.0/24")
         );
-        assert!(
-            matches!(&v[2], BgpRouteChange::Withdraw { prefix } if prefix.to_string() == "172.20.2.0/24")
+        assert_eq!(
+            v[2],
+            BgpRouteChange::Announce {
+                prefix: "172.20.2.0/24".parse().unwrap(),
+                next_hops: vec![
+                    BgpNextHop::Ipv6 {
+                        addr: "2001:db8::1".parse().unwrap(),
+                        port: None,
+                    },
+                    BgpNextHop::Ipv6 {
+                        addr: "fe80::9".parse().unwrap(),
+                        port: Some(1),
+                    },
+                    BgpNextHop::Routed("192.168.10.9".parse().unwrap()),
+                ],
+                internal: false,
+            }
         );
         assert_eq!(
             v6,
             vec![BgpRouteChange::Announce {
                 prefix: "2001:db8::/32".parse().unwrap(),
                 next_hops: vec![
-                    BgpNextHop {
+                    BgpNextHop::OnLink {
                         addr: "fe80::1".parse().unwrap(),
-                        port: Some(2),
+                        port: 2,
                     },
                     // Only a link-local address is scoped to the port.
-                    BgpNextHop {
-                        addr: "2001:db8:1::1".parse().unwrap(),
-                        port: None,
-                    },
+                    BgpNextHop::Routed("2001:db8:1::1".parse().unwrap()),
                 ],
                 internal: false,
             }]

@@ -269,15 +269,17 @@ impl Transport {
                 // next hop as unreachable rather than propagate the panic.
                 IpAddr::V4(v4) => resolver
                     .lock()
-                    .map(|r| r.resolve_next_hop(v4.into()).is_some())
+                    .map(|r| r.next_hop_resolves(v4.into()))
                     .unwrap_or(false),
                 // Global IPv6 next hops resolve through the IPv6 routes, an
                 // IPv4-mapped one (an IPv6 route over an IPv4 session) through
                 // the port of its IPv4 subnet (`rib::Family for V6`), a
-                // link-local one to the port of its session.
+                // link-local one to the port of its session (as the next hop of
+                // an IPv4 route, RFC 8950, it is installed only where a port
+                // holds its subnet).
                 IpAddr::V6(v6) => resolver
                     .lock()
-                    .map(|r| r.v6.resolve_next_hop(scoped6(v6, h.link)).is_some())
+                    .map(|r| r.v6.next_hop_resolves(scoped6(v6, h.link)))
                     .unwrap_or(false),
             }));
         t

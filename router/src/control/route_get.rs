@@ -546,7 +546,17 @@ fn render(
             let src = s
                 .ports
                 .get(port as usize)
-                .and_then(|p| source_on(p, next_hop))
+                // Of the packet's family: an IPv4 route via an IPv6 next
+                // hop (RFC 8950) leaves with an IPv4 source, if the port
+                // has one.
+                .and_then(|p| {
+                    let toward = if next_hop.is_ipv4() == probe.dst.is_ipv4() {
+                        next_hop
+                    } else {
+                        probe.dst
+                    };
+                    source_on(p, toward)
+                })
                 .map_or(String::new(), |a| format!(" src {a}"));
             format!("{}{from}{via} dev {}{src}", probe.dst, port_name(s, port))
         }

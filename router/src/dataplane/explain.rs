@@ -127,6 +127,10 @@ impl From<Egress> for ProbeEgress {
                 port,
                 next_hop: next_hop.into(),
             },
+            Egress::Out6 { port, next_hop } => ProbeEgress::Out {
+                port,
+                next_hop: next_hop.into(),
+            },
             Egress::Local => ProbeEgress::Local,
             Egress::Blackhole => ProbeEgress::Blackhole,
             Egress::Unreachable(c) => ProbeEgress::Unreachable(c),
@@ -488,6 +492,13 @@ pub fn explain(
                         Some(v4) => shared.neigh.last_confirmed(port, v4),
                         None => shared.neigh6.last_confirmed(port, nh),
                     },
+                ),
+                // RFC 8950: an IPv4 route via an IPv6 neighbour (one, no
+                // ECMP), found by NDP.
+                (IpAddr::V4(_), IpAddr::V6(nh)) => (
+                    None,
+                    shared.neigh6.lookup(port, nh),
+                    shared.neigh6.last_confirmed(port, nh),
                 ),
                 _ => (None, None, None),
             };

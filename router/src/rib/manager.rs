@@ -2,7 +2,7 @@
 //! between them at each prefix, BGP next-hop resolution, and publication
 //! into the FIB and the next-hop table (see [`crate::rib`]).
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,21 +19,30 @@ use crate::config::{LoopbackConfig, StaticRoute, StaticTarget};
 use crate::ports::PortId;
 use crate::shared::Shared;
 
-/// A BGP next hop: its address, and for a link-local one the port it is
-/// on, the port of the session it was learned over
-/// ([`bgp::NextHopAddr::link`]). Such a next hop is a neighbour on that
-/// port, as a static route's `via = "fe80::1"` with its `port` is: it is
-/// not resolved through routes (no route covers fe80::/10).
+/// A BGP next hop as the route manager resolves it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BgpNextHop<A = Ipv4Addr> {
-    pub addr: A,
-    pub port: Option<PortId>,
+pub enum BgpNextHop<A = Ipv4Addr> {
+    /// An address of the route's family, resolved through the connected
+    /// and static routes.
+    Routed(A),
+    /// A link-local address on the port of the session it was learned over
+    /// ([`bgp::NextHopAddr::link`]): a neighbour on that port, as a static
+    /// route's `via = "fe80::1"` with its `port` is, resolved through no
+    /// route (none covers fe80::/10).
+    OnLink { addr: A, port: PortId },
+    /// An IPv6 next hop of an IPv4 route (RFC 8950): a neighbour on the
+    /// port whose IPv6 subnet holds it, or, link-local, on `port` (its
+    /// session's). Only the IPv4 routes have these.
+    Ipv6 {
+        addr: Ipv6Addr,
+        port: Option<PortId>,
+    },
 }
 
 impl<A> From<A> for BgpNextHop<A> {
-    /// A next hop resolved through the routes (no port of its own).
+    /// A next hop resolved through the routes.
     fn from(addr: A) -> BgpNextHop<A> {
-        BgpNextHop { addr, port: None }
+        BgpNextHop::Routed(addr)
     }
 }
 
@@ -440,15 +449,30 @@ impl<F: Family> RouteManager<F> {
         self.base.get(prefix)?.iter().min_by_key(|c| c.distance)
     }
 
-    /// Where one BGP next hop leads: a link-local one is the neighbour on
-    /// its port (a port that no longer exists: nowhere), any other is
-    /// resolved through the routes.
-    pub(super) fn resolve_hop(&self, hop: BgpNextHop<F::Addr>) -> Vec<(PortId, F::Addr)> {
-        match hop.port {
-            Some(port) if self.shared.ports.iter().any(|p| p.id == port) => vec![(port, hop.addr)],
-            Some(_) => vec![],
-            None => self.resolve_addr(hop.addr),
+    /// Whether a BGP next hop leads anywhere (what the BGP speaker's
+    /// RFC 4271 §9.1.2.1 reachability check asks).
+    pub fn next_hop_resolves(&self, hop: BgpNextHop<F::Addr>) -> bool {
+        match hop {
+            BgpNextHop::Ipv6 { addr, port } => !resolve_ipv6(&self.shared, addr, port).is_empty(),
+            _ => !self.resolve_hop(hop).is_empty(),
         }
+    }
+
+    /// Where one BGP next hop of the route's family leads: a link-local
+    /// one is the neighbour on its port (a port that no longer exists:
+    /// nowhere), any other is resolved through the routes. An IPv6 next
+    /// hop of an IPv4 route leads to no gateway of the family: see
+    /// [`resolve_ipv6`].
+    pub(super) fn resolve_hop(&self, hop: BgpNextHop<F::Addr>) -> Vec<(PortId, F::Addr)> {
+        match hop {
+            BgpNextHop::OnLink { addr, port } if self.port_exists(port) => vec![(port, addr)],
+            BgpNextHop::OnLink { .. } | BgpNextHop::Ipv6 { .. } => vec![],
+            BgpNextHop::Routed(addr) => self.resolve_addr(addr),
+        }
+    }
+
+    fn port_exists(&self, port: PortId) -> bool {
+        self.shared.ports.iter().any(|p| p.id == port)
     }
 
     /// Resolves one BGP next hop through connected and static routes.
@@ -465,8 +489,12 @@ impl<F: Family> RouteManager<F> {
                 NextHop::Connected { port } => vec![(*port, addr)],
                 NextHop::Gateway { port, gw } => vec![(*port, *gw)],
                 NextHop::Multipath(m) => m.to_vec(),
-                // Our own address, or a route that drops: not a usable next hop.
-                NextHop::Local | NextHop::Blackhole | NextHop::Unreachable => vec![],
+                // Our own address, a route that drops, or one via an IPv6
+                // neighbour (BGP's own, never a base route): not usable.
+                NextHop::Local
+                | NextHop::Blackhole
+                | NextHop::Unreachable
+                | NextHop::Gateway6 { .. } => vec![],
             };
         }
         vec![]
@@ -476,14 +504,30 @@ impl<F: Family> RouteManager<F> {
         if let Some(r) = self.resolved.get(&set) {
             return r.clone();
         }
-        let mut members: Vec<(PortId, F::Addr)> = self.bgp_sets[set as usize]
-            .iter()
-            .flat_map(|h| self.resolve_hop(*h))
-            .collect();
+        let hops = &self.bgp_sets[set as usize];
+        let mut members: Vec<(PortId, F::Addr)> =
+            hops.iter().flat_map(|h| self.resolve_hop(*h)).collect();
         members.sort_unstable();
         members.dedup();
         members.truncate(MAX_MULTIPATH);
-        let nh = multipath(members);
+        let nh = if members.is_empty() {
+            // Only IPv6 next hops (RFC 8950): the first that resolves.
+            // ECMP across IPv6 neighbours is not built for IPv4 routes.
+            let mut via6: Vec<(PortId, Ipv6Addr)> = hops
+                .iter()
+                .flat_map(|h| match *h {
+                    BgpNextHop::Ipv6 { addr, port } => resolve_ipv6(&self.shared, addr, port),
+                    _ => Vec::new(),
+                })
+                .collect();
+            via6.sort_unstable();
+            via6.first()
+                .map(|&(port, gw)| NextHop::Gateway6 { port, gw })
+        } else {
+            // IPv4 next hops first: an IPv4 route reaches IPv4 neighbours
+            // when it has any.
+            multipath(members)
+        };
         self.resolved.insert(set, nh.clone());
         nh
     }
@@ -588,6 +632,34 @@ impl<F: Family> RouteManager<F> {
         }
         Ok(batch.len())
     }
+}
+
+/// An IPv6 next hop of an IPv4 route (RFC 8950): a link-local one is the
+/// neighbour on `port` (its session's); a global one the neighbour on the
+/// port whose IPv6 subnet holds it (directly connected only, as for
+/// IPv4-mapped next hops of IPv6 routes; never one of our addresses).
+pub(super) fn resolve_ipv6(
+    shared: &Shared,
+    addr: Ipv6Addr,
+    port: Option<PortId>,
+) -> Vec<(PortId, Ipv6Addr)> {
+    use crate::wire::ipv6::class::is_link_local;
+    if is_link_local(&addr) {
+        return port
+            .filter(|p| shared.ports.iter().any(|x| x.id == *p))
+            .map(|p| vec![(p, addr)])
+            .unwrap_or_default();
+    }
+    shared
+        .ports
+        .iter()
+        .find(|p| {
+            p.addrs6
+                .iter()
+                .any(|n| !is_link_local(&n.addr()) && n.trunc().contains(&addr) && n.addr() != addr)
+        })
+        .map(|p| vec![(p.id, addr)])
+        .unwrap_or_default()
 }
 
 /// One gateway → `Gateway`; several → `Multipath`; none → `None`.

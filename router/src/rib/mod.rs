@@ -108,7 +108,10 @@ impl Routes {
 /// loopback's addresses are its own. One implementation of the route
 /// manager serves both.
 pub trait Family:
-    fib::Family<Net: Ord + Serialize + Send, Addr: Ord + Serialize + std::fmt::Display + Send>
+    fib::Family<
+    Net: Ord + Serialize + Send,
+    Addr: Ord + Serialize + std::fmt::Display + Send + Into<std::net::IpAddr>,
+>
 {
     fn fib(shared: &Shared) -> &fib::Fib<Self>;
     fn nexthops(shared: &Shared) -> &ArcSwap<NextHopTable<Self::Addr>>;

@@ -6,7 +6,7 @@
 //! FIB table and then the next-hop table never sees an id it cannot resolve.
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use super::{RouteError, ID_REUSE_GRACE};
@@ -20,6 +20,10 @@ pub enum NextHop<A = Ipv4Addr> {
     Connected { port: PortId },
     /// Via a gateway (neighbour) on a port.
     Gateway { port: PortId, gw: A },
+    /// Via an IPv6 neighbour on a port, whose MAC NDP finds: in the IPv4
+    /// table, a route with an IPv6 next hop (RFC 8950, learned over BGP);
+    /// the IPv6 table never holds one (its gateways are `Gateway`s).
+    Gateway6 { port: PortId, gw: Ipv6Addr },
     /// One of the router's own addresses: deliver locally.
     Local,
     /// Drop silently (static blackhole route).

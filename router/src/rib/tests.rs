@@ -104,7 +104,7 @@ fn connected_local_loopback_and_default() {
         routes[0].next_hops,
         vec![RouteHop {
             port: Some("eth0".into()),
-            via: Some(ip("10.0.2.2"))
+            via: Some(ip("10.0.2.2").into())
         }]
     );
     let l = rm.route(&net("10.10.1.200/32")).unwrap();
@@ -315,7 +315,7 @@ fn ecmp_from_bgp_and_static() {
         e.next_hops[2],
         RouteHop {
             port: Some("eth2".into()),
-            via: Some(ip("192.168.20.100"))
+            via: Some(ip("192.168.20.100").into())
         }
     );
     // A second route with the same next-hop set shares the id.
@@ -735,9 +735,9 @@ mod ipv6 {
         // goes via fe80::X on the session's port, and the same address on
         // the other port is another neighbour (ECMP of two members).
         let (shared, mut rm) = lab6();
-        let ll = |port| BgpNextHop {
+        let ll = |port| BgpNextHop::OnLink {
             addr: ip6("fe80::55"),
-            port: Some(port),
+            port,
         };
         rm.apply_bgp([
             BgpRouteChange::Announce {
@@ -782,5 +782,76 @@ mod ipv6 {
         assert!(rm.resolve_next_hop(ll(1)).is_some());
         assert!(rm.resolve_next_hop(ll(7)).is_none());
         assert!(rm.resolve_next_hop(ip6("fe80::55").into()).is_none());
+    }
+
+    #[test]
+    fn ipv4_routes_via_ipv6_next_hops_rfc8950() {
+        let (shared, _) = lab6();
+        let mut rm = RouteManager::<V4>::with_family(shared.clone());
+        rm.set_connected(&[]).unwrap();
+        let v6hop = |a: &str, port| BgpNextHop::Ipv6 { addr: ip6(a), port };
+        rm.apply_bgp([
+            // A global IPv6 next hop on eth2's subnet.
+            BgpRouteChange::Announce {
+                prefix: net("172.20.5.0/24"),
+                next_hops: vec![v6hop("fd00:20::100", None)],
+                internal: false,
+            },
+            // A link-local one from eth1's session.
+            BgpRouteChange::Announce {
+                prefix: net("172.20.6.0/24"),
+                next_hops: vec![v6hop("fe80::55", Some(0))],
+                internal: false,
+            },
+            // On no subnet of ours, and link-local without a port: stored,
+            // not installed.
+            BgpRouteChange::Announce {
+                prefix: net("172.20.7.0/24"),
+                next_hops: vec![v6hop("fd00:99::1", None), v6hop("fe80::56", None)],
+                internal: false,
+            },
+            // Both families: the IPv4 neighbour.
+            BgpRouteChange::Announce {
+                prefix: net("172.20.8.0/24"),
+                next_hops: vec![v6hop("fd00:20::100", None), ip("192.168.10.7").into()],
+                internal: false,
+            },
+        ])
+        .unwrap();
+        let get = |a: &str| {
+            let id = shared.fib.load().lookup(ip(a))?;
+            shared.nexthops.load().get(id).cloned()
+        };
+        assert_eq!(
+            get("172.20.5.1"),
+            Some(NextHop::Gateway6 {
+                port: 1,
+                gw: ip6("fd00:20::100")
+            })
+        );
+        assert_eq!(
+            get("172.20.6.1"),
+            Some(NextHop::Gateway6 {
+                port: 0,
+                gw: ip6("fe80::55")
+            })
+        );
+        assert_eq!(get("172.20.7.1"), None);
+        assert_eq!(
+            get("172.20.8.1"),
+            Some(NextHop::Gateway {
+                port: 0,
+                gw: ip("192.168.10.7")
+            })
+        );
+        assert!(rm.next_hop_resolves(v6hop("fd00:20::100", None)));
+        assert!(
+            !rm.next_hop_resolves(v6hop("fd00:20::200", None)),
+            "our own address"
+        );
+        assert!(!rm.next_hop_resolves(v6hop("fd00:99::1", None)));
+        // show route names the IPv6 gateway.
+        let e = rm.route(&net("172.20.5.0/24")).unwrap();
+        assert_eq!(e.next_hops[0].via, Some(ip6("fd00:20::100").into()));
     }
 }

@@ -1,6 +1,6 @@
 //! Operator views of the routes (`show route`): what is installed, with
 //! its source, distance and next hops.
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -73,8 +73,8 @@ pub struct RouteSummary {
 
 impl<F: Family> RouteManager<F> {
     /// Every route in the FIB with its source and next hop(s), sorted by prefix.
-    pub fn routes(&self) -> Vec<RouteEntry<F::Net, F::Addr>> {
-        let mut out: Vec<RouteEntry<F::Net, F::Addr>> = self
+    pub fn routes(&self) -> Vec<RouteEntry<F::Net, IpAddr>> {
+        let mut out: Vec<RouteEntry<F::Net, IpAddr>> = self
             .table
             .installed_iter()
             .map(|(p, i)| self.entry(p, &i))
@@ -84,14 +84,14 @@ impl<F: Family> RouteManager<F> {
     }
 
     /// The installed route for `prefix`, if any.
-    pub fn route(&self, prefix: &F::Net) -> Option<RouteEntry<F::Net, F::Addr>> {
+    pub fn route(&self, prefix: &F::Net) -> Option<RouteEntry<F::Net, IpAddr>> {
         self.table
             .installed(prefix)
             .map(|i| self.entry(*prefix, &i))
     }
 
     /// The route the FIB uses for `addr` (longest match), like `ip route get`.
-    pub fn lookup(&self, addr: F::Addr) -> Option<RouteEntry<F::Net, F::Addr>> {
+    pub fn lookup(&self, addr: F::Addr) -> Option<RouteEntry<F::Net, IpAddr>> {
         (0..=F::BITS as u8)
             .rev()
             .find_map(|len| self.route(&super::net_of::<F>(addr, len)))
@@ -116,7 +116,7 @@ impl<F: Family> RouteManager<F> {
         s
     }
 
-    fn entry(&self, prefix: F::Net, i: &Installed) -> RouteEntry<F::Net, F::Addr> {
+    fn entry(&self, prefix: F::Net, i: &Installed) -> RouteEntry<F::Net, IpAddr> {
         let nh = &self.ids.entries[i.id as usize];
         let port_name = |p: PortId| self.shared.ports.get(p as usize).map(|p| p.name.clone());
         let (kind, next_hops) = match nh {
@@ -131,7 +131,14 @@ impl<F: Family> RouteManager<F> {
                 "gateway",
                 vec![RouteHop {
                     port: port_name(*port),
-                    via: Some(*gw),
+                    via: Some((*gw).into()),
+                }],
+            ),
+            NextHop::Gateway6 { port, gw } => (
+                "gateway",
+                vec![RouteHop {
+                    port: port_name(*port),
+                    via: Some(IpAddr::V6(*gw)),
                 }],
             ),
             NextHop::Multipath(m) => (
@@ -139,7 +146,7 @@ impl<F: Family> RouteManager<F> {
                 m.iter()
                     .map(|(p, gw)| RouteHop {
                         port: port_name(*p),
-                        via: Some(*gw),
+                        via: Some((*gw).into()),
                     })
                     .collect(),
             ),

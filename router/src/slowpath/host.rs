@@ -254,17 +254,18 @@ impl SlowCore<'_> {
                 self.host_icmp_error(&p, port, router_mac, None, code, 0, sink);
                 self.handoff.recycle(p);
             }
-            Egress::Out {
-                port: out_port,
-                next_hop,
-            } => {
+            egress @ (Egress::Out { port: out_port, .. } | Egress::Out6 { port: out_port, .. }) => {
                 let mtu = self.fwd.port_mtu(out_port).unwrap_or(0);
                 if ip_len > mtu {
                     // No fragmentation of the kernel's packets: it does PMTU
                     // discovery (DF) and learns the MTU from this error.
                     self.count(port, DropReason::Mtu);
                     if df {
-                        let src = self.fwd.source_address(out_port, next_hop);
+                        let toward = match egress {
+                            Egress::Out { next_hop, .. } => next_hop,
+                            _ => dst,
+                        };
+                        let src = self.fwd.source_address(out_port, toward);
                         let m = u16::try_from(mtu).unwrap_or(u16::MAX);
                         self.host_icmp_error(
                             &p,
@@ -282,10 +283,19 @@ impl SlowCore<'_> {
                 p.in_port = out_port;
                 p.from_stack = true;
                 p.meta = Default::default();
-                match self
-                    .cache
-                    .resolve(out_port, next_hop, p, b.now, &mut self.actions)
-                {
+                // An IPv6 next hop (RFC 8950) is resolved by NDP.
+                let resolved = match egress {
+                    Egress::Out6 { next_hop, .. } => {
+                        self.cache6
+                            .resolve(out_port, next_hop, p, b.now, &mut self.actions6)
+                    }
+                    Egress::Out { next_hop, .. } => {
+                        self.cache
+                            .resolve(out_port, next_hop, p, b.now, &mut self.actions)
+                    }
+                    _ => return,
+                };
+                match resolved {
                     Resolve::Send(mac, p) => self.transmit(b, p, out_port, mac, sink),
                     Resolve::Queued => {}
                     Resolve::Unreachable(p) => self.unreachable(b, p, sink),

@@ -48,6 +48,14 @@ impl BirdConfig {
     /// its IPv6 routes; with `extended next hop on` it sends ::ffff:a.b.c.d.
     /// Not a field of `BirdConfig`, whose struct literals stay valid.
     pub fn render_ipv6_options(&self, opts: &str) -> String {
+        self.render_channel_options("", opts)
+    }
+
+    /// [`Self::render`] with options at the start of every IPv4 channel
+    /// (`ipv4_opts`: `extended next hop on;` on an IPv6 session makes BIRD
+    /// send its IPv4 routes with an IPv6 next hop, RFC 8950) and of every
+    /// IPv6 channel (`opts`, as [`Self::render_ipv6_options`]).
+    pub fn render_channel_options(&self, ipv4_opts: &str, opts: &str) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -88,7 +96,15 @@ impl BirdConfig {
             };
             let mut channels = String::new();
             if addr.is_ipv4() || !v4.is_empty() {
-                channels.push_str("  ipv4 { import all; export where source = RTS_STATIC; };\n");
+                let nh = if ipv4_opts.is_empty() {
+                    String::new()
+                } else {
+                    format!("{ipv4_opts} ")
+                };
+                let _ = writeln!(
+                    channels,
+                    "  ipv4 {{ {nh}import all; export where source = RTS_STATIC; }};"
+                );
             }
             if addr.is_ipv6() || !v6.is_empty() {
                 let nh = if opts.is_empty() {
@@ -116,6 +132,7 @@ pub struct Bird {
     ns: Ns,
     ctl: PathBuf,
     conf: PathBuf,
+    ipv4_options: String,
     ipv6_options: String,
 }
 
@@ -133,9 +150,22 @@ impl Bird {
         cfg: &BirdConfig,
         opts: &str,
     ) -> Bird {
+        Bird::start_channel_options(lab, ns, tag, cfg, "", opts)
+    }
+
+    /// [`Bird::start`] with [`BirdConfig::render_channel_options`]'s
+    /// options (kept for [`Bird::reconfigure`]).
+    pub fn start_channel_options(
+        lab: &mut Lab,
+        ns: &Ns,
+        tag: &str,
+        cfg: &BirdConfig,
+        ipv4_opts: &str,
+        opts: &str,
+    ) -> Bird {
         let dir = lab.dir().to_path_buf();
         let conf = dir.join(format!("bird-{tag}.conf"));
-        fs::write(&conf, cfg.render_ipv6_options(opts)).expect("write bird config");
+        fs::write(&conf, cfg.render_channel_options(ipv4_opts, opts)).expect("write bird config");
         let ctl = dir.join(format!("bird-{tag}.ctl"));
         let pidf = dir.join(format!("bird-{tag}.pid"));
         let (c, k, p) = (
@@ -153,6 +183,7 @@ impl Bird {
             ns: ns.clone(),
             ctl,
             conf,
+            ipv4_options: ipv4_opts.to_string(),
             ipv6_options: opts.to_string(),
         };
         let ok = poll_until(Duration::from_secs(15), Duration::from_millis(100), || {
@@ -177,8 +208,11 @@ impl Bird {
     /// Rewrites the config file with `cfg` and applies it (`birdc
     /// configure`): e.g. a prefix dropped from `originate` is withdrawn.
     pub fn reconfigure(&self, cfg: &BirdConfig) -> Result<String, String> {
-        fs::write(&self.conf, cfg.render_ipv6_options(&self.ipv6_options))
-            .map_err(|e| format!("write bird config: {e}"))?;
+        fs::write(
+            &self.conf,
+            cfg.render_channel_options(&self.ipv4_options, &self.ipv6_options),
+        )
+        .map_err(|e| format!("write bird config: {e}"))?;
         let out = self.birdc(&["configure"])?;
         if out.contains("Reconfigured") || out.contains("Reconfiguration in progress") {
             Ok(out)

@@ -18,6 +18,12 @@ pub enum Egress {
         port: PortId,
         next_hop: Ipv4Addr,
     },
+    /// To an IPv6 neighbour (RFC 8950: an IPv4 route with an IPv6 next
+    /// hop), resolved by NDP.
+    Out6 {
+        port: PortId,
+        next_hop: Ipv6Addr,
+    },
     Local,
     Blackhole,
     /// ICMP destination unreachable with this code.
@@ -74,6 +80,10 @@ impl Forwarder {
                 port: *port,
                 next_hop: *gw,
             },
+            Some(NextHop::Gateway6 { port, gw }) => Egress::Out6 {
+                port: *port,
+                next_hop: *gw,
+            },
             Some(NextHop::Local) => Egress::Local,
             Some(NextHop::Blackhole) => Egress::Blackhole,
             Some(NextHop::Unreachable) => Egress::Unreachable(unreach::HOST),
@@ -101,7 +111,7 @@ impl Forwarder {
                 port: *port,
                 next_hop: dst,
             },
-            Some(NextHop::Gateway { port, gw }) => Egress6::Out {
+            Some(NextHop::Gateway { port, gw } | NextHop::Gateway6 { port, gw }) => Egress6::Out {
                 port: *port,
                 next_hop: *gw,
             },

@@ -110,8 +110,10 @@ pub enum Punt {
     /// An IPv6 packet whose next hop is IPv4-mapped (a BGP next hop learned
     /// over IPv4) waits here too: its neighbour is resolved by ARP.
     Resolve { port: PortId, next_hop: Ipv4Addr },
-    /// An IPv6 packet to be forwarded to `next_hop` on `port`, whose MAC is
-    /// not known yet (Neighbor Solicitation). Hop limit > 1 checked.
+    /// A packet to be forwarded to IPv6 neighbour `next_hop` on `port`,
+    /// whose MAC is not known yet (Neighbor Solicitation): an IPv6 packet
+    /// (hop limit > 1 checked), or an IPv4 one with an IPv6 next hop
+    /// (RFC 8950; TTL > 1 checked).
     Resolve6 { port: PortId, next_hop: Ipv6Addr },
     /// Neighbor Discovery (RFC 4861) addressed to us or to a group we
     /// listen to; checksum verified.
@@ -510,10 +512,7 @@ impl Forwarder {
                     sink,
                 );
             }
-            Egress::Out {
-                port: out_port,
-                next_hop,
-            } => {
+            egress @ (Egress::Out { port: out_port, .. } | Egress::Out6 { port: out_port, .. }) => {
                 // RFC 1812 §5.3.1: a packet whose TTL would reach 0 is not
                 // forwarded; time exceeded goes back to the source.
                 if ttl <= 1 {
@@ -529,7 +528,26 @@ impl Forwarder {
                     );
                     return;
                 }
-                match self.shared.neigh.lookup(out_port, next_hop) {
+                // The neighbour, from ARP; or from NDP for an IPv6 next hop
+                // (RFC 8950), whose packets wait on Neighbor Solicitation.
+                let (neighbour, punt) = match egress {
+                    Egress::Out6 { next_hop, .. } => (
+                        self.shared.neigh6.lookup(out_port, next_hop),
+                        Punt::Resolve6 {
+                            port: out_port,
+                            next_hop,
+                        },
+                    ),
+                    Egress::Out { next_hop, .. } => (
+                        self.shared.neigh.lookup(out_port, next_hop),
+                        Punt::Resolve {
+                            port: out_port,
+                            next_hop,
+                        },
+                    ),
+                    _ => return,
+                };
+                match neighbour {
                     Some(n) if n.state.is_usable() => {
                         self.forward_resolved(b, in_port, frame, meta, out_port, n.mac, sink);
                     }
@@ -546,15 +564,7 @@ impl Forwarder {
                         );
                     }
                     _ => {
-                        if !sink.punt(
-                            Punt::Resolve {
-                                port: out_port,
-                                next_hop,
-                            },
-                            in_port,
-                            frame,
-                            meta,
-                        ) {
+                        if !sink.punt(punt, in_port, frame, meta) {
                             self.drop_packet(in_port, DropReason::QueueFull, frame, None);
                         }
                     }

@@ -540,3 +540,112 @@ fn bgp_tcp_to_us_goes_to_the_stack_and_other_tcp_is_port_unreachable() {
     assert_eq!(s.punted.len(), 2);
     assert_eq!(s.sent.len(), 2);
 }
+
+/// RFC 8950: IPv4 routes via IPv6 neighbours (`NextHop::Gateway6`), their
+/// MACs from the NDP table.
+#[test]
+fn ipv4_route_via_an_ipv6_next_hop_uses_ndp() {
+    use super::tests::{ip_frame, parse_icmp, udp};
+    use crate::wire::icmp::{msg, unreach};
+    use crate::wire::ipv4::protocol;
+    let shared = shared6(1500);
+    shared.nexthops.store(Arc::new(NextHopTable {
+        entries: vec![
+            // Resolved, not yet known, failed.
+            NextHop::Gateway6 {
+                port: 1,
+                gw: v6("fd00:20::100"),
+            },
+            NextHop::Gateway6 {
+                port: 1,
+                gw: v6("fd00:20::77"),
+            },
+            NextHop::Gateway6 {
+                port: 1,
+                gw: v6("fd00:20::66"),
+            },
+            NextHop::Connected { port: 0 },
+        ],
+    }));
+    let net = |s: &str| s.parse::<ipnet::Ipv4Net>().unwrap();
+    shared
+        .fib
+        .apply(&[
+            fib::Change::Upsert(net("172.20.5.0/24"), 0),
+            fib::Change::Upsert(net("172.20.6.0/24"), 1),
+            fib::Change::Upsert(net("172.20.7.0/24"), 2),
+            fib::Change::Upsert(net("192.168.10.0/24"), 3),
+        ])
+        .unwrap();
+    {
+        let w4 = shared.neigh.writer().unwrap();
+        w4.upsert(
+            0,
+            "192.168.10.100".parse().unwrap(),
+            HOST_A,
+            NeighState::Reachable,
+        );
+    }
+    let mut f = Forwarder::new(shared, 0, FwdOptions::default());
+    let mut s = MockSink::default();
+    let dgram = udp(4000, 53, 8);
+    let mut fr = ip_frame(
+        "192.168.10.100",
+        "172.20.5.9",
+        64,
+        false,
+        protocol::UDP,
+        &dgram,
+    );
+    rx6(&mut f, &mut s, &mut fr);
+    assert_eq!(s.sent.len(), 1, "{:?}", s.punted);
+    let out = &s.sent[0];
+    assert_eq!((out.port, &out.frame[0..6]), (1, &HOST_B[..]));
+    assert_eq!(&out.frame[12..14], &ethertype::IPV4.to_be_bytes());
+    let ip = Ipv4Packet::new_checked(&out.frame[14..]).unwrap();
+    assert_eq!(ip.ttl(), 63);
+    assert!(ip.verify_checksum());
+    // Not known yet: Neighbor Solicitation, with the IPv4 packet waiting.
+    let mut fr = ip_frame(
+        "192.168.10.100",
+        "172.20.6.9",
+        64,
+        false,
+        protocol::UDP,
+        &dgram,
+    );
+    rx6(&mut f, &mut s, &mut fr);
+    assert_eq!(
+        s.punted.last().map(|p| p.0),
+        Some(Punt::Resolve6 {
+            port: 1,
+            next_hop: v6("fd00:20::77")
+        })
+    );
+    // Failed: ICMP host unreachable to the source.
+    let mut fr = ip_frame(
+        "192.168.10.100",
+        "172.20.7.9",
+        64,
+        false,
+        protocol::UDP,
+        &dgram,
+    );
+    rx6(&mut f, &mut s, &mut fr);
+    assert_eq!(s.sent.len(), 2);
+    let (_, t, c) = parse_icmp(&s.sent[1].frame);
+    assert_eq!((t, c), (msg::DST_UNREACHABLE, unreach::HOST));
+    assert_eq!(drops(&f, 0, DropReason::NeighUnresolved), 1);
+    // TTL expiry comes first, as for any next hop.
+    let mut fr = ip_frame(
+        "192.168.10.100",
+        "172.20.5.9",
+        1,
+        false,
+        protocol::UDP,
+        &dgram,
+    );
+    rx6(&mut f, &mut s, &mut fr);
+    let (_, t, _) = parse_icmp(&s.sent[2].frame);
+    assert_eq!(t, msg::TIME_EXCEEDED);
+}
