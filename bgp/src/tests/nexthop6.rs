@@ -339,6 +339,12 @@ fn open_with_ext_nh() -> OpenRepr {
 
 /// An UPDATE with IPv4 NLRI in MP_REACH_NLRI and an IPv6 next hop.
 fn ipv4_over_ipv6(nh: &str, ll: Option<&str>, prefix: &str) -> Vec<u8> {
+    mp_update(Family::Ipv4Unicast, nh, ll, prefix)
+}
+
+/// An UPDATE with `family` NLRI in MP_REACH_NLRI, next hop `nh` (and
+/// `ll`, RFC 2545), encoded with extended next hop negotiated.
+fn mp_update(family: Family, nh: &str, ll: Option<&str>, prefix: &str) -> Vec<u8> {
     let u = UpdateRepr {
         attrs: PathAttributes {
             origin: Some(Origin::Igp),
@@ -346,7 +352,7 @@ fn ipv4_over_ipv6(nh: &str, ll: Option<&str>, prefix: &str) -> Vec<u8> {
             ..Default::default()
         },
         mp_reach: Some(MpReach {
-            family: Family::Ipv4Unicast,
+            family,
             next_hop: ip(nh),
             link_local: ll.map(v6),
             nlri: vec![net(prefix)],
@@ -491,21 +497,7 @@ fn ipv4_networks_go_over_ipv6_with_extended_next_hop_only() {
 
 /// An UPDATE with IPv6 NLRI and next hop `nh` (and `ll`, RFC 2545).
 fn ipv6_update(nh: &str, ll: Option<&str>, prefix: &str) -> Vec<u8> {
-    let u = UpdateRepr {
-        attrs: PathAttributes {
-            origin: Some(Origin::Igp),
-            as_path: Some(crate::wire::AsPath::sequence(vec![65001])),
-            ..Default::default()
-        },
-        mp_reach: Some(MpReach {
-            family: Family::Ipv6Unicast,
-            next_hop: ip(nh),
-            link_local: ll.map(v6),
-            nlri: vec![net(prefix)],
-        }),
-        ..Default::default()
-    };
-    Message::Update(u).to_bytes(&DecodeContext::default())
+    mp_update(Family::Ipv6Unicast, nh, ll, prefix)
 }
 
 /// The next hops of the last change to `prefix`, links included.
