@@ -48,15 +48,6 @@ impl From<IpAddr> for NextHopAddr {
     }
 }
 
-impl std::fmt::Display for NextHopAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.link {
-            Some(l) => write!(f, "{}%{l}", self.addr),
-            None => write!(f, "{}", self.addr),
-        }
-    }
-}
-
 /// Whether `a` is IPv6 link-local unicast (fe80::/10, RFC 4291 §2.4).
 pub fn is_link_local(a: &IpAddr) -> bool {
     matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)

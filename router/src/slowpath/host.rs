@@ -20,7 +20,7 @@
 //!   (loopbacks, ports without a host interface) are answered there too;
 //!   anything else addressed to the router from the kernel is dropped
 //!   (`local_unsupported`).
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::{SlowCore, SlowPacket};
 use crate::dataplane::counters::DropReason;
@@ -233,7 +233,7 @@ impl SlowCore<'_> {
             return;
         }
         let ip = Ipv4Packet::new_unchecked(&p.buf[ethernet::HEADER_LEN..frame_len]);
-        let (dst, ip_len, df) = (ip.dst(), ip.total_len() as usize, ip.dont_frag());
+        let dst = ip.dst();
         if self.fwd.is_subnet_broadcast(dst) {
             self.count(port, DropReason::NotForUs);
             self.handoff.recycle(p);
@@ -254,55 +254,72 @@ impl SlowCore<'_> {
                 self.host_icmp_error(&p, port, router_mac, None, code, 0, sink);
                 self.handoff.recycle(p);
             }
-            egress @ (Egress::Out { port: out_port, .. } | Egress::Out6 { port: out_port, .. }) => {
-                let mtu = self.fwd.port_mtu(out_port).unwrap_or(0);
-                if ip_len > mtu {
-                    // No fragmentation of the kernel's packets: it does PMTU
-                    // discovery (DF) and learns the MTU from this error.
-                    self.count(port, DropReason::Mtu);
-                    if df {
-                        let toward = match egress {
-                            Egress::Out { next_hop, .. } => next_hop,
-                            _ => dst,
-                        };
-                        let src = self.fwd.source_address(out_port, toward);
-                        let m = u16::try_from(mtu).unwrap_or(u16::MAX);
-                        self.host_icmp_error(
-                            &p,
-                            port,
-                            router_mac,
-                            src,
-                            unreach::FRAG_NEEDED,
-                            m,
-                            sink,
-                        );
-                    }
-                    self.handoff.recycle(p);
-                    return;
-                }
-                p.in_port = out_port;
-                p.from_stack = true;
-                p.meta = Default::default();
-                // An IPv6 next hop (RFC 8950) is resolved by NDP.
-                let resolved = match egress {
-                    Egress::Out6 { next_hop, .. } => {
-                        self.cache6
-                            .resolve(out_port, next_hop, p, b.now, &mut self.actions6)
-                    }
-                    Egress::Out { next_hop, .. } => {
-                        self.cache
-                            .resolve(out_port, next_hop, p, b.now, &mut self.actions)
-                    }
-                    _ => return,
-                };
-                match resolved {
-                    Resolve::Send(mac, p) => self.transmit(b, p, out_port, mac, sink),
-                    Resolve::Queued => {}
-                    Resolve::Unreachable(p) => self.unreachable(b, p, sink),
-                }
-                self.run_actions(b, sink);
-            }
+            Egress::Out {
+                port: out_port,
+                next_hop,
+            } => self.host_out(b, p, port, router_mac, out_port, IpAddr::V4(next_hop), sink),
+            // RFC 8950: an IPv4 route via an IPv6 neighbour.
+            Egress::Out6 {
+                port: out_port,
+                next_hop,
+            } => self.host_out(b, p, port, router_mac, out_port, IpAddr::V6(next_hop), sink),
         }
+    }
+
+    /// The kernel's packet `p` routed out `out_port` towards `next_hop`:
+    /// refused with Fragmentation Needed when it exceeds the port's MTU,
+    /// else sent once the neighbour (ARP, or NDP for an IPv6 next hop) is
+    /// known.
+    #[allow(clippy::too_many_arguments)]
+    fn host_out<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        mut p: SlowPacket,
+        port: PortId,
+        router_mac: MacAddr,
+        out_port: PortId,
+        next_hop: IpAddr,
+        sink: &mut S,
+    ) {
+        let ip = Ipv4Packet::new_unchecked(&p.buf[ethernet::HEADER_LEN..p.len]);
+        let (dst, ip_len, df) = (ip.dst(), ip.total_len() as usize, ip.dont_frag());
+        let mtu = self.fwd.port_mtu(out_port).unwrap_or(0);
+        if ip_len > mtu {
+            // No fragmentation of the kernel's packets: it does PMTU
+            // discovery (DF) and learns the MTU from this error.
+            self.count(port, DropReason::Mtu);
+            if df {
+                // The source of the error is the out port's address
+                // facing the IPv4 neighbour, or facing the destination.
+                let toward = match next_hop {
+                    IpAddr::V4(gw) => gw,
+                    IpAddr::V6(_) => dst,
+                };
+                let src = self.fwd.source_address(out_port, toward);
+                let m = u16::try_from(mtu).unwrap_or(u16::MAX);
+                self.host_icmp_error(&p, port, router_mac, src, unreach::FRAG_NEEDED, m, sink);
+            }
+            self.handoff.recycle(p);
+            return;
+        }
+        p.in_port = out_port;
+        p.from_stack = true;
+        p.meta = Default::default();
+        // An IPv6 next hop (RFC 8950) is resolved by NDP.
+        let resolved = match next_hop {
+            IpAddr::V6(gw) => self
+                .cache6
+                .resolve(out_port, gw, p, b.now, &mut self.actions6),
+            IpAddr::V4(gw) => self
+                .cache
+                .resolve(out_port, gw, p, b.now, &mut self.actions),
+        };
+        match resolved {
+            Resolve::Send(mac, p) => self.transmit(b, p, out_port, mac, sink),
+            Resolve::Queued => {}
+            Resolve::Unreachable(p) => self.unreachable(b, p, sink),
+        }
+        self.run_actions(b, sink);
     }
 
     /// The kernel sent a packet to one of the router's addresses that it

@@ -512,62 +512,85 @@ impl Forwarder {
                     sink,
                 );
             }
-            egress @ (Egress::Out { port: out_port, .. } | Egress::Out6 { port: out_port, .. }) => {
-                // RFC 1812 §5.3.1: a packet whose TTL would reach 0 is not
-                // forwarded; time exceeded goes back to the source.
-                if ttl <= 1 {
-                    self.drop_with_icmp(
-                        b,
-                        in_port,
-                        DropReason::TtlExceeded,
-                        frame,
-                        msg::TIME_EXCEEDED,
-                        0,
-                        0,
-                        sink,
-                    );
-                    return;
-                }
-                // The neighbour, from ARP; or from NDP for an IPv6 next hop
-                // (RFC 8950), whose packets wait on Neighbor Solicitation.
-                let (neighbour, punt) = match egress {
-                    Egress::Out6 { next_hop, .. } => (
-                        self.shared.neigh6.lookup(out_port, next_hop),
-                        Punt::Resolve6 {
-                            port: out_port,
-                            next_hop,
-                        },
-                    ),
-                    Egress::Out { next_hop, .. } => (
-                        self.shared.neigh.lookup(out_port, next_hop),
-                        Punt::Resolve {
-                            port: out_port,
-                            next_hop,
-                        },
-                    ),
-                    _ => return,
+            Egress::Out {
+                port: out_port,
+                next_hop,
+            } => {
+                let n = self.shared.neigh.lookup(out_port, next_hop);
+                let punt = Punt::Resolve {
+                    port: out_port,
+                    next_hop,
                 };
-                match neighbour {
-                    Some(n) if n.state.is_usable() => {
-                        self.forward_resolved(b, in_port, frame, meta, out_port, n.mac, sink);
-                    }
-                    Some(n) if n.state == NeighState::Failed => {
-                        self.drop_with_icmp(
-                            b,
-                            in_port,
-                            DropReason::NeighUnresolved,
-                            frame,
-                            msg::DST_UNREACHABLE,
-                            unreach::HOST,
-                            0,
-                            sink,
-                        );
-                    }
-                    _ => {
-                        if !sink.punt(punt, in_port, frame, meta) {
-                            self.drop_packet(in_port, DropReason::QueueFull, frame, None);
-                        }
-                    }
+                self.forward_to(b, in_port, frame, meta, ttl, out_port, n, punt, sink);
+            }
+            // RFC 8950: an IPv4 route via an IPv6 neighbour, whose MAC NDP
+            // finds; its packets wait on Neighbor Solicitation.
+            Egress::Out6 {
+                port: out_port,
+                next_hop,
+            } => {
+                let n = self.shared.neigh6.lookup(out_port, next_hop);
+                let punt = Punt::Resolve6 {
+                    port: out_port,
+                    next_hop,
+                };
+                self.forward_to(b, in_port, frame, meta, ttl, out_port, n, punt, sink);
+            }
+        }
+    }
+
+    /// The end of [`process`](Self::process) for a packet leaving `out_port`
+    /// towards a neighbour: TTL, then the neighbour entry `neighbour` (from
+    /// ARP or NDP): forward, answer a failed one with host unreachable, or
+    /// hand the packet to the slow path as `punt` to wait for resolution.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn forward_to<S: TxSink>(
+        &mut self,
+        b: &Batch,
+        in_port: PortId,
+        frame: &mut [u8],
+        meta: &FrameMeta,
+        ttl: u8,
+        out_port: PortId,
+        neighbour: Option<crate::neigh::NeighHit>,
+        punt: Punt,
+        sink: &mut S,
+    ) {
+        // RFC 1812 §5.3.1: a packet whose TTL would reach 0 is not
+        // forwarded; time exceeded goes back to the source.
+        if ttl <= 1 {
+            self.drop_with_icmp(
+                b,
+                in_port,
+                DropReason::TtlExceeded,
+                frame,
+                msg::TIME_EXCEEDED,
+                0,
+                0,
+                sink,
+            );
+            return;
+        }
+        match neighbour {
+            Some(n) if n.state.is_usable() => {
+                self.forward_resolved(b, in_port, frame, meta, out_port, n.mac, sink);
+            }
+            Some(n) if n.state == NeighState::Failed => {
+                self.drop_with_icmp(
+                    b,
+                    in_port,
+                    DropReason::NeighUnresolved,
+                    frame,
+                    msg::DST_UNREACHABLE,
+                    unreach::HOST,
+                    0,
+                    sink,
+                );
+            }
+            _ => {
+                if !sink.punt(punt, in_port, frame, meta) {
+                    self.drop_packet(in_port, DropReason::QueueFull, frame, None);
                 }
             }
         }
