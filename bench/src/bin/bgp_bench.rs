@@ -338,6 +338,10 @@ struct Row {
     install_s: Option<f64>,
     withdraw_s: Option<f64>,
     peak_kib: Option<u64>,
+    /// The router's AF_PACKET rings (resident socket mappings), counted in
+    /// `peak_kib` but fixed by `[router]` ring sizes, ports and workers,
+    /// not by the table.
+    rings_kib: Option<u64>,
     note: String,
 }
 
@@ -376,7 +380,13 @@ fn run_target(t: Target, n_wanted: usize, n: usize, phase: Duration) -> Result<R
     // Let the session settle (KEEPALIVEs, the target's own initial table).
     std::thread::sleep(Duration::from_secs(1));
     let base = running.count().ok_or("cannot count the target's routes")?;
-    let mut row = Row::default();
+    let mut row = Row {
+        rings_kib: match &running {
+            Running::Router(r) => router_tests::daemons::socket_mapped_kib(r.pid),
+            _ => None,
+        },
+        ..Row::default()
+    };
 
     s.send("GO")?;
     let t0 = stamp(&s.expect("T0", Duration::from_secs(30))?)?;
@@ -521,6 +531,23 @@ fn main() {
             ratio(ours.withdraw_s, r.withdraw_s),
             mem_ratio,
             r.note
+        );
+    }
+    let mib = |k: u64| k as f64 / 1024.0;
+    if let (Some(peak), Some(rings)) = (ours.peak_kib, ours.rings_kib) {
+        let without = peak.saturating_sub(rings);
+        let vs_bird = rows
+            .iter()
+            .find(|(t, _)| *t == Target::Bird)
+            .and_then(|(_, b)| b.peak_kib)
+            .map(|b| format!(", {:.2}x BIRD's peak", without as f64 / b as f64))
+            .unwrap_or_default();
+        println!();
+        println!(
+            "router: {:.1} MiB of its {:.1} MiB peak are AF_PACKET rings ([router] rx_ring_frames/tx_ring_frames per worker per port, and the slow path's); without them {:.1} MiB{vs_bird}",
+            mib(rings),
+            mib(peak),
+            mib(without),
         );
     }
     if let Some((_, bird)) = rows.iter().find(|(t, _)| *t == Target::Bird) {

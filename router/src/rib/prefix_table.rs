@@ -2,7 +2,7 @@
 use bgp::prefix_map::PrefixMap;
 use ipnet::Ipv4Net;
 
-use super::RouteSource;
+use super::{RouteSource, DISTANCE_CONNECTED, DISTANCE_EBGP, DISTANCE_IBGP, DISTANCE_STATIC};
 
 /// A BGP route as stored: its next-hop set (interned) and distance.
 #[derive(Clone, Copy, Debug)]
@@ -18,19 +18,36 @@ pub(super) struct Installed {
     pub(super) distance: u8,
 }
 
-/// Per prefix: its BGP route and what the FIB holds, in 12 octets.
-/// `set == NO_SET`: no BGP route; `source == NOT_INSTALLED`: not in the FIB.
+/// Per prefix: its BGP route and what the FIB holds, in 8 octets (a full
+/// table's million slots: 8 MiB, against 12 for the plain struct of
+/// `u32, u32, u8, u8, u8`). The distances are not stored: they follow from
+/// the source (`DISTANCE_CONNECTED`, `DISTANCE_STATIC`) and, for BGP, from
+/// one bit saying the route is internal (`DISTANCE_IBGP` against
+/// `DISTANCE_EBGP`).
+///
+/// * `bgp`: the next-hop set id in bits 0..31 ([`NO_SET`]: no BGP route),
+///   bit 31 set for an iBGP route.
+/// * `fib`: the installed next-hop id in bits 0..24 (the FIB's ids stop at
+///   [`fib::MAX_NEXT_HOP`]), the source code in bits 24..27
+///   ([`NOT_INSTALLED`]: not in the FIB), bit 27 set for an iBGP route.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Slot {
-    pub(super) set: u32,
-    pub(super) id: fib::NextHopId,
-    pub(super) bgp_distance: u8,
-    pub(super) source: u8,
-    pub(super) distance: u8,
+    bgp: u32,
+    fib: u32,
 }
 
-pub(super) const NO_SET: u32 = u32::MAX;
-pub(super) const NOT_INSTALLED: u8 = u8::MAX;
+/// The set id of a slot without a BGP route; set ids are indices of
+/// distinct next-hop sets, so they never come near it.
+pub(super) const NO_SET: u32 = (1 << 31) - 1;
+const BGP_INTERNAL: u32 = 1 << 31;
+const FIB_ID_MASK: u32 = fib::MAX_NEXT_HOP;
+const FIB_SOURCE_SHIFT: u32 = 24;
+const FIB_INTERNAL: u32 = 1 << 27;
+/// The source code of a slot whose prefix is not in the FIB.
+pub(super) const NOT_INSTALLED: u8 = 7;
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 8);
+const _: () = assert!(fib::MAX_NEXT_HOP < 1 << FIB_SOURCE_SHIFT);
 
 pub(super) fn source_code(s: RouteSource) -> u8 {
     s as u8
@@ -42,6 +59,91 @@ pub(super) fn source_from(code: u8) -> RouteSource {
         1 => RouteSource::Local,
         2 => RouteSource::Static,
         _ => RouteSource::Bgp,
+    }
+}
+
+/// The distance of a route of `source` (`internal`: learned over iBGP).
+fn distance_of(source: RouteSource, internal: bool) -> u8 {
+    match source {
+        RouteSource::Connected | RouteSource::Local => DISTANCE_CONNECTED,
+        RouteSource::Static => DISTANCE_STATIC,
+        RouteSource::Bgp if internal => DISTANCE_IBGP,
+        RouteSource::Bgp => DISTANCE_EBGP,
+    }
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        bgp: NO_SET,
+        fib: (NOT_INSTALLED as u32) << FIB_SOURCE_SHIFT,
+    };
+
+    fn set(&self) -> u32 {
+        self.bgp & !BGP_INTERNAL
+    }
+
+    fn has_bgp(&self) -> bool {
+        self.set() != NO_SET
+    }
+
+    fn bgp_entry(&self) -> Option<BgpEntry> {
+        self.has_bgp().then(|| BgpEntry {
+            set: self.set(),
+            distance: distance_of(RouteSource::Bgp, self.bgp & BGP_INTERNAL != 0),
+        })
+    }
+
+    fn set_bgp(&mut self, e: Option<BgpEntry>) {
+        self.bgp = match e {
+            None => NO_SET,
+            Some(e) => {
+                debug_assert!(e.set < NO_SET, "next-hop set id {} out of range", e.set);
+                debug_assert!(matches!(e.distance, DISTANCE_EBGP | DISTANCE_IBGP));
+                (e.set & NO_SET)
+                    | if e.distance == DISTANCE_IBGP {
+                        BGP_INTERNAL
+                    } else {
+                        0
+                    }
+            }
+        };
+    }
+
+    fn source_code(&self) -> u8 {
+        ((self.fib >> FIB_SOURCE_SHIFT) & 7) as u8
+    }
+
+    fn is_installed(&self) -> bool {
+        self.source_code() != NOT_INSTALLED
+    }
+
+    fn installed(&self) -> Option<Installed> {
+        self.is_installed().then(|| {
+            let source = source_from(self.source_code());
+            Installed {
+                id: self.fib & FIB_ID_MASK,
+                source,
+                distance: distance_of(source, self.fib & FIB_INTERNAL != 0),
+            }
+        })
+    }
+
+    fn set_installed(&mut self, i: Option<Installed>) {
+        self.fib = match i {
+            None => (NOT_INSTALLED as u32) << FIB_SOURCE_SHIFT,
+            Some(i) => {
+                debug_assert!(
+                    i.id <= fib::MAX_NEXT_HOP,
+                    "next-hop id {} out of range",
+                    i.id
+                );
+                let internal = i.distance == DISTANCE_IBGP;
+                debug_assert_eq!(distance_of(i.source, internal), i.distance);
+                (i.id & FIB_ID_MASK)
+                    | u32::from(source_code(i.source)) << FIB_SOURCE_SHIFT
+                    | if internal { FIB_INTERNAL } else { 0 }
+            }
+        };
     }
 }
 
@@ -70,43 +172,23 @@ impl<N> Default for PrefixTable<N> {
 
 impl<N: Ord + Copy> PrefixTable<N> {
     pub(super) fn bgp(&self, p: &N) -> Option<BgpEntry> {
-        self.slots
-            .get(p)
-            .filter(|s| s.set != NO_SET)
-            .map(|s| BgpEntry {
-                set: s.set,
-                distance: s.bgp_distance,
-            })
+        self.slots.get(p).and_then(Slot::bgp_entry)
     }
 
     pub(super) fn installed(&self, p: &N) -> Option<Installed> {
-        self.slots.get(p).and_then(Self::installed_of)
+        self.slots.get(p).and_then(Slot::installed)
     }
 
-    pub(super) fn installed_of(s: &Slot) -> Option<Installed> {
-        (s.source != NOT_INSTALLED).then(|| Installed {
-            id: s.id,
-            source: source_from(s.source),
-            distance: s.distance,
-        })
-    }
-
-    pub(super) fn slot(&mut self, p: N) -> &mut Slot {
-        self.slots.get_or_insert_with(p, || Slot {
-            set: NO_SET,
-            id: 0,
-            bgp_distance: 0,
-            source: NOT_INSTALLED,
-            distance: 0,
-        })
+    fn slot(&mut self, p: N) -> &mut Slot {
+        self.slots.get_or_insert_with(p, || Slot::EMPTY)
     }
 
     /// Drops the slot of `p` if it holds nothing.
-    pub(super) fn tidy(&mut self, p: &N) {
+    fn tidy(&mut self, p: &N) {
         if self
             .slots
             .get(p)
-            .is_some_and(|s| s.set == NO_SET && s.source == NOT_INSTALLED)
+            .is_some_and(|s| !s.has_bgp() && !s.is_installed())
         {
             self.slots.remove(p);
         }
@@ -114,17 +196,16 @@ impl<N: Ord + Copy> PrefixTable<N> {
 
     pub(super) fn insert_bgp(&mut self, p: N, e: BgpEntry) {
         let s = self.slot(p);
-        let new = s.set == NO_SET;
-        s.set = e.set;
-        s.bgp_distance = e.distance;
+        let new = !s.has_bgp();
+        s.set_bgp(Some(e));
         self.bgp_len += usize::from(new);
     }
 
     pub(super) fn remove_bgp(&mut self, p: &N) -> bool {
-        let Some(s) = self.slots.get_mut(p).filter(|s| s.set != NO_SET) else {
+        let Some(s) = self.slots.get_mut(p).filter(|s| s.has_bgp()) else {
             return false;
         };
-        s.set = NO_SET;
+        s.set_bgp(None);
         self.bgp_len -= 1;
         self.tidy(p);
         true
@@ -133,7 +214,7 @@ impl<N: Ord + Copy> PrefixTable<N> {
     pub(super) fn bgp_prefixes(&self) -> impl Iterator<Item = N> + '_ {
         self.slots
             .iter()
-            .filter(|(_, s)| s.set != NO_SET)
+            .filter(|(_, s)| s.has_bgp())
             .map(|(p, _)| *p)
     }
 
@@ -141,27 +222,25 @@ impl<N: Ord + Copy> PrefixTable<N> {
     pub(super) fn clear_bgp(&mut self) -> Vec<N> {
         let prefixes: Vec<N> = self.bgp_prefixes().collect();
         for s in self.slots.values_mut() {
-            s.set = NO_SET;
+            s.set_bgp(None);
         }
-        self.slots.retain(|_, s| s.source != NOT_INSTALLED);
+        self.slots.retain(|_, s| s.is_installed());
         self.bgp_len = 0;
         prefixes
     }
 
     pub(super) fn install(&mut self, p: N, i: Installed) {
         let s = self.slot(p);
-        let new = s.source == NOT_INSTALLED;
-        s.id = i.id;
-        s.source = source_code(i.source);
-        s.distance = i.distance;
+        let new = !s.is_installed();
+        s.set_installed(Some(i));
         self.installed_len += usize::from(new);
     }
 
     pub(super) fn uninstall(&mut self, p: &N) {
-        let Some(s) = self.slots.get_mut(p).filter(|s| s.source != NOT_INSTALLED) else {
+        let Some(s) = self.slots.get_mut(p).filter(|s| s.is_installed()) else {
             return;
         };
-        s.source = NOT_INSTALLED;
+        s.set_installed(None);
         self.installed_len -= 1;
         self.tidy(p);
     }
@@ -169,6 +248,83 @@ impl<N: Ord + Copy> PrefixTable<N> {
     pub(super) fn installed_iter(&self) -> impl Iterator<Item = (N, Installed)> + '_ {
         self.slots
             .iter()
-            .filter_map(|(p, s)| Some((*p, Self::installed_of(s)?)))
+            .filter_map(|(p, s)| Some((*p, s.installed()?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn slot_round_trips_every_source_and_the_largest_ids() {
+        let mut t = PrefixTable::<Ipv4Net>::default();
+        let p = net("10.0.0.0/8");
+        for (source, distance) in [
+            (RouteSource::Connected, DISTANCE_CONNECTED),
+            (RouteSource::Local, DISTANCE_CONNECTED),
+            (RouteSource::Static, DISTANCE_STATIC),
+            (RouteSource::Bgp, DISTANCE_EBGP),
+            (RouteSource::Bgp, DISTANCE_IBGP),
+        ] {
+            for id in [0, 1, fib::MAX_NEXT_HOP] {
+                let i = Installed {
+                    id,
+                    source,
+                    distance,
+                };
+                t.install(p, i);
+                assert_eq!(t.installed(&p), Some(i));
+            }
+        }
+        for (set, distance) in [(0, DISTANCE_EBGP), (NO_SET - 1, DISTANCE_IBGP)] {
+            t.insert_bgp(p, BgpEntry { set, distance });
+            let e = t.bgp(&p).unwrap();
+            assert_eq!((e.set, e.distance), (set, distance));
+            // The two halves are independent.
+            assert_eq!(t.installed(&p).map(|i| i.id), Some(fib::MAX_NEXT_HOP));
+        }
+        assert_eq!((t.bgp_len, t.installed_len), (1, 1));
+    }
+
+    #[test]
+    fn a_slot_goes_when_it_holds_nothing() {
+        let mut t = PrefixTable::<Ipv4Net>::default();
+        let (a, b) = (net("10.0.0.0/8"), net("10.1.0.0/16"));
+        t.insert_bgp(
+            a,
+            BgpEntry {
+                set: 3,
+                distance: DISTANCE_EBGP,
+            },
+        );
+        t.install(
+            a,
+            Installed {
+                id: 9,
+                source: RouteSource::Bgp,
+                distance: DISTANCE_EBGP,
+            },
+        );
+        t.install(
+            b,
+            Installed {
+                id: 1,
+                source: RouteSource::Static,
+                distance: DISTANCE_STATIC,
+            },
+        );
+        assert!(t.remove_bgp(&a));
+        assert!(!t.remove_bgp(&a));
+        assert!(t.bgp(&a).is_none());
+        assert_eq!(t.installed(&a).map(|i| i.id), Some(9));
+        t.uninstall(&a);
+        assert_eq!(t.slots.len(), 1);
+        assert_eq!(t.clear_bgp(), Vec::<Ipv4Net>::new());
+        assert_eq!(t.installed_iter().count(), 1);
     }
 }

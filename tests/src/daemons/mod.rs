@@ -40,6 +40,31 @@ pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Resident KiB of a process's socket mappings (`socket:[INODE]` in
+/// /proc/PID/smaps): for the router, its AF_PACKET rings, kernel pages it
+/// maps whole at start and holds for its life, whatever its routes.
+pub fn socket_mapped_kib(pid: u32) -> Option<u64> {
+    socket_kib_in(&fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?)
+}
+
+fn socket_kib_in(smaps: &str) -> Option<u64> {
+    let mut in_socket = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first == "Rss:" {
+            if in_socket {
+                kib += fields.next()?.parse::<u64>().ok()?;
+            }
+        } else if !first.ends_with(':') && first.contains('-') {
+            // A mapping's header: "START-END PERMS OFFSET DEV INODE [NAME]".
+            in_socket = fields.nth(4).is_some_and(|n| n.starts_with("socket:["));
+        }
+    }
+    Some(kib)
+}
+
 /// A world-writable directory in the lab dir: FRR drops privileges to the
 /// `frr` user and writes its PID file and sockets there.
 fn shared_dir(lab: &Lab, name: &str) -> PathBuf {
@@ -87,6 +112,25 @@ pub fn kernel_has_route(ns: &Ns, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn socket_mappings_are_summed_and_nothing_else() {
+        let smaps = "\
+7f884c000000-7f8850000000 rw-p 00000000 00:00 0 
+Size:              65536 kB
+Rss:               56520 kB
+7f8861028000-7f8862b28000 rw-s 00000000 00:09 157065                     socket:[157065]
+Size:              27648 kB
+Rss:               27648 kB
+Pss:               27648 kB
+VmFlags: rd wr sh mr mw me ms io pf dc de dd 
+7f8862c29000-7f88630ef000 rw-s 00000000 00:09 157070                     socket:[157070]
+Rss:                1024 kB
+56089f8a0000-56089ff2b000 rw-p 00000000 00:00 0                          [heap]
+Rss:                6572 kB
+";
+        assert_eq!(socket_kib_in(smaps), Some(27648 + 1024));
+        assert_eq!(socket_kib_in(""), Some(0));
+    }
 
     #[test]
     fn frr_and_bird_configs_render() {
