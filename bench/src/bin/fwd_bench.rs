@@ -97,6 +97,10 @@ struct Args {
     /// Prometheus scrape) per repetition; 0 skips it (default 2, quick 1).
     #[arg(long)]
     cost_rounds: Option<usize>,
+    /// Only these tests of each repetition (default all); the rows of the
+    /// others read 0 or n/a. For working on one figure: `--tests loaded`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    tests: Vec<fwd::Test>,
     #[command(subcommand)]
     tool: Option<Tool>,
 }
@@ -209,6 +213,9 @@ fn main() {
     if let Some(n) = args.cost_rounds {
         p.cost_rounds = n;
     }
+    if !args.tests.is_empty() {
+        p.tests = args.tests.clone();
+    }
     let families = args.family.families();
     p.family = families[0];
     if !args.only.is_empty() {
@@ -283,6 +290,12 @@ fn main() {
 fn report(run: &fwd::FamilyRun) {
     let (p, all) = (&run.p, &run.all);
     println!("\nForwarding over {}: kernel vs router ({} repetition(s), {} cores, {}-byte frames, medians; latency = all samples merged)\n", p.family.label(), p.reps, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0), p.family.frame_len());
+    if p.tests.len() < fwd::Test::ALL.len() {
+        println!(
+            "only the tests {:?}: the other rows read 0 or n/a\n",
+            p.tests
+        );
+    }
     print!("{}", fwd::table(&run.rows));
     if let Some(r) = all.get("router") {
         for (i, rep) in r.reps.iter().enumerate() {

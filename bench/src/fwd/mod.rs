@@ -147,6 +147,42 @@ pub struct Params {
     pub cpu_rate: f64,
     /// Rounds of the observability cost test per repetition.
     pub cost_rounds: usize,
+    /// The tests each repetition runs (all by default); a subset is for
+    /// working on one figure, e.g. `--tests loaded` while chasing latency
+    /// under load.
+    pub tests: Vec<Test>,
+}
+
+/// One test of a repetition ([`Params::tests`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Test {
+    /// 64-byte UDP flood: forwarded pps.
+    Pps,
+    /// Paced 64-byte UDP: CPU per forwarded packet.
+    Cpu,
+    /// The router's observability cost (drop monitor, 100-ms scrape).
+    Cost,
+    /// iperf3, 1 and 4 streams.
+    Tcp,
+    /// UDP request/response, unloaded.
+    Latency,
+    /// UDP request/response under one bulk TCP flow.
+    Loaded,
+    /// TCP, 1 stream, with offloads off (full runs only).
+    Offloads,
+}
+
+impl Test {
+    pub const ALL: [Test; 7] = [
+        Test::Pps,
+        Test::Cpu,
+        Test::Cost,
+        Test::Tcp,
+        Test::Latency,
+        Test::Loaded,
+        Test::Offloads,
+    ];
 }
 
 impl Params {
@@ -168,6 +204,7 @@ impl Params {
             perf: false,
             cpu_rate: 100_000.0,
             cost_rounds: if quick { 1 } else { 2 },
+            tests: Test::ALL.to_vec(),
         }
     }
 }
@@ -727,9 +764,14 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
         r.workers = p.workers;
         r.ingress_drop = Some(true);
     }
-    measure_pps(&mut line, p, &mut r)?;
-    r.paced = Some(measure_cpu_paced(&mut line, p)?);
-    if let Some(router) = line.router.clone() {
+    let runs = |t: Test| p.tests.contains(&t);
+    if runs(Test::Pps) {
+        measure_pps(&mut line, p, &mut r)?;
+    }
+    if runs(Test::Cpu) {
+        r.paced = Some(measure_cpu_paced(&mut line, p)?);
+    }
+    if let Some(router) = line.router.clone().filter(|_| runs(Test::Cost)) {
         let mut scrapes = ScrapeReport::default();
         for round in 0..p.cost_rounds {
             let mut c = CostRound::default();
@@ -757,14 +799,20 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
         r.pps_forwarded_scraped = median(r.cost_rounds.iter().map(|c| c.scraped).collect());
         r.scrapes = Some(scrapes);
     }
-    r.tcp1_gbps = measure_tcp(&mut line, p.family, p.tcp_secs, 1)?;
-    r.tcp4_gbps = measure_tcp(&mut line, p.family, p.tcp_secs, 4)?;
-    let (h, lost) = measure_latency(&mut line, p, "idle")?;
-    r.latency_lost = lost;
-    merge(&mut res.latency, h);
-    let h = measure_loaded_latency(&mut line, p, &mut r)?;
-    merge(&mut res.loaded_latency, h);
-    if p.offloads_off {
+    if runs(Test::Tcp) {
+        r.tcp1_gbps = measure_tcp(&mut line, p.family, p.tcp_secs, 1)?;
+        r.tcp4_gbps = measure_tcp(&mut line, p.family, p.tcp_secs, 4)?;
+    }
+    if runs(Test::Latency) {
+        let (h, lost) = measure_latency(&mut line, p, "idle")?;
+        r.latency_lost = lost;
+        merge(&mut res.latency, h);
+    }
+    if runs(Test::Loaded) {
+        let h = measure_loaded_latency(&mut line, p, &mut r)?;
+        merge(&mut res.loaded_latency, h);
+    }
+    if p.offloads_off && runs(Test::Offloads) {
         offloads_off(&line)?;
         r.tcp1_offloads_off_gbps = Some(measure_tcp(&mut line, p.family, p.tcp_secs, 1)?);
     }
