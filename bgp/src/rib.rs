@@ -16,7 +16,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::config::Family;
 use crate::decision::{Candidate, DecisionProcess};
-use crate::prefix_map::PrefixMap;
+use crate::prefix_map::{Entry, MapKey, PrefixMap};
 
 /// A next hop as the FIB side needs it: the address, and for a
 /// link-local one the link it belongs to.
@@ -870,11 +870,11 @@ impl Rib {
     }
 }
 
-fn upsert<K: Ord + Copy>(map: &mut PrefixMap<K, Dest>, key: K, path: Path) -> Option<Path> {
-    match map.get_mut(&key) {
-        Some(d) => d.upsert(path),
-        None => {
-            map.insert(key, Dest::new(path));
+fn upsert<K: MapKey>(map: &mut PrefixMap<K, Dest>, key: K, path: Path) -> Option<Path> {
+    match map.entry(key) {
+        Entry::Occupied(d) => d.upsert(path),
+        Entry::Vacant(e) => {
+            e.insert(Dest::new(path));
             None
         }
     }
@@ -889,21 +889,17 @@ enum Removed {
     Last(Path, bool),
 }
 
-fn remove<K: Ord + Copy>(
+fn remove<K: MapKey>(
     map: &mut PrefixMap<K, Dest>,
     key: K,
     peer: PeerId,
     pred: impl Fn(&Path) -> bool,
 ) -> Option<Removed> {
-    let d = map.get_mut(&key)?;
-    let (removed, empty) = d.remove_if(peer, pred)?;
-    if empty {
-        let installed = d.installed() != 0;
-        map.remove(&key);
-        Some(Removed::Last(removed, installed))
-    } else {
-        Some(Removed::Others(removed))
-    }
+    map.modify(&key, |d| match d.remove_if(peer, pred) {
+        Some((removed, true)) => (Some(Removed::Last(removed, d.installed() != 0)), true),
+        Some((removed, false)) => (Some(Removed::Others(removed)), false),
+        None => (None, false),
+    })?
 }
 
 #[cfg(test)]

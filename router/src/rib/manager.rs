@@ -532,15 +532,16 @@ impl<F: Family> RouteManager<F> {
         nh
     }
 
-    /// The winning route of a prefix: (source, distance, next hop).
-    pub(super) fn select(
+    /// The winning route of a prefix (`bgp`: its BGP route, read by the
+    /// caller with the installed one): (source, distance, next hop).
+    fn select(
         &mut self,
         prefix: &F::Net,
+        bgp: Option<BgpEntry>,
     ) -> Option<(RouteSource, u8, NextHop<F::Addr>)> {
         let base = self
             .best_base(prefix)
             .map(|c| (c.source, c.distance, c.next_hop.clone()));
-        let bgp = self.table.bgp(prefix);
         match (base, bgp) {
             (Some(b), Some(g)) if b.1 <= g.distance => Some(b),
             (b, Some(g)) => match self.resolve_set(g.set) {
@@ -560,8 +561,9 @@ impl<F: Family> RouteManager<F> {
         let mut released = Vec::new();
         let mut first_error = None;
         for prefix in pending {
-            let want = self.select(&prefix);
-            let have = self.table.installed(&prefix);
+            // One search of the prefix table for both halves.
+            let (bgp, have) = self.table.entry(&prefix);
+            let want = self.select(&prefix, bgp);
             match want {
                 Some((source, distance, nh)) => {
                     let id = match self.ids.intern(&nh, self.publications, now) {

@@ -109,7 +109,7 @@ impl Routes {
 /// manager serves both.
 pub trait Family:
     fib::Family<
-    Net: Ord + Serialize + Send,
+    Net: bgp::prefix_map::MapKey + Serialize + Send,
     Addr: Ord + Serialize + std::fmt::Display + Send + Into<std::net::IpAddr>,
 >
 {

@@ -170,28 +170,13 @@ impl<N> Default for PrefixTable<N> {
     }
 }
 
-impl<N: Ord + Copy> PrefixTable<N> {
-    pub(super) fn bgp(&self, p: &N) -> Option<BgpEntry> {
-        self.slots.get(p).and_then(Slot::bgp_entry)
-    }
-
+impl<N: bgp::prefix_map::MapKey> PrefixTable<N> {
     pub(super) fn installed(&self, p: &N) -> Option<Installed> {
         self.slots.get(p).and_then(Slot::installed)
     }
 
     fn slot(&mut self, p: N) -> &mut Slot {
         self.slots.get_or_insert_with(p, || Slot::EMPTY)
-    }
-
-    /// Drops the slot of `p` if it holds nothing.
-    fn tidy(&mut self, p: &N) {
-        if self
-            .slots
-            .get(p)
-            .is_some_and(|s| !s.has_bgp() && !s.is_installed())
-        {
-            self.slots.remove(p);
-        }
     }
 
     pub(super) fn insert_bgp(&mut self, p: N, e: BgpEntry) {
@@ -201,14 +186,22 @@ impl<N: Ord + Copy> PrefixTable<N> {
         self.bgp_len += usize::from(new);
     }
 
+    /// Both halves of `p`'s slot, in one search.
+    pub(super) fn entry(&self, p: &N) -> (Option<BgpEntry>, Option<Installed>) {
+        self.slots
+            .get(p)
+            .map_or((None, None), |s| (s.bgp_entry(), s.installed()))
+    }
+
     pub(super) fn remove_bgp(&mut self, p: &N) -> bool {
-        let Some(s) = self.slots.get_mut(p).filter(|s| s.has_bgp()) else {
-            return false;
-        };
-        s.set_bgp(None);
-        self.bgp_len -= 1;
-        self.tidy(p);
-        true
+        let removed = self.slots.modify(p, |s| {
+            let had = s.has_bgp();
+            s.set_bgp(None);
+            (had, !s.is_installed())
+        });
+        let removed = removed == Some(true);
+        self.bgp_len -= usize::from(removed);
+        removed
     }
 
     pub(super) fn bgp_prefixes(&self) -> impl Iterator<Item = N> + '_ {
@@ -237,12 +230,12 @@ impl<N: Ord + Copy> PrefixTable<N> {
     }
 
     pub(super) fn uninstall(&mut self, p: &N) {
-        let Some(s) = self.slots.get_mut(p).filter(|s| s.is_installed()) else {
-            return;
-        };
-        s.set_installed(None);
-        self.installed_len -= 1;
-        self.tidy(p);
+        let removed = self.slots.modify(p, |s| {
+            let had = s.is_installed();
+            s.set_installed(None);
+            (had, !s.has_bgp())
+        });
+        self.installed_len -= usize::from(removed == Some(true));
     }
 
     pub(super) fn installed_iter(&self) -> impl Iterator<Item = (N, Installed)> + '_ {
@@ -283,7 +276,7 @@ mod tests {
         }
         for (set, distance) in [(0, DISTANCE_EBGP), (NO_SET - 1, DISTANCE_IBGP)] {
             t.insert_bgp(p, BgpEntry { set, distance });
-            let e = t.bgp(&p).unwrap();
+            let e = t.entry(&p).0.unwrap();
             assert_eq!((e.set, e.distance), (set, distance));
             // The two halves are independent.
             assert_eq!(t.installed(&p).map(|i| i.id), Some(fib::MAX_NEXT_HOP));
@@ -320,7 +313,7 @@ mod tests {
         );
         assert!(t.remove_bgp(&a));
         assert!(!t.remove_bgp(&a));
-        assert!(t.bgp(&a).is_none());
+        assert!(t.entry(&a).0.is_none());
         assert_eq!(t.installed(&a).map(|i| i.id), Some(9));
         t.uninstall(&a);
         assert_eq!(t.slots.len(), 1);
