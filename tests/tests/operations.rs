@@ -133,8 +133,32 @@ fn metrics_in_the_bgp_lab_pass_promtool_and_cover_the_dashboard() {
         );
     }
     assert!(
-        sample(&m, "router_neighbours{state=\"reachable\"}") >= Some(1.0),
+        sample(&m, "router_neighbours{family=\"ipv4\",state=\"reachable\"}") >= Some(1.0),
         "{m}"
+    );
+    // `show neighbors` names each node (a BGP peer and a next hop just
+    // used) with the MAC its own namespace reports.
+    let r = l.router.as_ref().expect("router");
+    let neighbors = router_tests::router::show_json(r, &["show", "neighbors"]);
+    for n in NODES {
+        let entry = neighbors
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["address"] == n.addr))
+            .unwrap_or_else(|| panic!("{} not in show neighbors: {neighbors}", n.addr));
+        assert_eq!(entry["mac"], l.ns(n.name).mac("eth1"), "{entry}");
+        assert_eq!(entry["family"], "ipv4", "{entry}");
+        assert!(
+            matches!(
+                entry["state"].as_str(),
+                Some("REACHABLE" | "STALE" | "PROBE")
+            ),
+            "{entry}"
+        );
+    }
+    let table = r.cli(&["show", "neighbors"]);
+    assert!(
+        table.success() && table.stdout.contains("ADDRESS") && table.stdout.contains(NODES[0].addr),
+        "{table}"
     );
 
     // Every metric the shipped Grafana dashboard charts is exported.

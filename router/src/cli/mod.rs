@@ -32,7 +32,7 @@ pub const SOCKET_ENV: &str = "ROUTER_SOCKET";
 #[command(
     name = "router",
     version,
-    about = "Userspace IPv4 router on AF_PACKET with an embedded BGP speaker"
+    about = "Userspace IPv4 and IPv6 router on AF_PACKET with an embedded BGP speaker"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -59,7 +59,7 @@ pub enum Command {
         /// Config file (TOML).
         file: PathBuf,
     },
-    /// Ask a running router: `show interfaces`, `show route [ADDR|PREFIX]`,
+    /// Ask a running router: `show interfaces`, `show neighbors`, `show route [ADDR|PREFIX]`,
     /// `show bgp summary`, `show bgp neighbors [ADDR]`, `show bgp routes [PREFIX]`,
     /// `show version`, `show help`...
     Show {

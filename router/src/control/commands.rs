@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::config::running::RunningConfig;
 use crate::config::LoopbackConfig;
 use crate::dataplane::counters::DropReason;
+use crate::ports::PortId;
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
 
@@ -75,10 +76,82 @@ pub fn register_builtin(reg: &Registry, ctx: BuiltinContext) {
         },
     );
     let c = Arc::clone(&ctx);
+    reg.register(
+        "show neighbors",
+        "the ARP and NDP neighbour tables: port, address, MAC, state, last confirmed",
+        move |_| Ok(show_neighbors(&c.shared, Instant::now())),
+    );
+    let c = Arc::clone(&ctx);
     reg.register("show uptime", "time since start", move |_| {
         let s = c.started.elapsed().as_secs();
         Ok(Reply::data(json!({"seconds": s})).with_text(format_duration(s)))
     });
+}
+
+/// Both neighbour tables (ARP, then NDP), sorted by port and address, as
+/// the workers see them: the lock-free tables' entries, read without a
+/// lock (not one consistent snapshot, which display does not need).
+pub fn show_neighbors(shared: &Shared, now: Instant) -> Reply {
+    let port_name = |id| {
+        shared
+            .ports
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| format!("port{id}"), |p| p.name.clone())
+    };
+    // Confirmation times are kept to the millisecond.
+    let ago = |at: Option<Instant>| {
+        at.map(|t| (now.saturating_duration_since(t).as_secs_f64() * 1e3).round() / 1e3)
+    };
+    let mut rows: Vec<(PortId, std::net::IpAddr, String, &str, Option<f64>)> = Vec::new();
+    for (port, ip, hit) in shared.neigh.snapshot() {
+        let confirmed = ago(shared.neigh.last_confirmed(port, ip));
+        rows.push((
+            port,
+            ip.into(),
+            mac_string(&hit.mac),
+            hit.state.name(),
+            confirmed,
+        ));
+    }
+    for (port, ip, hit) in shared.neigh6.snapshot() {
+        let confirmed = ago(shared.neigh6.last_confirmed(port, ip));
+        rows.push((
+            port,
+            ip.into(),
+            mac_string(&hit.mac),
+            hit.state.name(),
+            confirmed,
+        ));
+    }
+    rows.sort_by_key(|r| (r.0, r.1));
+    let mut t = Table::new(&["PORT", "ADDRESS", "MAC", "STATE", "CONFIRMED"]);
+    let mut data = Vec::with_capacity(rows.len());
+    for (port, ip, mac, state, confirmed) in rows {
+        let port = port_name(port);
+        // An entry that is still being resolved has no MAC yet.
+        let mac_shown = if state == "INCOMPLETE" {
+            "-".to_string()
+        } else {
+            mac.clone()
+        };
+        t.row(vec![
+            port.clone(),
+            ip.to_string(),
+            mac_shown,
+            state.to_string(),
+            confirmed.map_or_else(|| "never".into(), |s| format!("{s:.1}s ago")),
+        ]);
+        data.push(json!({
+            "port": port,
+            "address": ip.to_string(),
+            "family": if ip.is_ipv4() { "ipv4" } else { "ipv6" },
+            "mac": mac,
+            "state": state,
+            "confirmed_secs_ago": confirmed,
+        }));
+    }
+    Reply::data(Value::Array(data)).with_table(t)
 }
 
 /// "1d02h03m" / "02:03:04" style uptime.

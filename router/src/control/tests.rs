@@ -311,3 +311,54 @@ fn durations() {
     assert_eq!(format_duration(3725), "01:02:05");
     assert_eq!(format_duration(2 * 86400 + 3600 * 3 + 60 * 4), "2d03h04m");
 }
+
+#[test]
+fn show_neighbors_lists_arp_and_ndp_entries_by_port_and_address() {
+    use crate::neigh::NeighState;
+    let c = ctx();
+    let t0 = Instant::now();
+    {
+        let w = c.shared.neigh.writer().unwrap();
+        w.upsert(
+            0,
+            "192.168.10.101".parse().unwrap(),
+            [2, 0, 0, 0, 1, 1],
+            NeighState::Stale,
+        );
+        w.upsert(
+            0,
+            "192.168.10.100".parse().unwrap(),
+            [2, 0, 0, 0, 1, 0],
+            NeighState::Reachable,
+        );
+        w.set_confirmed(0, "192.168.10.100".parse().unwrap(), t0);
+        let w6 = c.shared.neigh6.writer().unwrap();
+        w6.upsert(
+            0,
+            "fe80::1".parse().unwrap(),
+            [0; 6],
+            NeighState::Incomplete,
+        );
+    }
+    let r = commands::show_neighbors(&c.shared, t0 + Duration::from_millis(2500));
+    let rows = r.data.as_array().unwrap();
+    let addrs: Vec<&str> = rows
+        .iter()
+        .map(|v| v["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addrs, ["192.168.10.100", "192.168.10.101", "fe80::1"]);
+    assert_eq!(rows[0]["port"], "eth1");
+    assert_eq!(rows[0]["mac"], "02:00:00:00:01:00");
+    assert_eq!(rows[0]["state"], "REACHABLE");
+    // Kept to the millisecond: up to 1 ms more than 2.5 s.
+    let ago = rows[0]["confirmed_secs_ago"].as_f64().unwrap();
+    assert!((2.5..=2.502).contains(&ago), "{ago}");
+    assert!(rows[1]["confirmed_secs_ago"].is_null());
+    assert_eq!(rows[2]["family"], "ipv6");
+    let t = r.table.unwrap();
+    assert_eq!(t.columns, ["PORT", "ADDRESS", "MAC", "STATE", "CONFIRMED"]);
+    assert!(t.rows[0][4].starts_with("2.5") && t.rows[0][4].ends_with("s ago"));
+    assert_eq!(t.rows[1][4], "never");
+    // An unresolved neighbour has no MAC to show.
+    assert_eq!(t.rows[2], ["eth1", "fe80::1", "-", "INCOMPLETE", "never"]);
+}

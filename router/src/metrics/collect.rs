@@ -230,20 +230,41 @@ impl RouterCollector {
             NeighState::Probe,
             NeighState::Failed,
         ];
-        let mut by_state = [0u64; STATES.len()];
-        for (_, _, hit) in shared.neigh.snapshot() {
-            if let Some(i) = STATES.iter().position(|&st| st == hit.state) {
-                by_state[i] += 1;
+        // ARP's table and NDP's, apart.
+        let count = |hits: &mut dyn Iterator<Item = NeighState>| {
+            let mut by_state = [0u64; STATES.len()];
+            for state in hits {
+                if let Some(i) = STATES.iter().position(|&st| st == state) {
+                    by_state[i] += 1;
+                }
             }
-        }
+            by_state
+        };
+        let v4 = count(&mut shared.neigh.snapshot().into_iter().map(|(_, _, h)| h.state));
+        let v6 = count(
+            &mut shared
+                .neigh6
+                .snapshot()
+                .into_iter()
+                .map(|(_, _, h)| h.state),
+        );
         m.family(
             "router_neighbours",
-            "Entries in the neighbour table, by state.",
+            "Entries in the neighbour tables (ARP for ipv4, NDP for ipv6), by state.",
             Kind::Gauge,
-            STATES
-                .iter()
-                .zip(by_state)
-                .map(|(st, n)| (vec![("state", st.name().to_ascii_lowercase())], n as f64)),
+            [("ipv4", v4), ("ipv6", v6)]
+                .into_iter()
+                .flat_map(|(family, by_state)| {
+                    STATES.iter().zip(by_state).map(move |(st, n)| {
+                        (
+                            vec![
+                                ("family", family.to_string()),
+                                ("state", st.name().to_ascii_lowercase()),
+                            ],
+                            n as f64,
+                        )
+                    })
+                }),
         );
 
         if let Some(bgp) = &s.bgp {

@@ -154,7 +154,8 @@ mod tests {
             "router_port_drops_total{port=\"eth1\",reason=\"no_route\"} 1",
             "router_port_drops_total{port=\"eth1\",reason=\"martian\"} 0",
             "router_build_info{version=\"",
-            "router_neighbours{state=\"reachable\"} 0",
+            "router_neighbours{family=\"ipv4\",state=\"reachable\"} 0",
+            "router_neighbours{family=\"ipv6\",state=\"reachable\"} 0",
             "router_fib_routes{family=\"ipv4\",source=\"bgp\"} 0",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
