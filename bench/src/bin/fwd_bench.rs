@@ -101,6 +101,10 @@ struct Args {
     /// others read 0 or n/a. For working on one figure: `--tests loaded`.
     #[arg(long, value_enum, value_delimiter = ',')]
     tests: Vec<fwd::Test>,
+    /// Time the loaded test's round trips hop by hop (tcpdump at both
+    /// forwarder ports and both ends): where the tail comes from.
+    #[arg(long)]
+    breakdown: bool,
     #[command(subcommand)]
     tool: Option<Tool>,
 }
@@ -216,6 +220,11 @@ fn main() {
     if !args.tests.is_empty() {
         p.tests = args.tests.clone();
     }
+    p.breakdown = args.breakdown;
+    if p.breakdown && !router_tests::have_tool("tcpdump") {
+        eprintln!("fwd_bench --breakdown needs `tcpdump` (scripts/install-deps.sh)");
+        std::process::exit(2);
+    }
     let families = args.family.families();
     p.family = families[0];
     if !args.only.is_empty() {
@@ -312,6 +321,31 @@ fn report(run: &fwd::FamilyRun) {
                 } else {
                     drops.join(" ")
                 }
+            );
+        }
+    }
+    if p.breakdown {
+        println!("\nWhere the loaded round trips went (tcpdump at both forwarder ports and both ends; µs, p50 / p99 / p99.9):\n");
+        println!(
+            "| {:<24} | {:>24} | {:>24} |",
+            "segment", "kernel", "router"
+        );
+        println!("|{:-<26}|{:->26}|{:->26}|", "", "", "");
+        let cell = |m: &str, i: usize| {
+            all.get(m)
+                .and_then(|r| r.breakdown.get(i))
+                .map(|h| {
+                    let q = |x: f64| h.value_at_quantile(x) as f64 / 1e3;
+                    format!("{:.1} / {:.1} / {:.1}", q(0.5), q(0.99), q(0.999))
+                })
+                .unwrap_or_else(|| "n/a".into())
+        };
+        for (i, seg) in fwd::breakdown::SEGMENTS.iter().enumerate() {
+            println!(
+                "| {:<24} | {:>24} | {:>24} |",
+                seg,
+                cell("kernel", i),
+                cell("router", i)
             );
         }
     }

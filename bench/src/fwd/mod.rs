@@ -3,6 +3,7 @@
 //! once with `router`, in the same run, alternating per repetition. The same
 //! code measures IPv4 or IPv6 ([`Family`]): only the line's addresses, the
 //! frame size and the kernel's input counter differ.
+pub mod breakdown;
 pub mod cpu;
 pub mod hgrm;
 pub mod plot;
@@ -151,6 +152,8 @@ pub struct Params {
     /// working on one figure, e.g. `--tests loaded` while chasing latency
     /// under load.
     pub tests: Vec<Test>,
+    /// Time the loaded round trips hop by hop ([`breakdown`]; needs tcpdump).
+    pub breakdown: bool,
 }
 
 /// One test of a repetition ([`Params::tests`]).
@@ -205,6 +208,7 @@ impl Params {
             cpu_rate: 100_000.0,
             cost_rounds: if quick { 1 } else { 2 },
             tests: Test::ALL.to_vec(),
+            breakdown: false,
         }
     }
 }
@@ -292,6 +296,9 @@ pub struct ModeResults {
     pub errors: Vec<String>,
     pub latency: Option<Histogram<u64>>,
     pub loaded_latency: Option<Histogram<u64>>,
+    /// `--breakdown`: one histogram (ns) per [`breakdown::SEGMENTS`],
+    /// all repetitions merged.
+    pub breakdown: Vec<Histogram<u64>>,
 }
 
 fn tool_exe() -> PathBuf {
@@ -604,7 +611,7 @@ fn measure_latency(
     p: &Params,
     tag: &str,
 ) -> Result<(Histogram<u64>, u64), String> {
-    let port = 7000u16;
+    let port = breakdown::ECHO_PORT;
     let dst = line.dst.clone();
     let server = spawn_tool(
         &mut line.lab,
@@ -809,8 +816,19 @@ fn run_one(mode: Forwarder, p: &Params, res: &mut ModeResults) -> Result<(), Str
         merge(&mut res.latency, h);
     }
     if runs(Test::Loaded) {
+        let capture = p.breakdown.then(|| breakdown::start(&mut line));
         let h = measure_loaded_latency(&mut line, p, &mut r)?;
         merge(&mut res.loaded_latency, h);
+        if let Some(c) = capture {
+            let segments = breakdown::finish(&mut line, c)?;
+            if res.breakdown.is_empty() {
+                res.breakdown = segments;
+            } else {
+                for (acc, h) in res.breakdown.iter_mut().zip(&segments) {
+                    let _ = acc.add(h);
+                }
+            }
+        }
     }
     if p.offloads_off && runs(Test::Offloads) {
         offloads_off(&line)?;
