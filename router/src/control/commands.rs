@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::config::running::RunningConfig;
 use crate::config::LoopbackConfig;
 use crate::dataplane::counters::DropReason;
+use crate::neigh::{NeighAddr, NeighTable};
 use crate::ports::PortId;
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
@@ -104,26 +105,24 @@ pub fn show_neighbors(shared: &Shared, now: Instant) -> Reply {
         at.map(|t| (now.saturating_duration_since(t).as_secs_f64() * 1e3).round() / 1e3)
     };
     let mut rows: Vec<(PortId, std::net::IpAddr, String, &str, Option<f64>)> = Vec::new();
-    for (port, ip, hit) in shared.neigh.snapshot() {
-        let confirmed = ago(shared.neigh.last_confirmed(port, ip));
-        rows.push((
-            port,
-            ip.into(),
-            mac_string(&hit.mac),
-            hit.state.name(),
-            confirmed,
-        ));
+    fn entries_of<A: NeighAddr + Into<std::net::IpAddr>>(
+        table: &NeighTable<A>,
+        ago: impl Fn(Option<Instant>) -> Option<f64>,
+        into: &mut Vec<(PortId, std::net::IpAddr, String, &str, Option<f64>)>,
+    ) {
+        for (port, ip, hit) in table.snapshot() {
+            let confirmed = ago(table.last_confirmed(port, ip));
+            into.push((
+                port,
+                ip.into(),
+                mac_string(&hit.mac),
+                hit.state.name(),
+                confirmed,
+            ));
+        }
     }
-    for (port, ip, hit) in shared.neigh6.snapshot() {
-        let confirmed = ago(shared.neigh6.last_confirmed(port, ip));
-        rows.push((
-            port,
-            ip.into(),
-            mac_string(&hit.mac),
-            hit.state.name(),
-            confirmed,
-        ));
-    }
+    entries_of(&shared.neigh, ago, &mut rows);
+    entries_of(&shared.neigh6, ago, &mut rows);
     rows.sort_by_key(|r| (r.0, r.1));
     let mut t = Table::new(&["PORT", "ADDRESS", "MAC", "STATE", "CONFIRMED"]);
     let mut data = Vec::with_capacity(rows.len());
