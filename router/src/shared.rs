@@ -89,6 +89,11 @@ impl Shared {
         })
     }
 
+    /// The configured name of port `id` (ports are indexed by id).
+    pub fn port_name(&self, id: crate::ports::PortId) -> Option<&str> {
+        self.ports.get(usize::from(id)).map(|p| p.name.as_str())
+    }
+
     /// The host interface of `port`, if it has one.
     pub fn host(&self, port: crate::ports::PortId) -> Option<&HostPort> {
         self.hosts.get(port as usize).and_then(Option::as_ref)

@@ -1,4 +1,5 @@
 //! The built-in commands: `show interfaces`, `show route`, `show uptime`.
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -7,10 +8,11 @@ use serde_json::{json, Value};
 use crate::config::running::RunningConfig;
 use crate::config::LoopbackConfig;
 use crate::dataplane::counters::DropReason;
-use crate::neigh::{NeighAddr, NeighTable};
+use crate::neigh::{NeighAddr, NeighHit, NeighState, NeighTable};
 use crate::ports::PortId;
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
+use crate::wire::ethernet::mac_to_string;
 
 use super::protocol::{CommandResult, Registry, Reply, Request, Table};
 
@@ -93,52 +95,42 @@ pub fn register_builtin(reg: &Registry, ctx: BuiltinContext) {
 /// the workers see them: the lock-free tables' entries, read without a
 /// lock (not one consistent snapshot, which display does not need).
 pub fn show_neighbors(shared: &Shared, now: Instant) -> Reply {
-    let port_name = |id| {
-        shared
-            .ports
-            .iter()
-            .find(|p| p.id == id)
-            .map_or_else(|| format!("port{id}"), |p| p.name.clone())
-    };
-    // Confirmation times are kept to the millisecond.
-    let ago = |at: Option<Instant>| {
-        at.map(|t| (now.saturating_duration_since(t).as_secs_f64() * 1e3).round() / 1e3)
-    };
-    let mut rows: Vec<(PortId, std::net::IpAddr, String, &str, Option<f64>)> = Vec::new();
-    fn entries_of<A: NeighAddr + Into<std::net::IpAddr>>(
+    /// (port, address, entry, seconds since last confirmed).
+    type Row = (PortId, IpAddr, NeighHit, Option<f64>);
+    fn rows_of<A: NeighAddr + Into<IpAddr>>(
         table: &NeighTable<A>,
-        ago: impl Fn(Option<Instant>) -> Option<f64>,
-        into: &mut Vec<(PortId, std::net::IpAddr, String, &str, Option<f64>)>,
+        now: Instant,
+        into: &mut Vec<Row>,
     ) {
         for (port, ip, hit) in table.snapshot() {
-            let confirmed = ago(table.last_confirmed(port, ip));
-            into.push((
-                port,
-                ip.into(),
-                mac_string(&hit.mac),
-                hit.state.name(),
-                confirmed,
-            ));
+            // Confirmation times are kept to the millisecond.
+            let ago = table
+                .last_confirmed(port, ip)
+                .map(|t| (now.saturating_duration_since(t).as_secs_f64() * 1e3).round() / 1e3);
+            into.push((port, ip.into(), hit, ago));
         }
     }
-    entries_of(&shared.neigh, ago, &mut rows);
-    entries_of(&shared.neigh6, ago, &mut rows);
+    let mut rows = Vec::new();
+    rows_of(&shared.neigh, now, &mut rows);
+    rows_of(&shared.neigh6, now, &mut rows);
     rows.sort_by_key(|r| (r.0, r.1));
     let mut t = Table::new(&["PORT", "ADDRESS", "MAC", "STATE", "CONFIRMED"]);
     let mut data = Vec::with_capacity(rows.len());
-    for (port, ip, mac, state, confirmed) in rows {
-        let port = port_name(port);
-        // An entry that is still being resolved has no MAC yet.
-        let mac_shown = if state == "INCOMPLETE" {
-            "-".to_string()
-        } else {
-            mac.clone()
-        };
+    for (port, ip, hit, confirmed) in rows {
+        let port = shared
+            .port_name(port)
+            .map_or_else(|| format!("port{port}"), str::to_string);
+        let mac = mac_to_string(&hit.mac);
         t.row(vec![
             port.clone(),
             ip.to_string(),
-            mac_shown,
-            state.to_string(),
+            // An entry that is still being resolved has no MAC yet.
+            if hit.state == NeighState::Incomplete {
+                "-".to_string()
+            } else {
+                mac.clone()
+            },
+            hit.state.name().to_string(),
             confirmed.map_or_else(|| "never".into(), |s| format!("{s:.1}s ago")),
         ]);
         data.push(json!({
@@ -146,7 +138,7 @@ pub fn show_neighbors(shared: &Shared, now: Instant) -> Reply {
             "address": ip.to_string(),
             "family": if ip.is_ipv4() { "ipv4" } else { "ipv6" },
             "mac": mac,
-            "state": state,
+            "state": hit.state.name(),
             "confirmed_secs_ago": confirmed,
         }));
     }
@@ -161,13 +153,6 @@ pub fn format_duration(secs: u64) -> String {
     } else {
         format!("{h:02}:{m:02}:{s:02}")
     }
-}
-
-fn mac_string(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
 }
 
 fn join<T: ToString>(items: &[T]) -> String {
@@ -217,7 +202,7 @@ pub fn show_interfaces(shared: &Shared, loopbacks: &[LoopbackConfig]) -> Reply {
         let mut row = vec![
             p.name.clone(),
             p.ifname.clone(),
-            mac_string(&p.mac),
+            mac_to_string(&p.mac),
             p.mtu.to_string(),
             join(&p.addrs),
             tot.rx_packets.to_string(),
@@ -233,7 +218,7 @@ pub fn show_interfaces(shared: &Shared, loopbacks: &[LoopbackConfig]) -> Reply {
         );
         t.row(row);
         data.push(json!({
-            "name": p.name, "kind": "port", "ifname": p.ifname, "ifindex": p.ifindex, "mac": mac_string(&p.mac),
+            "name": p.name, "kind": "port", "ifname": p.ifname, "ifindex": p.ifindex, "mac": mac_to_string(&p.mac),
             "mtu": p.mtu, "addresses": p.addrs, "rx_packets": tot.rx_packets, "rx_bytes": tot.rx_bytes,
             "tx_packets": tot.tx_packets, "tx_bytes": tot.tx_bytes, "drops_total": drops, "drops": tot.drops,
         }));

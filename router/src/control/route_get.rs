@@ -21,6 +21,7 @@ use crate::dataplane::forward::FwdOptions;
 use crate::ports::{PortId, PortInfo};
 use crate::rib::{RouteEntry, RouteHandle, RouteSource};
 use crate::shared::Shared;
+use crate::wire::ethernet::mac_to_string;
 use crate::wire::ipv6::class;
 
 /// A route of either family, as `route get` reads it.
@@ -154,16 +155,8 @@ pub fn parse_probe(shared: &Shared, words: &[String]) -> Result<Probe, String> {
 
 fn port_name(shared: &Shared, p: PortId) -> String {
     shared
-        .ports
-        .get(p as usize)
-        .map_or_else(|| p.to_string(), |x| x.name.clone())
-}
-
-fn mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+        .port_name(p)
+        .map_or_else(|| p.to_string(), str::to_string)
 }
 
 fn hop_text(e: &Entry) -> String {
@@ -439,14 +432,14 @@ fn verdict_text(ctx: &RouteGetContext, t: &Trace, src: IpAddr) -> (String, Value
             format!(
                 "forwarded out of {} to {}{}",
                 port_name(s, *port),
-                mac(dst_mac),
+                mac_to_string(dst_mac),
                 if *frames > 1 {
                     format!(" in {frames} fragments")
                 } else {
                     String::new()
                 }
             ),
-            json!({"verdict": "forwarded", "port": port_name(s, *port), "dst_mac": mac(dst_mac), "frames": frames}),
+            json!({"verdict": "forwarded", "port": port_name(s, *port), "dst_mac": mac_to_string(dst_mac), "frames": frames}),
         ),
         Verdict::AwaitingNeighbour { port, next_hop } => (
             format!(
@@ -638,7 +631,7 @@ fn render(
         let neigh = match t.neighbour {
             Some(n) => format!(
                 "{next_hop} at {} {}, {}",
-                mac(&n.mac),
+                mac_to_string(&n.mac),
                 n.state.name(),
                 t.confirmed_ago.map_or(
                     format!(
@@ -661,7 +654,7 @@ fn render(
             "address": next_hop, "port": port_name(s, port),
             "ecmp": t.ecmp.map(|(i, n)| json!({"member": i, "members": n, "hash": t.hash})),
             "neighbour": t.neighbour.map(|n| json!({
-                "mac": mac(&n.mac),
+                "mac": mac_to_string(&n.mac),
                 "state": n.state.name(),
                 "confirmed_ms_ago": t.confirmed_ago.map(|d| d.as_millis() as u64),
             })),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::bgp_io::{BgpClient, Query, Reply};
 use crate::dataplane::counters::DropReason;
-use crate::neigh::NeighState;
+use crate::neigh::{NeighAddr, NeighState, NeighTable};
 use crate::rib::RouteHandle;
 use crate::shared::Shared;
 
@@ -231,23 +231,16 @@ impl RouterCollector {
             NeighState::Failed,
         ];
         // ARP's table and NDP's, apart.
-        let count = |hits: &mut dyn Iterator<Item = NeighState>| {
-            let mut by_state = [0u64; STATES.len()];
-            for state in hits {
-                if let Some(i) = STATES.iter().position(|&st| st == state) {
-                    by_state[i] += 1;
+        fn by_state<A: NeighAddr>(t: &NeighTable<A>) -> [u64; STATES.len()] {
+            let mut n = [0u64; STATES.len()];
+            for (_, _, hit) in t.snapshot() {
+                if let Some(i) = STATES.iter().position(|&st| st == hit.state) {
+                    n[i] += 1;
                 }
             }
-            by_state
-        };
-        let v4 = count(&mut shared.neigh.snapshot().into_iter().map(|(_, _, h)| h.state));
-        let v6 = count(
-            &mut shared
-                .neigh6
-                .snapshot()
-                .into_iter()
-                .map(|(_, _, h)| h.state),
-        );
+            n
+        }
+        let (v4, v6) = (by_state(&shared.neigh), by_state(&shared.neigh6));
         m.family(
             "router_neighbours",
             "Entries in the neighbour tables (ARP for ipv4, NDP for ipv6), by state.",

@@ -118,7 +118,7 @@ impl<F: Family> RouteManager<F> {
 
     fn entry(&self, prefix: F::Net, i: &Installed) -> RouteEntry<F::Net, IpAddr> {
         let nh = &self.ids.entries[i.id as usize];
-        let port_name = |p: PortId| self.shared.ports.get(p as usize).map(|p| p.name.clone());
+        let port_name = |p: PortId| self.shared.port_name(p).map(str::to_string);
         let (kind, next_hops) = match nh {
             NextHop::Connected { port } => (
                 "connected",

@@ -3,6 +3,14 @@ use super::WireError;
 
 pub type MacAddr = [u8; 6];
 
+/// `aa:bb:cc:dd:ee:ff`, for operators.
+pub fn mac_to_string(m: &MacAddr) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
 pub const BROADCAST: MacAddr = [0xff; 6];
 
 pub mod ethertype {
