@@ -101,7 +101,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(10));
     }
     println!("{}", serde_json_string(&sp.summary(now())));
-    for r in sp.routes(None) {
+    for r in sp.routes(None, now()) {
         println!("{r:?}");
     }
     for n in sp.neighbors(now(), None) {

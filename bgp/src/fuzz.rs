@@ -146,7 +146,7 @@ pub fn speaker_receive(data: &[u8]) {
     let later = Instant::from_secs(100);
     sp.poll(later);
     let _ = sp.summary(later);
-    let _ = sp.routes(None);
+    let _ = sp.routes(None, later);
     let _ = sp.neighbors(later, None);
 }
 

@@ -358,6 +358,22 @@ impl<K: MapKey, V> PrefixMap<K, V> {
             .flat_map(|c| c.keys.iter().zip(c.vals.iter()))
     }
 
+    /// Entries whose keys are ≥ `k`, in key order: a sweep that stops
+    /// after a bounded number of entries resumes here, with one search.
+    pub fn range_from(&self, k: &K) -> impl Iterator<Item = (&K, &V)> {
+        let (c, i) = match self.slot(*k) {
+            Ok(at) | Err(at) => at,
+        };
+        self.chunks
+            .iter()
+            .skip(c)
+            .enumerate()
+            .flat_map(move |(n, ch)| {
+                let skip = if n == 0 { i } else { 0 };
+                ch.keys.iter().zip(ch.vals.iter()).skip(skip)
+            })
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.chunks.iter().flat_map(|c| c.keys.iter())
     }
@@ -431,6 +447,11 @@ mod tests {
                         .and_modify(|v| *v = v.wrapping_mul(3))
                         .or_insert(11);
                 }
+                7 => assert!(ours
+                    .range_from(&k)
+                    .take(5)
+                    .map(|(k, v)| (*k, *v))
+                    .eq(model.range(k..).take(5).map(|(k, v)| (*k, *v)))),
                 _ => assert_eq!(ours.get(&k), model.get(&k)),
             }
             assert_eq!(ours.len(), model.len());

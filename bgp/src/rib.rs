@@ -91,6 +91,32 @@ type FxBuild = rustc_hash::FxBuildHasher;
 
 const F_STALE: u8 = 1;
 const F_FILTERED: u8 = 2;
+/// Removed in all but storage: its peer's session went down (or its stale
+/// paths were purged) and the sweep has not reached it yet (see
+/// [`Rib::remove_peer`]). The decision process, the views and the counters
+/// already treat it as gone.
+const F_DYING: u8 = 4;
+
+/// The installed set of a prefix whose last queued change was dropped
+/// (`Rib::drain_changes`): what the FIB holds for it is not known, so any
+/// selection differs from it and is queued.
+const UNKNOWN_SET: u32 = u32::MAX;
+
+/// Keys the sweep of dying paths collects per step: it never lists more
+/// than this many prefixes at once.
+const SWEEP_STEP: usize = 8192;
+
+/// Where the sweep of dying paths resumes in one family's map.
+#[derive(Clone, Copy, Debug)]
+enum Sweep<K> {
+    /// Nothing to sweep in this family.
+    Done,
+    /// From the first key.
+    Start,
+    /// From this key (included: its dying paths are gone by then, so a
+    /// second visit finds nothing).
+    From(K),
+}
 
 #[derive(Clone, Debug)]
 pub struct Path {
@@ -110,6 +136,9 @@ impl Path {
     }
     pub fn filtered(&self) -> bool {
         self.flags & F_FILTERED != 0
+    }
+    fn dying(&self) -> bool {
+        self.flags & F_DYING != 0
     }
 }
 
@@ -164,12 +193,20 @@ impl Dest {
         }
     }
 
-    /// Insert or replace the path of `peer`; the previous one if any.
+    /// Insert or replace the path of `peer`; the previous one if any. A
+    /// replacement with the same route keeps the previous attribute set,
+    /// and with it the time the path last changed.
     fn upsert(&mut self, mut path: Path) -> Option<Path> {
         path.lone_installed = 0;
+        let keep_set = |old: &Path, new: &mut Path| {
+            if !old.dying() && old.attrs.same_route(&new.attrs) {
+                new.attrs = old.attrs.clone();
+            }
+        };
         match &mut self.paths {
             Paths::One(p) if p.peer == path.peer => {
                 path.lone_installed = p.lone_installed;
+                keep_set(p, &mut path);
                 let mut old = std::mem::replace(p, path);
                 old.lone_installed = 0;
                 Some(old)
@@ -184,7 +221,10 @@ impl Dest {
                 None
             }
             Paths::Many(m) => match m.paths.iter_mut().find(|p| p.peer == path.peer) {
-                Some(p) => Some(std::mem::replace(p, path)),
+                Some(p) => {
+                    keep_set(p, &mut path);
+                    Some(std::mem::replace(p, path))
+                }
                 None => {
                     m.paths.push(path);
                     None
@@ -316,6 +356,10 @@ pub struct Rib {
     stats: Vec<PeerRibStats>,
     decision: DecisionProcess,
     changes: VecDeque<QueuedChange>,
+    /// Paths marked [`F_DYING`] and not yet swept.
+    dying: usize,
+    sweep4: Sweep<Ipv4Net>,
+    sweep6: Sweep<Ipv6Net>,
     interned_since_gc: usize,
     /// Last single-next-hop set looked up (fast path of `reselect`).
     last_single: Option<(NextHopAddr, u32)>,
@@ -336,6 +380,9 @@ impl Rib {
             stats: Vec::new(),
             decision: DecisionProcess::new(local_as, maximum_paths, multipath_relax),
             changes: VecDeque::new(),
+            dying: 0,
+            sweep4: Sweep::Done,
+            sweep6: Sweep::Done,
             interned_since_gc: 0,
             last_single: None,
         }
@@ -385,19 +432,16 @@ impl Rib {
     /// The oldest `max` queued changes, in order (a prefix changed twice
     /// appears twice; the later one holds).
     pub fn take_changes_upto(&mut self, max: usize) -> Vec<RouteChange> {
-        let n = max.min(self.changes.len());
-        let sets = &self.nh_sets;
-        let out = self
-            .changes
-            .drain(..n)
-            .map(|c| match c.set {
-                0 => RouteChange::Remove(c.prefix),
-                id => RouteChange::Replace {
-                    prefix: c.prefix,
-                    next_hops: sets[id as usize].to_vec(),
-                },
-            })
-            .collect();
+        // What is queued first, then what the sweep of dying paths adds:
+        // a change queued for a prefix whose path has since died is
+        // dropped on the way, and the sweep sends that prefix's final
+        // state instead (see `drain_changes`).
+        let mut out = Vec::with_capacity(max.min(self.changes.len()));
+        self.drain_changes(max, &mut out);
+        if out.len() < max && self.dying > 0 {
+            self.sweep_dying(max - out.len());
+            self.drain_changes(max, &mut out);
+        }
         // After a full table's worth, give the memory back rather than
         // keep it for batches that are usually a few thousand.
         if self.changes.is_empty() && self.changes.capacity() > 1 << 16 {
@@ -406,8 +450,56 @@ impl Rib {
         out
     }
 
+    /// Moves queued changes into `out` until it holds `max`.
+    ///
+    /// While paths are dying, a change for a prefix that holds one is
+    /// dropped, and the prefix's installed set becomes [`UNKNOWN_SET`], so
+    /// the sweep that removes the path always queues what the FIB must end
+    /// with. That nets out the routes a session announced in its last
+    /// moments (a peer past its `max_prefix`): they never reach the FIB
+    /// only to leave it again.
+    fn drain_changes(&mut self, max: usize, out: &mut Vec<RouteChange>) {
+        while out.len() < max {
+            let Some(c) = self.changes.pop_front() else {
+                break;
+            };
+            if self.dying > 0 && self.forget_if_dying(c.prefix) {
+                continue;
+            }
+            out.push(match c.set {
+                0 => RouteChange::Remove(c.prefix),
+                id => RouteChange::Replace {
+                    prefix: c.prefix,
+                    next_hops: self.nh_sets[id as usize].to_vec(),
+                },
+            });
+        }
+    }
+
+    /// If `prefix` holds a dying path, marks its installed set unknown;
+    /// whether it did.
+    fn forget_if_dying(&mut self, prefix: IpNet) -> bool {
+        let dying = |d: &mut Dest| {
+            let hit = d.paths().iter().any(Path::dying);
+            if hit {
+                d.set_installed(UNKNOWN_SET);
+            }
+            hit
+        };
+        match prefix {
+            IpNet::V4(p) => self.v4.get_mut(&p).is_some_and(dying),
+            IpNet::V6(p) => self.v6.get_mut(&p).is_some_and(dying),
+        }
+    }
+
     pub fn has_changes(&self) -> bool {
-        !self.changes.is_empty()
+        !self.changes.is_empty() || self.dying > 0
+    }
+
+    /// Whether removed paths wait to be swept (a session went down or its
+    /// stale paths were purged, and not every change has been taken).
+    pub fn sweeping(&self) -> bool {
+        self.dying > 0
     }
 
     /// Share identical attribute sets.
@@ -478,6 +570,15 @@ impl Rib {
             IpNet::V4(p) => upsert(&mut self.v4, p, path),
             IpNet::V6(p) => upsert(&mut self.v6, p, path),
         };
+        // A dying path was counted out when it was marked: the new one is
+        // new (a session that came back before the sweep reached it).
+        let old = match old {
+            Some(o) if o.dying() => {
+                self.dying = self.dying.saturating_sub(1);
+                None
+            }
+            o => o,
+        };
         let st = self.stats_mut(peer);
         match &old {
             Some(o) => {
@@ -509,16 +610,29 @@ impl Rib {
 
     /// Remove `peer`'s path for `prefix`; whether there was one.
     pub fn withdraw(&mut self, peer: PeerId, prefix: IpNet) -> bool {
-        self.remove_where(peer, prefix, |_| true)
+        match self.remove_where(peer, prefix, |p| !p.dying()) {
+            Some(old) => {
+                self.stats_mut(peer).path_removed(&prefix, &old);
+                true
+            }
+            None => false,
+        }
     }
 
-    fn remove_where(&mut self, peer: PeerId, prefix: IpNet, pred: impl Fn(&Path) -> bool) -> bool {
+    /// Removes `peer`'s path for `prefix` if `pred` holds for it, and
+    /// reselects or queues the removal; the path removed. The caller
+    /// counts it out of the peer's stats (a dying path already was).
+    fn remove_where(
+        &mut self,
+        peer: PeerId,
+        prefix: IpNet,
+        pred: impl Fn(&Path) -> bool,
+    ) -> Option<Path> {
         let removed = match prefix {
             IpNet::V4(p) => remove(&mut self.v4, p, peer, pred),
             IpNet::V6(p) => remove(&mut self.v6, p, peer, pred),
         };
-        let Some(removed) = removed else { return false };
-        let old = match removed {
+        let old = match removed? {
             Removed::Others(old) => {
                 self.reselect(prefix);
                 old
@@ -530,43 +644,81 @@ impl Rib {
                 old
             }
         };
-        self.stats_mut(peer).path_removed(&prefix, &old);
-        true
-    }
-
-    /// Every prefix `peer` has a path for in `family` (or all families).
-    fn peer_prefixes(&self, peer: PeerId, family: Option<Family>, only_stale: bool) -> Vec<IpNet> {
-        let mut out = Vec::new();
-        let want = |p: &Path| p.peer == peer && (!only_stale || p.stale());
-        if family.is_none_or(|f| f == Family::Ipv4Unicast) {
-            out.extend(
-                self.v4
-                    .iter()
-                    .filter(|(_, d)| d.paths().iter().any(want))
-                    .map(|(k, _)| IpNet::V4(*k)),
-            );
-        }
-        if family.is_none_or(|f| f == Family::Ipv6Unicast) {
-            out.extend(
-                self.v6
-                    .iter()
-                    .filter(|(_, d)| d.paths().iter().any(want))
-                    .map(|(k, _)| IpNet::V6(*k)),
-            );
-        }
-        out
+        Some(old)
     }
 
     /// Remove all paths of `peer` (optionally one family); the count.
+    ///
+    /// The paths are marked dying here, in one pass that lists nothing:
+    /// from now on the decision process, the views and the peer's counters
+    /// treat them as gone. Storage and the FIB follow as the route changes
+    /// are taken ([`Rib::take_changes_upto`]): each take sweeps only as
+    /// many prefixes as it returns changes for. A session that goes down
+    /// with a full table (or a max-prefix teardown) so never holds a list
+    /// of its prefixes plus a queue of all their removals at once; those
+    /// were ~4 MiB at 100k prefixes, a fifth of the table's own cost.
     pub fn remove_peer(&mut self, peer: PeerId, family: Option<Family>) -> usize {
-        let prefixes = self.peer_prefixes(peer, family, false);
-        for p in &prefixes {
-            self.remove_where(peer, *p, |_| true);
-        }
+        let n = self.mark_dying(peer, family, false);
         if family.is_none() {
             *self.stats_mut(peer) = PeerRibStats::default();
         }
-        prefixes.len()
+        n
+    }
+
+    /// Marks `peer`'s live paths of `family` (or all), only the stale ones
+    /// if asked, dying: counted out of its stats and left to the sweep.
+    fn mark_dying(&mut self, peer: PeerId, family: Option<Family>, only_stale: bool) -> usize {
+        self.stats_mut(peer);
+        let st = &mut self.stats[peer.0 as usize];
+        let mut n = 0;
+        if family.is_none_or(|f| f == Family::Ipv4Unicast) {
+            let m = mark(&mut self.v4, IpNet::V4, peer, only_stale, st);
+            if m > 0 {
+                self.sweep4 = Sweep::Start;
+            }
+            n += m;
+        }
+        if family.is_none_or(|f| f == Family::Ipv6Unicast) {
+            let m = mark(&mut self.v6, IpNet::V6, peer, only_stale, st);
+            if m > 0 {
+                self.sweep6 = Sweep::Start;
+            }
+            n += m;
+        }
+        self.dying += n;
+        n
+    }
+
+    /// Removes dying paths until `max` changes are queued or none is left.
+    /// Each round either removes at least one path or ends a family's
+    /// sweep, so this ends.
+    fn sweep_dying(&mut self, max: usize) {
+        let mut keys = Vec::new();
+        while self.dying > 0 && self.changes.len() < max {
+            let budget = (max - self.changes.len()).min(SWEEP_STEP);
+            keys.clear();
+            if !matches!(self.sweep4, Sweep::Done) {
+                self.sweep4 = collect_dying(&self.v4, self.sweep4, budget, IpNet::V4, &mut keys);
+            } else if !matches!(self.sweep6, Sweep::Done) {
+                self.sweep6 = collect_dying(&self.v6, self.sweep6, budget, IpNet::V6, &mut keys);
+            } else {
+                debug_assert_eq!(self.dying, 0, "dying paths the sweep cannot find");
+                self.dying = 0;
+                break;
+            }
+            for &prefix in &keys {
+                while let Some(peer) = self
+                    .dest(&prefix)
+                    .and_then(|d| d.paths().iter().find(|p| p.dying()))
+                    .map(|p| p.peer)
+                {
+                    if self.remove_where(peer, prefix, Path::dying).is_none() {
+                        break;
+                    }
+                    self.dying = self.dying.saturating_sub(1);
+                }
+            }
+        }
     }
 
     /// RFC 4724 §4.2: mark `peer`'s paths of `family` stale.
@@ -575,7 +727,9 @@ impl Rib {
         match family {
             Family::Ipv4Unicast => {
                 for d in self.v4.values_mut() {
-                    if d.paths().iter().any(|p| p.peer == peer && !p.stale())
+                    if d.paths()
+                        .iter()
+                        .any(|p| p.peer == peer && !p.stale() && !p.dying())
                         && d.set_flags(peer, F_STALE)
                     {
                         n += 1;
@@ -584,7 +738,9 @@ impl Rib {
             }
             Family::Ipv6Unicast => {
                 for d in self.v6.values_mut() {
-                    if d.paths().iter().any(|p| p.peer == peer && !p.stale())
+                    if d.paths()
+                        .iter()
+                        .any(|p| p.peer == peer && !p.stale() && !p.dying())
                         && d.set_flags(peer, F_STALE)
                     {
                         n += 1;
@@ -597,12 +753,9 @@ impl Rib {
     }
 
     /// Remove `peer`'s stale paths (of one family or all); the count.
+    /// Like [`Rib::remove_peer`], the paths are marked and swept later.
     pub fn purge_stale(&mut self, peer: PeerId, family: Option<Family>) -> usize {
-        let prefixes = self.peer_prefixes(peer, family, true);
-        for p in &prefixes {
-            self.remove_where(peer, *p, Path::stale);
-        }
-        prefixes.len()
+        self.mark_dying(peer, family, true)
     }
 
     /// Re-run an import filter over `peer`'s Adj-RIB-In (stale paths
@@ -624,7 +777,9 @@ impl Rib {
         let st = &mut self.stats[peer.0 as usize];
         let mut out = Refiltered::default();
         let mut visit = |prefix: IpNet, d: &mut Dest| {
-            let Some(p) = d.path_mut(peer) else { return };
+            let Some(p) = d.path_mut(peer).filter(|p| !p.dying()) else {
+                return;
+            };
             let filtered = rejects(&prefix);
             if filtered == p.filtered() {
                 return;
@@ -797,7 +952,8 @@ impl Rib {
             attrs: &p.attrs,
             peer: self.peer_info(p.peer),
             stale: p.stale(),
-            filtered: p.filtered(),
+            // A dying path is gone for the decision process.
+            filtered: p.filtered() || p.dying(),
             nexthop_reachable: self.nexthop_reachable(self.path_next_hop(p)),
         }
     }
@@ -836,6 +992,7 @@ impl Rib {
         d.paths()
             .iter()
             .enumerate()
+            .filter(|(_, p)| !p.dying())
             .map(|(i, p)| {
                 (
                     p.clone(),
@@ -865,7 +1022,8 @@ impl Rib {
     /// The next hops currently installed for `prefix`.
     pub fn installed(&self, prefix: &IpNet) -> Vec<NextHopAddr> {
         self.dest(prefix)
-            .map(|d| self.nh_sets[d.installed() as usize].to_vec())
+            .and_then(|d| self.nh_sets.get(d.installed() as usize))
+            .map(|set| set.to_vec())
             .unwrap_or_default()
     }
 }
@@ -877,6 +1035,55 @@ fn upsert<K: MapKey>(map: &mut PrefixMap<K, Dest>, key: K, path: Path) -> Option
             e.insert(Dest::new(path));
             None
         }
+    }
+}
+
+/// Marks `peer`'s live paths in `map` (only the stale ones if asked) dying
+/// and counts them out of `st`; how many.
+fn mark<K: MapKey>(
+    map: &mut PrefixMap<K, Dest>,
+    net: impl Fn(K) -> IpNet,
+    peer: PeerId,
+    only_stale: bool,
+    st: &mut PeerRibStats,
+) -> usize {
+    let mut n = 0;
+    for (k, d) in map.iter_mut() {
+        if let Some(p) = d.path_mut(peer) {
+            if !p.dying() && (!only_stale || p.stale()) {
+                p.flags |= F_DYING;
+                st.path_removed(&net(*k), p);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Appends to `out` the keys with a dying path, from `at` on, until
+/// `budget` are found; where the next step resumes.
+fn collect_dying<K: MapKey>(
+    map: &PrefixMap<K, Dest>,
+    at: Sweep<K>,
+    budget: usize,
+    net: impl Fn(K) -> IpNet,
+    out: &mut Vec<IpNet>,
+) -> Sweep<K> {
+    let mut visit = |it: &mut dyn Iterator<Item = (&K, &Dest)>| {
+        for (k, d) in it {
+            if d.paths().iter().any(Path::dying) {
+                if out.len() == budget {
+                    return Sweep::From(*k);
+                }
+                out.push(net(*k));
+            }
+        }
+        Sweep::Done
+    };
+    match at {
+        Sweep::Done => Sweep::Done,
+        Sweep::Start => visit(&mut map.iter()),
+        Sweep::From(k) => visit(&mut map.range_from(&k)),
     }
 }
 
@@ -905,6 +1112,7 @@ fn remove<K: MapKey>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Instant;
     use crate::wire::{AsPath, Origin, PathAttributes};
     use std::net::Ipv4Addr;
 
@@ -925,6 +1133,7 @@ mod tests {
             attrs: a,
             next_hop: nh.parse().unwrap(),
             link_local: None,
+            received: Instant::ZERO,
         })
     }
 
@@ -1117,7 +1326,8 @@ mod tests {
         let x = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
         rib.announce(PeerId(0), a, x.clone(), false);
         rib.announce(PeerId(0), b, x, false);
-        assert_eq!(rib.remove_peer(PeerId(0), None), 2);
+        rib.withdraw(PeerId(0), a);
+        rib.withdraw(PeerId(0), b);
         // Four queued: two installs, two removals; the oldest come first and
         // a set id is resolved to its next hops when taken.
         let first = rib.take_changes_upto(3);
@@ -1158,6 +1368,7 @@ mod tests {
             },
             next_hop: nh("fe80::1").addr,
             link_local: None,
+            received: Instant::ZERO,
         });
         rib.announce(PeerId(0), pre, ll.clone(), false);
         rib.announce(PeerId(1), pre, ll, false);
@@ -1222,6 +1433,117 @@ mod tests {
         let st = rib.stats(PeerId(0));
         assert_eq!((st.received, st.accepted, st.stale), (1, 1, 0));
         assert_eq!(rib.remove_peer(PeerId(0), None), 1);
+        assert_eq!(
+            rib.take_changes(),
+            vec![RouteChange::Remove(p("172.20.0.0/24"))]
+        );
+        assert_eq!(rib.prefix_count(), 0);
+    }
+
+    #[test]
+    fn changes_of_a_dying_peer_not_yet_taken_net_out() {
+        let mut rib = rib_with_peers(2, 1, false);
+        let a = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        let b_own = attrs(&mut rib, "192.168.10.101", &[65001, 65002], |_| {});
+        // Then peer 1 sends peer 0's next hop (a third-party next hop).
+        let b_third = attrs(&mut rib, "192.168.10.100", &[65001, 65002], |_| {});
+        let (x, y) = (p("172.20.0.0/24"), p("172.20.1.0/24"));
+        rib.announce(PeerId(1), y, b_own, false);
+        assert_eq!(rib.take_changes().len(), 1);
+        // Peer 0 announces both (its y is better: y's change is queued);
+        // peer 1's y changes to the same next hop (no change: peer 0's is
+        // still best); and peer 0 goes down before any of it is taken.
+        rib.announce(PeerId(0), x, a.clone(), false);
+        rib.announce(PeerId(0), y, a, false);
+        rib.announce(PeerId(1), y, b_third, false);
+        rib.remove_peer(PeerId(0), None);
+        // x never reaches the FIB (its removal is sent in case it had);
+        // y ends as peer 1's route via .100. That is the set peer 0's
+        // dropped change held, and it is sent: without it the FIB would
+        // keep .101.
+        assert_eq!(
+            rib.take_changes(),
+            vec![
+                RouteChange::Remove(x),
+                RouteChange::Replace {
+                    prefix: y,
+                    next_hops: vec![nh("192.168.10.100")]
+                },
+            ]
+        );
+        assert_eq!(rib.installed(&y), vec![nh("192.168.10.100")]);
+        assert!(rib.installed(&x).is_empty() && !rib.has_changes());
+    }
+
+    #[test]
+    fn a_peer_is_removed_a_chunk_at_a_time() {
+        // 20k prefixes from peer 0; every tenth also from peer 1, whose
+        // path takes over when peer 0's goes.
+        let mut rib = rib_with_peers(2, 1, false);
+        let a0 = attrs(&mut rib, "192.168.10.100", &[65001], |_| {});
+        let a1 = attrs(&mut rib, "192.168.10.101", &[65001, 65002], |_| {});
+        let net =
+            |i: u32| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap());
+        for i in 0..20_000 {
+            rib.announce(PeerId(0), net(i), a0.clone(), false);
+            if i % 10 == 0 {
+                rib.announce(PeerId(1), net(i), a1.clone(), false);
+            }
+        }
+        assert_eq!(rib.take_changes().len(), 20_000);
+        assert_eq!(rib.remove_peer(PeerId(0), None), 20_000);
+        // Gone at once for the counters, the views and the decision...
+        assert_eq!(rib.stats(PeerId(0)).received, 0);
+        assert!(rib.paths_of(&net(5)).is_empty());
+        let shown = rib.paths_of(&net(10));
+        assert_eq!(shown.len(), 1);
+        assert_eq!((shown[0].0.peer, shown[0].1), (PeerId(1), true));
+        // ...but nothing is listed or queued until the changes are taken,
+        // and then only as many as are taken.
+        assert!(rib.changes.is_empty() && rib.has_changes());
+        let first = rib.take_changes_upto(1000);
+        assert_eq!(first.len(), 1000);
+        assert!(rib.changes.len() <= SWEEP_STEP, "{}", rib.changes.len());
+        assert!(rib.dying > 0 && rib.dying < 20_000);
+        // The peer comes back before the sweep is done: its new path is
+        // not swept, and it counts as new.
+        let late = net(19_999);
+        assert_eq!(
+            rib.announce(PeerId(0), late, a0.clone(), false),
+            Announced::New
+        );
+        assert_eq!(rib.stats(PeerId(0)).received, 1);
+        let mut rest = first;
+        for _ in 0..100 {
+            let c = rib.take_changes_upto(1000);
+            if c.is_empty() {
+                break;
+            }
+            assert!(c.len() <= 1000);
+            rest.extend(c);
+        }
+        assert!(!rib.has_changes());
+        let (mut removed, mut moved) = (0, 0);
+        for c in &rest {
+            match c {
+                RouteChange::Remove(_) => removed += 1,
+                RouteChange::Replace { next_hops, .. } => {
+                    assert_eq!(next_hops, &vec![nh("192.168.10.101")]);
+                    moved += 1;
+                }
+            }
+        }
+        // The swept prefix 19,999 was never removed (its path came back).
+        assert_eq!((removed, moved), (17_999, 2_000));
+        assert_eq!(rib.prefix_count(), 2_001);
+        assert_eq!(rib.installed(&late), vec![nh("192.168.10.100")]);
+        assert_eq!(rib.dying, 0);
+        // A withdrawal of a dying path does nothing; a second removal while
+        // the first is swept restarts the sweep and finds both.
+        rib.remove_peer(PeerId(0), None);
+        assert!(!rib.withdraw(PeerId(0), late));
+        rib.remove_peer(PeerId(1), None);
+        assert_eq!(rib.take_changes().len(), 2_001);
         assert_eq!(rib.prefix_count(), 0);
     }
 
@@ -1234,6 +1556,7 @@ mod tests {
             attrs: PathAttributes::default(),
             next_hop: nh("2001:db8::1").addr,
             link_local: None,
+            received: Instant::ZERO,
         });
         let svc = p("172.16.1.1/32");
         rib.announce(PeerId(0), p("172.20.0.0/24"), a0.clone(), false);

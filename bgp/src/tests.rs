@@ -354,7 +354,7 @@ fn lab_session_routes_and_ecmp() {
         sim.route(n1, "10.10.1.0/24"),
         Some(vec![ip("192.168.10.200")])
     );
-    let rv = sim.nodes[n1].1.routes(Some(net("10.10.1.0/24")));
+    let rv = sim.nodes[n1].1.routes(Some(net("10.10.1.0/24")), sim.now);
     assert_eq!(
         rv[0]
             .paths
@@ -376,7 +376,7 @@ fn lab_session_routes_and_ecmp() {
         d[0].graceful_restart.end_of_rib_received,
         vec![Family::Ipv4Unicast, Family::Ipv6Unicast]
     );
-    let routes = sim.nodes[r].1.routes(Some(net("172.16.1.1/32")));
+    let routes = sim.nodes[r].1.routes(Some(net("172.16.1.1/32")), sim.now);
     assert_eq!(routes[0].paths.iter().filter(|p| p.multipath).count(), 2);
     assert_eq!(routes[0].paths.iter().filter(|p| p.best).count(), 1);
     serde_json_like(&s);
@@ -1142,6 +1142,37 @@ fn gr_forwarding_bit_keeps_stale_until_eor() {
 }
 
 #[test]
+fn a_paths_age_is_the_time_since_it_last_changed() {
+    let mut p = RawPeer::with_route(gobgp_like_open());
+    let age = |p: &RawPeer| p.sp.routes(Some(net("172.20.0.0/24")), p.now)[0].paths[0].age_secs;
+    assert_eq!(age(&p), Some(0));
+    let wait = |p: &mut RawPeer, secs: u32| {
+        for _ in 0..secs {
+            p.send(&Message::Keepalive);
+            p.advance(Duration::from_secs(1));
+        }
+    };
+    wait(&mut p, 40);
+    assert_eq!(age(&p), Some(40));
+    // The same route again changes nothing, and its age stays.
+    p.announce(&["172.20.0.0/24"]);
+    assert!(p.changes().is_empty());
+    wait(&mut p, 20);
+    assert_eq!(age(&p), Some(60));
+    // A new AS path is a new route.
+    p.send(&update(
+        &["172.20.0.0/24"],
+        "192.168.10.55",
+        vec![65001, 65009],
+    ));
+    assert_eq!(age(&p), Some(0));
+    assert_eq!(
+        p.sp.routes(Some(net("172.20.0.0/24")), p.now)[0].paths[0].as_path,
+        "65001 65009"
+    );
+}
+
+#[test]
 fn gr_stale_routes_time_bounds_missing_eor() {
     let mut p = RawPeer::with_route(gobgp_like_open());
     p.reconnect(gobgp_like_open(), true);
@@ -1281,7 +1312,7 @@ fn two_octet_peer_with_as4_path() {
     p.send(&m);
     let ch = p.changes();
     assert_eq!(ch.len(), 1);
-    let rv = p.sp.routes(Some(net("172.20.0.0/24")));
+    let rv = p.sp.routes(Some(net("172.20.0.0/24")), p.now);
     assert_eq!(rv[0].paths[0].as_path, "65001 4200000001");
 }
 
@@ -1329,7 +1360,7 @@ fn ibgp_neighbour() {
     u.attrs.local_pref = Some(300);
     sp.receive(conn, &Message::Update(u).to_bytes(&ctx), now);
     assert_eq!(sp.take_route_changes().len(), 1);
-    let rv = sp.routes(Some(net("172.30.0.0/16")));
+    let rv = sp.routes(Some(net("172.30.0.0/16")), now);
     assert_eq!(rv[0].paths[0].local_pref, Some(300));
     assert!(!rv[0].paths[0].ebgp);
 }

@@ -172,6 +172,10 @@ pub struct PathView {
     pub local_pref: Option<u32>,
     pub communities: Vec<String>,
     pub large_communities: Vec<String>,
+    /// Seconds since the path was received as it is now (a
+    /// re-announcement that changed nothing does not reset it); `None`
+    /// for our own networks.
+    pub age_secs: Option<u64>,
 }
 
 impl Speaker {
@@ -280,7 +284,7 @@ impl Speaker {
 
     /// Loc-RIB paths, all prefixes or the one given (exact match, else the
     /// longest prefix containing it).
-    pub fn routes(&self, prefix: Option<IpNet>) -> Vec<RouteView> {
+    pub fn routes(&self, prefix: Option<IpNet>, now: Instant) -> Vec<RouteView> {
         let mut prefixes = self.rib.prefixes();
         for n in &self.cfg.networks {
             if !prefixes.contains(n) {
@@ -299,10 +303,13 @@ impl Speaker {
             });
             prefixes = chosen.into_iter().collect();
         }
-        prefixes.into_iter().map(|p| self.route_view(p)).collect()
+        prefixes
+            .into_iter()
+            .map(|p| self.route_view(p, now))
+            .collect()
     }
 
-    fn route_view(&self, prefix: IpNet) -> RouteView {
+    fn route_view(&self, prefix: IpNet, now: Instant) -> RouteView {
         let mut paths: Vec<PathView> = Vec::new();
         if self.cfg.networks.contains(&prefix) {
             paths.push(PathView {
@@ -323,6 +330,7 @@ impl Speaker {
                 local_pref: None,
                 communities: Vec::new(),
                 large_communities: Vec::new(),
+                age_secs: None,
             });
         }
         for (p, best, multipath) in self.rib.paths_of(&prefix) {
@@ -355,6 +363,7 @@ impl Speaker {
                     .iter()
                     .map(|c| format!("{}:{}:{}", c[0], c[1], c[2]))
                     .collect(),
+                age_secs: Some(now.saturating_duration_since(p.attrs.received).as_secs()),
             });
         }
         RouteView { prefix, paths }

@@ -146,7 +146,14 @@ fn route_get_names_bgp_peer_and_ecmp_member() {
         v["route"]["provenance"]["paths"][0]["as_path"], "65001",
         "{v}"
     );
-    assert!(all.contains("learned on a session up "), "{all}");
+    assert!(all.contains("received "), "{all}");
+    // The path's own age: a number of seconds, no older than its session.
+    let path = &v["route"]["provenance"]["paths"][0];
+    let (age, up) = (path["age_secs"].as_u64(), path["session_up_secs"].as_u64());
+    assert!(
+        matches!((age, up), (Some(a), Some(u)) if a <= u + 1),
+        "{path}"
+    );
 
     // A Service /32 announced by two nodes: ECMP, and the member follows the flow.
     for i in [0, 1] {

@@ -107,6 +107,7 @@ impl Speaker {
                 attrs: u.attrs.clone(),
                 next_hop: nh,
                 link_local: ll,
+                received: Instant::from_secs(now.total_millis() / 1000),
             });
             for p in nlri {
                 let filtered = import.as_ref().is_some_and(|f| !f.permits(p));

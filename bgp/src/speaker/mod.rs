@@ -484,6 +484,13 @@ impl Speaker {
         self.rib.has_changes()
     }
 
+    /// Whether the changes waiting include the removal of a peer's routes
+    /// (its session went down, or its stale routes were purged) that the
+    /// RIB sweeps as they are taken ([`crate::rib::Rib::remove_peer`]).
+    pub fn removing_routes(&self) -> bool {
+        self.rib.sweeping()
+    }
+
     /// How the FIB side judges a next hop reachable (RFC 4271 §9.1.2.1);
     /// a link-local one comes with its link ([`crate::rib::NextHopAddr`]).
     pub fn set_nexthop_resolver(

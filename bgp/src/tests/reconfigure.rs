@@ -357,7 +357,7 @@ fn reconfigure_import_filter_reimports_without_reset() {
         ),
         (Family::Ipv4Unicast, 2, 1)
     );
-    let rv = sim.nodes[r].1.routes(Some(net("172.16.1.1/32")));
+    let rv = sim.nodes[r].1.routes(Some(net("172.16.1.1/32")), sim.now);
     assert!(rv[0].paths.iter().all(|p| p.filtered));
 
     // Back to accept-all: the kept paths come back without asking the

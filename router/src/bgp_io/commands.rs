@@ -287,7 +287,7 @@ pub fn routes(list: &[bgp::view::RouteView]) -> (Value, Table) {
     let data = serde_json::to_value(list).unwrap_or(Value::Null);
     // FRR's codes: '*' valid, '>' best, '=' multipath, 'S' stale.
     let mut t = Table::new(&[
-        "", "Prefix", "Next Hop", "Peer", "MED", "LocPrf", "AS Path", "Origin",
+        "", "Prefix", "Next Hop", "Peer", "Age", "MED", "LocPrf", "AS Path", "Origin",
     ]);
     if let Some(items) = data.as_array() {
         for r in items {
@@ -321,6 +321,10 @@ pub fn routes(list: &[bgp::view::RouteView]) -> (Value, Table) {
                     },
                     s(p.get("next_hop")),
                     s(p.get("peer")),
+                    match p.get("age_secs").and_then(Value::as_u64) {
+                        Some(a) => up_down(Some(a)),
+                        None => "-".into(),
+                    },
                     s(p.get("med")),
                     s(p.get("local_pref")),
                     s(p.get("as_path")),
@@ -351,6 +355,36 @@ mod tests {
             "172.16.1.1/32"
         );
         assert!(parse_prefix("nope").is_err());
+    }
+
+    #[test]
+    fn routes_show_each_paths_age() {
+        let path = |peer: Option<&str>, age_secs| bgp::view::PathView {
+            peer: peer.map(|a| a.parse().unwrap()),
+            next_hop: "192.168.10.100".parse().unwrap(),
+            best: true,
+            multipath: false,
+            stale: false,
+            reachable: true,
+            filtered: false,
+            ebgp: true,
+            origin: "i".into(),
+            as_path: "65001".into(),
+            med: None,
+            local_pref: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            age_secs,
+        };
+        let list = vec![bgp::view::RouteView {
+            prefix: "172.20.0.0/24".parse().unwrap(),
+            paths: vec![path(None, None), path(Some("192.168.10.100"), Some(75))],
+        }];
+        let (data, t) = routes(&list);
+        let age = t.columns.iter().position(|c| c == "Age").unwrap();
+        assert_eq!(t.rows[0][age], "-", "our own network has no age");
+        assert_eq!(t.rows[1][age], "00:01:15");
+        assert_eq!(data[0]["paths"][1]["age_secs"], 75);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::device::ChannelDevice;
 use super::tcp_md5::KeyTable;
 use super::{scoped6, to_route_manager, Query, Reply, TransportStats};
 use crate::ports::PortInfo;
-use crate::rib::RouteHandle;
+use crate::rib::{RouteHandle, Routes};
 use crate::shared::Shared;
 use crate::wire::ipv6::class::is_link_local;
 
@@ -151,6 +151,21 @@ fn set_iface_addrs(iface: &mut Interface, addrs: &[Ipv4Net], addrs6: &[Ipv6Net])
             }
         }
     });
+}
+
+/// Publishes what is staged in each family's route manager, and clears
+/// the flags that say so.
+fn publish_staged(rm: &mut Routes, staged4: &mut bool, staged6: &mut bool) {
+    if std::mem::take(staged4) {
+        if let Err(e) = rm.v4.publish_staged() {
+            tracing::error!(error = %e, "bgp: installing routes failed");
+        }
+    }
+    if std::mem::take(staged6) {
+        if let Err(e) = rm.v6.publish_staged() {
+            tracing::error!(error = %e, "bgp: installing IPv6 routes failed");
+        }
+    }
 }
 
 fn to_ip(a: IpAddress) -> IpAddr {
@@ -402,7 +417,18 @@ impl Transport {
     }
 
     /// Moves the speaker's Loc-RIB changes into the route managers, a
-    /// chunk at a time, with one FIB publication per family at the end.
+    /// chunk at a time, with one FIB publication per family at the end;
+    /// while a peer's routes are being removed (a session went down), one
+    /// per chunk instead.
+    ///
+    /// Why the difference: a publication's own transient (the pending
+    /// prefixes, the FIB batch, the next-hop ids it releases) is as large
+    /// as what it publishes. A whole table arriving is published once
+    /// because each publication copies the FIB chunks it touches (8k-route
+    /// steps took ~25 % longer). A teardown is where memory must not peak:
+    /// a peer cut off by its `max_prefix` must cost no more than its limit,
+    /// and one publication of all its removals is a second copy of that
+    /// limit's worth of state (fault_bench `maxprefix`).
     fn install_route_changes(&mut self) {
         if !self.speaker.has_route_changes() {
             return;
@@ -413,6 +439,7 @@ impl Transport {
         };
         let (mut staged4, mut staged6) = (false, false);
         for _ in 0..MAX_ROUTE_CHUNKS {
+            let removing = self.speaker.removing_routes();
             let changes = self.speaker.take_route_changes_upto(ROUTE_CHUNK);
             if changes.is_empty() {
                 break;
@@ -432,17 +459,11 @@ impl Transport {
                     tracing::warn!(reason = %r, "bgp: IPv6 route refused by the route manager");
                 }
             }
-        }
-        if staged4 {
-            if let Err(e) = rm.v4.publish_staged() {
-                tracing::error!(error = %e, "bgp: installing routes failed");
+            if removing {
+                publish_staged(&mut rm, &mut staged4, &mut staged6);
             }
         }
-        if staged6 {
-            if let Err(e) = rm.v6.publish_staged() {
-                tracing::error!(error = %e, "bgp: installing IPv6 routes failed");
-            }
-        }
+        publish_staged(&mut rm, &mut staged4, &mut staged6);
     }
 
     /// Hands listeners that took a connection to `pending` and replaces them.
@@ -728,7 +749,7 @@ impl Transport {
                     .collect();
                 Reply::Neighbors(list, md5)
             }
-            Query::Routes(p) => Reply::Routes(self.speaker.routes(p)),
+            Query::Routes(p) => Reply::Routes(self.speaker.routes(p, now)),
             Query::Reconfigure { config, addrs } => {
                 // The NOTIFICATIONs, OPENs, UPDATEs and route changes it
                 // queues go out in this loop's next iteration, like any.

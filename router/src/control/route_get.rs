@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use super::protocol::{CommandResult, Registry, Reply, Request};
+use crate::bgp_io::commands::up_down;
 use crate::bgp_io::{BgpClient, Query, Reply as BgpReply};
 use crate::config::running::RunningConfig;
 use crate::config::Config;
@@ -213,7 +214,8 @@ fn provenance(ctx: &RouteGetContext, e: &Entry) -> (String, Value) {
     }
 }
 
-/// The BGP paths in use for `prefix`: peer, AS path, session age.
+/// The BGP paths in use for `prefix`: peer, AS path, the path's age and
+/// its session's.
 fn bgp_paths(ctx: &RouteGetContext, prefix: IpNet) -> (String, Value) {
     let Some(c) = &ctx.bgp else {
         return ("no BGP speaker to ask".into(), Value::Null);
@@ -249,16 +251,17 @@ fn bgp_paths(ctx: &RouteGetContext, prefix: IpNet) -> (String, Value) {
                 p.as_path.clone()
             };
             let mut t = format!("from {peer_text}, AS path {path}, next hop {}", p.next_hop);
+            if let Some(a) = p.age_secs {
+                t.push_str(&format!(", received {} ago", up_down(Some(a))));
+            }
             if let Some(u) = up {
-                t.push_str(&format!(
-                    ", learned on a session up {}",
-                    crate::bgp_io::commands::up_down(Some(u))
-                ));
+                t.push_str(&format!(", on a session up {}", up_down(Some(u))));
             }
             texts.push(t);
             data.push(json!({
                 "peer": p.peer, "peer_as": asn, "as_path": p.as_path, "next_hop": p.next_hop,
                 "best": p.best, "multipath": p.multipath, "session_up_secs": up,
+                "age_secs": p.age_secs,
                 "origin": p.origin, "local_pref": p.local_pref, "med": p.med,
             }));
         }
