@@ -20,6 +20,7 @@
 //! compares its address as a byte array, two thirds of these searches'
 //! time in a full-table withdrawal (perf); as one integer it is one
 //! instruction.
+use std::cell::Cell;
 use std::mem;
 
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -81,6 +82,9 @@ pub struct PrefixMap<K, V> {
     /// First key of each chunk, for the binary search.
     firsts: Vec<K>,
     len: usize,
+    /// The chunk the last search ended in (see [`PrefixMap::chunk_of`]);
+    /// only a hint, checked before it is used.
+    last_chunk: Cell<usize>,
 }
 
 /// A key's place in a [`PrefixMap`] ([`PrefixMap::entry`]).
@@ -109,6 +113,7 @@ impl<K, V> Default for PrefixMap<K, V> {
             chunks: Vec::new(),
             firsts: Vec::new(),
             len: 0,
+            last_chunk: Cell::new(0),
         }
     }
 }
@@ -120,11 +125,31 @@ impl<K: MapKey, V> PrefixMap<K, V> {
 
     /// The chunk that holds `k` if anything does (the last chunk whose first
     /// key is ≤ `k`, or chunk 0).
+    ///
+    /// Peers send a table, and withdraw it, in prefix order, and the RIB
+    /// then asks for each prefix several times: so the chunk of the last
+    /// search, or the one after it, is tried first. Two comparisons on a
+    /// cached line replace a binary search of ~8k first keys (13 loads,
+    /// most of them cache misses at a full table); a miss costs the two
+    /// comparisons.
     fn chunk_of(&self, k: &K) -> usize {
-        let k = k.ord_key();
-        self.firsts
-            .partition_point(|f| f.ord_key() <= k)
-            .saturating_sub(1)
+        let key = k.ord_key();
+        let holds = |c: usize| {
+            self.firsts.get(c).is_some_and(|f| f.ord_key() <= key)
+                && self.firsts.get(c + 1).is_none_or(|f| key < f.ord_key())
+        };
+        let last = self.last_chunk.get();
+        let c = if holds(last) {
+            last
+        } else if holds(last + 1) {
+            last + 1
+        } else {
+            self.firsts
+                .partition_point(|f| f.ord_key() <= key)
+                .saturating_sub(1)
+        };
+        self.last_chunk.set(c);
+        c
     }
 
     fn find(&self, k: &K) -> Option<(usize, usize)> {
@@ -480,6 +505,33 @@ mod tests {
             .map(|(k, v)| (*k, *v))
             .eq(model.iter().map(|(k, v)| (*k, *v))));
         assert_eq!(ours.len(), model.len());
+    }
+
+    #[test]
+    fn searches_in_order_reverse_and_between_keys() {
+        let mut m: PrefixMap<u32, u32> = PrefixMap::new();
+        for k in 0..20_000u32 {
+            m.insert(k * 2, k);
+        }
+        let check = |m: &PrefixMap<u32, u32>, k: u32| {
+            assert_eq!(m.get(&(k * 2)), Some(&k));
+            assert_eq!(m.get(&(k * 2 + 1)), None);
+        };
+        for k in 0..20_000 {
+            check(&m, k);
+        }
+        for k in (0..20_000).rev() {
+            check(&m, k);
+        }
+        for k in (0..20_000u32).map(|k| k.wrapping_mul(7919) % 20_000) {
+            check(&m, k);
+        }
+        // In-order removals while searching (chunks merge and shift).
+        for k in 0..10_000u32 {
+            assert_eq!(m.remove(&(k * 2)), Some(k));
+            check(&m, k + 10_000);
+        }
+        assert_eq!(m.len(), 10_000);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bgp::prefix_map::MapKey;
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
@@ -556,7 +557,11 @@ impl<F: Family> RouteManager<F> {
     /// next-hop table first, then the FIB batch. Returns the FIB changes.
     pub(super) fn publish(&mut self) -> Result<usize, RouteError> {
         let now = Instant::now();
-        let pending: Vec<F::Net> = self.pending.drain().collect();
+        let mut pending: Vec<F::Net> = self.pending.drain().collect();
+        // In prefix order, not the hash set's: each search of the prefix
+        // table then lands in the chunk of the one before (see
+        // `PrefixMap::chunk_of`), and the FIB gets its batch in order.
+        pending.sort_unstable_by_key(MapKey::ord_key);
         let mut batch = Vec::with_capacity(pending.len());
         let mut released = Vec::new();
         let mut first_error = None;
